@@ -1,0 +1,167 @@
+//! The library's error type.
+//!
+//! Every variant says what went wrong with which input; `hint()` says how to fix
+//! it. The binary prints `shieldpack: {err:#}`, a blank line and `hint: ...`.
+//! Variants carry paths, never secrets.
+
+use std::path::{Path, PathBuf};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{path}: no such file")]
+    InputMissing { path: PathBuf },
+
+    #[error("{path}: not a media file FFmpeg can read ({reason})")]
+    NotMedia { path: PathBuf, reason: String },
+
+    #[error("{path}: the file is truncated or damaged ({reason})")]
+    Truncated { path: PathBuf, reason: String },
+
+    #[error("{path}: has no video stream")]
+    NoVideo { path: PathBuf },
+
+    #[error("{path}: {kind} codec '{codec}' cannot be carried in MPEG-TS for HLS")]
+    UnsupportedCodec {
+        path: PathBuf,
+        kind: &'static str,
+        codec: String,
+    },
+
+    #[error("{path}: FFmpeg failed to {op}: {source}")]
+    Ffmpeg {
+        path: PathBuf,
+        op: &'static str,
+        #[source]
+        source: ffmpeg_next::Error,
+    },
+
+    #[error("{path}: output folder exists and is not empty")]
+    OutputNotEmpty { path: PathBuf },
+
+    #[error("{path}: already exists")]
+    AlreadyExists { path: PathBuf },
+
+    #[error("{path}: not a shieldpack keyring ({reason})")]
+    KeyringCorrupt { path: PathBuf, reason: String },
+
+    #[error("{path}: keyring format version {found} is not supported (this shieldpack reads version {supported})")]
+    KeyringVersion {
+        path: PathBuf,
+        found: u64,
+        supported: u64,
+    },
+
+    #[error("{path}: none of the identities given can open this keyring")]
+    WrongIdentity { path: PathBuf, tried: Vec<PathBuf> },
+
+    #[error("{path}: no identity to open this keyring")]
+    NoIdentity { path: PathBuf },
+
+    #[error("{path}: not an age identity file or SSH private key ({reason})")]
+    IdentityFile { path: PathBuf, reason: String },
+
+    #[error("invalid recipient '{value}': {reason}")]
+    Recipient { value: String, reason: String },
+
+    #[error("{path}: {reason}")]
+    InvalidFile {
+        path: PathBuf,
+        reason: String,
+        hint: String,
+    },
+
+    #[error("{what}")]
+    InvalidArgument { what: String, hint: String },
+
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl Error {
+    /// How to fix it, printed after the message as `hint: ...`.
+    pub fn hint(&self) -> Option<String> {
+        use Error::*;
+        Some(match self {
+            Io { .. } => "check that the path exists and that you may read and write it".into(),
+            InputMissing { .. } => "check the path; it must name an existing media file".into(),
+            NotMedia { .. } => "pass a media file (MP4, MOV, MKV, TS); `ffprobe FILE` shows what FFmpeg sees".into(),
+            Truncated { path, .. } => format!(
+                "the file ends early; copy or download it again, or remux what is left: ffmpeg -i {} -c copy fixed.mp4",
+                path.display()
+            ),
+            NoVideo { .. } => "shieldpack packages video; pass a file with a video stream".into(),
+            UnsupportedCodec { path, kind, .. } => {
+                let (flag, codec) = if *kind == "video" { ("-c:v", "libx264") } else { ("-c:a", "aac") };
+                format!(
+                    "transcode first, e.g. ffmpeg -i {} {flag} {codec} -c:{} copy input.mp4 (H.264 or HEVC video, AAC, MP3, AC-3 or E-AC-3 audio)",
+                    path.display(),
+                    if *kind == "video" { "a" } else { "v" }
+                )
+            }
+            Ffmpeg { .. } => "run `shieldpack inspect` on the input to see its streams; re-run with -v for details".into(),
+            OutputNotEmpty { .. } => "choose a new folder, or pass --force to replace it".into(),
+            AlreadyExists { .. } => "choose another path, or move the existing file away first".into(),
+            KeyringCorrupt { .. } => "restore the keyring from a backup; `shieldpack keys new` makes a new one".into(),
+            KeyringVersion { .. } => "use the shieldpack version that wrote the keyring, or a newer one".into(),
+            WrongIdentity { path, .. } => format!(
+                "pass the identity the keyring was wrapped to with -i FILE; `shieldpack keys show {}` lists its recipients",
+                path.display()
+            ),
+            NoIdentity { path } => format!(
+                "pass -i FILE, set SHIELDPACK_IDENTITY, or keep the identity beside the keyring as {}.identity",
+                path.display()
+            ),
+            IdentityFile { .. } => "pass an age identity file (AGE-SECRET-KEY-1...) or an unencrypted OpenSSH private key".into(),
+            Recipient { .. } => "give an age recipient (age1...) or an SSH public key (ssh-ed25519 AAAA..., ssh-rsa AAAA...)".into(),
+            InvalidFile { hint, .. } | InvalidArgument { hint, .. } => hint.clone(),
+            Interrupted => return None,
+        })
+    }
+
+    pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
+    }
+
+    pub fn arg(what: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::InvalidArgument {
+            what: what.into(),
+            hint: hint.into(),
+        }
+    }
+
+    pub fn invalid_file(
+        path: impl AsRef<Path>,
+        reason: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        Error::InvalidFile {
+            path: path.as_ref().to_path_buf(),
+            reason: reason.into(),
+            hint: hint.into(),
+        }
+    }
+}
+
+/// Extension to attach a path to `std::io::Result`s.
+pub trait IoContext<T> {
+    fn at(self, path: impl AsRef<Path>) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn at(self, path: impl AsRef<Path>) -> Result<T> {
+        self.map_err(|e| Error::io(path, e))
+    }
+}

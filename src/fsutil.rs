@@ -1,0 +1,158 @@
+//! Files written so that nothing is lost or half-written on failure.
+//!
+//! Secrets go through `write_private`: a temp file in the same folder created
+//! 0600, fsync, then rename, so a reader never sees a partial key and a key file
+//! is never world-readable even for a moment. Output folders are built beside
+//! their destination and renamed into place only when whole (`StagedDir`).
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, IoContext, Result};
+
+fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Writes `bytes` to `path` atomically with mode 0600. With `overwrite` false an
+/// existing file is an error, and the check is race-free (link, not rename).
+pub fn write_private(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
+    write_atomic(path, bytes, 0o600, overwrite)
+}
+
+/// Writes `bytes` to `path` atomically (temp + fsync + rename) with `mode`.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32, overwrite: bool) -> Result<()> {
+    let dir = parent_of(path);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".shieldpack-")
+        .permissions(fs::Permissions::from_mode(mode))
+        .tempfile_in(dir)
+        .at(dir)?;
+    tmp.write_all(bytes).at(path)?;
+    tmp.as_file().sync_all().at(path)?;
+    if overwrite {
+        tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    } else {
+        tmp.persist_noclobber(path).map_err(|e| {
+            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                Error::AlreadyExists {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                Error::io(path, e.error)
+            }
+        })?;
+    }
+    sync_dir(dir);
+    Ok(())
+}
+
+/// Best effort: make a rename durable by syncing the folder that holds it.
+pub fn sync_dir(dir: &Path) {
+    if let Ok(f) = fs::File::open(dir) {
+        let _ = f.sync_all();
+    }
+}
+
+/// Whether `path` is a folder with something in it.
+pub fn is_nonempty_dir(path: &Path) -> bool {
+    fs::read_dir(path)
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false)
+}
+
+/// An output folder under construction: a hidden sibling of the destination,
+/// removed if dropped before `publish`.
+pub struct StagedDir {
+    dest: PathBuf,
+    tmp: Option<tempfile::TempDir>,
+}
+
+impl StagedDir {
+    /// Prepares to build `dest`. Refuses an existing non-empty `dest` unless
+    /// `force`; checks that the parent is writable before any work is done.
+    pub fn new(dest: &Path, force: bool) -> Result<Self> {
+        if dest.exists() && !dest.is_dir() {
+            return Err(Error::invalid_file(
+                dest,
+                "exists and is not a folder",
+                "choose a folder path for the output",
+            ));
+        }
+        if is_nonempty_dir(dest) && !force {
+            return Err(Error::OutputNotEmpty {
+                path: dest.to_path_buf(),
+            });
+        }
+        let parent = parent_of(dest);
+        if !parent.is_dir() {
+            fs::create_dir_all(parent).at(parent)?;
+        }
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "out".into());
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}.partial-"))
+            .tempdir_in(parent)
+            .at(parent)?;
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).at(tmp.path())?;
+        Ok(StagedDir {
+            dest: dest.to_path_buf(),
+            tmp: Some(tmp),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.tmp.as_ref().expect("not yet published").path()
+    }
+
+    pub fn dest(&self) -> &Path {
+        &self.dest
+    }
+
+    /// Moves the finished folder into place. An existing `dest` (allowed by
+    /// `force`) is renamed aside first and removed only after the swap.
+    pub fn publish(mut self) -> Result<()> {
+        let tmp = self.tmp.take().expect("published once");
+        let staged = tmp.keep();
+        let parent = parent_of(&self.dest).to_path_buf();
+        let mut old = None;
+        if self.dest.exists() {
+            let aside = parent.join(format!(
+                ".{}.old-{}",
+                self.dest
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                std::process::id()
+            ));
+            fs::rename(&self.dest, &aside).at(&self.dest)?;
+            old = Some(aside);
+        }
+        if let Err(e) = fs::rename(&staged, &self.dest) {
+            if let Some(aside) = &old {
+                let _ = fs::rename(aside, &self.dest);
+            }
+            let _ = fs::remove_dir_all(&staged);
+            return Err(Error::io(&self.dest, e));
+        }
+        sync_dir(&parent);
+        if let Some(aside) = old {
+            let _ = fs::remove_dir_all(aside);
+        }
+        Ok(())
+    }
+}
+
+/// Writes a file inside a staged folder (no rename needed: the folder is the unit).
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = fs::File::create(path).at(path)?;
+    f.write_all(bytes).at(path)?;
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! Multivariant ("master") playlists: one EXT-X-STREAM-INF per rendition.
+
+use std::fmt::Write as _;
+
+use super::{attr, err, lines, ParseError};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variant {
+    /// Peak segment bit rate, bits per second (RFC 8216 4.3.4.2).
+    pub bandwidth: u64,
+    pub average_bandwidth: Option<u64>,
+    pub resolution: Option<(u32, u32)>,
+    pub codecs: Option<String>,
+    pub frame_rate: Option<f64>,
+    pub uri: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MasterPlaylist {
+    pub version: u32,
+    pub independent_segments: bool,
+    pub variants: Vec<Variant>,
+}
+
+impl MasterPlaylist {
+    pub fn write(&self) -> String {
+        let mut o = String::new();
+        o.push_str("#EXTM3U\n");
+        let _ = writeln!(o, "#EXT-X-VERSION:{}", self.version);
+        if self.independent_segments {
+            o.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
+        }
+        for v in &self.variants {
+            let _ = write!(o, "#EXT-X-STREAM-INF:BANDWIDTH={}", v.bandwidth);
+            if let Some(a) = v.average_bandwidth {
+                let _ = write!(o, ",AVERAGE-BANDWIDTH={a}");
+            }
+            if let Some((w, h)) = v.resolution {
+                let _ = write!(o, ",RESOLUTION={w}x{h}");
+            }
+            if let Some(f) = v.frame_rate {
+                let _ = write!(o, ",FRAME-RATE={f:.3}");
+            }
+            if let Some(c) = &v.codecs {
+                let _ = write!(o, ",CODECS={}", attr::quote(c));
+            }
+            o.push('\n');
+            o.push_str(&v.uri);
+            o.push('\n');
+        }
+        o
+    }
+
+    pub fn parse(text: &str) -> Result<Self, ParseError> {
+        let mut it = lines(text);
+        match it.next() {
+            Some((_, "#EXTM3U")) => {}
+            Some((n, _)) => return Err(err(n, "the first line must be #EXTM3U")),
+            None => return Err(err(1, "empty playlist")),
+        }
+        let mut p = MasterPlaylist {
+            version: 1,
+            independent_segments: false,
+            variants: Vec::new(),
+        };
+        let mut pending: Option<Variant> = None;
+        for (n, line) in it {
+            if !line.starts_with('#') {
+                let mut v = pending
+                    .take()
+                    .ok_or_else(|| err(n, format!("URI '{line}' without #EXT-X-STREAM-INF")))?;
+                v.uri = line.to_string();
+                p.variants.push(v);
+                continue;
+            }
+            let (tag, value) = line.split_once(':').unwrap_or((line, ""));
+            match tag {
+                "#EXT-X-VERSION" => {
+                    p.version = value
+                        .parse()
+                        .map_err(|_| err(n, "EXT-X-VERSION must be an integer"))?
+                }
+                "#EXT-X-INDEPENDENT-SEGMENTS" => p.independent_segments = true,
+                "#EXT-X-STREAM-INF" => {
+                    if pending.is_some() {
+                        return Err(err(
+                            n,
+                            "two #EXT-X-STREAM-INF tags without a URI between them",
+                        ));
+                    }
+                    pending = Some(parse_stream_inf(value).map_err(|m| err(n, m))?);
+                }
+                "#EXTINF" | "#EXT-X-TARGETDURATION" | "#EXT-X-KEY" | "#EXT-X-ENDLIST" => {
+                    return Err(err(
+                        n,
+                        format!("{tag} belongs in a media playlist, not a multivariant playlist"),
+                    ))
+                }
+                _ => {}
+            }
+        }
+        if pending.is_some() {
+            return Err(err(
+                text.lines().count(),
+                "#EXT-X-STREAM-INF at the end without a URI",
+            ));
+        }
+        Ok(p)
+    }
+}
+
+fn parse_stream_inf(value: &str) -> Result<Variant, String> {
+    let a = attr::parse(value)?;
+    let int = |name: &str| -> Result<Option<u64>, String> {
+        attr::get(&a, name)
+            .map(|v| {
+                v.parse::<u64>()
+                    .map_err(|_| format!("{name} must be an integer"))
+            })
+            .transpose()
+    };
+    let bandwidth = int("BANDWIDTH")?.ok_or("EXT-X-STREAM-INF without BANDWIDTH")?;
+    let resolution = attr::get(&a, "RESOLUTION")
+        .map(|r| {
+            let (w, h) = r
+                .split_once('x')
+                .ok_or(format!("RESOLUTION {r} must be WIDTHxHEIGHT"))?;
+            Ok::<_, String>((
+                w.parse().map_err(|_| "bad RESOLUTION width")?,
+                h.parse().map_err(|_| "bad RESOLUTION height")?,
+            ))
+        })
+        .transpose()?;
+    let frame_rate = attr::get(&a, "FRAME-RATE")
+        .map(|f| {
+            f.parse::<f64>()
+                .map_err(|_| format!("FRAME-RATE {f} is not a number"))
+        })
+        .transpose()?;
+    let codecs = attr::get(&a, "CODECS")
+        .map(|c| attr::quoted(c).map(str::to_string))
+        .transpose()?;
+    Ok(Variant {
+        bandwidth,
+        average_bandwidth: int("AVERAGE-BANDWIDTH")?,
+        resolution,
+        codecs,
+        frame_rate,
+        uri: String::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let p = MasterPlaylist {
+            version: 3,
+            independent_segments: true,
+            variants: vec![Variant {
+                bandwidth: 2_100_000,
+                average_bandwidth: Some(1_800_000),
+                resolution: Some((1280, 720)),
+                codecs: Some("avc1.64001f,mp4a.40.2".into()),
+                frame_rate: Some(24.0),
+                uri: "720p/index.m3u8".into(),
+            }],
+        };
+        assert_eq!(MasterPlaylist::parse(&p.write()).unwrap(), p);
+        assert!(
+            MasterPlaylist::parse("#EXTM3U\n#EXT-X-STREAM-INF:RESOLUTION=1x1\na.m3u8\n").is_err()
+        );
+    }
+}

@@ -1,0 +1,41 @@
+//! HLS playlists (RFC 8216) as typed values with a writer and a strict parser.
+//!
+//! The writer emits exactly what `package` publishes; the parser reads any
+//! conforming playlist back (for `verify`, `inspect` and `rekey`) and reports
+//! errors with their line numbers. `rules` holds the checks `verify` applies.
+
+pub mod attr;
+mod master;
+mod media;
+pub mod rules;
+
+pub use master::{MasterPlaylist, Variant};
+pub use media::{Key, KeyMethod, MediaPlaylist, MediaSegment, PlaylistType};
+
+/// A playlist syntax error at a 1-based line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParseError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+/// Lines of a playlist with their 1-based numbers, blank lines skipped.
+fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim_end_matches('\r')))
+        .filter(|(_, l)| !l.trim().is_empty())
+}
+
+fn err(line: usize, message: impl Into<String>) -> ParseError {
+    ParseError {
+        line,
+        message: message.into(),
+    }
+}

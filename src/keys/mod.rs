@@ -1,0 +1,484 @@
+//! Keyrings and key derivation.
+//!
+//! A keyring is a JSON file holding a public salt and a 256-bit master secret
+//! age-wrapped to its recipients; it never holds a plaintext secret. Content keys,
+//! KIDs and derived IVs are never stored: each is
+//! `HKDF-SHA256(salt, master, info)` where `info` is the length-prefixed tuple
+//! ("shieldpack/v1", purpose, content_id, generation, period[, sequence]), so the
+//! same keyring, content id and period always give the same key.
+
+pub mod agewrap;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use hkdf::Hkdf;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use crate::error::{Error, IoContext, Result};
+use agewrap::{Recipient, UnwrapError};
+
+pub const FORMAT: &str = "shieldpack-keyring";
+pub const VERSION: u64 = 1;
+const DOMAIN: &[u8] = b"shieldpack/v1";
+/// Keyrings are small; anything larger is not one (checked before parsing).
+const MAX_KEYRING_BYTES: u64 = 4 << 20;
+
+/// A 16-byte key identifier, shown as 32 lowercase hex digits.
+pub type Kid = [u8; 16];
+
+/// The keyring file as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyringFile {
+    pub format: String,
+    pub version: u64,
+    /// A public fingerprint of the master (an HKDF output, not the master).
+    pub fingerprint: String,
+    /// Hex of the 32-byte public HKDF salt.
+    pub salt: String,
+    /// The recipients the master is wrapped to, as text.
+    pub recipients: Vec<String>,
+    /// The master, age-encrypted (armored) to `recipients`.
+    pub master: String,
+    /// Per content id: key generations and revocations.
+    #[serde(default)]
+    pub contents: BTreeMap<String, ContentState>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ContentState {
+    /// Key generations in force, each from a period on; generation 0 from period 0
+    /// is implied when empty.
+    #[serde(default)]
+    pub generations: Vec<GenerationStart>,
+    #[serde(default)]
+    pub revoked_periods: Vec<u64>,
+    #[serde(default)]
+    pub revoked_generations: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct GenerationStart {
+    pub generation: u32,
+    pub from_period: u64,
+}
+
+impl ContentState {
+    /// The generation in force for `period`: the newest one that starts at or before it.
+    pub fn generation_for(&self, period: u64) -> u32 {
+        self.generations
+            .iter()
+            .filter(|g| g.from_period <= period)
+            .map(|g| g.generation)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// A keyring whose master has been unwrapped, in memory only.
+pub struct Keyring {
+    pub file: KeyringFile,
+    pub path: PathBuf,
+    salt: [u8; 32],
+    master: Zeroizing<[u8; 32]>,
+}
+
+fn info(
+    purpose: &str,
+    content_id: &str,
+    generation: u32,
+    period: u64,
+    extra: Option<u64>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(96);
+    let mut field = |b: &[u8]| {
+        out.extend_from_slice(&(b.len() as u32).to_be_bytes());
+        out.extend_from_slice(b);
+    };
+    field(DOMAIN);
+    field(purpose.as_bytes());
+    field(content_id.as_bytes());
+    field(&generation.to_be_bytes());
+    field(&period.to_be_bytes());
+    if let Some(x) = extra {
+        field(&x.to_be_bytes());
+    }
+    out
+}
+
+fn derive<const N: usize>(salt: &[u8; 32], master: &[u8; 32], info: &[u8]) -> Zeroizing<[u8; N]> {
+    let hk = Hkdf::<Sha256>::new(Some(salt), master);
+    let mut okm = Zeroizing::new([0u8; N]);
+    hk.expand(info, okm.as_mut())
+        .expect("N is far below HKDF's limit");
+    okm
+}
+
+fn fingerprint_of(salt: &[u8; 32], master: &[u8; 32]) -> String {
+    let fp: Zeroizing<[u8; 8]> = derive(salt, master, &info("fingerprint", "", 0, 0, None));
+    format!("sp1:{}", hex::encode(*fp))
+}
+
+/// Checks that a content id is safe in paths, URIs and key URIs.
+pub fn check_content_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !id.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::arg(
+            format!("'{id}' is not a valid content id"),
+            "use 1 to 128 characters from A-Z a-z 0-9 . _ - (not starting with a dot)",
+        ))
+    }
+}
+
+/// Makes a content id from free text (a file name): unsafe characters become '-'.
+pub fn content_id_from(text: &str) -> String {
+    let mut s: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    while s.starts_with('.') {
+        s.remove(0);
+    }
+    s.truncate(128);
+    if s.is_empty() {
+        s.push_str("content");
+    }
+    s
+}
+
+impl KeyringFile {
+    /// Reads and validates a keyring file without unwrapping it.
+    pub fn load(path: &Path) -> Result<Self> {
+        let meta = std::fs::metadata(path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::invalid_file(
+                    path,
+                    "no such keyring",
+                    "create one with `shieldpack keys new -o KEYRING`",
+                )
+            } else {
+                Error::io(path, e)
+            }
+        })?;
+        if meta.len() > MAX_KEYRING_BYTES {
+            return Err(Error::KeyringCorrupt {
+                path: path.into(),
+                reason: format!("{} bytes is too large", meta.len()),
+            });
+        }
+        let text = std::fs::read(path).at(path)?;
+        let corrupt = |reason: String| Error::KeyringCorrupt {
+            path: path.into(),
+            reason,
+        };
+        let value: serde_json::Value = serde_json::from_slice(&text).map_err(|e| {
+            corrupt(format!(
+                "invalid JSON at line {}, column {}",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
+            return Err(corrupt("missing \"format\": \"shieldpack-keyring\"".into()));
+        }
+        match value.get("version").and_then(|v| v.as_u64()) {
+            Some(VERSION) => {}
+            Some(found) => {
+                return Err(Error::KeyringVersion {
+                    path: path.into(),
+                    found,
+                    supported: VERSION,
+                })
+            }
+            None => return Err(corrupt("missing \"version\"".into())),
+        }
+        let file: KeyringFile =
+            serde_json::from_value(value).map_err(|e| corrupt(e.to_string()))?;
+        let salt = hex::decode(&file.salt).map_err(|_| corrupt("salt is not hex".into()))?;
+        if salt.len() != 32 {
+            return Err(corrupt("salt is not 32 bytes".into()));
+        }
+        if !file
+            .master
+            .starts_with("-----BEGIN AGE ENCRYPTED FILE-----")
+        {
+            return Err(corrupt("master is not an armored age file".into()));
+        }
+        for id in file.contents.keys() {
+            check_content_id(id).map_err(|_| corrupt(format!("invalid content id '{id}'")))?;
+        }
+        Ok(file)
+    }
+
+    /// Unwraps the master with the given identity files.
+    pub fn unlock(self, path: &Path, identity_files: &[PathBuf]) -> Result<Keyring> {
+        if identity_files.is_empty() {
+            return Err(Error::NoIdentity { path: path.into() });
+        }
+        let mut ids = Vec::new();
+        for f in identity_files {
+            ids.extend(agewrap::load_identities(f)?);
+        }
+        let plain =
+            Zeroizing::new(
+                agewrap::unwrap(self.master.as_bytes(), &ids).map_err(|e| match e {
+                    UnwrapError::NoMatchingKeys => Error::WrongIdentity {
+                        path: path.into(),
+                        tried: identity_files.to_vec(),
+                    },
+                    UnwrapError::Malformed(reason) => Error::KeyringCorrupt {
+                        path: path.into(),
+                        reason: format!("wrapped master: {reason}"),
+                    },
+                })?,
+            );
+        let corrupt = |reason: &str| Error::KeyringCorrupt {
+            path: path.into(),
+            reason: reason.into(),
+        };
+        if plain.len() != 32 {
+            return Err(corrupt("wrapped master is not 32 bytes"));
+        }
+        let mut master = Zeroizing::new([0u8; 32]);
+        master.copy_from_slice(&plain);
+        let mut salt = [0u8; 32];
+        salt.copy_from_slice(&hex::decode(&self.salt).expect("checked by load"));
+        if fingerprint_of(&salt, &master) != self.fingerprint {
+            return Err(corrupt(
+                "fingerprint does not match the master (the file was altered)",
+            ));
+        }
+        Ok(Keyring {
+            file: self,
+            path: path.into(),
+            salt,
+            master,
+        })
+    }
+
+    pub fn content(&self, content_id: &str) -> ContentState {
+        self.contents.get(content_id).cloned().unwrap_or_default()
+    }
+
+    /// Writes the keyring atomically, 0600 (it names recipients; keep it private).
+    pub fn save(&self, path: &Path, overwrite: bool) -> Result<()> {
+        let mut text = serde_json::to_string_pretty(self).expect("serialisable");
+        text.push('\n');
+        crate::fsutil::write_private(path, text.as_bytes(), overwrite)
+    }
+}
+
+/// Resolves the identity files for a keyring: `-i` flags, else SHIELDPACK_IDENTITY,
+/// else `KEYRING.identity` when it exists.
+pub fn identity_files(keyring: &Path, given: &[PathBuf]) -> Vec<PathBuf> {
+    if !given.is_empty() {
+        return given.to_vec();
+    }
+    if let Some(env) = std::env::var_os("SHIELDPACK_IDENTITY").filter(|v| !v.is_empty()) {
+        return vec![PathBuf::from(env)];
+    }
+    let beside = identity_path_for(keyring);
+    if beside.is_file() {
+        vec![beside]
+    } else {
+        Vec::new()
+    }
+}
+
+pub fn identity_path_for(keyring: &Path) -> PathBuf {
+    let mut s = keyring.as_os_str().to_owned();
+    s.push(".identity");
+    PathBuf::from(s)
+}
+
+/// Loads and unlocks a keyring in one step.
+pub fn open(path: &Path, identities: &[PathBuf]) -> Result<Keyring> {
+    let file = KeyringFile::load(path)?;
+    file.unlock(path, &identity_files(path, identities))
+}
+
+/// What `create` made: the keyring, and the identity written beside it if any.
+pub struct Created {
+    pub file: KeyringFile,
+    pub identity_path: Option<PathBuf>,
+}
+
+/// Creates a new keyring at `path`, wrapped to `recipients`, or to a new X25519
+/// identity written to `KEYRING.identity` when there are none. Refuses to
+/// overwrite either file.
+pub fn create(path: &Path, recipients: Vec<Recipient>, content_ids: &[String]) -> Result<Created> {
+    for id in content_ids {
+        check_content_id(id)?;
+    }
+    if path.exists() {
+        return Err(Error::AlreadyExists { path: path.into() });
+    }
+    let mut master = Zeroizing::new([0u8; 32]);
+    let mut salt = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(master.as_mut());
+    rand::rngs::OsRng.fill_bytes(&mut salt);
+
+    let (recipients, identity_path) = if recipients.is_empty() {
+        use age::secrecy::ExposeSecret;
+        let id = age::x25519::Identity::generate();
+        let public = id.to_public().to_string();
+        let id_path = identity_path_for(path);
+        let text = format!(
+            "# shieldpack keyring identity for {}\n# public key: {public}\n{}\n",
+            path.display(),
+            id.to_string().expose_secret()
+        );
+        crate::fsutil::write_private(&id_path, text.as_bytes(), false)?;
+        (vec![Recipient::parse(&public)?], Some(id_path))
+    } else {
+        (recipients, None)
+    };
+
+    let wrapped = agewrap::wrap(master.as_ref(), &recipients, true)?;
+    let file = KeyringFile {
+        format: FORMAT.into(),
+        version: VERSION,
+        fingerprint: fingerprint_of(&salt, &master),
+        salt: hex::encode(salt),
+        recipients: recipients.iter().map(|r| r.text.clone()).collect(),
+        master: String::from_utf8(wrapped).expect("armor is ASCII"),
+        contents: content_ids
+            .iter()
+            .map(|id| (id.clone(), ContentState::default()))
+            .collect(),
+    };
+    if let Err(e) = file.save(path, false) {
+        if let Some(p) = &identity_path {
+            let _ = std::fs::remove_file(p);
+        }
+        return Err(e);
+    }
+    Ok(Created {
+        file,
+        identity_path,
+    })
+}
+
+impl Keyring {
+    pub fn fingerprint(&self) -> &str {
+        &self.file.fingerprint
+    }
+
+    /// The generation in force for a content id's period.
+    pub fn generation_for(&self, content_id: &str, period: u64) -> u32 {
+        self.file
+            .contents
+            .get(content_id)
+            .map(|c| c.generation_for(period))
+            .unwrap_or(0)
+    }
+
+    pub fn content_key(
+        &self,
+        content_id: &str,
+        generation: u32,
+        period: u64,
+    ) -> Zeroizing<[u8; 16]> {
+        derive(
+            &self.salt,
+            &self.master,
+            &info("content-key", content_id, generation, period, None),
+        )
+    }
+
+    pub fn kid(&self, content_id: &str, generation: u32, period: u64) -> Kid {
+        *derive::<16>(
+            &self.salt,
+            &self.master,
+            &info("kid", content_id, generation, period, None),
+        )
+    }
+
+    /// An explicit per-segment IV (`--iv derived`): unique per (key, sequence).
+    pub fn iv(&self, content_id: &str, generation: u32, period: u64, sequence: u64) -> [u8; 16] {
+        *derive::<16>(
+            &self.salt,
+            &self.master,
+            &info("iv", content_id, generation, period, Some(sequence)),
+        )
+    }
+
+    /// The master, for `keys show --reveal` only.
+    pub fn reveal_master(&self) -> String {
+        hex::encode(*self.master)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_is_length_prefixed_so_fields_cannot_run_together() {
+        assert_ne!(info("kid", "ab", 0, 0, None), info("kid", "a", 0, 0, None));
+        let i = info("kid", "x", 1, 2, None);
+        assert_eq!(&i[..4], &13u32.to_be_bytes());
+        assert_eq!(&i[4..17], b"shieldpack/v1");
+    }
+
+    #[test]
+    fn derivation_is_deterministic_and_separated_by_purpose() {
+        let salt = [7u8; 32];
+        let master = [9u8; 32];
+        let k1: Zeroizing<[u8; 16]> = derive(&salt, &master, &info("content-key", "t", 0, 3, None));
+        let k2: Zeroizing<[u8; 16]> = derive(&salt, &master, &info("content-key", "t", 0, 3, None));
+        let kid: Zeroizing<[u8; 16]> = derive(&salt, &master, &info("kid", "t", 0, 3, None));
+        let k4: Zeroizing<[u8; 16]> = derive(&salt, &master, &info("content-key", "t", 0, 4, None));
+        assert_eq!(*k1, *k2);
+        assert_ne!(*k1, *kid);
+        assert_ne!(*k1, *k4);
+    }
+
+    #[test]
+    fn generation_in_force_is_the_newest_started() {
+        let c = ContentState {
+            generations: vec![
+                GenerationStart {
+                    generation: 1,
+                    from_period: 5,
+                },
+                GenerationStart {
+                    generation: 2,
+                    from_period: 9,
+                },
+            ],
+            ..Default::default()
+        };
+        assert_eq!(c.generation_for(0), 0);
+        assert_eq!(c.generation_for(5), 1);
+        assert_eq!(c.generation_for(12), 2);
+    }
+
+    #[test]
+    fn content_ids() {
+        assert!(check_content_id("movie-01.v2_x").is_ok());
+        for bad in ["", ".hidden", "a/b", "a b", &"x".repeat(129)] {
+            assert!(check_content_id(bad).is_err());
+        }
+        assert_eq!(content_id_from("My Film (2020)"), "My-Film--2020-");
+    }
+}

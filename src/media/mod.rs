@@ -1,0 +1,1 @@
+//! FFmpeg demux and mux.

@@ -1,0 +1,143 @@
+//! The one printer: data to stdout, people and progress to stderr.
+//!
+//! Commands print through a `Printer` so that `--quiet`, `--json`, `--color` and
+//! `--no-progress` are honoured in one place. Progress bars are drawn only when
+//! stderr is a terminal.
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::cli::{ColorChoice, GlobalArgs};
+
+pub struct Printer {
+    pub quiet: bool,
+    pub verbose: u8,
+    pub json: bool,
+    color: bool,
+    progress: bool,
+}
+
+impl Printer {
+    pub fn new(g: &GlobalArgs) -> Self {
+        let tty = std::io::stderr().is_terminal();
+        let color = match g.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        };
+        Printer {
+            quiet: g.quiet,
+            verbose: g.verbose,
+            json: g.json,
+            color,
+            progress: tty && !g.no_progress && !g.quiet,
+        }
+    }
+
+    /// A plain printer for library users and tests: no colour, no progress.
+    pub fn plain() -> Self {
+        Printer {
+            quiet: false,
+            verbose: 0,
+            json: false,
+            color: false,
+            progress: false,
+        }
+    }
+
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+
+    /// A message for people, on stderr, unless --quiet.
+    pub fn info(&self, msg: impl AsRef<str>) {
+        if !self.quiet {
+            eprintln!("{}", msg.as_ref());
+        }
+    }
+
+    /// Detail shown with -v.
+    pub fn detail(&self, msg: impl AsRef<str>) {
+        if self.verbose > 0 && !self.quiet {
+            eprintln!("{}", msg.as_ref());
+        }
+    }
+
+    /// A warning, on stderr, even with --quiet.
+    pub fn warn(&self, msg: impl AsRef<str>) {
+        eprintln!("{} {}", self.paint("33", "warning:"), msg.as_ref());
+    }
+
+    /// A line that names a problem found (verify's defects), on stderr.
+    pub fn defect(&self, msg: impl AsRef<str>) {
+        eprintln!("{} {}", self.paint("31", "defect:"), msg.as_ref());
+    }
+
+    /// A success line, on stderr, unless --quiet.
+    pub fn ok(&self, msg: impl AsRef<str>) {
+        if !self.quiet {
+            eprintln!("{} {}", self.paint("32", "ok:"), msg.as_ref());
+        }
+    }
+
+    /// Data on stdout.
+    pub fn data(&self, text: impl AsRef<str>) -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_ref().as_bytes())?;
+        if !text.as_ref().ends_with('\n') {
+            out.write_all(b"\n")?;
+        }
+        out.flush()
+    }
+
+    /// One JSON document (or one JSON Lines record) on stdout.
+    pub fn json_value(&self, v: &serde_json::Value) -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer(&mut out, v)?;
+        out.write_all(b"\n")?;
+        out.flush()
+    }
+
+    /// A progress bar on stderr, or a hidden one when bars are off.
+    pub fn progress(&self, len: u64, what: &str) -> ProgressBar {
+        if !self.progress {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{msg:>12} [{bar:40}] {percent:>3}% {elapsed_precise} eta {eta}",
+            )
+            .expect("static template")
+            .progress_chars("=> "),
+        );
+        bar.set_message(what.to_string());
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
+    }
+}
+
+/// What domain code reports progress through; it never prints itself.
+pub trait Progress: Sync {
+    fn set_length(&self, _len: u64) {}
+    fn set_position(&self, _pos: u64) {}
+}
+
+impl Progress for ProgressBar {
+    fn set_length(&self, len: u64) {
+        ProgressBar::set_length(self, len)
+    }
+    fn set_position(&self, pos: u64) {
+        ProgressBar::set_position(self, pos)
+    }
+}
+
+/// Progress that goes nowhere.
+pub struct NoProgress;
+impl Progress for NoProgress {}
