@@ -1,5 +1,108 @@
-//! placeholder
+//! `shieldpack inspect`: a package folder or a media file, summarised.
+
+use serde_json::json;
+
+use crate::cli::InspectArgs;
 use crate::output::Printer;
-pub fn run(_a: crate::cli::InspectArgs, _p: &Printer) -> anyhow::Result<crate::Status> {
-    anyhow::bail!("not built yet")
+use crate::package::manifest::Manifest;
+use crate::Status;
+
+pub fn run(a: InspectArgs, p: &Printer) -> anyhow::Result<Status> {
+    if a.path.is_dir() {
+        let m = Manifest::load(&a.path)?;
+        if p.json {
+            let mut v = json!(m);
+            v["key_periods"] = json!(m
+                .key_periods()
+                .iter()
+                .map(|(period, generation, kid)| json!({"period": period, "generation": generation, "kid": kid}))
+                .collect::<Vec<_>>());
+            p.json_value(&v)?;
+            return Ok(Status::Success);
+        }
+        let mut o = String::new();
+        o += &format!("package:      {}\n", a.path.display());
+        o += &format!("content id:   {}\n", m.content_id);
+        o += &format!("made by:      {} {}\n", m.tool, m.tool_version);
+        o += &format!("encryption:   {} (IV {})\n", m.encryption, m.iv_mode);
+        if let Some(f) = &m.keyring_fingerprint {
+            o += &format!("keyring:      {f}\n");
+        }
+        o += &format!(
+            "source:       {} ({:.3}s, {} video frames)\n",
+            m.source.file, m.source.duration, m.source.video_frames
+        );
+        for r in &m.renditions {
+            o += &format!(
+                "rendition:    {} {} {} {} fps, {} segments, peak {} b/s, average {} b/s\n",
+                r.name,
+                r.resolution,
+                r.codecs,
+                r.frame_rate
+                    .map(|f| format!("{f:.3}"))
+                    .unwrap_or_else(|| "?".into()),
+                r.segments.len(),
+                r.bandwidth,
+                r.average_bandwidth
+            );
+        }
+        let periods = m.key_periods();
+        if !periods.is_empty() {
+            o += "key periods:\n";
+            for (period, generation, kid) in &periods {
+                let segs: Vec<u64> = m
+                    .segments()
+                    .filter(|s| s.period == *period && s.generation == *generation)
+                    .map(|s| s.sequence)
+                    .collect();
+                o += &format!(
+                    "  period {period} gen {generation}: kid {kid}, segments {}..{}\n",
+                    segs.first().unwrap_or(&0),
+                    segs.last().unwrap_or(&0)
+                );
+            }
+        }
+        p.data(o)?;
+    } else {
+        let info = crate::media::probe(&a.path)?;
+        let packagable = info.select().map(|_| ()).map_err(|e| e.to_string());
+        if p.json {
+            let mut v = json!(info);
+            v["packagable"] = json!(packagable.is_ok());
+            if let Err(e) = &packagable {
+                v["reason"] = json!(e);
+            }
+            p.json_value(&v)?;
+            return Ok(Status::Success);
+        }
+        let mut o = String::new();
+        o += &format!("file:       {}\n", a.path.display());
+        o += &format!("container:  {}\n", info.format);
+        if let Some(d) = info.duration {
+            o += &format!("duration:   {}\n", crate::timefmt::format_hms(d));
+        }
+        for s in &info.streams {
+            let mut line = format!("stream {}:   {} {}", s.index, s.kind, s.codec);
+            if let (Some(w), Some(h)) = (s.width, s.height) {
+                line += &format!(" {w}x{h}");
+            }
+            if let Some(f) = s.frame_rate {
+                line += &format!(" {f:.3} fps");
+            }
+            if let Some(r) = s.sample_rate {
+                line += &format!(" {r} Hz");
+            }
+            if let Some(c) = &s.codecs {
+                line += &format!(" ({c})");
+            }
+            o += &line;
+            o.push('\n');
+        }
+        match packagable {
+            Ok(()) => o += "packagable: yes\n",
+            Err(e) => o += &format!("packagable: no: {e}\n"),
+        }
+        p.data(o)?;
+    }
+    Ok(Status::Success)
 }

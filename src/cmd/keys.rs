@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::cli::{KeysCommand, KeysExportArgs, KeysNewArgs, KeysShowArgs};
+use crate::cli::{ExportFormat, KeysCommand, KeysExportArgs, KeysNewArgs, KeysShowArgs};
 use crate::keys::{self, agewrap};
 use crate::output::Printer;
 use crate::Status;
@@ -139,6 +139,32 @@ fn show(a: KeysShowArgs, p: &Printer) -> anyhow::Result<Status> {
     Ok(Status::Success)
 }
 
-fn export(_a: KeysExportArgs, _p: &Printer) -> anyhow::Result<Status> {
-    anyhow::bail!("not built yet")
+fn export(a: KeysExportArgs, p: &Printer) -> anyhow::Result<Status> {
+    let manifest = crate::package::manifest::Manifest::load(&a.package)?;
+    let range = a
+        .periods
+        .as_deref()
+        .map(crate::timefmt::parse_range)
+        .transpose()?;
+    let kr = super::open_keyring(&a.keyring, &a.identities.identities)?;
+    let exported = keys::export::collect(&kr, &manifest, range)?;
+    match a.format {
+        ExportFormat::KeyFiles => keys::export::write_key_files(&exported, &a.output)?,
+    }
+    if p.json {
+        p.json_value(&json!({
+            "output": a.output,
+            "format": "key-files",
+            "content_id": manifest.content_id,
+            "keys": exported.iter().map(|k| json!({"period": k.period, "generation": k.generation, "kid": k.kid})).collect::<Vec<_>>(),
+        }))?;
+    } else {
+        p.info(format!(
+            "exported {} key(s) of {} to {}",
+            exported.len(),
+            manifest.content_id,
+            a.output.display()
+        ));
+    }
+    Ok(Status::Success)
 }

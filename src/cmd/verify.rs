@@ -1,5 +1,68 @@
-//! placeholder
+//! `shieldpack verify`: exit 0 for a sound package, 1 with the defects found.
+
+use serde_json::json;
+
+use crate::cli::VerifyArgs;
 use crate::output::Printer;
-pub fn run(_a: crate::cli::VerifyArgs, _p: &Printer) -> anyhow::Result<crate::Status> {
-    anyhow::bail!("not built yet")
+use crate::package::verify::{self, Keys};
+use crate::Status;
+
+pub fn run(a: VerifyArgs, p: &Printer) -> anyhow::Result<Status> {
+    let keyring = match &a.keyring {
+        Some(k) => Some(super::open_keyring(k, &a.identities.identities)?),
+        None => None,
+    };
+    let keys = match (&keyring, &a.keys) {
+        (Some(kr), _) => Keys::Keyring(kr),
+        (None, Some(d)) => {
+            if !d.is_dir() {
+                return Err(crate::Error::invalid_file(
+                    d,
+                    "not a folder of key files",
+                    "pass the folder `keys export --format key-files` wrote",
+                )
+                .into());
+            }
+            Keys::Dir(d.clone())
+        }
+        (None, None) => Keys::None,
+    };
+    let bar = p.progress(1, "verifying");
+    let report = verify::verify(&a.outdir, &keys, &bar);
+    bar.finish_and_clear();
+    let report = report?;
+    if p.json {
+        p.json_value(&json!(report))?;
+    } else {
+        for d in &report.defects {
+            p.defect(format!("{}: {}", d.file, d.message));
+        }
+        let decrypted = if matches!(keys, Keys::None) {
+            " (no keys given: segments not decrypted)".to_string()
+        } else {
+            format!(
+                ", {} decrypted to MPEG-TS ({} video frames)",
+                report.segments_decrypted, report.video_frames
+            )
+        };
+        if report.ok {
+            p.ok(format!(
+                "{}: {} playlists, {} segments{decrypted}",
+                a.outdir.display(),
+                report.playlists,
+                report.segments
+            ));
+        } else {
+            p.info(format!(
+                "{}: {} defect(s) found",
+                a.outdir.display(),
+                report.defects.len()
+            ));
+        }
+    }
+    Ok(if report.ok {
+        Status::Success
+    } else {
+        Status::Negative
+    })
 }

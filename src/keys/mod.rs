@@ -8,6 +8,7 @@
 //! same keyring, content id and period always give the same key.
 
 pub mod agewrap;
+pub mod export;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

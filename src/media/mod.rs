@@ -1,1 +1,201 @@
-//! FFmpeg demux and mux.
+//! FFmpeg demux and mux, through ffmpeg-next (and its raw `ffi` where the safe
+//! wrapper has no in-memory I/O): probing inputs, HLS CODECS strings, cutting
+//! MPEG-TS segments in memory, and reading TS segments back for `verify`.
+
+pub mod codecs;
+mod mux;
+pub mod segment;
+pub mod tsread;
+
+use std::path::{Path, PathBuf};
+
+use ff::media::Type;
+use ffmpeg_next as ff;
+
+use crate::error::{Error, Result};
+
+/// Initialises FFmpeg once and keeps its logging quiet (errors are ours to report).
+pub fn init() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = ff::init();
+        ff::util::log::set_level(ff::util::log::Level::Fatal);
+    });
+}
+
+/// One stream of an input, as `inspect` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StreamInfo {
+    pub index: usize,
+    pub kind: &'static str,
+    pub codec: String,
+    /// The RFC 6381 string for HLS CODECS, when shieldpack can package the codec.
+    pub codecs: Option<String>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub frame_rate: Option<f64>,
+    pub sample_rate: Option<u32>,
+    pub channels: Option<u32>,
+    pub frames: Option<u64>,
+}
+
+/// What FFmpeg sees in an input file.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MediaInfo {
+    pub path: PathBuf,
+    pub format: String,
+    pub duration: Option<f64>,
+    pub bit_rate: Option<u64>,
+    pub streams: Vec<StreamInfo>,
+}
+
+/// The streams `package` will carry: one video, at most one audio.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    pub video: StreamInfo,
+    pub audio: Option<StreamInfo>,
+}
+
+impl MediaInfo {
+    /// The HLS CODECS attribute of the selection, e.g. `avc1.64001f,mp4a.40.2`.
+    pub fn codecs_attr(sel: &Selection) -> String {
+        let mut c = vec![sel.video.codecs.clone().unwrap_or_default()];
+        if let Some(a) = &sel.audio {
+            c.push(a.codecs.clone().unwrap_or_default());
+        }
+        c.join(",")
+    }
+
+    /// Picks the video and audio streams to package, or says why it cannot.
+    pub fn select(&self) -> Result<Selection> {
+        let video = self
+            .streams
+            .iter()
+            .find(|s| s.kind == "video")
+            .ok_or_else(|| Error::NoVideo {
+                path: self.path.clone(),
+            })?;
+        if video.codecs.is_none() {
+            return Err(Error::UnsupportedCodec {
+                path: self.path.clone(),
+                kind: "video",
+                codec: video.codec.clone(),
+            });
+        }
+        let audio = self.streams.iter().find(|s| s.kind == "audio");
+        if let Some(a) = audio {
+            if a.codecs.is_none() {
+                return Err(Error::UnsupportedCodec {
+                    path: self.path.clone(),
+                    kind: "audio",
+                    codec: a.codec.clone(),
+                });
+            }
+        }
+        Ok(Selection {
+            video: video.clone(),
+            audio: audio.cloned(),
+        })
+    }
+}
+
+/// Opens an input, mapping FFmpeg's failures to errors that name the file.
+pub(crate) fn open_input(path: &Path) -> Result<ff::format::context::Input> {
+    init();
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::InputMissing { path: path.into() })
+        }
+        Err(e) => return Err(Error::io(path, e)),
+        Ok(m) if m.is_dir() => {
+            return Err(Error::NotMedia {
+                path: path.into(),
+                reason: "it is a folder".into(),
+            });
+        }
+        Ok(m) if m.len() == 0 => {
+            return Err(Error::NotMedia {
+                path: path.into(),
+                reason: "the file is empty".into(),
+            })
+        }
+        Ok(_) => {}
+    }
+    // Reading a few bytes first turns permission problems into I/O errors.
+    let mut head = [0u8; 12];
+    {
+        use std::io::Read;
+        let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let _ = f.read(&mut head).map_err(|e| Error::io(path, e))?;
+    }
+    ff::format::input(&path).map_err(|e| {
+        // An ISO-BMFF file FFmpeg cannot open is almost always cut short: its
+        // moov box (the index) is written last.
+        if &head[4..8] == b"ftyp" {
+            Error::Truncated {
+                path: path.into(),
+                reason: format!("FFmpeg: {e}"),
+            }
+        } else {
+            Error::NotMedia {
+                path: path.into(),
+                reason: e.to_string(),
+            }
+        }
+    })
+}
+
+fn rational(r: ff::Rational) -> Option<f64> {
+    (r.numerator() > 0 && r.denominator() > 0)
+        .then(|| r.numerator() as f64 / r.denominator() as f64)
+}
+
+/// Describes an input's container and streams.
+pub fn probe(path: &Path) -> Result<MediaInfo> {
+    let ictx = open_input(path)?;
+    Ok(describe(path, &ictx))
+}
+
+pub(crate) fn describe(path: &Path, ictx: &ff::format::context::Input) -> MediaInfo {
+    let streams = ictx
+        .streams()
+        .map(|st| {
+            let par = st.parameters();
+            // SAFETY: the parameters belong to a stream of the open context.
+            let raw = unsafe { &*par.as_ptr() };
+            let kind = match par.medium() {
+                Type::Video => "video",
+                Type::Audio => "audio",
+                Type::Subtitle => "subtitle",
+                Type::Data => "data",
+                _ => "other",
+            };
+            let video = kind == "video";
+            let audio = kind == "audio";
+            StreamInfo {
+                index: st.index(),
+                kind,
+                codec: par.id().name().to_string(),
+                codecs: codecs::rfc6381(raw),
+                width: video.then_some(raw.width as u32),
+                height: video.then_some(raw.height as u32),
+                frame_rate: if video {
+                    rational(st.avg_frame_rate()).or_else(|| rational(st.rate()))
+                } else {
+                    None
+                },
+                sample_rate: audio.then_some(raw.sample_rate as u32),
+                channels: audio.then_some(raw.ch_layout.nb_channels as u32),
+                frames: (st.frames() > 0).then_some(st.frames() as u64),
+            }
+        })
+        .collect();
+    let d = ictx.duration();
+    MediaInfo {
+        path: path.to_path_buf(),
+        format: ictx.format().name().to_string(),
+        duration: (d > 0).then(|| d as f64 / f64::from(ff::ffi::AV_TIME_BASE)),
+        bit_rate: (ictx.bit_rate() > 0).then_some(ictx.bit_rate() as u64),
+        streams,
+    }
+}

@@ -1,0 +1,200 @@
+//! An MPEG-TS muxer that writes into memory, one HLS segment at a time.
+//!
+//! ffmpeg-next only opens outputs by path, so this wraps the raw API with a
+//! custom AVIOContext. Like FFmpeg's own hls muxer, one muxer runs for the whole
+//! title (continuity counters and timestamps carry on across segments); at each
+//! cut it flushes the muxer's buffered PES data, hands over the bytes, and asks
+//! for PAT/PMT again so every segment starts decodable on its own.
+
+use std::ffi::{c_int, c_void, CString};
+use std::ptr;
+
+use ff::ffi;
+use ff::packet::Mut as _;
+use ffmpeg_next as ff;
+
+/// Muxer output buffer; avio calls back into it whenever its own buffer fills.
+const AVIO_BUF: usize = 256 * 1024;
+
+unsafe extern "C" fn write_cb(opaque: *mut c_void, buf: *mut u8, size: c_int) -> c_int {
+    // SAFETY: opaque is the Box<Vec<u8>> owned by the TsMuxer, alive while ctx is.
+    let sink = &mut *(opaque as *mut Vec<u8>);
+    sink.extend_from_slice(std::slice::from_raw_parts(buf, size.max(0) as usize));
+    size
+}
+
+pub struct TsMuxer {
+    ctx: *mut ffi::AVFormatContext,
+    sink: *mut Vec<u8>,
+    /// Per output stream: the input time base packets arrive in.
+    in_tb: Vec<ff::Rational>,
+}
+
+// SAFETY: the muxer is used from one thread at a time; FFmpeg contexts are not
+// tied to the thread that made them.
+unsafe impl Send for TsMuxer {}
+
+fn check(ret: c_int, op: &'static str) -> Result<c_int, (&'static str, ff::Error)> {
+    if ret < 0 {
+        Err((op, ff::Error::from(ret)))
+    } else {
+        Ok(ret)
+    }
+}
+
+impl TsMuxer {
+    /// A muxer carrying copies of the given streams, in order.
+    pub fn new(
+        streams: &[(&ff::codec::Parameters, ff::Rational)],
+    ) -> Result<Self, (&'static str, ff::Error)> {
+        // SAFETY: plain FFmpeg API use; every allocation is owned by `me` as soon
+        // as it exists, so Drop frees it on every early return.
+        unsafe {
+            let mut me = TsMuxer {
+                ctx: ptr::null_mut(),
+                sink: Box::into_raw(Box::new(Vec::new())),
+                in_tb: Vec::new(),
+            };
+            let fmt = CString::new("mpegts").expect("no NUL");
+            check(
+                ffi::avformat_alloc_output_context2(
+                    &mut me.ctx,
+                    ptr::null(),
+                    fmt.as_ptr(),
+                    ptr::null(),
+                ),
+                "create the MPEG-TS muxer",
+            )?;
+            let buf = ffi::av_malloc(AVIO_BUF) as *mut u8;
+            if buf.is_null() {
+                return Err((
+                    "allocate",
+                    ff::Error::Other {
+                        errno: libc_enomem(),
+                    },
+                ));
+            }
+            let pb = ffi::avio_alloc_context(
+                buf,
+                AVIO_BUF as c_int,
+                1,
+                me.sink as *mut c_void,
+                None,
+                Some(write_cb),
+                None,
+            );
+            if pb.is_null() {
+                ffi::av_free(buf as *mut c_void);
+                return Err((
+                    "allocate",
+                    ff::Error::Other {
+                        errno: libc_enomem(),
+                    },
+                ));
+            }
+            (*me.ctx).pb = pb;
+            (*me.ctx).flags |=
+                ffi::AVFMT_FLAG_CUSTOM_IO as c_int | ffi::AVFMT_FLAG_BITEXACT as c_int;
+            for (par, tb) in streams {
+                let st = ffi::avformat_new_stream(me.ctx, ptr::null());
+                if st.is_null() {
+                    return Err((
+                        "add a stream",
+                        ff::Error::Other {
+                            errno: libc_enomem(),
+                        },
+                    ));
+                }
+                check(
+                    ffi::avcodec_parameters_copy((*st).codecpar, par.as_ptr()),
+                    "copy stream parameters",
+                )?;
+                (*(*st).codecpar).codec_tag = 0;
+                (*st).time_base = (*tb).into();
+                me.in_tb.push(*tb);
+            }
+            check(
+                ffi::avformat_write_header(me.ctx, ptr::null_mut()),
+                "start the MPEG-TS muxer",
+            )?;
+            Ok(me)
+        }
+    }
+
+    /// Writes one packet (its timestamps in the input stream's time base).
+    pub fn write(
+        &mut self,
+        pkt: &mut ff::Packet,
+        out_index: usize,
+    ) -> Result<(), (&'static str, ff::Error)> {
+        // SAFETY: ctx is a live muxer with out_index < nb_streams.
+        unsafe {
+            let st = *(*self.ctx).streams.add(out_index);
+            pkt.rescale_ts(self.in_tb[out_index], ff::Rational::from((*st).time_base));
+            pkt.set_stream(out_index);
+            pkt.set_position(-1);
+            check(
+                ffi::av_write_frame(self.ctx, pkt.as_mut_ptr()),
+                "write a packet",
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Ends the current segment: flushes buffered PES data and returns its bytes.
+    pub fn cut(&mut self) -> Result<Vec<u8>, (&'static str, ff::Error)> {
+        // SAFETY: ctx and its pb are live; the flag name and value are static.
+        unsafe {
+            // A NULL packet makes a muxer with AVFMT_ALLOW_FLUSH (mpegts) emit what it buffers.
+            check(
+                ffi::av_write_frame(self.ctx, ptr::null_mut()),
+                "flush the muxer",
+            )?;
+            ffi::avio_flush((*self.ctx).pb);
+            let name = CString::new("mpegts_flags").expect("no NUL");
+            let val = CString::new("resend_headers").expect("no NUL");
+            ffi::av_opt_set((*self.ctx).priv_data, name.as_ptr(), val.as_ptr(), 0);
+            Ok(std::mem::take(&mut *self.sink))
+        }
+    }
+
+    /// Writes the trailer and returns the last segment's bytes.
+    pub fn finish(mut self) -> Result<Vec<u8>, (&'static str, ff::Error)> {
+        // SAFETY: ctx is live; the trailer is written once, Drop frees after.
+        unsafe {
+            check(ffi::av_write_trailer(self.ctx), "finish the MPEG-TS muxer")?;
+            ffi::avio_flush((*self.ctx).pb);
+            let out = std::mem::take(&mut *self.sink);
+            self.free();
+            Ok(out)
+        }
+    }
+
+    unsafe fn free(&mut self) {
+        if !self.ctx.is_null() {
+            let mut pb = (*self.ctx).pb;
+            if !pb.is_null() {
+                ffi::av_freep(&mut (*pb).buffer as *mut *mut u8 as *mut c_void);
+                ffi::avio_context_free(&mut pb);
+                (*self.ctx).pb = ptr::null_mut();
+            }
+            ffi::avformat_free_context(self.ctx);
+            self.ctx = ptr::null_mut();
+        }
+        if !self.sink.is_null() {
+            drop(Box::from_raw(self.sink));
+            self.sink = ptr::null_mut();
+        }
+    }
+}
+
+impl Drop for TsMuxer {
+    fn drop(&mut self) {
+        // SAFETY: free is idempotent and only frees what this muxer owns.
+        unsafe { self.free() }
+    }
+}
+
+fn libc_enomem() -> i32 {
+    12
+}

@@ -1,0 +1,226 @@
+//! Cutting an input into MPEG-TS segments without re-encoding.
+//!
+//! Segments are cut only at video keyframes. A cut happens at the first keyframe
+//! on or after the next point of the target-duration grid (like FFmpeg's hls
+//! muxer, so segment lengths average the target instead of drifting), and at the
+//! first keyframe at or after each forced cut time (key-period and scene starts).
+//! Times are seconds from the first video keyframe. Memory holds one segment.
+
+use std::path::Path;
+
+use ffmpeg_next as ff;
+
+use super::mux::TsMuxer;
+use super::{describe, open_input, MediaInfo, Selection};
+use crate::error::{Error, Result};
+use crate::output::Progress;
+
+/// Where to cut.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Target segment duration, seconds.
+    pub target: f64,
+    /// Times (seconds from the start) that must begin a new segment, ascending.
+    pub forced_cuts: Vec<f64>,
+}
+
+/// One finished segment.
+#[derive(Debug)]
+pub struct Segment {
+    pub index: usize,
+    /// Start, seconds from the first video keyframe.
+    pub start: f64,
+    pub duration: f64,
+    pub data: Vec<u8>,
+    pub video_frames: u64,
+}
+
+/// What was cut, once the input is done.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub info: MediaInfo,
+    pub selection: Selection,
+    pub segments: usize,
+    pub video_frames: u64,
+    pub duration: f64,
+    /// Video packets before the first keyframe, which cannot be decoded and are dropped.
+    pub dropped_leading: u64,
+}
+
+/// Slack for comparing times computed from different time bases.
+const EPS: f64 = 1e-6;
+
+/// The next grid point a segment starting at `start` may end at; a grid point
+/// less than half a target away is skipped so a forced cut leaves no sliver.
+fn next_grid(start: f64, target: f64) -> f64 {
+    (((start + target / 2.0) / target).floor() + 1.0) * target
+}
+
+/// Opens `path`, checks what it carries, and calls `sink` with each segment in order.
+pub fn run(
+    path: &Path,
+    plan: &Plan,
+    progress: &dyn Progress,
+    mut sink: impl FnMut(Segment) -> Result<()>,
+) -> Result<Summary> {
+    let mut ictx = open_input(path)?;
+    let info = describe(path, &ictx);
+    let selection = info.select()?;
+    let mux_err = |(op, e): (&'static str, ff::Error)| Error::Ffmpeg {
+        path: path.into(),
+        op,
+        source: e,
+    };
+
+    let vi = selection.video.index;
+    let ai = selection.audio.as_ref().map(|a| a.index);
+    let (v_tb, v_declared, params) = {
+        let v = ictx.stream(vi).expect("selected stream exists");
+        let mut params = vec![(v.parameters(), v.time_base())];
+        if let Some(ai) = ai {
+            let a = ictx.stream(ai).expect("selected stream exists");
+            params.push((a.parameters(), a.time_base()));
+        }
+        (v.time_base(), v.frames().max(0) as u64, params)
+    };
+    let refs: Vec<(&ff::codec::Parameters, ff::Rational)> =
+        params.iter().map(|(p, t)| (p, *t)).collect();
+    let mut mux = TsMuxer::new(&refs).map_err(mux_err)?;
+    drop(refs);
+
+    let v_sec = f64::from(v_tb);
+    let total_ms = info.duration.map(|d| (d * 1000.0) as u64).unwrap_or(0);
+    progress.set_length(total_ms.max(1));
+
+    let mut t0: Option<i64> = None;
+    let mut seg_start = 0.0;
+    let mut seg_index = 0usize;
+    let mut seg_frames = 0u64;
+    let mut total_frames = 0u64;
+    let mut read_frames = 0u64;
+    let mut dropped = 0u64;
+    let mut end = 0.0f64;
+    let mut forced = plan.forced_cuts.iter().copied().peekable();
+    let mut next_cut = next_grid(0.0, plan.target);
+    let mut pending_audio: Vec<ff::Packet> = Vec::new();
+
+    let mut packet = ff::Packet::empty();
+    loop {
+        match packet.read(&mut ictx) {
+            Ok(()) => {}
+            Err(ff::Error::Eof) => break,
+            Err(e) => {
+                return Err(Error::Truncated {
+                    path: path.into(),
+                    reason: format!("reading stopped after {read_frames} video frames: {e}"),
+                })
+            }
+        }
+        let si = packet.stream();
+        if si == vi {
+            read_frames += 1;
+            let Some(ts) = packet.pts().or(packet.dts()) else {
+                continue;
+            };
+            let Some(origin) = t0 else {
+                if !packet.is_key() {
+                    dropped += 1;
+                    continue;
+                }
+                t0 = Some(ts);
+                // Audio that came before the first keyframe opens segment 0.
+                mux.write(&mut packet, 0).map_err(mux_err)?;
+                for mut a in pending_audio.drain(..) {
+                    mux.write(&mut a, 1).map_err(mux_err)?;
+                }
+                seg_frames = 1;
+                total_frames = 1;
+                end = end.max((packet.duration().max(0)) as f64 * v_sec);
+                continue;
+            };
+            let t = (ts - origin) as f64 * v_sec;
+            if packet.is_key() && t > seg_start + EPS {
+                let mut cut = t + EPS >= next_cut;
+                while forced.peek().is_some_and(|f| *f <= t + EPS) {
+                    if forced.next().is_some_and(|f| f > seg_start + EPS) {
+                        cut = true;
+                    }
+                }
+                if cut {
+                    crate::interrupt::check()?;
+                    let data = mux.cut().map_err(mux_err)?;
+                    sink(Segment {
+                        index: seg_index,
+                        start: seg_start,
+                        duration: t - seg_start,
+                        data,
+                        video_frames: seg_frames,
+                    })?;
+                    seg_index += 1;
+                    seg_start = t;
+                    seg_frames = 0;
+                    next_cut = next_grid(t, plan.target);
+                    progress.set_position((t * 1000.0) as u64);
+                }
+            }
+            end = end.max(t + packet.duration().max(0) as f64 * v_sec);
+            seg_frames += 1;
+            total_frames += 1;
+            mux.write(&mut packet, 0).map_err(mux_err)?;
+        } else if Some(si) == ai {
+            if t0.is_none() {
+                pending_audio.push(packet.clone());
+                continue;
+            }
+            mux.write(&mut packet, 1).map_err(mux_err)?;
+        }
+    }
+    if t0.is_none() {
+        return Err(Error::NotMedia {
+            path: path.into(),
+            reason: "no video keyframe found".into(),
+        });
+    }
+    if v_declared > 0 && read_frames < v_declared {
+        return Err(Error::Truncated {
+            path: path.into(),
+            reason: format!("read {read_frames} of the {v_declared} video frames it declares"),
+        });
+    }
+    // A last frame without a duration still lasts one frame interval.
+    if let Some(fr) = selection.video.frame_rate {
+        end = end.max(seg_start + seg_frames as f64 / fr - EPS);
+    }
+    let data = mux.finish().map_err(mux_err)?;
+    let duration = (end - seg_start).max(0.0);
+    sink(Segment {
+        index: seg_index,
+        start: seg_start,
+        duration,
+        data,
+        video_frames: seg_frames,
+    })?;
+    progress.set_position(total_ms);
+    Ok(Summary {
+        info,
+        selection,
+        segments: seg_index + 1,
+        video_frames: total_frames,
+        duration: seg_start + duration,
+        dropped_leading: dropped,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_grid;
+
+    #[test]
+    fn grid_skips_slivers() {
+        assert_eq!(next_grid(0.0, 6.0), 6.0);
+        assert_eq!(next_grid(6.0, 6.0), 12.0);
+        assert_eq!(next_grid(5.5, 6.0), 12.0);
+        assert_eq!(next_grid(7.5, 6.0), 12.0);
+        assert_eq!(next_grid(9.5, 6.0), 18.0);
+    }
+}

@@ -1,0 +1,138 @@
+//! Reading an MPEG-TS segment back from memory with FFmpeg's demuxer, for
+//! `verify`: how many video frames it carries and how long it lasts.
+
+use std::ffi::{c_int, c_void, CString};
+use std::ptr;
+
+use ff::ffi;
+use ffmpeg_next as ff;
+
+/// What a decrypted segment holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TsInfo {
+    pub video_frames: u64,
+    pub audio_packets: u64,
+    /// Video presentation span: last pts - first pts + one frame interval, seconds.
+    pub video_duration: f64,
+}
+
+struct Cursor<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+unsafe extern "C" fn read_cb(opaque: *mut c_void, buf: *mut u8, size: c_int) -> c_int {
+    // SAFETY: opaque is the Cursor on analyze's stack, alive for the whole demux.
+    let c = &mut *(opaque as *mut Cursor);
+    let n = (c.data.len() - c.pos).min(size.max(0) as usize);
+    if n == 0 {
+        return ffi::AVERROR_EOF;
+    }
+    ptr::copy_nonoverlapping(c.data.as_ptr().add(c.pos), buf, n);
+    c.pos += n;
+    n as c_int
+}
+
+/// Demuxes `data` as MPEG-TS; `Err` says why it is not valid TS.
+pub fn analyze(data: &[u8]) -> Result<TsInfo, String> {
+    super::init();
+    if data.len() < 188 || data[0] != 0x47 {
+        return Err("does not start with an MPEG-TS sync byte".into());
+    }
+    if data.len() % 188 != 0 {
+        return Err(format!(
+            "{} bytes is not a whole number of 188-byte TS packets",
+            data.len()
+        ));
+    }
+    if let Some(i) = (0..data.len()).step_by(188).find(|&i| data[i] != 0x47) {
+        return Err(format!("lost TS sync at byte {i}"));
+    }
+    let mut cursor = Cursor { data, pos: 0 };
+    let mut pts: Vec<i64> = Vec::new();
+    let mut audio = 0u64;
+    let mut tb = 1.0 / 90000.0;
+    // SAFETY: every FFmpeg object made here is freed before returning; the
+    // cursor outlives the AVIOContext that points at it.
+    unsafe {
+        const BUF: usize = 64 * 1024;
+        let buf = ffi::av_malloc(BUF) as *mut u8;
+        let mut pb = ffi::avio_alloc_context(
+            buf,
+            BUF as c_int,
+            0,
+            &mut cursor as *mut Cursor as *mut c_void,
+            Some(read_cb),
+            None,
+            None,
+        );
+        let mut ctx = ffi::avformat_alloc_context();
+        (*ctx).pb = pb;
+        (*ctx).flags |= ffi::AVFMT_FLAG_CUSTOM_IO as c_int;
+        let name = CString::new("mpegts").expect("no NUL");
+        let fmt = ffi::av_find_input_format(name.as_ptr());
+        let mut result = Ok(());
+        if ffi::avformat_open_input(&mut ctx, ptr::null(), fmt, ptr::null_mut()) < 0 {
+            result = Err("FFmpeg cannot open it as MPEG-TS".to_string());
+        } else {
+            let _ = ffi::avformat_find_stream_info(ctx, ptr::null_mut());
+            let mut vidx = -1;
+            for i in 0..(*ctx).nb_streams as usize {
+                let st = *(*ctx).streams.add(i);
+                if (*(*st).codecpar).codec_type == ffi::AVMediaType::AVMEDIA_TYPE_VIDEO && vidx < 0
+                {
+                    vidx = i as i32;
+                    tb = f64::from(ff::Rational::from((*st).time_base));
+                }
+            }
+            let pkt = ffi::av_packet_alloc();
+            loop {
+                let r = ffi::av_read_frame(ctx, pkt);
+                if r == ffi::AVERROR_EOF {
+                    break;
+                }
+                if r < 0 {
+                    result = Err(format!("demuxing failed: {}", ff::Error::from(r)));
+                    break;
+                }
+                if (*pkt).stream_index == vidx {
+                    if (*pkt).pts != ffi::AV_NOPTS_VALUE {
+                        pts.push((*pkt).pts);
+                    }
+                } else if (*(*(*(*ctx).streams.add((*pkt).stream_index as usize))).codecpar)
+                    .codec_type
+                    == ffi::AVMediaType::AVMEDIA_TYPE_AUDIO
+                {
+                    audio += 1;
+                }
+                ffi::av_packet_unref(pkt);
+            }
+            let mut pkt = pkt;
+            ffi::av_packet_free(&mut pkt);
+            ffi::avformat_close_input(&mut ctx);
+        }
+        if !ctx.is_null() {
+            ffi::avformat_free_context(ctx);
+        }
+        ffi::av_freep(&mut (*pb).buffer as *mut *mut u8 as *mut c_void);
+        ffi::avio_context_free(&mut pb);
+        result?;
+    }
+    if pts.is_empty() {
+        return Err("carries no video frames".into());
+    }
+    pts.sort_unstable();
+    let mut deltas: Vec<i64> = pts
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|d| *d > 0)
+        .collect();
+    deltas.sort_unstable();
+    let frame = deltas.get(deltas.len() / 2).copied().unwrap_or(0);
+    let span = (pts[pts.len() - 1] - pts[0] + frame) as f64 * tb;
+    Ok(TsInfo {
+        video_frames: pts.len() as u64,
+        audio_packets: audio,
+        video_duration: span,
+    })
+}

@@ -1,0 +1,294 @@
+//! `verify`: is a package what the contract says? Playlist grammar and RFC 8216
+//! rules, every referenced file present, manifest sizes and hashes, and with
+//! keys, every segment decrypting to MPEG-TS whose duration matches its EXTINF.
+//! Problems are collected as defects (exit 1), not raised as errors.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use super::manifest::{Manifest, SegmentRecord};
+use crate::crypto;
+use crate::error::{Error, Result};
+use crate::hls::{self, KeyMethod, MasterPlaylist, MediaPlaylist};
+use crate::keys::Keyring;
+use crate::media::tsread;
+use crate::output::Progress;
+
+/// Where verify gets content keys from, if anywhere.
+pub enum Keys<'a> {
+    None,
+    Keyring(&'a Keyring),
+    Dir(PathBuf),
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Defect {
+    pub file: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Report {
+    pub ok: bool,
+    pub defects: Vec<Defect>,
+    pub playlists: usize,
+    pub segments: usize,
+    pub segments_decrypted: usize,
+    pub video_frames: u64,
+    pub duration: f64,
+}
+
+struct Checker {
+    report: Report,
+}
+
+impl Checker {
+    fn defect(&mut self, file: impl Into<String>, message: impl Into<String>) {
+        self.report.defects.push(Defect {
+            file: file.into(),
+            message: message.into(),
+        });
+    }
+}
+
+fn read_text(path: &Path) -> std::result::Result<String, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())
+}
+
+fn key_from_dir(dir: &Path, kid: &str) -> std::result::Result<Zeroizing<[u8; 16]>, String> {
+    let path = dir.join(format!("{kid}.key"));
+    let bytes = Zeroizing::new(
+        std::fs::read(&path).map_err(|_| format!("no key file {}", path.display()))?,
+    );
+    if bytes.len() != 16 {
+        return Err(format!(
+            "{} holds {} bytes, not 16",
+            path.display(),
+            bytes.len()
+        ));
+    }
+    let mut k = Zeroizing::new([0u8; 16]);
+    k.copy_from_slice(&bytes);
+    Ok(k)
+}
+
+/// Checks the package in `dir`.
+pub fn verify(dir: &Path, keys: &Keys, progress: &dyn Progress) -> Result<Report> {
+    if !dir.is_dir() {
+        return Err(Error::invalid_file(
+            dir,
+            "not a folder",
+            "pass the OUTDIR that `shieldpack package` wrote",
+        ));
+    }
+    let mut c = Checker {
+        report: Report::default(),
+    };
+    let manifest = match Manifest::load(dir) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            c.defect("manifest.json", e.to_string());
+            None
+        }
+    };
+    if let (Keys::Keyring(kr), Some(m)) = (keys, &manifest) {
+        if m.keyring_fingerprint
+            .as_deref()
+            .is_some_and(|f| f != kr.fingerprint())
+        {
+            c.defect(
+                "manifest.json",
+                format!(
+                    "made with keyring {} but verified with {}",
+                    m.keyring_fingerprint.as_deref().unwrap_or("?"),
+                    kr.fingerprint()
+                ),
+            );
+        }
+    }
+    let records: HashMap<&str, &SegmentRecord> = manifest
+        .iter()
+        .flat_map(|m| m.segments())
+        .map(|s| (s.uri.as_str(), s))
+        .collect();
+
+    let master_path = dir.join("master.m3u8");
+    let master = match read_text(&master_path)
+        .map_err(|e| e.to_string())
+        .and_then(|t| MasterPlaylist::parse(&t).map_err(|e| e.to_string()))
+    {
+        Ok(m) => m,
+        Err(e) => {
+            c.defect("master.m3u8", e);
+            c.report.ok = false;
+            return Ok(c.report);
+        }
+    };
+    c.report.playlists += 1;
+    for problem in hls::rules::check_master(&master) {
+        c.defect("master.m3u8", problem);
+    }
+    let total: usize = manifest.as_ref().map(|m| m.segments().count()).unwrap_or(0);
+    progress.set_length(total.max(1) as u64);
+    let mut seen = 0usize;
+    let mut listed = std::collections::HashSet::new();
+
+    for variant in &master.variants {
+        let rel = variant.uri.clone();
+        let ppath = dir.join(&rel);
+        let base = Path::new(&rel)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let media = match read_text(&ppath)
+            .and_then(|t| MediaPlaylist::parse(&t).map_err(|e| e.to_string()))
+        {
+            Ok(p) => p,
+            Err(e) => {
+                c.defect(&rel, e);
+                continue;
+            }
+        };
+        c.report.playlists += 1;
+        for problem in hls::rules::check_media(&media) {
+            c.defect(&rel, problem);
+        }
+        let keys_in_force = media.effective_keys();
+        for (i, seg) in media.segments.iter().enumerate() {
+            crate::interrupt::check()?;
+            let uri = base.join(&seg.uri).to_string_lossy().into_owned();
+            listed.insert(uri.clone());
+            c.report.segments += 1;
+            c.report.duration += seg.duration;
+            let data = match std::fs::read(dir.join(&uri)) {
+                Ok(d) => d,
+                Err(_) => {
+                    c.defect(&uri, format!("missing (listed at {rel} line {})", seg.line));
+                    continue;
+                }
+            };
+            let record = records.get(uri.as_str()).copied();
+            match record {
+                None if manifest.is_some() => c.defect(&uri, "not listed in manifest.json"),
+                None => {}
+                Some(r) => {
+                    if r.size != data.len() as u64 {
+                        c.defect(
+                            &uri,
+                            format!("size {} differs from the manifest's {}", data.len(), r.size),
+                        );
+                    } else if r.sha256 != hex::encode(Sha256::digest(&data)) {
+                        c.defect(
+                            &uri,
+                            "SHA-256 differs from the manifest's: the file was changed or damaged",
+                        );
+                    }
+                    if (r.duration - seg.duration).abs() > 0.0015 {
+                        c.defect(
+                            &uri,
+                            format!(
+                                "EXTINF {:.3} differs from the manifest's {:.3}",
+                                seg.duration, r.duration
+                            ),
+                        );
+                    }
+                }
+            }
+            let key = keys_in_force[i];
+            let encrypted = key.is_some_and(|k| k.method == KeyMethod::Aes128);
+            if let (Some(r), Some(k)) = (record, key) {
+                if encrypted != r.kid.is_some() {
+                    c.defect(
+                        &uri,
+                        "the playlist and the manifest disagree on whether it is encrypted",
+                    );
+                }
+                if encrypted && k.iv.map(hex::encode) != r.iv {
+                    c.defect(&uri, "the playlist's IV differs from the manifest's");
+                }
+            }
+            if matches!(keys, Keys::None) && encrypted {
+                continue;
+            }
+            let plain = if encrypted {
+                let Some(r) = record else {
+                    c.defect(&uri, "cannot find its KID without a manifest entry");
+                    continue;
+                };
+                let kid = r.kid.clone().unwrap_or_default();
+                let key_bytes = match keys {
+                    Keys::Keyring(kr) => {
+                        let Some(m) = &manifest else { continue };
+                        let derived = hex::encode(kr.kid(&m.content_id, r.generation, r.period));
+                        if derived != kid {
+                            c.defect(
+                                &uri,
+                                format!(
+                                    "KID {kid} is not the keyring's for period {} generation {}",
+                                    r.period, r.generation
+                                ),
+                            );
+                            continue;
+                        }
+                        kr.content_key(&m.content_id, r.generation, r.period)
+                    }
+                    Keys::Dir(d) => match key_from_dir(d, &kid) {
+                        Ok(k) => k,
+                        Err(e) => {
+                            c.defect(&uri, e);
+                            continue;
+                        }
+                    },
+                    Keys::None => unreachable!("skipped above"),
+                };
+                let iv = key
+                    .and_then(|k| k.iv)
+                    .unwrap_or_else(|| crypto::sequence_iv(media.sequence_of(i)));
+                match crypto::decrypt(&data, &key_bytes, &iv) {
+                    Some(p) => p,
+                    None => {
+                        c.defect(&uri, format!("does not decrypt with key {kid} (bad padding: wrong key, IV or damaged data)"));
+                        continue;
+                    }
+                }
+            } else {
+                data
+            };
+            match tsread::analyze(&plain) {
+                Err(e) => c.defect(&uri, format!("decrypted data is not valid MPEG-TS: {e}")),
+                Ok(ts) => {
+                    c.report.segments_decrypted += 1;
+                    c.report.video_frames += ts.video_frames;
+                    let frame = if ts.video_frames > 1 {
+                        ts.video_duration / ts.video_frames as f64
+                    } else {
+                        0.04
+                    };
+                    if (ts.video_duration - seg.duration).abs() > 0.02 + frame / 2.0 {
+                        c.defect(
+                            &uri,
+                            format!(
+                                "its video lasts {:.3}s but EXTINF says {:.3}s",
+                                ts.video_duration, seg.duration
+                            ),
+                        );
+                    }
+                }
+            }
+            seen += 1;
+            progress.set_position(seen as u64);
+        }
+    }
+    for uri in records.keys() {
+        if !listed.contains(*uri) {
+            c.defect(*uri, "listed in manifest.json but in no playlist");
+        }
+    }
+    c.report.defects.sort_by(|a, b| a.file.cmp(&b.file));
+    c.report.ok = c.report.defects.is_empty();
+    Ok(c.report)
+}
