@@ -11,12 +11,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{path}: {err}")]
+    Io { path: PathBuf, err: std::io::Error },
 
     #[error("{path}: no such file")]
     InputMissing { path: PathBuf },
@@ -37,12 +33,11 @@ pub enum Error {
         codec: String,
     },
 
-    #[error("{path}: FFmpeg failed to {op}: {source}")]
+    #[error("{path}: FFmpeg failed to {op}: {err}")]
     Ffmpeg {
         path: PathBuf,
         op: &'static str,
-        #[source]
-        source: ffmpeg_next::Error,
+        err: ffmpeg_next::Error,
     },
 
     #[error("{path}: output folder exists and is not empty")]
@@ -131,7 +126,7 @@ impl Error {
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.as_ref().to_path_buf(),
-            source,
+            err: source,
         }
     }
 

@@ -69,7 +69,7 @@ pub fn run(
     let mux_err = |(op, e): (&'static str, ff::Error)| Error::Ffmpeg {
         path: path.into(),
         op,
-        source: e,
+        err: e,
     };
 
     let vi = selection.video.index;
@@ -115,6 +115,12 @@ pub fn run(
                     reason: format!("reading stopped after {read_frames} video frames: {e}"),
                 })
             }
+        }
+        if packet.is_corrupt() {
+            return Err(Error::Truncated {
+                path: path.into(),
+                reason: format!("a damaged or partial packet after {read_frames} video frames"),
+            });
         }
         let si = packet.stream();
         if si == vi {

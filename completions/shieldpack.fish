@@ -1,0 +1,184 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_shieldpack_global_optspecs
+    string join \n q/quiet v/verbose json color= no-progress h/help V/version
+end
+
+function __fish_shieldpack_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_shieldpack_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_shieldpack_using_subcommand
+    set -l cmd (__fish_shieldpack_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c shieldpack -n "__fish_shieldpack_needs_command" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c shieldpack -n "__fish_shieldpack_needs_command" -s q -l quiet -d 'Print nothing but errors and the data asked for'
+complete -c shieldpack -n "__fish_shieldpack_needs_command" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
+complete -c shieldpack -n "__fish_shieldpack_needs_command" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'
+complete -c shieldpack -n "__fish_shieldpack_needs_command" -l no-progress -d 'Never draw progress bars'
+complete -c shieldpack -n "__fish_shieldpack_needs_command" -s h -l help -d 'Print help'
+complete -c shieldpack -n "__fish_shieldpack_needs_command" -s V -l version -d 'Print version'
+complete -c shieldpack -n "__fish_shieldpack_needs_command" -f -a "keys" -d 'Create, inspect and export keyrings and content keys'
+complete -c shieldpack -n "__fish_shieldpack_needs_command" -f -a "package" -d 'Package a media file into AES-128 encrypted HLS with rotating keys'
+complete -c shieldpack -n "__fish_shieldpack_needs_command" -f -a "verify" -d 'Check a package: playlist rules, files, hashes and, with keys, decryption'
+complete -c shieldpack -n "__fish_shieldpack_needs_command" -f -a "inspect" -d 'Summarise a package folder or a media file'
+complete -c shieldpack -n "__fish_shieldpack_needs_command" -f -a "generate" -d 'Generate man pages or shell completions'
+complete -c shieldpack -n "__fish_shieldpack_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export help" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export help" -s q -l quiet -d 'Print nothing but errors and the data asked for'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export help" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export help" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export help" -l no-progress -d 'Never draw progress bars'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export help" -s h -l help -d 'Print help'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export help" -s V -l version -d 'Print version'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export help" -f -a "new" -d 'Create a keyring: a random master secret age-wrapped to recipients'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export help" -f -a "show" -d 'List a keyring\'s metadata (never a secret unless --reveal)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export help" -f -a "export" -d 'Export the keys a package uses, for a key server or a player'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from new" -s o -l output -d 'Where to write the keyring (refuses to overwrite)' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from new" -s r -l recipient -d 'Wrap the master to this age recipient (age1..., ssh-ed25519 ..., ssh-rsa ...); repeatable' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from new" -s R -l recipients-file -d 'Wrap the master to the recipients listed in FILE, one per line; repeatable' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from new" -l content-id -d 'Register a content id in the keyring (informational; any id can be packaged)' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from new" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from new" -s q -l quiet -d 'Print nothing but errors and the data asked for'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from new" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from new" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from new" -l no-progress -d 'Never draw progress bars'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from new" -s h -l help -d 'Print help'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from new" -s V -l version -d 'Print version'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from show" -l content-id -d 'With --reveal: print the keys of this content id' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from show" -l periods -d 'With --reveal --content-id: print the keys of these periods (A..B, inclusive)' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from show" -s i -l identity -d 'An age identity file (or SSH private key) that opens the keyring; repeatable. Default: the file named by SHIELDPACK_IDENTITY, else KEYRING.identity' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from show" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from show" -l reveal -d 'Also print secrets: the master and, with --content-id, the content keys'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print nothing but errors and the data asked for'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from show" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from show" -l no-progress -d 'Never draw progress bars'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from export" -l package -d 'The package whose keys to export (reads its manifest.json)' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from export" -l format -d 'The export format' -r -f -a "key-files\t'A folder of 16-byte <kid>.key files, as an HLS key URI serves them'"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from export" -l periods -d 'Only these key periods (A..B, inclusive)' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from export" -s o -l output -d 'Where to write the export (a folder for key-files)' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from export" -s i -l identity -d 'An age identity file (or SSH private key) that opens the keyring; repeatable. Default: the file named by SHIELDPACK_IDENTITY, else KEYRING.identity' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from export" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from export" -s q -l quiet -d 'Print nothing but errors and the data asked for'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from export" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from export" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from export" -l no-progress -d 'Never draw progress bars'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from export" -s V -l version -d 'Print version'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "new" -d 'Create a keyring: a random master secret age-wrapped to recipients'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "show" -d 'List a keyring\'s metadata (never a secret unless --reveal)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "export" -d 'Export the keys a package uses, for a key server or a player'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -s o -l output -d 'The package folder to create' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l keyring -d 'The keyring that derives the content keys (not needed with --clear)' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -s i -l identity -d 'An age identity file (or SSH private key) that opens the keyring; repeatable. Default: the file named by SHIELDPACK_IDENTITY, else KEYRING.identity' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l content-id -d 'The content id keys are derived for (default: from the input\'s file name)' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l segment-duration -d 'Target segment duration in seconds; segments are cut on keyframes' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l rotate-every -d 'Start a new key period every DURATION of media (e.g. 30s, 5m, 1h, 90)' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l rotate-segments -d 'Start a new key period every N segments' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l key-uri -d 'Key URI written in EXT-X-KEY; placeholders {kid}, {period}, {content_id}' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l iv -d 'How segment IVs are chosen' -r -f -a "sequence\t'Omit the IV attribute: the media sequence number is the IV (RFC 8216 5.2)'
+derived\t'Write an explicit IV per segment, derived from the keyring'"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l clear -d 'Package without encryption (no keyring needed)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l force -d 'Replace OUTDIR if it exists and is not empty'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -s q -l quiet -d 'Print nothing but errors and the data asked for'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l no-progress -d 'Never draw progress bars'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -s V -l version -d 'Print version'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand verify" -l keyring -d 'Derive keys from this keyring and check that every segment decrypts' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand verify" -s i -l identity -d 'An age identity file (or SSH private key) that opens the keyring; repeatable. Default: the file named by SHIELDPACK_IDENTITY, else KEYRING.identity' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand verify" -l keys -d 'Read keys from a folder of <kid>.key files and check that every segment decrypts' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand verify" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand verify" -s q -l quiet -d 'Print nothing but errors and the data asked for'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand verify" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand verify" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand verify" -l no-progress -d 'Never draw progress bars'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand verify" -s h -l help -d 'Print help'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand verify" -s V -l version -d 'Print version'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand inspect" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand inspect" -s q -l quiet -d 'Print nothing but errors and the data asked for'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand inspect" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand inspect" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand inspect" -l no-progress -d 'Never draw progress bars'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand inspect" -s h -l help -d 'Print help'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand inspect" -s V -l version -d 'Print version'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -s q -l quiet -d 'Print nothing but errors and the data asked for'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -l no-progress -d 'Never draw progress bars'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -s h -l help -d 'Print help'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -s V -l version -d 'Print version'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -f -a "man" -d 'Write man pages for every command into DIR'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -f -a "completions" -d 'Print a completion script for SHELL on stdout'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and __fish_seen_subcommand_from man" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and __fish_seen_subcommand_from man" -s q -l quiet -d 'Print nothing but errors and the data asked for'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and __fish_seen_subcommand_from man" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and __fish_seen_subcommand_from man" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and __fish_seen_subcommand_from man" -l no-progress -d 'Never draw progress bars'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and __fish_seen_subcommand_from man" -s h -l help -d 'Print help'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and __fish_seen_subcommand_from man" -s V -l version -d 'Print version'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and __fish_seen_subcommand_from completions" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and __fish_seen_subcommand_from completions" -s q -l quiet -d 'Print nothing but errors and the data asked for'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and __fish_seen_subcommand_from completions" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and __fish_seen_subcommand_from completions" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and __fish_seen_subcommand_from completions" -l no-progress -d 'Never draw progress bars'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and __fish_seen_subcommand_from completions" -s h -l help -d 'Print help'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and __fish_seen_subcommand_from completions" -s V -l version -d 'Print version'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "man" -d 'Write man pages for every command into DIR'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "completions" -d 'Print a completion script for SHELL on stdout'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package verify inspect generate help" -f -a "keys" -d 'Create, inspect and export keyrings and content keys'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package verify inspect generate help" -f -a "package" -d 'Package a media file into AES-128 encrypted HLS with rotating keys'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package verify inspect generate help" -f -a "verify" -d 'Check a package: playlist rules, files, hashes and, with keys, decryption'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package verify inspect generate help" -f -a "inspect" -d 'Summarise a package folder or a media file'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package verify inspect generate help" -f -a "generate" -d 'Generate man pages or shell completions'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package verify inspect generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "new" -d 'Create a keyring: a random master secret age-wrapped to recipients'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "show" -d 'List a keyring\'s metadata (never a secret unless --reveal)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "export" -d 'Export the keys a package uses, for a key server or a player'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "man" -d 'Write man pages for every command into DIR'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "completions" -d 'Print a completion script for SHELL on stdout'

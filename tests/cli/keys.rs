@@ -1,0 +1,182 @@
+//! Keyrings: creation, metadata, identities, and the age CLI opening what we wrap.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use crate::util::*;
+
+fn mode(p: &std::path::Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// The armored master of a keyring, as the age CLI would read it from a file.
+fn master_of(keyring: &std::path::Path, t: &TestDir) -> std::path::PathBuf {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(keyring).unwrap()).unwrap();
+    let f = t.join("master.age");
+    std::fs::write(&f, v["master"].as_str().unwrap()).unwrap();
+    f
+}
+
+#[test]
+fn keys_new_writes_a_private_keyring_and_identity_that_age_opens() {
+    let t = TestDir::new();
+    let k = new_keyring(&t);
+    let id = t.join("keyring.json.identity");
+    assert_eq!(mode(&k), 0o600);
+    assert_eq!(mode(&id), 0o600);
+    let o = run_ok(
+        Command::new("age")
+            .arg("-d")
+            .arg("-i")
+            .arg(&id)
+            .arg(master_of(&k, &t)),
+    );
+    assert_eq!(o.stdout.len(), 32, "the master is 256 bits");
+    // keys show never prints it, and --reveal does.
+    let master_hex = hex::encode(&o.stdout);
+    let shown = run_ok(shieldpack().args(["keys", "show"]).arg(&k));
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        text.contains("age1") && !text.contains(&master_hex),
+        "{text}"
+    );
+    let keyring_text = std::fs::read_to_string(&k).unwrap();
+    assert!(!keyring_text.contains(&master_hex));
+    let revealed = run_ok(shieldpack().args(["keys", "show", "--reveal"]).arg(&k));
+    assert!(String::from_utf8_lossy(&revealed.stdout).contains(&master_hex));
+}
+
+#[test]
+fn keys_new_refuses_to_overwrite() {
+    let t = TestDir::new();
+    let k = new_keyring(&t);
+    let before = std::fs::read(&k).unwrap();
+    let o = run_code(shieldpack().args(["keys", "new", "-o"]).arg(&k), 2);
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&k).unwrap(), before);
+}
+
+#[test]
+fn a_keyring_wrapped_to_an_age_keygen_identity_packages() {
+    let t = TestDir::new();
+    let id = t.join("me.txt");
+    run_ok(Command::new("age-keygen").arg("-o").arg(&id));
+    let public =
+        String::from_utf8(run_ok(Command::new("age-keygen").arg("-y").arg(&id)).stdout).unwrap();
+    let k = t.join("k.json");
+    run_ok(shieldpack().args(["keys", "new", "-o"]).arg(&k).args([
+        "-r",
+        public.trim(),
+        "--content-id",
+        "film",
+    ]));
+    assert!(!t.join("k.json.identity").exists());
+    let o = run_ok(
+        Command::new("age")
+            .arg("-d")
+            .arg("-i")
+            .arg(&id)
+            .arg(master_of(&k, &t)),
+    );
+    assert_eq!(o.stdout.len(), 32);
+    // Without an identity the keyring cannot be opened...
+    let out = t.join("out");
+    let pkg = |c: &mut Command| {
+        c.arg("package")
+            .arg(fixture("clip.mp4"))
+            .arg("-o")
+            .arg(&out)
+            .arg("--keyring")
+            .arg(&k)
+            .args(["--content-id", "film"]);
+    };
+    let mut c = shieldpack();
+    pkg(&mut c);
+    let e = stderr(&run_code(&mut c, 2));
+    assert!(
+        e.contains("no identity to open this keyring") && e.contains("SHIELDPACK_IDENTITY"),
+        "{e}"
+    );
+    // ...with the environment variable it can.
+    let mut c = shieldpack();
+    pkg(&mut c);
+    run_ok(c.env("SHIELDPACK_IDENTITY", &id));
+    run_ok(
+        shieldpack()
+            .arg("verify")
+            .arg(&out)
+            .arg("--keyring")
+            .arg(&k)
+            .arg("-i")
+            .arg(&id),
+    );
+}
+
+#[test]
+fn bad_keyrings_and_identities_get_clear_errors() {
+    let t = TestDir::new();
+    let k = new_keyring(&t);
+    let out = t.join("out");
+    let try_pkg = |keyring: &std::path::Path, extra: &[&std::ffi::OsStr]| {
+        let o = run_code(
+            shieldpack()
+                .arg("package")
+                .arg(fixture("clip.mp4"))
+                .arg("-o")
+                .arg(&out)
+                .arg("--keyring")
+                .arg(keyring)
+                .args(extra),
+            2,
+        );
+        assert!(!out.exists());
+        stderr(&o)
+    };
+    let corrupt = t.join("corrupt.json");
+    std::fs::write(
+        &corrupt,
+        "{\"format\": \"shieldpack-keyring\", \"version\": 1,",
+    )
+    .unwrap();
+    let e = try_pkg(&corrupt, &[]);
+    assert!(
+        e.contains("corrupt.json: not a shieldpack keyring (invalid JSON"),
+        "{e}"
+    );
+
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&k).unwrap()).unwrap();
+    v["version"] = 7.into();
+    let future = t.join("future.json");
+    std::fs::write(&future, v.to_string()).unwrap();
+    let e = try_pkg(&future, &[]);
+    assert!(
+        e.contains("future.json: keyring format version 7 is not supported"),
+        "{e}"
+    );
+
+    let other = t.join("other.txt");
+    run_ok(Command::new("age-keygen").arg("-o").arg(&other));
+    let e = try_pkg(&k, &["-i".as_ref(), other.as_os_str()]);
+    assert!(
+        e.contains("none of the identities given can open this keyring"),
+        "{e}"
+    );
+    assert!(
+        e.contains("hint: pass the identity the keyring was wrapped to"),
+        "{e}"
+    );
+
+    let garbage = t.join("garbage.txt");
+    std::fs::write(&garbage, "hello\n").unwrap();
+    let e = try_pkg(&k, &["-i".as_ref(), garbage.as_os_str()]);
+    assert!(e.contains("garbage.txt: not an age identity file"), "{e}");
+
+    let e = stderr(&run_code(
+        shieldpack()
+            .args(["keys", "new", "-o"])
+            .arg(t.join("x.json"))
+            .args(["-r", "age1nope"]),
+        2,
+    ));
+    assert!(e.contains("invalid recipient 'age1nope'"), "{e}");
+}

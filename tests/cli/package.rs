@@ -1,0 +1,603 @@
+//! `package`, `verify`, `inspect` and key-files export, end to end.
+
+use std::path::{Path, PathBuf};
+
+use crate::util::*;
+
+/// The fixture's video frames: 12 s at 24 fps.
+const CLIP_FRAMES: u64 = 288;
+
+struct Pkg {
+    t: TestDir,
+    keyring: PathBuf,
+    out: PathBuf,
+}
+
+/// Packages the fixture with 2 s segments and a key every 2 segments.
+fn rotated(extra: &[&str]) -> Pkg {
+    let t = TestDir::new();
+    let keyring = new_keyring(&t);
+    let out = t.join("out");
+    run_ok(
+        shieldpack()
+            .arg("package")
+            .arg(fixture("clip.mp4"))
+            .arg("-o")
+            .arg(&out)
+            .arg("--keyring")
+            .arg(&keyring)
+            .args(["--segment-duration", "2", "--rotate-segments", "2"])
+            .args(extra),
+    );
+    Pkg { t, keyring, out }
+}
+
+fn manifest(out: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap()
+}
+
+fn export_key_files(p: &Pkg, dest: &Path) {
+    run_ok(
+        shieldpack()
+            .args(["keys", "export"])
+            .arg(&p.keyring)
+            .arg("--package")
+            .arg(&p.out)
+            .args(["--format", "key-files", "-o"])
+            .arg(dest),
+    );
+}
+
+#[test]
+fn ffmpeg_decodes_every_frame_of_a_rotated_package_over_http() {
+    let p = rotated(&[]);
+    export_key_files(&p, &p.out.join("360p/keys"));
+    let server = HttpServer::serve(&p.out);
+    let (frames, errors) = ffmpeg_decode(&server.url("master.m3u8"));
+    assert_eq!(errors, "", "FFmpeg reported decode errors");
+    assert_eq!(frames, CLIP_FRAMES);
+    let keys_fetched = server
+        .requests()
+        .iter()
+        .filter(|r| r.ends_with(".key"))
+        .count();
+    assert_eq!(
+        keys_fetched,
+        3,
+        "one key per period: {:?}",
+        server.requests()
+    );
+}
+
+#[test]
+fn openssl_decrypts_every_segment_with_the_exported_key_files() {
+    let p = rotated(&[]);
+    let keys = p.t.join("keys");
+    export_key_files(&p, &keys);
+    let m = manifest(&p.out);
+    let segs = m["renditions"][0]["segments"].as_array().unwrap();
+    assert_eq!(segs.len(), 6);
+    let mut periods = std::collections::BTreeSet::new();
+    let mut frames = 0;
+    for s in segs {
+        let kid = s["kid"].as_str().unwrap();
+        let key = std::fs::read(keys.join(format!("{kid}.key"))).unwrap();
+        assert_eq!(key.len(), 16);
+        let iv = format!("{:032x}", s["sequence"].as_u64().unwrap());
+        let seg = p.out.join(s["uri"].as_str().unwrap());
+        let plain =
+            openssl_decrypt(&seg, &hex::encode(&key), &iv).expect("openssl decrypts the segment");
+        assert_eq!(plain[0], 0x47, "MPEG-TS sync byte");
+        assert_eq!(plain.len() % 188, 0);
+        let clear = p.t.join("clear.ts");
+        std::fs::write(&clear, &plain).unwrap();
+        frames += ffprobe_frames(clear.to_str().unwrap());
+        periods.insert(s["period"].as_u64().unwrap());
+    }
+    assert_eq!(frames, CLIP_FRAMES);
+    // 6 segments, a new key every 2: periods 0, 1, 2, each with its own key file.
+    assert_eq!(periods.into_iter().collect::<Vec<_>>(), vec![0, 1, 2]);
+    assert_eq!(std::fs::read_dir(&keys).unwrap().count(), 3);
+    let playlist = std::fs::read_to_string(p.out.join("360p/index.m3u8")).unwrap();
+    assert_eq!(playlist.matches("#EXT-X-KEY:METHOD=AES-128").count(), 3);
+}
+
+#[test]
+fn rotate_every_time_gives_one_period_per_interval() {
+    let p = rotated(&[]);
+    let t = TestDir::new();
+    let out = t.join("timed");
+    run_ok(
+        shieldpack()
+            .arg("package")
+            .arg(fixture("clip.mp4"))
+            .arg("-o")
+            .arg(&out)
+            .arg("--keyring")
+            .arg(&p.keyring)
+            .args(["--segment-duration", "2", "--rotate-every", "5s"]),
+    );
+    let m = manifest(&out);
+    let by_seg: Vec<(f64, u64)> = m["renditions"][0]["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["start"].as_f64().unwrap(), s["period"].as_u64().unwrap()))
+        .collect();
+    // Keyframes every 2 s; key periods start at the first keyframe at or after 5 s and 10 s.
+    for (start, period) in &by_seg {
+        assert_eq!(*period, (start / 5.0).floor() as u64, "{by_seg:?}");
+    }
+    assert_eq!(by_seg.iter().map(|s| s.1).max(), Some(2));
+    run_ok(
+        shieldpack()
+            .arg("verify")
+            .arg(&out)
+            .arg("--keyring")
+            .arg(&p.keyring),
+    );
+}
+
+#[test]
+fn derived_ivs_are_explicit_unique_and_verify() {
+    let p = rotated(&["--iv", "derived"]);
+    let playlist = std::fs::read_to_string(p.out.join("360p/index.m3u8")).unwrap();
+    let ivs: Vec<&str> = playlist
+        .lines()
+        .filter_map(|l| l.split(",IV=").nth(1))
+        .collect();
+    assert_eq!(ivs.len(), 6, "{playlist}");
+    let unique: std::collections::HashSet<_> = ivs.iter().collect();
+    assert_eq!(unique.len(), 6);
+    let keys = p.t.join("keys");
+    export_key_files(&p, &keys);
+    let m = manifest(&p.out);
+    let s = &m["renditions"][0]["segments"][3];
+    let key = std::fs::read(keys.join(format!("{}.key", s["kid"].as_str().unwrap()))).unwrap();
+    let plain = openssl_decrypt(
+        &p.out.join(s["uri"].as_str().unwrap()),
+        &hex::encode(key),
+        s["iv"].as_str().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(plain[0], 0x47);
+    run_ok(
+        shieldpack()
+            .arg("verify")
+            .arg(&p.out)
+            .arg("--keys")
+            .arg(&keys),
+    );
+}
+
+#[test]
+fn two_runs_are_byte_identical() {
+    let p = rotated(&[]);
+    let again = p.t.join("again");
+    run_ok(
+        shieldpack()
+            .arg("package")
+            .arg(fixture("clip.mp4"))
+            .arg("-o")
+            .arg(&again)
+            .arg("--keyring")
+            .arg(&p.keyring)
+            .args(["--segment-duration", "2", "--rotate-segments", "2"]),
+    );
+    let a = files_under(&p.out);
+    let b = files_under(&again);
+    assert_eq!(a.len(), b.len());
+    assert!(a.len() >= 9);
+    for f in &a {
+        let rel = f.strip_prefix(&p.out).unwrap();
+        assert_eq!(
+            std::fs::read(f).unwrap(),
+            std::fs::read(again.join(rel)).unwrap(),
+            "{} differs",
+            rel.display()
+        );
+    }
+}
+
+#[test]
+fn verify_accepts_a_good_package_and_flags_a_flipped_byte_and_a_missing_segment() {
+    let p = rotated(&[]);
+    let o = run_ok(
+        shieldpack()
+            .arg("--json")
+            .arg("verify")
+            .arg(&p.out)
+            .arg("--keyring")
+            .arg(&p.keyring),
+    );
+    let r = stdout_json(&o);
+    assert_eq!(r["ok"], true);
+    assert_eq!(r["segments_decrypted"], 6);
+    assert_eq!(r["video_frames"], CLIP_FRAMES);
+
+    let seg = p.out.join("360p/seg_00002.ts");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes[1000] ^= 0x01;
+    std::fs::write(&seg, &bytes).unwrap();
+    let o = run_code(shieldpack().arg("verify").arg(&p.out), 1);
+    assert!(
+        stderr(&o).contains("360p/seg_00002.ts: SHA-256 differs"),
+        "{}",
+        stderr(&o)
+    );
+
+    std::fs::remove_file(p.out.join("360p/seg_00004.ts")).unwrap();
+    let o = run_code(
+        shieldpack()
+            .arg("--json")
+            .arg("verify")
+            .arg(&p.out)
+            .arg("--keyring")
+            .arg(&p.keyring),
+        1,
+    );
+    let r = stdout_json(&o);
+    let defects: Vec<String> = r["defects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            format!(
+                "{}: {}",
+                d["file"].as_str().unwrap(),
+                d["message"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        defects
+            .iter()
+            .any(|d| d.starts_with("360p/seg_00004.ts: missing")),
+        "{defects:?}"
+    );
+    assert!(
+        defects
+            .iter()
+            .any(|d| d.starts_with("360p/seg_00002.ts: SHA-256")),
+        "{defects:?}"
+    );
+}
+
+#[test]
+fn verify_with_the_wrong_keys_fails_decryption() {
+    let p = rotated(&[]);
+    let keys = p.t.join("keys");
+    export_key_files(&p, &keys);
+    // Swap two key files: every segment of those periods must fail to decrypt.
+    let names: Vec<PathBuf> = std::fs::read_dir(&keys)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let (a, b) = (
+        std::fs::read(&names[0]).unwrap(),
+        std::fs::read(&names[1]).unwrap(),
+    );
+    std::fs::write(&names[0], b).unwrap();
+    std::fs::write(&names[1], a).unwrap();
+    let o = run_code(
+        shieldpack()
+            .arg("verify")
+            .arg(&p.out)
+            .arg("--keys")
+            .arg(&keys),
+        1,
+    );
+    let e = stderr(&o);
+    assert!(
+        e.contains("does not decrypt") || e.contains("not valid MPEG-TS"),
+        "{e}"
+    );
+}
+
+/// Every way a key could be spelled: raw, hex, HEX, base64 and base64url.
+fn spellings(key: &[u8]) -> Vec<Vec<u8>> {
+    use base64::Engine;
+    let e = base64::engine::general_purpose::STANDARD_NO_PAD.encode(key);
+    let u = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key);
+    vec![
+        key.to_vec(),
+        hex::encode(key).into_bytes(),
+        hex::encode_upper(key).into_bytes(),
+        e.into_bytes(),
+        u.into_bytes(),
+    ]
+}
+
+#[test]
+fn no_key_material_lands_in_the_output_folder() {
+    let p = rotated(&["--iv", "derived"]);
+    let o = run_ok(
+        shieldpack()
+            .args(["--json", "keys", "show"])
+            .arg(&p.keyring)
+            .args(["--reveal", "--content-id", "clip", "--periods", "0..2"]),
+    );
+    let v = stdout_json(&o);
+    let mut secrets = vec![hex::decode(v["revealed"]["master"].as_str().unwrap()).unwrap()];
+    for k in v["revealed"]["keys"].as_array().unwrap() {
+        secrets.push(hex::decode(k["key"].as_str().unwrap()).unwrap());
+    }
+    assert_eq!(secrets.len(), 4);
+    let files = files_under(&p.out);
+    assert!(files.len() >= 9);
+    for f in files {
+        let bytes = std::fs::read(&f).unwrap();
+        for s in &secrets {
+            for needle in spellings(s) {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle.as_slice()),
+                    "{} holds key material",
+                    f.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn playlists_obey_rfc_8216_and_carry_real_codecs() {
+    let p = rotated(&[]);
+    let master = std::fs::read_to_string(p.out.join("master.m3u8")).unwrap();
+    let inf = master
+        .lines()
+        .find(|l| l.starts_with("#EXT-X-STREAM-INF:"))
+        .unwrap();
+    assert!(inf.contains("CODECS=\"avc1.64001e,mp4a.40.2\""), "{inf}");
+    assert!(
+        inf.contains("RESOLUTION=640x360") && inf.contains("FRAME-RATE=24.000"),
+        "{inf}"
+    );
+    let bw: u64 = inf
+        .split("BANDWIDTH=")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let avg: u64 = inf
+        .split("AVERAGE-BANDWIDTH=")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(bw >= avg && avg > 100_000, "{inf}");
+    let media = std::fs::read_to_string(p.out.join("360p/index.m3u8")).unwrap();
+    let target: f64 = media
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-TARGETDURATION:"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let durs: Vec<f64> = media
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .map(|d| d.trim_end_matches(',').parse().unwrap())
+        .collect();
+    assert!(durs.iter().all(|d| d.round() <= target));
+    assert!((durs.iter().sum::<f64>() - 12.0).abs() < 0.01, "{durs:?}");
+    for tag in [
+        "#EXT-X-PLAYLIST-TYPE:VOD",
+        "#EXT-X-ENDLIST",
+        "#EXT-X-INDEPENDENT-SEGMENTS",
+        "#EXT-X-VERSION:3",
+    ] {
+        assert!(media.contains(tag), "{tag} missing:\n{media}");
+    }
+}
+
+#[test]
+fn inspect_reads_packages_and_inputs() {
+    let p = rotated(&[]);
+    let o = run_ok(shieldpack().arg("--json").arg("inspect").arg(&p.out));
+    let v = stdout_json(&o);
+    assert_eq!(v["content_id"], "clip");
+    assert_eq!(v["key_periods"].as_array().unwrap().len(), 3);
+    let o = run_ok(
+        shieldpack()
+            .arg("--json")
+            .arg("inspect")
+            .arg(fixture("clip.mp4")),
+    );
+    let v = stdout_json(&o);
+    assert_eq!(v["packagable"], true);
+    assert_eq!(v["streams"][0]["codecs"], "avc1.64001e");
+    let o = run_ok(shieldpack().arg("inspect").arg(&p.out));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("period 2 gen 0"));
+}
+
+#[test]
+fn clear_package_needs_no_keyring_and_decodes() {
+    let t = TestDir::new();
+    let out = t.join("clear");
+    run_ok(
+        shieldpack()
+            .arg("package")
+            .arg(fixture("clip.mp4"))
+            .arg("-o")
+            .arg(&out)
+            .arg("--clear"),
+    );
+    let media = std::fs::read_to_string(out.join("360p/index.m3u8")).unwrap();
+    assert!(media.contains("#EXT-X-KEY:METHOD=NONE"));
+    assert_eq!(
+        ffprobe_frames(out.join("master.m3u8").to_str().unwrap()),
+        CLIP_FRAMES
+    );
+    run_ok(shieldpack().arg("verify").arg(&out));
+}
+
+fn package_err(t: &TestDir, input: &Path, extra: &[&str]) -> String {
+    let keyring = t.join("keyring.json");
+    if !keyring.exists() {
+        new_keyring(t);
+    }
+    let out = t.join("bad-out");
+    let o = run_code(
+        shieldpack()
+            .arg("package")
+            .arg(input)
+            .arg("-o")
+            .arg(&out)
+            .arg("--keyring")
+            .arg(&keyring)
+            .args(extra),
+        2,
+    );
+    assert!(
+        !out.exists()
+            || std::fs::read_dir(&out).unwrap().next().is_none()
+            || extra.contains(&"--keep"),
+        "half-written output left behind"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(t.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".partial-"))
+        .collect();
+    assert!(leftovers.is_empty(), "staging folder left behind");
+    let e = stderr(&o);
+    assert!(e.contains("\nhint: "), "no hint in: {e}");
+    assert!(!e.contains("panicked"), "{e}");
+    e
+}
+
+#[test]
+fn bad_inputs_get_clear_errors() {
+    let t = TestDir::new();
+    let e = package_err(&t, &t.join("nope.mp4"), &[]);
+    assert!(e.contains("nope.mp4: no such file"), "{e}");
+
+    let text = t.join("notes.mp4");
+    std::fs::write(&text, "this is not a video\n").unwrap();
+    let e = package_err(&t, &text, &[]);
+    assert!(e.contains("notes.mp4: not a media file"), "{e}");
+
+    let clip = std::fs::read(fixture("clip.mp4")).unwrap();
+    let cut = t.join("cut.mp4");
+    std::fs::write(&cut, &clip[..clip.len() / 2]).unwrap();
+    let e = package_err(&t, &cut, &[]);
+    assert!(e.contains("cut.mp4: the file is truncated"), "{e}");
+
+    // With the index first (faststart), the cut shows up while reading packets.
+    let fast = t.join("fast.mp4");
+    run_ok(
+        std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(fixture("clip.mp4"))
+            .args(["-c", "copy", "-movflags", "+faststart"])
+            .arg(&fast),
+    );
+    let bytes = std::fs::read(&fast).unwrap();
+    let fast_cut = t.join("fast-cut.mp4");
+    std::fs::write(&fast_cut, &bytes[..bytes.len() / 2]).unwrap();
+    let e = package_err(&t, &fast_cut, &[]);
+    assert!(e.contains("fast-cut.mp4: the file is truncated"), "{e}");
+
+    let audio = t.join("audio.m4a");
+    run_ok(
+        std::process::Command::new("ffmpeg")
+            .args([
+                "-v", "error", "-f", "lavfi", "-i", "sine=d=1", "-c:a", "aac",
+            ])
+            .arg(&audio),
+    );
+    let e = package_err(&t, &audio, &[]);
+    assert!(e.contains("audio.m4a: has no video stream"), "{e}");
+
+    let vp9 = t.join("vp9.webm");
+    run_ok(
+        std::process::Command::new("ffmpeg")
+            .args([
+                "-v",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=160x90:d=1",
+                "-c:v",
+                "libvpx-vp9",
+            ])
+            .arg(&vp9),
+    );
+    let e = package_err(&t, &vp9, &[]);
+    assert!(
+        e.contains("video codec 'vp9' cannot be carried in MPEG-TS"),
+        "{e}"
+    );
+    assert!(e.contains("-c:v libx264"), "{e}");
+
+    let e = package_err(&t, &fixture("clip.mp4"), &["--rotate-every", "1s"]);
+    assert!(e.contains("--rotate-every"), "{e}");
+    let e = package_err(&t, &fixture("clip.mp4"), &["--key-uri", "k/{oops}"]);
+    assert!(e.contains("unknown placeholder {oops}"), "{e}");
+}
+
+#[test]
+fn an_existing_output_folder_is_kept_unless_forced() {
+    let p = rotated(&[]);
+    let before = std::fs::read(p.out.join("manifest.json")).unwrap();
+    let o = run_code(
+        shieldpack()
+            .arg("package")
+            .arg(fixture("clip.mp4"))
+            .arg("-o")
+            .arg(&p.out)
+            .arg("--keyring")
+            .arg(&p.keyring),
+        2,
+    );
+    assert!(stderr(&o).contains("output folder exists and is not empty"));
+    assert!(stderr(&o).contains("--force"));
+    assert_eq!(std::fs::read(p.out.join("manifest.json")).unwrap(), before);
+    run_ok(
+        shieldpack()
+            .arg("package")
+            .arg(fixture("clip.mp4"))
+            .arg("-o")
+            .arg(&p.out)
+            .arg("--keyring")
+            .arg(&p.keyring)
+            .arg("--force"),
+    );
+    assert_ne!(
+        std::fs::read(p.out.join("manifest.json")).unwrap(),
+        before,
+        "6 s segments now"
+    );
+    run_ok(
+        shieldpack()
+            .arg("verify")
+            .arg(&p.out)
+            .arg("--keyring")
+            .arg(&p.keyring),
+    );
+}
+
+#[test]
+fn an_unwritable_output_folder_is_an_error() {
+    let t = TestDir::new();
+    let keyring = new_keyring(&t);
+    let file = t.join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let o = run_code(
+        shieldpack()
+            .arg("package")
+            .arg(fixture("clip.mp4"))
+            .arg("-o")
+            .arg(file.join("out"))
+            .arg("--keyring")
+            .arg(&keyring),
+        2,
+    );
+    assert!(stderr(&o).contains("a-file"), "{}", stderr(&o));
+}
