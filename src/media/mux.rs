@@ -3,8 +3,9 @@
 //! ffmpeg-next only opens outputs by path, so this wraps the raw API with a
 //! custom AVIOContext. Like FFmpeg's own hls muxer, one muxer runs for the whole
 //! title (continuity counters and timestamps carry on across segments); at each
-//! cut it flushes the muxer's buffered PES data, hands over the bytes, and asks
-//! for PAT/PMT again so every segment starts decodable on its own.
+//! cut it flushes the muxer's buffered PES data and asks for PAT/PMT again so
+//! every segment starts decodable on its own. Bytes are taken out in chunks as
+//! they accumulate, so memory does not grow with segment size.
 
 use std::ffi::{c_int, c_void, CString};
 use std::ptr;
@@ -141,7 +142,25 @@ impl TsMuxer {
         Ok(())
     }
 
-    /// Ends the current segment: flushes buffered PES data and returns its bytes.
+    /// Bytes muxed and not yet taken.
+    pub fn pending(&self) -> usize {
+        // SAFETY: sink is live until free().
+        unsafe { (*self.sink).len() }
+    }
+
+    /// Takes the bytes muxed so far.
+    pub fn take(&mut self) -> Vec<u8> {
+        // SAFETY: sink is live until free(); FFmpeg only touches it inside calls.
+        unsafe {
+            std::mem::replace(
+                &mut *self.sink,
+                Vec::with_capacity(super::segment::CHUNK + AVIO_BUF),
+            )
+        }
+    }
+
+    /// Ends the current segment: flushes buffered PES data and returns the
+    /// segment's remaining bytes.
     pub fn cut(&mut self) -> Result<Vec<u8>, (&'static str, ff::Error)> {
         // SAFETY: ctx and its pb are live; the flag name and value are static.
         unsafe {
@@ -154,7 +173,7 @@ impl TsMuxer {
             let name = CString::new("mpegts_flags").expect("no NUL");
             let val = CString::new("resend_headers").expect("no NUL");
             ffi::av_opt_set((*self.ctx).priv_data, name.as_ptr(), val.as_ptr(), 0);
-            Ok(std::mem::take(&mut *self.sink))
+            Ok(self.take())
         }
     }
 

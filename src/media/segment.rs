@@ -4,7 +4,12 @@
 //! on or after the next point of the target-duration grid (like FFmpeg's hls
 //! muxer, so segment lengths average the target instead of drifting), and at the
 //! first keyframe at or after each forced cut time (key-period and scene starts).
-//! Times are seconds from the first video keyframe. Memory holds one segment.
+//! Times are seconds from the first video keyframe.
+//!
+//! Output is a stream of events: `Start` once the input is understood, then per
+//! segment `Begin`, `Data` chunks of at most about `CHUNK` bytes, and `End`
+//! with the segment's duration. Nothing holds a whole segment, so memory stays
+//! flat whatever the bit rate, segment length or title length.
 
 use std::path::Path;
 
@@ -15,6 +20,9 @@ use super::{describe, open_input, MediaInfo, Selection};
 use crate::error::{Error, Result};
 use crate::output::Progress;
 
+/// Bytes handed over at a time.
+pub const CHUNK: usize = 256 * 1024;
+
 /// Where to cut.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -22,24 +30,34 @@ pub struct Plan {
     pub target: f64,
     /// Times (seconds from the start) that must begin a new segment, ascending.
     pub forced_cuts: Vec<f64>,
+    /// Also begin a new segment at every multiple of this many seconds (key rotation).
+    pub cut_every: Option<f64>,
 }
 
-/// One finished segment.
+/// What the segmenter produces, in order.
 #[derive(Debug)]
-pub struct Segment {
-    pub index: usize,
-    /// Start, seconds from the first video keyframe.
-    pub start: f64,
-    pub duration: f64,
-    pub data: Vec<u8>,
-    pub video_frames: u64,
+pub enum Event {
+    /// The input was opened and can be packaged.
+    Start {
+        info: MediaInfo,
+        selection: Selection,
+    },
+    /// A segment begins; `start` is seconds from the first video keyframe.
+    Begin { index: usize, start: f64 },
+    /// The next bytes of the current segment.
+    Data(Vec<u8>),
+    /// The current segment is complete.
+    End {
+        index: usize,
+        start: f64,
+        duration: f64,
+        video_frames: u64,
+    },
 }
 
 /// What was cut, once the input is done.
 #[derive(Debug, Clone)]
 pub struct Summary {
-    pub info: MediaInfo,
-    pub selection: Selection,
     pub segments: usize,
     pub video_frames: u64,
     pub duration: f64,
@@ -56,12 +74,12 @@ fn next_grid(start: f64, target: f64) -> f64 {
     (((start + target / 2.0) / target).floor() + 1.0) * target
 }
 
-/// Opens `path`, checks what it carries, and calls `sink` with each segment in order.
+/// Opens `path`, checks what it carries, and sends its segments to `sink`.
 pub fn run(
     path: &Path,
     plan: &Plan,
     progress: &dyn Progress,
-    mut sink: impl FnMut(Segment) -> Result<()>,
+    mut sink: impl FnMut(Event) -> Result<()>,
 ) -> Result<Summary> {
     let mut ictx = open_input(path)?;
     let info = describe(path, &ictx);
@@ -74,6 +92,8 @@ pub fn run(
 
     let vi = selection.video.index;
     let ai = selection.audio.as_ref().map(|a| a.index);
+    let frame_rate = selection.video.frame_rate;
+    let total_ms = info.duration.map(|d| (d * 1000.0) as u64).unwrap_or(0);
     let (v_tb, v_declared, params) = {
         let v = ictx.stream(vi).expect("selected stream exists");
         let mut params = vec![(v.parameters(), v.time_base())];
@@ -87,11 +107,10 @@ pub fn run(
         params.iter().map(|(p, t)| (p, *t)).collect();
     let mut mux = TsMuxer::new(&refs).map_err(mux_err)?;
     drop(refs);
-
-    let v_sec = f64::from(v_tb);
-    let total_ms = info.duration.map(|d| (d * 1000.0) as u64).unwrap_or(0);
+    sink(Event::Start { info, selection })?;
     progress.set_length(total_ms.max(1));
 
+    let v_sec = f64::from(v_tb);
     let mut t0: Option<i64> = None;
     let mut seg_start = 0.0;
     let mut seg_index = 0usize;
@@ -102,10 +121,13 @@ pub fn run(
     let mut end = 0.0f64;
     let mut forced = plan.forced_cuts.iter().copied().peekable();
     let mut next_cut = next_grid(0.0, plan.target);
+    let mut next_periodic = plan.cut_every;
     let mut pending_audio: Vec<ff::Packet> = Vec::new();
 
-    let mut packet = ff::Packet::empty();
     loop {
+        // A fresh packet each time: ffmpeg-next's `read` does not unref the
+        // previous payload, so reusing one packet leaks every buffer read.
+        let mut packet = ff::Packet::empty();
         match packet.read(&mut ictx) {
             Ok(()) => {}
             Err(ff::Error::Eof) => break,
@@ -134,6 +156,10 @@ pub fn run(
                     continue;
                 }
                 t0 = Some(ts);
+                sink(Event::Begin {
+                    index: 0,
+                    start: 0.0,
+                })?;
                 // Audio that came before the first keyframe opens segment 0.
                 mux.write(&mut packet, 0).map_err(mux_err)?;
                 for mut a in pending_audio.drain(..) {
@@ -141,7 +167,7 @@ pub fn run(
                 }
                 seg_frames = 1;
                 total_frames = 1;
-                end = end.max((packet.duration().max(0)) as f64 * v_sec);
+                end = end.max(packet.duration().max(0) as f64 * v_sec);
                 continue;
             };
             let t = (ts - origin) as f64 * v_sec;
@@ -152,20 +178,29 @@ pub fn run(
                         cut = true;
                     }
                 }
+                if let (Some(every), Some(at)) = (plan.cut_every, next_periodic) {
+                    if t + EPS >= at {
+                        cut = true;
+                        next_periodic = Some(((t + EPS) / every).floor() * every + every);
+                    }
+                }
                 if cut {
                     crate::interrupt::check()?;
-                    let data = mux.cut().map_err(mux_err)?;
-                    sink(Segment {
+                    sink(Event::Data(mux.cut().map_err(mux_err)?))?;
+                    sink(Event::End {
                         index: seg_index,
                         start: seg_start,
                         duration: t - seg_start,
-                        data,
                         video_frames: seg_frames,
                     })?;
                     seg_index += 1;
                     seg_start = t;
                     seg_frames = 0;
                     next_cut = next_grid(t, plan.target);
+                    sink(Event::Begin {
+                        index: seg_index,
+                        start: t,
+                    })?;
                     progress.set_position((t * 1000.0) as u64);
                 }
             }
@@ -175,10 +210,15 @@ pub fn run(
             mux.write(&mut packet, 0).map_err(mux_err)?;
         } else if Some(si) == ai {
             if t0.is_none() {
-                pending_audio.push(packet.clone());
+                pending_audio.push(packet);
                 continue;
             }
             mux.write(&mut packet, 1).map_err(mux_err)?;
+        } else {
+            continue;
+        }
+        if mux.pending() >= CHUNK {
+            sink(Event::Data(mux.take()))?;
         }
     }
     if t0.is_none() {
@@ -194,22 +234,19 @@ pub fn run(
         });
     }
     // A last frame without a duration still lasts one frame interval.
-    if let Some(fr) = selection.video.frame_rate {
+    if let Some(fr) = frame_rate {
         end = end.max(seg_start + seg_frames as f64 / fr - EPS);
     }
-    let data = mux.finish().map_err(mux_err)?;
+    sink(Event::Data(mux.finish().map_err(mux_err)?))?;
     let duration = (end - seg_start).max(0.0);
-    sink(Segment {
+    sink(Event::End {
         index: seg_index,
         start: seg_start,
         duration,
-        data,
         video_frames: seg_frames,
     })?;
     progress.set_position(total_ms);
     Ok(Summary {
-        info,
-        selection,
         segments: seg_index + 1,
         video_frames: total_frames,
         duration: seg_start + duration,

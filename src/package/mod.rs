@@ -157,115 +157,217 @@ fn peak_bandwidth(segs: &[(f64, u64)], target: f64) -> u64 {
     peak.ceil() as u64
 }
 
+/// The segment being written: its file, cipher state and hash so far.
+struct Current {
+    file: std::fs::File,
+    path: PathBuf,
+    enc: Option<crypto::StreamEncryptor>,
+    hasher: Sha256,
+    size: u64,
+    period: u64,
+    generation: u32,
+    kid: Option<String>,
+    iv: Option<[u8; 16]>,
+    key_tag: Option<Key>,
+}
+
+/// The consuming half of the pipeline: keys, encryption, hashing, files.
+struct Writer<'a> {
+    o: &'a Options,
+    keyring: Option<&'a Keyring>,
+    root: &'a Path,
+    start: Option<(media::MediaInfo, media::Selection, String)>,
+    cur: Option<Current>,
+    last_key: Option<(u64, u32)>,
+    records: Vec<SegmentRecord>,
+    playlist: Vec<MediaSegment>,
+}
+
+impl Writer<'_> {
+    fn rendition(&self) -> &str {
+        self.start
+            .as_ref()
+            .map(|s| s.2.as_str())
+            .expect("Start comes first")
+    }
+
+    fn write(cur: &mut Current, bytes: &[u8]) -> Result<()> {
+        use std::io::Write;
+        cur.file
+            .write_all(bytes)
+            .map_err(|e| Error::io(&cur.path, e))?;
+        cur.hasher.update(bytes);
+        cur.size += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn handle(&mut self, ev: segment::Event) -> Result<()> {
+        match ev {
+            segment::Event::Start { info, selection } => {
+                let name = format!("{}p", selection.video.height.unwrap_or(0));
+                let dir = self.root.join(&name);
+                std::fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+                self.start = Some((info, selection, name));
+            }
+            segment::Event::Begin { index, start } => {
+                let o = self.o;
+                let sequence = index as u64;
+                let period = period_of(o.rotation, index, start);
+                let path = self
+                    .root
+                    .join(self.rendition())
+                    .join(format!("seg_{index:05}.ts"));
+                let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
+                let mut cur = Current {
+                    file,
+                    path,
+                    enc: None,
+                    hasher: Sha256::new(),
+                    size: 0,
+                    period,
+                    generation: 0,
+                    kid: None,
+                    iv: None,
+                    key_tag: None,
+                };
+                match self.keyring {
+                    None => {
+                        if index == 0 {
+                            cur.key_tag = Some(Key::none());
+                        }
+                    }
+                    Some(kr) => {
+                        let generation = kr.generation_for(&o.content_id, period);
+                        let kid = hex::encode(kr.kid(&o.content_id, generation, period));
+                        let key = kr.content_key(&o.content_id, generation, period);
+                        let (iv, explicit) = match o.iv {
+                            IvMode::Sequence => (crypto::sequence_iv(sequence), None),
+                            IvMode::Derived => {
+                                let iv = kr.iv(&o.content_id, generation, period, sequence);
+                                (iv, Some(iv))
+                            }
+                        };
+                        cur.enc = Some(crypto::StreamEncryptor::new(&key, &iv));
+                        if explicit.is_some() || self.last_key != Some((period, generation)) {
+                            cur.key_tag = Some(Key::aes128(
+                                key_uri(&o.key_uri, &kid, period, &o.content_id),
+                                explicit,
+                            ));
+                        }
+                        self.last_key = Some((period, generation));
+                        cur.generation = generation;
+                        cur.kid = Some(kid);
+                        cur.iv = explicit;
+                    }
+                }
+                self.cur = Some(cur);
+            }
+            segment::Event::Data(mut bytes) => {
+                let cur = self.cur.as_mut().expect("Data comes inside a segment");
+                match cur.enc.as_mut() {
+                    Some(enc) => {
+                        let out = enc.update(&mut bytes);
+                        // Borrow juggling: write needs &mut cur while out borrows bytes only.
+                        let out: &[u8] = out;
+                        Self::write(cur, out)?;
+                    }
+                    None => Self::write(cur, &bytes)?,
+                }
+            }
+            segment::Event::End {
+                index,
+                start,
+                duration,
+                video_frames,
+            } => {
+                let mut cur = self.cur.take().expect("End closes a segment");
+                if let Some(enc) = cur.enc.take() {
+                    Self::write(&mut cur, &enc.finish())?;
+                }
+                let duration = ms(duration);
+                let name = format!("seg_{index:05}.ts");
+                self.records.push(SegmentRecord {
+                    uri: format!("{}/{name}", self.rendition()),
+                    sequence: index as u64,
+                    start: ms(start),
+                    duration,
+                    size: cur.size,
+                    sha256: hex::encode(cur.hasher.finalize()),
+                    video_frames,
+                    period: cur.period,
+                    generation: cur.generation,
+                    kid: cur.kid,
+                    iv_mode: self.o.iv.as_str().into(),
+                    iv: cur.iv.map(hex::encode),
+                });
+                self.playlist.push(MediaSegment {
+                    duration,
+                    uri: name,
+                    key: cur.key_tag,
+                    line: 0,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Packages `o.input` into `o.output`, encrypting with keys from `keyring`
 /// (a clear package when `None`).
 pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) -> Result<Outcome> {
     check_options(o)?;
-    let info = media::probe(&o.input)?;
-    let sel = info.select()?;
-    let staged = StagedDir::new(&o.output, o.force)?;
-    let rendition = format!("{}p", sel.video.height.unwrap_or(0));
-    let rdir = staged.path().join(&rendition);
-    std::fs::create_dir(&rdir).map_err(|e| Error::io(&rdir, e))?;
-
-    let mut forced = Vec::new();
-    if let Rotation::Time { seconds } = o.rotation {
-        let end = info.duration.unwrap_or(0.0);
-        let mut k = 1u64;
-        while (k as f64) * seconds < end + seconds {
-            forced.push(k as f64 * seconds);
-            k += 1;
-        }
+    if !o.input.exists() {
+        return Err(Error::InputMissing {
+            path: o.input.clone(),
+        });
     }
+    let staged = StagedDir::new(&o.output, o.force)?;
+
+    let cut_every = match o.rotation {
+        Rotation::Time { seconds } => Some(seconds),
+        _ => None,
+    };
     let plan = segment::Plan {
         target: o.segment_duration,
-        forced_cuts: forced,
+        forced_cuts: Vec::new(),
+        cut_every,
     };
 
-    let (tx, rx) = mpsc::sync_channel::<segment::Segment>(2);
-    let mut records: Vec<SegmentRecord> = Vec::new();
-    let mut playlist_segments: Vec<MediaSegment> = Vec::new();
+    let mut w = Writer {
+        o,
+        keyring,
+        root: staged.path(),
+        start: None,
+        cur: None,
+        last_key: None,
+        records: Vec::new(),
+        playlist: Vec::new(),
+    };
+    // Enough chunks in flight to keep both threads busy; memory stays a few MiB.
+    let (tx, rx) = mpsc::sync_channel::<segment::Event>(8);
     let summary = std::thread::scope(|scope| -> Result<segment::Summary> {
-        let input = &o.input;
-        let plan = &plan;
+        let (input, plan) = (&o.input, &plan);
         let demux = scope.spawn(move || {
-            segment::run(input, plan, progress, |seg| {
-                tx.send(seg).map_err(|_| Error::Interrupted)
+            segment::run(input, plan, progress, |ev| {
+                tx.send(ev).map_err(|_| Error::Interrupted)
             })
         });
-        let mut last_key: Option<(u64, u32)> = None;
-        let mut write_err = None;
-        for mut seg in rx.iter() {
-            if write_err.is_some() {
-                continue; // drain so the demuxer can finish and report
+        let mut failed = None;
+        for ev in rx.iter() {
+            if let Err(e) = w.handle(ev) {
+                failed = Some(e);
+                break;
             }
-            let sequence = seg.index as u64;
-            let period = period_of(o.rotation, seg.index, seg.start);
-            let mut key_tag = None;
-            let (generation, kid, iv) = match keyring {
-                None => {
-                    if seg.index == 0 {
-                        key_tag = Some(Key::none());
-                    }
-                    (0, None, None)
-                }
-                Some(kr) => {
-                    let generation = kr.generation_for(&o.content_id, period);
-                    let kid_bytes = kr.kid(&o.content_id, generation, period);
-                    let kid = hex::encode(kid_bytes);
-                    let key = kr.content_key(&o.content_id, generation, period);
-                    let (iv, explicit) = match o.iv {
-                        IvMode::Sequence => (crypto::sequence_iv(sequence), None),
-                        IvMode::Derived => {
-                            let iv = kr.iv(&o.content_id, generation, period, sequence);
-                            (iv, Some(iv))
-                        }
-                    };
-                    crypto::encrypt_in_place(&mut seg.data, &key, &iv);
-                    if explicit.is_some() || last_key != Some((period, generation)) {
-                        key_tag = Some(Key::aes128(
-                            key_uri(&o.key_uri, &kid, period, &o.content_id),
-                            explicit,
-                        ));
-                    }
-                    last_key = Some((period, generation));
-                    (generation, Some(kid), explicit.map(hex::encode))
-                }
-            };
-            let name = format!("seg_{:05}.ts", seg.index);
-            let path = rdir.join(&name);
-            if let Err(e) = fsutil::write_file(&path, &seg.data) {
-                write_err = Some(e);
-                continue;
-            }
-            let duration = ms(seg.duration);
-            records.push(SegmentRecord {
-                uri: format!("{rendition}/{name}"),
-                sequence,
-                start: ms(seg.start),
-                duration,
-                size: seg.data.len() as u64,
-                sha256: hex::encode(Sha256::digest(&seg.data)),
-                video_frames: seg.video_frames,
-                period,
-                generation,
-                kid,
-                iv_mode: o.iv.as_str().into(),
-                iv,
-            });
-            playlist_segments.push(MediaSegment {
-                duration,
-                uri: name,
-                key: key_tag,
-                line: 0,
-            });
         }
-        let summary = demux.join().expect("the demux thread does not panic")?;
-        match write_err {
+        drop(rx);
+        let demuxed = demux.join().expect("the demux thread does not panic");
+        match failed {
             Some(e) => Err(e),
-            None => Ok(summary),
+            None => demuxed,
         }
     })?;
+    let (_info, sel, rendition) = w.start.take().expect("a successful run started");
+    let (records, playlist_segments) = (w.records, w.playlist);
 
     let target = o.segment_duration;
     let target_duration = playlist_segments
@@ -274,6 +376,7 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         .max()
         .unwrap_or(1)
         .max(1);
+    let rdir = staged.path().join(&rendition);
     let media = MediaPlaylist {
         version: 3,
         target_duration,
