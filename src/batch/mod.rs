@@ -24,7 +24,7 @@ pub use catalog::Title;
 pub use shard::Shard;
 
 use crate::error::{Error, IoContext, Result};
-use crate::keys::Keyring;
+use crate::keys::{Keyring, KeyringFile};
 use crate::output::{NoProgress, Progress};
 use crate::package::{self, Options};
 use state::{Decision, InputFingerprint, State};
@@ -212,10 +212,12 @@ pub struct Settings<'a> {
     pub force: bool,
     /// Decide, report, package nothing.
     pub dry_run: bool,
-    /// None for clear packages.
+    /// The unlocked keyring; None for clear packages and dry runs.
     pub keyring: Option<&'a Keyring>,
-    /// The fingerprint recorded in the state (known without unlocking, for dry runs).
-    pub keyring_fingerprint: Option<String>,
+    /// The keyring's public part, whose fingerprint and key generations the
+    /// state records (readable without unlocking, for dry runs); None for clear
+    /// packages.
+    pub keyring_file: Option<&'a KeyringFile>,
     /// The package options every title shares; input, output and content id are
     /// set per title.
     pub template: &'a Options,
@@ -276,12 +278,7 @@ fn run_one(t: &Title, s: &Settings, obs: &dyn Observer) -> TitleReport {
         Ok(f) => f,
         Err(e) => return TitleReport::failed(t, &e),
     };
-    let want = State::new(
-        t,
-        input,
-        s.keyring_fingerprint.clone(),
-        state::flags_of(s.template),
-    );
+    let want = State::new(t, input, s.keyring_file, state::flags_of(s.template));
     let decision = state::decide(&dir, &want, s.force);
     if s.dry_run {
         let (action, reason) = match decision {

@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 
 use super::Title;
 use crate::error::{IoContext, Result};
+use crate::keys::{GenerationStart, KeyringFile};
 use crate::package::Options;
 
 pub const STATE_FILE: &str = ".batch-state.json";
@@ -96,6 +97,10 @@ pub struct State {
     pub input: InputFingerprint,
     /// None for a clear package.
     pub keyring_fingerprint: Option<String>,
+    /// The key generations the keyring holds for this content id: `keys rotate`
+    /// changes a title's keys without changing the keyring fingerprint.
+    #[serde(default)]
+    pub key_generations: Vec<GenerationStart>,
     /// The package flags that shape the output.
     pub flags: serde_json::Value,
     /// Informational: a new shieldpack does not by itself redo a catalogue.
@@ -114,10 +119,12 @@ pub fn flags_of(o: &Options) -> serde_json::Value {
 }
 
 impl State {
+    /// What a title made now from `input` would record; `keyring` is None for
+    /// clear packages (only its public part is read, so dry runs need no identity).
     pub fn new(
         title: &Title,
         input: InputFingerprint,
-        keyring_fingerprint: Option<String>,
+        keyring: Option<&KeyringFile>,
         flags: serde_json::Value,
     ) -> Self {
         State {
@@ -126,7 +133,10 @@ impl State {
             content_id: title.id.clone(),
             source: title.source.clone(),
             input,
-            keyring_fingerprint,
+            keyring_fingerprint: keyring.map(|k| k.fingerprint.clone()),
+            key_generations: keyring
+                .map(|k| k.content(&title.id).generations)
+                .unwrap_or_default(),
             flags,
             tool_version: env!("CARGO_PKG_VERSION").into(),
         }
@@ -177,6 +187,8 @@ pub fn decide(dir: &Path, want: &State, force: bool) -> Decision {
         Decision::Package("input changed")
     } else if have.keyring_fingerprint != want.keyring_fingerprint {
         Decision::Package("keyring changed")
+    } else if have.key_generations != want.key_generations {
+        Decision::Package("key generations changed")
     } else if have.flags != want.flags {
         Decision::Package("package flags changed")
     } else if have.source != want.source || have.content_id != want.content_id {
@@ -224,12 +236,8 @@ mod tests {
             mtime_nanos: 3,
             ends_sha256: "x".into(),
         };
-        let want = State::new(
-            &title(),
-            input.clone(),
-            Some("k".into()),
-            serde_json::json!({}),
-        );
+        let mut want = State::new(&title(), input.clone(), None, serde_json::json!({}));
+        want.keyring_fingerprint = Some("k".into());
         assert_eq!(decide(&dir, &want, false), Decision::Package("new"));
         std::fs::create_dir(&dir).unwrap();
         assert_eq!(
@@ -251,6 +259,15 @@ mod tests {
         assert_eq!(
             decide(&dir, &other, false),
             Decision::Package("keyring changed")
+        );
+        let mut other = want.clone();
+        other.key_generations.push(GenerationStart {
+            generation: 1,
+            from_period: 3,
+        });
+        assert_eq!(
+            decide(&dir, &other, false),
+            Decision::Package("key generations changed")
         );
         let mut other = want.clone();
         other.flags = serde_json::json!({"iv": "derived"});

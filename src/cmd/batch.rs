@@ -106,7 +106,7 @@ impl Observer for Reporter<'_> {
         }
         self.say(|| match r.status {
             TitleStatus::Done => self.p.ok(format!(
-                "{} <- {}: {} segments, {:.1}s of media in {:.1}s",
+                "{} <- {}: {} segment(s), {:.1}s of media in {:.1}s",
                 r.content_id,
                 r.source,
                 r.segments.unwrap_or(0),
@@ -160,16 +160,16 @@ pub fn run(a: BatchArgs, p: &Printer) -> anyhow::Result<Status> {
         p.warn(w);
     }
     let keyring_path = a.keyring.as_ref().filter(|_| !a.flags.clear);
-    // A dry run only needs the fingerprint, which the keyring holds in the clear.
-    let (keyring, fingerprint) = match keyring_path {
+    // A dry run reads only the keyring's public part, so it needs no identity.
+    let (keyring, public) = match keyring_path {
         None => (None, None),
-        Some(k) if a.dry_run => (None, Some(crate::keys::KeyringFile::load(k)?.fingerprint)),
-        Some(k) => {
-            let kr = super::open_keyring(k, &a.identities.identities)?;
-            let fp = kr.fingerprint().to_string();
-            (Some(kr), Some(fp))
-        }
+        Some(k) if a.dry_run => (None, Some(crate::keys::KeyringFile::load(k)?)),
+        Some(k) => (
+            Some(super::open_keyring(k, &a.identities.identities)?),
+            None,
+        ),
     };
+    let keyring_file = keyring.as_ref().map(|k| &k.file).or(public.as_ref());
 
     if !a.dry_run {
         std::fs::create_dir_all(&a.output).map_err(|e| crate::Error::io(&a.output, e))?;
@@ -206,7 +206,7 @@ pub fn run(a: BatchArgs, p: &Printer) -> anyhow::Result<Status> {
         force: a.force,
         dry_run: a.dry_run,
         keyring: keyring.as_ref(),
-        keyring_fingerprint: fingerprint,
+        keyring_file,
         template: &template,
     };
     let report = batch::run(&selection.titles, &settings, &reporter);
