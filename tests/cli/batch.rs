@@ -379,3 +379,46 @@ fn a_run_killed_midway_resumes_to_a_complete_catalogue() {
         );
     }
 }
+
+#[test]
+fn ctrl_c_stops_the_run_removes_the_title_in_flight_and_reports() {
+    let t = TestDir::new();
+    let keyring = new_keyring(&t);
+    let cat = t.join("catalog");
+    for i in 0..6 {
+        std::fs::create_dir_all(&cat).unwrap();
+        std::fs::copy(fixture("clip.mp4"), cat.join(format!("t{i}.mp4"))).unwrap();
+    }
+    let out = t.join("out");
+    let mut child = batch(&cat, &out, &keyring)
+        .args(["--jobs", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().contains(r#""event":"done""#) {
+            break;
+        }
+    }
+    let kill = Command::new("kill")
+        .arg("-INT")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let rest: Vec<Value> = lines
+        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
+        .collect();
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    assert_eq!(summary(&rest)["interrupted"], true);
+    assert!(leftovers(&out).is_empty(), "{:?}", leftovers(&out));
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(out.join("batch-report.json")).unwrap()).unwrap();
+    assert!(
+        report["summary"]["not_run"].as_u64().unwrap() >= 1,
+        "{report}"
+    );
+    assert_eq!(report["interrupted"], true);
+}
