@@ -181,7 +181,7 @@ pub fn run(a: BatchArgs, p: &Printer) -> anyhow::Result<Status> {
         }
     }
 
-    let bars = (p.draws_progress() && !p.json && !a.dry_run).then(|| {
+    let bars = (p.draws_progress() && !a.dry_run).then(|| {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
         let overall = multi.add(ProgressBar::new(selection.titles.len() as u64));
         overall.set_style(
