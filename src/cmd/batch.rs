@@ -1,9 +1,10 @@
 //! `shieldpack batch`: a catalogue folder to one package per title.
 //!
 //! Opens the keyring once, selects this shard's titles, cleans what a killed run
-//! left, and hands the rest to `batch::run`. While it runs this shows an overall
-//! bar plus one bar per running title (TTY only), or JSON Lines events with
-//! `--json`; it ends with `batch-report.json` in OUTROOT and a summary. Exit 1
+//! left, and hands the rest to `batch::run`. While it runs this draws an overall
+//! bar plus one bar per running title on stderr (TTY only), and prints JSON Lines
+//! events on stdout with `--json` or a line per title on stderr without; it ends
+//! with `batch-report.json` in OUTROOT and a summary. Exit 1
 //! when a title failed, 2 when nothing could start.
 
 use std::collections::HashMap;
