@@ -35,6 +35,7 @@ complete -c shieldpack -n "__fish_shieldpack_needs_command" -s h -l help -d 'Pri
 complete -c shieldpack -n "__fish_shieldpack_needs_command" -s V -l version -d 'Print version'
 complete -c shieldpack -n "__fish_shieldpack_needs_command" -f -a "keys" -d 'Create, inspect and export keyrings and content keys'
 complete -c shieldpack -n "__fish_shieldpack_needs_command" -f -a "package" -d 'Package a media file into AES-128 encrypted HLS with rotating keys'
+complete -c shieldpack -n "__fish_shieldpack_needs_command" -f -a "batch" -d 'Package every media file of a folder tree: parallel, resumable, shardable'
 complete -c shieldpack -n "__fish_shieldpack_needs_command" -f -a "verify" -d 'Check a package: playlist rules, files, hashes and, with keys, decryption'
 complete -c shieldpack -n "__fish_shieldpack_needs_command" -f -a "inspect" -d 'Summarise a package folder or a media file'
 complete -c shieldpack -n "__fish_shieldpack_needs_command" -f -a "generate" -d 'Generate man pages or shell completions'
@@ -117,6 +118,31 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l json -
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l no-progress -d 'Never draw progress bars'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -s V -l version -d 'Print version'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -s o -l output -d 'The folder that receives one package folder per title, and batch-report.json' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l keyring -d 'The keyring that derives the content keys (not needed with --clear)' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -s i -l identity -d 'An age identity file (or SSH private key) that opens the keyring; repeatable. Default: the file named by SHIELDPACK_IDENTITY, else KEYRING.identity' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -s j -l jobs -d 'How many titles to package at once (default: the number of cores)' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l shard -d 'Take only shard I of N (0-based): a stable partition by a hash of the content id, e.g. --shard $JOB_COMPLETION_INDEX/8 in a Kubernetes Indexed Job' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l include -d 'Only titles whose path relative to CATALOG matches GLOB (`*` also matches `/`); repeatable' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l exclude -d 'Leave out titles whose path relative to CATALOG matches GLOB; repeatable' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l segment-duration -d 'Target segment duration in seconds; segments are cut on keyframes' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l rotate-every -d 'Start a new key period every DURATION of media (e.g. 30s, 5m, 1h, 90)' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l rotate-segments -d 'Start a new key period every N segments' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l key-uri -d 'Key URI written in EXT-X-KEY; placeholders {kid}, {period}, {content_id}' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l iv -d 'How segment IVs are chosen' -r -f -a "sequence\t'Omit the IV attribute: the media sequence number is the IV (RFC 8216 5.2)'
+derived\t'Write an explicit IV per segment, derived from the keyring'"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l dry-run -d 'List the titles this shard takes and what would be done, without packaging'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l force -d 'Repackage every title, even those that are finished and unchanged'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l clear -d 'Package without encryption (no keyring needed)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -s q -l quiet -d 'Print nothing but errors and the data asked for'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l no-progress -d 'Never draw progress bars'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -s V -l version -d 'Print version'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand verify" -l keyring -d 'Derive keys from this keyring and check that every segment decrypts' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand verify" -s i -l identity -d 'An age identity file (or SSH private key) that opens the keyring; repeatable. Default: the file named by SHIELDPACK_IDENTITY, else KEYRING.identity' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand verify" -l keys -d 'Read keys from a folder of <kid>.key files and check that every segment decrypts' -r -F
@@ -171,12 +197,13 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and __fi
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "man" -d 'Write man pages for every command into DIR'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "completions" -d 'Print a completion script for SHELL on stdout'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package verify inspect generate help" -f -a "keys" -d 'Create, inspect and export keyrings and content keys'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package verify inspect generate help" -f -a "package" -d 'Package a media file into AES-128 encrypted HLS with rotating keys'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package verify inspect generate help" -f -a "verify" -d 'Check a package: playlist rules, files, hashes and, with keys, decryption'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package verify inspect generate help" -f -a "inspect" -d 'Summarise a package folder or a media file'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package verify inspect generate help" -f -a "generate" -d 'Generate man pages or shell completions'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package verify inspect generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify inspect generate help" -f -a "keys" -d 'Create, inspect and export keyrings and content keys'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify inspect generate help" -f -a "package" -d 'Package a media file into AES-128 encrypted HLS with rotating keys'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify inspect generate help" -f -a "batch" -d 'Package every media file of a folder tree: parallel, resumable, shardable'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify inspect generate help" -f -a "verify" -d 'Check a package: playlist rules, files, hashes and, with keys, decryption'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify inspect generate help" -f -a "inspect" -d 'Summarise a package folder or a media file'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify inspect generate help" -f -a "generate" -d 'Generate man pages or shell completions'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify inspect generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "new" -d 'Create a keyring: a random master secret age-wrapped to recipients'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "show" -d 'List a keyring\'s metadata (never a secret unless --reveal)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "export" -d 'Export the keys a package uses, for a key server or a player'

@@ -63,6 +63,9 @@ pub enum Command {
     /// Package a media file into AES-128 encrypted HLS with rotating keys
     Package(PackageArgs),
 
+    /// Package every media file of a folder tree: parallel, resumable, shardable
+    Batch(BatchArgs),
+
     /// Check a package: playlist rules, files, hashes and, with keys, decryption
     Verify(VerifyArgs),
 
@@ -181,27 +184,10 @@ pub enum IvMode {
     Derived,
 }
 
-#[derive(Debug, Args)]
-pub struct PackageArgs {
-    /// The media file to package (MP4, MOV, MKV, TS... with H.264/HEVC video)
-    #[arg(value_name = "INPUT")]
-    pub input: PathBuf,
-
-    /// The package folder to create
-    #[arg(short, long, value_name = "OUTDIR")]
-    pub output: PathBuf,
-
-    /// The keyring that derives the content keys (not needed with --clear)
-    #[arg(long, value_name = "KEYRING", required_unless_present = "clear")]
-    pub keyring: Option<PathBuf>,
-
-    #[command(flatten)]
-    pub identities: IdentityArgs,
-
-    /// The content id keys are derived for (default: from the input's file name)
-    #[arg(long, value_name = "ID")]
-    pub content_id: Option<String>,
-
+/// The packaging flags that `package` and `batch` share: they decide the bytes
+/// of a package, so `batch` records them to know when a title must be redone.
+#[derive(Debug, Clone, Args)]
+pub struct PackageFlags {
     /// Target segment duration in seconds; segments are cut on keyframes
     #[arg(long, value_name = "SECONDS", default_value_t = 6.0)]
     pub segment_duration: f64,
@@ -225,10 +211,89 @@ pub struct PackageArgs {
     /// Package without encryption (no keyring needed)
     #[arg(long)]
     pub clear: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PackageArgs {
+    /// The media file to package (MP4, MOV, MKV, TS... with H.264/HEVC video)
+    #[arg(value_name = "INPUT")]
+    pub input: PathBuf,
+
+    /// The package folder to create
+    #[arg(short, long, value_name = "OUTDIR")]
+    pub output: PathBuf,
+
+    /// The keyring that derives the content keys (not needed with --clear)
+    #[arg(long, value_name = "KEYRING", required_unless_present = "clear")]
+    pub keyring: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub identities: IdentityArgs,
+
+    /// The content id keys are derived for (default: from the input's file name)
+    #[arg(long, value_name = "ID")]
+    pub content_id: Option<String>,
+
+    #[command(flatten)]
+    pub flags: PackageFlags,
 
     /// Replace OUTDIR if it exists and is not empty
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Each title goes to OUTROOT/<content-id>/, the id made from its path \
+relative to CATALOG: lower case, every run of characters other than a-z 0-9 _ becomes one \
+'-', the extension dropped (shows/S01/Ep 1.mp4 -> shows-s01-ep-1). A finished title is \
+skipped on a re-run unless its input, the keyring or the package flags changed."
+)]
+pub struct BatchArgs {
+    /// The folder tree of titles (media files by extension: mp4 m4v mov mkv ts mts m2ts
+    /// webm avi mxf mpg mpeg flv 3gp; hidden files and folders are skipped)
+    #[arg(value_name = "CATALOG")]
+    pub catalog: PathBuf,
+
+    /// The folder that receives one package folder per title, and batch-report.json
+    #[arg(short, long, value_name = "OUTROOT")]
+    pub output: PathBuf,
+
+    /// The keyring that derives the content keys (not needed with --clear)
+    #[arg(long, value_name = "KEYRING", required_unless_present = "clear")]
+    pub keyring: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub identities: IdentityArgs,
+
+    /// How many titles to package at once (default: the number of cores)
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// Take only shard I of N (0-based): a stable partition by a hash of the content id,
+    /// e.g. --shard $JOB_COMPLETION_INDEX/8 in a Kubernetes Indexed Job
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+
+    /// Only titles whose path relative to CATALOG matches GLOB (`*` also matches `/`);
+    /// repeatable
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+
+    /// Leave out titles whose path relative to CATALOG matches GLOB; repeatable
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+
+    /// List the titles this shard takes and what would be done, without packaging
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Repackage every title, even those that are finished and unchanged
+    #[arg(long)]
+    pub force: bool,
+
+    #[command(flatten)]
+    pub flags: PackageFlags,
 }
 
 #[derive(Debug, Args)]

@@ -2,8 +2,9 @@
 //!
 //! This crate is the whole program; `src/main.rs` only parses the command line and
 //! maps `run`'s outcome to an exit status. Commands live in `cmd/`, and call the
-//! domain modules (`keys`, `media`, `crypto`, `hls`, `package`), which never print.
+//! domain modules (`keys`, `media`, `crypto`, `hls`, `package`, `batch`), which never print.
 
+pub mod batch;
 pub mod cli;
 pub mod cmd;
 pub mod crypto;

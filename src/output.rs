@@ -104,6 +104,12 @@ impl Printer {
         out.flush()
     }
 
+    /// Whether progress bars are drawn (stderr is a terminal, and neither
+    /// --no-progress nor --quiet).
+    pub fn draws_progress(&self) -> bool {
+        self.progress
+    }
+
     /// A progress bar on stderr, or a hidden one when bars are off.
     pub fn progress(&self, len: u64, what: &str) -> ProgressBar {
         if !self.progress {

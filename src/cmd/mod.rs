@@ -1,6 +1,7 @@
 //! One module per subcommand. Each parses nothing (clap did), calls the domain
 //! modules, and prints through the `Printer`.
 
+mod batch;
 mod generate;
 mod inspect;
 mod keys;
@@ -17,6 +18,7 @@ pub fn dispatch(command: Command, p: &Printer) -> anyhow::Result<Status> {
     match command {
         Command::Keys(c) => keys::run(c, p),
         Command::Package(a) => package::run(a, p),
+        Command::Batch(a) => batch::run(a, p),
         Command::Verify(a) => verify::run(a, p),
         Command::Inspect(a) => inspect::run(a, p),
         Command::Generate(c) => generate::run(c, p),

@@ -2,13 +2,31 @@
 
 use serde_json::json;
 
-use crate::cli::{IvMode as CliIv, PackageArgs};
+use std::path::Path;
+
+use crate::cli::{IvMode as CliIv, PackageArgs, PackageFlags};
 use crate::output::Printer;
 use crate::package::{self, manifest::Rotation, IvMode, Options};
 use crate::Status;
 
 pub fn options(a: &PackageArgs) -> crate::Result<Options> {
-    let rotation = match (&a.rotate_every, a.rotate_segments) {
+    let content_id = a
+        .content_id
+        .clone()
+        .unwrap_or_else(|| package::default_content_id(&a.input));
+    options_for(&a.flags, &a.input, &a.output, content_id, a.force)
+}
+
+/// `package::Options` from the shared package flags, for one input (`batch`
+/// calls this per title, so both commands read the flags the same way).
+pub fn options_for(
+    f: &PackageFlags,
+    input: &Path,
+    output: &Path,
+    content_id: String,
+    force: bool,
+) -> crate::Result<Options> {
+    let rotation = match (&f.rotate_every, f.rotate_segments) {
         (Some(d), _) => Rotation::Time {
             seconds: crate::timefmt::parse_seconds(d)?,
         },
@@ -24,27 +42,25 @@ pub fn options(a: &PackageArgs) -> crate::Result<Options> {
         }
     }
     Ok(Options {
-        input: a.input.clone(),
-        output: a.output.clone(),
-        content_id: a
-            .content_id
-            .clone()
-            .unwrap_or_else(|| package::default_content_id(&a.input)),
-        segment_duration: a.segment_duration,
+        input: input.to_path_buf(),
+        output: output.to_path_buf(),
+        content_id,
+        segment_duration: f.segment_duration,
         rotation,
-        key_uri: a.key_uri.clone(),
-        iv: match a.iv {
+        key_uri: f.key_uri.clone(),
+        iv: match f.iv {
             CliIv::Sequence => IvMode::Sequence,
             CliIv::Derived => IvMode::Derived,
         },
-        force: a.force,
+        force,
+        extra_files: Vec::new(),
     })
 }
 
 pub fn run(a: PackageArgs, p: &Printer) -> anyhow::Result<Status> {
     let o = options(&a)?;
     package::check_options(&o)?;
-    let keyring = match (&a.keyring, a.clear) {
+    let keyring = match (&a.keyring, a.flags.clear) {
         (Some(k), false) => Some(super::open_keyring(k, &a.identities.identities)?),
         _ => None,
     };

@@ -48,6 +48,10 @@ pub struct Options {
     pub key_uri: String,
     pub iv: IvMode,
     pub force: bool,
+    /// Files (name, bytes) written into the staged folder last, just before it
+    /// is renamed into place, so they appear exactly when the package is whole:
+    /// `batch` puts its per-title state record here.
+    pub extra_files: Vec<(String, Vec<u8>)>,
 }
 
 /// What was made.
@@ -454,6 +458,9 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         &staged.path().join("manifest.json"),
         manifest.to_json().as_bytes(),
     )?;
+    for (name, bytes) in &o.extra_files {
+        fsutil::write_file(&staged.path().join(name), bytes)?;
+    }
     crate::interrupt::check()?;
     staged.publish()?;
     Ok(Outcome {

@@ -2,6 +2,7 @@
 //! binary and checks real outputs with independent tools (FFmpeg, openssl,
 //! the age CLI, hls.js in Chromium).
 
+mod batch;
 mod docs;
 mod keys;
 mod package;
