@@ -47,15 +47,20 @@ first_keys="$(dirname "${playlists[0]}")/keys"
 echo "==> verify (decrypting every segment)"
 "$sp" verify "$out/package" --keys "$first_keys"
 
+keys_list=""
+for p in "${playlists[@]}"; do
+  keys_list+="  $PWD/$(dirname "$p")/keys"$'\n'
+done
+
 cat <<MSG
 
 Package: $PWD/$out/package (master playlist: master.m3u8)
-Keys:    $(for p in "${playlists[@]}"; do printf '%s ' "$PWD/$(dirname "$p")/keys"; done)
-         (served from the package itself here; in production put them behind auth)
-
+Key files (served from inside the package here; in production serve them with auth):
+${keys_list}
 Play it:
   python3 -m http.server -d $out/package 8000
   ffplay http://127.0.0.1:8000/master.m3u8
-or open http://127.0.0.1:8000/master.m3u8 with any hls.js player page, or in a browser:
+or open http://127.0.0.1:8000/master.m3u8 in any hls.js player page (it is served
+with the keys, same origin); to check headless playback in chromium instead:
   node tests/browser/play.mjs http://127.0.0.1:8000/master.m3u8
 MSG
