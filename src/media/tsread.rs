@@ -12,7 +12,8 @@ use ffmpeg_next as ff;
 pub struct TsInfo {
     pub video_frames: u64,
     pub audio_packets: u64,
-    /// Video presentation span: last pts - first pts + one frame interval, seconds.
+    /// Video presentation span: from the first pts to the end of the last frame
+    /// (its pts plus duration, or plus the typical frame gap), seconds.
     pub video_duration: f64,
 }
 
@@ -50,6 +51,8 @@ pub fn analyze(data: &[u8]) -> Result<TsInfo, String> {
     }
     let mut cursor = Cursor { data, pos: 0 };
     let mut pts: Vec<i64> = Vec::new();
+    // The latest pts + duration, when the demuxer knows packet durations.
+    let mut end: Option<i64> = None;
     let mut audio = 0u64;
     let mut tb = 1.0 / 90000.0;
     // SAFETY: every FFmpeg object made here is freed before returning; the
@@ -98,6 +101,9 @@ pub fn analyze(data: &[u8]) -> Result<TsInfo, String> {
                 if (*pkt).stream_index == vidx {
                     if (*pkt).pts != ffi::AV_NOPTS_VALUE {
                         pts.push((*pkt).pts);
+                        if (*pkt).duration > 0 {
+                            end = Some(end.unwrap_or(i64::MIN).max((*pkt).pts + (*pkt).duration));
+                        }
                     }
                 } else if (*(*(*(*ctx).streams.add((*pkt).stream_index as usize))).codecpar)
                     .codec_type
@@ -122,6 +128,15 @@ pub fn analyze(data: &[u8]) -> Result<TsInfo, String> {
         return Err("carries no video frames".into());
     }
     pts.sort_unstable();
+    if let Some(end) = end {
+        let span = (end - pts[0]) as f64 * tb;
+        return Ok(TsInfo {
+            video_frames: pts.len() as u64,
+            audio_packets: audio,
+            video_duration: span,
+        });
+    }
+    // Without durations, one frame lasts the typical gap between frames.
     let mut deltas: Vec<i64> = pts
         .windows(2)
         .map(|w| w[1] - w[0])

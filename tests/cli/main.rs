@@ -1,9 +1,12 @@
-//! The one integration-test binary: every test runs the real `shieldpack`
-//! binary and checks real outputs with independent tools (FFmpeg, openssl,
-//! the age CLI, hls.js in Chromium).
+//! The one integration-test binary: every end-to-end test of the shieldpack CLI
+//! lives in a module here (one binary links and starts once, and the modules
+//! share `util`). Real outputs are checked with independent tools: FFmpeg,
+//! openssl, the age CLI, and hls.js in Chromium.
+
+mod util;
 
 mod batch;
 mod docs;
+mod harness;
 mod keys;
 mod package;
-mod util;
