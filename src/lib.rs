@@ -2,7 +2,7 @@
 //!
 //! This crate is the whole program; `src/main.rs` only parses the command line and
 //! maps `run`'s outcome to an exit status. Commands live in `cmd/`, and call the
-//! domain modules (`keys`, `media`, `crypto`, `hls`, `package`), which never print.
+//! domain modules (`keys`, `media`, `crypto`, `hls`, `package`, `policy`), which never print.
 
 pub mod cli;
 pub mod cmd;
@@ -15,6 +15,7 @@ pub mod keys;
 pub mod media;
 pub mod output;
 pub mod package;
+pub mod policy;
 pub mod timefmt;
 
 use std::process::ExitCode;
