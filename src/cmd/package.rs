@@ -5,15 +5,19 @@ use serde_json::json;
 use crate::cli::{IvMode as CliIv, PackageArgs};
 use crate::output::Printer;
 use crate::package::{self, manifest::Rotation, IvMode, Options};
+use crate::policy::rotation;
 use crate::Status;
 
-pub fn options(a: &PackageArgs) -> crate::Result<Options> {
-    let rotation = match (&a.rotate_every, a.rotate_segments) {
-        (Some(d), _) => Rotation::Time {
+/// The pipeline's options from the flags and the `--rotation` config (read by the caller,
+/// which also prints what it warns about).
+pub fn options(a: &PackageArgs, loaded: Option<&rotation::Loaded>) -> crate::Result<Options> {
+    let rotation = match (&a.rotate_every, a.rotate_segments, loaded) {
+        (_, _, Some(l)) => l.rotation,
+        (Some(d), _, None) => Rotation::Time {
             seconds: crate::timefmt::parse_seconds(d)?,
         },
-        (None, Some(n)) => Rotation::Segments { count: n },
-        (None, None) => Rotation::None,
+        (None, Some(n), None) => Rotation::Segments { count: n },
+        (None, None, None) => Rotation::None,
     };
     if let Rotation::Time { seconds } = rotation {
         if seconds <= 0.0 {
@@ -38,11 +42,26 @@ pub fn options(a: &PackageArgs) -> crate::Result<Options> {
             CliIv::Derived => IvMode::Derived,
         },
         force: a.force,
+        policy: a.policy.clone(),
+        rotation_config: loaded.map(|l| l.config.clone()),
     })
 }
 
 pub fn run(a: PackageArgs, p: &Printer) -> anyhow::Result<Status> {
-    let o = options(&a)?;
+    let loaded = a.rotation.as_deref().map(rotation::load).transpose()?;
+    let o = options(&a, loaded.as_ref())?;
+    if let (Some(l), Some(file)) = (&loaded, &a.rotation) {
+        for d in &l.warnings {
+            p.located(
+                false,
+                &file.display().to_string(),
+                d.line,
+                d.column,
+                &d.message,
+                &d.hint,
+            );
+        }
+    }
     package::check_options(&o)?;
     let keyring = match (&a.keyring, a.clear) {
         (Some(k), false) => Some(super::open_keyring(k, &a.identities.identities)?),
@@ -52,6 +71,9 @@ pub fn run(a: PackageArgs, p: &Printer) -> anyhow::Result<Status> {
     let outcome = package::package(&o, keyring.as_ref(), &bar);
     bar.finish_and_clear();
     let outcome = outcome?;
+    for w in &outcome.warnings {
+        p.warn(w);
+    }
     let m = &outcome.manifest;
     if outcome.dropped_leading > 0 {
         p.warn(format!(
@@ -74,6 +96,10 @@ pub fn run(a: PackageArgs, p: &Printer) -> anyhow::Result<Status> {
             "key_periods": periods,
             "duration": m.source.duration,
             "video_frames": outcome.video_frames,
+            "policy": outcome.policy.as_ref().map(|r| json!({
+                "file": o.output.join(crate::policy::resolved::FILE),
+                "scenes": r.scenes.len(),
+            })),
         }))?;
     } else {
         p.info(format!(

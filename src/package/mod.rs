@@ -4,6 +4,13 @@
 //! thread assigns each its key period, encrypts it whole with AES-128-CBC, hashes
 //! and writes it. Everything is written into a staged folder that is renamed to
 //! OUTDIR only when whole. Output depends only on the input, keyring and flags.
+//!
+//! With a scene policy (`--policy`), every scene start and end is a forced cut,
+//! so a segment never spans two scenes, and key periods are numbered by a
+//! counter that advances at each scene boundary and each rotation boundary
+//! inside a scene, so a key never spans two scenes either. Clear scenes get
+//! `EXT-X-KEY:METHOD=NONE`. Without a policy, periods keep their historic
+//! numbering (`period_of`: segment count or time divided by the interval).
 
 pub mod manifest;
 pub mod verify;
@@ -20,6 +27,7 @@ use crate::hls::{Key, MasterPlaylist, MediaPlaylist, MediaSegment, PlaylistType,
 use crate::keys::Keyring;
 use crate::media::{self, segment};
 use crate::output::Progress;
+use crate::policy::{self, resolved, rotation::RotationConfig, Level, Policy};
 use manifest::{Manifest, Rendition, Rotation, SegmentRecord, Source};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +56,10 @@ pub struct Options {
     pub key_uri: String,
     pub iv: IvMode,
     pub force: bool,
+    /// A scene policy file to honour (`--policy`).
+    pub policy: Option<PathBuf>,
+    /// The `--rotation` config `rotation` came from, recorded in the manifest.
+    pub rotation_config: Option<RotationConfig>,
 }
 
 /// What was made.
@@ -56,6 +68,10 @@ pub struct Outcome {
     pub manifest: Manifest,
     pub video_frames: u64,
     pub dropped_leading: u64,
+    /// The resolved policy written to OUTDIR/policy.json, with `--policy`.
+    pub policy: Option<resolved::Resolved>,
+    /// Things the user should know (policy gaps, scenes moved to keyframes).
+    pub warnings: Vec<String>,
 }
 
 /// Checks flags that do not need the input.
@@ -125,6 +141,50 @@ fn period_of(rotation: Rotation, index: usize, start: f64) -> u64 {
     }
 }
 
+/// Which part of a policy a time falls in: a scene, or the gap before scene `n`
+/// (`n` = number of scenes for the tail).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Region {
+    Scene(usize),
+    Gap(usize),
+}
+
+fn region_of(p: &Policy, t: f64) -> Region {
+    match p.scene_at(t) {
+        Some(i) => Region::Scene(i),
+        None => Region::Gap(p.scenes.iter().filter(|s| s.start <= t + 1e-6).count()),
+    }
+}
+
+/// Sequential key periods for a policy package: a new period at every region
+/// change and at every rotation boundary inside a region.
+struct PeriodCounter {
+    rotation: Rotation,
+    last: Option<(Region, u64)>,
+    region_first: usize,
+    period: u64,
+}
+
+impl PeriodCounter {
+    fn next(&mut self, region: Region, index: usize, start: f64) -> u64 {
+        if self.last.map(|l| l.0) != Some(region) {
+            self.region_first = index;
+        }
+        let bucket = match self.rotation {
+            Rotation::None => 0,
+            Rotation::Segments { count } => (index - self.region_first) as u64 / u64::from(count),
+            Rotation::Time { seconds } => ((start + 1e-6) / seconds).floor() as u64,
+        };
+        match self.last {
+            None => self.period = 0,
+            Some(l) if l != (region, bucket) => self.period += 1,
+            Some(_) => {}
+        }
+        self.last = Some((region, bucket));
+        self.period
+    }
+}
+
 /// Rounds to what the playlist prints (milliseconds), so the target duration
 /// rule is checked against the value players read.
 fn ms(d: f64) -> f64 {
@@ -167,6 +227,29 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     let rendition = format!("{}p", sel.video.height.unwrap_or(0));
     let rdir = staged.path().join(&rendition);
     std::fs::create_dir(&rdir).map_err(|e| Error::io(&rdir, e))?;
+    let mut warnings = Vec::new();
+    let policy = match &o.policy {
+        None => None,
+        Some(path) => {
+            let (p, notes) = policy::load(path, info.duration)?;
+            for d in notes {
+                warnings.push(format!(
+                    "{}:{}:{}: {}",
+                    path.display(),
+                    d.line,
+                    d.column,
+                    d.message
+                ));
+            }
+            Some(p)
+        }
+    };
+    if policy.is_some() && keyring.is_none() {
+        return Err(Error::arg(
+            "a scene policy needs encryption, but no keyring was given",
+            "pass --keyring KEYRING (a policy's clear scenes stay clear on their own)",
+        ));
+    }
 
     let mut forced = Vec::new();
     if let Rotation::Time { seconds } = o.rotation {
@@ -177,9 +260,21 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
             k += 1;
         }
     }
+    if let Some(p) = &policy {
+        // Scene ends matter too: the gap after a scene must not share its key.
+        forced.extend(p.scenes.iter().flat_map(|s| [s.start, s.end]));
+        forced.sort_by(f64::total_cmp);
+        forced.dedup_by(|a, b| (*a - *b).abs() < 1e-9);
+    }
     let plan = segment::Plan {
         target: o.segment_duration,
         forced_cuts: forced,
+    };
+    let mut counter = PeriodCounter {
+        rotation: o.rotation,
+        last: None,
+        region_first: 0,
+        period: 0,
     };
 
     let (tx, rx) = mpsc::sync_channel::<segment::Segment>(2);
@@ -193,20 +288,39 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
                 tx.send(seg).map_err(|_| Error::Interrupted)
             })
         });
-        let mut last_key: Option<(u64, u32)> = None;
+        // The EXT-X-KEY in force: None before the first, Some(None) for METHOD=NONE.
+        let mut last_key: Option<Option<(u64, u32)>> = None;
         let mut write_err = None;
         for mut seg in rx.iter() {
             if write_err.is_some() {
                 continue; // drain so the demuxer can finish and report
             }
             let sequence = seg.index as u64;
-            let period = period_of(o.rotation, seg.index, seg.start);
+            let (period, scene) = match &policy {
+                None => (period_of(o.rotation, seg.index, seg.start), None),
+                Some(p) => {
+                    let region = region_of(p, seg.start);
+                    let scene = match region {
+                        Region::Scene(i) => Some(&p.scenes[i]),
+                        Region::Gap(_) => None,
+                    };
+                    (counter.next(region, seg.index, seg.start), scene)
+                }
+            };
+            let clear_scene = scene.is_some_and(|s| s.level == Level::Clear);
             let mut key_tag = None;
             let (generation, kid, iv) = match keyring {
                 None => {
                     if seg.index == 0 {
                         key_tag = Some(Key::none());
                     }
+                    (0, None, None)
+                }
+                Some(_) if clear_scene => {
+                    if last_key != Some(None) {
+                        key_tag = Some(Key::none());
+                    }
+                    last_key = Some(None);
                     (0, None, None)
                 }
                 Some(kr) => {
@@ -222,13 +336,13 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
                         }
                     };
                     crypto::encrypt_in_place(&mut seg.data, &key, &iv);
-                    if explicit.is_some() || last_key != Some((period, generation)) {
+                    if explicit.is_some() || last_key != Some(Some((period, generation))) {
                         key_tag = Some(Key::aes128(
                             key_uri(&o.key_uri, &kid, period, &o.content_id),
                             explicit,
                         ));
                     }
-                    last_key = Some((period, generation));
+                    last_key = Some(Some((period, generation)));
                     (generation, Some(kid), explicit.map(hex::encode))
                 }
             };
@@ -252,6 +366,11 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
                 kid,
                 iv_mode: o.iv.as_str().into(),
                 iv,
+                scene: scene.map(|s| resolved::SceneTag {
+                    label: s.label.clone(),
+                    drm_level: s.level,
+                    hdcp: s.hdcp,
+                }),
             });
             playlist_segments.push(MediaSegment {
                 duration,
@@ -327,6 +446,7 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         key_uri_template: o.key_uri.clone(),
         segment_duration: o.segment_duration,
         rotation: o.rotation,
+        rotation_config: o.rotation_config.clone(),
         source: Source {
             file: o
                 .input
@@ -351,13 +471,71 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         &staged.path().join("manifest.json"),
         manifest.to_json().as_bytes(),
     )?;
+    let resolved = match (&policy, &o.policy) {
+        (Some(p), Some(path)) => {
+            let r = resolved::resolve(
+                p,
+                &path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                &o.content_id,
+                &manifest.renditions[0].name,
+                &manifest.renditions[0].segments,
+            );
+            warnings.extend(alignment_warnings(p, &r));
+            fsutil::write_file(&staged.path().join(resolved::FILE), r.to_json().as_bytes())?;
+            Some(r)
+        }
+        _ => None,
+    };
     crate::interrupt::check()?;
     staged.publish()?;
     Ok(Outcome {
         manifest,
         video_frames: summary.video_frames,
         dropped_leading: summary.dropped_leading,
+        policy: resolved,
+        warnings,
     })
+}
+
+/// Scenes can only start on keyframes. Says so when a scene got no segment, or
+/// when its first frames went out in the segments of a less protected scene.
+fn alignment_warnings(p: &Policy, r: &resolved::Resolved) -> Vec<String> {
+    let hint = "re-encode with keyframes at the scene starts, e.g. ffmpeg -force_key_frames \"HH:MM:SS,...\"";
+    let mut out = Vec::new();
+    for (i, (sc, rs)) in p.scenes.iter().zip(&r.scenes).enumerate() {
+        let Some(span) = &rs.span else {
+            out.push(format!(
+                "scene '{}' ({} to {}) got no segment of its own: the input has no keyframe inside it, so its frames are in the segments before it; {hint}",
+                sc.label,
+                crate::timefmt::format_hms(sc.start),
+                crate::timefmt::format_hms(sc.end)
+            ));
+            continue;
+        };
+        if span.start > sc.start + 1e-3 {
+            // The frames from the requested start to the keyframe belong to
+            // whatever came before: a lower level there is a protection hole.
+            let before = i
+                .checked_sub(1)
+                .map(|j| &p.scenes[j])
+                .filter(|prev| (prev.end - sc.start).abs() < 1e-6);
+            if let Some(prev) = before.filter(|prev| prev.level < sc.level) {
+                out.push(format!(
+                    "scene '{}' ({}) starts at the next keyframe, {}: its first {:.3}s go out as part of '{}' ({}); {hint}",
+                    sc.label,
+                    sc.level.as_str(),
+                    crate::timefmt::format_hms(span.start),
+                    span.start - sc.start,
+                    prev.label,
+                    prev.level.as_str()
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// The default content id for an input: its file stem, made safe.

@@ -10,6 +10,7 @@
 
 pub mod detect;
 pub mod json;
+pub mod resolved;
 pub mod rotation;
 
 use std::path::Path;
