@@ -5,4 +5,5 @@
 mod docs;
 mod keys;
 mod package;
+mod policy;
 mod util;
