@@ -107,7 +107,7 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l rotate
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l key-uri -d 'Key URI written in EXT-X-KEY; placeholders {kid}, {period}, {content_id}' -r
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l iv -d 'How segment IVs are chosen' -r -f -a "sequence\t'Omit the IV attribute: the media sequence number is the IV (RFC 8216 5.2)'
 derived\t'Write an explicit IV per segment, derived from the keyring'"
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l rotation -d 'Key rotation from a JSON config {"stream_id", "key_rotation": {"enabled", "interval_minutes", "pre_delivery_seconds", "on_compromise", "algorithm", "key_derivation"}}; the interval becomes --rotate-every' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l rotation -d 'Key rotation from a JSON config {"stream_id", "key_rotation": {"enabled", "interval_minutes", "pre_delivery_seconds", "on_compromise", "algorithm", "key_derivation"}}: the interval becomes --rotate-every; algorithm must be AES-128-CBC and key_derivation HKDF-SHA256; the other fields are recorded in manifest.json for the key server' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l policy -d 'Scene protection policy: each scene starts a new segment and key period; clear scenes are not encrypted; writes OUTDIR/policy.json' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
 always\t''

@@ -228,7 +228,9 @@ pub struct PackageArgs {
 
     /// Key rotation from a JSON config {"stream_id", "key_rotation": {"enabled",
     /// "interval_minutes", "pre_delivery_seconds", "on_compromise", "algorithm",
-    /// "key_derivation"}}; the interval becomes --rotate-every
+    /// "key_derivation"}}: the interval becomes --rotate-every; algorithm must be
+    /// AES-128-CBC and key_derivation HKDF-SHA256; the other fields are recorded
+    /// in manifest.json for the key server
     #[arg(long, value_name = "FILE", conflicts_with_all = ["rotate_every", "rotate_segments"])]
     pub rotation: Option<PathBuf>,
 

@@ -19,6 +19,21 @@ pub fn options(a: &PackageArgs, loaded: Option<&rotation::Loaded>) -> crate::Res
         (None, Some(n), None) => Rotation::Segments { count: n },
         (None, None, None) => Rotation::None,
     };
+    if let (Some(l), Some(file), Rotation::Time { seconds }) = (loaded, &a.rotation, rotation) {
+        if seconds + 1e-9 < a.segment_duration {
+            let pos = l.interval_pos.unwrap_or_default();
+            return Err(crate::Error::at(
+                file,
+                pos.line,
+                pos.column,
+                format!(
+                    "\"interval_minutes\" gives a key every {seconds}s, shorter than the {}s segment duration",
+                    a.segment_duration
+                ),
+                "a key period holds whole segments; raise interval_minutes or lower --segment-duration",
+            ));
+        }
+    }
     if let Rotation::Time { seconds } = rotation {
         if seconds <= 0.0 {
             return Err(crate::Error::arg(

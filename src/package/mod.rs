@@ -505,7 +505,7 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
 fn alignment_warnings(p: &Policy, r: &resolved::Resolved) -> Vec<String> {
     let hint = "re-encode with keyframes at the scene starts, e.g. ffmpeg -force_key_frames \"HH:MM:SS,...\"";
     let mut out = Vec::new();
-    for (i, (sc, rs)) in p.scenes.iter().zip(&r.scenes).enumerate() {
+    for (sc, rs) in p.scenes.iter().zip(&r.scenes) {
         let Some(span) = &rs.span else {
             out.push(format!(
                 "scene '{}' ({} to {}) got no segment of its own: the input has no keyframe inside it, so its frames are in the segments before it; {hint}",
@@ -516,21 +516,30 @@ fn alignment_warnings(p: &Policy, r: &resolved::Resolved) -> Vec<String> {
             continue;
         };
         if span.start > sc.start + 1e-3 {
-            // The frames from the requested start to the keyframe belong to
-            // whatever came before: a lower level there is a protection hole.
-            let before = i
-                .checked_sub(1)
-                .map(|j| &p.scenes[j])
-                .filter(|prev| (prev.end - sc.start).abs() < 1e-6);
-            if let Some(prev) = before.filter(|prev| prev.level < sc.level) {
+            // The frames from the requested start to the keyframe are in the
+            // segments of whatever holds that time: a lower level there, or an
+            // untagged gap for a scene above L3, is a protection hole.
+            let holder = r.scenes.iter().find(|o| {
+                o.span
+                    .as_ref()
+                    .is_some_and(|s| s.start <= sc.start + 1e-6 && sc.start + 1e-6 < s.end)
+            });
+            let as_what = match holder {
+                Some(h) if h.drm_level < sc.level => {
+                    Some(format!("'{}' ({})", h.label, h.drm_level.as_str()))
+                }
+                None if sc.level > Level::L3 => {
+                    Some("a stretch no scene covers (encrypted, no scene tag)".to_string())
+                }
+                _ => None,
+            };
+            if let Some(as_what) = as_what {
                 out.push(format!(
-                    "scene '{}' ({}) starts at the next keyframe, {}: its first {:.3}s go out as part of '{}' ({}); {hint}",
+                    "scene '{}' ({}) starts at the next keyframe, {}: its first {:.3}s go out as part of {as_what}; {hint}",
                     sc.label,
                     sc.level.as_str(),
                     crate::timefmt::format_hms(span.start),
                     span.start - sc.start,
-                    prev.label,
-                    prev.level.as_str()
                 ));
             }
         }

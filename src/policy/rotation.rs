@@ -59,6 +59,8 @@ pub struct Loaded {
     pub config: RotationConfig,
     /// Things accepted but not acted on, as `FILE:LINE:COLUMN` warnings.
     pub warnings: Vec<Diagnostic>,
+    /// Where `interval_minutes` is, for errors about its value.
+    pub interval_pos: Option<json::Pos>,
 }
 
 fn fail(path: &Path, pos: json::Pos, message: impl Into<String>, hint: impl Into<String>) -> Error {
@@ -285,6 +287,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Loaded> {
             key_derivation,
         },
         warnings,
+        interval_pos: field("interval_minutes").map(|m| m.value.pos),
     })
 }
 
