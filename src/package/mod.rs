@@ -573,6 +573,43 @@ mod tests {
     }
 
     #[test]
+    fn policy_periods_advance_at_scene_and_rotation_boundaries() {
+        let mut c = PeriodCounter {
+            rotation: Rotation::Segments { count: 2 },
+            last: None,
+            region_first: 0,
+            period: 0,
+        };
+        let regions = [
+            Region::Scene(0),
+            Region::Scene(0),
+            Region::Scene(0),
+            Region::Gap(1),
+            Region::Scene(1),
+            Region::Scene(1),
+        ];
+        let got: Vec<u64> = regions
+            .iter()
+            .enumerate()
+            .map(|(i, r)| c.next(*r, i, i as f64 * 2.0))
+            .collect();
+        assert_eq!(got, vec![0, 0, 1, 2, 3, 3]);
+        let mut c = PeriodCounter {
+            rotation: Rotation::Time { seconds: 5.0 },
+            last: None,
+            region_first: 0,
+            period: 0,
+        };
+        let got: Vec<u64> = [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| c.next(Region::Scene(usize::from(*t >= 8.0)), i, *t))
+            .collect();
+        // Time grid at 5 s and 10 s, scene change at 8 s.
+        assert_eq!(got, vec![0, 0, 0, 1, 2, 3]);
+    }
+
+    #[test]
     fn key_uri_templates() {
         assert!(check_key_uri("https://k.example/{content_id}/{period}/{kid}").is_ok());
         assert!(check_key_uri("keys/{nope}.key").is_err());

@@ -122,6 +122,52 @@ fn detect_finds_the_three_sources_cuts_within_a_frame_and_its_file_checks() {
         .all(|s| s["drm_level"] == "L1"));
 }
 
+#[test]
+fn min_scene_drops_a_flash_that_a_zero_min_scene_keeps() {
+    let t = TestDir::new();
+    let clip = t.join("flash.mp4");
+    // Two white frames (60 and 61) in the middle of one shot.
+    let o = Command::new("ffmpeg")
+        .args(["-v", "error", "-nostdin", "-y"])
+        .args(["-f", "lavfi", "-i", "testsrc2=s=320x180:r=24:d=6"])
+        .args([
+            "-vf",
+            "drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='between(n,60,61)',format=yuv420p",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "24",
+        ])
+        .arg(&clip)
+        .output()
+        .expect("ffmpeg on PATH");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let detect = |min_scene: &str| {
+        let o = run_ok(
+            shieldpack()
+                .args(["--json", "policy", "detect"])
+                .arg(&clip)
+                .arg("-o")
+                .arg(t.join(format!("p{min_scene}.json")))
+                .args(["--min-scene", min_scene]),
+        );
+        stdout_json(&o)["cuts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["frame"].as_u64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(detect("0"), vec![60, 62], "the flash's two edges are cuts");
+    assert_eq!(
+        detect("1"),
+        Vec::<u64>::new(),
+        "--min-scene drops the flash"
+    );
+}
+
 struct Packaged {
     t: TestDir,
     keyring: PathBuf,
