@@ -358,7 +358,7 @@ pub fn check(text: &str, media_duration: Option<f64>) -> Checked {
         prev = Some(s);
     }
     if let Some(d) = media_duration {
-        for (pos, scene, start_pos, end_pos) in &parsed {
+        for (_, scene, start_pos, end_pos) in &parsed {
             let Some(s) = scene else { continue };
             if s.start >= d - 1e-9 {
                 f.error(
@@ -386,7 +386,6 @@ pub fn check(text: &str, media_duration: Option<f64>) -> Checked {
                     ),
                 );
             }
-            let _ = pos;
         }
         if let Some((_, Some(last), _, end_pos)) = parsed.last() {
             if last.end + END_SLACK < d && f.errors.is_empty() {

@@ -18,7 +18,7 @@ fn read_json(path: &Path) -> Value {
 }
 
 /// 9 s at 24 fps, 320x180: testsrc2, mandelbrot, smptebars, 3 s each, joined
-/// with the concat filter; H.264 with a keyframe every second.
+/// with the concat filter; H.264 with B-frames and a keyframe every second.
 fn three_sources(t: &TestDir) -> PathBuf {
     let out = t.join("three.mp4");
     let o = Command::new("ffmpeg")
@@ -34,7 +34,7 @@ fn three_sources(t: &TestDir) -> PathBuf {
             "-c:v",
             "libx264",
             "-preset",
-            "ultrafast",
+            "veryfast",
             "-g",
             "24",
             "-t",
@@ -95,6 +95,36 @@ fn detect_finds_the_three_sources_cuts_within_a_frame_and_its_file_checks() {
     let c = stdout_json(&o);
     assert_eq!(c["valid"], true, "{c}");
     assert_eq!(c["warnings"].as_array().unwrap().len(), 0, "{c}");
+
+    // Packaged with its own policy, each shot is its own segment and key.
+    let keyring = new_keyring(&t);
+    let out = t.join("out");
+    let o = run_ok(
+        shieldpack()
+            .arg("package")
+            .arg(&clip)
+            .arg("-o")
+            .arg(&out)
+            .arg("--keyring")
+            .arg(&keyring)
+            .arg("--policy")
+            .arg(&policy),
+    );
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+    let segs = segments(&out);
+    let got: Vec<(f64, &str)> = segs
+        .iter()
+        .map(|s| {
+            (
+                s["start"].as_f64().unwrap(),
+                s["scene"]["label"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![(0.0, "scene-001"), (3.0, "scene-002"), (6.0, "scene-003")]
+    );
 
     // It refuses to overwrite without --force, and --level sets every scene's level.
     let o = run_code(
