@@ -34,6 +34,9 @@ _shieldpack() {
             shieldpack,package)
                 cmd="shieldpack__subcmd__package"
                 ;;
+            shieldpack,policy)
+                cmd="shieldpack__subcmd__policy"
+                ;;
             shieldpack,verify)
                 cmd="shieldpack__subcmd__verify"
                 ;;
@@ -73,6 +76,9 @@ _shieldpack() {
             shieldpack__subcmd__help,package)
                 cmd="shieldpack__subcmd__help__subcmd__package"
                 ;;
+            shieldpack__subcmd__help,policy)
+                cmd="shieldpack__subcmd__help__subcmd__policy"
+                ;;
             shieldpack__subcmd__help,verify)
                 cmd="shieldpack__subcmd__help__subcmd__verify"
                 ;;
@@ -90,6 +96,12 @@ _shieldpack() {
                 ;;
             shieldpack__subcmd__help__subcmd__keys,show)
                 cmd="shieldpack__subcmd__help__subcmd__keys__subcmd__show"
+                ;;
+            shieldpack__subcmd__help__subcmd__policy,check)
+                cmd="shieldpack__subcmd__help__subcmd__policy__subcmd__check"
+                ;;
+            shieldpack__subcmd__help__subcmd__policy,detect)
+                cmd="shieldpack__subcmd__help__subcmd__policy__subcmd__detect"
                 ;;
             shieldpack__subcmd__keys,export)
                 cmd="shieldpack__subcmd__keys__subcmd__export"
@@ -115,6 +127,24 @@ _shieldpack() {
             shieldpack__subcmd__keys__subcmd__help,show)
                 cmd="shieldpack__subcmd__keys__subcmd__help__subcmd__show"
                 ;;
+            shieldpack__subcmd__policy,check)
+                cmd="shieldpack__subcmd__policy__subcmd__check"
+                ;;
+            shieldpack__subcmd__policy,detect)
+                cmd="shieldpack__subcmd__policy__subcmd__detect"
+                ;;
+            shieldpack__subcmd__policy,help)
+                cmd="shieldpack__subcmd__policy__subcmd__help"
+                ;;
+            shieldpack__subcmd__policy__subcmd__help,check)
+                cmd="shieldpack__subcmd__policy__subcmd__help__subcmd__check"
+                ;;
+            shieldpack__subcmd__policy__subcmd__help,detect)
+                cmd="shieldpack__subcmd__policy__subcmd__help__subcmd__detect"
+                ;;
+            shieldpack__subcmd__policy__subcmd__help,help)
+                cmd="shieldpack__subcmd__policy__subcmd__help__subcmd__help"
+                ;;
             *)
                 ;;
         esac
@@ -122,7 +152,7 @@ _shieldpack() {
 
     case "${cmd}" in
         shieldpack)
-            opts="-q -v -h -V --quiet --verbose --json --color --no-progress --help --version keys package batch verify inspect generate help"
+            opts="-q -v -h -V --quiet --verbose --json --color --no-progress --help --version keys package batch verify policy inspect generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -140,7 +170,7 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__batch)
-            opts="-o -i -j -q -v -h -V --output --keyring --identity --jobs --shard --include --exclude --dry-run --force --segment-duration --rotate-every --rotate-segments --key-uri --iv --clear --quiet --verbose --json --color --no-progress --help --version"
+            opts="-o -i -j -q -v -h -V --output --keyring --identity --jobs --shard --include --exclude --dry-run --force --segment-duration --rotate-every --rotate-segments --key-uri --iv --rotation --policy --clear --quiet --verbose --json --color --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -204,6 +234,14 @@ _shieldpack() {
                     ;;
                 --iv)
                     COMPREPLY=($(compgen -W "sequence derived" -- "${cur}"))
+                    return 0
+                    ;;
+                --rotation)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --policy)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -328,7 +366,7 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__help)
-            opts="keys package batch verify inspect generate help"
+            opts="keys package batch verify policy inspect generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -484,6 +522,48 @@ _shieldpack() {
         shieldpack__subcmd__help__subcmd__package)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__help__subcmd__policy)
+            opts="check detect"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__help__subcmd__policy__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__help__subcmd__policy__subcmd__detect)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -742,7 +822,7 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__package)
-            opts="-o -i -q -v -h -V --output --keyring --identity --content-id --segment-duration --rotate-every --rotate-segments --key-uri --iv --clear --force --quiet --verbose --json --color --no-progress --help --version"
+            opts="-o -i -q -v -h -V --output --keyring --identity --content-id --segment-duration --rotate-every --rotate-segments --key-uri --iv --rotation --policy --clear --force --quiet --verbose --json --color --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -792,10 +872,152 @@ _shieldpack() {
                     COMPREPLY=($(compgen -W "sequence derived" -- "${cur}"))
                     return 0
                     ;;
+                --rotation)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --policy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__policy)
+            opts="-q -v -h -V --quiet --verbose --json --color --no-progress --help --version check detect help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__policy__subcmd__check)
+            opts="-q -v -h -V --media --quiet --verbose --json --color --no-progress --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --media)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__policy__subcmd__detect)
+            opts="-o -q -v -h -V --output --threshold --min-scene --level --force --quiet --verbose --json --color --no-progress --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --threshold)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --min-scene)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --level)
+                    COMPREPLY=($(compgen -W "clear L3 L2 L1" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__policy__subcmd__help)
+            opts="check detect help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__policy__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__policy__subcmd__help__subcmd__detect)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__policy__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;

@@ -37,6 +37,7 @@ complete -c shieldpack -n "__fish_shieldpack_needs_command" -f -a "keys" -d 'Cre
 complete -c shieldpack -n "__fish_shieldpack_needs_command" -f -a "package" -d 'Package a media file into AES-128 encrypted HLS with rotating keys'
 complete -c shieldpack -n "__fish_shieldpack_needs_command" -f -a "batch" -d 'Package every media file of a folder tree: parallel, resumable, shardable'
 complete -c shieldpack -n "__fish_shieldpack_needs_command" -f -a "verify" -d 'Check a package: playlist rules, files, hashes and, with keys, decryption'
+complete -c shieldpack -n "__fish_shieldpack_needs_command" -f -a "policy" -d 'Check scene protection policies, or make one from a video\'s shots'
 complete -c shieldpack -n "__fish_shieldpack_needs_command" -f -a "inspect" -d 'Summarise a package folder or a media file'
 complete -c shieldpack -n "__fish_shieldpack_needs_command" -f -a "generate" -d 'Generate man pages or shell completions'
 complete -c shieldpack -n "__fish_shieldpack_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -107,6 +108,8 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l rotate
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l key-uri -d 'Key URI written in EXT-X-KEY; placeholders {kid}, {period}, {content_id}' -r
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l iv -d 'How segment IVs are chosen' -r -f -a "sequence\t'Omit the IV attribute: the media sequence number is the IV (RFC 8216 5.2)'
 derived\t'Write an explicit IV per segment, derived from the keyring'"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l rotation -d 'Key rotation from a JSON config {"stream_id", "key_rotation": {"enabled", "interval_minutes", "pre_delivery_seconds", "on_compromise", "algorithm", "key_derivation"}}: the interval becomes --rotate-every; algorithm must be AES-128-CBC and key_derivation HKDF-SHA256; the other fields are recorded in manifest.json for the key server' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l policy -d 'Scene protection policy: each scene starts a new segment and key period; clear scenes are not encrypted; writes OUTDIR/policy.json' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -131,6 +134,8 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l rotate-s
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l key-uri -d 'Key URI written in EXT-X-KEY; placeholders {kid}, {period}, {content_id}' -r
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l iv -d 'How segment IVs are chosen' -r -f -a "sequence\t'Omit the IV attribute: the media sequence number is the IV (RFC 8216 5.2)'
 derived\t'Write an explicit IV per segment, derived from the keyring'"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l rotation -d 'Key rotation from a JSON config {"stream_id", "key_rotation": {"enabled", "interval_minutes", "pre_delivery_seconds", "on_compromise", "algorithm", "key_derivation"}}: the interval becomes --rotate-every; algorithm must be AES-128-CBC and key_derivation HKDF-SHA256; the other fields are recorded in manifest.json for the key server' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l policy -d 'Scene protection policy: each scene starts a new segment and key period; clear scenes are not encrypted; writes OUTDIR/policy.json' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -155,6 +160,48 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand verify" -l json -d
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand verify" -l no-progress -d 'Never draw progress bars'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand verify" -s h -l help -d 'Print help'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand verify" -s V -l version -d 'Print version'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand policy; and not __fish_seen_subcommand_from check detect help" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand policy; and not __fish_seen_subcommand_from check detect help" -s q -l quiet -d 'Print nothing but errors and the data asked for'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand policy; and not __fish_seen_subcommand_from check detect help" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand policy; and not __fish_seen_subcommand_from check detect help" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand policy; and not __fish_seen_subcommand_from check detect help" -l no-progress -d 'Never draw progress bars'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand policy; and not __fish_seen_subcommand_from check detect help" -s h -l help -d 'Print help'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand policy; and not __fish_seen_subcommand_from check detect help" -s V -l version -d 'Print version'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand policy; and not __fish_seen_subcommand_from check detect help" -f -a "check" -d 'Validate a policy file; errors are reported as FILE:LINE:COLUMN (exit 2)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand policy; and not __fish_seen_subcommand_from check detect help" -f -a "detect" -d 'Detect shots by decoding a video, and write a policy with one scene per shot'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand policy; and not __fish_seen_subcommand_from check detect help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand policy; and __fish_seen_subcommand_from check" -l media -d 'Also check that no scene runs past the end of this media file' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand policy; and __fish_seen_subcommand_from check" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand policy; and __fish_seen_subcommand_from check" -s q -l quiet -d 'Print nothing but errors and the data asked for'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand policy; and __fish_seen_subcommand_from check" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand policy; and __fish_seen_subcommand_from check" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand policy; and __fish_seen_subcommand_from check" -l no-progress -d 'Never draw progress bars'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand policy; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand policy; and __fish_seen_subcommand_from check" -s V -l version -d 'Print version'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand policy; and __fish_seen_subcommand_from detect" -s o -l output -d 'Where to write the policy (refuses to overwrite without --force)' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand policy; and __fish_seen_subcommand_from detect" -l threshold -d 'Cut score (0..1) a frame must reach to start a new shot; lower finds more cuts' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand policy; and __fish_seen_subcommand_from detect" -l min-scene -d 'Shots shorter than this many seconds are merged (flashes are dropped)' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand policy; and __fish_seen_subcommand_from detect" -l level -d 'The drm_level every scene gets' -r -f -a "clear\t'Not encrypted (EXT-X-KEY METHOD=NONE)'
+L3\t'Software DRM'
+L2\t'Crypto in a trusted environment, software decode'
+L1\t'Crypto and decode in a trusted environment'"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand policy; and __fish_seen_subcommand_from detect" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand policy; and __fish_seen_subcommand_from detect" -l force -d 'Replace POLICY if it exists'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand policy; and __fish_seen_subcommand_from detect" -s q -l quiet -d 'Print nothing but errors and the data asked for'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand policy; and __fish_seen_subcommand_from detect" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand policy; and __fish_seen_subcommand_from detect" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand policy; and __fish_seen_subcommand_from detect" -l no-progress -d 'Never draw progress bars'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand policy; and __fish_seen_subcommand_from detect" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand policy; and __fish_seen_subcommand_from detect" -s V -l version -d 'Print version'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "check" -d 'Validate a policy file; errors are reported as FILE:LINE:COLUMN (exit 2)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "detect" -d 'Detect shots by decoding a video, and write a policy with one scene per shot'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand inspect" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -197,15 +244,18 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and __fi
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "man" -d 'Write man pages for every command into DIR'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "completions" -d 'Print a completion script for SHELL on stdout'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify inspect generate help" -f -a "keys" -d 'Create, inspect and export keyrings and content keys'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify inspect generate help" -f -a "package" -d 'Package a media file into AES-128 encrypted HLS with rotating keys'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify inspect generate help" -f -a "batch" -d 'Package every media file of a folder tree: parallel, resumable, shardable'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify inspect generate help" -f -a "verify" -d 'Check a package: playlist rules, files, hashes and, with keys, decryption'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify inspect generate help" -f -a "inspect" -d 'Summarise a package folder or a media file'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify inspect generate help" -f -a "generate" -d 'Generate man pages or shell completions'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify inspect generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect generate help" -f -a "keys" -d 'Create, inspect and export keyrings and content keys'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect generate help" -f -a "package" -d 'Package a media file into AES-128 encrypted HLS with rotating keys'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect generate help" -f -a "batch" -d 'Package every media file of a folder tree: parallel, resumable, shardable'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect generate help" -f -a "verify" -d 'Check a package: playlist rules, files, hashes and, with keys, decryption'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect generate help" -f -a "policy" -d 'Check scene protection policies, or make one from a video\'s shots'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect generate help" -f -a "inspect" -d 'Summarise a package folder or a media file'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect generate help" -f -a "generate" -d 'Generate man pages or shell completions'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "new" -d 'Create a keyring: a random master secret age-wrapped to recipients'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "show" -d 'List a keyring\'s metadata (never a secret unless --reveal)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "export" -d 'Export the keys a package uses, for a key server or a player'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from policy" -f -a "check" -d 'Validate a policy file; errors are reported as FILE:LINE:COLUMN (exit 2)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from policy" -f -a "detect" -d 'Detect shots by decoding a video, and write a policy with one scene per shot'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "man" -d 'Write man pages for every command into DIR'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "completions" -d 'Print a completion script for SHELL on stdout'

@@ -69,6 +69,10 @@ pub enum Command {
     /// Check a package: playlist rules, files, hashes and, with keys, decryption
     Verify(VerifyArgs),
 
+    /// Check scene protection policies, or make one from a video's shots
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+
     /// Summarise a package folder or a media file
     Inspect(InspectArgs),
 
@@ -208,6 +212,19 @@ pub struct PackageFlags {
     #[arg(long, value_enum, default_value_t = IvMode::Sequence)]
     pub iv: IvMode,
 
+    /// Key rotation from a JSON config {"stream_id", "key_rotation": {"enabled",
+    /// "interval_minutes", "pre_delivery_seconds", "on_compromise", "algorithm",
+    /// "key_derivation"}}: the interval becomes --rotate-every; algorithm must be
+    /// AES-128-CBC and key_derivation HKDF-SHA256; the other fields are recorded
+    /// in manifest.json for the key server
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["rotate_every", "rotate_segments"])]
+    pub rotation: Option<PathBuf>,
+
+    /// Scene protection policy: each scene starts a new segment and key period;
+    /// clear scenes are not encrypted; writes OUTDIR/policy.json
+    #[arg(long, value_name = "POLICY", conflicts_with = "clear")]
+    pub policy: Option<PathBuf>,
+
     /// Package without encryption (no keyring needed)
     #[arg(long)]
     pub clear: bool,
@@ -238,6 +255,76 @@ pub struct PackageArgs {
     pub flags: PackageFlags,
 
     /// Replace OUTDIR if it exists and is not empty
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate a policy file; errors are reported as FILE:LINE:COLUMN (exit 2)
+    Check(PolicyCheckArgs),
+
+    /// Detect shots by decoding a video, and write a policy with one scene per shot
+    Detect(PolicyDetectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyCheckArgs {
+    /// The policy file (JSON: {"scenes": [{"label", "start", "end", "drm_level", "hdcp"}]})
+    #[arg(value_name = "POLICY")]
+    pub policy: PathBuf,
+
+    /// Also check that no scene runs past the end of this media file
+    #[arg(long, value_name = "INPUT")]
+    pub media: Option<PathBuf>,
+}
+
+/// A scene's DRM security level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DrmLevel {
+    /// Not encrypted (EXT-X-KEY METHOD=NONE)
+    #[value(name = "clear")]
+    Clear,
+    /// Software DRM
+    #[value(name = "L3")]
+    L3,
+    /// Crypto in a trusted environment, software decode
+    #[value(name = "L2")]
+    L2,
+    /// Crypto and decode in a trusted environment
+    #[value(name = "L1")]
+    L1,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyDetectArgs {
+    /// The video to analyse
+    #[arg(value_name = "INPUT")]
+    pub input: PathBuf,
+
+    /// Where to write the policy (refuses to overwrite without --force)
+    #[arg(short, long, value_name = "POLICY")]
+    pub output: PathBuf,
+
+    /// Cut score (0..1) a frame must reach to start a new shot; lower finds more cuts
+    #[arg(long, value_name = "T", default_value_t = crate::policy::detect::DEFAULT_THRESHOLD)]
+    pub threshold: f64,
+
+    /// Shots shorter than this many seconds are merged (flashes are dropped)
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::policy::detect::DEFAULT_MIN_SCENE)]
+    pub min_scene: f64,
+
+    /// The drm_level every scene gets
+    #[arg(
+        long,
+        value_enum,
+        value_name = "LEVEL",
+        default_value = "L3",
+        ignore_case = true
+    )]
+    pub level: DrmLevel,
+
+    /// Replace POLICY if it exists
     #[arg(long)]
     pub force: bool,
 }

@@ -75,6 +75,16 @@ pub enum Error {
         hint: String,
     },
 
+    /// A problem at a place in a text file, printed the way compilers do.
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    At {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+        hint: String,
+    },
+
     #[error("{what}")]
     InvalidArgument { what: String, hint: String },
 
@@ -118,7 +128,7 @@ impl Error {
             ),
             IdentityFile { .. } => "pass an age identity file (AGE-SECRET-KEY-1...) or an unencrypted OpenSSH private key".into(),
             Recipient { .. } => "give an age recipient (age1...) or an SSH public key (ssh-ed25519 AAAA..., ssh-rsa AAAA...)".into(),
-            InvalidFile { hint, .. } | InvalidArgument { hint, .. } => hint.clone(),
+            InvalidFile { hint, .. } | InvalidArgument { hint, .. } | At { hint, .. } => hint.clone(),
             Interrupted => return None,
         })
     }
@@ -133,6 +143,23 @@ impl Error {
     pub fn arg(what: impl Into<String>, hint: impl Into<String>) -> Self {
         Error::InvalidArgument {
             what: what.into(),
+            hint: hint.into(),
+        }
+    }
+
+    /// An error at `line`:`column` (1-based) of the text file `path`.
+    pub fn at(
+        path: impl AsRef<Path>,
+        line: usize,
+        column: usize,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        Error::At {
+            path: path.as_ref().to_path_buf(),
+            line,
+            column,
+            message: message.into(),
             hint: hint.into(),
         }
     }

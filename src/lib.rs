@@ -2,7 +2,7 @@
 //!
 //! This crate is the whole program; `src/main.rs` only parses the command line and
 //! maps `run`'s outcome to an exit status. Commands live in `cmd/`, and call the
-//! domain modules (`keys`, `media`, `crypto`, `hls`, `package`, `batch`), which never print.
+//! domain modules (`keys`, `media`, `crypto`, `hls`, `package`, `policy`, `batch`), which never print.
 
 pub mod batch;
 pub mod cli;
@@ -16,6 +16,7 @@ pub mod keys;
 pub mod media;
 pub mod output;
 pub mod package;
+pub mod policy;
 pub mod timefmt;
 
 use std::process::ExitCode;

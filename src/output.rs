@@ -79,6 +79,28 @@ impl Printer {
         eprintln!("{} {}", self.paint("31", "defect:"), msg.as_ref());
     }
 
+    /// A finding at a place in a text file, the way compilers print them:
+    /// `FILE:LINE:COLUMN: error: message`, then `  hint: ...`. Always shown.
+    pub fn located(
+        &self,
+        error: bool,
+        file: &str,
+        line: usize,
+        column: usize,
+        message: &str,
+        hint: &str,
+    ) {
+        let what = if error {
+            self.paint("31", "error:")
+        } else {
+            self.paint("33", "warning:")
+        };
+        eprintln!("{file}:{line}:{column}: {what} {message}");
+        if !hint.is_empty() {
+            eprintln!("  hint: {hint}");
+        }
+    }
+
     /// A success line, on stderr, unless --quiet.
     pub fn ok(&self, msg: impl AsRef<str>) {
         if !self.quiet {

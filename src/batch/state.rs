@@ -110,9 +110,16 @@ pub struct State {
 /// The package flags of `o` that decide the bytes of a package (not the input,
 /// output or content id, which are per title).
 pub fn flags_of(o: &Options) -> serde_json::Value {
+    // A policy is compared by content, so editing the file redoes the titles.
+    let policy = o.policy.as_ref().map(|p| match std::fs::read(p) {
+        Ok(bytes) => hex::encode(Sha256::digest(&bytes)),
+        Err(_) => format!("unreadable {}", p.display()),
+    });
     serde_json::json!({
         "segment_duration": o.segment_duration,
         "rotation": o.rotation,
+        "rotation_config": o.rotation_config,
+        "policy_sha256": policy,
         "key_uri": o.key_uri,
         "iv": o.iv.as_str(),
     })

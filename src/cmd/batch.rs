@@ -152,8 +152,15 @@ pub fn run(a: BatchArgs, p: &Printer) -> anyhow::Result<Status> {
     };
     let filter = Filter::new(&a.include, &a.exclude)?;
     // Checked once here so a bad flag fails before any title, not once per title.
-    let template =
-        super::package::options_for(&a.flags, &a.catalog, &a.output, "batch".into(), true)?;
+    let rotation = super::package::load_rotation(&a.flags, p)?;
+    let template = super::package::options_for(
+        &a.flags,
+        &a.catalog,
+        &a.output,
+        "batch".into(),
+        true,
+        rotation.as_ref(),
+    )?;
     crate::package::check_options(&template)?;
 
     let selection = batch::select(&a.catalog, &filter, shard, &a.output)?;

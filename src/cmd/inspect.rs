@@ -10,6 +10,7 @@ use crate::Status;
 pub fn run(a: InspectArgs, p: &Printer) -> anyhow::Result<Status> {
     if a.path.is_dir() {
         let m = Manifest::load(&a.path)?;
+        let policy = crate::policy::resolved::Resolved::load(&a.path)?;
         if p.json {
             let mut v = json!(m);
             v["key_periods"] = json!(m
@@ -17,6 +18,9 @@ pub fn run(a: InspectArgs, p: &Printer) -> anyhow::Result<Status> {
                 .iter()
                 .map(|(period, generation, kid)| json!({"period": period, "generation": generation, "kid": kid}))
                 .collect::<Vec<_>>());
+            if let Some(r) = &policy {
+                v["policy"] = json!(r);
+            }
             p.json_value(&v)?;
             return Ok(Status::Success);
         }
@@ -59,6 +63,31 @@ pub fn run(a: InspectArgs, p: &Printer) -> anyhow::Result<Status> {
                     "  period {period} gen {generation}: kid {kid}, segments {}..{}\n",
                     segs.first().unwrap_or(&0),
                     segs.last().unwrap_or(&0)
+                );
+            }
+        }
+        if let Some(r) = &policy {
+            o += &format!("scenes ({}):\n", r.policy_file);
+            for sc in &r.scenes {
+                let hdcp = match sc.hdcp.to_value() {
+                    serde_json::Value::String(v) => format!(", HDCP {v}"),
+                    _ => String::new(),
+                };
+                let place = match &sc.span {
+                    Some(sp) => format!(
+                        "{}..{}, segments {}..{}, {} key(s)",
+                        crate::timefmt::format_hms(sp.start),
+                        crate::timefmt::format_hms(sp.end),
+                        sp.first_sequence,
+                        sp.last_sequence,
+                        sp.kids.len()
+                    ),
+                    None => "no segment of its own".into(),
+                };
+                o += &format!(
+                    "  {} [{}{hdcp}]: {place}\n",
+                    sc.label,
+                    sc.drm_level.as_str()
                 );
             }
         }

@@ -6,6 +6,7 @@ mod generate;
 mod inspect;
 mod keys;
 mod package;
+mod policy;
 mod verify;
 
 use std::path::PathBuf;
@@ -20,6 +21,7 @@ pub fn dispatch(command: Command, p: &Printer) -> anyhow::Result<Status> {
         Command::Package(a) => package::run(a, p),
         Command::Batch(a) => batch::run(a, p),
         Command::Verify(a) => verify::run(a, p),
+        Command::Policy(c) => policy::run(c, p),
         Command::Inspect(a) => inspect::run(a, p),
         Command::Generate(c) => generate::run(c, p),
     }

@@ -1,38 +1,76 @@
 //! `shieldpack package`: one title to an encrypted HLS package.
 
-use serde_json::json;
-
 use std::path::Path;
+
+use serde_json::json;
 
 use crate::cli::{IvMode as CliIv, PackageArgs, PackageFlags};
 use crate::output::Printer;
 use crate::package::{self, manifest::Rotation, IvMode, Options};
+use crate::policy::rotation;
 use crate::Status;
 
-pub fn options(a: &PackageArgs) -> crate::Result<Options> {
+/// Reads the `--rotation` config, if any, and prints what it warns about.
+pub fn load_rotation(f: &PackageFlags, p: &Printer) -> crate::Result<Option<rotation::Loaded>> {
+    let Some(file) = &f.rotation else {
+        return Ok(None);
+    };
+    let loaded = rotation::load(file)?;
+    for d in &loaded.warnings {
+        p.located(
+            false,
+            &file.display().to_string(),
+            d.line,
+            d.column,
+            &d.message,
+            &d.hint,
+        );
+    }
+    Ok(Some(loaded))
+}
+
+pub fn options(a: &PackageArgs, loaded: Option<&rotation::Loaded>) -> crate::Result<Options> {
     let content_id = a
         .content_id
         .clone()
         .unwrap_or_else(|| package::default_content_id(&a.input));
-    options_for(&a.flags, &a.input, &a.output, content_id, a.force)
+    options_for(&a.flags, &a.input, &a.output, content_id, a.force, loaded)
 }
 
-/// `package::Options` from the shared package flags, for one input (`batch`
-/// calls this per title, so both commands read the flags the same way).
+/// `package::Options` from the shared package flags and the `--rotation` config,
+/// for one input (`batch` calls this per catalogue, so both commands read the
+/// flags the same way).
 pub fn options_for(
     f: &PackageFlags,
     input: &Path,
     output: &Path,
     content_id: String,
     force: bool,
+    loaded: Option<&rotation::Loaded>,
 ) -> crate::Result<Options> {
-    let rotation = match (&f.rotate_every, f.rotate_segments) {
-        (Some(d), _) => Rotation::Time {
+    let rotation = match (&f.rotate_every, f.rotate_segments, loaded) {
+        (_, _, Some(l)) => l.rotation,
+        (Some(d), _, None) => Rotation::Time {
             seconds: crate::timefmt::parse_seconds(d)?,
         },
-        (None, Some(n)) => Rotation::Segments { count: n },
-        (None, None) => Rotation::None,
+        (None, Some(n), None) => Rotation::Segments { count: n },
+        (None, None, None) => Rotation::None,
     };
+    if let (Some(l), Some(file), Rotation::Time { seconds }) = (loaded, &f.rotation, rotation) {
+        if seconds + 1e-9 < f.segment_duration {
+            let pos = l.interval_pos.unwrap_or_default();
+            return Err(crate::Error::at(
+                file,
+                pos.line,
+                pos.column,
+                format!(
+                    "\"interval_minutes\" gives a key every {seconds}s, shorter than the {}s segment duration",
+                    f.segment_duration
+                ),
+                "a key period holds whole segments; raise interval_minutes or lower --segment-duration",
+            ));
+        }
+    }
     if let Rotation::Time { seconds } = rotation {
         if seconds <= 0.0 {
             return Err(crate::Error::arg(
@@ -54,11 +92,14 @@ pub fn options_for(
         },
         force,
         extra_files: Vec::new(),
+        policy: f.policy.clone(),
+        rotation_config: loaded.map(|l| l.config.clone()),
     })
 }
 
 pub fn run(a: PackageArgs, p: &Printer) -> anyhow::Result<Status> {
-    let o = options(&a)?;
+    let loaded = load_rotation(&a.flags, p)?;
+    let o = options(&a, loaded.as_ref())?;
     package::check_options(&o)?;
     let keyring = match (&a.keyring, a.flags.clear) {
         (Some(k), false) => Some(super::open_keyring(k, &a.identities.identities)?),
@@ -68,6 +109,9 @@ pub fn run(a: PackageArgs, p: &Printer) -> anyhow::Result<Status> {
     let outcome = package::package(&o, keyring.as_ref(), &bar);
     bar.finish_and_clear();
     let outcome = outcome?;
+    for w in &outcome.warnings {
+        p.warn(w);
+    }
     let m = &outcome.manifest;
     if outcome.dropped_leading > 0 {
         p.warn(format!(
@@ -90,6 +134,10 @@ pub fn run(a: PackageArgs, p: &Printer) -> anyhow::Result<Status> {
             "key_periods": periods,
             "duration": m.source.duration,
             "video_frames": outcome.video_frames,
+            "policy": outcome.policy.as_ref().map(|r| json!({
+                "file": o.output.join(crate::policy::resolved::FILE),
+                "scenes": r.scenes.len(),
+            })),
         }))?;
     } else {
         p.info(format!(

@@ -28,6 +28,9 @@ pub struct Manifest {
     pub key_uri_template: String,
     pub segment_duration: f64,
     pub rotation: Rotation,
+    /// The `--rotation` config the rotation came from, as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation_config: Option<crate::policy::rotation::RotationConfig>,
     pub source: Source,
     pub renditions: Vec<Rendition>,
 }
@@ -77,6 +80,10 @@ pub struct SegmentRecord {
     pub iv_mode: String,
     /// The explicit IV, with iv_mode "derived" (it is in the playlist too; not secret).
     pub iv: Option<String>,
+    /// The policy scene the segment belongs to (`package --policy`); absent
+    /// without a policy and for stretches no scene covers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scene: Option<crate::policy::resolved::SceneTag>,
 }
 
 impl Manifest {

@@ -1,9 +1,17 @@
 //! The packaging pipeline: media segments in, an encrypted HLS package out.
 //!
-//! One thread demuxes and muxes TS segments in memory (`media::segment`); this
-//! thread assigns each its key period, encrypts it whole with AES-128-CBC, hashes
-//! and writes it. Everything is written into a staged folder that is renamed to
-//! OUTDIR only when whole. Output depends only on the input, keyring and flags.
+//! One thread demuxes and muxes MPEG-TS in memory (`media::segment`) and hands
+//! it over in chunks; this thread gives each segment its key period, encrypts it
+//! with AES-128-CBC as it streams, hashes and writes it. Everything is written
+//! into a staged folder that is renamed to OUTDIR only when whole. Output
+//! depends only on the input, keyring and flags.
+//!
+//! With a scene policy (`--policy`), every scene start and end is a forced cut,
+//! so a segment never spans two scenes, and key periods are numbered by a
+//! counter that advances at each scene boundary and each rotation boundary
+//! inside a scene, so a key never spans two scenes either. Clear scenes get
+//! `EXT-X-KEY:METHOD=NONE`. Without a policy, periods keep their historic
+//! numbering (`period_of`: segment count or time divided by the interval).
 
 pub mod manifest;
 pub mod verify;
@@ -20,6 +28,7 @@ use crate::hls::{Key, MasterPlaylist, MediaPlaylist, MediaSegment, PlaylistType,
 use crate::keys::Keyring;
 use crate::media::{self, segment};
 use crate::output::Progress;
+use crate::policy::{self, resolved, rotation::RotationConfig, Level, Policy};
 use manifest::{Manifest, Rendition, Rotation, SegmentRecord, Source};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +61,10 @@ pub struct Options {
     /// is renamed into place, so they appear exactly when the package is whole:
     /// `batch` puts its per-title state record here.
     pub extra_files: Vec<(String, Vec<u8>)>,
+    /// A scene policy file to honour (`--policy`).
+    pub policy: Option<PathBuf>,
+    /// The `--rotation` config `rotation` came from, recorded in the manifest.
+    pub rotation_config: Option<RotationConfig>,
 }
 
 /// What was made.
@@ -60,6 +73,10 @@ pub struct Outcome {
     pub manifest: Manifest,
     pub video_frames: u64,
     pub dropped_leading: u64,
+    /// The resolved policy written to OUTDIR/policy.json, with `--policy`.
+    pub policy: Option<resolved::Resolved>,
+    /// Things the user should know (policy gaps, scenes moved to keyframes).
+    pub warnings: Vec<String>,
 }
 
 /// Checks flags that do not need the input.
@@ -129,6 +146,59 @@ fn period_of(rotation: Rotation, index: usize, start: f64) -> u64 {
     }
 }
 
+/// Which part of a policy a time falls in: a scene, or the gap before scene `n`
+/// (`n` = number of scenes for the tail).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Region {
+    Scene(usize),
+    Gap(usize),
+}
+
+fn region_of(p: &Policy, t: f64) -> Region {
+    match p.scene_at(t) {
+        Some(i) => Region::Scene(i),
+        None => Region::Gap(p.scenes.iter().filter(|s| s.start <= t + 1e-6).count()),
+    }
+}
+
+/// Sequential key periods for a policy package: a new period at every region
+/// change and at every rotation boundary inside a region.
+struct PeriodCounter {
+    rotation: Rotation,
+    last: Option<(Region, u64)>,
+    region_first: usize,
+    period: u64,
+}
+
+impl PeriodCounter {
+    fn new(rotation: Rotation) -> Self {
+        PeriodCounter {
+            rotation,
+            last: None,
+            region_first: 0,
+            period: 0,
+        }
+    }
+
+    fn next(&mut self, region: Region, index: usize, start: f64) -> u64 {
+        if self.last.map(|l| l.0) != Some(region) {
+            self.region_first = index;
+        }
+        let bucket = match self.rotation {
+            Rotation::None => 0,
+            Rotation::Segments { count } => (index - self.region_first) as u64 / u64::from(count),
+            Rotation::Time { seconds } => ((start + 1e-6) / seconds).floor() as u64,
+        };
+        match self.last {
+            None => self.period = 0,
+            Some(l) if l != (region, bucket) => self.period += 1,
+            Some(_) => {}
+        }
+        self.last = Some((region, bucket));
+        self.period
+    }
+}
+
 /// Rounds to what the playlist prints (milliseconds), so the target duration
 /// rule is checked against the value players read.
 fn ms(d: f64) -> f64 {
@@ -173,6 +243,7 @@ struct Current {
     kid: Option<String>,
     iv: Option<[u8; 16]>,
     key_tag: Option<Key>,
+    scene: Option<resolved::SceneTag>,
 }
 
 /// The consuming half of the pipeline: keys, encryption, hashing, files.
@@ -182,7 +253,10 @@ struct Writer<'a> {
     root: &'a Path,
     start: Option<(media::MediaInfo, media::Selection, String)>,
     cur: Option<Current>,
-    last_key: Option<(u64, u32)>,
+    /// The EXT-X-KEY in force: None before the first, Some(None) for METHOD=NONE.
+    last_key: Option<Option<(u64, u32)>>,
+    policy: Option<&'a Policy>,
+    counter: PeriodCounter,
     records: Vec<SegmentRecord>,
     playlist: Vec<MediaSegment>,
 }
@@ -216,7 +290,18 @@ impl Writer<'_> {
             segment::Event::Begin { index, start } => {
                 let o = self.o;
                 let sequence = index as u64;
-                let period = period_of(o.rotation, index, start);
+                let (period, scene) = match self.policy {
+                    None => (period_of(o.rotation, index, start), None),
+                    Some(p) => {
+                        let region = region_of(p, start);
+                        let scene = match region {
+                            Region::Scene(i) => Some(&p.scenes[i]),
+                            Region::Gap(_) => None,
+                        };
+                        (self.counter.next(region, index, start), scene)
+                    }
+                };
+                let clear_scene = scene.is_some_and(|s| s.level == Level::Clear);
                 let path = self
                     .root
                     .join(self.rendition())
@@ -233,12 +318,23 @@ impl Writer<'_> {
                     kid: None,
                     iv: None,
                     key_tag: None,
+                    scene: scene.map(|s| resolved::SceneTag {
+                        label: s.label.clone(),
+                        drm_level: s.level,
+                        hdcp: s.hdcp,
+                    }),
                 };
                 match self.keyring {
                     None => {
                         if index == 0 {
                             cur.key_tag = Some(Key::none());
                         }
+                    }
+                    Some(_) if clear_scene => {
+                        if self.last_key != Some(None) {
+                            cur.key_tag = Some(Key::none());
+                        }
+                        self.last_key = Some(None);
                     }
                     Some(kr) => {
                         let generation = kr.generation_for(&o.content_id, period);
@@ -252,13 +348,13 @@ impl Writer<'_> {
                             }
                         };
                         cur.enc = Some(crypto::StreamEncryptor::new(&key, &iv));
-                        if explicit.is_some() || self.last_key != Some((period, generation)) {
+                        if explicit.is_some() || self.last_key != Some(Some((period, generation))) {
                             cur.key_tag = Some(Key::aes128(
                                 key_uri(&o.key_uri, &kid, period, &o.content_id),
                                 explicit,
                             ));
                         }
-                        self.last_key = Some((period, generation));
+                        self.last_key = Some(Some((period, generation)));
                         cur.generation = generation;
                         cur.kid = Some(kid);
                         cur.iv = explicit;
@@ -303,6 +399,7 @@ impl Writer<'_> {
                     kid: cur.kid,
                     iv_mode: self.o.iv.as_str().into(),
                     iv: cur.iv.map(hex::encode),
+                    scene: cur.scene,
                 });
                 self.playlist.push(MediaSegment {
                     duration,
@@ -325,15 +422,47 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
             path: o.input.clone(),
         });
     }
+    let mut warnings = Vec::new();
+    let policy = match &o.policy {
+        None => None,
+        Some(path) => {
+            if keyring.is_none() {
+                return Err(Error::arg(
+                    "a scene policy needs encryption, but no keyring was given",
+                    "pass --keyring KEYRING (a policy's clear scenes stay clear on their own)",
+                ));
+            }
+            // Only a policy needs the length up front, to check scenes against it.
+            let duration = media::probe(&o.input)?.duration;
+            let (p, notes) = policy::load(path, duration)?;
+            for d in notes {
+                warnings.push(format!(
+                    "{}:{}:{}: {}",
+                    path.display(),
+                    d.line,
+                    d.column,
+                    d.message
+                ));
+            }
+            Some(p)
+        }
+    };
     let staged = StagedDir::new(&o.output, o.force)?;
 
     let cut_every = match o.rotation {
         Rotation::Time { seconds } => Some(seconds),
         _ => None,
     };
+    // Scene ends matter too: the gap after a scene must not share its key.
+    let mut forced: Vec<f64> = policy
+        .iter()
+        .flat_map(|p| p.scenes.iter().flat_map(|s| [s.start, s.end]))
+        .collect();
+    forced.sort_by(f64::total_cmp);
+    forced.dedup_by(|a, b| (*a - *b).abs() < 1e-9);
     let plan = segment::Plan {
         target: o.segment_duration,
-        forced_cuts: Vec::new(),
+        forced_cuts: forced,
         cut_every,
     };
 
@@ -344,6 +473,8 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         start: None,
         cur: None,
         last_key: None,
+        policy: policy.as_ref(),
+        counter: PeriodCounter::new(o.rotation),
         records: Vec::new(),
         playlist: Vec::new(),
     };
@@ -434,6 +565,7 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         key_uri_template: o.key_uri.clone(),
         segment_duration: o.segment_duration,
         rotation: o.rotation,
+        rotation_config: o.rotation_config.clone(),
         source: Source {
             file: o
                 .input
@@ -458,6 +590,25 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         &staged.path().join("manifest.json"),
         manifest.to_json().as_bytes(),
     )?;
+    let resolved = match (&policy, &o.policy) {
+        (Some(p), Some(path)) => {
+            let file_name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let r = resolved::resolve(
+                p,
+                &file_name,
+                &o.content_id,
+                &manifest.renditions[0].name,
+                &manifest.renditions[0].segments,
+            );
+            warnings.extend(alignment_warnings(p, &r));
+            fsutil::write_file(&staged.path().join(resolved::FILE), r.to_json().as_bytes())?;
+            Some(r)
+        }
+        _ => None,
+    };
     for (name, bytes) in &o.extra_files {
         fsutil::write_file(&staged.path().join(name), bytes)?;
     }
@@ -467,7 +618,56 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         manifest,
         video_frames: summary.video_frames,
         dropped_leading: summary.dropped_leading,
+        policy: resolved,
+        warnings,
     })
+}
+
+/// Scenes can only start on keyframes. Says so when a scene got no segment, or
+/// when its first frames went out in the segments of a less protected scene.
+fn alignment_warnings(p: &Policy, r: &resolved::Resolved) -> Vec<String> {
+    let hint = "re-encode with keyframes at the scene starts, e.g. ffmpeg -force_key_frames \"HH:MM:SS,...\"";
+    let mut out = Vec::new();
+    for (sc, rs) in p.scenes.iter().zip(&r.scenes) {
+        let Some(span) = &rs.span else {
+            out.push(format!(
+                "scene '{}' ({} to {}) got no segment of its own: the input has no keyframe inside it, so its frames are in the segments before it; {hint}",
+                sc.label,
+                crate::timefmt::format_hms(sc.start),
+                crate::timefmt::format_hms(sc.end)
+            ));
+            continue;
+        };
+        if span.start > sc.start + 1e-3 {
+            // The frames from the requested start to the keyframe are in the
+            // segments of whatever holds that time: a lower level there, or an
+            // untagged gap for a scene above L3, is a protection hole.
+            let holder = r.scenes.iter().find(|o| {
+                o.span
+                    .as_ref()
+                    .is_some_and(|s| s.start <= sc.start + 1e-6 && sc.start + 1e-6 < s.end)
+            });
+            let as_what = match holder {
+                Some(h) if h.drm_level < sc.level => {
+                    Some(format!("'{}' ({})", h.label, h.drm_level.as_str()))
+                }
+                None if sc.level > Level::L3 => {
+                    Some("a stretch no scene covers (encrypted, no scene tag)".to_string())
+                }
+                _ => None,
+            };
+            if let Some(as_what) = as_what {
+                out.push(format!(
+                    "scene '{}' ({}) starts at the next keyframe, {}: its first {:.3}s go out as part of {as_what}; {hint}",
+                    sc.label,
+                    sc.level.as_str(),
+                    crate::timefmt::format_hms(span.start),
+                    span.start - sc.start,
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// The default content id for an input: its file stem, made safe.
@@ -493,6 +693,43 @@ mod tests {
         );
         assert_eq!(period_of(Rotation::Time { seconds: 10.0 }, 0, 9.5), 0);
         assert_eq!(period_of(Rotation::None, 9, 99.0), 0);
+    }
+
+    #[test]
+    fn policy_periods_advance_at_scene_and_rotation_boundaries() {
+        let mut c = PeriodCounter {
+            rotation: Rotation::Segments { count: 2 },
+            last: None,
+            region_first: 0,
+            period: 0,
+        };
+        let regions = [
+            Region::Scene(0),
+            Region::Scene(0),
+            Region::Scene(0),
+            Region::Gap(1),
+            Region::Scene(1),
+            Region::Scene(1),
+        ];
+        let got: Vec<u64> = regions
+            .iter()
+            .enumerate()
+            .map(|(i, r)| c.next(*r, i, i as f64 * 2.0))
+            .collect();
+        assert_eq!(got, vec![0, 0, 1, 2, 3, 3]);
+        let mut c = PeriodCounter {
+            rotation: Rotation::Time { seconds: 5.0 },
+            last: None,
+            region_first: 0,
+            period: 0,
+        };
+        let got: Vec<u64> = [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| c.next(Region::Scene(usize::from(*t >= 8.0)), i, *t))
+            .collect();
+        // Time grid at 5 s and 10 s, scene change at 8 s.
+        assert_eq!(got, vec![0, 0, 0, 1, 2, 3]);
     }
 
     #[test]

@@ -2,6 +2,10 @@
 //! rules, every referenced file present, manifest sizes and hashes, and with
 //! keys, every segment decrypting to MPEG-TS whose duration matches its EXTINF.
 //! Problems are collected as defects (exit 1), not raised as errors.
+//! A package made with `--policy` has a `policy.json`, checked against the
+//! manifest and the playlists: clear scenes unencrypted, protected scenes
+//! encrypted, each scene's KIDs exactly those of its segments, and no KID
+//! shared between scenes.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,6 +20,7 @@ use crate::hls::{self, KeyMethod, MasterPlaylist, MediaPlaylist};
 use crate::keys::Keyring;
 use crate::media::tsread;
 use crate::output::Progress;
+use crate::policy::resolved;
 
 /// Where verify gets content keys from, if anywhere.
 pub enum Keys<'a> {
@@ -74,6 +79,137 @@ fn key_from_dir(dir: &Path, kid: &str) -> std::result::Result<Zeroizing<[u8; 16]
     let mut k = Zeroizing::new([0u8; 16]);
     k.copy_from_slice(&bytes);
     Ok(k)
+}
+
+/// policy.json against the manifest's segments and the playlists' keys.
+fn check_policy(
+    c: &mut Checker,
+    r: &resolved::Resolved,
+    m: &Manifest,
+    encrypted_by_uri: &HashMap<String, bool>,
+) {
+    let f = resolved::FILE;
+    let Some(rendition) = m.renditions.iter().find(|x| x.name == r.rendition) else {
+        c.defect(
+            f,
+            format!(
+                "names rendition '{}', which the manifest does not have",
+                r.rendition
+            ),
+        );
+        return;
+    };
+    if r.content_id != m.content_id {
+        c.defect(
+            f,
+            format!(
+                "is for content id '{}' but the package is '{}'",
+                r.content_id, m.content_id
+            ),
+        );
+    }
+    let by_seq: HashMap<u64, &SegmentRecord> =
+        rendition.segments.iter().map(|s| (s.sequence, s)).collect();
+    // Which scene (or gap) each KID belongs to, to find keys spanning two.
+    let mut kid_owner: HashMap<String, String> = HashMap::new();
+    let spans = r
+        .scenes
+        .iter()
+        .map(|s| (format!("scene '{}'", s.label), Some(s), s.span.as_ref()))
+        .chain(
+            r.gaps
+                .iter()
+                .enumerate()
+                .map(|(i, g)| (format!("gap {}", i + 1), None, Some(g))),
+        );
+    let mut covered = 0u64;
+    for (name, scene, span) in spans {
+        let Some(span) = span else { continue };
+        if span.first_sequence > span.last_sequence
+            || span.last_sequence - span.first_sequence + 1 != span.segments
+        {
+            c.defect(
+                f,
+                format!(
+                    "{name}: its sequence range {}..{} does not hold {} segments",
+                    span.first_sequence, span.last_sequence, span.segments
+                ),
+            );
+            continue;
+        }
+        covered += span.segments;
+        let mut kids: Vec<String> = Vec::new();
+        for seq in span.first_sequence..=span.last_sequence {
+            let Some(seg) = by_seq.get(&seq) else {
+                c.defect(f, format!("{name}: segment {seq} is not in the manifest"));
+                continue;
+            };
+            let tag = seg.scene.as_ref().map(|t| t.label.as_str());
+            let want = scene.map(|s| s.label.as_str());
+            if tag != want {
+                c.defect(
+                    &seg.uri,
+                    format!(
+                        "belongs to {name} in policy.json but the manifest tags it {}",
+                        tag.map(|t| format!("'{t}'"))
+                            .unwrap_or("with no scene".into())
+                    ),
+                );
+            }
+            if let (Some(t), Some(s)) = (&seg.scene, scene) {
+                if t.drm_level != s.drm_level || t.hdcp != s.hdcp {
+                    c.defect(
+                        &seg.uri,
+                        format!(
+                            "its scene tag's level or HDCP differs from {name}'s in policy.json"
+                        ),
+                    );
+                }
+            }
+            let should_encrypt = scene.is_none_or(|s| s.drm_level.encrypted());
+            match encrypted_by_uri.get(&seg.uri) {
+                Some(&enc) if enc != should_encrypt => c.defect(
+                    &seg.uri,
+                    if should_encrypt {
+                        format!(
+                            "{name} is protected but the playlist leaves this segment unencrypted"
+                        )
+                    } else {
+                        format!("{name} is clear but the playlist encrypts this segment")
+                    },
+                ),
+                _ => {}
+            }
+            if let Some(k) = &seg.kid {
+                if !kids.contains(k) {
+                    kids.push(k.clone());
+                }
+                if let Some(other) = kid_owner.insert(k.clone(), name.clone()) {
+                    if other != name {
+                        c.defect(f, format!("KID {k} is used by both {other} and {name}: a key spans two scenes"));
+                    }
+                }
+            }
+        }
+        if kids != span.kids {
+            c.defect(
+                f,
+                format!(
+                    "{name} lists KIDs {:?} but its segments use {:?}",
+                    span.kids, kids
+                ),
+            );
+        }
+    }
+    if covered != rendition.segments.len() as u64 {
+        c.defect(
+            f,
+            format!(
+                "its scenes and gaps cover {covered} of the {} segments",
+                rendition.segments.len()
+            ),
+        );
+    }
 }
 
 /// Checks the package in `dir`.
@@ -136,6 +272,8 @@ pub fn verify(dir: &Path, keys: &Keys, progress: &dyn Progress) -> Result<Report
     progress.set_length(total.max(1) as u64);
     let mut seen = 0usize;
     let mut listed = std::collections::HashSet::new();
+    // Whether the playlist encrypts each segment, by URI, for the policy check.
+    let mut encrypted_by_uri: HashMap<String, bool> = HashMap::new();
 
     for variant in &master.variants {
         let rel = variant.uri.clone();
@@ -200,6 +338,7 @@ pub fn verify(dir: &Path, keys: &Keys, progress: &dyn Progress) -> Result<Report
             }
             let key = keys_in_force[i];
             let encrypted = key.is_some_and(|k| k.method == KeyMethod::Aes128);
+            encrypted_by_uri.insert(uri.clone(), encrypted);
             if let (Some(r), Some(k)) = (record, key) {
                 if encrypted != r.kid.is_some() {
                     c.defect(
@@ -287,6 +426,14 @@ pub fn verify(dir: &Path, keys: &Keys, progress: &dyn Progress) -> Result<Report
         if !listed.contains(*uri) {
             c.defect(*uri, "listed in manifest.json but in no playlist");
         }
+    }
+    match resolved::Resolved::load(dir) {
+        Err(e) => c.defect(resolved::FILE, e.to_string()),
+        Ok(None) => {}
+        Ok(Some(r)) => match &manifest {
+            None => c.defect(resolved::FILE, "cannot be checked without manifest.json"),
+            Some(m) => check_policy(&mut c, &r, m, &encrypted_by_uri),
+        },
     }
     c.report.defects.sort_by(|a, b| a.file.cmp(&b.file));
     c.report.ok = c.report.defects.is_empty();

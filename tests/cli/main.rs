@@ -10,3 +10,4 @@ mod docs;
 mod harness;
 mod keys;
 mod package;
+mod policy;

@@ -1,0 +1,653 @@
+//! Scene protection policies: `policy detect` on a clip with known cuts,
+//! `policy check` errors with their positions, `package --policy` end to end
+//! (segments, keys, clear scenes, policy.json, FFmpeg over HTTP), and
+//! `package --rotation`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::util::*;
+
+/// The fixture's video frames: 12 s at 24 fps, keyframes every 2 s.
+const CLIP_FRAMES: u64 = 288;
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// 9 s at 24 fps, 320x180: testsrc2, mandelbrot, smptebars, 3 s each, joined
+/// with the concat filter; H.264 with B-frames and a keyframe every second.
+fn three_sources(t: &TestDir) -> PathBuf {
+    let out = t.join("three.mp4");
+    let o = Command::new("ffmpeg")
+        .args(["-v", "error", "-nostdin", "-y"])
+        .args(["-f", "lavfi", "-i", "testsrc2=s=320x180:r=24:d=3"])
+        .args(["-f", "lavfi", "-i", "mandelbrot=s=320x180:r=24"])
+        .args(["-f", "lavfi", "-i", "smptebars=s=320x180:r=24:d=3"])
+        .args([
+            "-filter_complex",
+            "[1:v]trim=duration=3,setpts=PTS-STARTPTS[m];[0:v][m][2:v]concat=n=3:v=1:a=0,format=yuv420p[v]",
+            "-map",
+            "[v]",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-g",
+            "24",
+            "-t",
+            "9",
+        ])
+        .arg(&out)
+        .output()
+        .expect("ffmpeg on PATH");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    out
+}
+
+#[test]
+fn detect_finds_the_three_sources_cuts_within_a_frame_and_its_file_checks() {
+    let t = TestDir::new();
+    let clip = three_sources(&t);
+    let policy = t.join("scenes.json");
+    let o = run_ok(
+        shieldpack()
+            .arg("--json")
+            .args(["policy", "detect"])
+            .arg(&clip)
+            .arg("-o")
+            .arg(&policy),
+    );
+    let report = stdout_json(&o);
+    assert_eq!(report["frames"], 216);
+    let cuts: Vec<f64> = report["cuts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["time"].as_f64().unwrap())
+        .collect();
+    assert_eq!(cuts.len(), 2, "{report}");
+    for (found, expected) in cuts.iter().zip([3.0, 6.0]) {
+        assert!(
+            (found - expected).abs() <= 1.0 / 24.0 + 1e-6,
+            "cut at {found}, expected {expected}"
+        );
+    }
+    let p = read_json(&policy);
+    let scenes = p["scenes"].as_array().unwrap();
+    assert_eq!(scenes.len(), 3);
+    assert_eq!(scenes[0]["label"], "scene-001");
+    assert_eq!(scenes[1]["start"], "00:00:03.000");
+    assert_eq!(scenes[2]["start"], "00:00:06.000");
+    assert_eq!(scenes[2]["end"], "00:00:09.000");
+    assert!(scenes
+        .iter()
+        .all(|s| s["drm_level"] == "L3" && s["hdcp"] == false));
+    let o = run_ok(
+        shieldpack()
+            .args(["--json", "policy", "check"])
+            .arg(&policy)
+            .arg("--media")
+            .arg(&clip),
+    );
+    let c = stdout_json(&o);
+    assert_eq!(c["valid"], true, "{c}");
+    assert_eq!(c["warnings"].as_array().unwrap().len(), 0, "{c}");
+
+    // Packaged with its own policy, each shot is its own segment and key.
+    let keyring = new_keyring(&t);
+    let out = t.join("out");
+    let o = run_ok(
+        shieldpack()
+            .arg("package")
+            .arg(&clip)
+            .arg("-o")
+            .arg(&out)
+            .arg("--keyring")
+            .arg(&keyring)
+            .arg("--policy")
+            .arg(&policy),
+    );
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+    let segs = segments(&out);
+    let got: Vec<(f64, &str)> = segs
+        .iter()
+        .map(|s| {
+            (
+                s["start"].as_f64().unwrap(),
+                s["scene"]["label"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![(0.0, "scene-001"), (3.0, "scene-002"), (6.0, "scene-003")]
+    );
+
+    // It refuses to overwrite without --force, and --level sets every scene's level.
+    let o = run_code(
+        shieldpack()
+            .args(["policy", "detect"])
+            .arg(&clip)
+            .arg("-o")
+            .arg(&policy),
+        2,
+    );
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+    run_ok(
+        shieldpack()
+            .args(["policy", "detect"])
+            .arg(&clip)
+            .arg("-o")
+            .arg(&policy)
+            .args(["--force", "--level", "L1"]),
+    );
+    let p = read_json(&policy);
+    assert!(p["scenes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["drm_level"] == "L1"));
+}
+
+#[test]
+fn min_scene_drops_a_flash_that_a_zero_min_scene_keeps() {
+    let t = TestDir::new();
+    let clip = t.join("flash.mp4");
+    // Two white frames (60 and 61) in the middle of one shot.
+    let o = Command::new("ffmpeg")
+        .args(["-v", "error", "-nostdin", "-y"])
+        .args(["-f", "lavfi", "-i", "testsrc2=s=320x180:r=24:d=6"])
+        .args([
+            "-vf",
+            "drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='between(n,60,61)',format=yuv420p",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "24",
+        ])
+        .arg(&clip)
+        .output()
+        .expect("ffmpeg on PATH");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let detect = |min_scene: &str| {
+        let o = run_ok(
+            shieldpack()
+                .args(["--json", "policy", "detect"])
+                .arg(&clip)
+                .arg("-o")
+                .arg(t.join(format!("p{min_scene}.json")))
+                .args(["--min-scene", min_scene]),
+        );
+        stdout_json(&o)["cuts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["frame"].as_u64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(detect("0"), vec![60, 62], "the flash's two edges are cuts");
+    assert_eq!(
+        detect("1"),
+        Vec::<u64>::new(),
+        "--min-scene drops the flash"
+    );
+}
+
+struct Packaged {
+    t: TestDir,
+    keyring: PathBuf,
+    out: PathBuf,
+    stderr: String,
+}
+
+fn package_with(policy: &str, extra: &[&str]) -> Packaged {
+    let t = TestDir::new();
+    let keyring = new_keyring(&t);
+    let pfile = t.join("policy.json");
+    std::fs::write(&pfile, policy).unwrap();
+    let out = t.join("out");
+    let o = run_ok(
+        shieldpack()
+            .arg("package")
+            .arg(fixture("clip.mp4"))
+            .arg("-o")
+            .arg(&out)
+            .arg("--keyring")
+            .arg(&keyring)
+            .arg("--policy")
+            .arg(&pfile)
+            .args(extra),
+    );
+    Packaged {
+        t,
+        keyring,
+        out,
+        stderr: stderr(&o),
+    }
+}
+
+fn segments(out: &Path) -> Vec<Value> {
+    read_json(&out.join("manifest.json"))["renditions"][0]["segments"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+const THREE_SCENES: &str = r#"{"scenes": [
+  {"label": "pre-game", "start": "00:00:00", "end": "00:00:04", "drm_level": "clear", "hdcp": false},
+  {"label": "match", "start": "00:00:04", "end": "00:00:08", "drm_level": "L3", "hdcp": false},
+  {"label": "final", "start": "00:00:08", "end": "00:00:12", "drm_level": "L1", "hdcp": "2.2"}
+]}"#;
+
+#[test]
+fn a_policy_package_cuts_at_scenes_leaves_clear_scenes_clear_and_decodes_over_http() {
+    // 6 s target segments: only the scene starts at 4 s and 8 s can cut there.
+    let p = package_with(THREE_SCENES, &[]);
+    let segs = segments(&p.out);
+    let starts: Vec<f64> = segs.iter().map(|s| s["start"].as_f64().unwrap()).collect();
+    assert_eq!(
+        starts,
+        vec![0.0, 4.0, 8.0],
+        "a segment begins at each scene start"
+    );
+    let labels: Vec<&str> = segs
+        .iter()
+        .map(|s| s["scene"]["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["pre-game", "match", "final"]);
+    assert_eq!(segs[2]["scene"]["drm_level"], "L1");
+    assert_eq!(segs[2]["scene"]["hdcp"], "2.2");
+
+    // The clear scene is plain MPEG-TS with METHOD=NONE; the key line comes back after it.
+    let playlist = std::fs::read_to_string(p.out.join("360p/index.m3u8")).unwrap();
+    let lines: Vec<&str> = playlist.lines().collect();
+    let first_key = lines
+        .iter()
+        .position(|l| l.starts_with("#EXT-X-KEY"))
+        .unwrap();
+    assert_eq!(lines[first_key], "#EXT-X-KEY:METHOD=NONE");
+    assert!(lines[first_key + 2] == "seg_00000.ts", "{playlist}");
+    assert_eq!(playlist.matches("#EXT-X-KEY:METHOD=AES-128").count(), 2);
+    assert!(segs[0]["kid"].is_null());
+    let clear = std::fs::read(p.out.join(segs[0]["uri"].as_str().unwrap())).unwrap();
+    assert_eq!(clear[0], 0x47, "a clear segment is plain TS");
+    assert_eq!(clear.len() % 188, 0);
+    assert!(ffprobe_frames(p.out.join("360p/seg_00000.ts").to_str().unwrap()) == 96);
+    for s in &segs[1..] {
+        let bytes = std::fs::read(p.out.join(s["uri"].as_str().unwrap())).unwrap();
+        assert_eq!(bytes.len() % 16, 0);
+        assert!(s["kid"].is_string());
+    }
+    assert_ne!(
+        segs[1]["kid"], segs[2]["kid"],
+        "protected scenes have their own keys"
+    );
+    assert_ne!(segs[1]["period"], segs[2]["period"]);
+
+    // policy.json agrees with the manifest and playlists.
+    let r = read_json(&p.out.join("policy.json"));
+    let scenes = r["scenes"].as_array().unwrap();
+    assert_eq!(scenes.len(), 3);
+    for (i, sc) in scenes.iter().enumerate() {
+        assert_eq!(sc["first_sequence"], i as u64);
+        assert_eq!(sc["last_sequence"], i as u64);
+        assert_eq!(sc["start"].as_f64(), segs[i]["start"].as_f64());
+        assert_eq!(sc["requested_start"].as_f64(), Some(4.0 * i as f64));
+        let kids: Vec<&Value> = sc["kids"].as_array().unwrap().iter().collect();
+        match i {
+            0 => {
+                assert!(kids.is_empty());
+                assert_eq!(sc["encrypted"], false);
+            }
+            _ => assert_eq!(kids, vec![&segs[i]["kid"]]),
+        }
+    }
+    assert_eq!(scenes[2]["hdcp"], "2.2");
+    assert_eq!(scenes[2]["end"].as_f64(), Some(12.0));
+    run_ok(
+        shieldpack()
+            .arg("verify")
+            .arg(&p.out)
+            .arg("--keyring")
+            .arg(&p.keyring),
+    );
+
+    run_ok(
+        shieldpack()
+            .args(["keys", "export"])
+            .arg(&p.keyring)
+            .arg("--package")
+            .arg(&p.out)
+            .args(["--format", "key-files", "-o"])
+            .arg(p.out.join("360p/keys")),
+    );
+    let server = HttpServer::serve(&p.out);
+    let (frames, errors) = ffmpeg_decode(&server.url("master.m3u8"));
+    assert_eq!(errors, "", "FFmpeg reported decode errors");
+    assert_eq!(frames, CLIP_FRAMES);
+    let keys_fetched = server
+        .requests()
+        .iter()
+        .filter(|r| r.ends_with(".key"))
+        .count();
+    assert_eq!(keys_fetched, 2, "{:?}", server.requests());
+}
+
+#[test]
+fn a_scene_start_off_a_keyframe_moves_to_the_next_and_rotation_continues_inside_scenes() {
+    let policy = r#"{"scenes": [
+  {"label": "a", "start": 0, "end": 5, "drm_level": "L3", "hdcp": false},
+  {"label": "b", "start": 5, "end": "00:00:12", "drm_level": "L1", "hdcp": "2.3"}
+]}"#;
+    let p = package_with(
+        policy,
+        &["--segment-duration", "2", "--rotate-segments", "2"],
+    );
+    let segs = segments(&p.out);
+    let by: Vec<(f64, u64, &str)> = segs
+        .iter()
+        .map(|s| {
+            (
+                s["start"].as_f64().unwrap(),
+                s["period"].as_u64().unwrap(),
+                s["scene"]["label"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    // Keyframes every 2 s: scene b's start at 5 s moves to 6 s; a key every
+    // 2 segments inside each scene, and a new key at the scene change.
+    assert_eq!(
+        by,
+        vec![
+            (0.0, 0, "a"),
+            (2.0, 0, "a"),
+            (4.0, 1, "a"),
+            (6.0, 2, "b"),
+            (8.0, 2, "b"),
+            (10.0, 3, "b"),
+        ]
+    );
+    let r = read_json(&p.out.join("policy.json"));
+    let b = &r["scenes"][1];
+    assert_eq!(b["requested_start"].as_f64(), Some(5.0));
+    assert_eq!(b["start"].as_f64(), Some(6.0));
+    assert_eq!(b["first_sequence"], 3);
+    assert_eq!(b["periods"], serde_json::json!([2, 3]));
+    assert_eq!(r["scenes"][0]["end"].as_f64(), Some(6.0));
+    assert!(
+        p.stderr
+            .contains("scene 'b' (L1) starts at the next keyframe, 00:00:06.000"),
+        "the weaker-protected second is reported:\n{}",
+        p.stderr
+    );
+    let kids_a: Vec<&Value> = r["scenes"][0]["kids"].as_array().unwrap().iter().collect();
+    let kids_b: Vec<&Value> = r["scenes"][1]["kids"].as_array().unwrap().iter().collect();
+    assert_eq!((kids_a.len(), kids_b.len()), (2, 2));
+    assert!(
+        kids_a.iter().all(|k| !kids_b.contains(k)),
+        "no key spans two scenes"
+    );
+    run_ok(
+        shieldpack()
+            .arg("verify")
+            .arg(&p.out)
+            .arg("--keyring")
+            .arg(&p.keyring),
+    );
+    let _ = &p.t;
+}
+
+#[test]
+fn verify_flags_a_policy_json_that_disagrees_with_the_playlists() {
+    let p = package_with(THREE_SCENES, &[]);
+    let path = p.out.join("policy.json");
+    let mut r = read_json(&path);
+    r["scenes"][0]["drm_level"] = "L3".into();
+    std::fs::write(&path, serde_json::to_vec(&r).unwrap()).unwrap();
+    let o = run_code(shieldpack().arg("verify").arg(&p.out), 1);
+    assert!(
+        stderr(&o).contains(
+            "scene 'pre-game' is protected but the playlist leaves this segment unencrypted"
+        ),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// (what, policy text, line, column, message fragment)
+const INVALID: &[(&str, &str, usize, usize, &str)] = &[
+    (
+        "syntax",
+        "{\"scenes\": [\n  {\"label\": \"a\", \"start\": 0,}\n]}",
+        2,
+        29,
+        "invalid JSON",
+    ),
+    (
+        "order",
+        "{\"scenes\": [\n  {\"label\": \"a\", \"start\": 6, \"end\": 8, \"drm_level\": \"L3\"},\n  {\"label\": \"b\", \"start\": 0, \"end\": 4, \"drm_level\": \"L3\"}\n]}",
+        3,
+        27,
+        "out of order",
+    ),
+    (
+        "overlap",
+        "{\"scenes\": [\n  {\"label\": \"a\", \"start\": 0, \"end\": 5, \"drm_level\": \"L3\"},\n  {\"label\": \"b\", \"start\": \"00:00:04\", \"end\": 8, \"drm_level\": \"L3\"}\n]}",
+        3,
+        27,
+        "overlap",
+    ),
+    (
+        "zero length",
+        "{\"scenes\": [\n  {\"label\": \"a\", \"start\": 3, \"end\": \"00:00:03\", \"drm_level\": \"L3\"}\n]}",
+        2,
+        37,
+        "empty",
+    ),
+    (
+        "level",
+        "{\"scenes\": [\n  {\"label\": \"a\", \"start\": 0, \"end\": 4,\n   \"drm_level\": \"L4\"}\n]}",
+        3,
+        17,
+        "unknown drm_level \"L4\"",
+    ),
+    (
+        "hdcp",
+        "{\"scenes\": [\n  {\"label\": \"a\", \"start\": 0, \"end\": 4, \"drm_level\": \"L1\", \"hdcp\": true}\n]}",
+        2,
+        67,
+        "bad hdcp value true",
+    ),
+    (
+        "time",
+        "{\"scenes\": [\n  {\"label\": \"a\", \"start\": \"0:0:1\", \"end\": 4, \"drm_level\": \"L1\"}\n]}",
+        2,
+        27,
+        "is not a time",
+    ),
+    (
+        "past the end",
+        "{\"scenes\": [\n  {\"label\": \"a\", \"start\": 0, \"end\": \"01:00:00\", \"drm_level\": \"L3\"}\n]}",
+        2,
+        37,
+        "past the media's end",
+    ),
+    (
+        "unknown key",
+        "{\"scenes\": [\n  {\"label\": \"a\", \"start\": 0, \"end\": 4, \"drm_level\": \"L3\", \"hdpc\": false}\n]}",
+        2,
+        59,
+        "unknown key \"hdpc\"",
+    ),
+];
+
+#[test]
+fn every_invalid_policy_gets_its_file_line_and_column_and_exit_2() {
+    let t = TestDir::new();
+    for (what, text, line, column, fragment) in INVALID {
+        let f = t.join("bad.json");
+        std::fs::write(&f, text).unwrap();
+        let o = run_code(
+            shieldpack()
+                .args(["policy", "check"])
+                .arg(&f)
+                .arg("--media")
+                .arg(fixture("clip.mp4")),
+            2,
+        );
+        let err = stderr(&o);
+        let at = format!("{}:{line}:{column}: ", f.display());
+        let first = err.lines().next().unwrap_or("");
+        assert!(
+            first.starts_with(&at) && first.contains(fragment),
+            "{what}: expected {at}...{fragment}, got:\n{err}"
+        );
+        assert!(
+            err.lines()
+                .nth(1)
+                .unwrap_or("")
+                .trim_start()
+                .starts_with("hint: "),
+            "{what}:\n{err}"
+        );
+        let o = run_code(
+            shieldpack()
+                .args(["--json", "policy", "check"])
+                .arg(&f)
+                .arg("--media")
+                .arg(fixture("clip.mp4")),
+            2,
+        );
+        let j = stdout_json(&o);
+        assert_eq!(j["valid"], false);
+        assert_eq!(j["errors"][0]["line"], *line, "{what}: {j}");
+        assert_eq!(j["errors"][0]["column"], *column, "{what}: {j}");
+    }
+    // package refuses one too, at the same place.
+    let f = t.join("bad.json");
+    std::fs::write(&f, INVALID[4].1).unwrap();
+    let keyring = new_keyring(&t);
+    let o = run_code(
+        shieldpack()
+            .arg("package")
+            .arg(fixture("clip.mp4"))
+            .arg("-o")
+            .arg(t.join("out"))
+            .arg("--keyring")
+            .arg(&keyring)
+            .arg("--policy")
+            .arg(&f),
+        2,
+    );
+    assert!(
+        stderr(&o).contains(&format!("{}:3:17: unknown drm_level", f.display())),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!t.join("out").exists());
+}
+
+#[test]
+fn gaps_are_warnings_not_errors() {
+    let t = TestDir::new();
+    let f = t.join("gappy.json");
+    std::fs::write(
+        &f,
+        "{\"scenes\": [\n  {\"label\": \"a\", \"start\": 1, \"end\": 4, \"drm_level\": \"L3\"},\n  {\"label\": \"b\", \"start\": 6, \"end\": 12, \"drm_level\": \"clear\"}\n]}",
+    )
+    .unwrap();
+    let o = run_ok(shieldpack().args(["--json", "policy", "check"]).arg(&f));
+    let j = stdout_json(&o);
+    assert_eq!(j["valid"], true);
+    let w = j["warnings"].as_array().unwrap();
+    assert_eq!(w.len(), 2, "{j}");
+    assert_eq!(
+        (w[1]["line"].as_u64(), w[1]["column"].as_u64()),
+        (Some(3), Some(27))
+    );
+    let o = run_ok(shieldpack().args(["policy", "check"]).arg(&f));
+    assert!(stderr(&o).contains(&format!("{}:3:27: warning: gap", f.display())));
+}
+
+fn rotation_file(t: &TestDir, text: &str) -> PathBuf {
+    let f = t.join("rotation.json");
+    std::fs::write(&f, text).unwrap();
+    f
+}
+
+#[test]
+fn rotation_config_maps_to_rotate_every_and_refuses_ctr() {
+    let t = TestDir::new();
+    let keyring = new_keyring(&t);
+    let package = |rot: &Path, out: &Path| {
+        let mut c = shieldpack();
+        c.arg("package")
+            .arg(fixture("clip.mp4"))
+            .arg("-o")
+            .arg(out)
+            .arg("--keyring")
+            .arg(&keyring)
+            .args(["--segment-duration", "2", "--rotation"])
+            .arg(rot);
+        c
+    };
+    let ctr = rotation_file(
+        &t,
+        "{\"stream_id\": \"ch1\",\n \"key_rotation\": {\"enabled\": true, \"interval_minutes\": 1,\n   \"algorithm\": \"AES-128-CTR\"}}",
+    );
+    let o = run_code(&mut package(&ctr, &t.join("ctr")), 2);
+    assert!(
+        stderr(&o).contains(&format!(
+            "{}:3:17: \"algorithm\": \"AES-128-CTR\"",
+            ctr.display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("hint: "));
+    let unknown = rotation_file(
+        &t,
+        "{\"key_rotation\": {\"enabled\": true, \"interval_minutes\": 1, \"jitter\": 3}}",
+    );
+    let o = run_code(&mut package(&unknown, &t.join("unknown")), 2);
+    assert!(
+        stderr(&o).contains("unknown field \"jitter\""),
+        "{}",
+        stderr(&o)
+    );
+
+    // 0.1 minutes = a key every 6 s: keyframes every 2 s give periods 0 and 1.
+    let good = rotation_file(
+        &t,
+        r#"{"stream_id": "ch1", "key_rotation": {"enabled": true, "interval_minutes": 0.1,
+  "pre_delivery_seconds": 30, "on_compromise": "rotate_immediately",
+  "algorithm": "AES-128-CBC", "key_derivation": "HKDF-SHA256"}}"#,
+    );
+    let out = t.join("good");
+    let o = run_ok(&mut package(&good, &out));
+    assert!(
+        stderr(&o).contains("pre_delivery_seconds"),
+        "{}",
+        stderr(&o)
+    );
+    let m = read_json(&out.join("manifest.json"));
+    assert_eq!(m["rotation"]["mode"], "time");
+    assert_eq!(m["rotation"]["seconds"].as_f64(), Some(6.0));
+    assert_eq!(m["rotation_config"]["on_compromise"], "rotate_immediately");
+    assert_eq!(
+        m["rotation_config"]["pre_delivery_seconds"].as_f64(),
+        Some(30.0)
+    );
+    let periods: Vec<u64> = m["renditions"][0]["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["period"].as_u64().unwrap())
+        .collect();
+    assert_eq!(periods, vec![0, 0, 0, 1, 1, 1]);
+}
