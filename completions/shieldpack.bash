@@ -31,6 +31,9 @@ _shieldpack() {
             shieldpack,package)
                 cmd="shieldpack__subcmd__package"
                 ;;
+            shieldpack,rekey)
+                cmd="shieldpack__subcmd__rekey"
+                ;;
             shieldpack,verify)
                 cmd="shieldpack__subcmd__verify"
                 ;;
@@ -67,6 +70,9 @@ _shieldpack() {
             shieldpack__subcmd__help,package)
                 cmd="shieldpack__subcmd__help__subcmd__package"
                 ;;
+            shieldpack__subcmd__help,rekey)
+                cmd="shieldpack__subcmd__help__subcmd__rekey"
+                ;;
             shieldpack__subcmd__help,verify)
                 cmd="shieldpack__subcmd__help__subcmd__verify"
                 ;;
@@ -82,8 +88,23 @@ _shieldpack() {
             shieldpack__subcmd__help__subcmd__keys,new)
                 cmd="shieldpack__subcmd__help__subcmd__keys__subcmd__new"
                 ;;
+            shieldpack__subcmd__help__subcmd__keys,revoke)
+                cmd="shieldpack__subcmd__help__subcmd__keys__subcmd__revoke"
+                ;;
+            shieldpack__subcmd__help__subcmd__keys,rewrap)
+                cmd="shieldpack__subcmd__help__subcmd__keys__subcmd__rewrap"
+                ;;
+            shieldpack__subcmd__help__subcmd__keys,rotate)
+                cmd="shieldpack__subcmd__help__subcmd__keys__subcmd__rotate"
+                ;;
             shieldpack__subcmd__help__subcmd__keys,show)
                 cmd="shieldpack__subcmd__help__subcmd__keys__subcmd__show"
+                ;;
+            shieldpack__subcmd__help__subcmd__keys,unwrap)
+                cmd="shieldpack__subcmd__help__subcmd__keys__subcmd__unwrap"
+                ;;
+            shieldpack__subcmd__help__subcmd__keys,wrap)
+                cmd="shieldpack__subcmd__help__subcmd__keys__subcmd__wrap"
                 ;;
             shieldpack__subcmd__keys,export)
                 cmd="shieldpack__subcmd__keys__subcmd__export"
@@ -94,8 +115,23 @@ _shieldpack() {
             shieldpack__subcmd__keys,new)
                 cmd="shieldpack__subcmd__keys__subcmd__new"
                 ;;
+            shieldpack__subcmd__keys,revoke)
+                cmd="shieldpack__subcmd__keys__subcmd__revoke"
+                ;;
+            shieldpack__subcmd__keys,rewrap)
+                cmd="shieldpack__subcmd__keys__subcmd__rewrap"
+                ;;
+            shieldpack__subcmd__keys,rotate)
+                cmd="shieldpack__subcmd__keys__subcmd__rotate"
+                ;;
             shieldpack__subcmd__keys,show)
                 cmd="shieldpack__subcmd__keys__subcmd__show"
+                ;;
+            shieldpack__subcmd__keys,unwrap)
+                cmd="shieldpack__subcmd__keys__subcmd__unwrap"
+                ;;
+            shieldpack__subcmd__keys,wrap)
+                cmd="shieldpack__subcmd__keys__subcmd__wrap"
                 ;;
             shieldpack__subcmd__keys__subcmd__help,export)
                 cmd="shieldpack__subcmd__keys__subcmd__help__subcmd__export"
@@ -106,8 +142,23 @@ _shieldpack() {
             shieldpack__subcmd__keys__subcmd__help,new)
                 cmd="shieldpack__subcmd__keys__subcmd__help__subcmd__new"
                 ;;
+            shieldpack__subcmd__keys__subcmd__help,revoke)
+                cmd="shieldpack__subcmd__keys__subcmd__help__subcmd__revoke"
+                ;;
+            shieldpack__subcmd__keys__subcmd__help,rewrap)
+                cmd="shieldpack__subcmd__keys__subcmd__help__subcmd__rewrap"
+                ;;
+            shieldpack__subcmd__keys__subcmd__help,rotate)
+                cmd="shieldpack__subcmd__keys__subcmd__help__subcmd__rotate"
+                ;;
             shieldpack__subcmd__keys__subcmd__help,show)
                 cmd="shieldpack__subcmd__keys__subcmd__help__subcmd__show"
+                ;;
+            shieldpack__subcmd__keys__subcmd__help,unwrap)
+                cmd="shieldpack__subcmd__keys__subcmd__help__subcmd__unwrap"
+                ;;
+            shieldpack__subcmd__keys__subcmd__help,wrap)
+                cmd="shieldpack__subcmd__keys__subcmd__help__subcmd__wrap"
                 ;;
             *)
                 ;;
@@ -116,7 +167,7 @@ _shieldpack() {
 
     case "${cmd}" in
         shieldpack)
-            opts="-q -v -h -V --quiet --verbose --json --color --no-progress --help --version keys package verify inspect generate help"
+            opts="-q -v -h -V --quiet --verbose --json --color --no-progress --help --version keys package verify inspect rekey generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -244,7 +295,7 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__help)
-            opts="keys package verify inspect generate help"
+            opts="keys package verify inspect rekey generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -328,7 +379,7 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__help__subcmd__keys)
-            opts="new show export"
+            opts="new show export wrap unwrap rewrap rotate revoke"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -369,6 +420,48 @@ _shieldpack() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        shieldpack__subcmd__help__subcmd__keys__subcmd__revoke)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__help__subcmd__keys__subcmd__rewrap)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__help__subcmd__keys__subcmd__rotate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         shieldpack__subcmd__help__subcmd__keys__subcmd__show)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -383,7 +476,49 @@ _shieldpack() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        shieldpack__subcmd__help__subcmd__keys__subcmd__unwrap)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__help__subcmd__keys__subcmd__wrap)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         shieldpack__subcmd__help__subcmd__package)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__help__subcmd__rekey)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -430,7 +565,7 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__keys)
-            opts="-q -v -h -V --quiet --verbose --json --color --no-progress --help --version new show export help"
+            opts="-q -v -h -V --quiet --verbose --json --color --no-progress --help --version new show export wrap unwrap rewrap rotate revoke help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -448,7 +583,7 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__keys__subcmd__export)
-            opts="-o -i -q -v -h -V --package --format --periods --output --identity --quiet --verbose --json --color --no-progress --help --version"
+            opts="-o -r -R -a -i -q -v -h -V --package --format --periods --output --recipient --recipients-file --armor --identity --quiet --verbose --json --color --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -459,7 +594,7 @@ _shieldpack() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "key-files" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "key-files ffmpeg-keyinfo shaka clearkey cpix" -- "${cur}"))
                     return 0
                     ;;
                 --periods)
@@ -471,6 +606,22 @@ _shieldpack() {
                     return 0
                     ;;
                 -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --recipient)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -r)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --recipients-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -R)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -494,7 +645,7 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__keys__subcmd__help)
-            opts="new show export help"
+            opts="new show export wrap unwrap rewrap rotate revoke help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -549,7 +700,77 @@ _shieldpack() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        shieldpack__subcmd__keys__subcmd__help__subcmd__revoke)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__keys__subcmd__help__subcmd__rewrap)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__keys__subcmd__help__subcmd__rotate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         shieldpack__subcmd__keys__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__keys__subcmd__help__subcmd__unwrap)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__keys__subcmd__help__subcmd__wrap)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -609,6 +830,104 @@ _shieldpack() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        shieldpack__subcmd__keys__subcmd__revoke)
+            opts="-q -v -h -V --content-id --periods --generation --quiet --verbose --json --color --no-progress --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --content-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --periods)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --generation)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__keys__subcmd__rewrap)
+            opts="-r -R -i -q -v -h -V --recipient --recipients-file --identity --quiet --verbose --json --color --no-progress --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --recipient)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -r)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --recipients-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -R)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__keys__subcmd__rotate)
+            opts="-q -v -h -V --content-id --from-period --quiet --verbose --json --color --no-progress --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --content-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from-period)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         shieldpack__subcmd__keys__subcmd__show)
             opts="-i -q -v -h -V --reveal --content-id --periods --identity --quiet --verbose --json --color --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -629,6 +948,82 @@ _shieldpack() {
                     return 0
                     ;;
                 -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__keys__subcmd__unwrap)
+            opts="-i -o -q -v -h -V --identity --output --force --quiet --verbose --json --color --no-progress --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__keys__subcmd__wrap)
+            opts="-r -R -p -a -o -q -v -h -V --recipient --recipients-file --passphrase --armor --output --force --quiet --verbose --json --color --no-progress --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --recipient)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -r)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --recipients-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -R)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -692,6 +1087,40 @@ _shieldpack() {
                     ;;
                 --iv)
                     COMPREPLY=($(compgen -W "sequence derived" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__rekey)
+            opts="-i -q -v -h -V --keyring --identity --jobs --quiet --verbose --json --color --no-progress --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --keyring)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jobs)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --color)

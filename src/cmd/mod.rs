@@ -5,6 +5,7 @@ mod generate;
 mod inspect;
 mod keys;
 mod package;
+mod rekey;
 mod verify;
 
 use std::path::PathBuf;
@@ -19,6 +20,7 @@ pub fn dispatch(command: Command, p: &Printer) -> anyhow::Result<Status> {
         Command::Package(a) => package::run(a, p),
         Command::Verify(a) => verify::run(a, p),
         Command::Inspect(a) => inspect::run(a, p),
+        Command::Rekey(a) => rekey::run(a, p),
         Command::Generate(c) => generate::run(c, p),
     }
 }

@@ -45,6 +45,23 @@ pub fn decrypt_in_place(buf: &mut [u8], key: &[u8; 16], iv: &[u8; 16]) -> Option
         .map(|p| p.len())
 }
 
+/// Re-encrypts a segment in place: decrypts with the old key and IV, encrypts
+/// the plaintext with the new ones. The padding length is the same, so the
+/// ciphertext keeps its length. `None` (and `buf` unspecified) on bad padding.
+pub fn reencrypt_in_place(
+    buf: &mut [u8],
+    old_key: &[u8; 16],
+    old_iv: &[u8; 16],
+    new_key: &[u8; 16],
+    new_iv: &[u8; 16],
+) -> Option<()> {
+    let plain = decrypt_in_place(buf, old_key, old_iv)?;
+    Enc::new(new_key.into(), new_iv.into())
+        .encrypt_padded_mut::<Pkcs7>(buf, plain)
+        .ok()
+        .map(|_| ())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,6 +77,21 @@ mod tests {
             assert_eq!(buf.len(), (n / 16 + 1) * 16);
             assert_eq!(decrypt(&buf, &key, &iv).unwrap(), plain);
         }
+    }
+
+    #[test]
+    fn reencryption_equals_encrypting_afresh() {
+        for n in [0usize, 15, 16, 17, 1000] {
+            let plain: Vec<u8> = (0..n).map(|i| i as u8).collect();
+            let mut a = plain.clone();
+            encrypt_in_place(&mut a, &[1; 16], &[2; 16]);
+            reencrypt_in_place(&mut a, &[1; 16], &[2; 16], &[3; 16], &[4; 16]).unwrap();
+            let mut b = plain.clone();
+            encrypt_in_place(&mut b, &[3; 16], &[4; 16]);
+            assert_eq!(a, b);
+        }
+        let mut c = vec![0u8; 32];
+        assert!(reencrypt_in_place(&mut c, &[1; 16], &[2; 16], &[3; 16], &[4; 16]).is_none());
     }
 
     #[test]

@@ -77,6 +77,20 @@ pub struct SegmentRecord {
     pub iv_mode: String,
     /// The explicit IV, with iv_mode "derived" (it is in the playlist too; not secret).
     pub iv: Option<String>,
+    /// The scene of a scene policy this segment belongs to, for license servers
+    /// (and CPIX usage rules); absent without a policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scene: Option<SceneTag>,
+}
+
+/// A segment's scene: its label, DRM level and HDCP requirement.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SceneTag {
+    pub label: String,
+    pub drm_level: String,
+    /// false, or an HDCP version such as "2.2".
+    #[serde(default)]
+    pub hdcp: serde_json::Value,
 }
 
 impl Manifest {

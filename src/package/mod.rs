@@ -6,6 +6,7 @@
 //! OUTDIR only when whole. Output depends only on the input, keyring and flags.
 
 pub mod manifest;
+pub mod rekey;
 pub mod verify;
 
 use std::path::{Path, PathBuf};
@@ -110,7 +111,8 @@ fn check_key_uri(t: &str) -> Result<()> {
     Ok(())
 }
 
-fn key_uri(template: &str, kid: &str, period: u64, content_id: &str) -> String {
+/// Fills in a key URI template.
+pub fn key_uri(template: &str, kid: &str, period: u64, content_id: &str) -> String {
     template
         .replace("{kid}", kid)
         .replace("{period}", &period.to_string())
@@ -252,6 +254,7 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
                 kid,
                 iv_mode: o.iv.as_str().into(),
                 iv,
+                scene: None,
             });
             playlist_segments.push(MediaSegment {
                 duration,
