@@ -184,7 +184,16 @@ pub fn unwrap_stream<R: BufRead, W: Write>(
         )
     };
     let dec = age::Decryptor::new_buffered(ArmoredReader::new(input)).map_err(|e| match e {
-        age::DecryptError::Io(io) => Error::io(input_name, io),
+        // A short or non-age header reads as an I/O error inside the age crate.
+        age::DecryptError::Io(io)
+            if !matches!(
+                io.kind(),
+                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData
+            ) =>
+        {
+            Error::io(input_name, io)
+        }
+        age::DecryptError::Io(io) => malformed(io.to_string()),
         other => malformed(other.to_string()),
     })?;
     let mut reader = if dec.is_scrypt() {

@@ -3,6 +3,7 @@
 //! the age CLI, hls.js in Chromium).
 
 mod docs;
+mod keydist;
 mod keys;
 mod package;
 mod util;
