@@ -121,7 +121,7 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_s
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from wrap" -s h -l help -d 'Print help'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from wrap" -s V -l version -d 'Print version'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from unwrap" -s i -l identity -d 'An age identity file or unencrypted SSH private key; repeatable. Default: the file named by SHIELDPACK_IDENTITY' -r -F
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from unwrap" -s o -l output -d 'Where to write the plaintext (created 0600); - or nothing is standard output (binary output to a terminal is refused unless -o - is given)' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from unwrap" -s o -l output -d 'Where to write the plaintext (created 0600); - or nothing is standard output (a terminal gets it only with an explicit -o -: keys are binary)' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from unwrap" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
 always\t''
 never\t''"

@@ -162,7 +162,7 @@ pub struct KeysUnwrapArgs {
     pub identities: Vec<PathBuf>,
 
     /// Where to write the plaintext (created 0600); - or nothing is standard
-    /// output (binary output to a terminal is refused unless -o - is given)
+    /// output (a terminal gets it only with an explicit -o -: keys are binary)
     #[arg(short, long, value_name = "OUTPUT")]
     pub output: Option<PathBuf>,
 

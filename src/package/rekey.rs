@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -97,6 +97,18 @@ pub fn rekey(dir: &Path, kr: &Keyring, jobs: usize, progress: &dyn Progress) -> 
     for (ri, r) in manifest.renditions.iter().enumerate() {
         for (si, s) in r.segments.iter().enumerate() {
             let Some(kid) = &s.kid else { continue };
+            let rel = Path::new(&s.uri);
+            if rel.is_absolute()
+                || rel
+                    .components()
+                    .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            {
+                return Err(Error::invalid_file(
+                    &mpath,
+                    format!("segment URI '{}' leaves the package folder", s.uri),
+                    "package the title again; manifest URIs are relative paths inside OUTDIR",
+                ));
+            }
             let target = st.generation_for(s.period);
             if target == s.generation {
                 out.untouched += 1;
@@ -155,6 +167,8 @@ pub fn rekey(dir: &Path, kr: &Keyring, jobs: usize, progress: &dyn Progress) -> 
 
     let staged = StagedDir::new(dir, true)?;
     let root = staged.path().to_path_buf();
+    let perms = std::fs::metadata(dir).at(dir)?.permissions();
+    std::fs::set_permissions(&root, perms).at(&root)?;
     // Files written fresh; everything else is hard-linked.
     let mut fresh: HashSet<PathBuf> = work.iter().map(|j| j.path.clone()).collect();
     let changed_renditions: BTreeMap<usize, ()> = work.iter().map(|j| (j.rendition, ())).collect();
@@ -171,19 +185,25 @@ pub fn rekey(dir: &Path, kr: &Keyring, jobs: usize, progress: &dyn Progress) -> 
     progress.set_length(work.iter().map(|j| j.size).sum::<u64>().max(1));
     let done = AtomicU64::new(0);
     let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
     let threads = jobs.clamp(1, 16).min(work.len());
     let results: Vec<Result<Vec<(usize, String)>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
-                let (work, next, done, root) = (&work, &next, &done, &root);
+                let (work, next, done, root, failed) = (&work, &next, &done, &root, &failed);
                 scope.spawn(move || -> Result<Vec<(usize, String)>> {
                     let mut buf = Vec::new();
                     let mut mine = Vec::new();
                     loop {
                         crate::interrupt::check()?;
+                        if failed.load(Ordering::Relaxed) {
+                            break; // another worker failed: the rekey is off
+                        }
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(j) = work.get(i) else { break };
-                        let sha = reencrypt_one(dir, root, j, &mut buf)?;
+                        let sha = reencrypt_one(dir, root, j, &mut buf).inspect_err(|_| {
+                            failed.store(true, Ordering::Relaxed);
+                        })?;
                         mine.push((i, sha));
                         let d = done.fetch_add(j.size, Ordering::Relaxed) + j.size;
                         progress.set_position(d);
