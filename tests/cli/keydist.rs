@@ -1009,3 +1009,31 @@ fn bad_inputs_exit_2_with_a_hint() {
         .unwrap();
     assert_clear_error(&o, "not a readable age file");
 }
+
+#[test]
+fn cpix_usage_rules_carry_the_scene_of_a_policy_package() {
+    let p = package(&[]);
+    // What `package --policy` records per segment (added by the policy work).
+    let mut m = manifest(&p.out);
+    for s in m["renditions"][0]["segments"].as_array_mut().unwrap() {
+        if s["period"] == 0 {
+            s["scene"] = serde_json::json!({"label": "pre-game", "drm_level": "L3", "hdcp": false});
+        }
+    }
+    std::fs::write(
+        p.out.join("manifest.json"),
+        serde_json::to_string_pretty(&m).unwrap(),
+    )
+    .unwrap();
+    let cpix = p.t.join("c.xml");
+    export(&p, "cpix", &cpix, &[]);
+    let text = std::fs::read_to_string(&cpix).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    let tracks: Vec<Option<&str>> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name(("urn:dashif:org:cpix", "ContentKeyUsageRule")))
+        .map(|n| n.attribute("intendedTrackType"))
+        .collect();
+    assert_eq!(tracks, vec![Some("pre-game"), None, None]);
+    assert!(text.contains("drm_level L3"), "{text}");
+}
