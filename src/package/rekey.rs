@@ -11,7 +11,7 @@
 //! an interruption leaves it as it was.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
@@ -280,41 +280,64 @@ pub fn rekey(dir: &Path, kr: &Keyring, jobs: usize, progress: &dyn Progress) -> 
     Ok(out)
 }
 
-/// Reads one segment, re-encrypts it in the same buffer and writes it into the
-/// staged folder; returns its new SHA-256.
+/// Bytes re-encrypted per step: small enough to stay in the CPU cache between
+/// hashing, decrypting, encrypting and hashing again, large enough that system
+/// calls do not matter.
+const CHUNK: usize = 512 << 10;
+
+/// Streams one segment into the staged folder: each byte is read once,
+/// hashed (to catch damage rekeying would otherwise hide), re-encrypted in
+/// place, hashed again and written once. Returns the new SHA-256.
 fn reencrypt_one(dir: &Path, root: &Path, j: &Job, buf: &mut Vec<u8>) -> Result<String> {
-    buf.clear();
+    let damaged = |reason: String| {
+        Error::invalid_file(
+            &j.path,
+            reason,
+            "the package is damaged: `shieldpack verify` lists what; package the title again",
+        )
+    };
     let mut f = std::fs::File::open(&j.path).at(&j.path)?;
     let len = f.metadata().at(&j.path)?.len();
     if len != j.size {
-        return Err(Error::invalid_file(
-            &j.path,
-            format!("{len} bytes, but the manifest says {}", j.size),
-            "the package is damaged: `shieldpack verify` lists what; package the title again",
-        ));
+        return Err(damaged(format!(
+            "{len} bytes, but the manifest says {}",
+            j.size
+        )));
     }
-    buf.reserve(len as usize);
-    f.read_to_end(buf).at(&j.path)?;
-    if hex::encode(Sha256::digest(&buf[..])) != j.sha256 {
-        return Err(Error::invalid_file(
-            &j.path,
-            "its SHA-256 differs from the manifest's, so rekeying would hide the damage",
-            "the package is damaged: `shieldpack verify` lists what; package the title again",
-        ));
+    if len == 0 || len % 16 != 0 {
+        return Err(damaged(format!(
+            "{len} bytes is not a whole number of AES blocks"
+        )));
     }
-    crypto::reencrypt_in_place(buf, &j.old_key, &j.old_iv, &j.new_key, &j.new_iv).ok_or_else(
-        || {
+    let rel = j.path.strip_prefix(dir).expect("under the package");
+    let dest = root.join(rel);
+    let mut out = std::fs::File::create(&dest).at(&dest)?;
+    buf.resize(CHUNK, 0);
+    let (mut old_sha, mut new_sha) = (Sha256::new(), Sha256::new());
+    let mut cipher = crypto::Reencryptor::new(&j.old_key, &j.old_iv, &j.new_key, &j.new_iv);
+    let mut left = len;
+    while left > 0 {
+        let n = (CHUNK as u64).min(left) as usize;
+        let chunk = &mut buf[..n];
+        f.read_exact(chunk).at(&j.path)?;
+        old_sha.update(&*chunk);
+        left -= n as u64;
+        cipher.update(chunk, left == 0).ok_or_else(|| {
             Error::invalid_file(
                 &j.path,
                 "does not decrypt with its key (bad padding)",
                 "pass the keyring the package was made with; `shieldpack verify --keyring` checks it",
             )
-        },
-    )?;
-    let rel = j.path.strip_prefix(dir).expect("under the package");
-    let dest = root.join(rel);
-    fsutil::write_file(&dest, buf)?;
-    Ok(hex::encode(Sha256::digest(&buf[..])))
+        })?;
+        new_sha.update(&*chunk);
+        out.write_all(chunk).at(&dest)?;
+    }
+    if hex::encode(old_sha.finalize()) != j.sha256 {
+        return Err(damaged(
+            "its SHA-256 differs from the manifest's, so rekeying would hide the damage".into(),
+        ));
+    }
+    Ok(hex::encode(new_sha.finalize()))
 }
 
 /// Recreates `src`'s tree under `dest`: folders made, files hard-linked (copied
