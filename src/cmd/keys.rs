@@ -46,7 +46,13 @@ enum Sink {
 impl Sink {
     /// `binary`: whether the output may be binary (refused on a terminal unless
     /// `-o -` was given explicitly, as the age CLI does).
-    fn open(output: Option<&Path>, mode: u32, force: bool, binary: bool) -> crate::Result<Self> {
+    fn open(
+        output: Option<&Path>,
+        mode: u32,
+        force: bool,
+        binary: bool,
+        hint: &str,
+    ) -> crate::Result<Self> {
         match output {
             Some(p) if !is_dash(p) => {
                 if p.exists() && !force {
@@ -63,7 +69,7 @@ impl Sink {
                 if binary && explicit.is_none() && out.is_terminal() {
                     return Err(Error::arg(
                         "refusing to write binary output to the terminal",
-                        "pass -o FILE, or -a/--armor for text; -o - forces it",
+                        hint,
                     ));
                 }
                 Ok(Sink::Stdout(out))
@@ -135,7 +141,13 @@ fn wrap(a: KeysWrapArgs, p: &Printer) -> anyhow::Result<Status> {
         .into());
     }
     let (input, input_name) = open_input(&a.input)?;
-    let sink = Sink::open(a.output.as_deref(), 0o644, a.force, !a.armor)?;
+    let sink = Sink::open(
+        a.output.as_deref(),
+        0o644,
+        a.force,
+        !a.armor,
+        "pass -o FILE, or -a/--armor for text; -o - forces it",
+    )?;
     let to = if a.passphrase {
         agewrap::WrapTo::Passphrase(agewrap::read_passphrase(true)?)
     } else {
@@ -165,7 +177,13 @@ fn unwrap(a: KeysUnwrapArgs, p: &Printer) -> anyhow::Result<Status> {
         ids.extend(agewrap::load_identities(f)?);
     }
     let (input, input_name) = open_input(&a.input)?;
-    let mut sink = Sink::open(a.output.as_deref(), 0o600, a.force, true)?;
+    let mut sink = Sink::open(
+        a.output.as_deref(),
+        0o600,
+        a.force,
+        true,
+        "pass -o FILE (created 0600), or -o - to print it anyway",
+    )?;
     let out_name = sink.name();
     agewrap::unwrap_stream(
         input,
@@ -358,14 +376,17 @@ fn show(a: KeysShowArgs, p: &Printer) -> anyhow::Result<Status> {
     } else {
         out += "contents:\n";
         for (id, c) in &file.contents {
-            let gens: Vec<String> = if c.generations.is_empty() {
-                vec!["0 from period 0".into()]
-            } else {
-                c.generations
-                    .iter()
-                    .map(|g| format!("{} from period {}", g.generation, g.from_period))
-                    .collect()
-            };
+            // Generation 0 from period 0 is implied until a rotation starts at period 0.
+            let implied = (!c.generations.iter().any(|g| g.from_period == 0))
+                .then(|| "0 from period 0".to_string());
+            let gens: Vec<String> = implied
+                .into_iter()
+                .chain(
+                    c.generations
+                        .iter()
+                        .map(|g| format!("{} from period {}", g.generation, g.from_period)),
+                )
+                .collect();
             out += &format!("  {id}: generations [{}]", gens.join(", "));
             if !c.revoked_periods.is_empty() {
                 out += &format!(", revoked periods {:?}", c.revoked_periods);
