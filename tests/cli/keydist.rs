@@ -737,8 +737,14 @@ fn rotate_then_rekey_moves_periods_on_to_new_keys_and_leaves_the_rest_alone() {
 }
 
 #[test]
-fn rekey_of_derived_iv_packages_writes_new_ivs() {
-    let p = package(&["--iv", "derived"]);
+fn rekey_of_derived_iv_packages_writes_new_ivs_and_uses_the_key_uri_template() {
+    let p = package(&[
+        "--iv",
+        "derived",
+        "--key-uri",
+        "https://k.example/{content_id}/{period}/{kid}",
+    ]);
+    std::fs::write(p.out.join("notes.txt"), b"kept").unwrap();
     run_ok(shieldpack().args(["keys", "rotate"]).arg(&p.keyring).args([
         "--content-id",
         "film",
@@ -762,6 +768,21 @@ fn rekey_of_derived_iv_packages_writes_new_ivs() {
         .filter_map(|l| l.split(",IV=").nth(1))
         .collect();
     assert_eq!(ivs.len(), 6, "{playlist}");
+    let m = manifest(&p.out);
+    for s in m["renditions"][0]["segments"].as_array().unwrap() {
+        let uri = format!(
+            "URI=\"https://k.example/film/{}/{}\"",
+            s["period"],
+            s["kid"].as_str().unwrap()
+        );
+        assert!(playlist.contains(&uri), "{uri} in {playlist}");
+        assert_eq!(s["generation"], if s["period"] == 2 { 1 } else { 0 });
+    }
+    assert_eq!(
+        std::fs::read(p.out.join("notes.txt")).unwrap(),
+        b"kept",
+        "files rekey does not know about are carried over"
+    );
 }
 
 #[test]
