@@ -358,10 +358,8 @@ fn mirror(src: &Path, dest: &Path, skip: &HashSet<PathBuf>) -> Result<()> {
         } else if ft.is_symlink() {
             let target = std::fs::read_link(e.path()).at(e.path())?;
             std::os::unix::fs::symlink(target, &to).at(&to)?;
-        } else if !skip.contains(e.path()) {
-            if std::fs::hard_link(e.path(), &to).is_err() {
-                std::fs::copy(e.path(), &to).at(&to)?;
-            }
+        } else if !skip.contains(e.path()) && std::fs::hard_link(e.path(), &to).is_err() {
+            std::fs::copy(e.path(), &to).at(&to)?;
         }
     }
     Ok(())
