@@ -1101,7 +1101,7 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__rekey)
-            opts="-i -q -v -h -V --keyring --identity --jobs --quiet --verbose --json --color --no-progress --help --version"
+            opts="-i -q -v -h -V --keyring --identity --jobs --no-hash-check --quiet --verbose --json --color --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

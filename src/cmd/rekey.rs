@@ -18,7 +18,11 @@ pub fn run(a: RekeyArgs, p: &Printer) -> anyhow::Result<Status> {
     }
     let bar = p.progress(1, "rekeying");
     let started = std::time::Instant::now();
-    let out = crate::package::rekey::rekey(&a.outdir, &kr, jobs, &bar);
+    let opts = crate::package::rekey::Options {
+        jobs,
+        check_hashes: !a.no_hash_check,
+    };
+    let out = crate::package::rekey::rekey(&a.outdir, &kr, opts, &bar);
     bar.finish_and_clear();
     let out = out?;
     let secs = started.elapsed().as_secs_f64();
