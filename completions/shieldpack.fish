@@ -39,21 +39,27 @@ complete -c shieldpack -n "__fish_shieldpack_needs_command" -f -a "batch" -d 'Pa
 complete -c shieldpack -n "__fish_shieldpack_needs_command" -f -a "verify" -d 'Check a package: playlist rules, files, hashes and, with keys, decryption'
 complete -c shieldpack -n "__fish_shieldpack_needs_command" -f -a "policy" -d 'Check scene protection policies, or make one from a video\'s shots'
 complete -c shieldpack -n "__fish_shieldpack_needs_command" -f -a "inspect" -d 'Summarise a package folder or a media file'
+complete -c shieldpack -n "__fish_shieldpack_needs_command" -f -a "rekey" -d 'Re-encrypt, in place and atomically, the segments whose key is no longer current'
 complete -c shieldpack -n "__fish_shieldpack_needs_command" -f -a "generate" -d 'Generate man pages or shell completions'
 complete -c shieldpack -n "__fish_shieldpack_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export help" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export wrap unwrap rewrap rotate revoke help" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export help" -s q -l quiet -d 'Print nothing but errors and the data asked for'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export help" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export help" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export help" -l no-progress -d 'Never draw progress bars'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export help" -s h -l help -d 'Print help'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export help" -s V -l version -d 'Print version'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export help" -f -a "new" -d 'Create a keyring: a random master secret age-wrapped to recipients'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export help" -f -a "show" -d 'List a keyring\'s metadata (never a secret unless --reveal)'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export help" -f -a "export" -d 'Export the keys a package uses, for a key server or a player'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export wrap unwrap rewrap rotate revoke help" -s q -l quiet -d 'Print nothing but errors and the data asked for'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export wrap unwrap rewrap rotate revoke help" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export wrap unwrap rewrap rotate revoke help" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export wrap unwrap rewrap rotate revoke help" -l no-progress -d 'Never draw progress bars'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export wrap unwrap rewrap rotate revoke help" -s h -l help -d 'Print help'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export wrap unwrap rewrap rotate revoke help" -s V -l version -d 'Print version'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export wrap unwrap rewrap rotate revoke help" -f -a "new" -d 'Create a keyring: a random master secret age-wrapped to recipients'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export wrap unwrap rewrap rotate revoke help" -f -a "show" -d 'List a keyring\'s metadata (never a secret unless --reveal)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export wrap unwrap rewrap rotate revoke help" -f -a "export" -d 'Export the keys a package uses, for a key server, a packager or a player'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export wrap unwrap rewrap rotate revoke help" -f -a "wrap" -d 'Encrypt a file with age (to recipients or a passphrase), like `age -e`'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export wrap unwrap rewrap rotate revoke help" -f -a "unwrap" -d 'Decrypt an age file (armored or binary, detected), like `age -d`'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export wrap unwrap rewrap rotate revoke help" -f -a "rewrap" -d 'Re-wrap a keyring\'s master to a new set of recipients (same keys, same fingerprint)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export wrap unwrap rewrap rotate revoke help" -f -a "rotate" -d 'Start a new key generation for a content id\'s periods N and later'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export wrap unwrap rewrap rotate revoke help" -f -a "revoke" -d 'Mark a content id\'s periods or a key generation revoked'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export wrap unwrap rewrap rotate revoke help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from new" -s o -l output -d 'Where to write the keyring (refuses to overwrite)' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from new" -s r -l recipient -d 'Wrap the master to this age recipient (age1..., ssh-ed25519 ..., ssh-rsa ...); repeatable' -r
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from new" -s R -l recipients-file -d 'Wrap the master to the recipients listed in FILE, one per line; repeatable' -r -F
@@ -81,22 +87,96 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_s
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from export" -l package -d 'The package whose keys to export (reads its manifest.json)' -r -F
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from export" -l format -d 'The export format' -r -f -a "key-files\t'A folder of 16-byte <kid>.key files, as an HLS key URI serves them'"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from export" -l format -d 'The export format' -r -f -a "key-files\t'A folder of 16-byte <kid>.key files, as an HLS key URI serves them'
+ffmpeg-keyinfo\t'A folder with one FFmpeg -hls_key_info_file per key period plus its key file'
+shaka\t'Shaka Packager\'s raw-key --keys string (label=:key_id=:key=,...)'
+clearkey\t'W3C Clear Key JSON (base64url KIDs and keys)'
+cpix\t'DASH-IF CPIX 2.3 XML with one ContentKeyPeriod per key period'"
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from export" -l periods -d 'Only these key periods (A..B, inclusive)' -r
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from export" -s o -l output -d 'Where to write the export (a folder for key-files)' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from export" -s o -l output -d 'Where to write the export: a folder for key-files and ffmpeg-keyinfo, a file (or - for standard output) for shaka, clearkey and cpix' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from export" -s r -l recipient -d 'Encrypt the export with age to this recipient, so no plaintext key touches the disk; repeatable' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from export" -s R -l recipients-file -d 'Encrypt the export with age to the recipients listed in FILE; repeatable' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from export" -s i -l identity -d 'An age identity file (or SSH private key) that opens the keyring; repeatable. Default: the file named by SHIELDPACK_IDENTITY, else KEYRING.identity' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from export" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from export" -s a -l armor -d 'With -r/-R: write ASCII-armored age files instead of binary'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from export" -s q -l quiet -d 'Print nothing but errors and the data asked for'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from export" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from export" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from export" -l no-progress -d 'Never draw progress bars'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from export" -s V -l version -d 'Print version'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from wrap" -s r -l recipient -d 'Encrypt to this age recipient (age1..., ssh-ed25519 ..., ssh-rsa ...); repeatable' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from wrap" -s R -l recipients-file -d 'Encrypt to the recipients listed in FILE, one per line; repeatable' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from wrap" -s o -l output -d 'Where to write; - or nothing is standard output (binary output to a terminal is refused unless -o - is given)' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from wrap" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from wrap" -s p -l passphrase -d 'Encrypt with a passphrase (scrypt) instead of recipients; read from the terminal, or from SHIELDPACK_PASSPHRASE when set'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from wrap" -s a -l armor -d 'Write PEM-style ASCII armor instead of binary'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from wrap" -l force -d 'Replace OUTPUT if it exists'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from wrap" -s q -l quiet -d 'Print nothing but errors and the data asked for'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from wrap" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from wrap" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from wrap" -l no-progress -d 'Never draw progress bars'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from wrap" -s h -l help -d 'Print help'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from wrap" -s V -l version -d 'Print version'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from unwrap" -s i -l identity -d 'An age identity file or unencrypted SSH private key; repeatable. Default: the file named by SHIELDPACK_IDENTITY' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from unwrap" -s o -l output -d 'Where to write the plaintext (created 0600); - or nothing is standard output (a terminal gets it only with an explicit -o -: keys are binary)' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from unwrap" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from unwrap" -l force -d 'Replace OUTPUT if it exists'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from unwrap" -s q -l quiet -d 'Print nothing but errors and the data asked for'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from unwrap" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from unwrap" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from unwrap" -l no-progress -d 'Never draw progress bars'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from unwrap" -s h -l help -d 'Print help'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from unwrap" -s V -l version -d 'Print version'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from rewrap" -s r -l recipient -d 'Wrap the master to this age recipient (age1..., ssh-ed25519 ..., ssh-rsa ...); repeatable' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from rewrap" -s R -l recipients-file -d 'Wrap the master to the recipients listed in FILE, one per line; repeatable' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from rewrap" -s i -l identity -d 'An age identity file (or SSH private key) that opens the keyring; repeatable. Default: the file named by SHIELDPACK_IDENTITY, else KEYRING.identity' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from rewrap" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from rewrap" -s q -l quiet -d 'Print nothing but errors and the data asked for'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from rewrap" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from rewrap" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from rewrap" -l no-progress -d 'Never draw progress bars'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from rewrap" -s h -l help -d 'Print help'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from rewrap" -s V -l version -d 'Print version'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from rotate" -l content-id -d 'The content id whose keys to rotate' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from rotate" -l from-period -d 'The first key period that gets the new generation' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from rotate" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from rotate" -s q -l quiet -d 'Print nothing but errors and the data asked for'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from rotate" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from rotate" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from rotate" -l no-progress -d 'Never draw progress bars'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from rotate" -s h -l help -d 'Print help'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from rotate" -s V -l version -d 'Print version'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from revoke" -l content-id -d 'The content id whose keys to revoke' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from revoke" -l periods -d 'Revoke these key periods (A..B, inclusive; or one period N)' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from revoke" -l generation -d 'Revoke every key of this generation' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from revoke" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from revoke" -s q -l quiet -d 'Print nothing but errors and the data asked for'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from revoke" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from revoke" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from revoke" -l no-progress -d 'Never draw progress bars'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from revoke" -s h -l help -d 'Print help'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from revoke" -s V -l version -d 'Print version'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "new" -d 'Create a keyring: a random master secret age-wrapped to recipients'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "show" -d 'List a keyring\'s metadata (never a secret unless --reveal)'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "export" -d 'Export the keys a package uses, for a key server or a player'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "export" -d 'Export the keys a package uses, for a key server, a packager or a player'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "wrap" -d 'Encrypt a file with age (to recipients or a passphrase), like `age -e`'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "unwrap" -d 'Decrypt an age file (armored or binary, detected), like `age -d`'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "rewrap" -d 'Re-wrap a keyring\'s master to a new set of recipients (same keys, same fingerprint)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "rotate" -d 'Start a new key generation for a content id\'s periods N and later'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Mark a content id\'s periods or a key generation revoked'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -s o -l output -d 'The package folder to create' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l keyring -d 'The keyring that derives the content keys (not needed with --clear)' -r -F
@@ -148,7 +228,7 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l json -d 
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l no-progress -d 'Never draw progress bars'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -s V -l version -d 'Print version'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand verify" -l keyring -d 'Derive keys from this keyring and check that every segment decrypts' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand verify" -l keyring -d 'Check key generations and revocations against this keyring and, when an identity opens it (and --keys is not given), that every segment decrypts' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand verify" -s i -l identity -d 'An age identity file (or SSH private key) that opens the keyring; repeatable. Default: the file named by SHIELDPACK_IDENTITY, else KEYRING.identity' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand verify" -l keys -d 'Read keys from a folder of <kid>.key files and check that every segment decrypts' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand verify" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
@@ -211,6 +291,19 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand inspect" -l json -
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand inspect" -l no-progress -d 'Never draw progress bars'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand inspect" -s h -l help -d 'Print help'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand inspect" -s V -l version -d 'Print version'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand rekey" -l keyring -d 'The keyring the package was made with' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand rekey" -s i -l identity -d 'An age identity file (or SSH private key) that opens the keyring; repeatable. Default: the file named by SHIELDPACK_IDENTITY, else KEYRING.identity' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand rekey" -l jobs -d 'Worker threads (default: up to 2)' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand rekey" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand rekey" -l no-hash-check -d 'Do not check each segment against its manifest SHA-256 before re-encrypting it (about a fifth faster; a damaged segment then gets a fresh hash, and only `verify` with keys can still catch it)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand rekey" -s q -l quiet -d 'Print nothing but errors and the data asked for'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand rekey" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand rekey" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand rekey" -l no-progress -d 'Never draw progress bars'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand rekey" -s h -l help -d 'Print help'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand rekey" -s V -l version -d 'Print version'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -244,17 +337,23 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and __fi
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "man" -d 'Write man pages for every command into DIR'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "completions" -d 'Print a completion script for SHELL on stdout'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect generate help" -f -a "keys" -d 'Create, inspect and export keyrings and content keys'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect generate help" -f -a "package" -d 'Package a media file into AES-128 encrypted HLS with rotating keys'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect generate help" -f -a "batch" -d 'Package every media file of a folder tree: parallel, resumable, shardable'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect generate help" -f -a "verify" -d 'Check a package: playlist rules, files, hashes and, with keys, decryption'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect generate help" -f -a "policy" -d 'Check scene protection policies, or make one from a video\'s shots'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect generate help" -f -a "inspect" -d 'Summarise a package folder or a media file'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect generate help" -f -a "generate" -d 'Generate man pages or shell completions'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect rekey generate help" -f -a "keys" -d 'Create, inspect and export keyrings and content keys'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect rekey generate help" -f -a "package" -d 'Package a media file into AES-128 encrypted HLS with rotating keys'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect rekey generate help" -f -a "batch" -d 'Package every media file of a folder tree: parallel, resumable, shardable'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect rekey generate help" -f -a "verify" -d 'Check a package: playlist rules, files, hashes and, with keys, decryption'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect rekey generate help" -f -a "policy" -d 'Check scene protection policies, or make one from a video\'s shots'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect rekey generate help" -f -a "inspect" -d 'Summarise a package folder or a media file'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect rekey generate help" -f -a "rekey" -d 'Re-encrypt, in place and atomically, the segments whose key is no longer current'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect rekey generate help" -f -a "generate" -d 'Generate man pages or shell completions'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect rekey generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "new" -d 'Create a keyring: a random master secret age-wrapped to recipients'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "show" -d 'List a keyring\'s metadata (never a secret unless --reveal)'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "export" -d 'Export the keys a package uses, for a key server or a player'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "export" -d 'Export the keys a package uses, for a key server, a packager or a player'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "wrap" -d 'Encrypt a file with age (to recipients or a passphrase), like `age -e`'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "unwrap" -d 'Decrypt an age file (armored or binary, detected), like `age -d`'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "rewrap" -d 'Re-wrap a keyring\'s master to a new set of recipients (same keys, same fingerprint)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "rotate" -d 'Start a new key generation for a content id\'s periods N and later'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "revoke" -d 'Mark a content id\'s periods or a key generation revoked'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from policy" -f -a "check" -d 'Validate a policy file; errors are reported as FILE:LINE:COLUMN (exit 2)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from policy" -f -a "detect" -d 'Detect shots by decoding a video, and write a policy with one scene per shot'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "man" -d 'Write man pages for every command into DIR'

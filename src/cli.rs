@@ -76,6 +76,9 @@ pub enum Command {
     /// Summarise a package folder or a media file
     Inspect(InspectArgs),
 
+    /// Re-encrypt, in place and atomically, the segments whose key is no longer current
+    Rekey(RekeyArgs),
+
     /// Generate man pages or shell completions
     #[command(subcommand, hide = true)]
     Generate(GenerateCommand),
@@ -89,8 +92,162 @@ pub enum KeysCommand {
     /// List a keyring's metadata (never a secret unless --reveal)
     Show(KeysShowArgs),
 
-    /// Export the keys a package uses, for a key server or a player
+    /// Export the keys a package uses, for a key server, a packager or a player
     Export(KeysExportArgs),
+
+    /// Encrypt a file with age (to recipients or a passphrase), like `age -e`
+    Wrap(KeysWrapArgs),
+
+    /// Decrypt an age file (armored or binary, detected), like `age -d`
+    Unwrap(KeysUnwrapArgs),
+
+    /// Re-wrap a keyring's master to a new set of recipients (same keys, same fingerprint)
+    Rewrap(KeysRewrapArgs),
+
+    /// Start a new key generation for a content id's periods N and later
+    Rotate(KeysRotateArgs),
+
+    /// Mark a content id's periods or a key generation revoked
+    Revoke(KeysRevokeArgs),
+}
+
+/// `keys wrap`: the age CLI's encrypt side.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Byte-compatible with the age CLI: `age -d` opens what this writes, and \
+`shieldpack keys unwrap` opens what `age -e` writes.\n\n\
+With -p the passphrase is read from the terminal, or from the SHIELDPACK_PASSPHRASE \
+environment variable when it is set (for scripts; beware that the environment of a \
+process can be visible to other local users)."
+)]
+pub struct KeysWrapArgs {
+    /// The file to encrypt; - or nothing reads standard input
+    #[arg(value_name = "INPUT", default_value = "-")]
+    pub input: PathBuf,
+
+    /// Encrypt to this age recipient (age1..., ssh-ed25519 ..., ssh-rsa ...); repeatable
+    #[arg(short, long = "recipient", value_name = "RECIPIENT")]
+    pub recipients: Vec<String>,
+
+    /// Encrypt to the recipients listed in FILE, one per line; repeatable
+    #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
+    pub recipients_files: Vec<PathBuf>,
+
+    /// Encrypt with a passphrase (scrypt) instead of recipients; read from the
+    /// terminal, or from SHIELDPACK_PASSPHRASE when set
+    #[arg(short, long, conflicts_with_all = ["recipients", "recipients_files"])]
+    pub passphrase: bool,
+
+    /// Write PEM-style ASCII armor instead of binary
+    #[arg(short, long)]
+    pub armor: bool,
+
+    /// Where to write; - or nothing is standard output (binary output to a
+    /// terminal is refused unless -o - is given)
+    #[arg(short, long, value_name = "OUTPUT")]
+    pub output: Option<PathBuf>,
+
+    /// Replace OUTPUT if it exists
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `keys unwrap`: the age CLI's decrypt side.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "A passphrase-encrypted file is detected and its passphrase read from \
+the terminal, or from the SHIELDPACK_PASSPHRASE environment variable when it is set."
+)]
+pub struct KeysUnwrapArgs {
+    /// The age file to decrypt (armored or binary); - or nothing reads standard input
+    #[arg(value_name = "INPUT", default_value = "-")]
+    pub input: PathBuf,
+
+    /// An age identity file or unencrypted SSH private key; repeatable.
+    /// Default: the file named by SHIELDPACK_IDENTITY
+    #[arg(short = 'i', long = "identity", value_name = "FILE")]
+    pub identities: Vec<PathBuf>,
+
+    /// Where to write the plaintext (created 0600); - or nothing is standard
+    /// output (a terminal gets it only with an explicit -o -: keys are binary)
+    #[arg(short, long, value_name = "OUTPUT")]
+    pub output: Option<PathBuf>,
+
+    /// Replace OUTPUT if it exists
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The master secret, salt and fingerprint stay the same, so every \
+content key, KID and package stays valid; only who can open the keyring changes. The \
+keyring is replaced atomically."
+)]
+pub struct KeysRewrapArgs {
+    /// The keyring to re-wrap
+    #[arg(value_name = "KEYRING")]
+    pub keyring: PathBuf,
+
+    /// Wrap the master to this age recipient (age1..., ssh-ed25519 ..., ssh-rsa ...); repeatable
+    #[arg(short, long = "recipient", value_name = "RECIPIENT")]
+    pub recipients: Vec<String>,
+
+    /// Wrap the master to the recipients listed in FILE, one per line; repeatable
+    #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
+    pub recipients_files: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub identities: IdentityArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Rotation needs no identity: it only records, in the keyring, that \
+generation G+1 is in force from period N. Packages made before keep working until \
+`shieldpack rekey` moves them to the new keys; `verify --keyring` flags them meanwhile."
+)]
+pub struct KeysRotateArgs {
+    /// The keyring to change (replaced atomically)
+    #[arg(value_name = "KEYRING")]
+    pub keyring: PathBuf,
+
+    /// The content id whose keys to rotate
+    #[arg(long, value_name = "ID")]
+    pub content_id: String,
+
+    /// The first key period that gets the new generation
+    #[arg(long, value_name = "N")]
+    pub from_period: u64,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "A revoked period has no key at all (whatever its generation); a \
+revoked generation loses all its keys. Exports leave revoked keys out, and `verify \
+--keyring` flags a package that still uses one. Revocation needs no identity."
+)]
+pub struct KeysRevokeArgs {
+    /// The keyring to change (replaced atomically)
+    #[arg(value_name = "KEYRING")]
+    pub keyring: PathBuf,
+
+    /// The content id whose keys to revoke
+    #[arg(long, value_name = "ID")]
+    pub content_id: String,
+
+    /// Revoke these key periods (A..B, inclusive; or one period N)
+    #[arg(
+        long,
+        value_name = "A..B",
+        required_unless_present = "generation",
+        conflicts_with = "generation"
+    )]
+    pub periods: Option<String>,
+
+    /// Revoke every key of this generation
+    #[arg(long, value_name = "G")]
+    pub generation: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -152,9 +309,37 @@ pub struct IdentityArgs {
 pub enum ExportFormat {
     /// A folder of 16-byte <kid>.key files, as an HLS key URI serves them
     KeyFiles,
+    /// A folder with one FFmpeg -hls_key_info_file per key period plus its key file
+    FfmpegKeyinfo,
+    /// Shaka Packager's raw-key --keys string (label=:key_id=:key=,...)
+    Shaka,
+    /// W3C Clear Key JSON (base64url KIDs and keys)
+    Clearkey,
+    /// DASH-IF CPIX 2.3 XML with one ContentKeyPeriod per key period
+    Cpix,
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Formats:\n\
+  key-files       OUT/<kid>.key, 16 bytes each (0600); what an HLS key URI serves.\n\
+                  With -r/-R: OUT/<kid>.key.age instead, each an age file holding\n\
+                  the 16-byte key (`age -d -i ID -o <kid>.key <kid>.key.age`).\n\
+  ffmpeg-keyinfo  OUT/period-<N>.keyinfo for each key period, plus OUT/<kid>.key\n\
+                  beside them. Each keyinfo holds the key URI and the key file's\n\
+                  absolute path, and no IV line, so FFmpeg uses the media sequence\n\
+                  number as the IV as shieldpack does (a fixed IV would be reused for\n\
+                  every segment). Package a period with FFmpeg:\n\
+                    ffmpeg -i IN -c copy -f hls -hls_time 6 \\\n\
+                      -hls_key_info_file OUT/period-0.keyinfo out.m3u8\n\
+                  FFmpeg reads the key file from disk, so -r/-R is refused here.\n\
+  shaka           label=period<N>:key_id=<hex>:key=<hex>,... for `packager --keys`.\n\
+  clearkey        {\"keys\":[{\"kty\":\"oct\",\"kid\":..,\"k\":..}],\"type\":\"temporary\"}.\n\
+  cpix            DASH-IF CPIX 2.3: a ContentKey per key period (kid as a UUID, key\n\
+                  in pskc:PlainValue), a ContentKeyPeriod per period and a usage rule\n\
+                  tying each key to its period.\n\
+With -r/-R the text formats are written as one age file at OUT.\n\
+Revoked periods and generations are never exported; asking only for revoked\n\
+periods is an error.")]
 pub struct KeysExportArgs {
     /// The keyring the package was made with
     #[arg(value_name = "KEYRING")]
@@ -172,9 +357,23 @@ pub struct KeysExportArgs {
     #[arg(long, value_name = "A..B")]
     pub periods: Option<String>,
 
-    /// Where to write the export (a folder for key-files)
+    /// Where to write the export: a folder for key-files and ffmpeg-keyinfo, a
+    /// file (or - for standard output) for shaka, clearkey and cpix
     #[arg(short, long, value_name = "OUT")]
     pub output: PathBuf,
+
+    /// Encrypt the export with age to this recipient, so no plaintext key touches
+    /// the disk; repeatable
+    #[arg(short, long = "recipient", value_name = "RECIPIENT")]
+    pub recipients: Vec<String>,
+
+    /// Encrypt the export with age to the recipients listed in FILE; repeatable
+    #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
+    pub recipients_files: Vec<PathBuf>,
+
+    /// With -r/-R: write ASCII-armored age files instead of binary
+    #[arg(short, long)]
+    pub armor: bool,
 
     #[command(flatten)]
     pub identities: IdentityArgs,
@@ -389,8 +588,9 @@ pub struct VerifyArgs {
     #[arg(value_name = "OUTDIR")]
     pub outdir: PathBuf,
 
-    /// Derive keys from this keyring and check that every segment decrypts
-    #[arg(long, value_name = "KEYRING", conflicts_with = "keys")]
+    /// Check key generations and revocations against this keyring and, when an
+    /// identity opens it (and --keys is not given), that every segment decrypts
+    #[arg(long, value_name = "KEYRING")]
     pub keyring: Option<PathBuf>,
 
     #[command(flatten)]
@@ -399,6 +599,38 @@ pub struct VerifyArgs {
     /// Read keys from a folder of <kid>.key files and check that every segment decrypts
     #[arg(long, value_name = "DIR")]
     pub keys: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "After `keys rotate` (or `keys revoke --generation`), segments still \
+encrypted with an old generation's key are decrypted with it and encrypted with the key \
+now in force (no FFmpeg); the playlists and manifest.json get the new KIDs and key URIs \
+(from the package's key URI template). The new package is built in a sibling folder, \
+with untouched segments hard-linked, and swapped in with one rename: an interrupted \
+rekey leaves the old package as it was. Export the new keys afterwards."
+)]
+pub struct RekeyArgs {
+    /// The package folder to re-encrypt
+    #[arg(value_name = "OUTDIR")]
+    pub outdir: PathBuf,
+
+    /// The keyring the package was made with
+    #[arg(long, value_name = "KEYRING")]
+    pub keyring: PathBuf,
+
+    #[command(flatten)]
+    pub identities: IdentityArgs,
+
+    /// Worker threads (default: up to 2)
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// Do not check each segment against its manifest SHA-256 before
+    /// re-encrypting it (about a fifth faster; a damaged segment then gets a
+    /// fresh hash, and only `verify` with keys can still catch it)
+    #[arg(long)]
+    pub no_hash_check: bool,
 }
 
 #[derive(Debug, Args)]

@@ -27,13 +27,25 @@ pub fn write_private(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
 
 /// Writes `bytes` to `path` atomically (temp + fsync + rename) with `mode`.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32, overwrite: bool) -> Result<()> {
+    let mut tmp = create_atomic(path, mode)?;
+    tmp.write_all(bytes).at(path)?;
+    commit_atomic(tmp, path, overwrite)
+}
+
+/// Starts a file that will become `path`: a temp file beside it with `mode`,
+/// removed if dropped. Write into it, then `commit_atomic`.
+pub fn create_atomic(path: &Path, mode: u32) -> Result<tempfile::NamedTempFile> {
     let dir = parent_of(path);
-    let mut tmp = tempfile::Builder::new()
+    tempfile::Builder::new()
         .prefix(".shieldpack-")
         .permissions(fs::Permissions::from_mode(mode))
         .tempfile_in(dir)
-        .at(dir)?;
-    tmp.write_all(bytes).at(path)?;
+        .at(dir)
+}
+
+/// Makes a file from `create_atomic` durable and renames it to `path`. With
+/// `overwrite` false an existing file is an error (race-free: link, not rename).
+pub fn commit_atomic(tmp: tempfile::NamedTempFile, path: &Path, overwrite: bool) -> Result<()> {
     tmp.as_file().sync_all().at(path)?;
     if overwrite {
         tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
@@ -48,7 +60,58 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32, overwrite: bool) -> Re
             }
         })?;
     }
-    sync_dir(dir);
+    sync_dir(parent_of(path));
+    Ok(())
+}
+
+/// Swaps two paths in one step (Linux `renameat2(RENAME_EXCHANGE)`), so that
+/// either name always names a whole folder. Falls back to two renames where the
+/// file system cannot exchange; `a` keeps what was at `b` either way.
+pub fn exchange(a: &Path, b: &Path) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        let ca = CString::new(a.as_os_str().as_bytes())
+            .map_err(|_| Error::io(a, std::io::Error::from(std::io::ErrorKind::InvalidInput)))?;
+        let cb = CString::new(b.as_os_str().as_bytes())
+            .map_err(|_| Error::io(b, std::io::Error::from(std::io::ErrorKind::InvalidInput)))?;
+        // SAFETY: both are valid NUL-terminated paths that outlive the call.
+        let rc = unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                ca.as_ptr(),
+                libc::AT_FDCWD,
+                cb.as_ptr(),
+                libc::RENAME_EXCHANGE,
+            )
+        };
+        if rc == 0 {
+            sync_dir(parent_of(b));
+            return Ok(());
+        }
+        let err = std::io::Error::last_os_error();
+        if !matches!(
+            err.raw_os_error(),
+            Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::EOPNOTSUPP)
+        ) {
+            return Err(Error::io(b, err));
+        }
+    }
+    let aside = parent_of(b).join(format!(
+        ".{}.swap-{}",
+        b.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    fs::rename(b, &aside).at(b)?;
+    if let Err(e) = fs::rename(a, b) {
+        let _ = fs::rename(&aside, b);
+        return Err(Error::io(b, e));
+    }
+    fs::rename(&aside, a).at(a)?;
+    sync_dir(parent_of(b));
     Ok(())
 }
 

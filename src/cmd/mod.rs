@@ -7,6 +7,7 @@ mod inspect;
 mod keys;
 mod package;
 mod policy;
+mod rekey;
 mod verify;
 
 use std::path::PathBuf;
@@ -23,6 +24,7 @@ pub fn dispatch(command: Command, p: &Printer) -> anyhow::Result<Status> {
         Command::Verify(a) => verify::run(a, p),
         Command::Policy(c) => policy::run(c, p),
         Command::Inspect(a) => inspect::run(a, p),
+        Command::Rekey(a) => rekey::run(a, p),
         Command::Generate(c) => generate::run(c, p),
     }
 }

@@ -8,9 +8,27 @@ use crate::package::verify::{self, Keys};
 use crate::Status;
 
 pub fn run(a: VerifyArgs, p: &Printer) -> anyhow::Result<Status> {
-    let keyring = match &a.keyring {
-        Some(k) => Some(super::open_keyring(k, &a.identities.identities)?),
+    // The keyring's metadata (generations, revocations) needs no identity; its
+    // keys are used for decryption only when an identity is at hand and no
+    // --keys folder was given.
+    let keyring_file = match &a.keyring {
+        Some(k) => Some(crate::keys::KeyringFile::load(k)?),
         None => None,
+    };
+    let keyring = match (&a.keyring, &a.keys) {
+        (Some(k), None) => {
+            let ids = crate::keys::identity_files(k, &a.identities.identities);
+            if ids.is_empty() {
+                p.info(format!(
+                    "no identity for {}: checking key generations and revocations only",
+                    k.display()
+                ));
+                None
+            } else {
+                Some(super::open_keyring(k, &a.identities.identities)?)
+            }
+        }
+        _ => None,
     };
     let keys = match (&keyring, &a.keys) {
         (Some(kr), _) => Keys::Keyring(kr),
@@ -28,7 +46,7 @@ pub fn run(a: VerifyArgs, p: &Printer) -> anyhow::Result<Status> {
         (None, None) => Keys::None,
     };
     let bar = p.progress(1, "verifying");
-    let report = verify::verify(&a.outdir, &keys, &bar);
+    let report = verify::verify_with(&a.outdir, &keys, keyring_file.as_ref(), &bar);
     bar.finish_and_clear();
     let report = report?;
     if p.json {

@@ -3,7 +3,8 @@
 //! either the media sequence number or an explicit one from the playlist.
 
 use aes::cipher::{
-    block_padding::Pkcs7, generic_array::GenericArray, BlockDecryptMut, BlockEncryptMut, KeyIvInit,
+    block_padding::Pkcs7, generic_array::GenericArray, inout::InOutBuf, BlockDecryptMut,
+    BlockEncryptMut, KeyIvInit,
 };
 
 type Enc = cbc::Encryptor<aes::Aes128>;
@@ -55,15 +56,8 @@ impl StreamEncryptor {
         self.carry_len = data.len() - whole;
         self.carry[..self.carry_len].copy_from_slice(&data[whole..]);
         data.truncate(whole);
-        // SAFETY: GenericArray<u8, U16> is a #[repr(transparent)] [u8; 16] with
-        // alignment 1, and `whole` is a multiple of 16.
-        let blocks = unsafe {
-            std::slice::from_raw_parts_mut(
-                data.as_mut_ptr() as *mut GenericArray<u8, _>,
-                whole / 16,
-            )
-        };
-        self.enc.encrypt_blocks_mut(blocks);
+        let (blocks, _) = InOutBuf::from(&mut data[..]).into_chunks();
+        self.enc.encrypt_blocks_inout_mut(blocks);
         &data[..]
     }
 
@@ -97,6 +91,67 @@ pub fn decrypt_in_place(buf: &mut [u8], key: &[u8; 16], iv: &[u8; 16]) -> Option
         .decrypt_padded_mut::<Pkcs7>(buf)
         .ok()
         .map(|p| p.len())
+}
+
+/// Re-encrypts a segment in place: decrypts with the old key and IV, encrypts
+/// the plaintext with the new ones. The padding length is the same, so the
+/// ciphertext keeps its length. `None` (and `buf` unspecified) on bad padding.
+pub fn reencrypt_in_place(
+    buf: &mut [u8],
+    old_key: &[u8; 16],
+    old_iv: &[u8; 16],
+    new_key: &[u8; 16],
+    new_iv: &[u8; 16],
+) -> Option<()> {
+    let plain = decrypt_in_place(buf, old_key, old_iv)?;
+    Enc::new(new_key.into(), new_iv.into())
+        .encrypt_padded_mut::<Pkcs7>(buf, plain)
+        .ok()
+        .map(|_| ())
+}
+
+/// Re-encryption in a stream of chunks, for segments too large to want whole in
+/// memory twice: each chunk is decrypted with the old key and encrypted with the
+/// new one in the same buffer while it is still in cache. The PKCS#7 padding is
+/// the same plaintext under both keys, so it is checked, not redone.
+pub struct Reencryptor {
+    dec: Dec,
+    enc: Enc,
+}
+
+impl Reencryptor {
+    pub fn new(
+        old_key: &[u8; 16],
+        old_iv: &[u8; 16],
+        new_key: &[u8; 16],
+        new_iv: &[u8; 16],
+    ) -> Self {
+        Reencryptor {
+            dec: Dec::new(old_key.into(), old_iv.into()),
+            enc: Enc::new(new_key.into(), new_iv.into()),
+        }
+    }
+
+    /// Re-encrypts the next `chunk` (a whole number of blocks) in place; `last`
+    /// marks the chunk that ends the segment, whose padding is checked.
+    /// `None` on bad padding (wrong key or IV, or damaged data).
+    pub fn update(&mut self, chunk: &mut [u8], last: bool) -> Option<()> {
+        if chunk.len() % 16 != 0 || (last && chunk.is_empty()) {
+            return None;
+        }
+        let (blocks, _) = InOutBuf::from(&mut *chunk).into_chunks();
+        self.dec.decrypt_blocks_inout_mut(blocks);
+        if last {
+            let tail = &chunk[chunk.len() - 16..];
+            let n = tail[15] as usize;
+            if n == 0 || n > 16 || tail[16 - n..].iter().any(|&b| b as usize != n) {
+                return None;
+            }
+        }
+        let (blocks, _) = InOutBuf::from(&mut *chunk).into_chunks();
+        self.enc.encrypt_blocks_inout_mut(blocks);
+        Some(())
+    }
 }
 
 #[cfg(test)]
@@ -141,6 +196,43 @@ mod tests {
             out.extend_from_slice(&s.finish());
             assert_eq!(out, whole, "cuts {cuts:?}");
         }
+    }
+
+    #[test]
+    fn reencryption_equals_encrypting_afresh() {
+        for n in [0usize, 15, 16, 17, 1000] {
+            let plain: Vec<u8> = (0..n).map(|i| i as u8).collect();
+            let mut a = plain.clone();
+            encrypt_in_place(&mut a, &[1; 16], &[2; 16]);
+            reencrypt_in_place(&mut a, &[1; 16], &[2; 16], &[3; 16], &[4; 16]).unwrap();
+            let mut b = plain.clone();
+            encrypt_in_place(&mut b, &[3; 16], &[4; 16]);
+            assert_eq!(a, b);
+        }
+        let mut c = vec![0u8; 32];
+        assert!(reencrypt_in_place(&mut c, &[1; 16], &[2; 16], &[3; 16], &[4; 16]).is_none());
+    }
+
+    #[test]
+    fn streamed_reencryption_equals_whole() {
+        for n in [0usize, 15, 16, 17, 100_000] {
+            let plain: Vec<u8> = (0..n).map(|i| (i * 7) as u8).collect();
+            let mut whole = plain.clone();
+            encrypt_in_place(&mut whole, &[1; 16], &[2; 16]);
+            let mut streamed = whole.clone();
+            reencrypt_in_place(&mut whole, &[1; 16], &[2; 16], &[3; 16], &[4; 16]).unwrap();
+            let mut r = Reencryptor::new(&[1; 16], &[2; 16], &[3; 16], &[4; 16]);
+            let len = streamed.len();
+            let mut at = 0;
+            for chunk in streamed.chunks_mut(4096) {
+                at += chunk.len();
+                r.update(chunk, at == len).unwrap();
+            }
+            assert_eq!(streamed, whole);
+        }
+        let mut bad = vec![0u8; 48];
+        let mut r = Reencryptor::new(&[1; 16], &[2; 16], &[3; 16], &[4; 16]);
+        assert!(r.update(&mut bad, true).is_none());
     }
 
     #[test]

@@ -70,7 +70,32 @@ pub struct GenerationStart {
     pub from_period: u64,
 }
 
+/// Revoking more periods than this in one go is surely a typo (and would bloat
+/// the keyring).
+const MAX_REVOKE_PERIODS: u64 = 100_000;
+
 impl ContentState {
+    /// Whether the key of `period` in `generation` is revoked, by period or by generation.
+    pub fn is_revoked(&self, period: u64, generation: u32) -> bool {
+        self.revoked_periods.contains(&period) || self.revoked_generations.contains(&generation)
+    }
+
+    /// Whether a generation exists (0 always does).
+    pub fn has_generation(&self, generation: u32) -> bool {
+        generation == 0 || self.generations.iter().any(|g| g.generation == generation)
+    }
+
+    /// Whether `generation` is the one in force for at least one period.
+    pub fn generation_in_force(&self, generation: u32) -> bool {
+        if generation == 0 {
+            return self.generation_for(0) == 0;
+        }
+        self.generations
+            .iter()
+            .filter(|g| g.generation == generation)
+            .any(|g| self.generation_for(g.from_period) == generation)
+    }
+
     /// The generation in force for `period`: the newest one that starts at or before it.
     pub fn generation_for(&self, period: u64) -> u32 {
         self.generations
@@ -377,6 +402,113 @@ pub fn create(path: &Path, recipients: Vec<Recipient>, content_ids: &[String]) -
         file,
         identity_path,
     })
+}
+
+/// Re-wraps a keyring's master to `recipients`: salt, fingerprint and contents
+/// stay, so every key and package stays valid. Replaces the file atomically.
+pub fn rewrap(
+    path: &Path,
+    identities: &[PathBuf],
+    recipients: &[Recipient],
+) -> Result<KeyringFile> {
+    if recipients.is_empty() {
+        return Err(Error::arg(
+            "no recipient to re-wrap the keyring to",
+            "pass the new recipient set with -r RECIPIENT and/or -R FILE (it replaces the old one)",
+        ));
+    }
+    let kr = open(path, identities)?;
+    let wrapped = agewrap::wrap(kr.master.as_ref(), recipients, true)?;
+    let mut file = kr.file.clone();
+    file.recipients = recipients.iter().map(|r| r.text.clone()).collect();
+    file.master = String::from_utf8(wrapped).expect("armor is ASCII");
+    file.save(path, true)?;
+    Ok(file)
+}
+
+/// Starts generation max+1 for `content_id` from `from_period` on. Needs no
+/// identity: rotation is bookkeeping; the keys themselves are derived later.
+pub fn rotate(path: &Path, content_id: &str, from_period: u64) -> Result<(KeyringFile, u32)> {
+    check_content_id(content_id)?;
+    let mut file = KeyringFile::load(path)?;
+    let st = file.contents.entry(content_id.to_string()).or_default();
+    let newest = st
+        .generations
+        .iter()
+        .map(|g| g.generation)
+        .chain(st.revoked_generations.iter().copied())
+        .max()
+        .unwrap_or(0);
+    let generation = newest.checked_add(1).ok_or_else(|| {
+        Error::invalid_file(
+            path,
+            format!("content id {content_id} has no generation numbers left"),
+            "make a new content id",
+        )
+    })?;
+    st.generations.push(GenerationStart {
+        generation,
+        from_period,
+    });
+    file.save(path, true)?;
+    Ok((file, generation))
+}
+
+/// What to revoke.
+#[derive(Debug, Clone, Copy)]
+pub enum Revoke {
+    Periods(u64, u64),
+    Generation(u32),
+}
+
+/// Records a revocation for `content_id`; returns the file and whether anything
+/// changed (revoking twice is not an error).
+pub fn revoke(path: &Path, content_id: &str, what: Revoke) -> Result<(KeyringFile, bool)> {
+    check_content_id(content_id)?;
+    let mut file = KeyringFile::load(path)?;
+    let st = file.contents.entry(content_id.to_string()).or_default();
+    let changed = match what {
+        Revoke::Periods(a, b) => {
+            if b - a >= MAX_REVOKE_PERIODS {
+                return Err(Error::arg(
+                    format!("--periods {a}..{b} is {} periods", b - a + 1),
+                    format!("revoke at most {MAX_REVOKE_PERIODS} periods at a time; to drop a whole generation use --generation"),
+                ));
+            }
+            let before = st.revoked_periods.len();
+            st.revoked_periods.extend(a..=b);
+            st.revoked_periods.sort_unstable();
+            st.revoked_periods.dedup();
+            st.revoked_periods.len() != before
+        }
+        Revoke::Generation(g) => {
+            if !st.has_generation(g) {
+                let known: Vec<String> = std::iter::once(0)
+                    .chain(st.generations.iter().map(|g| g.generation))
+                    .map(|g| g.to_string())
+                    .collect();
+                return Err(Error::arg(
+                    format!("content id {content_id} has no generation {g}"),
+                    format!(
+                        "its generations are {}; `shieldpack keys show {}` lists them",
+                        known.join(", "),
+                        path.display()
+                    ),
+                ));
+            }
+            if st.revoked_generations.contains(&g) {
+                false
+            } else {
+                st.revoked_generations.push(g);
+                st.revoked_generations.sort_unstable();
+                true
+            }
+        }
+    };
+    if changed {
+        file.save(path, true)?;
+    }
+    Ok((file, changed))
 }
 
 impl Keyring {

@@ -14,6 +14,7 @@
 //! numbering (`period_of`: segment count or time divided by the interval).
 
 pub mod manifest;
+pub mod rekey;
 pub mod verify;
 
 use std::path::{Path, PathBuf};
@@ -131,7 +132,8 @@ fn check_key_uri(t: &str) -> Result<()> {
     Ok(())
 }
 
-fn key_uri(template: &str, kid: &str, period: u64, content_id: &str) -> String {
+/// Fills in a key URI template.
+pub fn key_uri(template: &str, kid: &str, period: u64, content_id: &str) -> String {
     template
         .replace("{kid}", kid)
         .replace("{period}", &period.to_string())

@@ -1,6 +1,8 @@
 //! `verify`: is a package what the contract says? Playlist grammar and RFC 8216
 //! rules, every referenced file present, manifest sizes and hashes, and with
 //! keys, every segment decrypting to MPEG-TS whose duration matches its EXTINF.
+//! With a keyring (even one that cannot be opened) it also checks that every
+//! segment uses the key generation in force and no revoked key.
 //! Problems are collected as defects (exit 1), not raised as errors.
 //! A package made with `--policy` has a `policy.json`, checked against the
 //! manifest and the playlists: clear scenes unencrypted, protected scenes
@@ -17,7 +19,7 @@ use super::manifest::{Manifest, SegmentRecord};
 use crate::crypto;
 use crate::error::{Error, Result};
 use crate::hls::{self, KeyMethod, MasterPlaylist, MediaPlaylist};
-use crate::keys::Keyring;
+use crate::keys::{Keyring, KeyringFile};
 use crate::media::tsread;
 use crate::output::Progress;
 use crate::policy::resolved;
@@ -213,7 +215,26 @@ fn check_policy(
 }
 
 /// Checks the package in `dir`.
+
+/// Checks the package in `dir`; with `Keys::Keyring`, also its key generations
+/// and revocations against that keyring.
 pub fn verify(dir: &Path, keys: &Keys, progress: &dyn Progress) -> Result<Report> {
+    let state = match keys {
+        Keys::Keyring(kr) => Some(&kr.file),
+        _ => None,
+    };
+    verify_with(dir, keys, state, progress)
+}
+
+/// Checks the package in `dir`, decrypting with `keys`, and when `keyring` is
+/// given (no identity needed) flags segments whose key is revoked or no longer
+/// the generation in force.
+pub fn verify_with(
+    dir: &Path,
+    keys: &Keys,
+    keyring: Option<&KeyringFile>,
+    progress: &dyn Progress,
+) -> Result<Report> {
     if !dir.is_dir() {
         return Err(Error::invalid_file(
             dir,
@@ -231,19 +252,43 @@ pub fn verify(dir: &Path, keys: &Keys, progress: &dyn Progress) -> Result<Report
             None
         }
     };
-    if let (Keys::Keyring(kr), Some(m)) = (keys, &manifest) {
+    if let (Some(kf), Some(m)) = (keyring, &manifest) {
         if m.keyring_fingerprint
             .as_deref()
-            .is_some_and(|f| f != kr.fingerprint())
+            .is_some_and(|f| f != kf.fingerprint)
         {
             c.defect(
                 "manifest.json",
                 format!(
                     "made with keyring {} but verified with {}",
                     m.keyring_fingerprint.as_deref().unwrap_or("?"),
-                    kr.fingerprint()
+                    kf.fingerprint
                 ),
             );
+        } else {
+            let st = kf.content(&m.content_id);
+            for r in m.segments().filter(|r| r.kid.is_some()) {
+                let current = st.generation_for(r.period);
+                if st.is_revoked(r.period, r.generation) {
+                    c.defect(
+                        &r.uri,
+                        format!(
+                            "uses the revoked key of period {} generation {} (KID {})",
+                            r.period,
+                            r.generation,
+                            r.kid.as_deref().unwrap_or("")
+                        ),
+                    );
+                } else if r.generation != current {
+                    c.defect(
+                        &r.uri,
+                        format!(
+                            "uses key generation {} of period {}, but generation {current} is current: run `shieldpack rekey`",
+                            r.generation, r.period
+                        ),
+                    );
+                }
+            }
         }
     }
     let records: HashMap<&str, &SegmentRecord> = manifest

@@ -8,6 +8,7 @@ mod util;
 mod batch;
 mod docs;
 mod harness;
+mod keydist;
 mod keys;
 mod package;
 mod policy;

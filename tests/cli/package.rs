@@ -679,7 +679,7 @@ fn hls_js_in_chromium_plays_a_rotated_package_to_its_end() {
     assert_eq!(v["fragsLoaded"], 6, "{v}");
     let decoded = v["decodedFrames"].as_u64().unwrap_or(0);
     assert!(
-        decoded + 5 >= CLIP_FRAMES && decoded <= CLIP_FRAMES,
+        decoded + 5 >= CLIP_FRAMES && decoded <= CLIP_FRAMES + 5,
         "decoded {decoded} of {CLIP_FRAMES}: {v}"
     );
     // Every key period's key was fetched: three distinct key URIs.

@@ -120,10 +120,11 @@ pub fn shieldpack() -> Command {
 }
 
 /// Runs `cmd` to completion (killing it after `timeout`), capturing its output.
+/// Standard input is left as the caller set it (`shieldpack()` makes it null),
+/// so a test can feed a file to `-`.
 pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Output {
     let desc = describe(cmd);
     let mut child = cmd
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

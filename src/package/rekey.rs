@@ -1,0 +1,464 @@
+//! `rekey`: move a package to the keys now in force, in place and atomically.
+//!
+//! After `keys rotate` (or a revoked generation), segments still encrypted
+//! with an old generation's key are decrypted with it and encrypted with the
+//! current key: one read, decrypt and encrypt in the same buffer, one write, no
+//! FFmpeg. The new package is built as a hidden sibling folder: untouched files
+//! are hard-linked into it (same file system, so no copy and byte-identical by
+//! construction), changed segments, the playlists, manifest.json and
+//! policy.json are written fresh, and the two folders are swapped with one
+//! `renameat2(RENAME_EXCHANGE)`. Until that swap the old package is untouched;
+//! an interruption leaves it as it was.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use super::manifest::Manifest;
+use crate::crypto;
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil::{self, StagedDir};
+use crate::hls::{Key, KeyMethod, MediaPlaylist};
+use crate::keys::Keyring;
+use crate::output::Progress;
+
+/// What a rekey did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Outcome {
+    /// Segments re-encrypted.
+    pub rekeyed: usize,
+    /// Encrypted segments left as they were (their key is current).
+    pub untouched: usize,
+    /// Segments whose current key is revoked: nothing to move them to.
+    pub revoked: usize,
+    /// Bytes re-encrypted.
+    pub bytes: u64,
+    /// Old KID -> new KID.
+    pub kids: BTreeMap<String, String>,
+    /// Playlists rewritten.
+    pub playlists: Vec<String>,
+}
+
+/// One segment to re-encrypt.
+struct Job {
+    rendition: usize,
+    segment: usize,
+    path: PathBuf,
+    size: u64,
+    sha256: String,
+    old_key: Zeroizing<[u8; 16]>,
+    old_iv: [u8; 16],
+    new_key: Zeroizing<[u8; 16]>,
+    new_iv: [u8; 16],
+    new_generation: u32,
+    new_kid: String,
+    explicit_iv: bool,
+}
+
+fn parse_iv(hex_iv: &str) -> Option<[u8; 16]> {
+    let v = hex::decode(hex_iv).ok()?;
+    v.try_into().ok()
+}
+
+/// How to rekey.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Worker threads.
+    pub jobs: usize,
+    /// Check each segment's manifest SHA-256 before re-encrypting it.
+    pub check_hashes: bool,
+}
+
+/// Re-encrypts the segments of the package in `dir` whose key is no longer
+/// current. Does nothing (and writes nothing) when every key is current.
+pub fn rekey(dir: &Path, kr: &Keyring, o: Options, progress: &dyn Progress) -> Result<Outcome> {
+    let jobs = o.jobs;
+    let mut manifest = Manifest::load(dir)?;
+    let mpath = dir.join("manifest.json");
+    if manifest.encryption == "none" {
+        return Err(Error::invalid_file(
+            &mpath,
+            "the package is not encrypted: there is nothing to rekey",
+            "package it again with --keyring to encrypt it",
+        ));
+    }
+    if let Some(f) = manifest.keyring_fingerprint.as_deref() {
+        if f != kr.fingerprint() {
+            return Err(Error::arg(
+                format!(
+                    "{} was made with keyring {f} but {} is {}",
+                    dir.display(),
+                    kr.path.display(),
+                    kr.fingerprint()
+                ),
+                "pass the keyring the package was made with",
+            ));
+        }
+    }
+    let cid = manifest.content_id.clone();
+    let st = kr.file.content(&cid);
+    let mut out = Outcome::default();
+    let mut work = Vec::new();
+    for (ri, r) in manifest.renditions.iter().enumerate() {
+        for (si, s) in r.segments.iter().enumerate() {
+            let Some(kid) = &s.kid else { continue };
+            let rel = Path::new(&s.uri);
+            if rel.is_absolute()
+                || rel
+                    .components()
+                    .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            {
+                return Err(Error::invalid_file(
+                    &mpath,
+                    format!("segment URI '{}' leaves the package folder", s.uri),
+                    "package the title again; manifest URIs are relative paths inside OUTDIR",
+                ));
+            }
+            let target = st.generation_for(s.period);
+            if target == s.generation {
+                out.untouched += 1;
+                continue;
+            }
+            if st.is_revoked(s.period, target) {
+                out.revoked += 1;
+                continue;
+            }
+            if hex::encode(kr.kid(&cid, s.generation, s.period)) != *kid {
+                return Err(Error::invalid_file(
+                    &mpath,
+                    format!(
+                        "{}: KID {kid} is not the keyring's for period {} generation {}",
+                        s.uri, s.period, s.generation
+                    ),
+                    "pass the keyring the package was made with; `shieldpack verify` checks the package",
+                ));
+            }
+            let explicit_iv = s.iv.is_some();
+            let old_iv = match &s.iv {
+                Some(iv) => parse_iv(iv).ok_or_else(|| {
+                    Error::invalid_file(
+                        &mpath,
+                        format!("{}: IV '{iv}' is not 32 hex digits", s.uri),
+                        "package the title again",
+                    )
+                })?,
+                None => crypto::sequence_iv(s.sequence),
+            };
+            let new_iv = if explicit_iv {
+                kr.iv(&cid, target, s.period, s.sequence)
+            } else {
+                // Same sequence number, new key: an IV is still never reused under one key.
+                crypto::sequence_iv(s.sequence)
+            };
+            work.push(Job {
+                rendition: ri,
+                segment: si,
+                path: dir.join(&s.uri),
+                size: s.size,
+                sha256: s.sha256.clone(),
+                old_key: kr.content_key(&cid, s.generation, s.period),
+                old_iv,
+                new_key: kr.content_key(&cid, target, s.period),
+                new_iv,
+                new_generation: target,
+                new_kid: hex::encode(kr.kid(&cid, target, s.period)),
+                explicit_iv,
+            });
+        }
+    }
+    if work.is_empty() {
+        return Ok(out);
+    }
+
+    let staged = StagedDir::new(dir, true)?;
+    let root = staged.path().to_path_buf();
+    let perms = std::fs::metadata(dir).at(dir)?.permissions();
+    std::fs::set_permissions(&root, perms).at(&root)?;
+    // Files written fresh; everything else is hard-linked.
+    let mut fresh: HashSet<PathBuf> = work.iter().map(|j| j.path.clone()).collect();
+    let changed_renditions: BTreeMap<usize, ()> = work.iter().map(|j| (j.rendition, ())).collect();
+    for ri in changed_renditions.keys() {
+        fresh.insert(dir.join(&manifest.renditions[*ri].playlist));
+    }
+    fresh.insert(mpath.clone());
+    let policy_path = dir.join("policy.json");
+    if policy_path.is_file() {
+        fresh.insert(policy_path.clone());
+    }
+    mirror(dir, &root, &fresh)?;
+
+    progress.set_length(work.iter().map(|j| j.size).sum::<u64>().max(1));
+    let done = AtomicU64::new(0);
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let threads = jobs.clamp(1, 16).min(work.len());
+    let results: Vec<Result<Vec<(usize, String)>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (work, next, done, root, failed) = (&work, &next, &done, &root, &failed);
+                scope.spawn(move || -> Result<Vec<(usize, String)>> {
+                    let mut buf = Vec::new();
+                    let mut mine = Vec::new();
+                    loop {
+                        crate::interrupt::check()?;
+                        if failed.load(Ordering::Relaxed) {
+                            break; // another worker failed: the rekey is off
+                        }
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(j) = work.get(i) else { break };
+                        let sha = reencrypt_one(dir, root, j, o.check_hashes, &mut buf)
+                            .inspect_err(|_| {
+                                failed.store(true, Ordering::Relaxed);
+                            })?;
+                        mine.push((i, sha));
+                        let d = done.fetch_add(j.size, Ordering::Relaxed) + j.size;
+                        progress.set_position(d);
+                    }
+                    Ok(mine)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("rekey workers do not panic"))
+            .collect()
+    });
+    let mut hashes: HashMap<usize, String> = HashMap::new();
+    for r in results {
+        hashes.extend(r?);
+    }
+
+    for (i, j) in work.iter().enumerate() {
+        let s = &mut manifest.renditions[j.rendition].segments[j.segment];
+        let old_kid = s.kid.clone().unwrap_or_default();
+        out.kids.insert(old_kid, j.new_kid.clone());
+        s.generation = j.new_generation;
+        s.kid = Some(j.new_kid.clone());
+        s.sha256 = hashes.remove(&i).expect("every job hashed");
+        if j.explicit_iv {
+            s.iv = Some(hex::encode(j.new_iv));
+        }
+        out.rekeyed += 1;
+        out.bytes += j.size;
+    }
+
+    for ri in changed_renditions.keys() {
+        let r = &manifest.renditions[*ri];
+        let rel = r.playlist.clone();
+        let text = std::fs::read_to_string(dir.join(&rel)).at(dir.join(&rel))?;
+        let old = MediaPlaylist::parse(&text).map_err(|e| {
+            Error::invalid_file(
+                dir.join(&rel),
+                e.to_string(),
+                "`shieldpack verify` checks the package; package the title again",
+            )
+        })?;
+        let new = rewrite_keys(&old, &manifest, *ri, &rel)?;
+        fsutil::write_file(&root.join(&rel), new.write().as_bytes())?;
+        out.playlists.push(rel);
+    }
+    if policy_path.is_file() {
+        let bytes = std::fs::read(&policy_path).at(&policy_path)?;
+        let rewritten = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .map(|mut v| {
+                replace_kids(&mut v, &out.kids);
+                let mut s = serde_json::to_string_pretty(&v).expect("serialisable");
+                s.push('\n');
+                s.into_bytes()
+            });
+        // A policy.json that is not JSON is not ours to fix: carry it over as is.
+        fsutil::write_file(&root.join("policy.json"), &rewritten.unwrap_or(bytes))?;
+    }
+    fsutil::write_file(&root.join("manifest.json"), manifest.to_json().as_bytes())?;
+    crate::interrupt::check()?;
+    for p in std::iter::once(root.clone()).chain(
+        manifest
+            .renditions
+            .iter()
+            .filter_map(|r| Path::new(&r.playlist).parent().map(|d| root.join(d))),
+    ) {
+        fsutil::sync_dir(&p);
+    }
+    fsutil::exchange(&root, dir)?;
+    // The staged folder now holds the old package; dropping it removes it.
+    drop(staged);
+    Ok(out)
+}
+
+/// Bytes re-encrypted per step: small enough to stay in the CPU cache between
+/// hashing, decrypting, encrypting and hashing again, large enough that system
+/// calls do not matter.
+const CHUNK: usize = 512 << 10;
+
+/// Streams one segment into the staged folder: each byte is read once,
+/// hashed (to catch damage rekeying would otherwise hide), re-encrypted in
+/// place, hashed again and written once. Returns the new SHA-256.
+fn reencrypt_one(
+    dir: &Path,
+    root: &Path,
+    j: &Job,
+    check: bool,
+    buf: &mut Vec<u8>,
+) -> Result<String> {
+    let damaged = |reason: String| {
+        Error::invalid_file(
+            &j.path,
+            reason,
+            "the package is damaged: `shieldpack verify` lists what; package the title again",
+        )
+    };
+    let mut f = std::fs::File::open(&j.path).at(&j.path)?;
+    let len = f.metadata().at(&j.path)?.len();
+    if len != j.size {
+        return Err(damaged(format!(
+            "{len} bytes, but the manifest says {}",
+            j.size
+        )));
+    }
+    if len == 0 || len % 16 != 0 {
+        return Err(damaged(format!(
+            "{len} bytes is not a whole number of AES blocks"
+        )));
+    }
+    let rel = j.path.strip_prefix(dir).expect("under the package");
+    let dest = root.join(rel);
+    let mut out = std::fs::File::create(&dest).at(&dest)?;
+    buf.resize(CHUNK, 0);
+    let (mut old_sha, mut new_sha) = (Sha256::new(), Sha256::new());
+    let mut cipher = crypto::Reencryptor::new(&j.old_key, &j.old_iv, &j.new_key, &j.new_iv);
+    let mut left = len;
+    while left > 0 {
+        let n = (CHUNK as u64).min(left) as usize;
+        let chunk = &mut buf[..n];
+        f.read_exact(chunk).at(&j.path)?;
+        if check {
+            old_sha.update(&*chunk);
+        }
+        left -= n as u64;
+        cipher.update(chunk, left == 0).ok_or_else(|| {
+            Error::invalid_file(
+                &j.path,
+                "does not decrypt with its key (bad padding)",
+                "pass the keyring the package was made with; `shieldpack verify --keyring` checks it",
+            )
+        })?;
+        new_sha.update(&*chunk);
+        out.write_all(chunk).at(&dest)?;
+    }
+    if check && hex::encode(old_sha.finalize()) != j.sha256 {
+        return Err(damaged(
+            "its SHA-256 differs from the manifest's, so rekeying would hide the damage".into(),
+        ));
+    }
+    Ok(hex::encode(new_sha.finalize()))
+}
+
+/// Recreates `src`'s tree under `dest`: folders made, files hard-linked (copied
+/// where the file system cannot link), except those in `skip`.
+fn mirror(src: &Path, dest: &Path, skip: &HashSet<PathBuf>) -> Result<()> {
+    for e in walkdir::WalkDir::new(src).min_depth(1) {
+        let e = e.map_err(|e| {
+            let p = e.path().map(Path::to_path_buf).unwrap_or_default();
+            Error::io(&p, e.into())
+        })?;
+        let rel = e.path().strip_prefix(src).expect("under src");
+        let to = dest.join(rel);
+        let ft = e.file_type();
+        if ft.is_dir() {
+            std::fs::create_dir(&to).at(&to)?;
+            let mode = e.metadata().map_err(|x| Error::io(e.path(), x.into()))?;
+            std::fs::set_permissions(&to, mode.permissions()).at(&to)?;
+        } else if ft.is_symlink() {
+            let target = std::fs::read_link(e.path()).at(e.path())?;
+            std::os::unix::fs::symlink(target, &to).at(&to)?;
+        } else if !skip.contains(e.path()) && std::fs::hard_link(e.path(), &to).is_err() {
+            std::fs::copy(e.path(), &to).at(&to)?;
+        }
+    }
+    Ok(())
+}
+
+/// The media playlist with each encrypted segment's EXT-X-KEY pointing at its
+/// (possibly new) key. A tag stays wherever there was one, and one is added
+/// wherever the key in force changes, so an unchanged playlist is rewritten
+/// byte for byte.
+fn rewrite_keys(
+    old: &MediaPlaylist,
+    manifest: &Manifest,
+    rendition: usize,
+    playlist_rel: &str,
+) -> Result<MediaPlaylist> {
+    let r = &manifest.renditions[rendition];
+    let base = Path::new(playlist_rel)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let records: HashMap<String, usize> = r
+        .segments
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.uri.clone(), i))
+        .collect();
+    let effective = old.effective_keys();
+    let mut desired: Vec<Option<Key>> = Vec::with_capacity(old.segments.len());
+    for (i, seg) in old.segments.iter().enumerate() {
+        let uri = base.join(&seg.uri).to_string_lossy().into_owned();
+        let rec = records.get(&uri).map(|&k| &r.segments[k]).ok_or_else(|| {
+            Error::invalid_file(
+                Path::new(playlist_rel),
+                format!("segment {uri} is not in manifest.json"),
+                "`shieldpack verify` checks the package; package the title again",
+            )
+        })?;
+        let cur = effective[i];
+        desired.push(match (&rec.kid, cur) {
+            (Some(kid), _) => Some(Key {
+                method: KeyMethod::Aes128,
+                uri: Some(super::key_uri(
+                    &manifest.key_uri_template,
+                    kid,
+                    rec.period,
+                    &manifest.content_id,
+                )),
+                iv: rec.iv.as_deref().and_then(parse_iv),
+                keyformat: cur.and_then(|k| k.keyformat.clone()),
+            }),
+            (None, k) => k.cloned(),
+        });
+    }
+    let mut new = old.clone();
+    for (i, seg) in new.segments.iter_mut().enumerate() {
+        let changed = i == 0 || desired[i] != desired[i - 1];
+        seg.key = if old.segments[i].key.is_some() || (changed && desired[i].is_some()) {
+            desired[i].clone()
+        } else {
+            None
+        };
+    }
+    Ok(new)
+}
+
+/// Replaces every JSON string that is an old KID (hex or UUID form) with the new one.
+fn replace_kids(v: &mut serde_json::Value, kids: &BTreeMap<String, String>) {
+    match v {
+        serde_json::Value::String(s) => {
+            if let Some(n) = kids.get(s.as_str()) {
+                *s = n.clone();
+            } else if let Some((o, n)) = kids
+                .iter()
+                .find(|(o, _)| crate::keys::export::kid_uuid(o) == *s)
+            {
+                let _ = o;
+                *s = crate::keys::export::kid_uuid(n);
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| replace_kids(x, kids)),
+        serde_json::Value::Object(m) => m.values_mut().for_each(|x| replace_kids(x, kids)),
+        _ => {}
+    }
+}
