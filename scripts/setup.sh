@@ -16,12 +16,13 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 # Debian packages, checked with dpkg. The libav*-dev set is what ffmpeg-next's
 # build script links against (found through pkg-config); clang/libclang-dev is for
 # its bindgen step. ffmpeg/ffprobe, openssl and age are the independent
-# implementations the tests cross-check against; chromium plays the packages.
+# implementations the tests cross-check against; chromium plays the packages;
+# openssh-client's ssh-keygen makes the SSH identities the age tests wrap to.
 debs=(
   ca-certificates pkg-config clang libclang-dev
   libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libavdevice-dev
   libswscale-dev libswresample-dev
-  ffmpeg openssl age chromium
+  ffmpeg openssl age chromium openssh-client
 )
 
 installed() {
