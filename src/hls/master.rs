@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::{attr, err, lines, ParseError};
+use super::{attr, body, err, ParseError};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Variant {
@@ -52,12 +52,7 @@ impl MasterPlaylist {
     }
 
     pub fn parse(text: &str) -> Result<Self, ParseError> {
-        let mut it = lines(text);
-        match it.next() {
-            Some((_, "#EXTM3U")) => {}
-            Some((n, _)) => return Err(err(n, "the first line must be #EXTM3U")),
-            None => return Err(err(1, "empty playlist")),
-        }
+        let it = body(text)?;
         let mut p = MasterPlaylist {
             version: 1,
             independent_segments: false,

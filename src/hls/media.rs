@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::{attr, err, lines, ParseError};
+use super::{attr, body, err, ParseError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlaylistType {
@@ -152,12 +152,7 @@ impl MediaPlaylist {
     }
 
     pub fn parse(text: &str) -> Result<Self, ParseError> {
-        let mut it = lines(text);
-        match it.next() {
-            Some((_, "#EXTM3U")) => {}
-            Some((n, _)) => return Err(err(n, "the first line must be #EXTM3U")),
-            None => return Err(err(1, "empty playlist")),
-        }
+        let it = body(text)?;
         let mut p = MediaPlaylist {
             version: 1,
             target_duration: 0,

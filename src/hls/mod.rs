@@ -33,6 +33,16 @@ fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
         .filter(|(_, l)| !l.trim().is_empty())
 }
 
+/// The lines after the `#EXTM3U` that must open every playlist (RFC 8216 4.3.1.1).
+fn body(text: &str) -> Result<impl Iterator<Item = (usize, &str)>, ParseError> {
+    let mut it = lines(text);
+    match it.next() {
+        Some((_, "#EXTM3U")) => Ok(it),
+        Some((n, _)) => Err(err(n, "the first line must be #EXTM3U")),
+        None => Err(err(1, "empty playlist")),
+    }
+}
+
 fn err(line: usize, message: impl Into<String>) -> ParseError {
     ParseError {
         line,

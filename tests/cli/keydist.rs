@@ -241,13 +241,7 @@ fn package(extra: &[&str]) -> Pkg {
     );
     let out = t.join("out");
     run_ok(
-        shieldpack()
-            .arg("package")
-            .arg(fixture("clip.mp4"))
-            .arg("-o")
-            .arg(&out)
-            .arg("--keyring")
-            .arg(&keyring)
+        package_clip(&out, &keyring)
             .arg("-i")
             .arg(&id)
             .args(["--segment-duration", "2", "--rotate-segments", "2"])

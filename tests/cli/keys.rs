@@ -118,17 +118,7 @@ fn bad_keyrings_and_identities_get_clear_errors() {
     let k = new_keyring(&t);
     let out = t.join("out");
     let try_pkg = |keyring: &std::path::Path, extra: &[&std::ffi::OsStr]| {
-        let o = run_code(
-            shieldpack()
-                .arg("package")
-                .arg(fixture("clip.mp4"))
-                .arg("-o")
-                .arg(&out)
-                .arg("--keyring")
-                .arg(keyring)
-                .args(extra),
-            2,
-        );
+        let o = run_code(package_clip(&out, keyring).args(extra), 2);
         assert!(!out.exists());
         stderr(&o)
     };

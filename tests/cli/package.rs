@@ -19,13 +19,7 @@ fn rotated(extra: &[&str]) -> Pkg {
     let keyring = new_keyring(&t);
     let out = t.join("out");
     run_ok(
-        shieldpack()
-            .arg("package")
-            .arg(fixture("clip.mp4"))
-            .arg("-o")
-            .arg(&out)
-            .arg("--keyring")
-            .arg(&keyring)
+        package_clip(&out, &keyring)
             .args(["--segment-duration", "2", "--rotate-segments", "2"])
             .args(extra),
     );
@@ -107,16 +101,12 @@ fn rotate_every_time_gives_one_period_per_interval() {
     let p = rotated(&[]);
     let t = TestDir::new();
     let out = t.join("timed");
-    run_ok(
-        shieldpack()
-            .arg("package")
-            .arg(fixture("clip.mp4"))
-            .arg("-o")
-            .arg(&out)
-            .arg("--keyring")
-            .arg(&p.keyring)
-            .args(["--segment-duration", "2", "--rotate-every", "5s"]),
-    );
+    run_ok(package_clip(&out, &p.keyring).args([
+        "--segment-duration",
+        "2",
+        "--rotate-every",
+        "5s",
+    ]));
     let m = manifest(&out);
     let by_seg: Vec<(f64, u64)> = m["renditions"][0]["segments"]
         .as_array()
@@ -174,16 +164,12 @@ fn derived_ivs_are_explicit_unique_and_verify() {
 fn two_runs_are_byte_identical() {
     let p = rotated(&[]);
     let again = p.t.join("again");
-    run_ok(
-        shieldpack()
-            .arg("package")
-            .arg(fixture("clip.mp4"))
-            .arg("-o")
-            .arg(&again)
-            .arg("--keyring")
-            .arg(&p.keyring)
-            .args(["--segment-duration", "2", "--rotate-segments", "2"]),
-    );
+    run_ok(package_clip(&again, &p.keyring).args([
+        "--segment-duration",
+        "2",
+        "--rotate-segments",
+        "2",
+    ]));
     let a = files_under(&p.out);
     let b = files_under(&again);
     assert_eq!(a.len(), b.len());
@@ -546,29 +532,11 @@ fn bad_inputs_get_clear_errors() {
 fn an_existing_output_folder_is_kept_unless_forced() {
     let p = rotated(&[]);
     let before = std::fs::read(p.out.join("manifest.json")).unwrap();
-    let o = run_code(
-        shieldpack()
-            .arg("package")
-            .arg(fixture("clip.mp4"))
-            .arg("-o")
-            .arg(&p.out)
-            .arg("--keyring")
-            .arg(&p.keyring),
-        2,
-    );
+    let o = run_code(&mut package_clip(&p.out, &p.keyring), 2);
     assert!(stderr(&o).contains("output folder exists and is not empty"));
     assert!(stderr(&o).contains("--force"));
     assert_eq!(std::fs::read(p.out.join("manifest.json")).unwrap(), before);
-    run_ok(
-        shieldpack()
-            .arg("package")
-            .arg(fixture("clip.mp4"))
-            .arg("-o")
-            .arg(&p.out)
-            .arg("--keyring")
-            .arg(&p.keyring)
-            .arg("--force"),
-    );
+    run_ok(package_clip(&p.out, &p.keyring).arg("--force"));
     assert_ne!(
         std::fs::read(p.out.join("manifest.json")).unwrap(),
         before,
@@ -589,16 +557,7 @@ fn an_unwritable_output_folder_is_an_error() {
     let keyring = new_keyring(&t);
     let file = t.join("a-file");
     std::fs::write(&file, "x").unwrap();
-    let o = run_code(
-        shieldpack()
-            .arg("package")
-            .arg(fixture("clip.mp4"))
-            .arg("-o")
-            .arg(file.join("out"))
-            .arg("--keyring")
-            .arg(&keyring),
-        2,
-    );
+    let o = run_code(&mut package_clip(file.join("out"), &keyring), 2);
     assert!(stderr(&o).contains("a-file"), "{}", stderr(&o));
 }
 

@@ -212,13 +212,7 @@ fn package_with(policy: &str, extra: &[&str]) -> Packaged {
     std::fs::write(&pfile, policy).unwrap();
     let out = t.join("out");
     let o = run_ok(
-        shieldpack()
-            .arg("package")
-            .arg(fixture("clip.mp4"))
-            .arg("-o")
-            .arg(&out)
-            .arg("--keyring")
-            .arg(&keyring)
+        package_clip(&out, &keyring)
             .arg("--policy")
             .arg(&pfile)
             .args(extra),
@@ -533,13 +527,7 @@ fn every_invalid_policy_gets_its_file_line_and_column_and_exit_2() {
     std::fs::write(&f, INVALID[4].1).unwrap();
     let keyring = new_keyring(&t);
     let o = run_code(
-        shieldpack()
-            .arg("package")
-            .arg(fixture("clip.mp4"))
-            .arg("-o")
-            .arg(t.join("out"))
-            .arg("--keyring")
-            .arg(&keyring)
+        package_clip(t.join("out"), &keyring)
             .arg("--policy")
             .arg(&f),
         2,

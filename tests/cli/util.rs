@@ -752,6 +752,18 @@ pub fn new_keyring(t: &TestDir) -> PathBuf {
     k
 }
 
+/// `shieldpack package fixtures/clip.mp4 -o OUT --keyring KEYRING`, ready for more flags.
+pub fn package_clip(out: impl AsRef<Path>, keyring: impl AsRef<Path>) -> Command {
+    let mut c = shieldpack();
+    c.arg("package")
+        .arg(fixture("clip.mp4"))
+        .arg("-o")
+        .arg(out.as_ref())
+        .arg("--keyring")
+        .arg(keyring.as_ref());
+    c
+}
+
 /// Decodes the first video stream fully: (frames, FFmpeg's error output).
 pub fn ffmpeg_decode(input: &str) -> (u64, String) {
     ffmpeg_decode_ok(input)
