@@ -214,8 +214,6 @@ fn check_policy(
     }
 }
 
-/// Checks the package in `dir`.
-
 /// Checks the package in `dir`; with `Keys::Keyring`, also its key generations
 /// and revocations against that keyring.
 pub fn verify(dir: &Path, keys: &Keys, progress: &dyn Progress) -> Result<Report> {

@@ -543,7 +543,7 @@ fn ffmpeg_encrypts_with_our_keyinfo_and_our_key_file_decrypts_it() {
     );
     for (seq, name) in ["s0.ts", "s1.ts"].iter().enumerate() {
         let iv = format!("{seq:032x}");
-        let plain = openssl_decrypt(&ff.join(name), &hex::encode(&keys[kid0]), &iv)
+        let plain = openssl_decrypt(ff.join(name), &hex::encode(&keys[kid0]), &iv)
             .expect("openssl decrypts FFmpeg's segment with our key file");
         assert!(is_ts(&plain), "{name} decrypts to MPEG-TS");
     }

@@ -145,7 +145,7 @@ fn derived_ivs_are_explicit_unique_and_verify() {
     let s = &m["renditions"][0]["segments"][3];
     let key = std::fs::read(keys.join(format!("{}.key", s["kid"].as_str().unwrap()))).unwrap();
     let plain = openssl_decrypt(
-        &p.out.join(s["uri"].as_str().unwrap()),
+        p.out.join(s["uri"].as_str().unwrap()),
         &hex::encode(key),
         s["iv"].as_str().unwrap(),
     )

@@ -589,7 +589,7 @@ pub fn ffmpeg_decode_ok(input: impl AsRef<OsStr>) -> (u64, String) {
     let frames = stdout(&out)
         .lines()
         .filter_map(|l| l.strip_prefix("frame="))
-        .last()
+        .next_back()
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or(0);
     let mut err = stderr(&out);
