@@ -16,6 +16,7 @@ pub mod media;
 pub mod output;
 pub mod package;
 pub mod timefmt;
+pub mod watermark;
 
 use std::process::ExitCode;
 

@@ -6,6 +6,7 @@ mod inspect;
 mod keys;
 mod package;
 mod verify;
+mod watermark;
 
 use std::path::PathBuf;
 
@@ -20,6 +21,7 @@ pub fn dispatch(command: Command, p: &Printer) -> anyhow::Result<Status> {
         Command::Verify(a) => verify::run(a, p),
         Command::Inspect(a) => inspect::run(a, p),
         Command::Generate(c) => generate::run(c, p),
+        Command::Watermark(c) => watermark::run(c, p),
     }
 }
 
