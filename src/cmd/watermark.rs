@@ -115,6 +115,7 @@ fn extract(a: WmExtractArgs, p: &Printer) -> anyhow::Result<Status> {
             "detected": r.detected,
             "payload": payload.map(|x| x.to_hex()),
             "log10_p": round2(d.log10_p),
+            "log10_p_sync": round2(d.log10_p_sync),
             "frames_used": r.video.frames,
             "mark_present": r.mark_present,
             "payload_ok": d.payload.is_some(),

@@ -182,12 +182,13 @@ impl ToYuv420 {
 }
 
 /// Decodes up to `max_seconds` of `path`'s video and calls `f` with each
-/// frame's luma (data, width, height, stride).
+/// frame's luma (data, width, height, stride, frame rate); `f` returns false
+/// to stop early.
 pub fn decode_luma(
     path: &Path,
     max_seconds: f64,
     progress: &dyn Progress,
-    mut f: impl FnMut(&[u8], usize, usize, usize) -> Result<()>,
+    mut f: impl FnMut(&[u8], usize, usize, usize, f64) -> Result<bool>,
 ) -> Result<VideoInfo> {
     let mut ictx = open_input(path)?;
     let mut vin = open_video(&ictx, path)?;
@@ -210,7 +211,7 @@ pub fn decode_luma(
     };
     let mut conv = ToYuv420::new();
     let mut decoded = frame::Video::empty();
-    let mut handle = |decoded: &frame::Video, info: &mut VideoInfo| -> Result<()> {
+    let mut handle = |decoded: &frame::Video, info: &mut VideoInfo| -> Result<bool> {
         crate::interrupt::check()?;
         let (w, h) = (decoded.width() as usize, decoded.height() as usize);
         let gray8 = matches!(
@@ -224,17 +225,17 @@ pub fn decode_luma(
                 | Pixel::NV12
                 | Pixel::GRAY8
         );
-        if gray8 {
-            f(decoded.data(0), w, h, decoded.stride(0))?;
+        let more = if gray8 {
+            f(decoded.data(0), w, h, decoded.stride(0), info.fps)?
         } else {
             let c = conv.convert(decoded, path)?;
-            f(c.data(0), w, h, c.stride(0))?;
-        }
+            f(c.data(0), w, h, c.stride(0), info.fps)?
+        };
         info.width = w;
         info.height = h;
         info.frames += 1;
         progress.set_position(info.frames);
-        Ok(())
+        Ok(more && info.frames < max_frames)
     };
     let mut done = false;
     for (stream, packet) in ictx.packets() {
@@ -245,8 +246,7 @@ pub fn decode_luma(
             continue; // a damaged packet: skip it, as players do
         }
         while vin.decoder.receive_frame(&mut decoded).is_ok() {
-            handle(&decoded, &mut info)?;
-            if info.frames >= max_frames {
+            if !handle(&decoded, &mut info)? {
                 done = true;
                 break;
             }
@@ -257,8 +257,10 @@ pub fn decode_luma(
     }
     if !done {
         let _ = vin.decoder.send_eof();
-        while info.frames < max_frames && vin.decoder.receive_frame(&mut decoded).is_ok() {
-            handle(&decoded, &mut info)?;
+        while vin.decoder.receive_frame(&mut decoded).is_ok() {
+            if !handle(&decoded, &mut info)? {
+                break;
+            }
         }
     }
     Ok(info)

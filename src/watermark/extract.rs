@@ -22,6 +22,14 @@ const R_MAX: f64 = WORK_ROWS / WORK_ROWS_SMALL * 1.5;
 const R_MIN: f64 = 0.97;
 /// Sub-cell phases tried on each axis.
 const PHASES: [f64; 2] = [0.0, 0.5];
+/// Checkpoints, in frames' worth of seconds, where the detector looks before
+/// the end and stops decoding once the payload is read. Every look is a test,
+/// so p is multiplied by the number of looks the clip's reading could take.
+const LOOKS_AT_SECONDS: [f64; 3] = [6.0, 12.0, 24.0];
+/// Under no mark, symbols read at random pass the 20 check bits with
+/// probability 2^-20, independently of the sync peak (other patterns).
+const LOG10_CHECK: f64 =
+    -(super::SYMBOLS as f64 * super::SYMBOL_BITS as f64 - 64.0) * std::f64::consts::LOG10_2;
 /// Worst misalignment, in cells, allowed at the clip's edge between two scales.
 const SCALE_SLACK_CELLS: f64 = 0.35;
 
@@ -47,7 +55,12 @@ impl Default for ExtractOptions {
 pub struct Detection {
     /// Sync z-score at the best hypothesis.
     pub z: f64,
-    /// log10 of the false-alarm probability, corrected for `hypotheses`.
+    /// log10 of the false-alarm probability of the sync peak, corrected for
+    /// `hypotheses` (and, from `extract_file`, for the looks taken).
+    pub log10_p_sync: f64,
+    /// log10 of the probability that an unmarked clip or another key gives a
+    /// sync peak this strong and, when the payload was read, symbols whose 20
+    /// check bits agree (2^-20, independent of the sync peak).
     pub log10_p: f64,
     pub hypotheses: u64,
     /// Cell size in clip pixels found.
@@ -326,6 +339,7 @@ pub fn search(accum: &Accumulator, patterns: &Patterns) -> Result<Detection> {
     }
     Ok(Detection {
         z: best.z,
+        log10_p_sync: log10_p,
         log10_p,
         hypotheses,
         cell_px: nominal * best.zoom,
@@ -344,15 +358,44 @@ pub fn extract_file(
     progress: &dyn Progress,
 ) -> Result<ExtractReport> {
     let patterns = Patterns::new(key);
+    let looks: Vec<f64> = LOOKS_AT_SECONDS
+        .iter()
+        .copied()
+        .filter(|&t| t < opts.max_seconds)
+        .collect();
+    let log10_looks = ((looks.len() + 1) as f64).log10();
+    let judge = |d: &mut Detection| {
+        d.log10_p_sync = (d.log10_p_sync + log10_looks).min(0.0);
+        d.log10_p = if d.payload.is_some() {
+            d.log10_p_sync + LOG10_CHECK
+        } else {
+            d.log10_p_sync
+        };
+    };
     let mut accum: Option<Accumulator> = None;
-    let video = codec::decode_luma(path, opts.max_seconds, progress, |luma, w, h, stride| {
-        let a = accum.get_or_insert_with(|| Accumulator::new(w, h));
-        // a size change midway: use the frames of the first size
-        if (w, h) == (a.w, a.h) {
+    let mut early: Option<Detection> = None;
+    let video = codec::decode_luma(
+        path,
+        opts.max_seconds,
+        progress,
+        |luma, w, h, stride, fps| {
+            let a = accum.get_or_insert_with(|| Accumulator::new(w, h));
+            // a size change midway: use the frames of the first size
+            if (w, h) != (a.w, a.h) {
+                return Ok(true);
+            }
             a.add(luma, stride);
-        }
-        Ok(())
-    })?;
+            if looks.iter().any(|t| (t * fps).round() as u64 == a.frames) {
+                let mut d = search(a, &patterns)?;
+                judge(&mut d);
+                if d.payload.is_some() && d.log10_p <= opts.threshold_log10 {
+                    early = Some(d);
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        },
+    )?;
     let Some(accum) = accum.filter(|a| a.frames > 0) else {
         return Err(Error::invalid_file(
             path,
@@ -360,8 +403,16 @@ pub fn extract_file(
             "check the clip with ffprobe; it may be damaged",
         ));
     };
-    let detection = search(&accum, &patterns)?;
-    let mark_present = detection.log10_p <= opts.threshold_log10;
+    let detection = match early {
+        Some(d) => d,
+        None => {
+            let mut d = search(&accum, &patterns)?;
+            judge(&mut d);
+            d
+        }
+    };
+    let mark_present =
+        detection.log10_p_sync <= opts.threshold_log10 || detection.log10_p <= opts.threshold_log10;
     let detected = mark_present && detection.payload.is_some();
     Ok(ExtractReport {
         video,
