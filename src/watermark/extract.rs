@@ -234,8 +234,10 @@ pub fn search(accum: &Accumulator, patterns: &Patterns) -> Result<Detection> {
     let nominal = img.h as f64 / WORK_ROWS;
     let cell0 = accum.cell0;
     let cells_across = (small.w.max(small.h) as f64 / cell0).max(1.0);
-    if (small.w as f64 / (cell0 * R_MAX)) * (small.h as f64 / (cell0 * R_MAX))
-        < (TILE * TILE / 4) as f64
+    // a cell must span at least a pixel, and the clip a quarter tile
+    if nominal < 1.0
+        || (small.w as f64 / (cell0 * R_MAX)) * (small.h as f64 / (cell0 * R_MAX))
+            < (TILE * TILE / 4) as f64
     {
         return Err(Error::arg(
             format!(

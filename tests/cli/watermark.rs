@@ -358,6 +358,20 @@ fn bad_inputs_are_errors_not_panics() {
     ]);
     assert_error(&out, "not a media file");
 
+    // a clip far too small to hold a cell of the mark
+    let tiny = dir.path().join("tiny.mp4");
+    ffmpeg(&[
+        "-i",
+        s(&f.marked),
+        "-t",
+        "1",
+        "-vf",
+        "scale=64:36",
+        s(&tiny),
+    ]);
+    let out = run(&["watermark", "extract", s(&tiny), "--wm-key", s(&f.key)]);
+    assert_error(&out, "too small to carry the mark");
+
     // a keyring or any other file is not a watermark key
     let out = run(&["watermark", "extract", s(&f.marked), "--wm-key", s(&text)]);
     assert_error(&out, "not a shieldpack watermark key");
