@@ -13,9 +13,13 @@
 //! - The same tile is in every frame, so the detector averages all frames,
 //!   folds the average onto one tile for each scale and sub-cell phase it tries,
 //!   and finds the offset by FFT correlation with spectral whitening.
+//! - Each frame is prefiltered (a wide local mean removed, divided by local
+//!   activity) before averaging, which weighs quiet areas over busy ones.
 //! - The detection statistic is the sync peak's z-score; its Gaussian tail times
-//!   the number of hypotheses tried (scales x phases x offsets, Bonferroni) is the
-//!   false-alarm probability reported.
+//!   the number of hypotheses tried (scales x phases x offsets x looks,
+//!   Bonferroni) is the sync false-alarm probability, and a payload whose 20
+//!   check bits agree adds a factor 2^-20 (`log10_p`). Reading stops early
+//!   (at 6, 12 or 24 s) once the payload is read.
 //! - The mark's strength follows local texture (8x8 block activity) and is set
 //!   per frame for a target luma PSNR.
 
