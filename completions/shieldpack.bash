@@ -43,6 +43,9 @@ _shieldpack() {
             shieldpack,verify)
                 cmd="shieldpack__subcmd__verify"
                 ;;
+            shieldpack,watermark)
+                cmd="shieldpack__subcmd__watermark"
+                ;;
             shieldpack__subcmd__generate,completions)
                 cmd="shieldpack__subcmd__generate__subcmd__completions"
                 ;;
@@ -88,6 +91,9 @@ _shieldpack() {
             shieldpack__subcmd__help,verify)
                 cmd="shieldpack__subcmd__help__subcmd__verify"
                 ;;
+            shieldpack__subcmd__help,watermark)
+                cmd="shieldpack__subcmd__help__subcmd__watermark"
+                ;;
             shieldpack__subcmd__help__subcmd__generate,completions)
                 cmd="shieldpack__subcmd__help__subcmd__generate__subcmd__completions"
                 ;;
@@ -123,6 +129,15 @@ _shieldpack() {
                 ;;
             shieldpack__subcmd__help__subcmd__policy,detect)
                 cmd="shieldpack__subcmd__help__subcmd__policy__subcmd__detect"
+                ;;
+            shieldpack__subcmd__help__subcmd__watermark,embed)
+                cmd="shieldpack__subcmd__help__subcmd__watermark__subcmd__embed"
+                ;;
+            shieldpack__subcmd__help__subcmd__watermark,extract)
+                cmd="shieldpack__subcmd__help__subcmd__watermark__subcmd__extract"
+                ;;
+            shieldpack__subcmd__help__subcmd__watermark,keygen)
+                cmd="shieldpack__subcmd__help__subcmd__watermark__subcmd__keygen"
                 ;;
             shieldpack__subcmd__keys,export)
                 cmd="shieldpack__subcmd__keys__subcmd__export"
@@ -196,6 +211,30 @@ _shieldpack() {
             shieldpack__subcmd__policy__subcmd__help,help)
                 cmd="shieldpack__subcmd__policy__subcmd__help__subcmd__help"
                 ;;
+            shieldpack__subcmd__watermark,embed)
+                cmd="shieldpack__subcmd__watermark__subcmd__embed"
+                ;;
+            shieldpack__subcmd__watermark,extract)
+                cmd="shieldpack__subcmd__watermark__subcmd__extract"
+                ;;
+            shieldpack__subcmd__watermark,help)
+                cmd="shieldpack__subcmd__watermark__subcmd__help"
+                ;;
+            shieldpack__subcmd__watermark,keygen)
+                cmd="shieldpack__subcmd__watermark__subcmd__keygen"
+                ;;
+            shieldpack__subcmd__watermark__subcmd__help,embed)
+                cmd="shieldpack__subcmd__watermark__subcmd__help__subcmd__embed"
+                ;;
+            shieldpack__subcmd__watermark__subcmd__help,extract)
+                cmd="shieldpack__subcmd__watermark__subcmd__help__subcmd__extract"
+                ;;
+            shieldpack__subcmd__watermark__subcmd__help,help)
+                cmd="shieldpack__subcmd__watermark__subcmd__help__subcmd__help"
+                ;;
+            shieldpack__subcmd__watermark__subcmd__help,keygen)
+                cmd="shieldpack__subcmd__watermark__subcmd__help__subcmd__keygen"
+                ;;
             *)
                 ;;
         esac
@@ -203,7 +242,7 @@ _shieldpack() {
 
     case "${cmd}" in
         shieldpack)
-            opts="-q -v -h -V --quiet --verbose --json --color --no-progress --help --version keys package batch verify policy inspect rekey generate help"
+            opts="-q -v -h -V --quiet --verbose --json --color --no-progress --help --version keys package batch verify policy inspect rekey watermark generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -417,7 +456,7 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__help)
-            opts="keys package batch verify policy inspect rekey generate help"
+            opts="keys package batch verify policy inspect rekey watermark generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -713,6 +752,62 @@ _shieldpack() {
         shieldpack__subcmd__help__subcmd__verify)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__help__subcmd__watermark)
+            opts="keygen embed extract"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__help__subcmd__watermark__subcmd__embed)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__help__subcmd__watermark__subcmd__extract)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__help__subcmd__watermark__subcmd__keygen)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1474,6 +1569,192 @@ _shieldpack() {
                     return 0
                     ;;
                 --keys)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__watermark)
+            opts="-q -v -h -V --quiet --verbose --json --color --no-progress --help --version keygen embed extract help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__watermark__subcmd__embed)
+            opts="-o -q -v -h -V --output --wm-key --payload --crf --preset --force --quiet --verbose --json --color --no-progress --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wm-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --payload)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --crf)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --preset)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__watermark__subcmd__extract)
+            opts="-q -v -h -V --wm-key --threshold-log10 --max-seconds --quiet --verbose --json --color --no-progress --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --wm-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --threshold-log10)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-seconds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__watermark__subcmd__help)
+            opts="keygen embed extract help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__watermark__subcmd__help__subcmd__embed)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__watermark__subcmd__help__subcmd__extract)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__watermark__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__watermark__subcmd__help__subcmd__keygen)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__watermark__subcmd__keygen)
+            opts="-o -q -v -h -V --output --quiet --verbose --json --color --no-progress --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

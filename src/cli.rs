@@ -79,6 +79,10 @@ pub enum Command {
     /// Re-encrypt, in place and atomically, the segments whose key is no longer current
     Rekey(RekeyArgs),
 
+    /// Embed and extract forensic watermarks that name the session behind a leak
+    #[command(subcommand)]
+    Watermark(WatermarkCommand),
+
     /// Generate man pages or shell completions
     #[command(subcommand, hide = true)]
     Generate(GenerateCommand),
@@ -652,4 +656,73 @@ pub enum GenerateCommand {
         #[arg(value_enum, value_name = "SHELL")]
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WatermarkCommand {
+    /// Create a watermark key: a random secret written with mode 0600
+    Keygen(WmKeygenArgs),
+
+    /// Mark a video with a payload: decode, add a keyed mark to the luma, re-encode H.264
+    Embed(WmEmbedArgs),
+
+    /// Read a mark blind from a clip: the payload and its false-alarm probability
+    Extract(WmExtractArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WmKeygenArgs {
+    /// Where to write the key (refuses to overwrite)
+    #[arg(short, long, value_name = "WMKEY")]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct WmEmbedArgs {
+    /// The video to mark
+    #[arg(value_name = "INPUT")]
+    pub input: PathBuf,
+
+    /// The marked video to write (.mp4, .mkv, .mov, .ts)
+    #[arg(short, long, value_name = "OUTPUT")]
+    pub output: PathBuf,
+
+    /// The watermark key (from `shieldpack watermark keygen`)
+    #[arg(long, value_name = "WMKEY")]
+    pub wm_key: PathBuf,
+
+    /// The payload to embed: 1 to 16 hex digits (up to 64 bits)
+    #[arg(long, value_name = "HEX")]
+    pub payload: String,
+
+    /// libx264 constant rate factor of the re-encode (lower is better quality)
+    #[arg(long, value_name = "N", default_value_t = 18.0)]
+    pub crf: f32,
+
+    /// libx264 preset of the re-encode (ultrafast ... veryslow)
+    #[arg(long, value_name = "P", default_value = "medium")]
+    pub preset: String,
+
+    /// Replace OUTPUT if it exists
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WmExtractArgs {
+    /// The clip to examine (any length; a few seconds suffice)
+    #[arg(value_name = "CLIP")]
+    pub clip: PathBuf,
+
+    /// The watermark key the mark was embedded with
+    #[arg(long, value_name = "WMKEY")]
+    pub wm_key: PathBuf,
+
+    /// Report a mark only when log10 of its false-alarm probability is at most this
+    #[arg(long, value_name = "LOG10P", default_value_t = -9.0, allow_hyphen_values = true)]
+    pub threshold_log10: f64,
+
+    /// Read at most this many seconds of the clip
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    pub max_seconds: f64,
 }

@@ -18,6 +18,7 @@ pub mod output;
 pub mod package;
 pub mod policy;
 pub mod timefmt;
+pub mod watermark;
 
 use std::process::ExitCode;
 

@@ -9,6 +9,7 @@ mod package;
 mod policy;
 mod rekey;
 mod verify;
+mod watermark;
 
 use std::path::PathBuf;
 
@@ -26,6 +27,7 @@ pub fn dispatch(command: Command, p: &Printer) -> anyhow::Result<Status> {
         Command::Inspect(a) => inspect::run(a, p),
         Command::Rekey(a) => rekey::run(a, p),
         Command::Generate(c) => generate::run(c, p),
+        Command::Watermark(c) => watermark::run(c, p),
     }
 }
 

@@ -181,8 +181,10 @@ pub fn detect(path: &Path, o: &Options, progress: &dyn Progress) -> Result<Detec
         height: 0,
     };
     let mut frame = ff::frame::Video::empty();
-    let mut packet = ff::Packet::empty();
     loop {
+        // A fresh packet each time: ffmpeg-next's `read` does not unref the
+        // previous payload, so reusing one packet leaks every buffer read.
+        let mut packet = ff::Packet::empty();
         match packet.read(&mut ictx) {
             Ok(()) => {}
             Err(ff::Error::Eof) => break,

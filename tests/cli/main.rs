@@ -12,3 +12,4 @@ mod keydist;
 mod keys;
 mod package;
 mod policy;
+mod watermark;

@@ -1,0 +1,403 @@
+//! `shieldpack watermark`: key files, a marked clip's round trip, robustness to
+//! re-encoding and scaling made with the ffmpeg CLI, no detection without the
+//! mark or with another key, and clean errors for bad input.
+//!
+//! Clips are small (960x540, five seconds of lavfi content) so that the module
+//! runs in well under a few minutes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+const PAYLOAD: &str = "5a17c0de12345678";
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_shieldpack"));
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("NO_COLOR", "1");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run shieldpack")
+}
+
+fn ffmpeg(args: &[&str]) {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-v", "error", "-nostdin", "-y"])
+        .args(args)
+        .output()
+        .expect("ffmpeg is installed");
+    assert!(
+        out.status.success(),
+        "ffmpeg {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Files shared by the tests: made once, kept in cargo's test scratch folder.
+struct Fixture {
+    dir: PathBuf,
+    key: PathBuf,
+    other_key: PathBuf,
+    source: PathBuf,
+    marked: PathBuf,
+}
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("watermark-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = dir.join("wm.key");
+        let other_key = dir.join("other.key");
+        for k in [&key, &other_key] {
+            let out = run(&["watermark", "keygen", "-o", s(k)]);
+            assert!(out.status.success(), "{out:?}");
+        }
+        // natural-ish content: a moving fractal blended with a test card, film grain, a tone
+        let source = dir.join("source.mp4");
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "mandelbrot=s=960x540:r=24",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=960x540:r=24",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=f=440:r=48000",
+            "-filter_complex",
+            "[0:v][1:v]blend=all_mode=average,noise=alls=5:allf=t,format=yuv420p[v]",
+            "-map",
+            "[v]",
+            "-map",
+            "2:a",
+            "-t",
+            "5",
+            "-c:v",
+            "libx264",
+            "-crf",
+            "14",
+            "-preset",
+            "veryfast",
+            "-c:a",
+            "aac",
+            s(&source),
+        ]);
+        let marked = dir.join("marked.mp4");
+        let out = run(&[
+            "--json",
+            "watermark",
+            "embed",
+            s(&source),
+            "-o",
+            s(&marked),
+            "--wm-key",
+            s(&key),
+            "--payload",
+            PAYLOAD,
+            "--preset",
+            "veryfast",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report = json(&out);
+        assert_eq!(report["payload"], PAYLOAD);
+        assert_eq!(report["frames"], 120);
+        let psnr = report["psnr_luma_db"].as_f64().unwrap();
+        assert!(psnr >= 42.0, "mark PSNR {psnr} dB");
+        Fixture {
+            dir,
+            key,
+            other_key,
+            source,
+            marked,
+        }
+    })
+}
+
+fn extract(clip: &Path, key: &Path) -> (Output, serde_json::Value) {
+    let out = run(&[
+        "--json",
+        "watermark",
+        "extract",
+        s(clip),
+        "--wm-key",
+        s(key),
+    ]);
+    let v = json(&out);
+    (out, v)
+}
+
+fn assert_found(clip: &Path) {
+    let f = fixture();
+    let (out, v) = extract(clip, &f.key);
+    assert_eq!(out.status.code(), Some(0), "{v}");
+    assert_eq!(v["detected"], true, "{v}");
+    assert_eq!(v["payload"], PAYLOAD, "{v}");
+    assert!(v["log10_p"].as_f64().unwrap() <= -9.0, "{v}");
+    assert!(v["frames_used"].as_u64().unwrap() > 0, "{v}");
+}
+
+fn assert_not_found(clip: &Path, key: &Path) {
+    let (out, v) = extract(clip, key);
+    assert_eq!(out.status.code(), Some(1), "{v}");
+    assert_eq!(v["detected"], false, "{v}");
+    assert!(v["payload"].is_null(), "{v}");
+    assert!(v["log10_p"].as_f64().unwrap() > -9.0, "{v}");
+}
+
+#[test]
+fn keygen_writes_a_private_key_and_refuses_to_overwrite() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k");
+    let out = run(&["--json", "watermark", "keygen", "-o", s(&key)]);
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&key).unwrap();
+    let secret = text.trim().rsplit(':').next().unwrap().to_string();
+    assert_eq!(secret.len(), 64);
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // the secret is never printed
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&secret));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(&secret));
+    let again = run(&["watermark", "keygen", "-o", s(&key)]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("hint:"));
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), text);
+}
+
+#[test]
+fn round_trip_finds_the_payload() {
+    let f = fixture();
+    assert_found(&f.marked);
+    // plain output: the payload alone on stdout
+    let out = run(&["watermark", "extract", s(&f.marked), "--wm-key", s(&f.key)]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), PAYLOAD);
+}
+
+#[test]
+fn marked_output_keeps_audio_and_frame_count() {
+    let f = fixture();
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_entries",
+            "stream=codec_type,codec_name,nb_read_frames",
+            "-of",
+            "csv=p=0",
+            s(&f.marked),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("h264,video,120"), "{text}");
+    assert!(text.contains("aac,audio"), "{text}");
+}
+
+#[test]
+fn survives_crf30_reencode() {
+    let f = fixture();
+    let clip = f.dir.join("crf30.mp4");
+    ffmpeg(&[
+        "-i",
+        s(&f.marked),
+        "-c:v",
+        "libx264",
+        "-crf",
+        "30",
+        "-preset",
+        "veryfast",
+        "-an",
+        s(&clip),
+    ]);
+    assert_found(&clip);
+}
+
+#[test]
+fn survives_half_scale() {
+    let f = fixture();
+    let clip = f.dir.join("half.mp4");
+    ffmpeg(&[
+        "-i",
+        s(&f.marked),
+        "-vf",
+        "scale=480:270",
+        "-c:v",
+        "libx264",
+        "-crf",
+        "20",
+        "-preset",
+        "veryfast",
+        "-an",
+        s(&clip),
+    ]);
+    assert_found(&clip);
+}
+
+#[test]
+fn survives_a_crop_at_an_odd_offset_from_the_middle() {
+    let f = fixture();
+    let clip = f.dir.join("crop.mp4");
+    ffmpeg(&[
+        "-ss",
+        "1",
+        "-i",
+        s(&f.marked),
+        "-vf",
+        "crop=768:432:37:21:exact=1",
+        "-c:v",
+        "libx264",
+        "-crf",
+        "23",
+        "-preset",
+        "veryfast",
+        "-an",
+        s(&clip),
+    ]);
+    assert_found(&clip);
+}
+
+#[test]
+fn unmarked_clip_is_not_detected() {
+    let f = fixture();
+    assert_not_found(&f.source, &f.key);
+}
+
+#[test]
+fn wrong_key_is_not_detected() {
+    let f = fixture();
+    assert_not_found(&f.marked, &f.other_key);
+}
+
+fn assert_error(out: &Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(needle), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn bad_payloads_are_usage_errors() {
+    let f = fixture();
+    let out_path = f.dir.join("never.mp4");
+    for (payload, needle) in [
+        ("5a17c0de123456789", "too long"),
+        ("hello", "not hex"),
+        ("", "empty"),
+    ] {
+        let out = run(&[
+            "watermark",
+            "embed",
+            s(&f.source),
+            "-o",
+            s(&out_path),
+            "--wm-key",
+            s(&f.key),
+            "--payload",
+            payload,
+        ]);
+        assert_error(&out, needle);
+        assert!(!out_path.exists());
+    }
+}
+
+#[test]
+fn bad_inputs_are_errors_not_panics() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.mp4");
+    let out = run(&["watermark", "extract", s(&missing), "--wm-key", s(&f.key)]);
+    assert_error(&out, "no such file");
+
+    let text = dir.path().join("notes.mp4");
+    std::fs::write(&text, "not a video at all\n").unwrap();
+    let out = run(&["watermark", "extract", s(&text), "--wm-key", s(&f.key)]);
+    assert_error(&out, "not a media file");
+    let out = run(&[
+        "watermark",
+        "embed",
+        s(&text),
+        "-o",
+        s(&dir.path().join("o.mp4")),
+        "--wm-key",
+        s(&f.key),
+        "--payload",
+        "ab",
+    ]);
+    assert_error(&out, "not a media file");
+
+    // a clip far too small to hold a cell of the mark
+    let tiny = dir.path().join("tiny.mp4");
+    ffmpeg(&[
+        "-i",
+        s(&f.marked),
+        "-t",
+        "1",
+        "-vf",
+        "scale=64:36",
+        s(&tiny),
+    ]);
+    let out = run(&["watermark", "extract", s(&tiny), "--wm-key", s(&f.key)]);
+    assert_error(&out, "too small to carry the mark");
+
+    // a keyring or any other file is not a watermark key
+    let out = run(&["watermark", "extract", s(&f.marked), "--wm-key", s(&text)]);
+    assert_error(&out, "not a shieldpack watermark key");
+    let out = run(&[
+        "watermark",
+        "extract",
+        s(&f.marked),
+        "--wm-key",
+        s(&missing),
+    ]);
+    assert_error(&out, "no such file");
+}
+
+#[test]
+fn embed_refuses_to_overwrite_without_force() {
+    let f = fixture();
+    let out = run(&[
+        "watermark",
+        "embed",
+        s(&f.source),
+        "-o",
+        s(&f.marked),
+        "--wm-key",
+        s(&f.key),
+        "--payload",
+        "1",
+    ]);
+    assert_error(&out, "already exists");
+}
