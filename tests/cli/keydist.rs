@@ -603,21 +603,6 @@ fn segments(out: &Path) -> Vec<(String, u64, Vec<u8>)> {
         .collect()
 }
 
-fn defects(o: &std::process::Output) -> Vec<String> {
-    stdout_json(o)["defects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            format!(
-                "{}: {}",
-                d["file"].as_str().unwrap(),
-                d["message"].as_str().unwrap()
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn rotate_then_rekey_moves_periods_on_to_new_keys_and_leaves_the_rest_alone() {
     let p = package(&[]);
@@ -640,7 +625,7 @@ fn rotate_then_rekey_moves_periods_on_to_new_keys_and_leaves_the_rest_alone() {
     ]));
     let o = verify(&p, false);
     assert_eq!(o.status.code(), Some(1), "verify flags out-of-date keys");
-    let d = defects(&o);
+    let d = verify_defects(&o);
     assert_eq!(d.len(), 4, "{d:?}");
     assert!(
         d.iter().all(|x| x.contains("generation 1 is current")),
@@ -669,9 +654,9 @@ fn rotate_then_rekey_moves_periods_on_to_new_keys_and_leaves_the_rest_alone() {
     );
 
     let o = verify(&p, false);
-    assert_eq!(o.status.code(), Some(0), "{:?}", defects(&o));
+    assert_eq!(o.status.code(), Some(0), "{:?}", verify_defects(&o));
     let o = verify(&p, true);
-    assert_eq!(o.status.code(), Some(0), "{:?}", defects(&o));
+    assert_eq!(o.status.code(), Some(0), "{:?}", verify_defects(&o));
     assert_eq!(stdout_json(&o)["video_frames"], CLIP_FRAMES);
 
     let new_keys_dir = p.t.join("new-keys");
@@ -711,8 +696,7 @@ fn rotate_then_rekey_moves_periods_on_to_new_keys_and_leaves_the_rest_alone() {
         assert!(playlist.contains(&format!("keys/{kid}.key")), "{playlist}");
     }
     export(&p, "key-files", &p.out.join("360p/keys"), &[]);
-    let server = HttpServer::serve(&p.out);
-    let (frames, errors) = ffmpeg_decode(&server.url("master.m3u8"));
+    let (frames, errors, _) = decode_over_http(&p.out);
     assert_eq!(errors, "");
     assert_eq!(frames, CLIP_FRAMES);
 
@@ -755,7 +739,7 @@ fn rekey_of_derived_iv_packages_writes_new_ivs_and_uses_the_key_uri_template() {
             .arg(&p.id),
     );
     let o = verify(&p, true);
-    assert_eq!(o.status.code(), Some(0), "{:?}", defects(&o));
+    assert_eq!(o.status.code(), Some(0), "{:?}", verify_defects(&o));
     let playlist = std::fs::read_to_string(p.out.join("360p/index.m3u8")).unwrap();
     let ivs: std::collections::HashSet<&str> = playlist
         .lines()
@@ -858,7 +842,7 @@ fn revoked_keys_are_left_out_of_exports_and_flagged_by_verify() {
     assert_eq!(v["keys"].as_array().unwrap().len(), 2);
     let o = verify(&p, false);
     assert_eq!(o.status.code(), Some(1));
-    let d = defects(&o);
+    let d = verify_defects(&o);
     assert_eq!(d.len(), 2, "{d:?}");
     assert!(
         d.iter().all(|x| x.contains("revoked key of period 1")),

@@ -46,20 +46,13 @@ fn export_key_files(p: &Pkg, dest: &Path) {
 fn ffmpeg_decodes_every_frame_of_a_rotated_package_over_http() {
     let p = rotated(&[]);
     export_key_files(&p, &p.out.join("360p/keys"));
-    let server = HttpServer::serve(&p.out);
-    let (frames, errors) = ffmpeg_decode(&server.url("master.m3u8"));
+    let (frames, errors, keys_fetched) = decode_over_http(&p.out);
     assert_eq!(errors, "", "FFmpeg reported decode errors");
     assert_eq!(frames, CLIP_FRAMES);
-    let keys_fetched = server
-        .requests()
-        .iter()
-        .filter(|r| r.ends_with(".key"))
-        .count();
     assert_eq!(
-        keys_fetched,
+        keys_fetched.len(),
         3,
-        "one key per period: {:?}",
-        server.requests()
+        "one key per period: {keys_fetched:?}"
     );
 }
 
@@ -222,19 +215,7 @@ fn verify_accepts_a_good_package_and_flags_a_flipped_byte_and_a_missing_segment(
             .arg(&p.keyring),
         1,
     );
-    let r = stdout_json(&o);
-    let defects: Vec<String> = r["defects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            format!(
-                "{}: {}",
-                d["file"].as_str().unwrap(),
-                d["message"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let defects = verify_defects(&o);
     assert!(
         defects
             .iter()

@@ -764,6 +764,35 @@ pub fn package_clip(out: impl AsRef<Path>, keyring: impl AsRef<Path>) -> Command
     c
 }
 
+/// Serves the package in `out` on loopback and decodes its master playlist with
+/// FFmpeg: (video frames, FFmpeg's error output, every key URI fetched, in order).
+pub fn decode_over_http(out: &Path) -> (u64, String, Vec<String>) {
+    let server = HttpServer::serve(out);
+    let (frames, errors) = ffmpeg_decode(&server.url("master.m3u8"));
+    let keys = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.ends_with(".key"))
+        .collect();
+    (frames, errors, keys)
+}
+
+/// The defects of `verify --json` output, each as "FILE: message".
+pub fn verify_defects(o: &Output) -> Vec<String> {
+    stdout_json(o)["defects"]
+        .as_array()
+        .expect("verify --json lists defects")
+        .iter()
+        .map(|d| {
+            format!(
+                "{}: {}",
+                d["file"].as_str().unwrap(),
+                d["message"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
 /// Decodes the first video stream fully: (frames, FFmpeg's error output).
 pub fn ffmpeg_decode(input: &str) -> (u64, String) {
     ffmpeg_decode_ok(input)
