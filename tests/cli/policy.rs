@@ -633,3 +633,39 @@ fn rotation_config_maps_to_rotate_every_and_refuses_ctr() {
         .collect();
     assert_eq!(periods, vec![0, 0, 0, 1, 1, 1]);
 }
+
+#[test]
+fn hls_js_plays_a_policy_package_across_clear_and_protected_scenes() {
+    // 2 s segments: two clear segments, then two per protected scene.
+    let p = package_with(THREE_SCENES, &["--segment-duration", "2"]);
+    run_ok(
+        shieldpack()
+            .args(["keys", "export"])
+            .arg(&p.keyring)
+            .arg("--package")
+            .arg(&p.out)
+            .args(["--format", "key-files", "-o"])
+            .arg(p.out.join("360p/keys")),
+    );
+    let playlist = std::fs::read_to_string(p.out.join("360p/index.m3u8")).unwrap();
+    assert!(playlist.starts_with("#EXTM3U") && playlist.contains("#EXT-X-KEY:METHOD=NONE"));
+    let server = HttpServer::serve(&p.out);
+    let v = play_in_browser(&server.url("master.m3u8"));
+    assert_eq!(v["ended"], true, "did not play to the end: {v}");
+    assert_eq!(fatal_errors(&v), Vec::<Value>::new(), "{v}");
+    assert_eq!(v["fragsLoaded"], 6, "{v}");
+    let decoded = v["decodedFrames"].as_u64().unwrap_or(0);
+    assert!(
+        decoded + 5 >= CLIP_FRAMES && decoded <= CLIP_FRAMES + 5,
+        "decoded {decoded} of {CLIP_FRAMES}: {v}"
+    );
+    // The clear scene needs no key; each protected scene's key was fetched.
+    let mut keys: Vec<String> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.ends_with(".key"))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+}
