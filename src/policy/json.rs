@@ -234,6 +234,13 @@ impl Node {
         }
     }
 
+    /// The value as written when it is a scalar, else its type, for messages.
+    pub fn shown(&self) -> String {
+        self.scalar()
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| self.type_name().to_string())
+    }
+
     pub fn scalar(&self) -> Option<&Value> {
         match &self.kind {
             Kind::Scalar(v) => Some(v),

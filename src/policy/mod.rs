@@ -533,11 +533,7 @@ fn check_scene(i: usize, node: &Node, f: &mut Findings) -> (Pos, Option<Scene>, 
             Some(m) => match parse_time(m.value.scalar().unwrap_or(&Value::Null)) {
                 Some(t) => (Some(t), m.value.pos),
                 None => {
-                    let shown = m
-                        .value
-                        .scalar()
-                        .map(|v| v.to_string())
-                        .unwrap_or_else(|| m.value.type_name().to_string());
+                    let shown = m.value.shown();
                     f.error(
                         m.value.pos,
                         format!("the {key} of scene {n}, {shown}, is not a time"),
@@ -617,11 +613,7 @@ fn check_scene(i: usize, node: &Node, f: &mut Findings) -> (Pos, Option<Scene>, 
         Some(m) => match m.value.scalar().and_then(Hdcp::parse) {
             Some(h) => Some(h),
             None => {
-                let shown = m
-                    .value
-                    .scalar()
-                    .map(|v| v.to_string())
-                    .unwrap_or_else(|| m.value.type_name().to_string());
+                let shown = m.value.shown();
                 f.error(
                     m.value.pos,
                     format!("bad hdcp value {shown} in scene {n}"),

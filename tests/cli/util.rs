@@ -777,6 +777,30 @@ pub fn decode_over_http(out: &Path) -> (u64, String, Vec<String>) {
     (frames, errors, keys)
 }
 
+/// Serves the package in `out`, plays it with hls.js in chromium and asserts it
+/// ends with no fatal error after `frags` fragments and `frames` decoded frames
+/// (give or take five at the edges); returns the distinct key URIs fetched.
+pub fn assert_plays_to_end(out: &Path, frags: u64, frames: u64) -> Vec<String> {
+    let server = HttpServer::serve(out);
+    let v = play_in_browser(&server.url("master.m3u8"));
+    assert_eq!(v["ended"], true, "did not play to the end: {v}");
+    assert_eq!(fatal_errors(&v), Vec::<serde_json::Value>::new(), "{v}");
+    assert_eq!(v["fragsLoaded"], frags, "{v}");
+    let decoded = v["decodedFrames"].as_u64().unwrap_or(0);
+    assert!(
+        decoded + 5 >= frames && decoded <= frames + 5,
+        "decoded {decoded} of {frames}: {v}"
+    );
+    let mut keys: Vec<String> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.ends_with(".key"))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
 /// The defects of `verify --json` output, each as "FILE: message".
 pub fn verify_defects(o: &Output) -> Vec<String> {
     stdout_json(o)["defects"]
