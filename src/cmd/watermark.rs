@@ -84,14 +84,14 @@ fn embed(a: WmEmbedArgs, p: &Printer) -> anyhow::Result<Status> {
 }
 
 fn extract(a: WmExtractArgs, p: &Printer) -> anyhow::Result<Status> {
-    if !(a.max_seconds > 0.0) {
+    if a.max_seconds.is_nan() || a.max_seconds <= 0.0 {
         return Err(Error::arg(
             format!("--max-seconds {} must be positive", a.max_seconds),
             "give the number of seconds of the clip to read, e.g. --max-seconds 10",
         )
         .into());
     }
-    if !(a.threshold_log10 < 0.0) {
+    if a.threshold_log10.is_nan() || a.threshold_log10 >= 0.0 {
         return Err(Error::arg(
             format!("--threshold-log10 {} must be negative", a.threshold_log10),
             "give log10 of the false-alarm probability to accept, e.g. -9 for one in a billion",

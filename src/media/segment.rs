@@ -17,7 +17,7 @@ use std::sync::mpsc;
 use ffmpeg_next as ff;
 
 use super::mux::TsMuxer;
-use super::{describe, open_input, MediaInfo, Selection};
+use super::{describe, open_input_with, MediaInfo, Probe, Selection};
 use crate::error::{Error, Result};
 use crate::output::Progress;
 
@@ -88,7 +88,7 @@ pub fn run(
     progress: &dyn Progress,
     mut sink: impl FnMut(Event) -> Result<()>,
 ) -> Result<Summary> {
-    let ictx = open_input(path)?;
+    let ictx = open_input_with(path, Probe::Headers)?;
     let info = describe(path, &ictx);
     let selection = info.select()?;
     let mux_err = |(op, e): (&'static str, ff::Error)| Error::Ffmpeg {
