@@ -7,6 +7,9 @@ use aes::cipher::{
     BlockEncryptMut, KeyIvInit,
 };
 
+mod interim;
+pub use interim::{encrypt_lanes, padding_ok, CbcDec, CbcEnc, Sha256x2};
+
 type Enc = cbc::Encryptor<aes::Aes128>;
 type Dec = cbc::Decryptor<aes::Aes128>;
 

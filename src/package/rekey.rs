@@ -11,11 +11,10 @@
 //! an interruption leaves it as it was.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
-use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::manifest::Manifest;
@@ -201,24 +200,17 @@ pub fn rekey(dir: &Path, kr: &Keyring, o: Options, progress: &dyn Progress) -> R
             .map(|_| {
                 let (work, next, done, root, failed) = (&work, &next, &done, &root, &failed);
                 scope.spawn(move || -> Result<Vec<(usize, String)>> {
-                    let mut buf = Vec::new();
-                    let mut mine = Vec::new();
-                    loop {
-                        crate::interrupt::check()?;
-                        if failed.load(Ordering::Relaxed) {
-                            break; // another worker failed: the rekey is off
-                        }
+                    let take = || {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(j) = work.get(i) else { break };
-                        let sha = reencrypt_one(dir, root, j, o.check_hashes, &mut buf)
-                            .inspect_err(|_| {
-                                failed.store(true, Ordering::Relaxed);
-                            })?;
-                        mine.push((i, sha));
-                        let d = done.fetch_add(j.size, Ordering::Relaxed) + j.size;
+                        work.get(i).map(|j| (i, j))
+                    };
+                    let finished = |size: u64| {
+                        let d = done.fetch_add(size, Ordering::Relaxed) + size;
                         progress.set_position(d);
-                    }
-                    Ok(mine)
+                    };
+                    worker(dir, root, o.check_hashes, take, finished, failed).inspect_err(|_| {
+                        failed.store(true, Ordering::Relaxed);
+                    })
                 })
             })
             .collect();
@@ -290,72 +282,176 @@ pub fn rekey(dir: &Path, kr: &Keyring, o: Options, progress: &dyn Progress) -> R
     Ok(out)
 }
 
-/// Bytes re-encrypted per step: small enough to stay in the CPU cache between
-/// hashing, decrypting, encrypting and hashing again, large enough that system
-/// calls do not matter.
-const CHUNK: usize = 512 << 10;
+/// Bytes of each segment re-encrypted per step: the lanes' chunks, read and
+/// written, stay in the CPU cache between decrypting, encrypting and hashing,
+/// and system calls stay few.
+const CHUNK: usize = 256 << 10;
 
-/// Streams one segment into the staged folder: each byte is read once,
-/// hashed (to catch damage rekeying would otherwise hide), re-encrypted in
-/// place, hashed again and written once. Returns the new SHA-256.
-fn reencrypt_one(
-    dir: &Path,
-    root: &Path,
-    j: &Job,
-    check: bool,
-    buf: &mut Vec<u8>,
-) -> Result<String> {
-    let damaged = |reason: String| {
-        Error::invalid_file(
-            &j.path,
-            reason,
-            "the package is damaged: `shieldpack verify` lists what; package the title again",
-        )
-    };
-    let mut f = std::fs::File::open(&j.path).at(&j.path)?;
-    let len = f.metadata().at(&j.path)?.len();
-    if len != j.size {
-        return Err(damaged(format!(
-            "{len} bytes, but the manifest says {}",
-            j.size
-        )));
-    }
-    if len == 0 || len % 16 != 0 {
-        return Err(damaged(format!(
-            "{len} bytes is not a whole number of AES blocks"
-        )));
-    }
-    let rel = j.path.strip_prefix(dir).expect("under the package");
-    let dest = root.join(rel);
-    let mut out = std::fs::File::create(&dest).at(&dest)?;
-    buf.resize(CHUNK, 0);
-    let (mut old_sha, mut new_sha) = (Sha256::new(), Sha256::new());
-    let mut cipher = crypto::Reencryptor::new(&j.old_key, &j.old_iv, &j.new_key, &j.new_iv);
-    let mut left = len;
-    while left > 0 {
-        let n = (CHUNK as u64).min(left) as usize;
-        let chunk = &mut buf[..n];
-        f.read_exact(chunk).at(&j.path)?;
-        if check {
-            old_sha.update(&*chunk);
+/// Segments one worker re-encrypts side by side. CBC encryption is serial
+/// within a segment (each block waits for the one before, ~40 cycles), but
+/// blocks of different segments are independent, so interleaving four keeps
+/// the AES unit busy; two-way hashing likewise pairs the old and new SHA-256.
+const LANES: usize = 4;
+
+/// One segment being re-encrypted: read through a mapping of the old file,
+/// decrypted into `buf`, encrypted there, hashed on both sides, written once.
+struct Lane<'a> {
+    index: usize,
+    job: &'a Job,
+    src: fsutil::Mapped,
+    dest: PathBuf,
+    out: std::fs::File,
+    pos: usize,
+    dec: crypto::CbcDec,
+    enc: crypto::CbcEnc,
+    sha: crypto::Sha256x2,
+    buf: Vec<u8>,
+}
+
+impl<'a> Lane<'a> {
+    fn open(dir: &Path, root: &Path, index: usize, j: &'a Job) -> Result<Lane<'a>> {
+        let f = std::fs::File::open(&j.path).at(&j.path)?;
+        let len = f.metadata().at(&j.path)?.len();
+        if len != j.size {
+            return Err(damaged(
+                j,
+                format!("{len} bytes, but the manifest says {}", j.size),
+            ));
         }
-        left -= n as u64;
-        cipher.update(chunk, left == 0).ok_or_else(|| {
-            Error::invalid_file(
-                &j.path,
+        if len == 0 || len % 16 != 0 {
+            return Err(damaged(
+                j,
+                format!("{len} bytes is not a whole number of AES blocks"),
+            ));
+        }
+        let len = usize::try_from(len).map_err(|_| damaged(j, "too large to map".into()))?;
+        let src = fsutil::Mapped::new(&f, len, &j.path)?;
+        let rel = j.path.strip_prefix(dir).expect("under the package");
+        let dest = root.join(rel);
+        let out = std::fs::File::create(&dest).at(&dest)?;
+        Ok(Lane {
+            index,
+            job: j,
+            src,
+            dest,
+            out,
+            pos: 0,
+            dec: crypto::CbcDec::new(&j.old_key, &j.old_iv),
+            enc: crypto::CbcEnc::new(&j.new_key, &j.new_iv),
+            sha: crypto::Sha256x2::new(),
+            buf: Vec::with_capacity(CHUNK),
+        })
+    }
+
+    /// This step's part of the old segment.
+    fn chunk(&self) -> std::ops::Range<usize> {
+        let len = self.src.bytes().len();
+        self.pos..(self.pos + CHUNK).min(len)
+    }
+
+    /// Decrypts this step's chunk into `buf`, checking the padding at the end.
+    fn decrypt(&mut self) -> Result<()> {
+        let r = self.chunk();
+        let last = r.end == self.src.bytes().len();
+        self.buf.resize(r.len(), 0);
+        let ok = self.dec.decrypt_to(&self.src.bytes()[r], &mut self.buf);
+        if !ok || (last && !crypto::padding_ok(&self.buf)) {
+            return Err(Error::invalid_file(
+                &self.job.path,
                 "does not decrypt with its key (bad padding)",
                 "pass the keyring the package was made with; `shieldpack verify --keyring` checks it",
-            )
-        })?;
-        new_sha.update(&*chunk);
-        out.write_all(chunk).at(&dest)?;
+            ));
+        }
+        Ok(())
     }
-    if check && hex::encode(old_sha.finalize()) != j.sha256 {
-        return Err(damaged(
-            "its SHA-256 differs from the manifest's, so rekeying would hide the damage".into(),
-        ));
+
+    /// Hashes both sides of the (now re-encrypted) chunk and writes it.
+    fn write(&mut self) -> Result<()> {
+        let r = self.chunk();
+        self.sha.update(&self.src.bytes()[r.clone()], &self.buf);
+        self.out.write_all(&self.buf).at(&self.dest)?;
+        self.pos = r.end;
+        Ok(())
     }
-    Ok(hex::encode(new_sha.finalize()))
+
+    fn is_done(&self) -> bool {
+        self.pos == self.src.bytes().len()
+    }
+
+    /// Checks the old hash and makes the new file durable; returns the new hash.
+    fn finish(self, check: bool) -> Result<(usize, String)> {
+        let (old, new) = self.sha.finalize();
+        if check && hex::encode(old) != self.job.sha256 {
+            return Err(damaged(
+                self.job,
+                "its SHA-256 differs from the manifest's, so rekeying would hide the damage".into(),
+            ));
+        }
+        // The old copy is deleted once the packages are swapped: the new one
+        // must be on disk by then.
+        self.out.sync_data().at(&self.dest)?;
+        Ok((self.index, hex::encode(new)))
+    }
+}
+
+fn damaged(j: &Job, reason: String) -> Error {
+    Error::invalid_file(
+        &j.path,
+        reason,
+        "the package is damaged: `shieldpack verify` lists what; package the title again",
+    )
+}
+
+/// Re-encrypts the segments `take` hands out, [`LANES`] at a time, into the
+/// staged folder. Returns (job index, new SHA-256) for each.
+fn worker<'a>(
+    dir: &Path,
+    root: &Path,
+    check: bool,
+    mut take: impl FnMut() -> Option<(usize, &'a Job)>,
+    finished: impl Fn(u64),
+    failed: &AtomicBool,
+) -> Result<Vec<(usize, String)>> {
+    let mut mine = Vec::new();
+    let mut lanes: Vec<Lane<'a>> = Vec::with_capacity(LANES);
+    loop {
+        crate::interrupt::check()?;
+        if failed.load(Ordering::Relaxed) {
+            break; // another worker failed: the rekey is off
+        }
+        while lanes.len() < LANES {
+            let Some((i, j)) = take() else { break };
+            lanes.push(Lane::open(dir, root, i, j)?);
+        }
+        if lanes.is_empty() {
+            break;
+        }
+        for l in &mut lanes {
+            l.decrypt()?;
+        }
+        {
+            let mut streams: Vec<(&mut crypto::CbcEnc, &mut [u8])> = lanes
+                .iter_mut()
+                .map(|l| (&mut l.enc, l.buf.as_mut_slice()))
+                .collect();
+            crypto::encrypt_lanes(&mut streams);
+        }
+        for l in &mut lanes {
+            l.write()?;
+        }
+        let mut k = 0;
+        while k < lanes.len() {
+            if lanes[k].is_done() {
+                let l = lanes.swap_remove(k);
+                let size = l.job.size;
+                mine.push(l.finish(check)?);
+                finished(size);
+            } else {
+                k += 1;
+            }
+        }
+    }
+    Ok(mine)
 }
 
 /// Recreates `src`'s tree under `dest`: folders made, files hard-linked (copied
