@@ -1,13 +1,15 @@
 //! Segment encryption for HLS `METHOD=AES-128`: the whole segment is encrypted
 //! with AES-128-CBC and PKCS#7 padding (RFC 8216 section 4.3.2.4), with the IV
 //! either the media sequence number or an explicit one from the playlist.
+//! Encryption goes through `fast::CbcEnc` (AES-NI when the CPU has it);
+//! decryption is already parallel in the `cbc` crate.
 
-use aes::cipher::{
-    block_padding::Pkcs7, generic_array::GenericArray, inout::InOutBuf, BlockDecryptMut,
-    BlockEncryptMut, KeyIvInit,
-};
+pub mod fast;
 
-type Enc = cbc::Encryptor<aes::Aes128>;
+pub use fast::{encrypt_lanes, CbcEnc, Sha256x2};
+
+use aes::cipher::{block_padding::Pkcs7, inout::InOutBuf, BlockDecryptMut, KeyIvInit};
+
 type Dec = cbc::Decryptor<aes::Aes128>;
 
 /// The IV HLS implies when EXT-X-KEY has no IV attribute: the segment's media
@@ -18,20 +20,17 @@ pub fn sequence_iv(sequence: u64) -> [u8; 16] {
 
 /// Encrypts `buf` in place, growing it by 1 to 16 bytes of padding.
 pub fn encrypt_in_place(buf: &mut Vec<u8>, key: &[u8; 16], iv: &[u8; 16]) {
-    let len = buf.len();
-    buf.resize(len + 16 - len % 16, 0);
-    let n = Enc::new(key.into(), iv.into())
-        .encrypt_padded_mut::<Pkcs7>(buf, len)
-        .expect("room for padding")
-        .len();
-    buf.truncate(n);
+    // PKCS#7: always 1 to 16 bytes, each holding the padding length.
+    let pad = 16 - buf.len() % 16;
+    buf.resize(buf.len() + pad, pad as u8);
+    CbcEnc::new(key, iv).encrypt(buf);
 }
 
 /// Encrypts a segment that arrives in pieces, so no whole segment is held in
 /// memory: CBC state and any partial block carry over between calls, and
 /// `finish` adds the PKCS#7 padding block.
 pub struct StreamEncryptor {
-    enc: Enc,
+    enc: CbcEnc,
     carry: [u8; 16],
     carry_len: usize,
 }
@@ -39,7 +38,7 @@ pub struct StreamEncryptor {
 impl StreamEncryptor {
     pub fn new(key: &[u8; 16], iv: &[u8; 16]) -> Self {
         StreamEncryptor {
-            enc: Enc::new(key.into(), iv.into()),
+            enc: CbcEnc::new(key, iv),
             carry: [0; 16],
             carry_len: 0,
         }
@@ -56,8 +55,7 @@ impl StreamEncryptor {
         self.carry_len = data.len() - whole;
         self.carry[..self.carry_len].copy_from_slice(&data[whole..]);
         data.truncate(whole);
-        let (blocks, _) = InOutBuf::from(&mut data[..]).into_chunks();
-        self.enc.encrypt_blocks_inout_mut(blocks);
+        self.enc.encrypt(data);
         &data[..]
     }
 
@@ -66,8 +64,7 @@ impl StreamEncryptor {
         let n = self.carry_len;
         let pad = (16 - n) as u8;
         self.carry[n..].fill(pad);
-        self.enc
-            .encrypt_block_mut(GenericArray::from_mut_slice(&mut self.carry));
+        self.enc.encrypt(&mut self.carry);
         self.carry
     }
 }
@@ -103,11 +100,11 @@ pub fn reencrypt_in_place(
     new_key: &[u8; 16],
     new_iv: &[u8; 16],
 ) -> Option<()> {
-    let plain = decrypt_in_place(buf, old_key, old_iv)?;
-    Enc::new(new_key.into(), new_iv.into())
-        .encrypt_padded_mut::<Pkcs7>(buf, plain)
-        .ok()
-        .map(|_| ())
+    decrypt_in_place(buf, old_key, old_iv)?;
+    // Decryption leaves the (checked) padding in place after the plaintext,
+    // and it is the same under the new key, so the whole buffer is encrypted.
+    CbcEnc::new(new_key, new_iv).encrypt(buf);
+    Some(())
 }
 
 /// Re-encryption in a stream of chunks, for segments too large to want whole in
@@ -116,7 +113,7 @@ pub fn reencrypt_in_place(
 /// the same plaintext under both keys, so it is checked, not redone.
 pub struct Reencryptor {
     dec: Dec,
-    enc: Enc,
+    enc: CbcEnc,
 }
 
 impl Reencryptor {
@@ -128,7 +125,7 @@ impl Reencryptor {
     ) -> Self {
         Reencryptor {
             dec: Dec::new(old_key.into(), old_iv.into()),
-            enc: Enc::new(new_key.into(), new_iv.into()),
+            enc: CbcEnc::new(new_key, new_iv),
         }
     }
 
@@ -148,8 +145,7 @@ impl Reencryptor {
                 return None;
             }
         }
-        let (blocks, _) = InOutBuf::from(&mut *chunk).into_chunks();
-        self.enc.encrypt_blocks_inout_mut(blocks);
+        self.enc.encrypt(chunk);
         Some(())
     }
 }
