@@ -1,16 +1,15 @@
 //! Segment encryption for HLS `METHOD=AES-128`: the whole segment is encrypted
 //! with AES-128-CBC and PKCS#7 padding (RFC 8216 section 4.3.2.4), with the IV
 //! either the media sequence number or an explicit one from the playlist.
+//! Encryption goes through `fast::CbcEnc` (AES-NI when the CPU has it);
+//! decryption is already parallel in the `cbc` crate.
 
-use aes::cipher::{
-    block_padding::Pkcs7, generic_array::GenericArray, inout::InOutBuf, BlockDecryptMut,
-    BlockEncryptMut, KeyIvInit,
-};
+pub mod fast;
 
-mod interim;
-pub use interim::{encrypt_lanes, padding_ok, CbcDec, CbcEnc, Sha256x2};
+pub use fast::{encrypt_lanes, CbcEnc, Sha256x2};
 
-type Enc = cbc::Encryptor<aes::Aes128>;
+use aes::cipher::{block_padding::Pkcs7, inout::InOutBuf, BlockDecryptMut, KeyIvInit};
+
 type Dec = cbc::Decryptor<aes::Aes128>;
 
 /// The IV HLS implies when EXT-X-KEY has no IV attribute: the segment's media
@@ -21,20 +20,17 @@ pub fn sequence_iv(sequence: u64) -> [u8; 16] {
 
 /// Encrypts `buf` in place, growing it by 1 to 16 bytes of padding.
 pub fn encrypt_in_place(buf: &mut Vec<u8>, key: &[u8; 16], iv: &[u8; 16]) {
-    let len = buf.len();
-    buf.resize(len + 16 - len % 16, 0);
-    let n = Enc::new(key.into(), iv.into())
-        .encrypt_padded_mut::<Pkcs7>(buf, len)
-        .expect("room for padding")
-        .len();
-    buf.truncate(n);
+    // PKCS#7: always 1 to 16 bytes, each holding the padding length.
+    let pad = 16 - buf.len() % 16;
+    buf.resize(buf.len() + pad, pad as u8);
+    CbcEnc::new(key, iv).encrypt(buf);
 }
 
 /// Encrypts a segment that arrives in pieces, so no whole segment is held in
 /// memory: CBC state and any partial block carry over between calls, and
 /// `finish` adds the PKCS#7 padding block.
 pub struct StreamEncryptor {
-    enc: Enc,
+    enc: CbcEnc,
     carry: [u8; 16],
     carry_len: usize,
 }
@@ -42,7 +38,7 @@ pub struct StreamEncryptor {
 impl StreamEncryptor {
     pub fn new(key: &[u8; 16], iv: &[u8; 16]) -> Self {
         StreamEncryptor {
-            enc: Enc::new(key.into(), iv.into()),
+            enc: CbcEnc::new(key, iv),
             carry: [0; 16],
             carry_len: 0,
         }
@@ -59,8 +55,7 @@ impl StreamEncryptor {
         self.carry_len = data.len() - whole;
         self.carry[..self.carry_len].copy_from_slice(&data[whole..]);
         data.truncate(whole);
-        let (blocks, _) = InOutBuf::from(&mut data[..]).into_chunks();
-        self.enc.encrypt_blocks_inout_mut(blocks);
+        self.enc.encrypt(data);
         &data[..]
     }
 
@@ -69,8 +64,7 @@ impl StreamEncryptor {
         let n = self.carry_len;
         let pad = (16 - n) as u8;
         self.carry[n..].fill(pad);
-        self.enc
-            .encrypt_block_mut(GenericArray::from_mut_slice(&mut self.carry));
+        self.enc.encrypt(&mut self.carry);
         self.carry
     }
 }
@@ -106,55 +100,44 @@ pub fn reencrypt_in_place(
     new_key: &[u8; 16],
     new_iv: &[u8; 16],
 ) -> Option<()> {
-    let plain = decrypt_in_place(buf, old_key, old_iv)?;
-    Enc::new(new_key.into(), new_iv.into())
-        .encrypt_padded_mut::<Pkcs7>(buf, plain)
-        .ok()
-        .map(|_| ())
+    decrypt_in_place(buf, old_key, old_iv)?;
+    // Decryption leaves the (checked) padding in place after the plaintext,
+    // and it is the same under the new key, so the whole buffer is encrypted.
+    CbcEnc::new(new_key, new_iv).encrypt(buf);
+    Some(())
 }
 
-/// Re-encryption in a stream of chunks, for segments too large to want whole in
-/// memory twice: each chunk is decrypted with the old key and encrypted with the
-/// new one in the same buffer while it is still in cache. The PKCS#7 padding is
-/// the same plaintext under both keys, so it is checked, not redone.
-pub struct Reencryptor {
-    dec: Dec,
-    enc: Enc,
+/// CBC decryption that carries its chaining value across calls, out of place:
+/// for reading ciphertext from where it lies (a mapped file) into a buffer.
+pub struct CbcDec(Dec);
+
+impl CbcDec {
+    pub fn new(key: &[u8; 16], iv: &[u8; 16]) -> Self {
+        CbcDec(Dec::new(key.into(), iv.into()))
+    }
+
+    /// Decrypts `src` into `dst`; false (and nothing done) unless both are the
+    /// same whole number of blocks.
+    pub fn decrypt_to(&mut self, src: &[u8], dst: &mut [u8]) -> bool {
+        if src.len() % 16 != 0 {
+            return false;
+        }
+        let Ok(buf) = InOutBuf::new(src, dst) else {
+            return false;
+        };
+        let (blocks, _) = buf.into_chunks();
+        self.0.decrypt_blocks_inout_mut(blocks);
+        true
+    }
 }
 
-impl Reencryptor {
-    pub fn new(
-        old_key: &[u8; 16],
-        old_iv: &[u8; 16],
-        new_key: &[u8; 16],
-        new_iv: &[u8; 16],
-    ) -> Self {
-        Reencryptor {
-            dec: Dec::new(old_key.into(), old_iv.into()),
-            enc: Enc::new(new_key.into(), new_iv.into()),
-        }
-    }
-
-    /// Re-encrypts the next `chunk` (a whole number of blocks) in place; `last`
-    /// marks the chunk that ends the segment, whose padding is checked.
-    /// `None` on bad padding (wrong key or IV, or damaged data).
-    pub fn update(&mut self, chunk: &mut [u8], last: bool) -> Option<()> {
-        if chunk.len() % 16 != 0 || (last && chunk.is_empty()) {
-            return None;
-        }
-        let (blocks, _) = InOutBuf::from(&mut *chunk).into_chunks();
-        self.dec.decrypt_blocks_inout_mut(blocks);
-        if last {
-            let tail = &chunk[chunk.len() - 16..];
-            let n = tail[15] as usize;
-            if n == 0 || n > 16 || tail[16 - n..].iter().any(|&b| b as usize != n) {
-                return None;
-            }
-        }
-        let (blocks, _) = InOutBuf::from(&mut *chunk).into_chunks();
-        self.enc.encrypt_blocks_inout_mut(blocks);
-        Some(())
-    }
+/// Whether decrypted data ends in valid PKCS#7 padding (1 to 16 bytes of n).
+pub fn padding_ok(plain: &[u8]) -> bool {
+    let Some(&n) = plain.last() else { return false };
+    let n = n as usize;
+    (1..=16).contains(&n)
+        && plain.len() >= n
+        && plain[plain.len() - n..].iter().all(|&b| b as usize == n)
 }
 
 #[cfg(test)]
@@ -217,25 +200,47 @@ mod tests {
     }
 
     #[test]
-    fn streamed_reencryption_equals_whole() {
+    fn streamed_out_of_place_reencryption_equals_whole() {
+        // What rekey does: chunks decrypted out of place, checked, encrypted in lanes.
         for n in [0usize, 15, 16, 17, 100_000] {
             let plain: Vec<u8> = (0..n).map(|i| (i * 7) as u8).collect();
             let mut whole = plain.clone();
             encrypt_in_place(&mut whole, &[1; 16], &[2; 16]);
-            let mut streamed = whole.clone();
+            let old = whole.clone();
             reencrypt_in_place(&mut whole, &[1; 16], &[2; 16], &[3; 16], &[4; 16]).unwrap();
-            let mut r = Reencryptor::new(&[1; 16], &[2; 16], &[3; 16], &[4; 16]);
-            let len = streamed.len();
-            let mut at = 0;
-            for chunk in streamed.chunks_mut(4096) {
-                at += chunk.len();
-                r.update(chunk, at == len).unwrap();
+            let (mut dec, mut enc) = (
+                CbcDec::new(&[1; 16], &[2; 16]),
+                CbcEnc::new(&[3; 16], &[4; 16]),
+            );
+            let mut streamed = Vec::new();
+            for chunk in old.chunks(4096) {
+                let mut buf = vec![0u8; chunk.len()];
+                assert!(dec.decrypt_to(chunk, &mut buf));
+                if streamed.len() + chunk.len() == old.len() {
+                    assert!(padding_ok(&buf));
+                }
+                encrypt_lanes(&mut [(&mut enc, &mut buf[..])]);
+                streamed.extend_from_slice(&buf);
             }
             assert_eq!(streamed, whole);
         }
-        let mut bad = vec![0u8; 48];
-        let mut r = Reencryptor::new(&[1; 16], &[2; 16], &[3; 16], &[4; 16]);
-        assert!(r.update(&mut bad, true).is_none());
+        let mut out = vec![0u8; 48];
+        assert!(CbcDec::new(&[1; 16], &[2; 16]).decrypt_to(&[0u8; 48], &mut out));
+        assert!(!padding_ok(&out) || out[47] as usize <= 16);
+        assert!(!CbcDec::new(&[1; 16], &[2; 16]).decrypt_to(&[0u8; 40], &mut [0u8; 40]));
+        assert!(!CbcDec::new(&[1; 16], &[2; 16]).decrypt_to(&[0u8; 32], &mut [0u8; 48]));
+    }
+
+    #[test]
+    fn padding_check_accepts_only_pkcs7() {
+        assert!(padding_ok(&[7, 1]));
+        assert!(padding_ok(&[16; 16]));
+        assert!(padding_ok(&[9, 3, 3, 3]));
+        assert!(!padding_ok(&[]));
+        assert!(!padding_ok(&[5, 0]));
+        assert!(!padding_ok(&[17; 17]));
+        assert!(!padding_ok(&[9, 2, 3, 3]));
+        assert!(!padding_ok(&[2]));
     }
 
     #[test]
