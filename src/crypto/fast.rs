@@ -284,15 +284,24 @@ impl Sha256x2 {
 
 #[cfg(target_arch = "x86_64")]
 impl ShaNiState {
-    /// Compresses `n` blocks of one stream. Off the lockstep path (unequal
-    /// lengths), so it simply runs the two-way code with a throwaway twin.
-    fn compress1(&mut self, side: usize, data: *const u8, n: usize) {
-        let mut twin = self.state[side];
-        let [s0, s1] = &mut self.state;
-        let st = if side == 0 { s0 } else { s1 };
-        // SAFETY: `Ni` states exist only when SHA-NI and SSE2-4.1 were
-        // detected; callers pass `data` valid for `n * 64` bytes.
-        unsafe { sha_ni::compress2(st, &mut twin, data, data, n) }
+    /// Compresses the whole blocks of `data` into one stream's `state`. Off
+    /// the lockstep path (unequal lengths), so it simply runs the two-way code
+    /// with a throwaway twin. Only `ShaNiState`'s methods call it, and such a
+    /// state exists only when SHA-NI was detected.
+    fn compress1(state: &mut [u32; 8], data: &[u8]) {
+        debug_assert!(have_sha_ni());
+        let mut twin = *state;
+        // SAFETY: SHA-NI and SSE2-4.1 were detected (see above); `data` holds
+        // at least `len / 64` whole blocks.
+        unsafe {
+            sha_ni::compress2(
+                state,
+                &mut twin,
+                data.as_ptr(),
+                data.as_ptr(),
+                data.len() / 64,
+            )
+        }
     }
 
     fn update(&mut self, a: &[u8], b: &[u8]) {
@@ -315,12 +324,12 @@ impl ShaNiState {
         match full {
             [true, true] => {
                 let [s0, s1] = &mut self.state;
-                // SAFETY: SHA-NI detected (see `compress1`); each buffer is
+                // SAFETY: SHA-NI detected (an `Ni` state exists); each buffer is
                 // one whole block.
                 unsafe { sha_ni::compress2(s0, s1, self.buf[0].as_ptr(), self.buf[1].as_ptr(), 1) }
             }
-            [true, false] => self.compress1(0, self.buf[0].as_ptr(), 1),
-            [false, true] => self.compress1(1, self.buf[1].as_ptr(), 1),
+            [true, false] => Self::compress1(&mut self.state[0], &self.buf[0]),
+            [false, true] => Self::compress1(&mut self.state[1], &self.buf[1]),
             [false, false] => {}
         }
         for (len, flushed) in self.buf_len.iter_mut().zip(full) {
@@ -333,13 +342,13 @@ impl ShaNiState {
         let both = n[0].min(n[1]);
         if both > 0 {
             let [s0, s1] = &mut self.state;
-            // SAFETY: SHA-NI detected (see `compress1`); both inputs hold at
+            // SAFETY: SHA-NI detected (an `Ni` state exists); both inputs hold at
             // least `both` whole blocks.
             unsafe { sha_ni::compress2(s0, s1, input[0].as_ptr(), input[1].as_ptr(), both) }
         }
         for s in 0..2 {
             if n[s] > both {
-                self.compress1(s, input[s][both * 64..].as_ptr(), n[s] - both);
+                Self::compress1(&mut self.state[s], &input[s][both * 64..n[s] * 64]);
             }
             // A non-empty tail means the buffer was flushed or empty above.
             let rest = &input[s][n[s] * 64..];
@@ -365,12 +374,12 @@ impl ShaNiState {
         }
         if count[0] == count[1] {
             let [s0, s1] = &mut self.state;
-            // SAFETY: SHA-NI detected (see `compress1`); each pad buffer holds
+            // SAFETY: SHA-NI detected (an `Ni` state exists); each pad buffer holds
             // `count[0]` (one or two) blocks.
             unsafe { sha_ni::compress2(s0, s1, pad[0].as_ptr(), pad[1].as_ptr(), count[0]) }
         } else {
-            self.compress1(0, pad[0].as_ptr(), count[0]);
-            self.compress1(1, pad[1].as_ptr(), count[1]);
+            Self::compress1(&mut self.state[0], &pad[0][..count[0] * 64]);
+            Self::compress1(&mut self.state[1], &pad[1][..count[1] * 64]);
         }
         let out = |st: &[u32; 8]| {
             let mut d = [0u8; 32];
