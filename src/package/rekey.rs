@@ -208,9 +208,18 @@ pub fn rekey(dir: &Path, kr: &Keyring, o: Options, progress: &dyn Progress) -> R
                         let d = done.fetch_add(size, Ordering::Relaxed) + size;
                         progress.set_position(d);
                     };
-                    worker(dir, root, o.check_hashes, take, finished, failed).inspect_err(|_| {
-                        failed.store(true, Ordering::Relaxed);
-                    })
+                    // A fair share of what is left: near the end a worker that
+                    // opened four lanes would go on alone while the others wait.
+                    let share = || {
+                        work.len()
+                            .saturating_sub(next.load(Ordering::Relaxed))
+                            .div_ceil(threads)
+                    };
+                    worker(dir, root, o.check_hashes, take, share, finished, failed).inspect_err(
+                        |_| {
+                            failed.store(true, Ordering::Relaxed);
+                        },
+                    )
                 })
             })
             .collect();
@@ -404,13 +413,15 @@ fn damaged(j: &Job, reason: String) -> Error {
     )
 }
 
-/// Re-encrypts the segments `take` hands out, [`LANES`] at a time, into the
-/// staged folder. Returns (job index, new SHA-256) for each.
+/// Re-encrypts the segments `take` hands out, up to [`LANES`] at a time but
+/// no more than `share` (this worker's part of those left), into the staged
+/// folder. Returns (job index, new SHA-256) for each.
 fn worker<'a>(
     dir: &Path,
     root: &Path,
     check: bool,
     mut take: impl FnMut() -> Option<(usize, &'a Job)>,
+    share: impl Fn() -> usize,
     finished: impl Fn(u64),
     failed: &AtomicBool,
 ) -> Result<Vec<(usize, String)>> {
@@ -421,7 +432,8 @@ fn worker<'a>(
         if failed.load(Ordering::Relaxed) {
             break; // another worker failed: the rekey is off
         }
-        while lanes.len() < LANES {
+        let want = LANES.min(lanes.len() + share().max(1));
+        while lanes.len() < want {
             let Some((i, j)) = take() else { break };
             lanes.push(Lane::open(dir, root, i, j)?);
         }
