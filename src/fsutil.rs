@@ -305,3 +305,34 @@ impl Drop for Mapped {
         unsafe { libc::munmap(self.ptr, self.len) };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_released_window_reads_back_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let data: Vec<u8> = (0..3 * 1024 * 1024 + 123)
+            .map(|i| (i * 31 % 251) as u8)
+            .collect();
+        fs::write(&path, &data).unwrap();
+        let f = fs::File::open(&path).unwrap();
+        let m = Mapped::new(&f, data.len(), &path).unwrap();
+        let w = 256 << 10;
+        let mut at = 0;
+        while at < data.len() {
+            let r = at..(at + w).min(data.len());
+            m.prefetch(r.clone());
+            assert_eq!(&m.bytes()[r.clone()], &data[r.clone()]);
+            m.release(r.clone());
+            // Odd, unaligned ranges too: release widens to whole pages.
+            m.release(r.start + 7..r.end.saturating_sub(5).max(r.start + 7));
+            assert_eq!(&m.bytes()[r.clone()], &data[r.clone()]);
+            at = r.end;
+        }
+        assert_eq!(m.bytes(), &data[..]);
+        assert!(Mapped::new(&f, 0, &path).is_err());
+    }
+}
