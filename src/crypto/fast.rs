@@ -1532,6 +1532,73 @@ mod tests {
             }
         }
 
+        // The package writer's loop: encrypt a 256 KiB chunk, hash its
+        // ciphertext. GB/s of data encrypted (and hashed).
+        const PKG_CHUNK: usize = 256 << 10;
+        show(
+            "sha2 alone",
+            rate(TOTAL, runs, || {
+                let mut h = sha2::Sha256::new();
+                for chunk in data.chunks(PKG_CHUNK) {
+                    h.update(chunk);
+                }
+                std::hint::black_box(h.finalize());
+            }),
+        );
+        show(
+            "Sha256One alone",
+            rate(TOTAL, runs, || {
+                let mut h = Sha256One::new();
+                for chunk in data.chunks(PKG_CHUNK) {
+                    h.update(chunk);
+                }
+                std::hint::black_box(h.finalize());
+            }),
+        );
+        show(
+            "CbcEnc alone, 256 KiB",
+            rate(TOTAL, runs, || {
+                let mut enc = CbcEnc::new(&key, &iv);
+                for chunk in data.chunks_mut(PKG_CHUNK) {
+                    enc.encrypt(chunk);
+                }
+            }),
+        );
+        show(
+            "CbcEnc, then sha2",
+            rate(TOTAL, runs, || {
+                let mut enc = CbcEnc::new(&key, &iv);
+                let mut h = sha2::Sha256::new();
+                for chunk in data.chunks_mut(PKG_CHUNK) {
+                    enc.encrypt(chunk);
+                    h.update(&*chunk);
+                }
+                std::hint::black_box(h.finalize());
+            }),
+        );
+        show(
+            "encrypt_and_hash, sequential body",
+            rate(TOTAL, runs, || {
+                let mut enc = CbcEnc::new(&key, &iv);
+                let mut h = Sha256One::new();
+                for chunk in data.chunks_mut(PKG_CHUNK) {
+                    enc.encrypt_and_hash_with::<false>(chunk, &mut h);
+                }
+                std::hint::black_box(h.finalize());
+            }),
+        );
+        show(
+            "encrypt_and_hash (interleaved)",
+            rate(TOTAL, runs, || {
+                let mut enc = CbcEnc::new(&key, &iv);
+                let mut h = Sha256One::new();
+                for chunk in data.chunks_mut(PKG_CHUNK) {
+                    enc.encrypt_and_hash(chunk, &mut h);
+                }
+                std::hint::black_box(h.finalize());
+            }),
+        );
+
         let (a, b) = data.split_at(TOTAL / 2);
         show(
             "sha2 x2, separately (total bytes)",
