@@ -11,7 +11,9 @@
 //!
 //! SHA-256 with SHA-NI is latency-bound in the same way; `Sha256x2` runs two
 //! equal-length streams with their rounds interleaved (rekey hashes the old and
-//! the new ciphertext in lockstep).
+//! the new ciphertext in lockstep). `CbcEnc::encrypt_and_hash` stitches one
+//! CBC stream and one SHA-256 stream (`Sha256One`) into one loop the same way
+//! (package hashes the ciphertext it writes).
 //!
 //! Both detect the CPU once at run time and otherwise fall back to the `cbc` +
 //! `aes` and `sha2` crates, so output is identical everywhere.
@@ -785,8 +787,9 @@ mod ni {
     }
 }
 
-/// SHA-NI kernel, after the `sha2` crate's x86 backend (the same message
-/// schedule and register layout), with two streams per call.
+/// SHA-NI kernels, after the `sha2` crate's x86 backend (the same message
+/// schedule and register layout): two streams per call, one, or one stitched
+/// with CBC encryption.
 #[cfg(target_arch = "x86_64")]
 mod sha_ni {
     use core::arch::x86_64::*;
@@ -929,7 +932,8 @@ mod sha_ni {
     macro_rules! rounds4_one {
         ($abef:ident, $cdgh:ident, $w:ident, $src:expr, $mask:expr, $i:expr) => {{
             if $i < 4 {
-                $w[$i % 5] = _mm_shuffle_epi8(_mm_loadu_si128($src.add(16 * ($i % 4)).cast()), $mask);
+                $w[$i % 5] =
+                    _mm_shuffle_epi8(_mm_loadu_si128($src.add(16 * ($i % 4)).cast()), $mask);
             } else {
                 $w[$i % 5] = schedule!(
                     $w[($i + 1) % 5],
@@ -1019,7 +1023,10 @@ mod sha_ni {
         // XOR and the whitening key, 10 the last round and the store.
         macro_rules! aes {
             ($j:literal, 0) => {
-                x = _mm_xor_si128(_mm_xor_si128(_mm_loadu_si128(pa.add(16 * $j).cast()), k0), c);
+                x = _mm_xor_si128(
+                    _mm_xor_si128(_mm_loadu_si128(pa.add(16 * $j).cast()), k0),
+                    c,
+                );
             };
             ($j:literal, 10) => {
                 c = _mm_aesenclast_si128(x, k10);
@@ -1039,18 +1046,24 @@ mod sha_ni {
         macro_rules! quad {
             ($($i:literal)*) => { $(rounds4_one!(abef, cdgh, w, src, mask, $i);)* };
         }
-        // AES block `$j` with SHA rounds 4i..4i+16 of quads `$a $b $c $d`
+        // AES block `$j` with the SHA quads (four rounds each) `$a $b $c $d`
         // spread between its rounds: 2.5 AES rounds per four SHA rounds
-        // balances the two chains' latencies.
+        // roughly matches the two chains' latencies.
         macro_rules! stitched_block {
             ($j:literal, $a:literal $b:literal $c:literal $d:literal) => {
-                aes!($j, 0); aes!($j, k1); aes!($j, k2);
+                aes!($j, 0);
+                aes!($j, k1);
+                aes!($j, k2);
                 quad!($a);
-                aes!($j, k3); aes!($j, k4);
+                aes!($j, k3);
+                aes!($j, k4);
                 quad!($b);
-                aes!($j, k5); aes!($j, k6); aes!($j, k7);
+                aes!($j, k5);
+                aes!($j, k6);
+                aes!($j, k7);
                 quad!($c);
-                aes!($j, k8); aes!($j, k9);
+                aes!($j, k8);
+                aes!($j, k9);
                 quad!($d);
                 aes!($j, 10);
             };
@@ -1348,7 +1361,11 @@ mod tests {
                 h.update(&a[from..to]);
                 from = to;
             }
-            assert_eq!(h.finalize()[..], sha2::Sha256::digest(&a)[..], "{len} bytes");
+            assert_eq!(
+                h.finalize()[..],
+                sha2::Sha256::digest(&a)[..],
+                "{len} bytes"
+            );
         }
     }
 

@@ -220,7 +220,11 @@ mod tests {
             encrypt_in_place(&mut whole, &key, &iv);
             let want_hash = sha2::Sha256::digest(&whole);
             // Cut points off block and hash-block boundaries, as well as on.
-            for cuts in [vec![], vec![len / 3, len / 2], vec![len.min(48), len.min(100)]] {
+            for cuts in [
+                vec![],
+                vec![len / 3, len / 2],
+                vec![len.min(48), len.min(100)],
+            ] {
                 let mut s = StreamEncryptor::new(&key, &iv);
                 let mut sha = Sha256One::new();
                 let mut out = Vec::new();
@@ -232,7 +236,11 @@ mod tests {
                 }
                 out.extend_from_slice(&s.finish_hashed(&mut sha));
                 assert_eq!(out, whole, "{len} bytes, cuts {cuts:?}");
-                assert_eq!(sha.finalize()[..], want_hash[..], "{len} bytes, cuts {cuts:?}");
+                assert_eq!(
+                    sha.finalize()[..],
+                    want_hash[..],
+                    "{len} bytes, cuts {cuts:?}"
+                );
             }
         }
     }

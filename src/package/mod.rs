@@ -20,7 +20,6 @@ pub mod verify;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
-
 use crate::crypto;
 use crate::error::{Error, Result};
 use crate::fsutil::{self, StagedDir};
