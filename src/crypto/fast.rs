@@ -11,7 +11,9 @@
 //!
 //! SHA-256 with SHA-NI is latency-bound in the same way; `Sha256x2` runs two
 //! equal-length streams with their rounds interleaved (rekey hashes the old and
-//! the new ciphertext in lockstep).
+//! the new ciphertext in lockstep). `CbcEnc::encrypt_and_hash` stitches one
+//! CBC stream and one SHA-256 stream (`Sha256One`) into one loop the same way
+//! (package hashes the ciphertext it writes).
 //!
 //! Both detect the CPU once at run time and otherwise fall back to the `cbc` +
 //! `aes` and `sha2` crates, so output is identical everywhere.
@@ -392,6 +394,198 @@ impl ShaNiState {
     }
 }
 
+/// One SHA-256 stream: state, partial block and length. With SHA-NI it
+/// compresses through `sha_ni` and can take part in
+/// `CbcEnc::encrypt_and_hash`'s stitched loop; otherwise it is `sha2`.
+pub struct Sha256One {
+    imp: OneImp,
+}
+
+enum OneImp {
+    #[cfg(target_arch = "x86_64")]
+    Ni(OneNi),
+    Portable(sha2::Sha256),
+}
+
+#[cfg(target_arch = "x86_64")]
+struct OneNi {
+    state: [u32; 8],
+    buf: [u8; 64],
+    buf_len: usize,
+    total: u64,
+}
+
+impl Default for Sha256One {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sha256One {
+    pub fn new() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if have_sha_ni() {
+            return Sha256One {
+                imp: OneImp::Ni(OneNi {
+                    state: SHA256_H0,
+                    buf: [0; 64],
+                    buf_len: 0,
+                    total: 0,
+                }),
+            };
+        }
+        Self::new_portable()
+    }
+
+    /// `sha2` whatever the CPU, so tests can check the fallback.
+    fn new_portable() -> Self {
+        Sha256One {
+            imp: OneImp::Portable(sha2::Sha256::new()),
+        }
+    }
+
+    /// Feeds any number of bytes; partial blocks are buffered.
+    pub fn update(&mut self, data: &[u8]) {
+        match &mut self.imp {
+            #[cfg(target_arch = "x86_64")]
+            OneImp::Ni(h) => h.update(data),
+            OneImp::Portable(h) => h.update(data),
+        }
+    }
+
+    pub fn finalize(self) -> [u8; 32] {
+        match self.imp {
+            #[cfg(target_arch = "x86_64")]
+            OneImp::Ni(mut h) => h.finalize(),
+            OneImp::Portable(h) => h.finalize().into(),
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl OneNi {
+    /// Compresses the whole blocks of `data`. Only reached through an `Ni`
+    /// state, which exists only when SHA-NI was detected.
+    fn compress(state: &mut [u32; 8], data: &[u8]) {
+        debug_assert!(have_sha_ni());
+        // SAFETY: SHA-NI and SSE2-4.1 were detected (see above); `data` holds
+        // at least `len / 64` whole blocks.
+        unsafe { sha_ni::compress1(state, data.as_ptr(), data.len() / 64) }
+    }
+
+    fn update(&mut self, mut data: &[u8]) {
+        self.total = self.total.wrapping_add(data.len() as u64);
+        if self.buf_len > 0 {
+            let have = self.buf_len;
+            let take = (64 - have).min(data.len());
+            self.buf[have..have + take].copy_from_slice(&data[..take]);
+            self.buf_len = have + take;
+            data = &data[take..];
+            if self.buf_len < 64 {
+                return;
+            }
+            Self::compress(&mut self.state, &self.buf);
+            self.buf_len = 0;
+        }
+        let whole = data.len() / 64 * 64;
+        Self::compress(&mut self.state, &data[..whole]);
+        let rest = &data[whole..];
+        self.buf[..rest.len()].copy_from_slice(rest);
+        self.buf_len = rest.len();
+    }
+
+    fn finalize(&mut self) -> [u8; 32] {
+        // Padding (FIPS 180-4 section 5.1.1), as in `ShaNiState::finalize`.
+        let mut pad = [0u8; 128];
+        let len = self.buf_len;
+        pad[..len].copy_from_slice(&self.buf[..len]);
+        pad[len] = 0x80;
+        let end = if len < 56 { 64 } else { 128 };
+        pad[end - 8..end].copy_from_slice(&self.total.wrapping_mul(8).to_be_bytes());
+        Self::compress(&mut self.state, &pad[..end]);
+        let mut d = [0u8; 32];
+        for (chunk, w) in d.chunks_exact_mut(4).zip(&self.state) {
+            chunk.copy_from_slice(&w.to_be_bytes());
+        }
+        d
+    }
+}
+
+impl CbcEnc {
+    /// Encrypts whole blocks in place (as `encrypt`) and feeds the resulting
+    /// ciphertext to `sha`. With AES-NI and SHA-NI both, the two run in one
+    /// loop: serial CBC and SHA-256 are each latency-bound, on different
+    /// dependency chains, so the core overlaps them (OpenSSL's "stitched"
+    /// `aesni_cbc_sha256_enc` does the same for TLS). Any trailing partial
+    /// block is left as is and not hashed.
+    pub fn encrypt_and_hash(&mut self, data: &mut [u8], sha: &mut Sha256One) {
+        self.encrypt_and_hash_with::<true>(data, sha);
+    }
+
+    /// `INTERLEAVE` picks the stitched loop body: the two chains' instructions
+    /// alternating in program order, or one after the other (for the benchmark).
+    fn encrypt_and_hash_with<const INTERLEAVE: bool>(
+        &mut self,
+        data: &mut [u8],
+        sha: &mut Sha256One,
+    ) {
+        let n = data.len() / 16 * 16;
+        let data = &mut data[..n];
+        #[cfg(target_arch = "x86_64")]
+        if let (CbcImp::Ni(st), OneImp::Ni(h)) = (&mut self.imp, &mut sha.imp) {
+            // Top up the hasher's partial block first, so the stitched loop
+            // hashes whole blocks straight into the state. That takes `t`
+            // bytes of ciphertext, i.e. `e` bytes of whole CBC blocks.
+            let t = (64 - h.buf_len) % 64;
+            let e = t.next_multiple_of(16).min(n);
+            let p = data.as_mut_ptr();
+            // SAFETY: an `Ni` CBC state exists only when AES-NI was detected;
+            // `p` is valid for reads and writes of `e <= n` bytes, in place.
+            unsafe { ni::cbc_encrypt(&st.rk, &mut st.chain, p, p, e / 16) }
+            h.update(&data[..t.min(n)]);
+            if t >= n {
+                return;
+            }
+            // Now the hasher's buffer is empty; hashing is at `t`, encryption
+            // at `e`, and `e - t < 16` bytes of ciphertext lie between.
+            let steps = (n - e) / 64;
+            let base = data.as_mut_ptr();
+            // SAFETY: AES-NI (the `Ni` CBC state) and SHA-NI with SSE2-4.1
+            // (the `Ni` hash state) were detected. `base + e` is valid for
+            // reads and writes of `64 * steps <= n - e` bytes; `base + t` for
+            // reads of as many (`t <= e`), all within `data`, and `t <= e`
+            // is what makes every hashed byte ciphertext by then.
+            unsafe {
+                sha_ni::cbc_sha256::<INTERLEAVE>(
+                    &st.rk,
+                    &mut st.chain,
+                    &mut h.state,
+                    base.add(e),
+                    base.add(t),
+                    steps,
+                )
+            }
+            h.total = h.total.wrapping_add(64 * steps as u64);
+            let done = e + 64 * steps;
+            // SAFETY: AES-NI detected (as above); `base + done` is valid for
+            // reads and writes of the `n - done` (whole blocks) bytes left.
+            unsafe {
+                ni::cbc_encrypt(
+                    &st.rk,
+                    &mut st.chain,
+                    base.add(done),
+                    base.add(done),
+                    (n - done) / 16,
+                )
+            }
+            h.update(&data[t + 64 * steps..]);
+            return;
+        }
+        self.encrypt(data);
+        sha.update(data);
+    }
+}
+
 /// AES-NI kernels. Every function needs a CPU with AES-NI and SSE2.
 #[cfg(target_arch = "x86_64")]
 mod ni {
@@ -593,8 +787,9 @@ mod ni {
     }
 }
 
-/// SHA-NI kernel, after the `sha2` crate's x86 backend (the same message
-/// schedule and register layout), with two streams per call.
+/// SHA-NI kernels, after the `sha2` crate's x86 backend (the same message
+/// schedule and register layout): two streams per call, one, or one stitched
+/// with CBC encryption.
 #[cfg(target_arch = "x86_64")]
 mod sha_ni {
     use core::arch::x86_64::*;
@@ -728,6 +923,177 @@ mod sha_ni {
         }
         store_state!(sa, abef_a, cdgh_a);
         store_state!(sb, abef_b, cdgh_b);
+    }
+
+    /// Four rounds of one stream on the message words `$w[$i % 5]`, first
+    /// computing them: loaded from `$src` for rounds 0..16, else the schedule
+    /// over the previous four (the five-register rotation of `compress2`).
+    /// `$i` is a constant, so the branch and the indices fold away.
+    macro_rules! rounds4_one {
+        ($abef:ident, $cdgh:ident, $w:ident, $src:expr, $mask:expr, $i:expr) => {{
+            if $i < 4 {
+                $w[$i % 5] =
+                    _mm_shuffle_epi8(_mm_loadu_si128($src.add(16 * ($i % 4)).cast()), $mask);
+            } else {
+                $w[$i % 5] = schedule!(
+                    $w[($i + 1) % 5],
+                    $w[($i + 2) % 5],
+                    $w[($i + 3) % 5],
+                    $w[($i + 4) % 5]
+                );
+            }
+            let t = _mm_add_epi32($w[$i % 5], _mm_loadu_si128(K.as_ptr().add(4 * $i).cast()));
+            $cdgh = _mm_sha256rnds2_epu32($cdgh, $abef, t);
+            $abef = _mm_sha256rnds2_epu32($abef, $cdgh, _mm_shuffle_epi32::<0x0E>(t));
+        }};
+    }
+
+    /// Big-endian words within each 32-bit lane.
+    macro_rules! bswap_mask {
+        () => {
+            _mm_set_epi64x(
+                0x0C0D_0E0F_0809_0A0Bu64 as i64,
+                0x0405_0607_0001_0203u64 as i64,
+            )
+        };
+    }
+
+    /// Compresses `blocks` 64-byte blocks from `data` into `state`.
+    ///
+    /// # Safety
+    /// The CPU must have SHA, SSE2, SSSE3 and SSE4.1; `data` must be readable
+    /// for `blocks * 64` bytes.
+    #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
+    pub(super) unsafe fn compress1(state: &mut [u32; 8], data: *const u8, blocks: usize) {
+        let mask = bswap_mask!();
+        let (mut abef, mut cdgh) = load_state!(state);
+        let mut w = [_mm_setzero_si128(); 5];
+        for blk in 0..blocks {
+            let (save_abef, save_cdgh) = (abef, cdgh);
+            let src = data.add(64 * blk);
+            macro_rules! quad {
+                ($($i:literal)*) => { $(rounds4_one!(abef, cdgh, w, src, mask, $i);)* };
+            }
+            quad!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+            abef = _mm_add_epi32(abef, save_abef);
+            cdgh = _mm_add_epi32(cdgh, save_cdgh);
+        }
+        store_state!(state, abef, cdgh);
+    }
+
+    /// The stitched loop: CBC-encrypts `steps` 64-byte steps in place at `p`
+    /// and compresses `steps` blocks from `q` into `state`. Iteration i
+    /// encrypts step i and hashes block i - 1, whose ciphertext is already
+    /// written (`q <= p`), so the AES chain and the SHA chain inside one
+    /// iteration do not depend on each other; the last block is hashed
+    /// after the loop. With `INTERLEAVE` the two chains' instructions
+    /// alternate in program order (a few AES rounds, then four SHA rounds),
+    /// so both are inside the out-of-order window at once; without, each
+    /// iteration runs its four AES blocks and then its compression.
+    ///
+    /// # Safety
+    /// The CPU must have AES-NI, SHA, SSE2, SSSE3 and SSE4.1; `p` must be
+    /// valid for reads and writes of `steps * 64` bytes and `q` for reads of
+    /// as many. For the hash to be of the ciphertext, `q` must point into the
+    /// same buffer at or before `p`, with the bytes between already encrypted.
+    #[target_feature(enable = "aes,sse2,sha,ssse3,sse4.1")]
+    pub(super) unsafe fn cbc_sha256<const INTERLEAVE: bool>(
+        rk: &super::ni::RoundKeys,
+        chain: &mut [u8; 16],
+        state: &mut [u32; 8],
+        p: *mut u8,
+        q: *const u8,
+        steps: usize,
+    ) {
+        if steps == 0 {
+            return;
+        }
+        let k = |i: usize| _mm_loadu_si128(rk[i].as_ptr().cast());
+        let (k0, k1, k2, k3, k4, k5) = (k(0), k(1), k(2), k(3), k(4), k(5));
+        let (k6, k7, k8, k9, k10) = (k(6), k(7), k(8), k(9), k(10));
+        let mask = bswap_mask!();
+        let mut c = _mm_loadu_si128(chain.as_ptr().cast());
+        let (mut abef, mut cdgh) = load_state!(state);
+        let mut w = [_mm_setzero_si128(); 5];
+        let mut x;
+        let mut pa = p;
+        let mut src: *const u8;
+
+        // One AES round of block `$j` of the current step: 0 is the CBC
+        // XOR and the whitening key, 10 the last round and the store.
+        macro_rules! aes {
+            ($j:literal, 0) => {
+                x = _mm_xor_si128(
+                    _mm_xor_si128(_mm_loadu_si128(pa.add(16 * $j).cast()), k0),
+                    c,
+                );
+            };
+            ($j:literal, 10) => {
+                c = _mm_aesenclast_si128(x, k10);
+                _mm_storeu_si128(pa.add(16 * $j).cast(), c);
+            };
+            ($j:literal, $k:ident) => {
+                x = _mm_aesenc_si128(x, $k);
+            };
+        }
+        macro_rules! aes_block {
+            ($($j:literal)*) => {$(
+                aes!($j, 0); aes!($j, k1); aes!($j, k2); aes!($j, k3); aes!($j, k4);
+                aes!($j, k5); aes!($j, k6); aes!($j, k7); aes!($j, k8); aes!($j, k9);
+                aes!($j, 10);
+            )*};
+        }
+        macro_rules! quad {
+            ($($i:literal)*) => { $(rounds4_one!(abef, cdgh, w, src, mask, $i);)* };
+        }
+        // AES block `$j` with the SHA quads (four rounds each) `$a $b $c $d`
+        // spread between its rounds: 2.5 AES rounds per four SHA rounds
+        // roughly matches the two chains' latencies.
+        macro_rules! stitched_block {
+            ($j:literal, $a:literal $b:literal $c:literal $d:literal) => {
+                aes!($j, 0);
+                aes!($j, k1);
+                aes!($j, k2);
+                quad!($a);
+                aes!($j, k3);
+                aes!($j, k4);
+                quad!($b);
+                aes!($j, k5);
+                aes!($j, k6);
+                aes!($j, k7);
+                quad!($c);
+                aes!($j, k8);
+                aes!($j, k9);
+                quad!($d);
+                aes!($j, 10);
+            };
+        }
+
+        // Step 0: nothing encrypted yet to hash.
+        aes_block!(0 1 2 3);
+        for i in 1..steps {
+            pa = p.add(64 * i);
+            src = q.add(64 * (i - 1));
+            let (save_abef, save_cdgh) = (abef, cdgh);
+            if INTERLEAVE {
+                stitched_block!(0, 0 1 2 3);
+                stitched_block!(1, 4 5 6 7);
+                stitched_block!(2, 8 9 10 11);
+                stitched_block!(3, 12 13 14 15);
+            } else {
+                aes_block!(0 1 2 3);
+                quad!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+            }
+            abef = _mm_add_epi32(abef, save_abef);
+            cdgh = _mm_add_epi32(cdgh, save_cdgh);
+        }
+        src = q.add(64 * (steps - 1));
+        let (save_abef, save_cdgh) = (abef, cdgh);
+        quad!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+        abef = _mm_add_epi32(abef, save_abef);
+        cdgh = _mm_add_epi32(cdgh, save_cdgh);
+        _mm_storeu_si128(chain.as_mut_ptr().cast(), c);
+        store_state!(state, abef, cdgh);
     }
 }
 
@@ -973,6 +1339,130 @@ mod tests {
         assert_eq!(db[..], sha2::Sha256::digest(&b)[..]);
     }
 
+    /// Random cut points in `0..=len`, sorted, repeats allowed, ending at `len`.
+    fn byte_cuts(rng: &mut ChaCha8Rng, len: usize) -> Vec<usize> {
+        let mut c: Vec<usize> = (0..rng.gen_range(0..6))
+            .map(|_| rng.gen_range(0..=len))
+            .collect();
+        c.sort_unstable();
+        c.push(len);
+        c
+    }
+
+    fn check_sha_one(make: fn() -> Sha256One, seed: u64) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut lens: Vec<usize> = (0..=300).collect();
+        lens.extend([1 << 20, (1 << 20) + 17]);
+        for len in lens {
+            let a = random_bytes(&mut rng, len);
+            let mut h = make();
+            let mut from = 0;
+            for to in byte_cuts(&mut rng, len) {
+                h.update(&a[from..to]);
+                from = to;
+            }
+            assert_eq!(
+                h.finalize()[..],
+                sha2::Sha256::digest(&a)[..],
+                "{len} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn sha256_one_matches_sha2() {
+        check_sha_one(Sha256One::new, 8);
+        check_sha_one(Sha256One::new_portable, 9);
+    }
+
+    /// FIPS 180-4 example (B.1): SHA-256("abc"); and the empty message.
+    #[test]
+    fn sha256_one_known_answers() {
+        for make in [Sha256One::new, Sha256One::new_portable] {
+            let mut h = make();
+            h.update(b"ab");
+            h.update(b"c");
+            assert_eq!(
+                hex::encode(h.finalize()),
+                "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+            );
+            assert_eq!(
+                hex::encode(make().finalize()),
+                "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+            );
+        }
+    }
+
+    /// `encrypt_and_hash` against the `cbc` crate and `sha2`, for one way of
+    /// making each half (fast or portable) and one loop body.
+    fn check_encrypt_and_hash(
+        make_enc: fn(&[u8; 16], &[u8; 16]) -> CbcEnc,
+        make_sha: fn() -> Sha256One,
+        interleave: bool,
+        seed: u64,
+    ) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        for blocks in 0..=300 {
+            let key: [u8; 16] = rng.gen();
+            let iv: [u8; 16] = rng.gen();
+            // A prefix hashed on its own first puts the hasher's buffer at
+            // any offset, block-aligned or not, when the first call starts.
+            let prefix_len = rng.gen_range(0..130);
+            let prefix = random_bytes(&mut rng, prefix_len);
+            let plain = random_bytes(&mut rng, blocks * 16);
+            let want = crate_cbc(&key, &iv, &plain);
+            let mut hashed = prefix.clone();
+            hashed.extend_from_slice(&want);
+            let want_hash = sha2::Sha256::digest(&hashed);
+
+            let mut buf = plain.clone();
+            let mut enc = make_enc(&key, &iv);
+            let mut sha = make_sha();
+            sha.update(&prefix);
+            let mut from = 0;
+            for to in cuts(&mut rng, blocks) {
+                if interleave {
+                    enc.encrypt_and_hash(&mut buf[from..to], &mut sha);
+                } else {
+                    enc.encrypt_and_hash_with::<false>(&mut buf[from..to], &mut sha);
+                }
+                from = to;
+            }
+            assert_eq!(buf, want, "{blocks} blocks, prefix {}", prefix.len());
+            assert_eq!(
+                sha.finalize()[..],
+                want_hash[..],
+                "{blocks} blocks, prefix {}",
+                prefix.len()
+            );
+        }
+    }
+
+    #[test]
+    fn encrypt_and_hash_matches_crates() {
+        check_encrypt_and_hash(CbcEnc::new, Sha256One::new, true, 10);
+        check_encrypt_and_hash(CbcEnc::new, Sha256One::new, false, 11);
+    }
+
+    #[test]
+    fn encrypt_and_hash_fallbacks_match_crates() {
+        check_encrypt_and_hash(CbcEnc::new_portable, Sha256One::new, true, 12);
+        check_encrypt_and_hash(CbcEnc::new, Sha256One::new_portable, true, 13);
+        check_encrypt_and_hash(CbcEnc::new_portable, Sha256One::new_portable, true, 14);
+    }
+
+    /// A trailing partial block is neither encrypted nor hashed, as `encrypt`
+    /// leaves it.
+    #[test]
+    fn encrypt_and_hash_ignores_partial_tail() {
+        let mut buf = vec![5u8; 200];
+        let mut sha = Sha256One::new();
+        CbcEnc::new(&[1; 16], &[2; 16]).encrypt_and_hash(&mut buf, &mut sha);
+        assert_eq!(buf[..192], crate_cbc(&[1; 16], &[2; 16], &[5u8; 192])[..]);
+        assert_eq!(buf[192..], [5u8; 8]);
+        assert_eq!(sha.finalize()[..], sha2::Sha256::digest(&buf[..192])[..]);
+    }
+
     /// CPU time of this thread: the machine is shared, so wall time is noisy.
     fn cpu_seconds() -> f64 {
         let mut ts = libc::timespec {
@@ -1058,6 +1548,73 @@ mod tests {
                 );
             }
         }
+
+        // The package writer's loop: encrypt a 256 KiB chunk, hash its
+        // ciphertext. GB/s of data encrypted (and hashed).
+        const PKG_CHUNK: usize = 256 << 10;
+        show(
+            "sha2 alone",
+            rate(TOTAL, runs, || {
+                let mut h = sha2::Sha256::new();
+                for chunk in data.chunks(PKG_CHUNK) {
+                    h.update(chunk);
+                }
+                std::hint::black_box(h.finalize());
+            }),
+        );
+        show(
+            "Sha256One alone",
+            rate(TOTAL, runs, || {
+                let mut h = Sha256One::new();
+                for chunk in data.chunks(PKG_CHUNK) {
+                    h.update(chunk);
+                }
+                std::hint::black_box(h.finalize());
+            }),
+        );
+        show(
+            "CbcEnc alone, 256 KiB",
+            rate(TOTAL, runs, || {
+                let mut enc = CbcEnc::new(&key, &iv);
+                for chunk in data.chunks_mut(PKG_CHUNK) {
+                    enc.encrypt(chunk);
+                }
+            }),
+        );
+        show(
+            "CbcEnc, then sha2",
+            rate(TOTAL, runs, || {
+                let mut enc = CbcEnc::new(&key, &iv);
+                let mut h = sha2::Sha256::new();
+                for chunk in data.chunks_mut(PKG_CHUNK) {
+                    enc.encrypt(chunk);
+                    h.update(&*chunk);
+                }
+                std::hint::black_box(h.finalize());
+            }),
+        );
+        show(
+            "encrypt_and_hash, sequential body",
+            rate(TOTAL, runs, || {
+                let mut enc = CbcEnc::new(&key, &iv);
+                let mut h = Sha256One::new();
+                for chunk in data.chunks_mut(PKG_CHUNK) {
+                    enc.encrypt_and_hash_with::<false>(chunk, &mut h);
+                }
+                std::hint::black_box(h.finalize());
+            }),
+        );
+        show(
+            "encrypt_and_hash (interleaved)",
+            rate(TOTAL, runs, || {
+                let mut enc = CbcEnc::new(&key, &iv);
+                let mut h = Sha256One::new();
+                for chunk in data.chunks_mut(PKG_CHUNK) {
+                    enc.encrypt_and_hash(chunk, &mut h);
+                }
+                std::hint::black_box(h.finalize());
+            }),
+        );
 
         let (a, b) = data.split_at(TOTAL / 2);
         show(

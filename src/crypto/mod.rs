@@ -6,7 +6,7 @@
 
 pub mod fast;
 
-pub use fast::{encrypt_lanes, CbcEnc, Sha256x2};
+pub use fast::{encrypt_lanes, CbcEnc, Sha256One, Sha256x2};
 
 use aes::cipher::{block_padding::Pkcs7, inout::InOutBuf, BlockDecryptMut, KeyIvInit};
 
@@ -47,6 +47,22 @@ impl StreamEncryptor {
     /// Encrypts what it can of `data` in place and returns those bytes; up to 15
     /// trailing bytes wait for the next call or `finish`.
     pub fn update<'a>(&mut self, data: &'a mut Vec<u8>) -> &'a [u8] {
+        self.whole_blocks(data);
+        self.enc.encrypt(data);
+        &data[..]
+    }
+
+    /// As `update`, and feeds the returned ciphertext to `sha` in the same
+    /// pass (`CbcEnc::encrypt_and_hash`), for callers that hash the output.
+    pub fn update_hashed<'a>(&mut self, data: &'a mut Vec<u8>, sha: &mut Sha256One) -> &'a [u8] {
+        self.whole_blocks(data);
+        self.enc.encrypt_and_hash(data, sha);
+        &data[..]
+    }
+
+    /// Prepends the carried bytes to `data` and moves its trailing partial
+    /// block into the carry, leaving whole blocks.
+    fn whole_blocks(&mut self, data: &mut Vec<u8>) {
         if self.carry_len > 0 {
             // Rare: the muxer hands over whole avio buffers, which are block-aligned.
             data.splice(0..0, self.carry[..self.carry_len].iter().copied());
@@ -55,17 +71,26 @@ impl StreamEncryptor {
         self.carry_len = data.len() - whole;
         self.carry[..self.carry_len].copy_from_slice(&data[whole..]);
         data.truncate(whole);
-        self.enc.encrypt(data);
-        &data[..]
     }
 
     /// The last block: the carried bytes plus PKCS#7 padding, encrypted.
     pub fn finish(mut self) -> [u8; 16] {
-        let n = self.carry_len;
-        let pad = (16 - n) as u8;
-        self.carry[n..].fill(pad);
+        self.pad();
         self.enc.encrypt(&mut self.carry);
         self.carry
+    }
+
+    /// As `finish`, and feeds the block to `sha` too, so `sha` ends up
+    /// with the whole segment as written.
+    pub fn finish_hashed(mut self, sha: &mut Sha256One) -> [u8; 16] {
+        self.pad();
+        self.enc.encrypt_and_hash(&mut self.carry, sha);
+        self.carry
+    }
+
+    fn pad(&mut self) {
+        let n = self.carry_len;
+        self.carry[n..].fill((16 - n) as u8);
     }
 }
 
@@ -181,6 +206,42 @@ mod tests {
             }
             out.extend_from_slice(&s.finish());
             assert_eq!(out, whole, "cuts {cuts:?}");
+        }
+    }
+
+    #[test]
+    fn hashed_streaming_matches_one_shot_and_sha2() {
+        use sha2::Digest;
+        let key = [4u8; 16];
+        let iv = sequence_iv(3);
+        for len in [0usize, 1, 15, 16, 17, 63, 64, 65, 1000, 300_000] {
+            let plain: Vec<u8> = (0..len).map(|i| (i * 13 % 251) as u8).collect();
+            let mut whole = plain.clone();
+            encrypt_in_place(&mut whole, &key, &iv);
+            let want_hash = sha2::Sha256::digest(&whole);
+            // Cut points off block and hash-block boundaries, as well as on.
+            for cuts in [
+                vec![],
+                vec![len / 3, len / 2],
+                vec![len.min(48), len.min(100)],
+            ] {
+                let mut s = StreamEncryptor::new(&key, &iv);
+                let mut sha = Sha256One::new();
+                let mut out = Vec::new();
+                let mut from = 0;
+                for &c in cuts.iter().chain(std::iter::once(&len)) {
+                    let mut piece = plain[from..c].to_vec();
+                    out.extend_from_slice(s.update_hashed(&mut piece, &mut sha));
+                    from = c;
+                }
+                out.extend_from_slice(&s.finish_hashed(&mut sha));
+                assert_eq!(out, whole, "{len} bytes, cuts {cuts:?}");
+                assert_eq!(
+                    sha.finalize()[..],
+                    want_hash[..],
+                    "{len} bytes, cuts {cuts:?}"
+                );
+            }
         }
     }
 

@@ -20,8 +20,6 @@ pub mod verify;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
-use sha2::{Digest, Sha256};
-
 use crate::crypto;
 use crate::error::{Error, Result};
 use crate::fsutil::{self, StagedDir};
@@ -238,7 +236,9 @@ struct Current {
     file: std::fs::File,
     path: PathBuf,
     enc: Option<crypto::StreamEncryptor>,
-    hasher: Sha256,
+    /// Of the bytes written to `file`; encrypted segments feed it as they
+    /// encrypt (`StreamEncryptor::update_hashed`), in one pass over the data.
+    hasher: crypto::Sha256One,
     size: u64,
     period: u64,
     generation: u32,
@@ -271,12 +271,12 @@ impl Writer<'_> {
             .expect("Start comes first")
     }
 
+    /// Appends to the segment file; the caller has hashed `bytes` already.
     fn write(cur: &mut Current, bytes: &[u8]) -> Result<()> {
         use std::io::Write;
         cur.file
             .write_all(bytes)
             .map_err(|e| Error::io(&cur.path, e))?;
-        cur.hasher.update(bytes);
         cur.size += bytes.len() as u64;
         Ok(())
     }
@@ -313,7 +313,7 @@ impl Writer<'_> {
                     file,
                     path,
                     enc: None,
-                    hasher: Sha256::new(),
+                    hasher: crypto::Sha256One::new(),
                     size: 0,
                     period,
                     generation: 0,
@@ -368,12 +368,15 @@ impl Writer<'_> {
                 let cur = self.cur.as_mut().expect("Data comes inside a segment");
                 match cur.enc.as_mut() {
                     Some(enc) => {
-                        let out = enc.update(&mut bytes);
+                        let out = enc.update_hashed(&mut bytes, &mut cur.hasher);
                         // Borrow juggling: write needs &mut cur while out borrows bytes only.
                         let out: &[u8] = out;
                         Self::write(cur, out)?;
                     }
-                    None => Self::write(cur, &bytes)?,
+                    None => {
+                        cur.hasher.update(&bytes);
+                        Self::write(cur, &bytes)?;
+                    }
                 }
             }
             segment::Event::End {
@@ -384,7 +387,8 @@ impl Writer<'_> {
             } => {
                 let mut cur = self.cur.take().expect("End closes a segment");
                 if let Some(enc) = cur.enc.take() {
-                    Self::write(&mut cur, &enc.finish())?;
+                    let last = enc.finish_hashed(&mut cur.hasher);
+                    Self::write(&mut cur, &last)?;
                 }
                 let duration = ms(duration);
                 let name = format!("seg_{index:05}.ts");
