@@ -446,6 +446,9 @@ mod tests {
     }
 
     /// Nearest-neighbour-free resize by area/bilinear mix, and crop.
+    // A test helper: source, its size, the crop window and the scale read
+    // best as one flat call at each use.
+    #[allow(clippy::too_many_arguments)]
     fn crop_scale(
         src: &[u8],
         w: usize,
