@@ -296,6 +296,10 @@ pub fn rekey(dir: &Path, kr: &Keyring, o: Options, progress: &dyn Progress) -> R
 /// and system calls stay few.
 const CHUNK: usize = 256 << 10;
 
+/// How much of a segment's mapping is read before it is dropped from the
+/// process: resident memory stays at most this per lane.
+const RELEASE: usize = 2 << 20;
+
 /// Segments one worker re-encrypts side by side. CBC encryption is serial
 /// within a segment (each block waits for the one before, ~40 cycles), but
 /// blocks of different segments are independent, so interleaving four keeps
@@ -311,6 +315,8 @@ struct Lane<'a> {
     dest: PathBuf,
     out: std::fs::File,
     pos: usize,
+    /// Where the part of `src` still mapped in begins.
+    released: usize,
     dec: crypto::CbcDec,
     enc: crypto::CbcEnc,
     sha: crypto::Sha256x2,
@@ -345,6 +351,7 @@ impl<'a> Lane<'a> {
             dest,
             out,
             pos: 0,
+            released: 0,
             dec: crypto::CbcDec::new(&j.old_key, &j.old_iv),
             enc: crypto::CbcEnc::new(&j.new_key, &j.new_iv),
             sha: crypto::Sha256x2::new(),
@@ -380,8 +387,13 @@ impl<'a> Lane<'a> {
         let r = self.chunk();
         self.sha.update(&self.src.bytes()[r.clone()], &self.buf);
         self.out.write_all(&self.buf).at(&self.dest)?;
-        self.src.release(r.clone());
         self.pos = r.end;
+        // Unmapping interrupts the other cores to flush their TLBs, so it is
+        // done in large steps rather than per chunk.
+        if self.pos - self.released >= RELEASE {
+            self.src.release(self.released..self.pos);
+            self.released = self.pos;
+        }
         Ok(())
     }
 
