@@ -2,8 +2,11 @@
 //!
 //! After `keys rotate` (or a revoked generation), segments still encrypted
 //! with an old generation's key are decrypted with it and encrypted with the
-//! current key: one read, decrypt and encrypt in the same buffer, one write, no
-//! FFmpeg. The new package is built as a hidden sibling folder: untouched files
+//! current key, no FFmpeg: the old file is read through a mapping, decrypted
+//! into a small buffer, encrypted there and written once, with the old and new
+//! ciphertext hashed on the way (the old against the manifest, the new for it).
+//! Each worker moves up to four segments along side by side, because CBC
+//! encryption and SHA-256 are each serial within one stream. The new package is built as a hidden sibling folder: untouched files
 //! are hard-linked into it (same file system, so no copy and byte-identical by
 //! construction), changed segments, the playlists, manifest.json and
 //! policy.json are written fresh, and the two folders are swapped with one
