@@ -6,8 +6,10 @@
 //! into a small buffer, encrypted there and written once, with the old and new
 //! ciphertext hashed on the way (the old against the manifest, the new for it).
 //! Each worker moves up to four segments along side by side, because CBC
-//! encryption and SHA-256 are each serial within one stream. The new package is built as a hidden sibling folder: untouched files
-//! are hard-linked into it (same file system, so no copy and byte-identical by
+//! encryption and SHA-256 are each serial within one stream.
+//!
+//! The new package is built as a hidden sibling folder: untouched files are
+//! hard-linked into it (same file system, so no copy and byte-identical by
 //! construction), changed segments, the playlists, manifest.json and
 //! policy.json are written fresh, and the two folders are swapped with one
 //! `renameat2(RENAME_EXCHANGE)`. Until that swap the old package is untouched;
