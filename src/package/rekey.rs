@@ -324,12 +324,20 @@ struct Lane<'a> {
     released: usize,
     dec: crypto::CbcDec,
     enc: crypto::CbcEnc,
-    sha: crypto::Sha256x2,
+    sha: Hashes,
     buf: Vec<u8>,
 }
 
+/// What a lane hashes: the old ciphertext (to check it against the manifest)
+/// and the new (for the manifest), side by side; or, under `--no-hash-check`,
+/// only the new.
+enum Hashes {
+    Both(crypto::Sha256x2),
+    New(crypto::Sha256One),
+}
+
 impl<'a> Lane<'a> {
-    fn open(dir: &Path, root: &Path, index: usize, j: &'a Job) -> Result<Lane<'a>> {
+    fn open(dir: &Path, root: &Path, index: usize, j: &'a Job, check: bool) -> Result<Lane<'a>> {
         let f = std::fs::File::open(&j.path).at(&j.path)?;
         let len = f.metadata().at(&j.path)?.len();
         if len != j.size {
@@ -359,7 +367,11 @@ impl<'a> Lane<'a> {
             released: 0,
             dec: crypto::CbcDec::new(&j.old_key, &j.old_iv),
             enc: crypto::CbcEnc::new(&j.new_key, &j.new_iv),
-            sha: crypto::Sha256x2::new(),
+            sha: if check {
+                Hashes::Both(crypto::Sha256x2::new())
+            } else {
+                Hashes::New(crypto::Sha256One::new())
+            },
             buf: Vec::with_capacity(CHUNK),
         })
     }
@@ -390,7 +402,10 @@ impl<'a> Lane<'a> {
     /// Hashes both sides of the (now re-encrypted) chunk and writes it.
     fn write(&mut self) -> Result<()> {
         let r = self.chunk();
-        self.sha.update(&self.src.bytes()[r.clone()], &self.buf);
+        match &mut self.sha {
+            Hashes::Both(h) => h.update(&self.src.bytes()[r.clone()], &self.buf),
+            Hashes::New(h) => h.update(&self.buf),
+        }
         self.out.write_all(&self.buf).at(&self.dest)?;
         self.pos = r.end;
         // Unmapping interrupts the other cores to flush their TLBs, so it is
@@ -407,9 +422,15 @@ impl<'a> Lane<'a> {
     }
 
     /// Checks the old hash and makes the new file durable; returns the new hash.
-    fn finish(self, check: bool) -> Result<(usize, String)> {
-        let (old, new) = self.sha.finalize();
-        if check && hex::encode(old) != self.job.sha256 {
+    fn finish(self) -> Result<(usize, String)> {
+        let (old, new) = match self.sha {
+            Hashes::Both(h) => {
+                let (old, new) = h.finalize();
+                (Some(old), new)
+            }
+            Hashes::New(h) => (None, h.finalize()),
+        };
+        if old.is_some_and(|old| hex::encode(old) != self.job.sha256) {
             return Err(damaged(
                 self.job,
                 "its SHA-256 differs from the manifest's, so rekeying would hide the damage".into(),
@@ -452,7 +473,7 @@ fn worker<'a>(
         let want = LANES.min(lanes.len() + share().max(1));
         while lanes.len() < want {
             let Some((i, j)) = take() else { break };
-            lanes.push(Lane::open(dir, root, i, j)?);
+            lanes.push(Lane::open(dir, root, i, j, check)?);
         }
         if lanes.is_empty() {
             break;
@@ -475,7 +496,7 @@ fn worker<'a>(
             if lanes[k].is_done() {
                 let l = lanes.swap_remove(k);
                 let size = l.job.size;
-                mine.push(l.finish(check)?);
+                mine.push(l.finish()?);
                 finished(size);
             } else {
                 k += 1;
