@@ -589,6 +589,11 @@ fn age_wrapped_exports_open_with_the_age_cli_and_leave_no_plaintext_key() {
 }
 
 /// (uri, bytes) of every segment.
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
 fn segments(out: &Path) -> Vec<(String, u64, Vec<u8>)> {
     let m = manifest(out);
     m["renditions"][0]["segments"]
@@ -820,6 +825,17 @@ fn a_failed_rekey_leaves_the_old_package_intact() {
             .arg(&p.id)
             .arg("--no-hash-check"),
     );
+    // ...and every segment's new manifest hash is that of the file written.
+    let m = manifest(&p.out);
+    for s in m["renditions"][0]["segments"].as_array().unwrap() {
+        let bytes = std::fs::read(p.out.join(s["uri"].as_str().unwrap())).unwrap();
+        assert_eq!(
+            s["sha256"].as_str().unwrap(),
+            sha256_hex(&bytes),
+            "{}",
+            s["uri"]
+        );
+    }
 }
 
 #[test]
