@@ -30,22 +30,10 @@ fn manifest(out: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap()
 }
 
-fn export_key_files(p: &Pkg, dest: &Path) {
-    run_ok(
-        shieldpack()
-            .args(["keys", "export"])
-            .arg(&p.keyring)
-            .arg("--package")
-            .arg(&p.out)
-            .args(["--format", "key-files", "-o"])
-            .arg(dest),
-    );
-}
-
 #[test]
 fn ffmpeg_decodes_every_frame_of_a_rotated_package_over_http() {
     let p = rotated(&[]);
-    export_key_files(&p, &p.out.join("360p/keys"));
+    export_key_files(&p.keyring, &p.out, &p.out.join("360p/keys"));
     let (frames, errors, keys_fetched) = decode_over_http(&p.out);
     assert_eq!(errors, "", "FFmpeg reported decode errors");
     assert_eq!(frames, CLIP_FRAMES);
@@ -60,7 +48,7 @@ fn ffmpeg_decodes_every_frame_of_a_rotated_package_over_http() {
 fn openssl_decrypts_every_segment_with_the_exported_key_files() {
     let p = rotated(&[]);
     let keys = p.t.join("keys");
-    export_key_files(&p, &keys);
+    export_key_files(&p.keyring, &p.out, &keys);
     let m = manifest(&p.out);
     let segs = m["renditions"][0]["segments"].as_array().unwrap();
     assert_eq!(segs.len(), 6);
@@ -133,7 +121,7 @@ fn derived_ivs_are_explicit_unique_and_verify() {
     let unique: std::collections::HashSet<_> = ivs.iter().collect();
     assert_eq!(unique.len(), 6);
     let keys = p.t.join("keys");
-    export_key_files(&p, &keys);
+    export_key_files(&p.keyring, &p.out, &keys);
     let m = manifest(&p.out);
     let s = &m["renditions"][0]["segments"][3];
     let key = std::fs::read(keys.join(format!("{}.key", s["kid"].as_str().unwrap()))).unwrap();
@@ -234,7 +222,7 @@ fn verify_accepts_a_good_package_and_flags_a_flipped_byte_and_a_missing_segment(
 fn verify_with_the_wrong_keys_fails_decryption() {
     let p = rotated(&[]);
     let keys = p.t.join("keys");
-    export_key_files(&p, &keys);
+    export_key_files(&p.keyring, &p.out, &keys);
     // Swap two key files: every segment of those periods must fail to decrypt.
     let names: Vec<PathBuf> = std::fs::read_dir(&keys)
         .unwrap()
@@ -611,7 +599,7 @@ fn ctrl_c_mid_package_exits_130_and_leaves_nothing_behind() {
 #[test]
 fn hls_js_in_chromium_plays_a_rotated_package_to_its_end() {
     let p = rotated(&[]);
-    export_key_files(&p, &p.out.join("360p/keys"));
+    export_key_files(&p.keyring, &p.out, &p.out.join("360p/keys"));
     // Every key period's key was fetched: three distinct key URIs.
     let keys = assert_plays_to_end(&p.out, 6, CLIP_FRAMES);
     assert_eq!(keys.len(), 3, "{keys:?}");

@@ -311,15 +311,7 @@ fn a_policy_package_cuts_at_scenes_leaves_clear_scenes_clear_and_decodes_over_ht
             .arg(&p.keyring),
     );
 
-    run_ok(
-        shieldpack()
-            .args(["keys", "export"])
-            .arg(&p.keyring)
-            .arg("--package")
-            .arg(&p.out)
-            .args(["--format", "key-files", "-o"])
-            .arg(p.out.join("360p/keys")),
-    );
+    export_key_files(&p.keyring, &p.out, &p.out.join("360p/keys"));
     let (frames, errors, keys_fetched) = decode_over_http(&p.out);
     assert_eq!(errors, "", "FFmpeg reported decode errors");
     assert_eq!(frames, CLIP_FRAMES);
@@ -638,15 +630,7 @@ fn rotation_config_maps_to_rotate_every_and_refuses_ctr() {
 fn hls_js_plays_a_policy_package_across_clear_and_protected_scenes() {
     // 2 s segments: two clear segments, then two per protected scene.
     let p = package_with(THREE_SCENES, &["--segment-duration", "2"]);
-    run_ok(
-        shieldpack()
-            .args(["keys", "export"])
-            .arg(&p.keyring)
-            .arg("--package")
-            .arg(&p.out)
-            .args(["--format", "key-files", "-o"])
-            .arg(p.out.join("360p/keys")),
-    );
+    export_key_files(&p.keyring, &p.out, &p.out.join("360p/keys"));
     let playlist = std::fs::read_to_string(p.out.join("360p/index.m3u8")).unwrap();
     assert!(playlist.starts_with("#EXTM3U") && playlist.contains("#EXT-X-KEY:METHOD=NONE"));
     // The clear scene needs no key; each protected scene's key was fetched.

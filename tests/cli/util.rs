@@ -764,6 +764,19 @@ pub fn package_clip(out: impl AsRef<Path>, keyring: impl AsRef<Path>) -> Command
     c
 }
 
+/// Exports the key files of the package in `out` (made with `keyring`) into `dest`.
+pub fn export_key_files(keyring: &Path, out: &Path, dest: &Path) {
+    run_ok(
+        shieldpack()
+            .args(["keys", "export"])
+            .arg(keyring)
+            .arg("--package")
+            .arg(out)
+            .args(["--format", "key-files", "-o"])
+            .arg(dest),
+    );
+}
+
 /// Serves the package in `out` on loopback and decodes its master playlist with
 /// FFmpeg: (video frames, FFmpeg's error output, every key URI fetched, in order).
 pub fn decode_over_http(out: &Path) -> (u64, String, Vec<String>) {
