@@ -213,13 +213,10 @@ enum ShaImp {
     Portable(Box<(sha2::Sha256, sha2::Sha256)>),
 }
 
+/// Two one-stream states; only the compression of whole blocks that both
+/// have at once is shared.
 #[cfg(target_arch = "x86_64")]
-struct ShaNiState {
-    state: [[u32; 8]; 2],
-    buf: [[u8; 64]; 2],
-    buf_len: [usize; 2],
-    total: [u64; 2],
-}
+struct ShaNiState([OneNi; 2]);
 
 /// SHA-256's initial hash value (FIPS 180-4 section 5.3.3).
 #[cfg(target_arch = "x86_64")]
@@ -238,12 +235,7 @@ impl Sha256x2 {
         #[cfg(target_arch = "x86_64")]
         if have_sha_ni() {
             return Sha256x2 {
-                imp: ShaImp::Ni(Box::new(ShaNiState {
-                    state: [SHA256_H0; 2],
-                    buf: [[0; 64]; 2],
-                    buf_len: [0; 2],
-                    total: [0; 2],
-                })),
+                imp: ShaImp::Ni(Box::new(ShaNiState([OneNi::new(), OneNi::new()]))),
             };
         }
         Self::new_portable()
@@ -286,111 +278,40 @@ impl Sha256x2 {
 
 #[cfg(target_arch = "x86_64")]
 impl ShaNiState {
-    /// Compresses the whole blocks of `data` into one stream's `state`. Off
-    /// the lockstep path (unequal lengths), so it simply runs the two-way code
-    /// with a throwaway twin. Only `ShaNiState`'s methods call it, and such a
-    /// state exists only when SHA-NI was detected.
-    fn compress1(state: &mut [u32; 8], data: &[u8]) {
-        debug_assert!(have_sha_ni());
-        let mut twin = *state;
-        // SAFETY: SHA-NI and SSE2-4.1 were detected (see above); `data` holds
-        // at least `len / 64` whole blocks.
-        unsafe {
-            sha_ni::compress2(
-                state,
-                &mut twin,
-                data.as_ptr(),
-                data.as_ptr(),
-                data.len() / 64,
-            )
-        }
-    }
-
     fn update(&mut self, a: &[u8], b: &[u8]) {
-        let mut input = [a, b];
-        for (total, inp) in self.total.iter_mut().zip(&input) {
-            *total = total.wrapping_add(inp.len() as u64);
-        }
-        // Top up partial blocks first.
-        let mut full = [false; 2];
-        for s in 0..2 {
-            let have = self.buf_len[s];
-            if have > 0 {
-                let take = (64 - have).min(input[s].len());
-                self.buf[s][have..have + take].copy_from_slice(&input[s][..take]);
-                self.buf_len[s] = have + take;
-                input[s] = &input[s][take..];
-                full[s] = self.buf_len[s] == 64;
-            }
-        }
-        match full {
-            [true, true] => {
-                let [s0, s1] = &mut self.state;
-                // SAFETY: SHA-NI detected (an `Ni` state exists); each buffer is
-                // one whole block.
-                unsafe { sha_ni::compress2(s0, s1, self.buf[0].as_ptr(), self.buf[1].as_ptr(), 1) }
-            }
-            [true, false] => Self::compress1(&mut self.state[0], &self.buf[0]),
-            [false, true] => Self::compress1(&mut self.state[1], &self.buf[1]),
-            [false, false] => {}
-        }
-        for (len, flushed) in self.buf_len.iter_mut().zip(full) {
-            if flushed {
-                *len = 0;
-            }
-        }
-        // Whole blocks straight from the input.
-        let n = [input[0].len() / 64, input[1].len() / 64];
-        let both = n[0].min(n[1]);
+        let [x, y] = &mut self.0;
+        let (a, b) = (x.absorb_head(a), y.absorb_head(b));
+        // Whole blocks of both streams go through the interleaved kernel.
+        let both = (a.len() / 64).min(b.len() / 64);
         if both > 0 {
-            let [s0, s1] = &mut self.state;
             // SAFETY: SHA-NI detected (an `Ni` state exists); both inputs hold at
             // least `both` whole blocks.
-            unsafe { sha_ni::compress2(s0, s1, input[0].as_ptr(), input[1].as_ptr(), both) }
+            unsafe { sha_ni::compress2(&mut x.state, &mut y.state, a.as_ptr(), b.as_ptr(), both) }
         }
-        for s in 0..2 {
-            if n[s] > both {
-                Self::compress1(&mut self.state[s], &input[s][both * 64..n[s] * 64]);
-            }
-            // A non-empty tail means the buffer was flushed or empty above.
-            let rest = &input[s][n[s] * 64..];
-            if !rest.is_empty() {
-                self.buf[s][..rest.len()].copy_from_slice(rest);
-                self.buf_len[s] = rest.len();
-            }
-        }
+        x.absorb_blocks(&a[both * 64..]);
+        y.absorb_blocks(&b[both * 64..]);
     }
 
     fn finalize(&mut self) -> ([u8; 32], [u8; 32]) {
-        // Padding (FIPS 180-4 section 5.1.1): 0x80, zeros, the bit length as a
-        // big-endian u64, making one or two final blocks.
-        let mut pad = [[0u8; 128]; 2];
-        let mut count = [0usize; 2];
-        for s in 0..2 {
-            let len = self.buf_len[s];
-            pad[s][..len].copy_from_slice(&self.buf[s][..len]);
-            pad[s][len] = 0x80;
-            count[s] = if len < 56 { 1 } else { 2 };
-            let end = count[s] * 64;
-            pad[s][end - 8..end].copy_from_slice(&self.total[s].wrapping_mul(8).to_be_bytes());
-        }
-        if count[0] == count[1] {
-            let [s0, s1] = &mut self.state;
-            // SAFETY: SHA-NI detected (an `Ni` state exists); each pad buffer holds
-            // `count[0]` (one or two) blocks.
-            unsafe { sha_ni::compress2(s0, s1, pad[0].as_ptr(), pad[1].as_ptr(), count[0]) }
-        } else {
-            Self::compress1(&mut self.state[0], &pad[0][..count[0] * 64]);
-            Self::compress1(&mut self.state[1], &pad[1][..count[1] * 64]);
-        }
-        let out = |st: &[u32; 8]| {
-            let mut d = [0u8; 32];
-            for (chunk, w) in d.chunks_exact_mut(4).zip(st) {
-                chunk.copy_from_slice(&w.to_be_bytes());
+        let [x, y] = &mut self.0;
+        let ((pa, na), (pb, nb)) = (x.padding(), y.padding());
+        if na == nb {
+            // SAFETY: SHA-NI detected (an `Ni` state exists); each padding
+            // buffer holds `na / 64` (one or two) blocks.
+            unsafe {
+                sha_ni::compress2(
+                    &mut x.state,
+                    &mut y.state,
+                    pa.as_ptr(),
+                    pb.as_ptr(),
+                    na / 64,
+                )
             }
-            d
-        };
-        (out(&self.state[0]), out(&self.state[1]))
+        } else {
+            OneNi::compress(&mut x.state, &pa[..na]);
+            OneNi::compress(&mut y.state, &pb[..nb]);
+        }
+        (x.digest(), y.digest())
     }
 }
 
@@ -426,12 +347,7 @@ impl Sha256One {
         #[cfg(target_arch = "x86_64")]
         if have_sha_ni() {
             return Sha256One {
-                imp: OneImp::Ni(OneNi {
-                    state: SHA256_H0,
-                    buf: [0; 64],
-                    buf_len: 0,
-                    total: 0,
-                }),
+                imp: OneImp::Ni(OneNi::new()),
             };
         }
         Self::new_portable()
@@ -473,41 +389,76 @@ impl OneNi {
         unsafe { sha_ni::compress1(state, data.as_ptr(), data.len() / 64) }
     }
 
-    fn update(&mut self, mut data: &[u8]) {
+    fn new() -> OneNi {
+        OneNi {
+            state: SHA256_H0,
+            buf: [0; 64],
+            buf_len: 0,
+            total: 0,
+        }
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        let rest = self.absorb_head(data);
+        self.absorb_blocks(rest);
+    }
+
+    /// Counts `data` and tops up a partial block from it (compressing the
+    /// block once full); returns what is left, which starts on a block
+    /// boundary of the stream (empty if it all went into the buffer).
+    fn absorb_head<'d>(&mut self, data: &'d [u8]) -> &'d [u8] {
         self.total = self.total.wrapping_add(data.len() as u64);
-        if self.buf_len > 0 {
-            let have = self.buf_len;
-            let take = (64 - have).min(data.len());
-            self.buf[have..have + take].copy_from_slice(&data[..take]);
-            self.buf_len = have + take;
-            data = &data[take..];
-            if self.buf_len < 64 {
-                return;
-            }
+        if self.buf_len == 0 {
+            return data;
+        }
+        let have = self.buf_len;
+        let take = (64 - have).min(data.len());
+        self.buf[have..have + take].copy_from_slice(&data[..take]);
+        self.buf_len = have + take;
+        if self.buf_len == 64 {
             Self::compress(&mut self.state, &self.buf);
             self.buf_len = 0;
         }
+        &data[take..]
+    }
+
+    /// Compresses the whole blocks of `data` (already counted, and starting on
+    /// a block boundary, so the buffer is empty unless `data` is) and buffers
+    /// the partial block after them.
+    fn absorb_blocks(&mut self, data: &[u8]) {
         let whole = data.len() / 64 * 64;
         Self::compress(&mut self.state, &data[..whole]);
         let rest = &data[whole..];
-        self.buf[..rest.len()].copy_from_slice(rest);
-        self.buf_len = rest.len();
+        if !rest.is_empty() {
+            self.buf[..rest.len()].copy_from_slice(rest);
+            self.buf_len = rest.len();
+        }
     }
 
-    fn finalize(&mut self) -> [u8; 32] {
-        // Padding (FIPS 180-4 section 5.1.1), as in `ShaNiState::finalize`.
+    /// The final block or two (FIPS 180-4 section 5.1.1: 0x80, zeros, the
+    /// bit length as a big-endian u64) and how many bytes of it to compress.
+    fn padding(&self) -> ([u8; 128], usize) {
         let mut pad = [0u8; 128];
         let len = self.buf_len;
         pad[..len].copy_from_slice(&self.buf[..len]);
         pad[len] = 0x80;
         let end = if len < 56 { 64 } else { 128 };
         pad[end - 8..end].copy_from_slice(&self.total.wrapping_mul(8).to_be_bytes());
-        Self::compress(&mut self.state, &pad[..end]);
+        (pad, end)
+    }
+
+    fn digest(&self) -> [u8; 32] {
         let mut d = [0u8; 32];
         for (chunk, w) in d.chunks_exact_mut(4).zip(&self.state) {
             chunk.copy_from_slice(&w.to_be_bytes());
         }
         d
+    }
+
+    fn finalize(&mut self) -> [u8; 32] {
+        let (pad, end) = self.padding();
+        Self::compress(&mut self.state, &pad[..end]);
+        self.digest()
     }
 }
 
