@@ -209,9 +209,7 @@ fn header_suffices(ctx: &ff::ffi::AVFormatContext) -> bool {
     if !name.to_bytes().starts_with(b"mov,") || ctx.nb_streams == 0 {
         return false;
     }
-    // SAFETY: `streams` holds `nb_streams` valid stream pointers.
-    let streams = unsafe { std::slice::from_raw_parts(ctx.streams, ctx.nb_streams as usize) };
-    streams.iter().all(|&st| {
+    streams(ctx).iter().all(|&st| {
         // SAFETY: as above; every stream has codec parameters.
         let (st, par) = unsafe { (&*st, &*(*st).codecpar) };
         let config = !par.extradata.is_null() && par.extradata_size > 0;
@@ -240,11 +238,18 @@ fn header_suffices(ctx: &ff::ffi::AVFormatContext) -> bool {
     })
 }
 
+/// An open context's stream pointers, each valid for the context's lifetime.
+fn streams(ctx: &ff::ffi::AVFormatContext) -> &[*mut ff::ffi::AVStream] {
+    if ctx.nb_streams == 0 {
+        return &[];
+    }
+    // SAFETY: `streams` holds `nb_streams` valid stream pointers.
+    unsafe { std::slice::from_raw_parts(ctx.streams, ctx.nb_streams as usize) }
+}
+
 /// The longest stream's duration in AV_TIME_BASE units, or AV_NOPTS_VALUE.
 fn longest_stream(ctx: &ff::ffi::AVFormatContext) -> i64 {
-    // SAFETY: an open context's streams are valid for its lifetime.
-    let streams = unsafe { std::slice::from_raw_parts(ctx.streams, ctx.nb_streams as usize) };
-    streams
+    streams(ctx)
         .iter()
         .filter_map(|&st| {
             // SAFETY: each pointer in `streams` is a valid stream.
