@@ -275,6 +275,28 @@ fn export(p: &Pkg, format: &str, out: &Path, extra: &[&str]) -> std::process::Ou
     )
 }
 
+/// `rekey` of the package with its keyring and identity; callers add flags.
+fn rekey(p: &Pkg) -> Command {
+    let mut c = shieldpack();
+    c.arg("rekey")
+        .arg(&p.out)
+        .arg("--keyring")
+        .arg(&p.keyring)
+        .arg("-i")
+        .arg(&p.id);
+    c
+}
+
+/// `keys rotate` of the test content from `period` on (rotation needs no identity).
+fn rotate_from(p: &Pkg, period: &str) {
+    run_ok(shieldpack().args(["keys", "rotate"]).arg(&p.keyring).args([
+        "--content-id",
+        "film",
+        "--from-period",
+        period,
+    ]));
+}
+
 /// kid hex -> key bytes, from a key-files export.
 fn key_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     std::fs::read_dir(dir)
@@ -622,12 +644,7 @@ fn rotate_then_rekey_moves_periods_on_to_new_keys_and_leaves_the_rest_alone() {
     assert!(stderr(&o).contains("checking key generations and revocations only"));
 
     // Rotation needs no identity.
-    run_ok(shieldpack().args(["keys", "rotate"]).arg(&p.keyring).args([
-        "--content-id",
-        "film",
-        "--from-period",
-        "1",
-    ]));
+    rotate_from(&p, "1");
     let o = verify(&p, false);
     assert_eq!(o.status.code(), Some(1), "verify flags out-of-date keys");
     let d = verify_defects(&o);
@@ -707,15 +724,7 @@ fn rotate_then_rekey_moves_periods_on_to_new_keys_and_leaves_the_rest_alone() {
 
     // A second rekey has nothing to do and changes nothing.
     let again = segments(&p.out);
-    run_ok(
-        shieldpack()
-            .arg("rekey")
-            .arg(&p.out)
-            .arg("--keyring")
-            .arg(&p.keyring)
-            .arg("-i")
-            .arg(&p.id),
-    );
+    run_ok(&mut rekey(&p));
     assert!(segments(&p.out) == again);
 }
 
@@ -728,21 +737,8 @@ fn rekey_of_derived_iv_packages_writes_new_ivs_and_uses_the_key_uri_template() {
         "https://k.example/{content_id}/{period}/{kid}",
     ]);
     std::fs::write(p.out.join("notes.txt"), b"kept").unwrap();
-    run_ok(shieldpack().args(["keys", "rotate"]).arg(&p.keyring).args([
-        "--content-id",
-        "film",
-        "--from-period",
-        "2",
-    ]));
-    run_ok(
-        shieldpack()
-            .arg("rekey")
-            .arg(&p.out)
-            .arg("--keyring")
-            .arg(&p.keyring)
-            .arg("-i")
-            .arg(&p.id),
-    );
+    rotate_from(&p, "2");
+    run_ok(&mut rekey(&p));
     let o = verify(&p, true);
     assert_eq!(o.status.code(), Some(0), "{:?}", verify_defects(&o));
     let playlist = std::fs::read_to_string(p.out.join("360p/index.m3u8")).unwrap();
@@ -771,12 +767,7 @@ fn rekey_of_derived_iv_packages_writes_new_ivs_and_uses_the_key_uri_template() {
 #[test]
 fn a_failed_rekey_leaves_the_old_package_intact() {
     let p = package(&[]);
-    run_ok(shieldpack().args(["keys", "rotate"]).arg(&p.keyring).args([
-        "--content-id",
-        "film",
-        "--from-period",
-        "1",
-    ]));
+    rotate_from(&p, "1");
     // Damage the last segment: rekey must not launder it into a fresh hash.
     let last = p.out.join("360p/seg_00005.ts");
     let mut b = std::fs::read(&last).unwrap();
@@ -786,17 +777,7 @@ fn a_failed_rekey_leaves_the_old_package_intact() {
         .into_iter()
         .map(|f| (f.clone(), std::fs::read(&f).unwrap()))
         .collect();
-    let o = run_code(
-        shieldpack()
-            .arg("rekey")
-            .arg(&p.out)
-            .arg("--keyring")
-            .arg(&p.keyring)
-            .arg("-i")
-            .arg(&p.id)
-            .args(["--jobs", "1"]),
-        2,
-    );
+    let o = run_code(rekey(&p).args(["--jobs", "1"]), 2);
     assert_clear_error(&o, "seg_00005.ts: its SHA-256 differs");
     for (f, bytes) in &snapshot {
         assert!(
@@ -815,16 +796,7 @@ fn a_failed_rekey_leaves_the_old_package_intact() {
             .collect();
     assert!(left.is_empty(), "staging left behind: {left:?}");
     // Skipping the check is the caller's call: the damage is then re-encrypted.
-    run_ok(
-        shieldpack()
-            .arg("rekey")
-            .arg(&p.out)
-            .arg("--keyring")
-            .arg(&p.keyring)
-            .arg("-i")
-            .arg(&p.id)
-            .arg("--no-hash-check"),
-    );
+    run_ok(rekey(&p).arg("--no-hash-check"));
     // ...and every segment's new manifest hash is that of the file written.
     let m = manifest(&p.out);
     for s in m["renditions"][0]["segments"].as_array().unwrap() {
@@ -866,12 +838,7 @@ fn revoked_keys_are_left_out_of_exports_and_flagged_by_verify() {
     );
 
     // A generation: rotate past it first, then revoke it.
-    run_ok(shieldpack().args(["keys", "rotate"]).arg(&p.keyring).args([
-        "--content-id",
-        "film",
-        "--from-period",
-        "0",
-    ]));
+    rotate_from(&p, "0");
     run_ok(shieldpack().args(["keys", "revoke"]).arg(&p.keyring).args([
         "--content-id",
         "film",
@@ -890,15 +857,7 @@ fn revoked_keys_are_left_out_of_exports_and_flagged_by_verify() {
         2,
     );
     assert_clear_error(&o, "every key of film is revoked");
-    run_ok(
-        shieldpack()
-            .arg("rekey")
-            .arg(&p.out)
-            .arg("--keyring")
-            .arg(&p.keyring)
-            .arg("-i")
-            .arg(&p.id),
-    );
+    run_ok(&mut rekey(&p));
     let o = export(&p, "shaka", Path::new("-"), &[]);
     assert_eq!(
         String::from_utf8(o.stdout)
