@@ -88,6 +88,24 @@ pub enum Command {
     Generate(GenerateCommand),
 }
 
+impl Command {
+    /// Whether the command reads or writes media, and so needs FFmpeg. The
+    /// `shieldpack` front end runs the others itself and hands these to
+    /// `shieldpack-media`, the build that links FFmpeg (see `src/main.rs`).
+    pub fn needs_ffmpeg(&self) -> bool {
+        match self {
+            Command::Keys(_) | Command::Rekey(_) | Command::Generate(_) => false,
+            Command::Policy(PolicyCommand::Check(a)) => a.media.is_some(),
+            Command::Package(_)
+            | Command::Batch(_)
+            | Command::Verify(_)
+            | Command::Policy(PolicyCommand::Detect(_))
+            | Command::Inspect(_)
+            | Command::Watermark(_) => true,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Create a keyring: a random master secret age-wrapped to recipients

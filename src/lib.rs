@@ -43,11 +43,25 @@ impl From<Status> for ExitCode {
     }
 }
 
+/// Set by the `shieldpack` front end, to its version, when it hands a command
+/// to `shieldpack-media` (see `src/main.rs`): the media build checks that both
+/// come from the same release, and the front end that it is not handing over
+/// to itself.
+pub const HANDED_OVER_ENV: &str = "SHIELDPACK_HANDED_OVER";
+
 /// Runs one command line.
 pub fn run(cli: cli::Cli) -> anyhow::Result<Status> {
     interrupt::install();
     let printer = output::Printer::new(&cli.global);
     cmd::dispatch(cli.command, &printer)
+}
+
+/// Runs a command line whose command needs no FFmpeg
+/// ([`cli::Command::needs_ffmpeg`]); links none of FFmpeg.
+pub fn run_without_ffmpeg(cli: cli::Cli) -> anyhow::Result<Status> {
+    interrupt::install();
+    let printer = output::Printer::new(&cli.global);
+    cmd::dispatch_without_ffmpeg(cli.command, &printer)
 }
 
 /// Prints an error once, as `shieldpack: {err:#}` plus its hint, and picks the

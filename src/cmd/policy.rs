@@ -11,7 +11,10 @@ use crate::Status;
 
 pub fn run(c: PolicyCommand, p: &Printer) -> anyhow::Result<Status> {
     match c {
-        PolicyCommand::Check(a) => check(a, p),
+        PolicyCommand::Check(a) => {
+            let duration = media_duration(&a)?;
+            check(a, duration, p)
+        }
         PolicyCommand::Detect(a) => detect(a, p),
     }
 }
@@ -25,20 +28,21 @@ pub fn level(l: DrmLevel) -> Level {
     }
 }
 
-fn check(a: PolicyCheckArgs, p: &Printer) -> anyhow::Result<Status> {
-    let duration = match &a.media {
-        None => None,
-        Some(m) => {
-            let info = crate::media::probe(m)?;
-            Some(info.duration.ok_or_else(|| {
-                Error::invalid_file(
-                    m,
-                    "FFmpeg reports no duration for this file",
-                    "remux it (ffmpeg -i IN -c copy OUT.mp4) or check the policy without --media",
-                )
-            })?)
-        }
-    };
+/// The length of `--media`, if given: the one part of `policy check` that needs FFmpeg.
+fn media_duration(a: &PolicyCheckArgs) -> anyhow::Result<Option<f64>> {
+    let Some(m) = &a.media else { return Ok(None) };
+    let info = crate::media::probe(m)?;
+    Ok(Some(info.duration.ok_or_else(|| {
+        Error::invalid_file(
+            m,
+            "FFmpeg reports no duration for this file",
+            "remux it (ffmpeg -i IN -c copy OUT.mp4) or check the policy without --media",
+        )
+    })?))
+}
+
+/// Checks the policy file, and its scenes against `duration` when known.
+pub fn check(a: PolicyCheckArgs, duration: Option<f64>, p: &Printer) -> anyhow::Result<Status> {
     let c = policy::check_file(&a.policy, duration)?;
     let file = a.policy.display().to_string();
     if p.json {

@@ -7,6 +7,7 @@ mod util;
 
 mod batch;
 mod docs;
+mod frontend;
 mod harness;
 mod keydist;
 mod keys;

@@ -107,7 +107,12 @@ impl Drop for TestDir {
 /// are kept (so no `SHIELDPACK_IDENTITY` or colour setting leaks in from the
 /// developer's shell), and `NO_COLOR=1` keeps escape codes out of the output.
 pub fn shieldpack() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_shieldpack"));
+    shieldpack_at(Path::new(env!("CARGO_BIN_EXE_shieldpack")))
+}
+
+/// `bin` (e.g. a copy of the binary under test) with the same clean environment.
+pub fn shieldpack_at(bin: &Path) -> Command {
+    let mut c = Command::new(bin);
     c.env_clear();
     for var in ["PATH", "HOME", "TMPDIR"] {
         if let Some(v) = std::env::var_os(var) {
