@@ -39,12 +39,14 @@ fn hand_over() -> Error {
     );
     let here = match std::env::current_exe() {
         Ok(p) => p,
-        Err(e) => return Error::arg(
-            format!(
+        Err(e) => {
+            return Error::arg(
+                format!(
                 "cannot find where this shieldpack binary is, to run {MEDIA_BUILD} beside it: {e}"
             ),
-            install_hint,
-        ),
+                install_hint,
+            )
+        }
     };
     let media = here.with_file_name(MEDIA_BUILD);
     if std::env::var_os(shieldpack::HANDED_OVER_ENV).is_some() {

@@ -197,30 +197,19 @@ pub fn rekey(dir: &Path, kr: &Keyring, o: Options, progress: &dyn Progress) -> R
 
     progress.set_length(work.iter().map(|j| j.size).sum::<u64>().max(1));
     let done = AtomicU64::new(0);
-    let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let threads = jobs.clamp(1, 16).min(work.len());
+    let balance = Balance::new(&work, threads);
     let results: Vec<Result<Vec<(usize, String)>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                let (work, next, done, root, failed) = (&work, &next, &done, &root, &failed);
+            .map(|me| {
+                let (balance, done, root, failed) = (&balance, &done, &root, &failed);
                 scope.spawn(move || -> Result<Vec<(usize, String)>> {
-                    let take = || {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        work.get(i).map(|j| (i, j))
-                    };
                     let finished = |size: u64| {
                         let d = done.fetch_add(size, Ordering::Relaxed) + size;
                         progress.set_position(d);
                     };
-                    // A fair share of what is left: near the end a worker that
-                    // opened four lanes would go on alone while the others wait.
-                    let share = || {
-                        work.len()
-                            .saturating_sub(next.load(Ordering::Relaxed))
-                            .div_ceil(threads)
-                    };
-                    worker(dir, root, o.check_hashes, take, share, finished, failed).inspect_err(
+                    worker(dir, root, o.check_hashes, balance, me, finished, failed).inspect_err(
                         |_| {
                             failed.store(true, Ordering::Relaxed);
                         },
@@ -292,6 +281,20 @@ pub fn rekey(dir: &Path, kr: &Keyring, o: Options, progress: &dyn Progress) -> R
     }
     fsutil::exchange(&root, dir)?;
     // The staged folder now holds the old package; dropping it removes it.
+    // Freeing the old copies of the re-encrypted segments is nearly all of
+    // that (a sixth of a whole rekey when done on one thread), so the
+    // workers' cores share it first. Like the drop, this is best effort.
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            let (work, root) = (&work, &root);
+            scope.spawn(move || {
+                for j in work.iter().skip(t).step_by(threads) {
+                    let rel = j.path.strip_prefix(dir).expect("under the package");
+                    let _ = std::fs::remove_file(root.join(rel));
+                }
+            });
+        }
+    });
     drop(staged);
     Ok(out)
 }
@@ -417,6 +420,11 @@ impl<'a> Lane<'a> {
         Ok(())
     }
 
+    /// Bytes of the segment not yet re-encrypted.
+    fn left(&self) -> u64 {
+        (self.src.bytes().len() - self.pos) as u64
+    }
+
     fn is_done(&self) -> bool {
         self.pos == self.src.bytes().len()
     }
@@ -451,15 +459,60 @@ fn damaged(j: &Job, reason: String) -> Error {
     )
 }
 
-/// Re-encrypts the segments `take` hands out, up to [`LANES`] at a time but
-/// no more than `share` (this worker's part of those left), into the staged
-/// folder. Returns (job index, new SHA-256) for each.
+/// Hands the segments out so that the workers finish together. A worker
+/// opens another lane only while its open lanes hold less than its share of
+/// all the bytes still to do. Sharing out segment counts instead let a worker
+/// whose lanes ended one by one take the last few, while another, whose four
+/// lanes ended together, found none left and sat idle for a quarter of the run.
+struct Balance<'a> {
+    work: &'a [Job],
+    next: AtomicUsize,
+    /// `untaken[i]`: bytes of `work[i..]`.
+    untaken: Vec<u64>,
+    /// Per worker, bytes left in its open lanes as it last said.
+    open: Vec<AtomicU64>,
+}
+
+impl<'a> Balance<'a> {
+    fn new(work: &'a [Job], workers: usize) -> Self {
+        let mut untaken = vec![0u64; work.len() + 1];
+        for i in (0..work.len()).rev() {
+            untaken[i] = untaken[i + 1] + work[i].size;
+        }
+        Balance {
+            work,
+            next: AtomicUsize::new(0),
+            untaken,
+            open: (0..workers).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// The next segment for worker `me`, whose `lanes` open lanes have `open`
+    /// bytes left; none when there is none left, or when it already has its share.
+    fn take(&self, me: usize, lanes: usize, open: u64) -> Option<(usize, &'a Job)> {
+        self.open[me].store(open, Ordering::Relaxed);
+        let i = self.next.load(Ordering::Relaxed);
+        let j = self.work.get(i)?;
+        if lanes > 0 {
+            let in_lanes: u64 = self.open.iter().map(|o| o.load(Ordering::Relaxed)).sum();
+            let share = (self.untaken[i] + in_lanes).div_ceil(self.open.len() as u64);
+            if open + j.size > share {
+                return None;
+            }
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        self.work.get(i).map(|j| (i, j))
+    }
+}
+
+/// Re-encrypts the segments `balance` hands worker `me`, up to [`LANES`] at a
+/// time, into the staged folder. Returns (job index, new SHA-256) for each.
 fn worker<'a>(
     dir: &Path,
     root: &Path,
     check: bool,
-    mut take: impl FnMut() -> Option<(usize, &'a Job)>,
-    share: impl Fn() -> usize,
+    balance: &Balance<'a>,
+    me: usize,
     finished: impl Fn(u64),
     failed: &AtomicBool,
 ) -> Result<Vec<(usize, String)>> {
@@ -470,11 +523,15 @@ fn worker<'a>(
         if failed.load(Ordering::Relaxed) {
             break; // another worker failed: the rekey is off
         }
-        let want = LANES.min(lanes.len() + share().max(1));
-        while lanes.len() < want {
-            let Some((i, j)) = take() else { break };
+        let mut open: u64 = lanes.iter().map(Lane::left).sum();
+        while lanes.len() < LANES {
+            let Some((i, j)) = balance.take(me, lanes.len(), open) else {
+                break;
+            };
             lanes.push(Lane::open(dir, root, i, j, check)?);
+            open += j.size;
         }
+        balance.open[me].store(open, Ordering::Relaxed);
         if lanes.is_empty() {
             break;
         }
@@ -608,5 +665,55 @@ fn replace_kids(v: &mut serde_json::Value, kids: &BTreeMap<String, String>) {
         serde_json::Value::Array(a) => a.iter_mut().for_each(|x| replace_kids(x, kids)),
         serde_json::Value::Object(m) => m.values_mut().for_each(|x| replace_kids(x, kids)),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(size: u64) -> Job {
+        Job {
+            rendition: 0,
+            segment: 0,
+            path: PathBuf::from("seg.ts"),
+            size,
+            sha256: String::new(),
+            old_key: Zeroizing::new([0; 16]),
+            old_iv: [0; 16],
+            new_key: Zeroizing::new([1; 16]),
+            new_iv: [0; 16],
+            new_generation: 1,
+            new_kid: String::new(),
+            explicit_iv: false,
+        }
+    }
+
+    #[test]
+    fn balance_keeps_the_last_segments_for_the_worker_that_runs_dry() {
+        let work: Vec<Job> = (0..6).map(|_| job(100)).collect();
+        let b = Balance::new(&work, 2);
+        // Worker 1 has four lanes with 200 bytes left among them; worker 0
+        // has one lane with 50 left and asks for more: 600 untaken + 250 open
+        // = 850, a share of 425 each, so worker 0 may take until it holds 425.
+        b.open[1].store(200, Ordering::Relaxed);
+        let mut open = 50;
+        let mut took = Vec::new();
+        while let Some((i, j)) = b.take(0, 1 + took.len(), open) {
+            took.push(i);
+            open += j.size;
+        }
+        assert_eq!(took, vec![0, 1, 2], "50 + 3 x 100 <= 425 < 50 + 4 x 100");
+        b.open[0].store(open, Ordering::Relaxed);
+        // Worker 1 runs dry: with no lane open it always gets one, and takes
+        // what is left while that keeps it within its share.
+        let (i, _) = b.take(1, 0, 0).expect("a worker with no lane gets one");
+        assert_eq!(i, 3);
+        assert_eq!(b.take(1, 1, 100).map(|(i, _)| i), Some(4));
+        assert_eq!(b.take(1, 2, 200).map(|(i, _)| i), Some(5));
+        assert!(
+            b.take(0, 0, 0).is_none(),
+            "every segment is handed out once"
+        );
     }
 }
