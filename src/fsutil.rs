@@ -224,10 +224,11 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
 /// cache directly instead of copying it into a buffer first (for `rekey`,
 /// that copy cost as much CPU as the decryption).
 ///
-/// Nothing is read in up front: callers walk the file in windows, asking for
-/// each before reading it (`prefetch`) and dropping it from this process once
-/// done (`release`), so resident memory stays a few windows whatever the
-/// file's size.
+/// Nothing is read in up front: callers walk the file in windows, reading each
+/// (the kernel maps in 16 pages per fault, and reads ahead sequentially) and
+/// dropping it from this process once done (`release`), so resident memory
+/// stays a few windows whatever the file's size. Asking for each window with
+/// MADV_POPULATE_READ first cost 11% more system time in `rekey` than the faults.
 ///
 /// The usual caveat of mappings applies: if another process truncates the file
 /// while it is mapped, reading the lost part raises SIGBUS. Only files in a
@@ -265,12 +266,6 @@ impl Mapped {
         // SAFETY: the range was just mapped; the advice is only a hint.
         unsafe { libc::madvise(ptr, len, libc::MADV_SEQUENTIAL) };
         Ok(Mapped { ptr, len })
-    }
-
-    /// Maps in `range` now, in one call instead of a page fault per few pages.
-    /// Only a hint: kernels before 5.14 refuse it and fault pages in as read.
-    pub fn prefetch(&self, range: std::ops::Range<usize>) {
-        self.advise(range, libc::MADV_POPULATE_READ);
     }
 
     /// Drops `range` from this process's memory. The file and its page cache
@@ -324,7 +319,6 @@ mod tests {
         let mut at = 0;
         while at < data.len() {
             let r = at..(at + w).min(data.len());
-            m.prefetch(r.clone());
             assert_eq!(&m.bytes()[r.clone()], &data[r.clone()]);
             m.release(r.clone());
             // Odd, unaligned ranges too: release widens to whole pages.

@@ -390,7 +390,6 @@ impl<'a> Lane<'a> {
         let r = self.chunk();
         let last = r.end == self.src.bytes().len();
         self.buf.resize(r.len(), 0);
-        self.src.prefetch(r.clone());
         let ok = self.dec.decrypt_to(&self.src.bytes()[r], &mut self.buf);
         if !ok || (last && !crypto::padding_ok(&self.buf)) {
             return Err(Error::invalid_file(
