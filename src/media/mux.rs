@@ -9,6 +9,7 @@
 
 use std::ffi::{c_int, c_void, CString};
 use std::ptr;
+use std::sync::mpsc;
 
 use ff::ffi;
 use ff::packet::Mut as _;
@@ -29,6 +30,8 @@ pub struct TsMuxer {
     sink: *mut Vec<u8>,
     /// Per output stream: the input time base packets arrive in.
     in_tb: Vec<ff::Rational>,
+    /// Emptied buffers handed back by whoever took the bytes, to fill again.
+    spares: Option<mpsc::Receiver<Vec<u8>>>,
 }
 
 // SAFETY: the muxer is used from one thread at a time; FFmpeg contexts are not
@@ -55,6 +58,7 @@ impl TsMuxer {
                 ctx: ptr::null_mut(),
                 sink: Box::into_raw(Box::new(Vec::new())),
                 in_tb: Vec::new(),
+                spares: None,
             };
             let fmt = CString::new("mpegts").expect("no NUL");
             check(
@@ -148,15 +152,23 @@ impl TsMuxer {
         unsafe { (*self.sink).len() }
     }
 
+    /// Fills the buffers that come back on `spares` (emptied) rather than new
+    /// ones. A new buffer of this size is a new mapping that the kernel faults
+    /// in and zeroes page by page, and that the taker's free unmaps again.
+    pub fn recycle(&mut self, spares: mpsc::Receiver<Vec<u8>>) {
+        self.spares = Some(spares);
+    }
+
     /// Takes the bytes muxed so far.
     pub fn take(&mut self) -> Vec<u8> {
+        let fresh = self
+            .spares
+            .as_ref()
+            .and_then(|r| r.try_recv().ok())
+            .filter(Vec::is_empty)
+            .unwrap_or_else(|| Vec::with_capacity(super::segment::CHUNK + AVIO_BUF));
         // SAFETY: sink is live until free(); FFmpeg only touches it inside calls.
-        unsafe {
-            std::mem::replace(
-                &mut *self.sink,
-                Vec::with_capacity(super::segment::CHUNK + AVIO_BUF),
-            )
-        }
+        unsafe { std::mem::replace(&mut *self.sink, fresh) }
     }
 
     /// Ends the current segment: flushes buffered PES data and returns the

@@ -261,6 +261,8 @@ struct Writer<'a> {
     counter: PeriodCounter,
     records: Vec<SegmentRecord>,
     playlist: Vec<MediaSegment>,
+    /// Where written `Data` buffers go back to the muxer, emptied, to be filled again.
+    spares: mpsc::SyncSender<Vec<u8>>,
 }
 
 impl Writer<'_> {
@@ -378,6 +380,9 @@ impl Writer<'_> {
                         Self::write(cur, &bytes)?;
                     }
                 }
+                bytes.clear();
+                // The muxer allocates when none is waiting; a full queue drops it.
+                let _ = self.spares.try_send(bytes);
             }
             segment::Event::End {
                 index,
@@ -472,6 +477,9 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         cut_every,
     };
 
+    // Enough chunks in flight to keep both threads busy; memory stays a few MiB.
+    let (tx, rx) = mpsc::sync_channel::<segment::Event>(8);
+    let (spare_tx, spare_rx) = mpsc::sync_channel::<Vec<u8>>(8);
     let mut w = Writer {
         o,
         keyring,
@@ -483,13 +491,12 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         counter: PeriodCounter::new(o.rotation),
         records: Vec::new(),
         playlist: Vec::new(),
+        spares: spare_tx,
     };
-    // Enough chunks in flight to keep both threads busy; memory stays a few MiB.
-    let (tx, rx) = mpsc::sync_channel::<segment::Event>(8);
     let summary = std::thread::scope(|scope| -> Result<segment::Summary> {
         let (input, plan) = (&o.input, &plan);
         let demux = scope.spawn(move || {
-            segment::run(input, plan, progress, |ev| {
+            segment::run(input, plan, progress, spare_rx, |ev| {
                 tx.send(ev).map_err(|_| Error::Interrupted)
             })
         });
