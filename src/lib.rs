@@ -43,11 +43,14 @@ impl From<Status> for ExitCode {
     }
 }
 
-/// Set by the `shieldpack` front end, to its version, when it hands a command
-/// to `shieldpack-media` (see `src/main.rs`): the media build checks that both
-/// come from the same release, and the front end that it is not handing over
-/// to itself.
+/// Set by the `shieldpack` front end, to its [`BUILD_ID`], when it hands a
+/// command to `shieldpack-media` (see `src/main.rs`): the media build checks
+/// that both come from the same build, and the front end that it is not
+/// handing over to itself.
 pub const HANDED_OVER_ENV: &str = "SHIELDPACK_HANDED_OVER";
+
+/// The version and a hash of the sources this binary was built from (`build.rs`).
+pub const BUILD_ID: &str = concat!(env!("CARGO_PKG_VERSION"), "+", env!("SHIELDPACK_SOURCE_ID"));
 
 /// Runs one command line.
 pub fn run(cli: cli::Cli) -> anyhow::Result<Status> {

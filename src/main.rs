@@ -63,7 +63,7 @@ fn hand_over() -> Error {
     let err = std::process::Command::new(&media)
         .arg0(arg0)
         .args(args)
-        .env(shieldpack::HANDED_OVER_ENV, env!("CARGO_PKG_VERSION"))
+        .env(shieldpack::HANDED_OVER_ENV, shieldpack::BUILD_ID)
         .exec();
     if err.kind() == std::io::ErrorKind::NotFound {
         return Error::arg(

@@ -9,16 +9,18 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     if let Some(v) = std::env::var_os(shieldpack::HANDED_OVER_ENV) {
-        let mine = env!("CARGO_PKG_VERSION");
-        if v != mine {
+        if v != shieldpack::BUILD_ID {
             return shieldpack::report_error(
                 &shieldpack::Error::arg(
                     format!(
-                        "shieldpack {} handed this command to shieldpack-media {mine}: \
-                         the two binaries come from different releases",
-                        v.to_string_lossy()
+                        "shieldpack {} handed this command to shieldpack-media {}, \
+                         which comes from another build",
+                        v.to_string_lossy(),
+                        shieldpack::BUILD_ID
                     ),
-                    "install both binaries from the same build side by side (`cargo install --path .` does)",
+                    "install both binaries from the same build side by side (`cargo install \
+                     --path .` does); in a checkout, `cargo build` builds both, while \
+                     `cargo run` rebuilds only shieldpack",
                 )
                 .into(),
             );
