@@ -37,7 +37,7 @@ pub fn dispatch(command: Command, p: &Printer) -> anyhow::Result<Status> {
 ///
 /// Nothing reachable from here may call FFmpeg: the `shieldpack` front end links
 /// only this, so the linker leaves FFmpeg's ~130 shared libraries out of it, and
-/// `keys` and `rekey` start in a millisecond instead of ~45 ms, on machines without
+/// `keys` and `rekey` start in about 3 ms instead of ~45-65 ms, on machines without
 /// FFmpeg too. A test reads the front end's ELF header to keep it that way.
 pub fn dispatch_without_ffmpeg(command: Command, p: &Printer) -> anyhow::Result<Status> {
     match command {
