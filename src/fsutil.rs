@@ -271,10 +271,6 @@ impl Mapped {
     /// Drops `range` from this process's memory. The file and its page cache
     /// are untouched, and reading the range again maps it back in.
     pub fn release(&self, range: std::ops::Range<usize>) {
-        self.advise(range, libc::MADV_DONTNEED);
-    }
-
-    fn advise(&self, range: std::ops::Range<usize>, advice: libc::c_int) {
         // madvise wants a page-aligned start; widen the range down to one.
         // SAFETY: sysconf has no preconditions.
         let page = (unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).max(4096) as usize;
@@ -283,9 +279,9 @@ impl Mapped {
         if start >= end {
             return;
         }
-        // SAFETY: the range lies within the mapping; both pieces of advice
-        // leave a private read-only file mapping readable with the same bytes.
-        unsafe { libc::madvise(self.ptr.add(start), end - start, advice) };
+        // SAFETY: the range lies within the mapping; MADV_DONTNEED leaves a
+        // private read-only file mapping readable with the same bytes.
+        unsafe { libc::madvise(self.ptr.add(start), end - start, libc::MADV_DONTNEED) };
     }
 
     pub fn bytes(&self) -> &[u8] {

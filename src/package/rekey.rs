@@ -63,6 +63,13 @@ struct Job {
     explicit_iv: bool,
 }
 
+impl Job {
+    /// Where this segment stands in the staged copy `root` of the package `dir`.
+    fn staged(&self, dir: &Path, root: &Path) -> PathBuf {
+        root.join(self.path.strip_prefix(dir).expect("under the package"))
+    }
+}
+
 fn parse_iv(hex_iv: &str) -> Option<[u8; 16]> {
     let v = hex::decode(hex_iv).ok()?;
     v.try_into().ok()
@@ -289,8 +296,7 @@ pub fn rekey(dir: &Path, kr: &Keyring, o: Options, progress: &dyn Progress) -> R
             let (work, root) = (&work, &root);
             scope.spawn(move || {
                 for j in work.iter().skip(t).step_by(threads) {
-                    let rel = j.path.strip_prefix(dir).expect("under the package");
-                    let _ = std::fs::remove_file(root.join(rel));
+                    let _ = std::fs::remove_file(j.staged(dir, root));
                 }
             });
         }
@@ -357,8 +363,7 @@ impl<'a> Lane<'a> {
         }
         let len = usize::try_from(len).map_err(|_| damaged(j, "too large to map".into()))?;
         let src = fsutil::Mapped::new(&f, len, &j.path)?;
-        let rel = j.path.strip_prefix(dir).expect("under the package");
-        let dest = root.join(rel);
+        let dest = j.staged(dir, root);
         let out = std::fs::File::create(&dest).at(&dest)?;
         Ok(Lane {
             index,
