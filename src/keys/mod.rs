@@ -313,6 +313,77 @@ impl KeyringFile {
     }
 }
 
+/// How long a change to a keyring waits for another one to finish. Each
+/// holds the lock for milliseconds, so this only runs out behind a process
+/// that hangs.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// An exclusive lock on a keyring for one read-modify-write (`rotate`,
+/// `revoke`, `rewrap`), released on drop or when the process dies. Without
+/// it, two rotations at once (two CI jobs, say) each read the file, each add
+/// their generation and each rename their copy into place: one is lost,
+/// silently, and its `rekey` then finds nothing to do.
+///
+/// The lock is `flock` on the keyring file itself, so no lock file is left
+/// beside it. Saving renames a new file over the keyring, so a waiter that
+/// gets the lock checks that the path still names the file it locked, and
+/// locks the new one if not. Readers need no lock: they see the old file or
+/// the new, never a mix.
+struct WriteLock {
+    _file: std::fs::File,
+}
+
+impl WriteLock {
+    fn take(path: &Path) -> Result<WriteLock> {
+        use std::os::unix::fs::MetadataExt;
+        use std::os::unix::io::AsRawFd;
+        let started = std::time::Instant::now();
+        loop {
+            let file = std::fs::File::open(path).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    Error::invalid_file(
+                        path,
+                        "no such keyring",
+                        "create one with `shieldpack keys new -o KEYRING`",
+                    )
+                } else {
+                    Error::io(path, e)
+                }
+            })?;
+            loop {
+                // SAFETY: `file` is open for the duration of the call.
+                if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+                    break;
+                }
+                let err = std::io::Error::last_os_error();
+                if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
+                    return Err(Error::io(path, err));
+                }
+                crate::interrupt::check()?;
+                if started.elapsed() > LOCK_WAIT {
+                    return Err(Error::invalid_file(
+                        path,
+                        format!(
+                            "another shieldpack process has held this keyring for over {} s (a keys rotate, revoke or rewrap)",
+                            LOCK_WAIT.as_secs()
+                        ),
+                        "let it finish, or stop it: its lock goes when it exits (`fuser KEYRING` names it)",
+                    ));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            let held = file.metadata().at(path)?;
+            match std::fs::metadata(path) {
+                Ok(now) if now.dev() == held.dev() && now.ino() == held.ino() => {
+                    return Ok(WriteLock { _file: file })
+                }
+                // Replaced (or removed) while we waited: lock what is there now.
+                _ => continue,
+            }
+        }
+    }
+}
+
 /// Resolves the identity files for a keyring: `-i` flags, else SHIELDPACK_IDENTITY,
 /// else `KEYRING.identity` when it exists.
 pub fn identity_files(keyring: &Path, given: &[PathBuf]) -> Vec<PathBuf> {
@@ -417,6 +488,7 @@ pub fn rewrap(
             "pass the new recipient set with -r RECIPIENT and/or -R FILE (it replaces the old one)",
         ));
     }
+    let _lock = WriteLock::take(path)?;
     let kr = open(path, identities)?;
     let wrapped = agewrap::wrap(kr.master.as_ref(), recipients, true)?;
     let mut file = kr.file.clone();
@@ -430,6 +502,7 @@ pub fn rewrap(
 /// identity: rotation is bookkeeping; the keys themselves are derived later.
 pub fn rotate(path: &Path, content_id: &str, from_period: u64) -> Result<(KeyringFile, u32)> {
     check_content_id(content_id)?;
+    let _lock = WriteLock::take(path)?;
     let mut file = KeyringFile::load(path)?;
     let st = file.contents.entry(content_id.to_string()).or_default();
     let newest = st
@@ -465,6 +538,7 @@ pub enum Revoke {
 /// changed (revoking twice is not an error).
 pub fn revoke(path: &Path, content_id: &str, what: Revoke) -> Result<(KeyringFile, bool)> {
     check_content_id(content_id)?;
+    let _lock = WriteLock::take(path)?;
     let mut file = KeyringFile::load(path)?;
     let st = file.contents.entry(content_id.to_string()).or_default();
     let changed = match what {

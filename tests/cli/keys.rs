@@ -170,3 +170,85 @@ fn bad_keyrings_and_identities_get_clear_errors() {
     ));
     assert!(e.contains("invalid recipient 'age1nope'"), "{e}");
 }
+
+/// Rotations and revocations started at once (CI jobs sharing a keyring) all
+/// land: each one reads, changes and replaces the whole file, so without the
+/// keyring's lock all but a few were lost while every process exited 0.
+#[test]
+fn concurrent_keyring_changes_are_all_kept() {
+    let t = TestDir::new();
+    let k = new_keyring(&t);
+    let spawn = |args: Vec<String>| {
+        let mut c = shieldpack();
+        c.arg("-q").args(&args[..2]).arg(&k).args(&args[2..]);
+        c.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        (args, c.spawn().expect("start shieldpack"))
+    };
+    let mut children = Vec::new();
+    for i in 0..10 {
+        let title = format!("title-{i}");
+        children.push(spawn(
+            ["keys", "rotate", "--content-id", &title, "--from-period", "0"]
+                .map(String::from)
+                .to_vec(),
+        ));
+        // Four more on one content id: each must get its own generation.
+        if i < 4 {
+            let from = (10 * (i + 1)).to_string();
+            children.push(spawn(
+                ["keys", "rotate", "--content-id", "shared", "--from-period", &from]
+                    .map(String::from)
+                    .to_vec(),
+            ));
+        }
+        if i < 3 {
+            let period = (100 + i).to_string();
+            children.push(spawn(
+                ["keys", "revoke", "--content-id", "revoked", "--periods", &period]
+                    .map(String::from)
+                    .to_vec(),
+            ));
+        }
+    }
+    for (args, child) in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "shieldpack {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    let shown = stdout_json(&run_ok(shieldpack().args(["keys", "show", "--json"]).arg(&k)));
+    let contents = &shown["contents"];
+    for i in 0..10 {
+        let g = &contents[format!("title-{i}")]["generations"];
+        assert_eq!(g.as_array().map(Vec::len), Some(1), "title-{i}: {shown:#}");
+        assert_eq!(g[0]["generation"], 1, "title-{i}: {shown:#}");
+    }
+    let mut shared: Vec<(u64, u64)> = contents["shared"]["generations"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no generations for 'shared': {shown:#}"))
+        .iter()
+        .map(|g| (g["generation"].as_u64().unwrap(), g["from_period"].as_u64().unwrap()))
+        .collect();
+    shared.sort_unstable();
+    let gens: Vec<u64> = shared.iter().map(|g| g.0).collect();
+    assert_eq!(gens, [1, 2, 3, 4], "{shown:#}");
+    let mut froms: Vec<u64> = shared.iter().map(|g| g.1).collect();
+    froms.sort_unstable();
+    assert_eq!(froms, [10, 20, 30, 40], "{shown:#}");
+    assert_eq!(
+        contents["revoked"]["revoked_periods"],
+        serde_json::json!([100, 101, 102]),
+        "{shown:#}"
+    );
+    // Nothing is left beside the keyring: the lock is on the file itself.
+    let mut left: Vec<String> = std::fs::read_dir(t.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["keyring.json", "keyring.json.identity"]);
+}
