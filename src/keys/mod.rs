@@ -191,20 +191,23 @@ pub fn content_id_from(text: &str) -> String {
     s
 }
 
+/// A keyring that cannot be opened: a missing one says how to make one.
+fn open_error(path: &Path, e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        Error::invalid_file(
+            path,
+            "no such keyring",
+            "create one with `shieldpack keys new -o KEYRING`",
+        )
+    } else {
+        Error::io(path, e)
+    }
+}
+
 impl KeyringFile {
     /// Reads and validates a keyring file without unwrapping it.
     pub fn load(path: &Path) -> Result<Self> {
-        let meta = std::fs::metadata(path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Error::invalid_file(
-                    path,
-                    "no such keyring",
-                    "create one with `shieldpack keys new -o KEYRING`",
-                )
-            } else {
-                Error::io(path, e)
-            }
-        })?;
+        let meta = std::fs::metadata(path).map_err(|e| open_error(path, e))?;
         if meta.len() > MAX_KEYRING_BYTES {
             return Err(Error::KeyringCorrupt {
                 path: path.into(),
@@ -339,17 +342,7 @@ impl WriteLock {
         use std::os::unix::io::AsRawFd;
         let started = std::time::Instant::now();
         loop {
-            let file = std::fs::File::open(path).map_err(|e| {
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    Error::invalid_file(
-                        path,
-                        "no such keyring",
-                        "create one with `shieldpack keys new -o KEYRING`",
-                    )
-                } else {
-                    Error::io(path, e)
-                }
-            })?;
+            let file = std::fs::File::open(path).map_err(|e| open_error(path, e))?;
             loop {
                 // SAFETY: `file` is open for the duration of the call.
                 if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {

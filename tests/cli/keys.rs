@@ -189,25 +189,46 @@ fn concurrent_keyring_changes_are_all_kept() {
     for i in 0..10 {
         let title = format!("title-{i}");
         children.push(spawn(
-            ["keys", "rotate", "--content-id", &title, "--from-period", "0"]
-                .map(String::from)
-                .to_vec(),
+            [
+                "keys",
+                "rotate",
+                "--content-id",
+                &title,
+                "--from-period",
+                "0",
+            ]
+            .map(String::from)
+            .to_vec(),
         ));
         // Four more on one content id: each must get its own generation.
         if i < 4 {
             let from = (10 * (i + 1)).to_string();
             children.push(spawn(
-                ["keys", "rotate", "--content-id", "shared", "--from-period", &from]
-                    .map(String::from)
-                    .to_vec(),
+                [
+                    "keys",
+                    "rotate",
+                    "--content-id",
+                    "shared",
+                    "--from-period",
+                    &from,
+                ]
+                .map(String::from)
+                .to_vec(),
             ));
         }
         if i < 3 {
             let period = (100 + i).to_string();
             children.push(spawn(
-                ["keys", "revoke", "--content-id", "revoked", "--periods", &period]
-                    .map(String::from)
-                    .to_vec(),
+                [
+                    "keys",
+                    "revoke",
+                    "--content-id",
+                    "revoked",
+                    "--periods",
+                    &period,
+                ]
+                .map(String::from)
+                .to_vec(),
             ));
         }
     }
@@ -220,7 +241,9 @@ fn concurrent_keyring_changes_are_all_kept() {
         );
     }
 
-    let shown = stdout_json(&run_ok(shieldpack().args(["keys", "show", "--json"]).arg(&k)));
+    let shown = stdout_json(&run_ok(
+        shieldpack().args(["keys", "show", "--json"]).arg(&k),
+    ));
     let contents = &shown["contents"];
     for i in 0..10 {
         let g = &contents[format!("title-{i}")]["generations"];
@@ -231,7 +254,12 @@ fn concurrent_keyring_changes_are_all_kept() {
         .as_array()
         .unwrap_or_else(|| panic!("no generations for 'shared': {shown:#}"))
         .iter()
-        .map(|g| (g["generation"].as_u64().unwrap(), g["from_period"].as_u64().unwrap()))
+        .map(|g| {
+            (
+                g["generation"].as_u64().unwrap(),
+                g["from_period"].as_u64().unwrap(),
+            )
+        })
         .collect();
     shared.sort_unstable();
     let gens: Vec<u64> = shared.iter().map(|g| g.0).collect();
