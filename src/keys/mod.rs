@@ -342,7 +342,18 @@ impl WriteLock {
         use std::os::unix::io::AsRawFd;
         let started = std::time::Instant::now();
         loop {
-            let file = std::fs::File::open(path).map_err(|e| open_error(path, e))?;
+            // Open for writing where we may: over NFS, Linux emulates flock
+            // with POSIX locks, and an exclusive one needs a writable file.
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)
+                .or_else(|e| match e.kind() {
+                    std::io::ErrorKind::PermissionDenied
+                    | std::io::ErrorKind::ReadOnlyFilesystem => std::fs::File::open(path),
+                    _ => Err(e),
+                })
+                .map_err(|e| open_error(path, e))?;
             loop {
                 // SAFETY: `file` is open for the duration of the call.
                 if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
