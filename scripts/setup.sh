@@ -17,12 +17,13 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 # build script links against (found through pkg-config); clang/libclang-dev is for
 # its bindgen step. ffmpeg/ffprobe, openssl and age are the independent
 # implementations the tests cross-check against; chromium plays the packages;
-# openssh-client's ssh-keygen makes the SSH identities the age tests wrap to.
+# openssh-client's ssh-keygen makes the SSH identities the age tests wrap to;
+# strace shows a test which files are flushed before a package is published.
 debs=(
   ca-certificates pkg-config clang libclang-dev
   libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libavdevice-dev
   libswscale-dev libswresample-dev
-  ffmpeg openssl age chromium openssh-client
+  ffmpeg openssl age chromium openssh-client strace
 )
 
 installed() {

@@ -213,10 +213,13 @@ impl StagedDir {
     }
 }
 
-/// Writes a file inside a staged folder (no rename needed: the folder is the unit).
+/// Writes a file inside a staged folder (no rename needed: the folder is the
+/// unit), durably: the folder is renamed into place, and may replace another,
+/// right after.
 pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut f = fs::File::create(path).at(path)?;
     f.write_all(bytes).at(path)?;
+    f.sync_data().at(path)?;
     Ok(())
 }
 

@@ -263,6 +263,10 @@ struct Writer<'a> {
     playlist: Vec<MediaSegment>,
     /// Where written `Data` buffers go back to the muxer, emptied, to be filled again.
     spares: mpsc::SyncSender<Vec<u8>>,
+    /// Where finished segment files go to be made durable (`sync_data`) off
+    /// the encrypting thread, before the package is published.
+    /// `None` once the writer is done, which ends the syncer.
+    finished: Option<mpsc::SyncSender<(std::fs::File, PathBuf)>>,
 }
 
 impl Writer<'_> {
@@ -395,6 +399,10 @@ impl Writer<'_> {
                     let last = enc.finish_hashed(&mut cur.hasher);
                     Self::write(&mut cur, &last)?;
                 }
+                if let Some(finished) = &self.finished {
+                    // Fails only if the syncer stopped, on an error it reports itself.
+                    let _ = finished.send((cur.file, cur.path));
+                }
                 let duration = ms(duration);
                 let name = format!("seg_{index:05}.ts");
                 self.records.push(SegmentRecord {
@@ -480,6 +488,9 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     // Enough chunks in flight to keep both threads busy; memory stays a few MiB.
     let (tx, rx) = mpsc::sync_channel::<segment::Event>(8);
     let (spare_tx, spare_rx) = mpsc::sync_channel::<Vec<u8>>(8);
+    // Bounded, so a disk slower than the packaging holds back the writer
+    // rather than piling up open files.
+    let (finished_tx, finished_rx) = mpsc::sync_channel::<(std::fs::File, PathBuf)>(32);
     let mut w = Writer {
         o,
         keyring,
@@ -492,9 +503,19 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         records: Vec::new(),
         playlist: Vec::new(),
         spares: spare_tx,
+        finished: Some(finished_tx),
     };
     let summary = std::thread::scope(|scope| -> Result<segment::Summary> {
         let (input, plan) = (&o.input, &plan);
+        // Each segment is flushed to disk while the next ones are made, so
+        // that the rename which publishes the package (and may delete the
+        // one it replaces) never points at data still only in memory.
+        let syncer = scope.spawn(move || -> Result<()> {
+            for (file, path) in finished_rx {
+                file.sync_data().map_err(|e| Error::io(&path, e))?;
+            }
+            Ok(())
+        });
         let demux = scope.spawn(move || {
             segment::run(input, plan, progress, spare_rx, |ev| {
                 tx.send(ev).map_err(|_| Error::Interrupted)
@@ -509,9 +530,11 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         }
         drop(rx);
         let demuxed = demux.join().expect("the demux thread does not panic");
+        w.finished = None; // the syncer ends once it has caught up
+        let synced = syncer.join().expect("the sync thread does not panic");
         match failed {
             Some(e) => Err(e),
-            None => demuxed,
+            None => demuxed.and_then(|s| synced.map(|()| s)),
         }
     })?;
     let (_info, sel, rendition) = w.start.take().expect("a successful run started");
@@ -626,6 +649,8 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         fsutil::write_file(&staged.path().join(name), bytes)?;
     }
     crate::interrupt::check()?;
+    fsutil::sync_dir(&rdir);
+    fsutil::sync_dir(staged.path());
     staged.publish()?;
     Ok(Outcome {
         manifest,

@@ -604,3 +604,67 @@ fn hls_js_in_chromium_plays_a_rotated_package_to_its_end() {
     let keys = assert_plays_to_end(&p.out, 6, CLIP_FRAMES);
     assert_eq!(keys.len(), 3, "{keys:?}");
 }
+
+/// What reaches the disk before the package is published, from the system
+/// calls themselves: every segment, playlist and the manifest is flushed
+/// (`fdatasync`) before the rename that makes the folder the package, so a
+/// power cut cannot leave a published package (or `batch`'s record of a done
+/// title) pointing at data that was only in memory.
+#[test]
+fn every_file_is_flushed_before_the_package_is_published() {
+    let t = TestDir::new();
+    let k = new_keyring(&t);
+    let out = t.join("out");
+    let trace = t.join("trace.txt");
+    // The same command and clean environment, with strace in front.
+    let packaging = package_clip(&out, &k);
+    let mut cmd = std::process::Command::new("strace");
+    cmd.env_clear()
+        .envs(packaging.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))));
+    cmd.args(["-f", "-qq", "-y", "-o"])
+        .arg(&trace)
+        .args([
+            "-e",
+            "trace=fdatasync,fsync,rename,renameat,renameat2",
+            "--",
+        ])
+        .arg(packaging.get_program())
+        .args(packaging.get_args())
+        .args(["--segment-duration", "2"]);
+    run_ok(&mut cmd);
+
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let out_s = out.to_string_lossy().into_owned();
+    // std's rename, whichever of the three calls it is, of the staged folder to OUT.
+    let publish = lines
+        .iter()
+        .position(|l| l.contains("rename") && l.contains(&format!("\"{out_s}\"")))
+        .unwrap_or_else(|| panic!("no rename to {out_s} in the trace:\n{text}"));
+    let flushed: Vec<&str> = lines[..publish]
+        .iter()
+        .filter(|l| (l.contains("fdatasync(") || l.contains("fsync(")) && l.ends_with("= 0"))
+        .copied()
+        .collect();
+    let mut files: Vec<String> = walkdir::WalkDir::new(&out)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            e.path()
+                .strip_prefix(&out)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    files.sort();
+    let segments = files.iter().filter(|f| f.ends_with(".ts")).count();
+    assert!(segments >= 5, "a 12 s clip in 2 s segments: {files:?}");
+    for f in &files {
+        assert!(
+            flushed.iter().any(|l| l.contains(&format!("/{f}>"))),
+            "{f} was not flushed before the package was published:\n{text}"
+        );
+    }
+}
