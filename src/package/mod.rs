@@ -400,8 +400,11 @@ impl Writer<'_> {
                     Self::write(&mut cur, &last)?;
                 }
                 if let Some(finished) = &self.finished {
-                    // Fails only if the syncer stopped, on an error it reports itself.
-                    let _ = finished.send((cur.file, cur.path));
+                    // The syncer stops only on an error, which it returns itself
+                    // (and which `package` reports instead of this one): stop too.
+                    if finished.send((cur.file, cur.path)).is_err() {
+                        return Err(Error::Interrupted);
+                    }
                 }
                 let duration = ms(duration);
                 let name = format!("seg_{index:05}.ts");
@@ -532,9 +535,11 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         let demuxed = demux.join().expect("the demux thread does not panic");
         w.finished = None; // the syncer ends once it has caught up
         let synced = syncer.join().expect("the sync thread does not panic");
-        match failed {
-            Some(e) => Err(e),
-            None => demuxed.and_then(|s| synced.map(|()| s)),
+        match (failed, synced) {
+            // A flush that failed explains why the writer stopped.
+            (_, Err(e)) => Err(e),
+            (Some(e), Ok(())) => Err(e),
+            (None, Ok(())) => demuxed,
         }
     })?;
     let (_info, sel, rendition) = w.start.take().expect("a successful run started");
