@@ -19,9 +19,6 @@ use crate::Status;
 
 /// Runs any command.
 pub fn dispatch(command: Command, p: &Printer) -> anyhow::Result<Status> {
-    if !command.needs_ffmpeg() {
-        return dispatch_without_ffmpeg(command, p);
-    }
     match command {
         Command::Package(a) => package::run(a, p),
         Command::Batch(a) => batch::run(a, p),
@@ -29,6 +26,7 @@ pub fn dispatch(command: Command, p: &Printer) -> anyhow::Result<Status> {
         Command::Policy(c) => policy::run(c, p),
         Command::Inspect(a) => inspect::run(a, p),
         Command::Watermark(c) => watermark::run(c, p),
+        // keys, rekey and generate
         other => dispatch_without_ffmpeg(other, p),
     }
 }
