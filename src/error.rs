@@ -140,6 +140,21 @@ impl Error {
         }
     }
 
+    /// An I/O error on `path`; when it is that `path` does not exist, the
+    /// `missing` message (what was looked for) with `hint` instead.
+    pub fn missing_or_io(
+        path: impl AsRef<Path>,
+        err: std::io::Error,
+        missing: &str,
+        hint: &str,
+    ) -> Self {
+        if err.kind() == std::io::ErrorKind::NotFound {
+            Error::invalid_file(path, missing, hint)
+        } else {
+            Error::io(path, err)
+        }
+    }
+
     pub fn arg(what: impl Into<String>, hint: impl Into<String>) -> Self {
         Error::InvalidArgument {
             what: what.into(),

@@ -141,15 +141,12 @@ fn hidden(e: &walkdir::DirEntry) -> bool {
 /// and not followed.
 pub fn walk(catalog: &Path, filter: &Filter, skip: Option<&Path>) -> Result<Walk> {
     let meta = std::fs::metadata(catalog).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            Error::invalid_file(
-                catalog,
-                "no such catalogue folder",
-                "pass the folder that holds the titles",
-            )
-        } else {
-            Error::io(catalog, e)
-        }
+        Error::missing_or_io(
+            catalog,
+            e,
+            "no such catalogue folder",
+            "pass the folder that holds the titles",
+        )
     })?;
     if !meta.is_dir() {
         return Err(Error::invalid_file(

@@ -119,11 +119,12 @@ fn open_input(input: &Path) -> crate::Result<(Box<dyn std::io::BufRead>, PathBuf
         ));
     }
     let f = std::fs::File::open(input).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            Error::invalid_file(input, "no such file", "check the path of the file to read")
-        } else {
-            Error::io(input, e)
-        }
+        Error::missing_or_io(
+            input,
+            e,
+            "no such file",
+            "check the path of the file to read",
+        )
     })?;
     Ok((
         Box::new(std::io::BufReader::with_capacity(64 << 10, f)),

@@ -193,15 +193,12 @@ pub fn content_id_from(text: &str) -> String {
 
 /// A keyring that cannot be opened: a missing one says how to make one.
 fn open_error(path: &Path, e: std::io::Error) -> Error {
-    if e.kind() == std::io::ErrorKind::NotFound {
-        Error::invalid_file(
-            path,
-            "no such keyring",
-            "create one with `shieldpack keys new -o KEYRING`",
-        )
-    } else {
-        Error::io(path, e)
-    }
+    Error::missing_or_io(
+        path,
+        e,
+        "no such keyring",
+        "create one with `shieldpack keys new -o KEYRING`",
+    )
 }
 
 impl KeyringFile {

@@ -226,15 +226,12 @@ fn parse_hms(s: &str) -> Option<f64> {
 /// wrong with the content is a diagnostic.
 pub fn check_file(path: &Path, media_duration: Option<f64>) -> Result<Checked> {
     let meta = std::fs::metadata(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            Error::invalid_file(
-                path,
-                "no such policy file",
-                "check the path, or make one with `shieldpack policy detect INPUT -o POLICY`",
-            )
-        } else {
-            Error::io(path, e)
-        }
+        Error::missing_or_io(
+            path,
+            e,
+            "no such policy file",
+            "check the path, or make one with `shieldpack policy detect INPUT -o POLICY`",
+        )
     })?;
     if meta.len() > MAX_POLICY_BYTES {
         return Err(Error::invalid_file(
