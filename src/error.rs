@@ -14,6 +14,10 @@ pub enum Error {
     #[error("{path}: {err}")]
     Io { path: PathBuf, err: std::io::Error },
 
+    /// Written, but the storage would not confirm it is on disk (fsync).
+    #[error("{path}: could not be saved to disk: {err}")]
+    Flush { path: PathBuf, err: std::io::Error },
+
     #[error("{path}: no such file")]
     InputMissing { path: PathBuf },
 
@@ -97,7 +101,8 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         use Error::*;
         Some(match self {
-            Io { .. } => "check that the path exists and that you may read and write it".into(),
+            Io { err, .. } => io_hint(err).into(),
+            Flush { .. } => "the file system is full or failing: check free space (`df -h`) and the kernel log (`dmesg`), then run the command again; nothing it would have replaced was touched".into(),
             InputMissing { .. } => "check the path; it must name an existing media file".into(),
             NotMedia { .. } => "pass a media file (MP4, MOV, MKV, TS); `ffprobe FILE` shows what FFmpeg sees".into(),
             Truncated { path, .. } => format!(
@@ -133,9 +138,17 @@ impl Error {
         })
     }
 
+    /// `sync_data`/`sync_all` of `path` failed.
+    pub fn flush(path: impl AsRef<Path>, err: std::io::Error) -> Self {
+        Error::Flush {
+            path: clean(path.as_ref()),
+            err,
+        }
+    }
+
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
         Error::Io {
-            path: path.as_ref().to_path_buf(),
+            path: clean(path.as_ref()),
             err: source,
         }
     }
@@ -192,6 +205,25 @@ impl Error {
     }
 }
 
+/// What to do about an I/O error, by its kind: "check the path exists" is no
+/// help for a full disk.
+fn io_hint(err: &std::io::Error) -> &'static str {
+    use std::io::ErrorKind::*;
+    match err.kind() {
+        NotFound => "check the path; a folder on the way to it may be missing",
+        PermissionDenied => "check the file's and its folder's permissions (`ls -ld`), or choose a path you may write",
+        StorageFull | QuotaExceeded => "the file system is full: free some space (`df -h` shows how much is left) and run the command again",
+        ReadOnlyFilesystem => "the file system is mounted read-only: choose a path on a writable one",
+        _ => "check that the path exists and that you may read and write it",
+    }
+}
+
+/// `path` without `.` components, which tempfile leaves in the paths of
+/// folders staged beside a relative destination (`/work/./.out.partial-X`).
+fn clean(path: &Path) -> PathBuf {
+    path.components().collect()
+}
+
 /// Extension to attach a path to `std::io::Result`s.
 pub trait IoContext<T> {
     fn at(self, path: impl AsRef<Path>) -> Result<T>;
@@ -200,5 +232,38 @@ pub trait IoContext<T> {
 impl<T> IoContext<T> for std::io::Result<T> {
     fn at(self, path: impl AsRef<Path>) -> Result<T> {
         self.map_err(|e| Error::io(path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::ErrorKind;
+
+    #[test]
+    fn io_errors_get_a_hint_for_their_kind_and_a_clean_path() {
+        let e = |kind: ErrorKind| Error::io("/work/./.out.partial-x/seg.ts", kind.into());
+        let full = e(ErrorKind::StorageFull);
+        assert_eq!(
+            full.to_string(),
+            "/work/.out.partial-x/seg.ts: no storage space"
+        );
+        assert!(full.hint().unwrap().contains("df -h"));
+        assert!(e(ErrorKind::PermissionDenied)
+            .hint()
+            .unwrap()
+            .contains("permissions"));
+        assert!(e(ErrorKind::ReadOnlyFilesystem)
+            .hint()
+            .unwrap()
+            .contains("read-only"));
+        let flush = Error::flush("keys/./kr.json", ErrorKind::Other.into());
+        assert!(flush
+            .to_string()
+            .starts_with("keys/kr.json: could not be saved to disk"));
+        assert!(flush
+            .hint()
+            .unwrap()
+            .contains("nothing it would have replaced"));
     }
 }

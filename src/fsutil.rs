@@ -46,7 +46,9 @@ pub fn create_atomic(path: &Path, mode: u32) -> Result<tempfile::NamedTempFile> 
 /// Makes a file from `create_atomic` durable and renames it to `path`. With
 /// `overwrite` false an existing file is an error (race-free: link, not rename).
 pub fn commit_atomic(tmp: tempfile::NamedTempFile, path: &Path, overwrite: bool) -> Result<()> {
-    tmp.as_file().sync_all().at(path)?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| Error::flush(path, e))?;
     if overwrite {
         tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     } else {
@@ -219,7 +221,7 @@ impl StagedDir {
 pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut f = fs::File::create(path).at(path)?;
     f.write_all(bytes).at(path)?;
-    f.sync_data().at(path)?;
+    f.sync_data().map_err(|e| Error::flush(path, e))?;
     Ok(())
 }
 

@@ -515,7 +515,7 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         // one it replaces) never points at data still only in memory.
         let syncer = scope.spawn(move || -> Result<()> {
             for (file, path) in finished_rx {
-                file.sync_data().map_err(|e| Error::io(&path, e))?;
+                file.sync_data().map_err(|e| Error::flush(&path, e))?;
             }
             Ok(())
         });

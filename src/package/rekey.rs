@@ -450,7 +450,9 @@ impl<'a> Lane<'a> {
         }
         // The old copy is deleted once the packages are swapped: the new one
         // must be on disk by then.
-        self.out.sync_data().at(&self.dest)?;
+        self.out
+            .sync_data()
+            .map_err(|e| Error::flush(&self.dest, e))?;
         Ok((self.index, hex::encode(new)))
     }
 }
