@@ -18,12 +18,14 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 # its bindgen step. ffmpeg/ffprobe, openssl and age are the independent
 # implementations the tests cross-check against; chromium plays the packages;
 # openssh-client's ssh-keygen makes the SSH identities the age tests wrap to;
-# strace shows a test which files are flushed before a package is published.
+# strace shows a test which files are flushed before a package is published;
+# gcc (also the linker rustc calls as cc) builds the shim a test preloads to
+# make fsync fail.
 debs=(
   ca-certificates pkg-config clang libclang-dev
   libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libavdevice-dev
   libswscale-dev libswresample-dev
-  ffmpeg openssl age chromium openssh-client strace
+  ffmpeg openssl age chromium openssh-client strace gcc
 )
 
 installed() {

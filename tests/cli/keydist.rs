@@ -1022,3 +1022,101 @@ fn cpix_usage_rules_carry_the_scene_of_a_policy_package() {
     assert_eq!(tracks, vec![Some("pre-game"), None, None]);
     assert!(text.contains("drm_level L3"), "{text}");
 }
+
+/// A shared object that makes every `fsync`/`fdatasync` fail with EIO, for
+/// `LD_PRELOAD`: a disk that takes writes into the page cache but cannot make
+/// them durable, which no file system here does on demand.
+fn failing_flush_shim(t: &TestDir) -> PathBuf {
+    let src = t.join("failsync.c");
+    std::fs::write(
+        &src,
+        "#include <errno.h>\n\
+         int fdatasync(int fd) { (void)fd; errno = EIO; return -1; }\n\
+         int fsync(int fd) { (void)fd; errno = EIO; return -1; }\n",
+    )
+    .unwrap();
+    let so = t.join("libfailsync.so");
+    run_ok(
+        Command::new("cc")
+            .args(["-shared", "-fPIC", "-o"])
+            .arg(&so)
+            .arg(&src),
+    );
+    so
+}
+
+/// Every file of `dir`, with its bytes.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    files_under(dir)
+        .into_iter()
+        .map(|f| (f.clone(), std::fs::read(&f).unwrap()))
+        .collect()
+}
+
+/// Hidden files `package`, `rekey` or `keys` staged in `dir` and did not clean up.
+fn leftovers(dir: &Path) -> Vec<String> {
+    dir.read_dir()
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".out") || n.starts_with(".shieldpack-"))
+        .collect()
+}
+
+/// When the disk cannot confirm a write, `package --force`, `keys rotate` and
+/// `rekey` each fail with an error that says so (exit 2), and what they would
+/// have replaced is left exactly as it was, with no staging behind it.
+#[test]
+fn a_disk_that_cannot_flush_fails_package_rotate_and_rekey_and_loses_nothing() {
+    let p = package(&[]);
+    let shim = failing_flush_shim(&p.t);
+    let flush_error = |o: &std::process::Output, file: &str| {
+        assert_clear_error(o, "could not be saved to disk: Input/output error");
+        assert!(stderr(o).contains(file), "{}", stderr(o));
+        assert!(stderr(o).contains("df -h"), "{}", stderr(o));
+    };
+
+    let before = snapshot(&p.out);
+    let o = run_code(
+        package_clip(&p.out, &p.keyring)
+            .arg("-i")
+            .arg(&p.id)
+            .args(["--content-id", "film", "--force"])
+            .env("LD_PRELOAD", &shim),
+        2,
+    );
+    flush_error(&o, ".ts");
+    assert!(
+        snapshot(&p.out) == before,
+        "package --force changed the package"
+    );
+    assert_eq!(leftovers(p.t.path()), Vec::<String>::new());
+
+    let keyring = std::fs::read(&p.keyring).unwrap();
+    let o = run_code(
+        shieldpack()
+            .args(["keys", "rotate"])
+            .arg(&p.keyring)
+            .args(["--content-id", "film", "--from-period", "1"])
+            .env("LD_PRELOAD", &shim),
+        2,
+    );
+    flush_error(&o, "keyring.json");
+    assert!(
+        std::fs::read(&p.keyring).unwrap() == keyring,
+        "keyring changed"
+    );
+    assert_eq!(leftovers(p.t.path()), Vec::<String>::new());
+
+    rotate_from(&p, "1");
+    let o = run_code(rekey(&p).env("LD_PRELOAD", &shim), 2);
+    flush_error(&o, ".ts");
+    assert!(snapshot(&p.out) == before, "rekey changed the package");
+    assert_eq!(leftovers(p.t.path()), Vec::<String>::new());
+
+    // Nothing was half done: on a working disk both go through, and the
+    // rekeyed package verifies with the new keys.
+    run_ok(&mut rekey(&p));
+    assert!(snapshot(&p.out) != before);
+    let o = verify(&p, true);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
