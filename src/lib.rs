@@ -79,12 +79,12 @@ pub fn report_error(err: &anyhow::Error) -> ExitCode {
     }
     let ours = err.chain().find_map(|c| c.downcast_ref::<Error>());
     if matches!(ours, Some(Error::Interrupted)) {
-        eprintln!("shieldpack: interrupted");
+        output::say(format_args!("shieldpack: interrupted"));
         return ExitCode::from(130);
     }
-    eprintln!("shieldpack: {err:#}");
+    output::say(format_args!("shieldpack: {err:#}"));
     if let Some(hint) = ours.and_then(Error::hint) {
-        eprintln!("\nhint: {hint}");
+        output::say(format_args!("\nhint: {hint}"));
     }
     ExitCode::from(2)
 }

@@ -11,6 +11,14 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::{ColorChoice, GlobalArgs};
 
+/// Writes one line to stderr. When stderr cannot take it (`2>log` on a full
+/// disk, a closed pipe) the line is lost, but the command carries on and exits
+/// with the status of what it did: `eprintln!` would panic and exit 101, even
+/// after a package was published.
+pub fn say(line: std::fmt::Arguments) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
 pub struct Printer {
     pub quiet: bool,
     pub verbose: u8,
@@ -58,25 +66,33 @@ impl Printer {
     /// A message for people, on stderr, unless --quiet.
     pub fn info(&self, msg: impl AsRef<str>) {
         if !self.quiet {
-            eprintln!("{}", msg.as_ref());
+            say(format_args!("{}", msg.as_ref()));
         }
     }
 
     /// Detail shown with -v.
     pub fn detail(&self, msg: impl AsRef<str>) {
         if self.verbose > 0 && !self.quiet {
-            eprintln!("{}", msg.as_ref());
+            say(format_args!("{}", msg.as_ref()));
         }
     }
 
     /// A warning, on stderr, even with --quiet.
     pub fn warn(&self, msg: impl AsRef<str>) {
-        eprintln!("{} {}", self.paint("33", "warning:"), msg.as_ref());
+        say(format_args!(
+            "{} {}",
+            self.paint("33", "warning:"),
+            msg.as_ref()
+        ));
     }
 
     /// A line that names a problem found (verify's defects), on stderr.
     pub fn defect(&self, msg: impl AsRef<str>) {
-        eprintln!("{} {}", self.paint("31", "defect:"), msg.as_ref());
+        say(format_args!(
+            "{} {}",
+            self.paint("31", "defect:"),
+            msg.as_ref()
+        ));
     }
 
     /// A finding at a place in a text file, the way compilers print them:
@@ -95,16 +111,16 @@ impl Printer {
         } else {
             self.paint("33", "warning:")
         };
-        eprintln!("{file}:{line}:{column}: {what} {message}");
+        say(format_args!("{file}:{line}:{column}: {what} {message}"));
         if !hint.is_empty() {
-            eprintln!("  hint: {hint}");
+            say(format_args!("  hint: {hint}"));
         }
     }
 
     /// A success line, on stderr, unless --quiet.
     pub fn ok(&self, msg: impl AsRef<str>) {
         if !self.quiet {
-            eprintln!("{} {}", self.paint("32", "ok:"), msg.as_ref());
+            say(format_args!("{} {}", self.paint("32", "ok:"), msg.as_ref()));
         }
     }
 
