@@ -1023,27 +1023,12 @@ fn cpix_usage_rules_carry_the_scene_of_a_policy_package() {
     assert!(text.contains("drm_level L3"), "{text}");
 }
 
-/// A shared object that makes every `fsync`/`fdatasync` fail with EIO, for
-/// `LD_PRELOAD`: a disk that takes writes into the page cache but cannot make
-/// them durable, which no file system here does on demand.
-fn failing_flush_shim(t: &TestDir) -> PathBuf {
-    let src = t.join("failsync.c");
-    std::fs::write(
-        &src,
-        "#include <errno.h>\n\
-         int fdatasync(int fd) { (void)fd; errno = EIO; return -1; }\n\
-         int fsync(int fd) { (void)fd; errno = EIO; return -1; }\n",
-    )
-    .unwrap();
-    let so = t.join("libfailsync.so");
-    run_ok(
-        Command::new("cc")
-            .args(["-shared", "-fPIC", "-o"])
-            .arg(&so)
-            .arg(&src),
-    );
-    so
-}
+/// Makes every `fsync`/`fdatasync` fail with EIO, under `LD_PRELOAD`: a disk
+/// that takes writes into the page cache but cannot make them durable, which
+/// no file system here does on demand.
+const FAILING_FLUSH: &str = "#include <errno.h>\n\
+    int fdatasync(int fd) { (void)fd; errno = EIO; return -1; }\n\
+    int fsync(int fd) { (void)fd; errno = EIO; return -1; }\n";
 
 /// Every file of `dir`, with its bytes.
 fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
@@ -1068,7 +1053,7 @@ fn leftovers(dir: &Path) -> Vec<String> {
 #[test]
 fn a_disk_that_cannot_flush_fails_package_rotate_and_rekey_and_loses_nothing() {
     let p = package(&[]);
-    let shim = failing_flush_shim(&p.t);
+    let shim = preload_shim(&p.t, "failsync", FAILING_FLUSH);
     let flush_error = |o: &std::process::Output, file: &str| {
         assert_clear_error(o, "could not be saved to disk: Input/output error");
         assert!(stderr(o).contains(file), "{}", stderr(o));

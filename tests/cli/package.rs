@@ -668,3 +668,117 @@ fn every_file_is_flushed_before_the_package_is_published() {
         );
     }
 }
+
+/// Makes `write` to regular files fail with ENOSPC once the process has
+/// written FULL_AFTER bytes to them, under `LD_PRELOAD`: a disk that fills up
+/// partway through a package.
+const DISK_FULL: &str = r#"
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+static atomic_long written;
+ssize_t write(int fd, const void *buf, size_t n) {
+    static ssize_t (*real)(int, const void *, size_t);
+    if (!real) real = (ssize_t (*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+    struct stat st;
+    const char *limit = getenv("FULL_AFTER");
+    if (limit && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)
+        && atomic_fetch_add(&written, (long)n) + (long)n > atol(limit)) {
+        errno = ENOSPC;
+        return -1;
+    }
+    return real(fd, buf, n);
+}
+"#;
+
+/// A disk that fills up partway through: `package` stops with an error that
+/// says the disk is full and how to see it, publishes nothing, removes what it
+/// staged, and leaves a package it was to replace as it was.
+#[test]
+fn a_disk_filling_up_mid_package_publishes_nothing_and_says_so() {
+    let t = TestDir::new();
+    let k = new_keyring(&t);
+    let shim = preload_shim(&t, "diskfull", DISK_FULL);
+    let full = |out: &Path, extra: &[&str]| {
+        let o = run_code(
+            package_clip(out, &k)
+                .args(["--segment-duration", "2"])
+                .args(extra)
+                .env("LD_PRELOAD", &shim)
+                .env("FULL_AFTER", "100000"),
+            2,
+        );
+        let e = stderr(&o);
+        assert!(e.contains(".ts: No space left on device"), "{e}");
+        assert!(e.contains("hint: the file system is full"), "{e}");
+        assert!(!e.contains("panicked"), "{e}");
+    };
+    let fresh = t.join("fresh");
+    full(&fresh, &[]);
+    assert!(!fresh.exists(), "a partial package was published");
+
+    let out = t.join("out");
+    run_ok(&mut package_clip(&out, &k));
+    let before: Vec<(PathBuf, Vec<u8>)> = files_under(&out)
+        .into_iter()
+        .map(|f| (f.clone(), std::fs::read(&f).unwrap()))
+        .collect();
+    full(&out, &["--force"]);
+    let after: Vec<(PathBuf, Vec<u8>)> = files_under(&out)
+        .into_iter()
+        .map(|f| (f.clone(), std::fs::read(&f).unwrap()))
+        .collect();
+    assert!(
+        after == before,
+        "the package --force was to replace changed"
+    );
+    let left: Vec<_> = std::fs::read_dir(t.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(left.is_empty(), "staging left behind: {left:?}");
+}
+
+/// stderr on a full disk (`2>log`) or a closed pipe loses the messages, not
+/// the outcome: a package is published and exits 0, an error still exits 2;
+/// `eprintln!` made both a panic with exit 101.
+#[test]
+fn an_unwritable_stderr_changes_no_exit_status() {
+    let t = TestDir::new();
+    let k = new_keyring(&t);
+    let full = || std::process::Stdio::from(std::fs::File::create("/dev/full").unwrap());
+    let out = t.join("out");
+    let o = package_clip(&out, &k).stderr(full()).output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    run_ok(
+        shieldpack()
+            .arg("verify")
+            .arg(&out)
+            .arg("--keyring")
+            .arg(&k),
+    );
+    let o = shieldpack()
+        .args(["keys", "show"])
+        .arg(t.join("no-such-keyring.json"))
+        .stderr(full())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let o = shieldpack()
+        .arg("verify")
+        .arg(&out)
+        .arg("--keyring")
+        .arg(&k)
+        .arg("--json")
+        .stderr(full())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(stdout_json(&o)["ok"], true, "{}", stdout(&o));
+}

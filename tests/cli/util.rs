@@ -851,3 +851,19 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// Builds C `source` into a shared object in `t` for `LD_PRELOAD`, to make
+/// system calls fail on demand (a full or failing disk).
+pub fn preload_shim(t: &TestDir, name: &str, source: &str) -> PathBuf {
+    let src = t.join(format!("{name}.c"));
+    std::fs::write(&src, source).unwrap();
+    let so = t.join(format!("lib{name}.so"));
+    run_ok(
+        Command::new("cc")
+            .args(["-shared", "-fPIC", "-O2", "-o"])
+            .arg(&so)
+            .arg(&src)
+            .arg("-ldl"),
+    );
+    so
+}
