@@ -28,7 +28,9 @@ pub fn write_private(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
 /// Writes `bytes` to `path` atomically (temp + fsync + rename) with `mode`.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32, overwrite: bool) -> Result<()> {
     let mut tmp = create_atomic(path, mode)?;
-    tmp.write_all(bytes).at(path)?;
+    // Through the File: the temp file's own Write adds "at path .shieldpack-X"
+    // to errors, a name the user never chose and that is gone by then.
+    tmp.as_file_mut().write_all(bytes).at(path)?;
     commit_atomic(tmp, path, overwrite)
 }
 

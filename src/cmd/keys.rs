@@ -95,13 +95,13 @@ impl Sink {
 impl Write for Sink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         match self {
-            Sink::File { tmp, .. } => tmp.write(buf),
+            Sink::File { tmp, .. } => tmp.as_file_mut().write(buf),
             Sink::Stdout(o) => o.write(buf),
         }
     }
     fn flush(&mut self) -> std::io::Result<()> {
         match self {
-            Sink::File { tmp, .. } => tmp.flush(),
+            Sink::File { tmp, .. } => tmp.as_file_mut().flush(),
             Sink::Stdout(o) => o.flush(),
         }
     }
