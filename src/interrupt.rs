@@ -1,6 +1,11 @@
 //! Ctrl-C handling: the first SIGINT sets a flag that long loops poll through
 //! `check()`, so they stop between units of work and clean up their temporary
-//! files; the command then exits 130. A second SIGINT exits at once.
+//! files; the command then exits 130. A second signal exits at once.
+//!
+//! SIGTERM and SIGHUP are taken the same way: SIGTERM is how Kubernetes, CI
+//! runners and systemd stop a job (and SIGKILL it a grace period later), and
+//! SIGHUP comes with a closed terminal; dying at once would leave a staged
+//! package of up to a whole title behind in the output folder.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -530,8 +530,10 @@ fn an_unwritable_output_folder_is_an_error() {
     assert!(stderr(&o).contains("a-file"), "{}", stderr(&o));
 }
 
+/// Ctrl-C, and SIGTERM as Kubernetes or a CI runner stops a job: the run
+/// stops between chunks, removes what it staged and exits 130.
 #[test]
-fn ctrl_c_mid_package_exits_130_and_leaves_nothing_behind() {
+fn ctrl_c_or_sigterm_mid_package_exits_130_and_leaves_nothing_behind() {
     let t = TestDir::new();
     let keyring = new_keyring(&t);
     // A long input made by repeating the fixture, so the run is still going when interrupted.
@@ -546,54 +548,52 @@ fn ctrl_c_mid_package_exits_130_and_leaves_nothing_behind() {
             .args(["-c", "copy"])
             .arg(&long),
     );
-    let out = t.join("out");
-    let mut child = shieldpack()
-        .arg("package")
-        .arg(&long)
-        .arg("-o")
-        .arg(&out)
-        .arg("--keyring")
-        .arg(&keyring)
-        .args(["--segment-duration", "2"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until the staged package has a second segment, then press Ctrl-C.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let staged_second_segment = || {
-        std::fs::read_dir(t.path()).unwrap().flatten().any(|e| {
-            e.file_name().to_string_lossy().contains(".partial-")
-                && e.path().join("360p/seg_00001.ts").exists()
-        })
-    };
-    while !staged_second_segment() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the staged package never appeared"
-        );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "finished before it could be interrupted"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(2));
+    for signal in ["-INT", "-TERM"] {
+        let out = t.join("out");
+        let mut child = shieldpack()
+            .arg("package")
+            .arg(&long)
+            .arg("-o")
+            .arg(&out)
+            .arg("--keyring")
+            .arg(&keyring)
+            .args(["--segment-duration", "2"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait until the staged package has a second segment, then signal.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let staged_second_segment = || {
+            std::fs::read_dir(t.path()).unwrap().flatten().any(|e| {
+                e.file_name().to_string_lossy().contains(".partial-")
+                    && e.path().join("360p/seg_00001.ts").exists()
+            })
+        };
+        while !staged_second_segment() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the staged package never appeared"
+            );
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "finished before it could be interrupted"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        run_ok(std::process::Command::new("kill").args([signal, &child.id().to_string()]));
+        let o = child.wait_with_output().unwrap();
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(130), "{signal}: {e}");
+        assert!(e.contains("interrupted"), "{signal}: {e}");
+        assert!(!out.exists(), "{signal}: a half package was published");
+        let left: Vec<_> = std::fs::read_dir(t.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .filter(|n| n.to_string_lossy().starts_with('.'))
+            .collect();
+        assert!(left.is_empty(), "{signal}: staging left behind: {left:?}");
     }
-    run_ok(std::process::Command::new("kill").args(["-INT", &child.id().to_string()]));
-    let o = child.wait_with_output().unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(String::from_utf8_lossy(&o.stderr).contains("interrupted"));
-    assert!(!out.exists(), "a half package was published");
-    let left: Vec<_> = std::fs::read_dir(t.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
-        .filter(|n| n.to_string_lossy().starts_with('.'))
-        .collect();
-    assert!(left.is_empty(), "staging left behind: {left:?}");
 }
 
 #[test]
