@@ -773,28 +773,11 @@ fn a_failed_rekey_leaves_the_old_package_intact() {
     let mut b = std::fs::read(&last).unwrap();
     b[500] ^= 1;
     std::fs::write(&last, &b).unwrap();
-    let snapshot: Vec<(PathBuf, Vec<u8>)> = files_under(&p.out)
-        .into_iter()
-        .map(|f| (f.clone(), std::fs::read(&f).unwrap()))
-        .collect();
+    let before = snapshot(&p.out);
     let o = run_code(rekey(&p).args(["--jobs", "1"]), 2);
     assert_clear_error(&o, "seg_00005.ts: its SHA-256 differs");
-    for (f, bytes) in &snapshot {
-        assert!(
-            std::fs::read(f).unwrap() == *bytes,
-            "{} changed",
-            f.display()
-        );
-    }
-    assert_eq!(files_under(&p.out).len(), snapshot.len());
-    let left: Vec<String> =
-        p.t.path()
-            .read_dir()
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with(".out"))
-            .collect();
-    assert!(left.is_empty(), "staging left behind: {left:?}");
+    assert!(snapshot(&p.out) == before, "the package changed");
+    assert_eq!(hidden_entries(p.t.path()), Vec::<String>::new());
     // Skipping the check is the caller's call: the damage is then re-encrypted.
     run_ok(rekey(&p).arg("--no-hash-check"));
     // ...and every segment's new manifest hash is that of the file written.
@@ -1030,23 +1013,6 @@ const FAILING_FLUSH: &str = "#include <errno.h>\n\
     int fdatasync(int fd) { (void)fd; errno = EIO; return -1; }\n\
     int fsync(int fd) { (void)fd; errno = EIO; return -1; }\n";
 
-/// Every file of `dir`, with its bytes.
-fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    files_under(dir)
-        .into_iter()
-        .map(|f| (f.clone(), std::fs::read(&f).unwrap()))
-        .collect()
-}
-
-/// Hidden files `package`, `rekey` or `keys` staged in `dir` and did not clean up.
-fn leftovers(dir: &Path) -> Vec<String> {
-    dir.read_dir()
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".out") || n.starts_with(".shieldpack-"))
-        .collect()
-}
-
 /// When the disk cannot confirm a write, `package --force`, `keys rotate` and
 /// `rekey` each fail with an error that says so (exit 2), and what they would
 /// have replaced is left exactly as it was, with no staging behind it.
@@ -1074,7 +1040,7 @@ fn a_disk_that_cannot_flush_fails_package_rotate_and_rekey_and_loses_nothing() {
         snapshot(&p.out) == before,
         "package --force changed the package"
     );
-    assert_eq!(leftovers(p.t.path()), Vec::<String>::new());
+    assert_eq!(hidden_entries(p.t.path()), Vec::<String>::new());
 
     let keyring = std::fs::read(&p.keyring).unwrap();
     let o = run_code(
@@ -1090,13 +1056,13 @@ fn a_disk_that_cannot_flush_fails_package_rotate_and_rekey_and_loses_nothing() {
         std::fs::read(&p.keyring).unwrap() == keyring,
         "keyring changed"
     );
-    assert_eq!(leftovers(p.t.path()), Vec::<String>::new());
+    assert_eq!(hidden_entries(p.t.path()), Vec::<String>::new());
 
     rotate_from(&p, "1");
     let o = run_code(rekey(&p).env("LD_PRELOAD", &shim), 2);
     flush_error(&o, ".ts");
     assert!(snapshot(&p.out) == before, "rekey changed the package");
-    assert_eq!(leftovers(p.t.path()), Vec::<String>::new());
+    assert_eq!(hidden_entries(p.t.path()), Vec::<String>::new());
 
     // Nothing was half done: on a working disk both go through, and the
     // rekeyed package verifies with the new keys.

@@ -586,12 +586,7 @@ fn ctrl_c_or_sigterm_mid_package_exits_130_and_leaves_nothing_behind() {
         assert_eq!(o.status.code(), Some(130), "{signal}: {e}");
         assert!(e.contains("interrupted"), "{signal}: {e}");
         assert!(!out.exists(), "{signal}: a half package was published");
-        let left: Vec<_> = std::fs::read_dir(t.path())
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name())
-            .filter(|n| n.to_string_lossy().starts_with('.'))
-            .collect();
+        let left = hidden_entries(t.path());
         assert!(left.is_empty(), "{signal}: staging left behind: {left:?}");
     }
 }
@@ -723,25 +718,13 @@ fn a_disk_filling_up_mid_package_publishes_nothing_and_says_so() {
 
     let out = t.join("out");
     run_ok(&mut package_clip(&out, &k));
-    let before: Vec<(PathBuf, Vec<u8>)> = files_under(&out)
-        .into_iter()
-        .map(|f| (f.clone(), std::fs::read(&f).unwrap()))
-        .collect();
+    let before = snapshot(&out);
     full(&out, &["--force"]);
-    let after: Vec<(PathBuf, Vec<u8>)> = files_under(&out)
-        .into_iter()
-        .map(|f| (f.clone(), std::fs::read(&f).unwrap()))
-        .collect();
     assert!(
-        after == before,
+        snapshot(&out) == before,
         "the package --force was to replace changed"
     );
-    let left: Vec<_> = std::fs::read_dir(t.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
-        .filter(|n| n.to_string_lossy().starts_with('.'))
-        .collect();
+    let left = hidden_entries(t.path());
     assert!(left.is_empty(), "staging left behind: {left:?}");
 }
 

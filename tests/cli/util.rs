@@ -867,3 +867,22 @@ pub fn preload_shim(t: &TestDir, name: &str, source: &str) -> PathBuf {
     );
     so
 }
+
+/// Every file under `dir` with its bytes, to show that a failed command
+/// changed nothing.
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    files_under(dir)
+        .into_iter()
+        .map(|f| (f.clone(), fs::read(&f).unwrap()))
+        .collect()
+}
+
+/// The hidden entries of `dir`: what a command staged there (`.OUT.partial-*`,
+/// `.shieldpack-*` temp files) and did not clean up.
+pub fn hidden_entries(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect()
+}
