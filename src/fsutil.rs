@@ -133,11 +133,21 @@ pub fn is_nonempty_dir(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
-/// An output folder under construction: a hidden sibling of the destination,
-/// removed if dropped before `publish`.
+/// An output folder under construction: a hidden sibling of the destination
+/// (`.NAME.partial-XXXXXX`), removed if dropped before `publish`.
+///
+/// The process building it holds an exclusive `flock` on it, so a folder of
+/// that name nobody holds was left by a run that was killed (SIGKILL, the OOM
+/// killer, a power cut) and can go: the next run for the same destination
+/// removes such folders of its destination first (`remove_abandoned`), and
+/// `batch` those of its titles. A folder is locked before it gets the
+/// `.partial-` name, so no sweeper can see one of them unlocked while alive.
 pub struct StagedDir {
     dest: PathBuf,
-    tmp: Option<tempfile::TempDir>,
+    path: Option<PathBuf>,
+    /// The flock on `path`; None where the file system cannot lock folders
+    /// (nothing is then swept there either: see `remove_abandoned`).
+    _lock: Option<fs::File>,
 }
 
 impl StagedDir {
@@ -164,19 +174,34 @@ impl StagedDir {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "out".into());
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}.partial-"))
+        remove_abandoned_beside(parent, &name);
+        // Made under a name no sweeper looks at, locked, then renamed.
+        let making = tempfile::Builder::new()
+            .prefix(&format!(".{name}.making-"))
             .tempdir_in(parent)
             .at(parent)?;
-        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).at(tmp.path())?;
+        fs::set_permissions(making.path(), fs::Permissions::from_mode(0o755)).at(making.path())?;
+        let lock = lock(making.path());
+        let suffix = making
+            .path()
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .and_then(|n| n.rsplit('-').next().map(str::to_owned))
+            .unwrap_or_default();
+        let path = making
+            .path()
+            .with_file_name(format!(".{name}.partial-{suffix}"));
+        fs::rename(making.path(), &path).at(&path)?;
+        let _ = making.keep();
         Ok(StagedDir {
             dest: dest.to_path_buf(),
-            tmp: Some(tmp),
+            path: Some(path),
+            _lock: lock,
         })
     }
 
     pub fn path(&self) -> &Path {
-        self.tmp.as_ref().expect("not yet published").path()
+        self.path.as_deref().expect("not yet published")
     }
 
     pub fn dest(&self) -> &Path {
@@ -184,12 +209,13 @@ impl StagedDir {
     }
 
     /// Moves the finished folder into place. An existing `dest` (allowed by
-    /// `force`) is renamed aside first and removed only after the swap.
+    /// `force`) is locked and renamed aside first, and removed only after the
+    /// swap.
     pub fn publish(mut self) -> Result<()> {
-        let tmp = self.tmp.take().expect("published once");
-        let staged = tmp.keep();
+        let staged = self.path.take().expect("published once");
         let parent = parent_of(&self.dest).to_path_buf();
         let mut old = None;
+        let _old_lock = self.dest.is_dir().then(|| lock(&self.dest)).flatten();
         if self.dest.exists() {
             let aside = parent.join(format!(
                 ".{}.old-{}",
@@ -214,6 +240,59 @@ impl StagedDir {
             let _ = fs::remove_dir_all(aside);
         }
         Ok(())
+    }
+}
+
+impl Drop for StagedDir {
+    fn drop(&mut self) {
+        if let Some(p) = self.path.take() {
+            let _ = fs::remove_dir_all(p);
+        }
+    }
+}
+
+/// An exclusive `flock` on the folder `dir`, held until the returned file is
+/// dropped (or the process ends, however it ends); None if `dir` cannot be
+/// opened or locked now.
+fn lock(dir: &Path) -> Option<fs::File> {
+    use std::os::fd::AsRawFd;
+    let f = fs::File::open(dir).ok()?;
+    // SAFETY: flock on a descriptor we own; no memory is involved.
+    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    (rc == 0).then_some(f)
+}
+
+/// Removes `dir`, a staged or set-aside folder, if no live process holds it:
+/// its lock can be taken. Where folders cannot be locked at all (the lock
+/// fails the same for everyone) nothing is removed. Best effort; says whether
+/// `dir` is gone.
+pub fn remove_abandoned(dir: &Path) -> bool {
+    match lock(dir) {
+        Some(_held) => fs::remove_dir_all(dir).is_ok(),
+        None => false,
+    }
+}
+
+/// Whether `file_name` is one of the folders `StagedDir` leaves beside the
+/// destination `name` if killed: `.NAME.partial-*` or `.NAME.old-*`.
+pub fn is_staging_of(file_name: &str, name: &str) -> bool {
+    file_name
+        .strip_prefix('.')
+        .and_then(|r| r.strip_prefix(name))
+        .is_some_and(|r| r.starts_with(".partial-") || r.starts_with(".old-"))
+}
+
+/// Removes the abandoned staging folders of the destination `name` in `parent`.
+fn remove_abandoned_beside(parent: &Path, name: &str) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if is_staging_of(&e.file_name().to_string_lossy(), name)
+            && e.file_type().is_ok_and(|t| t.is_dir())
+        {
+            remove_abandoned(&e.path());
+        }
     }
 }
 
@@ -331,5 +410,51 @@ mod tests {
         }
         assert_eq!(m.bytes(), &data[..]);
         assert!(Mapped::new(&f, 0, &path).is_err());
+    }
+
+    /// What a run killed mid-package leaves (a staged folder nobody holds, an
+    /// old package set aside) goes when the next run for the same destination
+    /// starts; a live run's staging, other destinations' and look-alikes stay.
+    #[test]
+    fn a_new_staged_dir_sweeps_abandoned_staging_of_its_destination_only() {
+        let d = tempfile::tempdir().unwrap();
+        let dest = d.path().join("out");
+        let live = StagedDir::new(&dest, false).unwrap();
+        let live_path = live.path().to_path_buf();
+        let name = |p: &Path| p.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name(&live_path).starts_with(".out.partial-"));
+        for n in [
+            ".out.partial-dead01",
+            ".out.old-4242",
+            ".outer.partial-x",
+            ".other.partial-y",
+        ] {
+            fs::create_dir(d.path().join(n)).unwrap();
+            fs::write(d.path().join(n).join("seg_00000.ts"), "x").unwrap();
+        }
+        fs::write(d.path().join(".out.partial-file"), "not a folder").unwrap();
+        let next = StagedDir::new(&dest, false).unwrap();
+        let mut left: Vec<String> = fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let mut want = vec![
+            ".other.partial-y".to_string(),
+            ".out.partial-file".to_string(),
+            ".outer.partial-x".to_string(),
+            name(&live_path),
+            name(next.path()),
+        ];
+        want.sort();
+        assert_eq!(left, want);
+        assert!(
+            lock(&live_path).is_none(),
+            "a live run's staging could be locked"
+        );
+        drop(live);
+        assert!(!live_path.exists());
+        next.publish().unwrap();
+        assert!(dest.is_dir());
     }
 }

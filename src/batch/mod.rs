@@ -176,8 +176,11 @@ pub fn select(
 }
 
 /// Removes staging folders (`.<id>.partial-*`) and set-aside old packages
-/// (`.<id>.old-*`) that a killed run left in `outroot`, for `titles` only: other
-/// shards may be writing theirs into the same OUTROOT right now.
+/// (`.<id>.old-*`) that a killed run left in `outroot`, for `titles` only (other
+/// shards may be writing theirs into the same OUTROOT right now), and only
+/// those no live process holds (`fsutil::remove_abandoned`): a second run of
+/// the same shard started by mistake must not pull the first one's out from
+/// under it.
 pub fn clean_stale(outroot: &Path, titles: &[Title]) -> Result<Vec<PathBuf>> {
     let ids: BTreeSet<&str> = titles.iter().map(|t| t.id.as_str()).collect();
     let mut removed = Vec::new();
@@ -196,8 +199,10 @@ pub fn clean_stale(outroot: &Path, titles: &[Title]) -> Result<Vec<PathBuf>> {
             .rfind(".partial-")
             .or_else(|| rest.rfind(".old-"))
             .map(|i| &rest[..i]);
-        if id.is_some_and(|id| ids.contains(id)) && entry.path().is_dir() {
-            std::fs::remove_dir_all(entry.path()).at(entry.path())?;
+        if id.is_some_and(|id| ids.contains(id))
+            && entry.path().is_dir()
+            && crate::fsutil::remove_abandoned(&entry.path())
+        {
             removed.push(entry.path());
         }
     }
@@ -404,6 +409,8 @@ mod tests {
     #[test]
     fn stale_staging_of_this_shard_only_is_removed() {
         let d = tempfile::tempdir().unwrap();
+        // Title c is being packaged right now, by a live run.
+        let live = crate::fsutil::StagedDir::new(&d.path().join("c"), false).unwrap();
         for n in [
             ".a.partial-x1",
             ".a.old-12",
@@ -418,9 +425,13 @@ mod tests {
             source: format!("{id}.mp4"),
             path: PathBuf::new(),
         };
-        let removed = clean_stale(d.path(), &[t("a"), t("a-b")]).unwrap();
-        assert_eq!(removed.len(), 3);
+        let removed = clean_stale(d.path(), &[t("a"), t("a-b"), t("c")]).unwrap();
+        assert_eq!(removed.len(), 3, "{removed:?}");
         assert!(d.path().join(".b.partial-y").is_dir());
         assert!(d.path().join("a").is_dir());
+        assert!(live.path().is_dir(), "a live run's staging was removed");
+        let staged = live.path().to_path_buf();
+        drop(live);
+        assert!(!staged.exists());
     }
 }

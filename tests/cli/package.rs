@@ -531,7 +531,8 @@ fn an_unwritable_output_folder_is_an_error() {
 }
 
 /// Ctrl-C, and SIGTERM as Kubernetes or a CI runner stops a job: the run
-/// stops between chunks, removes what it staged and exits 130.
+/// stops between chunks, removes what it staged and exits 130. SIGKILL cannot
+/// be caught: what it leaves goes with the next run for the same folder.
 #[test]
 fn ctrl_c_or_sigterm_mid_package_exits_130_and_leaves_nothing_behind() {
     let t = TestDir::new();
@@ -548,8 +549,10 @@ fn ctrl_c_or_sigterm_mid_package_exits_130_and_leaves_nothing_behind() {
             .args(["-c", "copy"])
             .arg(&long),
     );
-    for signal in ["-INT", "-TERM"] {
-        let out = t.join("out");
+    let out = t.join("out");
+    // Packages the long input, and sends `signal` once the staged package has
+    // a second segment.
+    let interrupt = |signal: &str| {
         let mut child = shieldpack()
             .arg("package")
             .arg(&long)
@@ -561,7 +564,6 @@ fn ctrl_c_or_sigterm_mid_package_exits_130_and_leaves_nothing_behind() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        // Wait until the staged package has a second segment, then signal.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         let staged_second_segment = || {
             std::fs::read_dir(t.path()).unwrap().flatten().any(|e| {
@@ -581,7 +583,10 @@ fn ctrl_c_or_sigterm_mid_package_exits_130_and_leaves_nothing_behind() {
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
         run_ok(std::process::Command::new("kill").args([signal, &child.id().to_string()]));
-        let o = child.wait_with_output().unwrap();
+        child.wait_with_output().unwrap()
+    };
+    for signal in ["-INT", "-TERM"] {
+        let o = interrupt(signal);
         let e = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(130), "{signal}: {e}");
         assert!(e.contains("interrupted"), "{signal}: {e}");
@@ -589,6 +594,11 @@ fn ctrl_c_or_sigterm_mid_package_exits_130_and_leaves_nothing_behind() {
         let left = hidden_entries(t.path());
         assert!(left.is_empty(), "{signal}: staging left behind: {left:?}");
     }
+    let o = interrupt("-KILL");
+    assert_eq!(o.status.code(), None, "killed by the signal");
+    assert_eq!(hidden_entries(t.path()).len(), 1, "SIGKILL leaves the staging");
+    run_ok(&mut package_clip(&out, &keyring));
+    assert_eq!(hidden_entries(t.path()), Vec::<String>::new());
 }
 
 #[test]
