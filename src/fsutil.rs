@@ -153,7 +153,8 @@ pub struct StagedDir {
 impl StagedDir {
     /// Prepares to build `dest`. Refuses an existing non-empty `dest` unless
     /// `force`; checks that the parent is writable before any work is done.
-    pub fn new(dest: &Path, force: bool) -> Result<Self> {
+    /// With `clean`, first removes what killed runs staged for `dest`.
+    pub fn new(dest: &Path, force: bool, clean: bool) -> Result<Self> {
         if dest.exists() && !dest.is_dir() {
             return Err(Error::invalid_file(
                 dest,
@@ -174,7 +175,9 @@ impl StagedDir {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "out".into());
-        remove_abandoned_beside(parent, &name);
+        if clean {
+            remove_abandoned_beside(parent, &name);
+        }
         // Made under a name no sweeper looks at, locked, then renamed.
         let making = tempfile::Builder::new()
             .prefix(&format!(".{name}.making-"))
@@ -419,7 +422,7 @@ mod tests {
     fn a_new_staged_dir_sweeps_abandoned_staging_of_its_destination_only() {
         let d = tempfile::tempdir().unwrap();
         let dest = d.path().join("out");
-        let live = StagedDir::new(&dest, false).unwrap();
+        let live = StagedDir::new(&dest, false, true).unwrap();
         let live_path = live.path().to_path_buf();
         let name = |p: &Path| p.file_name().unwrap().to_string_lossy().into_owned();
         assert!(name(&live_path).starts_with(".out.partial-"));
@@ -433,7 +436,7 @@ mod tests {
             fs::write(d.path().join(n).join("seg_00000.ts"), "x").unwrap();
         }
         fs::write(d.path().join(".out.partial-file"), "not a folder").unwrap();
-        let next = StagedDir::new(&dest, false).unwrap();
+        let next = StagedDir::new(&dest, false, true).unwrap();
         let mut left: Vec<String> = fs::read_dir(d.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

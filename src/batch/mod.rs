@@ -313,6 +313,8 @@ fn run_one(t: &Title, s: &Settings, obs: &dyn Observer) -> TitleReport {
         // A stale or changed package is replaced whole, as `package --force` does.
         force: true,
         extra_files: vec![(state::STATE_FILE.into(), want.to_json())],
+        // `clean_stale` did this for every title of the run.
+        clean_abandoned: false,
         ..s.template.clone()
     };
     let progress = obs.started(t, reason);
@@ -410,7 +412,7 @@ mod tests {
     fn stale_staging_of_this_shard_only_is_removed() {
         let d = tempfile::tempdir().unwrap();
         // Title c is being packaged right now, by a live run.
-        let live = crate::fsutil::StagedDir::new(&d.path().join("c"), false).unwrap();
+        let live = crate::fsutil::StagedDir::new(&d.path().join("c"), false, false).unwrap();
         for n in [
             ".a.partial-x1",
             ".a.old-12",

@@ -92,6 +92,7 @@ pub fn options_for(
         },
         force,
         extra_files: Vec::new(),
+        clean_abandoned: true,
         policy: f.policy.clone(),
         rotation_config: loaded.map(|l| l.config.clone()),
     })

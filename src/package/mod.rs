@@ -60,6 +60,11 @@ pub struct Options {
     /// is renamed into place, so they appear exactly when the package is whole:
     /// `batch` puts its per-title state record here.
     pub extra_files: Vec<(String, Vec<u8>)>,
+    /// Remove what killed runs staged beside `output` first (see `StagedDir`).
+    /// That reads `output`'s parent folder; `batch` clears its titles' once
+    /// per run instead of once per title, which in an OUTROOT of thousands of
+    /// titles on NFS would cost minutes.
+    pub clean_abandoned: bool,
     /// A scene policy file to honour (`--policy`).
     pub policy: Option<PathBuf>,
     /// The `--rotation` config `rotation` came from, recorded in the manifest.
@@ -469,7 +474,7 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
             Some(p)
         }
     };
-    let staged = StagedDir::new(&o.output, o.force)?;
+    let staged = StagedDir::new(&o.output, o.force, o.clean_abandoned)?;
 
     let cut_every = match o.rotation {
         Rotation::Time { seconds } => Some(seconds),

@@ -185,7 +185,7 @@ pub fn rekey(dir: &Path, kr: &Keyring, o: Options, progress: &dyn Progress) -> R
         return Ok(out);
     }
 
-    let staged = StagedDir::new(dir, true)?;
+    let staged = StagedDir::new(dir, true, true)?;
     let root = staged.path().to_path_buf();
     let perms = std::fs::metadata(dir).at(dir)?.permissions();
     std::fs::set_permissions(&root, perms).at(&root)?;
