@@ -278,7 +278,7 @@ pub fn remove_abandoned(dir: &Path) -> bool {
 
 /// Whether `file_name` is one of the folders `StagedDir` leaves beside the
 /// destination `name` if killed: `.NAME.partial-*` or `.NAME.old-*`.
-pub fn is_staging_of(file_name: &str, name: &str) -> bool {
+fn is_staging_of(file_name: &str, name: &str) -> bool {
     file_name
         .strip_prefix('.')
         .and_then(|r| r.strip_prefix(name))

@@ -596,7 +596,11 @@ fn ctrl_c_or_sigterm_mid_package_exits_130_and_leaves_nothing_behind() {
     }
     let o = interrupt("-KILL");
     assert_eq!(o.status.code(), None, "killed by the signal");
-    assert_eq!(hidden_entries(t.path()).len(), 1, "SIGKILL leaves the staging");
+    assert_eq!(
+        hidden_entries(t.path()).len(),
+        1,
+        "SIGKILL leaves the staging"
+    );
     run_ok(&mut package_clip(&out, &keyring));
     assert_eq!(hidden_entries(t.path()), Vec::<String>::new());
 }
