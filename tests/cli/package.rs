@@ -531,8 +531,9 @@ fn an_unwritable_output_folder_is_an_error() {
 }
 
 /// Ctrl-C, and SIGTERM as Kubernetes or a CI runner stops a job: the run
-/// stops between chunks, removes what it staged and exits 130. SIGKILL cannot
-/// be caught: what it leaves goes with the next run for the same folder.
+/// stops between chunks, removes what it staged and exits 130. A SIGHUP that
+/// nohup ignores stays ignored. SIGKILL cannot be caught: what it leaves goes
+/// with the next run for the same folder.
 #[test]
 fn ctrl_c_or_sigterm_mid_package_exits_130_and_leaves_nothing_behind() {
     let t = TestDir::new();
@@ -550,20 +551,10 @@ fn ctrl_c_or_sigterm_mid_package_exits_130_and_leaves_nothing_behind() {
             .arg(&long),
     );
     let out = t.join("out");
-    // Packages the long input, and sends `signal` once the staged package has
-    // a second segment.
-    let interrupt = |signal: &str| {
-        let mut child = shieldpack()
-            .arg("package")
-            .arg(&long)
-            .arg("-o")
-            .arg(&out)
-            .arg("--keyring")
-            .arg(&keyring)
-            .args(["--segment-duration", "2"])
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+    // Runs `cmd`, and sends `signal` once the staged package has a second
+    // segment.
+    let interrupt_with = |mut cmd: std::process::Command, signal: &str| {
+        let mut child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         let staged_second_segment = || {
             std::fs::read_dir(t.path()).unwrap().flatten().any(|e| {
@@ -585,6 +576,18 @@ fn ctrl_c_or_sigterm_mid_package_exits_130_and_leaves_nothing_behind() {
         run_ok(std::process::Command::new("kill").args([signal, &child.id().to_string()]));
         child.wait_with_output().unwrap()
     };
+    // Packages the long input and sends `signal` midway.
+    let interrupt = |signal: &str| {
+        let mut cmd = shieldpack();
+        cmd.arg("package")
+            .arg(&long)
+            .arg("-o")
+            .arg(&out)
+            .arg("--keyring")
+            .arg(&keyring)
+            .args(["--segment-duration", "2"]);
+        interrupt_with(cmd, signal)
+    };
     for signal in ["-INT", "-TERM"] {
         let o = interrupt(signal);
         let e = String::from_utf8_lossy(&o.stderr);
@@ -594,6 +597,30 @@ fn ctrl_c_or_sigterm_mid_package_exits_130_and_leaves_nothing_behind() {
         let left = hidden_entries(t.path());
         assert!(left.is_empty(), "{signal}: staging left behind: {left:?}");
     }
+    // Under nohup, SIGHUP stays ignored: the run goes on to publish.
+    let mut nohup = std::process::Command::new("nohup");
+    let plain = shieldpack();
+    nohup
+        .env_clear()
+        .envs(plain.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+        .arg(plain.get_program())
+        .arg("package")
+        .arg(&long)
+        .arg("-o")
+        .arg(&out)
+        .arg("--keyring")
+        .arg(&keyring)
+        .args(["--segment-duration", "2"]);
+    let o = interrupt_with(nohup, "-HUP");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.join("manifest.json").is_file());
+    std::fs::remove_dir_all(&out).unwrap();
+
     let o = interrupt("-KILL");
     assert_eq!(o.status.code(), None, "killed by the signal");
     assert_eq!(
