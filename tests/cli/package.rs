@@ -576,16 +576,21 @@ fn ctrl_c_or_sigterm_mid_package_exits_130_and_leaves_nothing_behind() {
         run_ok(std::process::Command::new("kill").args([signal, &child.id().to_string()]));
         child.wait_with_output().unwrap()
     };
+    // Packaging the long input, for every run below.
+    let args: Vec<std::ffi::OsString> = vec![
+        "package".into(),
+        long.clone().into(),
+        "-o".into(),
+        out.clone().into(),
+        "--keyring".into(),
+        keyring.clone().into(),
+        "--segment-duration".into(),
+        "2".into(),
+    ];
     // Packages the long input and sends `signal` midway.
     let interrupt = |signal: &str| {
         let mut cmd = shieldpack();
-        cmd.arg("package")
-            .arg(&long)
-            .arg("-o")
-            .arg(&out)
-            .arg("--keyring")
-            .arg(&keyring)
-            .args(["--segment-duration", "2"]);
+        cmd.args(&args);
         interrupt_with(cmd, signal)
     };
     for signal in ["-INT", "-TERM"] {
@@ -604,13 +609,7 @@ fn ctrl_c_or_sigterm_mid_package_exits_130_and_leaves_nothing_behind() {
         .env_clear()
         .envs(plain.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
         .arg(plain.get_program())
-        .arg("package")
-        .arg(&long)
-        .arg("-o")
-        .arg(&out)
-        .arg("--keyring")
-        .arg(&keyring)
-        .args(["--segment-duration", "2"]);
+        .args(&args);
     let o = interrupt_with(nohup, "-HUP");
     assert_eq!(
         o.status.code(),
