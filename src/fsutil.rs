@@ -254,15 +254,28 @@ impl Drop for StagedDir {
     }
 }
 
-/// An exclusive `flock` on the folder `dir`, held until the returned file is
-/// dropped (or the process ends, however it ends); None if `dir` cannot be
-/// opened or locked now.
-fn lock(dir: &Path) -> Option<fs::File> {
+/// Takes an exclusive `flock` on `file` without waiting: true when taken
+/// (held until `file` is closed, however the process ends), false when
+/// another open file holds it.
+pub fn try_lock(file: &fs::File) -> std::io::Result<bool> {
     use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor `file` keeps open; no memory is involved.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(true);
+    }
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(err)
+    }
+}
+
+/// An exclusive `flock` on the folder `dir`, held until the returned file is
+/// dropped; None if `dir` cannot be opened or locked now.
+fn lock(dir: &Path) -> Option<fs::File> {
     let f = fs::File::open(dir).ok()?;
-    // SAFETY: flock on a descriptor we own; no memory is involved.
-    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    (rc == 0).then_some(f)
+    try_lock(&f).ok()?.then_some(f)
 }
 
 /// Removes `dir`, a staged or set-aside folder, if no live process holds it:

@@ -336,7 +336,6 @@ struct WriteLock {
 impl WriteLock {
     fn take(path: &Path) -> Result<WriteLock> {
         use std::os::unix::fs::MetadataExt;
-        use std::os::unix::io::AsRawFd;
         let started = std::time::Instant::now();
         loop {
             // Open for writing where we may: over NFS, Linux emulates flock
@@ -351,15 +350,7 @@ impl WriteLock {
                     _ => Err(e),
                 })
                 .map_err(|e| open_error(path, e))?;
-            loop {
-                // SAFETY: `file` is open for the duration of the call.
-                if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-                    break;
-                }
-                let err = std::io::Error::last_os_error();
-                if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
-                    return Err(Error::io(path, err));
-                }
+            while !crate::fsutil::try_lock(&file).at(path)? {
                 crate::interrupt::check()?;
                 if started.elapsed() > LOCK_WAIT {
                     return Err(Error::invalid_file(
