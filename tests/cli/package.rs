@@ -603,14 +603,13 @@ fn ctrl_c_or_sigterm_mid_package_exits_130_and_leaves_nothing_behind() {
         assert!(left.is_empty(), "{signal}: staging left behind: {left:?}");
     }
     // Under nohup, SIGHUP stays ignored: the run goes on to publish.
-    let mut nohup = std::process::Command::new("nohup");
-    let plain = shieldpack();
-    nohup
-        .env_clear()
-        .envs(plain.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
-        .arg(plain.get_program())
-        .args(&args);
-    let o = interrupt_with(nohup, "-HUP");
+    let o = interrupt_with(
+        under(
+            std::process::Command::new("nohup"),
+            shieldpack().args(&args),
+        ),
+        "-HUP",
+    );
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -652,21 +651,16 @@ fn every_file_is_flushed_before_the_package_is_published() {
     let out = t.join("out");
     let trace = t.join("trace.txt");
     // The same command and clean environment, with strace in front.
-    let packaging = package_clip(&out, &k);
-    let mut cmd = std::process::Command::new("strace");
-    cmd.env_clear()
-        .envs(packaging.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))));
-    cmd.args(["-f", "-qq", "-y", "-o"])
-        .arg(&trace)
-        .args([
-            "-e",
-            "trace=fdatasync,fsync,rename,renameat,renameat2",
-            "--",
-        ])
-        .arg(packaging.get_program())
-        .args(packaging.get_args())
-        .args(["--segment-duration", "2"]);
-    run_ok(&mut cmd);
+    let mut strace = std::process::Command::new("strace");
+    strace.args(["-f", "-qq", "-y", "-o"]).arg(&trace).args([
+        "-e",
+        "trace=fdatasync,fsync,rename,renameat,renameat2",
+        "--",
+    ]);
+    run_ok(&mut under(
+        strace,
+        package_clip(&out, &k).args(["--segment-duration", "2"]),
+    ));
 
     let text = std::fs::read_to_string(&trace).unwrap();
     let lines: Vec<&str> = text.lines().collect();

@@ -886,3 +886,14 @@ pub fn hidden_entries(dir: &Path) -> Vec<String> {
         .filter(|n| n.starts_with('.'))
         .collect()
 }
+
+/// `wrapper` (strace, nohup, with its own arguments given) made to run `cmd`,
+/// in `cmd`'s own clean environment.
+pub fn under(mut wrapper: Command, cmd: &Command) -> Command {
+    wrapper
+        .env_clear()
+        .envs(cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    wrapper
+}
