@@ -289,13 +289,14 @@ pub fn remove_abandoned(dir: &Path) -> bool {
     }
 }
 
-/// Whether `file_name` is one of the folders `StagedDir` leaves beside the
-/// destination `name` if killed: `.NAME.partial-*` or `.NAME.old-*`.
-fn is_staging_of(file_name: &str, name: &str) -> bool {
-    file_name
-        .strip_prefix('.')
-        .and_then(|r| r.strip_prefix(name))
-        .is_some_and(|r| r.starts_with(".partial-") || r.starts_with(".old-"))
+/// The destination NAME whose staging `file_name` is, if it is one of the
+/// folders `StagedDir` leaves beside it when killed: `.NAME.partial-*` or
+/// `.NAME.old-*`.
+pub fn staging_owner(file_name: &str) -> Option<&str> {
+    let rest = file_name.strip_prefix('.')?;
+    rest.rfind(".partial-")
+        .or_else(|| rest.rfind(".old-"))
+        .map(|i| &rest[..i])
 }
 
 /// Removes the abandoned staging folders of the destination `name` in `parent`.
@@ -304,7 +305,7 @@ fn remove_abandoned_beside(parent: &Path, name: &str) {
         return;
     };
     for e in entries.flatten() {
-        if is_staging_of(&e.file_name().to_string_lossy(), name)
+        if staging_owner(&e.file_name().to_string_lossy()) == Some(name)
             && e.file_type().is_ok_and(|t| t.is_dir())
         {
             remove_abandoned(&e.path());

@@ -192,13 +192,7 @@ pub fn clean_stale(outroot: &Path, titles: &[Title]) -> Result<Vec<PathBuf>> {
     for entry in entries {
         let entry = entry.at(outroot)?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix('.') else {
-            continue;
-        };
-        let id = rest
-            .rfind(".partial-")
-            .or_else(|| rest.rfind(".old-"))
-            .map(|i| &rest[..i]);
+        let id = crate::fsutil::staging_owner(&name);
         if id.is_some_and(|id| ids.contains(id))
             && entry.path().is_dir()
             && crate::fsutil::remove_abandoned(&entry.path())
