@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 /// Amplitude of the sync pattern relative to one symbol pattern: the sync
 /// carries the detection statistic and the reference offset, so it gets a
 /// little more of the budget.
-const SYNC_GAIN: f32 = 1.4;
+pub(super) const SYNC_GAIN: f32 = 1.4;
 const CHECK_BITS: u32 = SYMBOLS as u32 * SYMBOL_BITS - 64;
 
 /// The 64-bit payload a mark carries.
