@@ -119,6 +119,10 @@ fn extract(a: WmExtractArgs, p: &Printer) -> anyhow::Result<Status> {
             "frames_used": r.video.frames,
             "mark_present": r.mark_present,
             "payload_ok": d.payload.is_some(),
+            // words checked before one passed (1: each symbol's highest peak)
+            // and the bound they put on reading another payload by mistake
+            "payload_tries": d.payload_tries,
+            "log10_p_misread": d.log10_p_misread().map(round2),
             // the 64 payload bits as read, before the check: for diagnostics
             // only, meaningless when nothing was found
             "raw_payload": Payload::raw_from_symbols(&d.symbols).to_hex(),
@@ -137,11 +141,13 @@ fn extract(a: WmExtractArgs, p: &Printer) -> anyhow::Result<Status> {
     } else if let Some(pl) = payload {
         p.data(pl.to_hex())?;
         p.info(format!(
-            "found payload {} (log10 p = {:.1} over {} hypotheses, {} frames)",
+            "found payload {} (log10 p = {:.1} over {} hypotheses, {} frames; read on try {} of its check bits: log10 p of a misread payload = {:.1})",
             pl.to_hex(),
             d.log10_p,
             d.hypotheses,
-            r.video.frames
+            r.video.frames,
+            d.payload_tries,
+            d.log10_p_misread().unwrap_or(0.0),
         ));
     } else if r.mark_present {
         p.info(format!(

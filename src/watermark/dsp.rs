@@ -144,6 +144,26 @@ pub fn peak(z: &[f64]) -> (usize, f64, f64) {
     (best.0, best.1, second)
 }
 
+/// The `n` highest local maxima (no higher value among the 8 cyclic
+/// neighbours), highest first, as (index, value): the candidate positions of a
+/// pattern whose main lobe spans neighbouring cells.
+pub fn peaks(z: &[f64], n: usize) -> Vec<(usize, f64)> {
+    let mut found: Vec<(usize, f64)> = (0..TILE * TILE)
+        .filter(|&i| {
+            let (y, x) = (i / TILE, i % TILE);
+            (0..9).filter(|&k| k != 4).all(|k| {
+                let ny = (y + TILE + k / 3 - 1) % TILE;
+                let nx = (x + TILE + k % 3 - 1) % TILE;
+                z[ny * TILE + nx] <= z[i]
+            })
+        })
+        .map(|i| (i, z[i]))
+        .collect();
+    found.sort_by(|a, b| b.1.total_cmp(&a.1));
+    found.truncate(n);
+    found
+}
+
 /// A grey image, row-major f32.
 #[derive(Clone)]
 pub struct Image {
@@ -228,6 +248,32 @@ mod tests {
         assert!((log10_normal_tail(10.0) - 7.6199e-24f64.log10()).abs() < 1e-4);
         // continuous across the switch
         assert!((log10_normal_tail(4.9999) - log10_normal_tail(5.0)).abs() < 1e-3);
+    }
+
+    #[test]
+    fn peaks_are_local_maxima_highest_first_across_the_wrap() {
+        // a background of low, uneven values (it has local maxima of its own)
+        let mut z: Vec<f64> = (0..TILE * TILE)
+            .map(|i| ((i * 7919) % 1000) as f64 / 2000.0)
+            .collect();
+        let mut bump = |y: usize, x: usize, v: f64| {
+            // a main lobe: the peak and half its height on its 8 neighbours
+            for k in 0..9 {
+                let (ny, nx) = ((y + TILE + k / 3 - 1) % TILE, (x + TILE + k % 3 - 1) % TILE);
+                z[ny * TILE + nx] = if k == 4 { v } else { v / 2.0 };
+            }
+        };
+        bump(10, 20, 5.0);
+        bump(0, 63, 4.0); // its lobe wraps to row 63 and column 0
+        bump(40, 40, 3.0);
+        let p = peaks(&z, 4);
+        assert_eq!(
+            p[..3],
+            [(10 * TILE + 20, 5.0), (63, 4.0), (40 * TILE + 40, 3.0)]
+        );
+        // the lobes (2.5, 2.0, 1.5) stand above the background but are not
+        // peaks: the fourth is the background's highest
+        assert!(p[3].1 < 0.5, "{p:?}");
     }
 
     #[test]

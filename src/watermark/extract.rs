@@ -11,7 +11,7 @@ use std::path::Path;
 
 use super::codec::{self, VideoInfo};
 use super::dsp::{self, Fft2, Image};
-use super::pattern::{Patterns, Payload, SYNC_GAIN};
+use super::pattern::{decode_list, Patterns, Payload, SYNC_GAIN};
 use super::{WmKey, SYMBOLS, TILE, WORK_ROWS, WORK_ROWS_SMALL};
 use crate::error::{Error, Result};
 use crate::output::Progress;
@@ -60,18 +60,32 @@ pub struct Detection {
     /// `hypotheses` (and, from `extract_file`, for the looks taken).
     pub log10_p_sync: f64,
     /// log10 of the probability that an unmarked clip or another key gives a
-    /// sync peak this strong and, when the payload was read, symbols whose 20
-    /// check bits agree (2^-20, independent of the sync peak).
+    /// sync peak this strong and, when the payload was read, a word whose 20
+    /// check bits agree within the words tried (`payload_tries` x 2^-20,
+    /// independent of the sync peak).
     pub log10_p: f64,
     pub hypotheses: u64,
     /// Cell size in clip pixels found.
     pub cell_px: f64,
     /// Cell size relative to an uncropped clip of this height (1/crop).
     pub zoom: f64,
-    /// Symbols read, their z-scores, and the payload if the check bits agree.
+    /// Each symbol's highest peak and its z-score, and the payload if a word
+    /// whose check bits agree was found within `payload_tries` words (see
+    /// `decode_list`).
     pub symbols: [u16; SYMBOLS],
     pub symbol_z: [f64; SYMBOLS],
     pub payload: Option<Payload>,
+    pub payload_tries: usize,
+}
+
+impl Detection {
+    /// log10 of a bound on the probability that the payload read is another
+    /// payload misread: each wrong word tried passes the check with
+    /// probability 2^-20. None when no payload was read.
+    pub fn log10_p_misread(&self) -> Option<f64> {
+        self.payload
+            .map(|_| (self.payload_tries as f64).log10() + LOG10_CHECK)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -288,6 +302,9 @@ pub fn search(accum: &Accumulator, patterns: &Patterns) -> Result<Detection> {
 
     let read = read_symbols(&small, cell0, best_zoom, step, patterns);
     crate::interrupt::check()?;
+    let symbols = std::array::from_fn(|k| read.candidates[k].first().map_or(0, |c| c.0));
+    let symbol_z = std::array::from_fn(|k| read.candidates[k].first().map_or(0.0, |c| c.1));
+    let (payload, payload_tries) = decode_list(&read.candidates);
     Ok(Detection {
         z: best_z,
         log10_p_sync: log10_p,
@@ -295,9 +312,10 @@ pub fn search(accum: &Accumulator, patterns: &Patterns) -> Result<Detection> {
         hypotheses,
         cell_px: nominal * read.zoom,
         zoom: read.zoom,
-        symbols: read.symbols,
-        symbol_z: read.symbol_z,
-        payload: Payload::from_symbols(&read.symbols),
+        symbols,
+        symbol_z,
+        payload,
+        payload_tries,
     })
 }
 
@@ -344,12 +362,15 @@ fn best_of<I: Sync, T: Send>(
 /// side of the sync's best.
 const READ_QUARTER_STEPS: i32 = 12;
 
-/// The symbols read, each as where its pattern's correlation peaks relative to
-/// the sync's peak, with the z-score of that peak, and the scale they were
-/// read at (relative to `height / WORK_ROWS`, as `Detection::zoom`).
+/// Peaks kept per symbol for `decode_list`.
+const CANDIDATES: usize = 4;
+
+/// The symbols read: each symbol's candidate values (where its pattern's
+/// correlation has a local peak, relative to the sync's peak) with their
+/// z-scores, highest first, and the scale they were read at (relative to
+/// `height / WORK_ROWS`, as `Detection::zoom`).
 struct Reading {
-    symbols: [u16; SYMBOLS],
-    symbol_z: [f64; SYMBOLS],
+    candidates: [Vec<(u16, f64)>; SYMBOLS],
     zoom: f64,
 }
 
@@ -373,6 +394,17 @@ fn read_symbols(small: &Image, cell0: f64, zoom: f64, step: f64, patterns: &Patt
         .iter()
         .map(|p| dsp::pattern_spectrum(&fft, p))
         .collect();
+    // the sync's peak offset and z, and each symbol's correlation map
+    let maps_at = |fft: &Fft2, zoom: f64, q: usize| {
+        let fold = small.fold(cell0 * zoom, (q % 4) as f64 / 4.0, (q / 4) as f64 / 4.0);
+        let white = dsp::whiten(fft, &fold);
+        let (offset, top, _) = dsp::peak(&dsp::correlate(fft, &white, &sync));
+        let maps: Vec<Vec<f64>> = specs
+            .iter()
+            .map(|spec| dsp::correlate(fft, &white, spec))
+            .collect();
+        (offset, top, maps)
+    };
     let mut grid = vec![];
     for j in -READ_QUARTER_STEPS..=READ_QUARTER_STEPS {
         for q in 0..16 {
@@ -380,39 +412,27 @@ fn read_symbols(small: &Image, cell0: f64, zoom: f64, step: f64, patterns: &Patt
         }
     }
     let best = best_of(&grid, |fft, &(zoom, q)| {
-        let fold = small.fold(cell0 * zoom, (q % 4) as f64 / 4.0, (q / 4) as f64 / 4.0);
-        let white = dsp::whiten(fft, &fold);
-        let (offset, top, _) = dsp::peak(&dsp::correlate(fft, &white, &sync));
-        let (ty, tx) = (offset / TILE, offset % TILE);
-        let mut score = f64::from(SYNC_GAIN) * top;
-        let mut symbols = [0u16; SYMBOLS];
-        let mut symbol_z = [0f64; SYMBOLS];
-        for (i, spec) in specs.iter().enumerate() {
-            let (at, top, _) = dsp::peak(&dsp::correlate(fft, &white, spec));
-            let (sy, sx) = (at / TILE, at % TILE);
-            let (dy, dx) = ((sy + TILE - ty) % TILE, (sx + TILE - tx) % TILE);
-            symbols[i] = (dy * TILE + dx) as u16;
-            symbol_z[i] = top;
-            score += top;
-        }
-        Some((
-            score,
-            Reading {
-                symbols,
-                symbol_z,
-                zoom,
-            },
-        ))
+        let (_, top, maps) = maps_at(fft, zoom, q);
+        let symbols: f64 = maps.iter().map(|m| dsp::peak(m).1).sum();
+        Some((f64::from(SYNC_GAIN) * top + symbols, (zoom, q)))
     });
     // None only when interrupted, which the caller reports
-    best.map_or(
-        Reading {
-            symbols: [0; SYMBOLS],
-            symbol_z: [0.0; SYMBOLS],
-            zoom,
-        },
-        |(_, r)| r,
-    )
+    let (zoom, q) = best.map_or((zoom, 0), |(_, at)| at);
+    let (offset, _, maps) = maps_at(&fft, zoom, q);
+    let (ty, tx) = (offset / TILE, offset % TILE);
+    let candidates = std::array::from_fn(|k| {
+        dsp::peaks(&maps[k], CANDIDATES)
+            .into_iter()
+            .map(|(at, z)| {
+                let (dy, dx) = (
+                    (at / TILE + TILE - ty) % TILE,
+                    (at % TILE + TILE - tx) % TILE,
+                );
+                ((dy * TILE + dx) as u16, z)
+            })
+            .collect()
+    });
+    Reading { candidates, zoom }
 }
 
 /// Reads the mark of `key` from the clip at `path`.
@@ -431,11 +451,7 @@ pub fn extract_file(
     let log10_looks = ((looks.len() + 1) as f64).log10();
     let judge = |d: &mut Detection| {
         d.log10_p_sync = (d.log10_p_sync + log10_looks).min(0.0);
-        d.log10_p = if d.payload.is_some() {
-            d.log10_p_sync + LOG10_CHECK
-        } else {
-            d.log10_p_sync
-        };
+        d.log10_p = d.log10_p_sync + d.log10_p_misread().unwrap_or(0.0);
     };
     let mut accum: Option<Accumulator> = None;
     let mut early: Option<Detection> = None;

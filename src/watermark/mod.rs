@@ -18,8 +18,13 @@
 //! - The detection statistic is the sync peak's z-score; its Gaussian tail times
 //!   the number of hypotheses tried (scales x phases x offsets x looks,
 //!   Bonferroni) is the sync false-alarm probability, and a payload whose 20
-//!   check bits agree adds a factor 2^-20 (`log10_p`). Reading stops early
-//!   (at 6, 12 or 24 s) once the payload is read.
+//!   check bits agree adds a factor 2^-20 per word tried (`log10_p`). Reading
+//!   stops early (at 6, 12 or 24 s) once the payload is read.
+//! - The symbols are read near the sync's alignment where sync and symbols
+//!   together peak highest, and decoded from each symbol's four highest local
+//!   peaks: words in order of likelihood, up to 16, the first whose check bits
+//!   agree. A payload read on try n is another misread with probability at
+//!   most n x 2^-20 (`log10_p_misread`).
 //! - The mark's strength follows local texture (8x8 block activity) and is set
 //!   per frame for a target luma PSNR.
 

@@ -166,6 +166,17 @@ fn assert_found(clip: &Path, zoom: f64) {
     assert_eq!(v["payload"], PAYLOAD, "{v}");
     assert!(v["log10_p"].as_f64().unwrap() <= -9.0, "{v}");
     assert!(v["frames_used"].as_u64().unwrap() > 0, "{v}");
+    // the payload's evidence: 2^-20 per word tried, on top of the sync's
+    let tries = v["payload_tries"].as_u64().unwrap();
+    assert!((1..=16).contains(&tries), "{v}");
+    let misread = v["log10_p_misread"].as_f64().unwrap();
+    let bound = (tries as f64).log10() - 20.0 * 2f64.log10();
+    assert!((misread - bound).abs() < 0.011, "{v}");
+    let sync = v["log10_p_sync"].as_f64().unwrap();
+    assert!(
+        (v["log10_p"].as_f64().unwrap() - (sync + misread)).abs() < 0.021,
+        "{v}"
+    );
     let found = v["zoom"].as_f64().unwrap();
     assert!(
         (found / zoom - 1.0).abs() < 0.008,
