@@ -176,7 +176,8 @@ impl StagedDir {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "out".into());
         if clean {
-            remove_abandoned_beside(parent, &name);
+            // best effort: a sweep that fails leaves litter, not a failed run
+            let _ = remove_abandoned_staging(parent, |owner| owner == name);
         }
         // Made under a name no sweeper looks at, locked, then renamed.
         let making = tempfile::Builder::new()
@@ -282,7 +283,7 @@ fn lock(dir: &Path) -> Option<fs::File> {
 /// its lock can be taken. Where folders cannot be locked at all (the lock
 /// fails the same for everyone) nothing is removed. Best effort; says whether
 /// `dir` is gone.
-pub fn remove_abandoned(dir: &Path) -> bool {
+fn remove_abandoned(dir: &Path) -> bool {
     match lock(dir) {
         Some(_held) => fs::remove_dir_all(dir).is_ok(),
         None => false,
@@ -292,25 +293,38 @@ pub fn remove_abandoned(dir: &Path) -> bool {
 /// The destination NAME whose staging `file_name` is, if it is one of the
 /// folders `StagedDir` leaves beside it when killed: `.NAME.partial-*` or
 /// `.NAME.old-*`.
-pub fn staging_owner(file_name: &str) -> Option<&str> {
+fn staging_owner(file_name: &str) -> Option<&str> {
     let rest = file_name.strip_prefix('.')?;
     rest.rfind(".partial-")
         .or_else(|| rest.rfind(".old-"))
         .map(|i| &rest[..i])
 }
 
-/// Removes the abandoned staging folders of the destination `name` in `parent`.
-fn remove_abandoned_beside(parent: &Path, name: &str) {
-    let Ok(entries) = fs::read_dir(parent) else {
-        return;
+/// Removes from `parent` the staging folders that killed runs left
+/// (`.NAME.partial-*`, `.NAME.old-*`) for the destinations whose NAME `owns`
+/// accepts, and that no live process holds (`remove_abandoned`); says which
+/// went. A missing `parent` has none. Folders only: a symlink of such a name
+/// is not ours and is not followed.
+pub fn remove_abandoned_staging(
+    parent: &Path,
+    owns: impl Fn(&str) -> bool,
+) -> Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    let entries = match fs::read_dir(parent) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(removed),
+        Err(e) => return Err(Error::io(parent, e)),
     };
-    for e in entries.flatten() {
-        if staging_owner(&e.file_name().to_string_lossy()) == Some(name)
-            && e.file_type().is_ok_and(|t| t.is_dir())
+    for entry in entries {
+        let entry = entry.at(parent)?;
+        if staging_owner(&entry.file_name().to_string_lossy()).is_some_and(&owns)
+            && entry.file_type().is_ok_and(|t| t.is_dir())
+            && remove_abandoned(&entry.path())
         {
-            remove_abandoned(&e.path());
+            removed.push(entry.path());
         }
     }
+    Ok(removed)
 }
 
 /// Writes a file inside a staged folder (no rename needed: the folder is the

@@ -178,29 +178,12 @@ pub fn select(
 /// Removes staging folders (`.<id>.partial-*`) and set-aside old packages
 /// (`.<id>.old-*`) that a killed run left in `outroot`, for `titles` only (other
 /// shards may be writing theirs into the same OUTROOT right now), and only
-/// those no live process holds (`fsutil::remove_abandoned`): a second run of
-/// the same shard started by mistake must not pull the first one's out from
-/// under it.
+/// those no live process holds (`fsutil::remove_abandoned_staging`): a second
+/// run of the same shard started by mistake must not pull the first one's out
+/// from under it.
 pub fn clean_stale(outroot: &Path, titles: &[Title]) -> Result<Vec<PathBuf>> {
     let ids: BTreeSet<&str> = titles.iter().map(|t| t.id.as_str()).collect();
-    let mut removed = Vec::new();
-    let entries = match std::fs::read_dir(outroot) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(removed),
-        Err(e) => return Err(Error::io(outroot, e)),
-    };
-    for entry in entries {
-        let entry = entry.at(outroot)?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let id = crate::fsutil::staging_owner(&name);
-        if id.is_some_and(|id| ids.contains(id))
-            && entry.path().is_dir()
-            && crate::fsutil::remove_abandoned(&entry.path())
-        {
-            removed.push(entry.path());
-        }
-    }
-    Ok(removed)
+    crate::fsutil::remove_abandoned_staging(outroot, |id| ids.contains(id))
 }
 
 /// How to run.
