@@ -9,6 +9,8 @@
 
 use std::path::Path;
 
+use rustfft::num_complex::Complex64;
+
 use super::codec::{self, VideoInfo};
 use super::dsp::{self, Fft2, Image};
 use super::pattern::{decode_list, Patterns, Payload, SYNC_GAIN};
@@ -265,16 +267,16 @@ pub fn search(accum: &Accumulator, patterns: &Patterns) -> Result<Detection> {
         r *= 1.0 + step_at(r);
     }
     let sync = dsp::pattern_spectrum(&Fft2::new(), &patterns.sync);
-    // the sync's highest peak over every scale, phase and offset
-    let sync_z = |fft: &Fft2, zoom: f64, px: f64, py: f64| {
-        let fold = small.fold(cell0 * zoom, px, py);
-        dsp::peak(&dsp::correlate(fft, &dsp::whiten(fft, &fold), &sync)).1
+    // the sync's highest peak over every offset, at one scale and phase
+    let sync_z = |fft: &Fft2, zoom: f64, phase: (f64, f64)| {
+        let white = whitened(fft, &small, cell0 * zoom, phase);
+        dsp::peak(&dsp::correlate(fft, &white, &sync)).1
     };
     let best = best_of(&zooms, |fft, &zoom| {
         PHASES
             .iter()
             .flat_map(|&py| PHASES.iter().map(move |&px| (px, py)))
-            .map(|(px, py)| (sync_z(fft, zoom, px, py), zoom))
+            .map(|phase| (sync_z(fft, zoom, phase), zoom))
             .max_by(|a, b| a.0.total_cmp(&b.0))
     });
     crate::interrupt::check()?;
@@ -287,10 +289,7 @@ pub fn search(accum: &Accumulator, patterns: &Patterns) -> Result<Detection> {
         .flat_map(|j| (0..16).map(move |q| (centre * (1.0 + step * j as f64 / 3.0), q)))
         .collect();
     let refined = best_of(&fine, |fft, &(zoom, q)| {
-        Some((
-            sync_z(fft, zoom, (q % 4) as f64 / 4.0, (q / 4) as f64 / 4.0),
-            zoom,
-        ))
+        Some((sync_z(fft, zoom, quarter_cell(q)), zoom))
     });
     crate::interrupt::check()?;
     let (best_z, best_zoom) = refined
@@ -300,7 +299,7 @@ pub fn search(accum: &Accumulator, patterns: &Patterns) -> Result<Detection> {
     let hypotheses = (tried * TILE * TILE) as u64;
     let log10_p = ((hypotheses as f64).log10() + dsp::log10_normal_tail(best_z)).min(0.0);
 
-    let read = read_symbols(&small, cell0, best_zoom, step, patterns);
+    let read = read_symbols(&small, cell0, best_zoom, step, &sync, patterns);
     crate::interrupt::check()?;
     let symbols = std::array::from_fn(|k| read.candidates[k].first().map_or(0, |c| c.0));
     let symbol_z = std::array::from_fn(|k| read.candidates[k].first().map_or(0.0, |c| c.1));
@@ -317,6 +316,17 @@ pub fn search(accum: &Accumulator, patterns: &Patterns) -> Result<Detection> {
         payload,
         payload_tries,
     })
+}
+
+/// Phase `q` (0..16) of the quarter-cell phases on both axes, as (x, y).
+fn quarter_cell(q: usize) -> (f64, f64) {
+    ((q % 4) as f64 / 4.0, (q / 4) as f64 / 4.0)
+}
+
+/// The frames folded onto one tile at `cell` pixels and `phase`, whitened:
+/// what every pattern is correlated with.
+fn whitened(fft: &Fft2, small: &Image, cell: f64, phase: (f64, f64)) -> Vec<Complex64> {
+    dsp::whiten(fft, &small.fold(cell, phase.0, phase.1))
 }
 
 /// Runs `eval` on every item, spread over up to 8 threads, and keeps the
@@ -386,9 +396,15 @@ struct Reading {
 /// amplitude (the matched combination). Peak heights say nothing about
 /// whether the check bits agree, so choosing by them keeps the 2^-20 evidence
 /// of an agreeing check intact; the sync's own statistic is not recomputed.
-fn read_symbols(small: &Image, cell0: f64, zoom: f64, step: f64, patterns: &Patterns) -> Reading {
+fn read_symbols(
+    small: &Image,
+    cell0: f64,
+    zoom: f64,
+    step: f64,
+    sync: &[Complex64],
+    patterns: &Patterns,
+) -> Reading {
     let fft = Fft2::new();
-    let sync = dsp::pattern_spectrum(&fft, &patterns.sync);
     let specs: Vec<_> = patterns
         .symbols
         .iter()
@@ -396,9 +412,8 @@ fn read_symbols(small: &Image, cell0: f64, zoom: f64, step: f64, patterns: &Patt
         .collect();
     // the sync's peak offset and z, and each symbol's correlation map
     let maps_at = |fft: &Fft2, zoom: f64, q: usize| {
-        let fold = small.fold(cell0 * zoom, (q % 4) as f64 / 4.0, (q / 4) as f64 / 4.0);
-        let white = dsp::whiten(fft, &fold);
-        let (offset, top, _) = dsp::peak(&dsp::correlate(fft, &white, &sync));
+        let white = whitened(fft, small, cell0 * zoom, quarter_cell(q));
+        let (offset, top, _) = dsp::peak(&dsp::correlate(fft, &white, sync));
         let maps: Vec<Vec<f64>> = specs
             .iter()
             .map(|spec| dsp::correlate(fft, &white, spec))
