@@ -63,7 +63,15 @@ fn front_end_alone_rotates_and_rekeys_and_explains_the_missing_media_build() {
     let alone_dir = t.join("keyhost");
     std::fs::create_dir(&alone_dir).unwrap();
     let alone = alone_dir.join("shieldpack");
-    std::fs::copy(env!("CARGO_BIN_EXE_shieldpack"), &alone).unwrap();
+    // Copied by `cp`, not `fs::copy`: a write descriptor open in this process
+    // leaks into any child another test thread forks meanwhile, and while
+    // that child holds it, exec of the copy fails with ETXTBSY ("Text file
+    // busy"). `cp` holds the only write descriptor and has exited before we exec.
+    run_ok(
+        Command::new("cp")
+            .arg(env!("CARGO_BIN_EXE_shieldpack"))
+            .arg(&alone),
+    );
     let lone = || shieldpack_at(&alone);
     run_ok(lone().args(["keys", "rotate"]).arg(&kr).args([
         "--content-id",
