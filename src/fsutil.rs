@@ -349,10 +349,17 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
 ///
 /// The usual caveat of mappings applies: if another process truncates the file
 /// while it is mapped, reading the lost part raises SIGBUS. Only files in a
-/// package that shieldpack itself is rewriting are mapped.
+/// package that shieldpack itself is rewriting are mapped, and only before
+/// anything is published, so the process then says which file shrank and exits
+/// 2 (see [`bus`]) rather than dying with a bare "Bus error".
 pub struct Mapped {
     ptr: *mut libc::c_void,
     len: usize,
+    /// This mapping's entry in [`bus`]'s table, if there was room.
+    slot: Option<usize>,
+    /// The file's path as the SIGBUS handler prints it (kept alive while
+    /// registered, so the handler never reads freed memory).
+    _shown: Box<[u8]>,
 }
 
 impl Mapped {
@@ -382,7 +389,14 @@ impl Mapped {
         }
         // SAFETY: the range was just mapped; the advice is only a hint.
         unsafe { libc::madvise(ptr, len, libc::MADV_SEQUENTIAL) };
-        Ok(Mapped { ptr, len })
+        let shown: Box<[u8]> = path.as_os_str().as_encoded_bytes().into();
+        let slot = bus::register(ptr as usize, len, &shown);
+        Ok(Mapped {
+            ptr,
+            len,
+            slot,
+            _shown: shown,
+        })
     }
 
     /// Drops `range` from this process's memory. The file and its page cache
@@ -409,8 +423,151 @@ impl Mapped {
 
 impl Drop for Mapped {
     fn drop(&mut self) {
+        if let Some(slot) = self.slot {
+            bus::unregister(slot);
+        }
         // SAFETY: unmaps exactly the mapping made in `new`, once.
         unsafe { libc::munmap(self.ptr, self.len) };
+    }
+}
+
+/// What SIGBUS means while files are mapped: one of them was truncated by
+/// another process, and this process read past its new end.
+///
+/// Live mappings are listed in a fixed table of atomics, which a signal
+/// handler may read. The handler installed with the first mapping looks the
+/// faulting address up: inside a listed mapping, it prints which file shrank,
+/// in the usual `shieldpack: ...` / `hint: ...` form, and exits 2. Nothing can
+/// be tidied up from a signal handler, but nothing needs to be: mappings are
+/// read only before anything is published, and the staged folder, whose lock
+/// dies with the process, is removed by the next run to that destination. A
+/// SIGBUS anywhere else is none of ours: the previous disposition is put back
+/// and the faulting instruction runs again under it.
+mod bus {
+    use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+    use std::sync::OnceLock;
+
+    /// `rekey` maps at most 16 workers x 4 lanes at once.
+    const SLOTS: usize = 128;
+
+    struct Slot {
+        /// Start address; 0 while the slot is free, claimed by a CAS.
+        start: AtomicUsize,
+        /// Length; set last, so a handler never matches a half-written slot.
+        len: AtomicUsize,
+        path: AtomicPtr<u8>,
+        path_len: AtomicUsize,
+    }
+
+    static TABLE: [Slot; SLOTS] = [const {
+        Slot {
+            start: AtomicUsize::new(0),
+            len: AtomicUsize::new(0),
+            path: AtomicPtr::new(std::ptr::null_mut()),
+            path_len: AtomicUsize::new(0),
+        }
+    }; SLOTS];
+
+    /// The disposition the handler replaced, put back for faults not ours.
+    static PREVIOUS: OnceLock<libc::sigaction> = OnceLock::new();
+
+    /// Lists a mapping of `len` bytes at `start` of the file `path` (which
+    /// must stay alive until `unregister`); `None` if the table is full (the
+    /// fault is then not explained, as before).
+    pub(super) fn register(start: usize, len: usize, path: &[u8]) -> Option<usize> {
+        install();
+        let i = TABLE.iter().position(|s| {
+            s.start
+                .compare_exchange(0, start, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        })?;
+        let s = &TABLE[i];
+        s.path.store(path.as_ptr().cast_mut(), Ordering::Release);
+        s.path_len.store(path.len(), Ordering::Release);
+        s.len.store(len, Ordering::Release);
+        Some(i)
+    }
+
+    pub(super) fn unregister(i: usize) {
+        let s = &TABLE[i];
+        s.len.store(0, Ordering::Release);
+        s.path_len.store(0, Ordering::Release);
+        s.path.store(std::ptr::null_mut(), Ordering::Release);
+        s.start.store(0, Ordering::Release);
+    }
+
+    fn install() {
+        PREVIOUS.get_or_init(|| {
+            // SAFETY: a zeroed sigaction is a valid "no flags, empty mask"
+            // value; we fill in the handler and flags before passing it, and
+            // sigaction writes the old disposition into `old`.
+            unsafe {
+                let mut act: libc::sigaction = std::mem::zeroed();
+                act.sa_sigaction = on_sigbus as *const () as usize;
+                act.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+                libc::sigemptyset(&mut act.sa_mask);
+                let mut old: libc::sigaction = std::mem::zeroed();
+                libc::sigaction(libc::SIGBUS, &act, &mut old);
+                old
+            }
+        });
+    }
+
+    /// Writes `parts` to stderr with write(2) only (async-signal-safe).
+    fn say(parts: &[&[u8]]) {
+        for p in parts {
+            let mut rest = *p;
+            while !rest.is_empty() {
+                // SAFETY: writes from a live slice; errors just end the message.
+                let n = unsafe { libc::write(2, rest.as_ptr().cast(), rest.len()) };
+                if n <= 0 {
+                    return;
+                }
+                rest = &rest[n as usize..];
+            }
+        }
+    }
+
+    extern "C" fn on_sigbus(
+        _sig: libc::c_int,
+        info: *mut libc::siginfo_t,
+        _ctx: *mut libc::c_void,
+    ) {
+        // SAFETY: the kernel passes a valid siginfo for an SA_SIGINFO handler.
+        let addr = unsafe { (*info).si_addr() } as usize;
+        let hit = TABLE.iter().find(|s| {
+            let start = s.start.load(Ordering::Acquire);
+            let len = s.len.load(Ordering::Acquire);
+            start != 0 && len != 0 && addr >= start && addr - start < len
+        });
+        let Some(s) = hit else {
+            // Not a mapped file of ours: let the previous disposition have it.
+            if let Some(prev) = PREVIOUS.get() {
+                // SAFETY: restores the disposition sigaction gave us.
+                unsafe { libc::sigaction(libc::SIGBUS, prev, std::ptr::null_mut()) };
+            }
+            return;
+        };
+        let (p, n) = (
+            s.path.load(Ordering::Acquire),
+            s.path_len.load(Ordering::Acquire),
+        );
+        let path: &[u8] = if p.is_null() {
+            b"a file being read"
+        } else {
+            // SAFETY: the faulting thread is reading this very mapping, so its
+            // `Mapped`, which owns the path bytes, is alive.
+            unsafe { std::slice::from_raw_parts(p, n) }
+        };
+        say(&[
+            b"shieldpack: ",
+            path,
+            b": the file shrank while it was being read (another program cut it short)\n\n",
+            b"hint: nothing was published and the package is as the other program left it; \
+              run `shieldpack verify` on it, and run this command again once nothing else writes to it\n",
+        ]);
+        // SAFETY: _exit is async-signal-safe and ends the process at once.
+        unsafe { libc::_exit(2) }
     }
 }
 
