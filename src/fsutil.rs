@@ -362,6 +362,12 @@ pub struct Mapped {
     _shown: Box<[u8]>,
 }
 
+// SAFETY: the mapping belongs to the process, not to a thread: any thread may
+// read it through `bytes`, advise on it or unmap it, and `Mapped` owns it
+// alone, so moving it to another thread (rekey hands lanes between workers)
+// is sound. It is not `Sync`: nothing shares one across threads.
+unsafe impl Send for Mapped {}
+
 impl Mapped {
     /// Maps the first `len` bytes of `file` (`len` > 0).
     pub fn new(file: &fs::File, len: usize, path: &Path) -> Result<Mapped> {
