@@ -6,7 +6,8 @@
 //! into a small buffer, encrypted there and written once, with the old and new
 //! ciphertext hashed on the way (the old against the manifest, the new for it).
 //! Each worker moves up to four segments along side by side, because CBC
-//! encryption and SHA-256 are each serial within one stream.
+//! encryption and SHA-256 are each serial within one stream, and the workers
+//! share out the segments in progress between steps so that they end together.
 //!
 //! The new package is built as a hidden sibling folder: untouched files are
 //! hard-linked into it (same file system, so no copy and byte-identical by
