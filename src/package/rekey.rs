@@ -19,7 +19,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 
 use zeroize::Zeroizing;
@@ -473,7 +473,6 @@ fn damaged(j: &Job, reason: String) -> Error {
 /// of a lone lane while the other sat idle.
 struct Pool<'a> {
     work: &'a [Job],
-    next: AtomicUsize,
     workers: usize,
     shared: Mutex<Shared<'a>>,
     /// Signalled when lanes are put back for others, when the last lane
@@ -482,6 +481,8 @@ struct Pool<'a> {
 }
 
 struct Shared<'a> {
+    /// The first segment of `work` not yet opened.
+    next: usize,
     /// Lanes between steps that their last worker did not take back.
     parked: Vec<Lane<'a>>,
     /// Lanes open in all, parked or held by a worker.
@@ -492,9 +493,9 @@ impl<'a> Pool<'a> {
     fn new(work: &'a [Job], workers: usize) -> Self {
         Pool {
             work,
-            next: AtomicUsize::new(0),
-            workers: workers.max(1),
+            workers,
             shared: Mutex::new(Shared {
+                next: 0,
                 parked: Vec::new(),
                 open: 0,
             }),
@@ -527,7 +528,7 @@ impl<'a> Pool<'a> {
             if !sh.parked.is_empty() {
                 self.wake.notify_all();
             }
-            if lanes.len() == LANES || self.next.load(Ordering::Relaxed) < self.work.len() {
+            if lanes.len() == LANES || sh.next < self.work.len() {
                 break;
             }
             if !lanes.is_empty() || sh.open == 0 || stop() {
@@ -542,8 +543,9 @@ impl<'a> Pool<'a> {
                 .0;
         }
         while lanes.len() < LANES {
-            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            let i = sh.next;
             let Some(j) = self.work.get(i) else { break };
+            sh.next += 1;
             lanes.push(open(i, j)?);
             sh.open += 1;
         }
