@@ -4,7 +4,7 @@
 
 use ffmpeg_next::ffi::{AVCodecID, AVCodecParameters};
 
-fn extradata(par: &AVCodecParameters) -> &[u8] {
+pub(super) fn extradata(par: &AVCodecParameters) -> &[u8] {
     if par.extradata.is_null() || par.extradata_size <= 0 {
         return &[];
     }

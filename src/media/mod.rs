@@ -2,6 +2,7 @@
 //! wrapper has no in-memory I/O): probing inputs, HLS CODECS strings, cutting
 //! MPEG-TS segments in memory, and reading TS segments back for `verify`.
 
+mod annexb;
 pub mod codecs;
 mod mux;
 pub mod segment;

@@ -5,15 +5,19 @@
 //! title (continuity counters and timestamps carry on across segments); at each
 //! cut it flushes the muxer's buffered PES data and asks for PAT/PMT again so
 //! every segment starts decodable on its own. Bytes are taken out in chunks as
-//! they accumulate, so memory does not grow with segment size.
+//! they accumulate, so memory does not grow with segment size. H.264 from MP4
+//! reaches the muxer already in Annex B with its delimiter (`annexb`), which
+//! spares FFmpeg two copies of every video packet.
 
 use std::ffi::{c_int, c_void, CString};
 use std::ptr;
 use std::sync::mpsc;
 
 use ff::ffi;
-use ff::packet::Mut as _;
+use ff::packet::{Mut as _, Ref as _};
 use ffmpeg_next as ff;
+
+use super::annexb::AnnexB;
 
 /// Muxer output buffer; avio calls back into it whenever its own buffer fills.
 const AVIO_BUF: usize = 256 * 1024;
@@ -32,6 +36,14 @@ pub struct TsMuxer {
     in_tb: Vec<ff::Rational>,
     /// Emptied buffers handed back by whoever took the bytes, to fill again.
     spares: Option<mpsc::Receiver<Vec<u8>>>,
+    /// For H.264 from MP4: the conversion to Annex B done here, once, rather
+    /// than by FFmpeg's filter and then again by its muxer (see `annexb`).
+    annexb: Option<AnnexB>,
+    /// The converted packet, its buffer reused from packet to packet.
+    converted: Vec<u8>,
+    /// The packet handed to the muxer in place of the original: its
+    /// properties, and `converted`'s bytes (not owned: no `buf`).
+    scratch: ff::Packet,
 }
 
 // SAFETY: the muxer is used from one thread at a time; FFmpeg contexts are not
@@ -59,6 +71,9 @@ impl TsMuxer {
                 sink: Box::into_raw(Box::new(Vec::new())),
                 in_tb: Vec::new(),
                 spares: None,
+                annexb: None,
+                converted: Vec::new(),
+                scratch: ff::Packet::empty(),
             };
             let fmt = CString::new("mpegts").expect("no NUL");
             check(
@@ -116,6 +131,11 @@ impl TsMuxer {
                 )?;
                 (*(*st).codecpar).codec_tag = 0;
                 (*st).time_base = (*tb).into();
+                if me.in_tb.is_empty()
+                    && (*par.as_ptr()).codec_id == ffi::AVCodecID::AV_CODEC_ID_H264
+                {
+                    me.annexb = AnnexB::from_avcc(super::codecs::extradata(&*par.as_ptr()));
+                }
                 me.in_tb.push(*tb);
             }
             check(
@@ -138,10 +158,30 @@ impl TsMuxer {
             pkt.rescale_ts(self.in_tb[out_index], ff::Rational::from((*st).time_base));
             pkt.set_stream(out_index);
             pkt.set_position(-1);
-            check(
-                ffi::av_write_frame(self.ctx, pkt.as_mut_ptr()),
-                "write a packet",
-            )?;
+            let out = match (&mut self.annexb, out_index) {
+                (Some(conv), 0) => {
+                    let at = conv
+                        .convert(pkt.data().unwrap_or(&[]), &mut self.converted)
+                        // What FFmpeg's own filter returns for such a packet.
+                        .map_err(|_| ("write a packet", ff::Error::InvalidData))?;
+                    let bytes = &self.converted[at..];
+                    let s = self.scratch.as_mut_ptr();
+                    // Drops the last packet's side data; `buf` is always NULL here.
+                    ffi::av_packet_unref(s);
+                    check(ffi::av_packet_copy_props(s, pkt.as_ptr()), "write a packet")?;
+                    (*s).data = bytes.as_ptr() as *mut u8;
+                    (*s).size = bytes.len() as c_int;
+                    s
+                }
+                _ => pkt.as_mut_ptr(),
+            };
+            // Without a `buf` the muxer does not keep the packet past this call.
+            let written = check(ffi::av_write_frame(self.ctx, out), "write a packet");
+            if out != pkt.as_mut_ptr() {
+                (*out).data = ptr::null_mut();
+                (*out).size = 0;
+            }
+            written?;
         }
         Ok(())
     }
@@ -228,4 +268,59 @@ impl Drop for TsMuxer {
 
 fn libc_enomem() -> i32 {
     12
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::{open_input_with, Probe};
+
+    /// Muxes every packet of `path`, cutting at each video keyframe, with
+    /// the Annex B conversion done here or (`ours == false`) left to FFmpeg.
+    fn mux_all(path: &std::path::Path, ours: bool) -> Vec<u8> {
+        let mut ictx = open_input_with(path, Probe::Headers).expect("fixture opens");
+        let params: Vec<(ff::codec::Parameters, ff::Rational)> = ictx
+            .streams()
+            .map(|s| (s.parameters(), s.time_base()))
+            .collect();
+        let refs: Vec<_> = params.iter().map(|(p, t)| (p, *t)).collect();
+        let mut mux = TsMuxer::new(&refs).expect("muxer starts");
+        assert!(
+            mux.annexb.is_some(),
+            "{}: H.264 with an avcC comes first",
+            path.display()
+        );
+        if !ours {
+            mux.annexb = None;
+        }
+        let mut out = Vec::new();
+        let mut seen_key = false;
+        for (stream, mut packet) in ictx.packets() {
+            let index = stream.index();
+            if index == 0 && packet.is_key() && seen_key {
+                out.extend(mux.cut().expect("cut"));
+            }
+            seen_key |= index == 0 && packet.is_key();
+            mux.write(&mut packet, index).expect("packet muxes");
+            out.extend(mux.take());
+        }
+        out.extend(mux.finish().expect("muxer finishes"));
+        out
+    }
+
+    #[test]
+    fn our_annexb_conversion_muxes_the_same_bytes_as_ffmpegs_filter() {
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+        for name in ["clip.mp4", "clip.mkv"] {
+            let path = fixtures.join(name);
+            let ours = mux_all(&path, true);
+            let theirs = mux_all(&path, false);
+            assert!(
+                ours.len() > 100_000,
+                "{name}: only {} bytes muxed",
+                ours.len()
+            );
+            assert!(ours == theirs, "{name}: the two conversions differ");
+        }
+    }
 }
