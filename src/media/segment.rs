@@ -21,14 +21,6 @@ use super::{describe, open_input_with, MediaInfo, Probe, Selection};
 use crate::error::{Error, Result};
 use crate::output::Progress;
 
-/// Packets the reader hands the muxer at a time: one hand-over per packet
-/// woke the muxer about 8,500 times for a 2-minute title, and with the
-/// buffer reuse in `TsMuxer::recycle` batching cut `package`'s CPU by 4.5%.
-const PACKET_BATCH: usize = 16;
-
-/// Batches read ahead of the muxer (64 packets, a few seconds of video at most).
-const BATCHES_IN_FLIGHT: usize = 4;
-
 /// Bytes handed over at a time.
 pub const CHUNK: usize = 256 * 1024;
 
@@ -95,7 +87,7 @@ pub fn run(
     spares: mpsc::Receiver<Vec<u8>>,
     mut sink: impl FnMut(Event) -> Result<()>,
 ) -> Result<Summary> {
-    let ictx = open_input_with(path, Probe::Headers)?;
+    let mut ictx = open_input_with(path, Probe::Headers)?;
     let info = describe(path, &ictx);
     let selection = info.select()?;
     let mux_err = |(op, e): (&'static str, ff::Error)| Error::Ffmpeg {
@@ -121,8 +113,8 @@ pub fn run(
         params.iter().map(|(p, t)| (p, *t)).collect();
     let mut mux = TsMuxer::new(&refs).map_err(mux_err)?;
     mux.recycle(spares);
-    // The muxer copied the parameters; they hold the input's context, which
-    // moves to the reader thread below.
+    // The muxer copied the parameters; they borrow the input's context, which
+    // reading below needs to itself.
     drop(refs);
     drop(params);
     sink(Event::Start { info, selection })?;
@@ -142,182 +134,138 @@ pub fn run(
     let mut next_periodic = plan.cut_every;
     let mut pending_audio: Vec<ff::Packet> = Vec::new();
 
-    // Demuxing runs on its own thread: reading and parsing the container costs
-    // about as much as muxing, so the two overlap instead of adding up.
-    std::thread::scope(|scope| -> Result<Summary> {
-        let (ptx, prx) = mpsc::sync_channel::<std::result::Result<Vec<ff::Packet>, ff::Error>>(
-            BATCHES_IN_FLIGHT,
-        );
-        scope.spawn(move || read_packets(ictx, ptx));
-        let mut packets = prx.iter().flat_map(|batch| {
-            let (read, failed) = match batch {
-                Ok(b) => (b, None),
-                Err(e) => (Vec::new(), Some(e)),
-            };
-            read.into_iter().map(Ok).chain(failed.map(Err))
-        });
-        loop {
-            let mut packet = match packets.next() {
-                None => break,
-                Some(Ok(p)) => p,
-                Some(Err(e)) => {
-                    return Err(Error::Truncated {
-                        path: path.into(),
-                        reason: format!("reading stopped after {read_frames} video frames: {e}"),
-                    })
-                }
-            };
-            if packet.is_corrupt() {
-                return Err(Error::Truncated {
-                    path: path.into(),
-                    reason: format!("a damaged or partial packet after {read_frames} video frames"),
-                });
-            }
-            let si = packet.stream();
-            if si == vi {
-                read_frames += 1;
-                let Some(ts) = packet.pts().or(packet.dts()) else {
-                    continue;
-                };
-                let Some(origin) = t0 else {
-                    if !packet.is_key() {
-                        dropped += 1;
-                        continue;
-                    }
-                    t0 = Some(ts);
-                    sink(Event::Begin {
-                        index: 0,
-                        start: 0.0,
-                    })?;
-                    // Audio that came before the first keyframe opens segment 0.
-                    mux.write(&mut packet, 0).map_err(mux_err)?;
-                    for mut a in pending_audio.drain(..) {
-                        mux.write(&mut a, 1).map_err(mux_err)?;
-                    }
-                    seg_frames = 1;
-                    total_frames = 1;
-                    end = end.max(packet.duration().max(0) as f64 * v_sec);
-                    continue;
-                };
-                let t = (ts - origin) as f64 * v_sec;
-                if packet.is_key() && t > seg_start + EPS {
-                    let mut cut = t + EPS >= next_cut;
-                    while forced.peek().is_some_and(|f| *f <= t + EPS) {
-                        if forced.next().is_some_and(|f| f > seg_start + EPS) {
-                            cut = true;
-                        }
-                    }
-                    if let (Some(every), Some(at)) = (plan.cut_every, next_periodic) {
-                        if t + EPS >= at {
-                            cut = true;
-                            next_periodic = Some(((t + EPS) / every).floor() * every + every);
-                        }
-                    }
-                    if cut {
-                        crate::interrupt::check()?;
-                        sink(Event::Data(mux.cut().map_err(mux_err)?))?;
-                        sink(Event::End {
-                            index: seg_index,
-                            start: seg_start,
-                            duration: t - seg_start,
-                            video_frames: seg_frames,
-                        })?;
-                        seg_index += 1;
-                        seg_start = t;
-                        seg_frames = 0;
-                        next_cut = next_grid(t, plan.target);
-                        sink(Event::Begin {
-                            index: seg_index,
-                            start: t,
-                        })?;
-                        progress.set_position((t * 1000.0) as u64);
-                    }
-                }
-                end = end.max(t + packet.duration().max(0) as f64 * v_sec);
-                seg_frames += 1;
-                total_frames += 1;
-                mux.write(&mut packet, 0).map_err(mux_err)?;
-            } else if Some(si) == ai {
-                if t0.is_none() {
-                    pending_audio.push(packet);
-                    continue;
-                }
-                mux.write(&mut packet, 1).map_err(mux_err)?;
-            } else {
-                continue;
-            }
-            if mux.pending() >= CHUNK {
-                sink(Event::Data(mux.take()))?;
-            }
-        }
-        if t0.is_none() {
-            return Err(Error::NotMedia {
-                path: path.into(),
-                reason: "no video keyframe found".into(),
-            });
-        }
-        if v_declared > 0 && read_frames < v_declared {
-            return Err(Error::Truncated {
-                path: path.into(),
-                reason: format!("read {read_frames} of the {v_declared} video frames it declares"),
-            });
-        }
-        // A last frame without a duration still lasts one frame interval.
-        if let Some(fr) = frame_rate {
-            end = end.max(seg_start + seg_frames as f64 / fr - EPS);
-        }
-        sink(Event::Data(mux.finish().map_err(mux_err)?))?;
-        let duration = (end - seg_start).max(0.0);
-        sink(Event::End {
-            index: seg_index,
-            start: seg_start,
-            duration,
-            video_frames: seg_frames,
-        })?;
-        progress.set_position(total_ms);
-        Ok(Summary {
-            segments: seg_index + 1,
-            video_frames: total_frames,
-            duration: seg_start + duration,
-            dropped_leading: dropped,
-        })
-    })
-}
-
-/// Reads packets, [`PACKET_BATCH`] at a time, until the end, an error (sent
-/// after the packets before it), or until nobody listens.
-fn read_packets(
-    mut ictx: ff::format::context::Input,
-    tx: mpsc::SyncSender<std::result::Result<Vec<ff::Packet>, ff::Error>>,
-) {
-    let mut batch = Vec::with_capacity(PACKET_BATCH);
+    // Demuxing and muxing share this thread. On a thread of its own the
+    // reader left each packet in the other core's cache for the muxer to copy
+    // from, and woke it batch by batch: together about 3% of `package`'s CPU,
+    // and the encrypting thread, not this one, sets the pace.
     loop {
         // A fresh packet each time: ffmpeg-next's `read` does not unref the
         // previous payload, so reusing one packet leaks every buffer read.
         let mut packet = ff::Packet::empty();
-        let end = match packet.read(&mut ictx) {
-            Ok(()) => {
-                batch.push(packet);
-                None
-            }
-            Err(ff::Error::Eof) => Some(None),
-            Err(e) => Some(Some(e)),
-        };
-        if batch.len() == PACKET_BATCH || (end.is_some() && !batch.is_empty()) {
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(PACKET_BATCH));
-            if tx.send(Ok(full)).is_err() {
-                return;
+        match packet.read(&mut ictx) {
+            Ok(()) => {}
+            Err(ff::Error::Eof) => break,
+            Err(e) => {
+                return Err(Error::Truncated {
+                    path: path.into(),
+                    reason: format!("reading stopped after {read_frames} video frames: {e}"),
+                })
             }
         }
-        match end {
-            None => {}
-            Some(None) => return,
-            Some(Some(e)) => {
-                let _ = tx.send(Err(e));
-                return;
+        if packet.is_corrupt() {
+            return Err(Error::Truncated {
+                path: path.into(),
+                reason: format!("a damaged or partial packet after {read_frames} video frames"),
+            });
+        }
+        let si = packet.stream();
+        if si == vi {
+            read_frames += 1;
+            let Some(ts) = packet.pts().or(packet.dts()) else {
+                continue;
+            };
+            let Some(origin) = t0 else {
+                if !packet.is_key() {
+                    dropped += 1;
+                    continue;
+                }
+                t0 = Some(ts);
+                sink(Event::Begin {
+                    index: 0,
+                    start: 0.0,
+                })?;
+                // Audio that came before the first keyframe opens segment 0.
+                mux.write(&mut packet, 0).map_err(mux_err)?;
+                for mut a in pending_audio.drain(..) {
+                    mux.write(&mut a, 1).map_err(mux_err)?;
+                }
+                seg_frames = 1;
+                total_frames = 1;
+                end = end.max(packet.duration().max(0) as f64 * v_sec);
+                continue;
+            };
+            let t = (ts - origin) as f64 * v_sec;
+            if packet.is_key() && t > seg_start + EPS {
+                let mut cut = t + EPS >= next_cut;
+                while forced.peek().is_some_and(|f| *f <= t + EPS) {
+                    if forced.next().is_some_and(|f| f > seg_start + EPS) {
+                        cut = true;
+                    }
+                }
+                if let (Some(every), Some(at)) = (plan.cut_every, next_periodic) {
+                    if t + EPS >= at {
+                        cut = true;
+                        next_periodic = Some(((t + EPS) / every).floor() * every + every);
+                    }
+                }
+                if cut {
+                    crate::interrupt::check()?;
+                    sink(Event::Data(mux.cut().map_err(mux_err)?))?;
+                    sink(Event::End {
+                        index: seg_index,
+                        start: seg_start,
+                        duration: t - seg_start,
+                        video_frames: seg_frames,
+                    })?;
+                    seg_index += 1;
+                    seg_start = t;
+                    seg_frames = 0;
+                    next_cut = next_grid(t, plan.target);
+                    sink(Event::Begin {
+                        index: seg_index,
+                        start: t,
+                    })?;
+                    progress.set_position((t * 1000.0) as u64);
+                }
             }
+            end = end.max(t + packet.duration().max(0) as f64 * v_sec);
+            seg_frames += 1;
+            total_frames += 1;
+            mux.write(&mut packet, 0).map_err(mux_err)?;
+        } else if Some(si) == ai {
+            if t0.is_none() {
+                pending_audio.push(packet);
+                continue;
+            }
+            mux.write(&mut packet, 1).map_err(mux_err)?;
+        } else {
+            continue;
+        }
+        if mux.pending() >= CHUNK {
+            sink(Event::Data(mux.take()))?;
         }
     }
+    if t0.is_none() {
+        return Err(Error::NotMedia {
+            path: path.into(),
+            reason: "no video keyframe found".into(),
+        });
+    }
+    if v_declared > 0 && read_frames < v_declared {
+        return Err(Error::Truncated {
+            path: path.into(),
+            reason: format!("read {read_frames} of the {v_declared} video frames it declares"),
+        });
+    }
+    // A last frame without a duration still lasts one frame interval.
+    if let Some(fr) = frame_rate {
+        end = end.max(seg_start + seg_frames as f64 / fr - EPS);
+    }
+    sink(Event::Data(mux.finish().map_err(mux_err)?))?;
+    let duration = (end - seg_start).max(0.0);
+    sink(Event::End {
+        index: seg_index,
+        start: seg_start,
+        duration,
+        video_frames: seg_frames,
+    })?;
+    progress.set_position(total_ms);
+    Ok(Summary {
+        segments: seg_index + 1,
+        video_frames: total_frames,
+        duration: seg_start + duration,
+        dropped_leading: dropped,
+    })
 }
 
 #[cfg(test)]
