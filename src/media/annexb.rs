@@ -196,47 +196,43 @@ mod tests {
         out[at..].to_vec()
     }
 
+    /// The expected stream: each unit behind a 4-byte (`L`) or 3-byte (`S`)
+    /// start code.
+    fn stream(parts: &[(usize, &[u8])]) -> Vec<u8> {
+        let mut v = Vec::new();
+        for (code, unit) in parts {
+            v.extend_from_slice(&[0, 0, 0, 1][4 - code..]);
+            v.extend_from_slice(unit);
+        }
+        v
+    }
+
+    const L: usize = 4;
+    const S: usize = 3;
     const SPS_U: &[u8] = &[0x67, 0x64, 0, 0x1f];
     const PPS_U: &[u8] = &[0x68, 0xee, 0x3c];
     const IDR_U: &[u8] = &[0x65, 0x88, 0x84];
     const SEI_U: &[u8] = &[0x06, 0x05, 0x01];
     const P_U: &[u8] = &[0x41, 0x9a, 0x02];
+    /// The delimiter FFmpeg's muxer would add, as a unit.
+    const AUD_U: &[u8] = &[AUD, 0xf0];
 
     #[test]
     fn an_idr_picture_gets_the_parameter_sets_and_a_delimiter_in_front() {
         let mut c = AnnexB::from_avcc(&avcc(SPS_U, PPS_U)).expect("avcC parses");
         let got = run(&mut c, &units(&[SEI_U, IDR_U]));
-        let want = [
-            &DELIMITER[..],
-            &[0, 0, 0, 1],
-            SEI_U,
-            &[0, 0, 0, 1],
-            SPS_U,
-            &[0, 0, 0, 1],
-            PPS_U,
-            &[0, 0, 1],
-            IDR_U,
-        ]
-        .concat();
-        assert_eq!(got, want);
+        let idr = [(L, AUD_U), (L, SEI_U), (L, SPS_U), (L, PPS_U), (S, IDR_U)];
+        assert_eq!(got, stream(&idr));
         // The next picture is not an IDR: a 4-byte start code for its first
         // unit, no parameter sets.
         let got = run(&mut c, &units(&[P_U, P_U]));
-        let want = [&DELIMITER[..], &[0, 0, 0, 1], P_U, &[0, 0, 1], P_U].concat();
-        assert_eq!(got, want);
+        assert_eq!(got, stream(&[(L, AUD_U), (L, P_U), (S, P_U)]));
         // After a non-IDR slice, the next IDR gets them again.
         let got = run(&mut c, &units(&[IDR_U]));
-        let want = [
-            &DELIMITER[..],
-            &[0, 0, 0, 1],
-            SPS_U,
-            &[0, 0, 0, 1],
-            PPS_U,
-            &[0, 0, 1],
-            IDR_U,
-        ]
-        .concat();
-        assert_eq!(got, want);
+        assert_eq!(
+            got,
+            stream(&[(L, AUD_U), (L, SPS_U), (L, PPS_U), (S, IDR_U)])
+        );
     }
 
     #[test]
@@ -245,18 +241,7 @@ mod tests {
         let aud: &[u8] = &[0x09, 0x10];
         // An empty unit is dropped, as FFmpeg's filter drops it.
         let got = run(&mut c, &units(&[aud, &[], SPS_U, PPS_U, IDR_U]));
-        let want = [
-            &[0, 0, 0, 1],
-            aud,
-            &[0, 0, 0, 1],
-            SPS_U,
-            &[0, 0, 0, 1],
-            PPS_U,
-            &[0, 0, 1],
-            IDR_U,
-        ]
-        .concat();
-        assert_eq!(got, want);
+        assert_eq!(got, stream(&[(L, aud), (L, SPS_U), (L, PPS_U), (S, IDR_U)]));
     }
 
     #[test]

@@ -100,6 +100,20 @@ impl MediaInfo {
     }
 }
 
+/// The next packet of `ictx`, or `None` at its end.
+pub(crate) fn next_packet(
+    ictx: &mut ff::format::context::Input,
+) -> std::result::Result<Option<ff::Packet>, ff::Error> {
+    // A fresh packet each time: ffmpeg-next's `read` does not unref the
+    // previous payload, so reusing one packet leaks every buffer read.
+    let mut packet = ff::Packet::empty();
+    match packet.read(ictx) {
+        Ok(()) => Ok(Some(packet)),
+        Err(ff::Error::Eof) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// How much work opening an input does to learn its streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Probe {

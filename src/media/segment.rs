@@ -17,7 +17,7 @@ use std::sync::mpsc;
 use ffmpeg_next as ff;
 
 use super::mux::TsMuxer;
-use super::{describe, open_input_with, MediaInfo, Probe, Selection};
+use super::{describe, next_packet, open_input_with, MediaInfo, Probe, Selection};
 use crate::error::{Error, Result};
 use crate::output::Progress;
 
@@ -139,19 +139,16 @@ pub fn run(
     // from, and woke it batch by batch: together about 3% of `package`'s CPU,
     // and the encrypting thread, not this one, sets the pace.
     loop {
-        // A fresh packet each time: ffmpeg-next's `read` does not unref the
-        // previous payload, so reusing one packet leaks every buffer read.
-        let mut packet = ff::Packet::empty();
-        match packet.read(&mut ictx) {
-            Ok(()) => {}
-            Err(ff::Error::Eof) => break,
+        let mut packet = match next_packet(&mut ictx) {
+            Ok(Some(p)) => p,
+            Ok(None) => break,
             Err(e) => {
                 return Err(Error::Truncated {
                     path: path.into(),
                     reason: format!("reading stopped after {read_frames} video frames: {e}"),
                 })
             }
-        }
+        };
         if packet.is_corrupt() {
             return Err(Error::Truncated {
                 path: path.into(),

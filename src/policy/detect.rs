@@ -17,7 +17,7 @@ use ffmpeg_next as ff;
 
 use super::{Hdcp, Level, Policy, Scene};
 use crate::error::{Error, Result};
-use crate::media::open_input;
+use crate::media::{next_packet, open_input};
 use crate::output::Progress;
 
 const THUMB_W: u32 = 64;
@@ -182,19 +182,16 @@ pub fn detect(path: &Path, o: &Options, progress: &dyn Progress) -> Result<Detec
     };
     let mut frame = ff::frame::Video::empty();
     loop {
-        // A fresh packet each time: ffmpeg-next's `read` does not unref the
-        // previous payload, so reusing one packet leaks every buffer read.
-        let mut packet = ff::Packet::empty();
-        match packet.read(&mut ictx) {
-            Ok(()) => {}
-            Err(ff::Error::Eof) => break,
+        let packet = match next_packet(&mut ictx) {
+            Ok(Some(p)) => p,
+            Ok(None) => break,
             Err(e) => {
                 return Err(Error::Truncated {
                     path: path.into(),
                     reason: format!("reading stopped after {} frames: {e}", st.frames),
                 })
             }
-        }
+        };
         if packet.stream() != vi {
             continue;
         }
