@@ -14,7 +14,7 @@
 //! the same 4-byte start code for parameter sets and for the first unit of a
 //! packet (3 bytes for the rest), empty units dropped, and the same delimiter
 //! (`00 00 00 01 09 f0`), left out when one comes before the first slice.
-//! `package`'s tests compare the two paths' segments.
+//! A test in `mux` muxes the fixtures both ways and compares the bytes.
 
 /// NAL unit types that matter here (ITU-T H.264 table 7-1).
 const SLICE: u8 = 1;
