@@ -175,13 +175,9 @@ impl TsMuxer {
                 }
                 _ => pkt.as_mut_ptr(),
             };
-            // Without a `buf` the muxer does not keep the packet past this call.
-            let written = check(ffi::av_write_frame(self.ctx, out), "write a packet");
-            if out != pkt.as_mut_ptr() {
-                (*out).data = ptr::null_mut();
-                (*out).size = 0;
-            }
-            written?;
+            // Without a `buf` the muxer does not keep the packet past this
+            // call, and unref (next packet, or drop) leaves `data` alone.
+            check(ffi::av_write_frame(self.ctx, out), "write a packet")?;
         }
         Ok(())
     }
