@@ -211,6 +211,11 @@ pub fn run(titles: &[Title], s: &Settings, obs: &dyn Observer) -> Report {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<TitleReport>>> = Mutex::new(vec![None; titles.len()]);
     let workers = s.jobs.max(1).min(titles.len().max(1));
+    // A title's own demux thread only pays when a core would otherwise idle;
+    // with every core running a title it is hand-over cost (see
+    // `Options::overlap`): about 7% more CPU and a slower batch.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let overlap = workers < cores;
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| loop {
@@ -219,7 +224,7 @@ pub fn run(titles: &[Title], s: &Settings, obs: &dyn Observer) -> Report {
                 }
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(t) = titles.get(i) else { break };
-                let r = run_one(t, s, obs);
+                let r = run_one(t, s, overlap, obs);
                 obs.finished(&r);
                 results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
             });
@@ -254,7 +259,7 @@ pub fn run(titles: &[Title], s: &Settings, obs: &dyn Observer) -> Report {
     }
 }
 
-fn run_one(t: &Title, s: &Settings, obs: &dyn Observer) -> TitleReport {
+fn run_one(t: &Title, s: &Settings, overlap: bool, obs: &dyn Observer) -> TitleReport {
     let dir = s.outroot.join(&t.id);
     let input = match InputFingerprint::of(&t.path) {
         Ok(f) => f,
@@ -292,6 +297,7 @@ fn run_one(t: &Title, s: &Settings, obs: &dyn Observer) -> TitleReport {
         extra_files: vec![(state::STATE_FILE.into(), want.to_json())],
         // `clean_stale` did this for every title of the run.
         clean_abandoned: false,
+        overlap,
         ..s.template.clone()
     };
     let progress = obs.started(t, reason);

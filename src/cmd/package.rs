@@ -95,6 +95,7 @@ pub fn options_for(
         clean_abandoned: true,
         policy: f.policy.clone(),
         rotation_config: loaded.map(|l| l.config.clone()),
+        overlap: true,
     })
 }
 

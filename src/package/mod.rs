@@ -2,7 +2,8 @@
 //!
 //! One thread demuxes and muxes MPEG-TS in memory (`media::segment`) and hands
 //! it over in chunks; this thread gives each segment its key period, encrypts it
-//! with AES-128-CBC as it streams, hashes and writes it. Everything is written
+//! with AES-128-CBC as it streams, hashes and writes it. (Without
+//! `Options::overlap`, both halves take turns on this thread.) Everything is written
 //! into a staged folder that is renamed to OUTDIR only when whole. Output
 //! depends only on the input, keyring and flags.
 //!
@@ -69,6 +70,12 @@ pub struct Options {
     pub policy: Option<PathBuf>,
     /// The `--rotation` config `rotation` came from, recorded in the manifest.
     pub rotation_config: Option<RotationConfig>,
+    /// Demux and mux on a thread of their own, overlapping encryption and
+    /// writes: one title finishes sooner on an otherwise idle core. Without it
+    /// the pipeline runs on the calling thread and costs about 10% less CPU
+    /// (no hand-over between cores), which is what `batch` wants when its
+    /// titles already keep every core busy. The output is the same.
+    pub overlap: bool,
 }
 
 /// What was made.
@@ -493,8 +500,6 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         cut_every,
     };
 
-    // Enough chunks in flight to keep both threads busy; memory stays a few MiB.
-    let (tx, rx) = mpsc::sync_channel::<segment::Event>(8);
     let (spare_tx, spare_rx) = mpsc::sync_channel::<Vec<u8>>(8);
     // Bounded, so a disk slower than the packaging holds back the writer
     // rather than piling up open files.
@@ -524,28 +529,32 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
             }
             Ok(())
         });
-        let demux = scope.spawn(move || {
-            segment::run(input, plan, progress, spare_rx, |ev| {
-                tx.send(ev).map_err(|_| Error::Interrupted)
-            })
-        });
-        let mut failed = None;
-        for ev in rx.iter() {
-            if let Err(e) = w.handle(ev) {
-                failed = Some(e);
-                break;
+        let made = if o.overlap {
+            // Enough chunks in flight to keep both threads busy; memory stays a few MiB.
+            let (tx, rx) = mpsc::sync_channel::<segment::Event>(8);
+            let demux = scope.spawn(move || {
+                segment::run(input, plan, progress, spare_rx, |ev| {
+                    tx.send(ev).map_err(|_| Error::Interrupted)
+                })
+            });
+            let mut failed = None;
+            for ev in rx.iter() {
+                if let Err(e) = w.handle(ev) {
+                    failed = Some(e);
+                    break;
+                }
             }
-        }
-        drop(rx);
-        let demuxed = demux.join().expect("the demux thread does not panic");
+            drop(rx);
+            let demuxed = demux.join().expect("the demux thread does not panic");
+            // The writer's error explains the demuxer's `Interrupted`.
+            failed.map_or(demuxed, Err)
+        } else {
+            segment::run(input, plan, progress, spare_rx, |ev| w.handle(ev))
+        };
         w.finished = None; // the syncer ends once it has caught up
         let synced = syncer.join().expect("the sync thread does not panic");
-        match (failed, synced) {
-            // A flush that failed explains why the writer stopped.
-            (_, Err(e)) => Err(e),
-            (Some(e), Ok(())) => Err(e),
-            (None, Ok(())) => demuxed,
-        }
+        // A flush that failed explains why the writer stopped.
+        synced.and(made)
     })?;
     let (_info, sel, rendition) = w.start.take().expect("a successful run started");
     let (records, playlist_segments) = (w.records, w.playlist);
@@ -731,6 +740,62 @@ pub fn default_content_id(input: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every file under `root`, by relative path.
+    fn tree(root: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+        walkdir::WalkDir::new(root)
+            .into_iter()
+            .map(|e| e.expect("walk the package"))
+            .filter(|e| e.file_type().is_file())
+            .map(|e| {
+                let rel = e.path().strip_prefix(root).unwrap().to_path_buf();
+                (rel, std::fs::read(e.path()).expect("read a package file"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_pipeline_on_one_thread_writes_the_same_package_as_on_two() {
+        let tmp = tempfile::tempdir().unwrap();
+        let kr_path = tmp.path().join("kr");
+        crate::keys::create(&kr_path, vec![], &[]).unwrap();
+        let kr = crate::keys::open(&kr_path, &[]).unwrap();
+        let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/clip.mp4");
+        let trees: Vec<_> = [true, false]
+            .into_iter()
+            .map(|overlap| {
+                let o = Options {
+                    input: input.clone(),
+                    output: tmp.path().join(format!("overlap-{overlap}")),
+                    content_id: "clip".into(),
+                    segment_duration: 2.0,
+                    rotation: Rotation::Segments { count: 2 },
+                    key_uri: "keys/{kid}.key".into(),
+                    iv: IvMode::Derived,
+                    force: false,
+                    extra_files: Vec::new(),
+                    clean_abandoned: false,
+                    policy: None,
+                    rotation_config: None,
+                    overlap,
+                };
+                let made = package(&o, Some(&kr), &crate::output::NoProgress).unwrap();
+                assert!(
+                    made.manifest.segments().count() >= 5,
+                    "{overlap}: too few segments"
+                );
+                tree(&o.output)
+            })
+            .collect();
+        let segments = trees[0]
+            .keys()
+            .filter(|p| p.extension() == Some("ts".as_ref()));
+        assert!(segments.count() >= 5);
+        assert!(
+            trees[0] == trees[1],
+            "the two pipelines wrote different packages"
+        );
+    }
 
     #[test]
     fn periods() {
