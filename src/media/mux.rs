@@ -113,6 +113,12 @@ impl TsMuxer {
                 ));
             }
             (*me.ctx).pb = pb;
+            // By default (-1) a muxer flushes its output after every packet
+            // when that output cannot seek, as ours cannot: one `write_cb` per
+            // packet, and chunks whose lengths are not whole AES blocks, which
+            // the encryptor then has to shift by the carried bytes. With 0 the
+            // buffer is handed over only when full (256 KiB) and at `cut`.
+            (*me.ctx).flush_packets = 0;
             (*me.ctx).flags |=
                 ffi::AVFMT_FLAG_CUSTOM_IO as c_int | ffi::AVFMT_FLAG_BITEXACT as c_int;
             for (par, tb) in streams {
