@@ -137,7 +137,9 @@ pub fn run(
     // Demuxing and muxing share this thread. On a thread of its own the
     // reader left each packet in the other core's cache for the muxer to copy
     // from, and woke it batch by batch: together about 3% of `package`'s CPU,
-    // and the encrypting thread, not this one, sets the pace.
+    // and the encrypting thread, not this one, sets the pace. (`batch` with
+    // a title per core runs `sink`'s encryption on this thread too:
+    // `package::Options::overlap`.)
     loop {
         let mut packet = match next_packet(&mut ictx) {
             Ok(Some(p)) => p,
