@@ -44,6 +44,11 @@ pub struct AnnexB {
     new_idr: bool,
     idr_sps_seen: bool,
     idr_pps_seen: bool,
+    /// The next packet begins a segment at a keyframe that is not an IDR
+    /// picture (an open GOP's recovery point), where FFmpeg's rules put no
+    /// parameter sets: without them nothing in that segment decodes for a
+    /// player that starts there (`repeat_parameter_sets`).
+    random_access: bool,
 }
 
 impl AnnexB {
@@ -86,7 +91,16 @@ impl AnnexB {
             new_idr: true,
             idr_sps_seen: false,
             idr_pps_seen: false,
+            random_access: false,
         })
+    }
+
+    /// Puts the avcC's SPS and PPS in front of the next packet's first
+    /// non-IDR slice, unless the packet carries its own: for a segment that
+    /// begins at an I picture with a recovery point rather than an IDR. (At
+    /// an IDR picture the rules above already do.)
+    pub fn repeat_parameter_sets(&mut self) {
+        self.random_access = true;
     }
 
     /// Converts one packet into `out` (emptied first) and returns where the
@@ -103,6 +117,8 @@ impl AnnexB {
         let (sps, pps) = self.parameter_sets();
         let ls = self.length_size;
         let mut pos = 0usize;
+        let (mut own_sps, mut own_pps) = (false, false);
+        let mut random_access = self.random_access;
         loop {
             let prefix = packet.get(pos..pos + ls).ok_or(Malformed)?;
             let size = prefix
@@ -116,6 +132,17 @@ impl AnnexB {
             pos += size;
             if let [header, rest @ ..] = unit {
                 let kind = header & 0x1f;
+                own_sps |= kind == SPS;
+                own_pps |= kind == PPS;
+                if random_access && kind == SLICE {
+                    if !own_sps {
+                        out.extend_from_slice(sps);
+                    }
+                    if !own_pps {
+                        out.extend_from_slice(pps);
+                    }
+                    random_access = false;
+                }
                 if kind == SPS {
                     sps_seen = true;
                     new_idr = true;
@@ -157,6 +184,8 @@ impl AnnexB {
             }
         }
         (self.new_idr, self.idr_sps_seen, self.idr_pps_seen) = (new_idr, sps_seen, pps_seen);
+        // Only the packet asked for: an IDR picture got its sets by the rules.
+        self.random_access = false;
         Ok(if first == Some(AUD) { body } else { 0 })
     }
 
@@ -232,6 +261,27 @@ mod tests {
         assert_eq!(
             got,
             stream(&[(L, AUD_U), (L, SPS_U), (L, PPS_U), (S, IDR_U)])
+        );
+    }
+
+    #[test]
+    fn a_segment_that_starts_at_a_recovery_point_gets_the_parameter_sets() {
+        let mut c = AnnexB::from_avcc(&avcc(SPS_U, PPS_U)).expect("avcC parses");
+        run(&mut c, &units(&[IDR_U]));
+        let i_pic: &[u8] = &[0x61, 0x88]; // a non-IDR slice (type 1) of an I picture
+        c.repeat_parameter_sets();
+        let got = run(&mut c, &units(&[SEI_U, i_pic]));
+        let want = [(L, AUD_U), (L, SEI_U), (L, SPS_U), (L, PPS_U), (S, i_pic)];
+        assert_eq!(got, stream(&want));
+        // Only the packet asked for.
+        let got = run(&mut c, &units(&[P_U]));
+        assert_eq!(got, stream(&[(L, AUD_U), (L, P_U)]));
+        // A packet with its own parameter sets does not get them twice.
+        c.repeat_parameter_sets();
+        let got = run(&mut c, &units(&[SPS_U, PPS_U, i_pic]));
+        assert_eq!(
+            got,
+            stream(&[(L, AUD_U), (L, SPS_U), (L, PPS_U), (S, i_pic)])
         );
     }
 

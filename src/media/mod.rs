@@ -4,6 +4,7 @@
 
 mod annexb;
 pub mod codecs;
+mod gop;
 mod mux;
 pub mod segment;
 pub mod tsread;

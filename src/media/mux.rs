@@ -188,6 +188,16 @@ impl TsMuxer {
         Ok(())
     }
 
+    /// The next video packet begins a segment at a keyframe that is not an
+    /// IDR picture: H.264 from an avcC gets its parameter sets repeated in
+    /// front of it (`AnnexB::repeat_parameter_sets`). HEVC needs nothing:
+    /// FFmpeg's own filter puts them in front of every IRAP picture.
+    pub fn repeat_parameter_sets(&mut self) {
+        if let Some(conv) = &mut self.annexb {
+            conv.repeat_parameter_sets();
+        }
+    }
+
     /// Bytes muxed and not yet taken.
     pub fn pending(&self) -> usize {
         // SAFETY: sink is live until free().

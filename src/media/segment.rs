@@ -4,7 +4,9 @@
 //! on or after the next point of the target-duration grid (like FFmpeg's hls
 //! muxer, so segment lengths average the target instead of drifting), and at the
 //! first keyframe at or after each forced cut time (key-period and scene starts).
-//! Times are seconds from the first video keyframe.
+//! Times are seconds from the first video keyframe. A keyframe that opens an
+//! open GOP (`gop`) gets the parameter sets in front, and the segments whose
+//! leading pictures need the segment before are counted (`Summary::dependent`).
 //!
 //! Output is a stream of events: `Start` once the input is understood, then per
 //! segment `Begin`, `Data` chunks of at most about `CHUNK` bytes, and `End`
@@ -16,6 +18,7 @@ use std::sync::mpsc;
 
 use ffmpeg_next as ff;
 
+use super::gop::Pictures;
 use super::mux::TsMuxer;
 use super::{describe, next_packet, open_input_with, MediaInfo, Probe, Selection};
 use crate::error::{Error, Result};
@@ -67,6 +70,9 @@ pub struct Summary {
     pub duration: f64,
     /// Video packets before the first keyframe, which cannot be decoded and are dropped.
     pub dropped_leading: u64,
+    /// Segments that start at an open-GOP keyframe and carry leading pictures
+    /// predicted from the GOP before it (`gop`): they do not decode on their own.
+    pub dependent: usize,
 }
 
 /// Slack for comparing times computed from different time bases.
@@ -100,14 +106,17 @@ pub fn run(
     let ai = selection.audio.as_ref().map(|a| a.index);
     let frame_rate = selection.video.frame_rate;
     let total_ms = info.duration.map(|d| (d * 1000.0) as u64).unwrap_or(0);
-    let (v_tb, v_declared, params) = {
+    let (v_tb, v_declared, params, pictures) = {
         let v = ictx.stream(vi).expect("selected stream exists");
+        // SAFETY: the stream's parameters live as long as `ictx`, and are
+        // only read here.
+        let pictures = Pictures::new(unsafe { &*v.parameters().as_ptr() });
         let mut params = vec![(v.parameters(), v.time_base())];
         if let Some(ai) = ai {
             let a = ictx.stream(ai).expect("selected stream exists");
             params.push((a.parameters(), a.time_base()));
         }
-        (v.time_base(), v.frames().max(0) as u64, params)
+        (v.time_base(), v.frames().max(0) as u64, params, pictures)
     };
     let refs: Vec<(&ff::codec::Parameters, ff::Rational)> =
         params.iter().map(|(p, t)| (p, *t)).collect();
@@ -133,6 +142,16 @@ pub fn run(
     let mut next_cut = next_grid(0.0, plan.target);
     let mut next_periodic = plan.cut_every;
     let mut pending_audio: Vec<ff::Packet> = Vec::new();
+    // The current segment's first keyframe's time stamp, when that keyframe
+    // opens an open GOP; and whether the segment needs the one before.
+    let mut open_start: Option<i64> = None;
+    let mut seg_dependent = false;
+    let mut dependent = 0usize;
+    let opens_gop = |packet: &ff::Packet| {
+        pictures
+            .as_ref()
+            .is_some_and(|p| !p.is_closed_start(packet.data().unwrap_or_default()))
+    };
 
     // Demuxing and muxing share this thread. On a thread of its own the
     // reader left each packet in the other core's cache for the muxer to copy
@@ -169,6 +188,10 @@ pub fn run(
                     continue;
                 }
                 t0 = Some(ts);
+                open_start = opens_gop(&packet).then_some(ts);
+                if open_start.is_some() {
+                    mux.repeat_parameter_sets();
+                }
                 sink(Event::Begin {
                     index: 0,
                     start: 0.0,
@@ -199,6 +222,12 @@ pub fn run(
                 }
                 if cut {
                     crate::interrupt::check()?;
+                    dependent += usize::from(seg_dependent);
+                    seg_dependent = false;
+                    open_start = opens_gop(&packet).then_some(ts);
+                    if open_start.is_some() {
+                        mux.repeat_parameter_sets();
+                    }
                     sink(Event::Data(mux.cut().map_err(mux_err)?))?;
                     sink(Event::End {
                         index: seg_index,
@@ -215,6 +244,11 @@ pub fn run(
                         start: t,
                     })?;
                     progress.set_position((t * 1000.0) as u64);
+                }
+            }
+            if let (Some(start), Some(p)) = (open_start, &pictures) {
+                if ts < start && !seg_dependent {
+                    seg_dependent = p.needs_previous_gop(packet.data().unwrap_or_default());
                 }
             }
             end = end.max(t + packet.duration().max(0) as f64 * v_sec);
@@ -264,6 +298,7 @@ pub fn run(
         video_frames: total_frames,
         duration: seg_start + duration,
         dropped_leading: dropped,
+        dependent: dependent + usize::from(seg_dependent),
     })
 }
 

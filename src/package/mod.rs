@@ -567,12 +567,24 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         .unwrap_or(1)
         .max(1);
     let rdir = staged.path().join(&rendition);
+    // The tag promises that every segment decodes on its own.
+    let independent = summary.dependent == 0;
+    if !independent {
+        warnings.push(format!(
+            "{} of {} segments start at an open-GOP keyframe and hold pictures predicted from \
+             the segment before, so the playlists leave out EXT-X-INDEPENDENT-SEGMENTS; a player \
+             that starts or seeks there drops or garbles those few leading pictures. For \
+             segments that decode on their own, re-encode with closed GOPs (x264: open-gop=0, \
+             its default; x265: --no-open-gop)",
+            summary.dependent, summary.segments
+        ));
+    }
     let media = MediaPlaylist {
         version: 3,
         target_duration,
         media_sequence: 0,
         playlist_type: Some(PlaylistType::Vod),
-        independent_segments: true,
+        independent_segments: independent,
         segments: playlist_segments,
         end_list: true,
     };
@@ -593,7 +605,7 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     let playlist_uri = format!("{rendition}/index.m3u8");
     let master = MasterPlaylist {
         version: 3,
-        independent_segments: true,
+        independent_segments: independent,
         variants: vec![Variant {
             bandwidth: peak,
             average_bandwidth: Some(average),

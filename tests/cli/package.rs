@@ -799,3 +799,96 @@ fn an_unwritable_stderr_changes_no_exit_status() {
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(stdout_json(&o)["ok"], true, "{}", stdout(&o));
 }
+
+/// 8 s of 320x180 H.264 at 24 fps from x264 with a keyframe every 2 s and
+/// three B-frames; with `open` the GOPs are open: one IDR picture, then I
+/// pictures with recovery points whose leading B-frames refer to the GOP
+/// before.
+fn x264_gops(t: &TestDir, open: bool) -> PathBuf {
+    let out = t.join(if open { "open.mp4" } else { "closed.mp4" });
+    let params = format!(
+        "open-gop={}:keyint=48:min-keyint=48:scenecut=0:bframes=3",
+        u8::from(open)
+    );
+    run_ok(
+        std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-nostdin", "-y"])
+            .args(["-f", "lavfi", "-i", "testsrc2=s=320x180:r=24:d=8"])
+            .args([
+                "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+            ])
+            .args(["-x264-params", &params])
+            .arg(&out),
+    );
+    out
+}
+
+/// Video packets in a file, counted by ffprobe without decoding.
+fn video_packets(file: &Path) -> u64 {
+    let o = run_ok(
+        std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-count_packets", "-select_streams", "v:0"])
+            .args(["-show_entries", "stream=nb_read_packets", "-of", "csv=p=0"])
+            .arg(file),
+    );
+    let text = stdout(&o);
+    let first = text.trim().lines().next().unwrap_or_default();
+    first
+        .trim()
+        .trim_end_matches(',')
+        .parse()
+        .unwrap_or_else(|_| panic!("{text:?}"))
+}
+
+/// Cut at an open GOP's I picture, a segment whose leading pictures refer to
+/// the GOP before needs the previous segment, so the playlists must not claim
+/// EXT-X-INDEPENDENT-SEGMENTS, and the warning must count exactly the
+/// segments that FFmpeg cannot fully decode alone. Every segment must still
+/// carry the parameter sets (FFmpeg's rules put them only in front of IDR
+/// pictures), or a player that starts there decodes nothing at all.
+#[test]
+fn open_gop_segments_carry_parameter_sets_and_are_not_called_independent() {
+    let t = TestDir::new();
+    for open in [true, false] {
+        let input = x264_gops(&t, open);
+        let out = t.join(format!("pkg-{open}"));
+        let o = run_ok(
+            shieldpack()
+                .arg("package")
+                .arg(&input)
+                .arg("-o")
+                .arg(&out)
+                .args(["--clear", "--segment-duration", "2"]),
+        );
+        let err = stderr(&o);
+        let media = std::fs::read_to_string(out.join("180p/index.m3u8")).unwrap();
+        let master = std::fs::read_to_string(out.join("master.m3u8")).unwrap();
+        let segments: Vec<_> = media.lines().filter(|l| l.ends_with(".ts")).collect();
+        assert_eq!(segments.len(), 4, "{media}");
+        // Each segment alone: all its pictures decode but the leading ones
+        // of an open GOP, and never none.
+        let mut short = 0;
+        for seg in &segments {
+            let file = out.join("180p").join(seg);
+            let packets = video_packets(&file);
+            let (frames, log) = ffmpeg_decode_ok(&file);
+            assert!(
+                frames + 4 > packets && frames > 0,
+                "{open}: {seg} alone decoded {frames} of {packets} frames: {log}"
+            );
+            short += usize::from(frames < packets);
+        }
+        let tagged = |p: &str| p.contains("#EXT-X-INDEPENDENT-SEGMENTS");
+        if open {
+            assert!(short > 0, "x264 made no leading pictures to test with");
+            let says = format!("{short} of 4 segments start at an open-GOP keyframe");
+            assert!(err.contains(&says), "wanted {says:?}: {err}");
+            assert!(!tagged(&media) && !tagged(&master), "{media}\n{master}");
+        } else {
+            assert_eq!(short, 0);
+            assert!(!err.contains("open-GOP"), "{err}");
+            assert!(tagged(&media) && tagged(&master), "{media}\n{master}");
+        }
+        assert_eq!(ffprobe_frames(out.join("180p/index.m3u8")), 192, "{open}");
+    }
+}
