@@ -90,6 +90,45 @@ impl Pictures {
     }
 }
 
+/// Whether Annex B `data` holds an H.264 SPS (as a stream's extradata from
+/// MPEG-TS input does).
+pub fn annexb_has_sps(data: &[u8]) -> bool {
+    let starts_annexb = data.starts_with(&[0, 0, 1]) || data.starts_with(&[0, 0, 0, 1]);
+    starts_annexb && units(data, None).any(|u| u.first().is_some_and(|b| b & 0x1f == 7))
+}
+
+/// An H.264 Annex B packet with `params` (SPS and PPS, Annex B) put in front
+/// of its first unit, or after its access unit delimiter when it starts with
+/// one, into `out`. False, and `out` untouched, when the packet carries an
+/// SPS of its own.
+pub fn with_parameter_sets(packet: &[u8], params: &[u8], out: &mut Vec<u8>) -> bool {
+    let mut units = units(packet, None).peekable();
+    let first_is_aud = units
+        .peek()
+        .is_some_and(|u| u.first().is_some_and(|b| b & 0x1f == 9));
+    if units.any(|u| u.first().is_some_and(|b| b & 0x1f == 7)) {
+        return false;
+    }
+    // After the delimiter: where the second start code begins.
+    let at = if first_is_aud {
+        let after = find_start_code(packet, 0).unwrap_or(0);
+        find_start_code(packet, after).map_or(packet.len(), |next| {
+            let mut e = next - 3;
+            while e > after && packet[e - 1] == 0 {
+                e -= 1;
+            }
+            e
+        })
+    } else {
+        0
+    };
+    out.clear();
+    out.extend_from_slice(&packet[..at]);
+    out.extend_from_slice(params);
+    out.extend_from_slice(&packet[at..]);
+    true
+}
+
 /// The NAL units of a packet: length-prefixed, or split at Annex B start codes.
 /// A length that overruns the packet ends the walk (the muxer reports it).
 fn units(data: &[u8], length_size: Option<usize>) -> Box<dyn Iterator<Item = &[u8]> + '_> {
@@ -183,6 +222,30 @@ mod tests {
         assert_eq!(got, [&[0x09, 0xf0][..], &[0x06, 5], &[0x65, 0x88, 0x00]]);
         assert!(p.is_closed_start(&packet));
         assert!(!p.is_closed_start(&annexb(&[&[0x09, 0xf0], &[0x41, 0x9a]])));
+    }
+
+    #[test]
+    fn annexb_packets_get_the_parameter_sets_after_their_delimiter() {
+        let params = annexb(&[&[0x67, 0x64], &[0x68, 0xee]]);
+        assert!(annexb_has_sps(&params));
+        assert!(!annexb_has_sps(&annexb(&[&[0x68, 0xee]])));
+        let mut out = Vec::new();
+        let with_aud = annexb(&[&[0x09, 0xf0], &[0x41, 0x9a]]);
+        assert!(with_parameter_sets(&with_aud, &params, &mut out));
+        assert_eq!(
+            out,
+            annexb(&[&[0x09, 0xf0], &[0x67, 0x64], &[0x68, 0xee], &[0x41, 0x9a]])
+        );
+        let bare = annexb(&[&[0x06, 5], &[0x41, 0x9a]]);
+        assert!(with_parameter_sets(&bare, &params, &mut out));
+        assert_eq!(
+            out,
+            annexb(&[&[0x67, 0x64], &[0x68, 0xee], &[0x06, 5], &[0x41, 0x9a]])
+        );
+        let own = annexb(&[&[0x09, 0xf0], &[0x67, 0x64], &[0x68, 0xee], &[0x41, 0x9a]]);
+        out.clear();
+        assert!(!with_parameter_sets(&own, &params, &mut out));
+        assert!(out.is_empty());
     }
 
     #[test]

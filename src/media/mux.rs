@@ -39,6 +39,12 @@ pub struct TsMuxer {
     /// For H.264 from MP4: the conversion to Annex B done here, once, rather
     /// than by FFmpeg's filter and then again by its muxer (see `annexb`).
     annexb: Option<AnnexB>,
+    /// For H.264 that arrives in Annex B (MPEG-TS input): its SPS and PPS
+    /// from the stream's extradata, to put in front of a segment's first
+    /// picture when it is not an IDR (`repeat_parameter_sets`).
+    annexb_params: Option<Vec<u8>>,
+    /// `repeat_parameter_sets` was asked for and the next video packet is due.
+    repeat_annexb: bool,
     /// The converted packet, its buffer reused from packet to packet.
     converted: Vec<u8>,
     /// The packet handed to the muxer in place of the original: its
@@ -72,6 +78,8 @@ impl TsMuxer {
                 in_tb: Vec::new(),
                 spares: None,
                 annexb: None,
+                annexb_params: None,
+                repeat_annexb: false,
                 converted: Vec::new(),
                 scratch: ff::Packet::empty(),
             };
@@ -140,7 +148,11 @@ impl TsMuxer {
                 if me.in_tb.is_empty()
                     && (*par.as_ptr()).codec_id == ffi::AVCodecID::AV_CODEC_ID_H264
                 {
-                    me.annexb = AnnexB::from_avcc(super::codecs::extradata(&*par.as_ptr()));
+                    let extradata = super::codecs::extradata(&*par.as_ptr());
+                    me.annexb = AnnexB::from_avcc(extradata);
+                    if me.annexb.is_none() && super::gop::annexb_has_sps(extradata) {
+                        me.annexb_params = Some(extradata.to_vec());
+                    }
                 }
                 me.in_tb.push(*tb);
             }
@@ -164,12 +176,21 @@ impl TsMuxer {
             pkt.rescale_ts(self.in_tb[out_index], ff::Rational::from((*st).time_base));
             pkt.set_stream(out_index);
             pkt.set_position(-1);
-            let out = match (&mut self.annexb, out_index) {
-                (Some(conv), 0) => {
-                    let at = conv
-                        .convert(pkt.data().unwrap_or(&[]), &mut self.converted)
+            let repeat = out_index == 0 && std::mem::take(&mut self.repeat_annexb);
+            let at = match (&mut self.annexb, &self.annexb_params, out_index) {
+                (Some(conv), _, 0) => Some(
+                    conv.convert(pkt.data().unwrap_or(&[]), &mut self.converted)
                         // What FFmpeg's own filter returns for such a packet.
-                        .map_err(|_| ("write a packet", ff::Error::InvalidData))?;
+                        .map_err(|_| ("write a packet", ff::Error::InvalidData))?,
+                ),
+                (None, Some(params), 0) if repeat => {
+                    let data = pkt.data().unwrap_or(&[]);
+                    super::gop::with_parameter_sets(data, params, &mut self.converted).then_some(0)
+                }
+                _ => None,
+            };
+            let out = match at {
+                Some(at) => {
                     let bytes = &self.converted[at..];
                     let s = self.scratch.as_mut_ptr();
                     // Drops the last packet's side data; `buf` is always NULL here.
@@ -189,13 +210,16 @@ impl TsMuxer {
     }
 
     /// The next video packet begins a segment at a keyframe that is not an
-    /// IDR picture: H.264 from an avcC gets its parameter sets repeated in
-    /// front of it (`AnnexB::repeat_parameter_sets`). HEVC needs nothing:
-    /// FFmpeg's own filter puts them in front of every IRAP picture.
+    /// IDR picture: H.264 gets its parameter sets repeated in front of it,
+    /// from the avcC (`AnnexB::repeat_parameter_sets`) or, for Annex B input,
+    /// from the extradata unless the packet carries its own. (FFmpeg's muxer
+    /// adds them only in front of IDR pictures.) HEVC needs nothing: FFmpeg's
+    /// filter puts them in front of every IRAP picture.
     pub fn repeat_parameter_sets(&mut self) {
         if let Some(conv) = &mut self.annexb {
             conv.repeat_parameter_sets();
         }
+        self.repeat_annexb = self.annexb_params.is_some();
     }
 
     /// Bytes muxed and not yet taken.

@@ -845,13 +845,27 @@ fn video_packets(file: &Path) -> u64 {
 /// EXT-X-INDEPENDENT-SEGMENTS, and the warning must count exactly the
 /// segments that FFmpeg cannot fully decode alone. Every segment must still
 /// carry the parameter sets (FFmpeg's rules put them only in front of IDR
-/// pictures), or a player that starts there decodes nothing at all.
+/// pictures), or a player that starts there decodes nothing at all; that
+/// holds for MPEG-TS input too, whose H.264 arrives in Annex B.
 #[test]
 fn open_gop_segments_carry_parameter_sets_and_are_not_called_independent() {
     let t = TestDir::new();
-    for open in [true, false] {
-        let input = x264_gops(&t, open);
-        let out = t.join(format!("pkg-{open}"));
+    let open_mp4 = x264_gops(&t, true);
+    let open_ts = t.join("open.ts");
+    run_ok(
+        std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-nostdin", "-y", "-i"])
+            .arg(&open_mp4)
+            .args(["-c", "copy", "-f", "mpegts"])
+            .arg(&open_ts),
+    );
+    let inputs = [
+        (true, open_mp4),
+        (true, open_ts),
+        (false, x264_gops(&t, false)),
+    ];
+    for (i, (open, input)) in inputs.into_iter().enumerate() {
+        let out = t.join(format!("pkg-{i}"));
         let o = run_ok(
             shieldpack()
                 .arg("package")
@@ -874,7 +888,8 @@ fn open_gop_segments_carry_parameter_sets_and_are_not_called_independent() {
             let (frames, log) = ffmpeg_decode_ok(&file);
             assert!(
                 frames + 4 > packets && frames > 0,
-                "{open}: {seg} alone decoded {frames} of {packets} frames: {log}"
+                "{}: {seg} alone decoded {frames} of {packets} frames: {log}",
+                input.display()
             );
             short += usize::from(frames < packets);
         }
@@ -889,6 +904,11 @@ fn open_gop_segments_carry_parameter_sets_and_are_not_called_independent() {
             assert!(!err.contains("open-GOP"), "{err}");
             assert!(tagged(&media) && tagged(&master), "{media}\n{master}");
         }
-        assert_eq!(ffprobe_frames(out.join("180p/index.m3u8")), 192, "{open}");
+        assert_eq!(
+            ffprobe_frames(out.join("180p/index.m3u8")),
+            192,
+            "{}",
+            input.display()
+        );
     }
 }
