@@ -81,6 +81,10 @@ pub struct TitleReport {
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// What `package` would have warned about for this title (an open-GOP
+    /// input, frames before the first keyframe, scenes off keyframes).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl TitleReport {
@@ -98,6 +102,7 @@ impl TitleReport {
             seconds: None,
             error: None,
             hint: None,
+            warnings: Vec::new(),
         }
     }
 
@@ -310,6 +315,10 @@ fn run_one(t: &Title, s: &Settings, overlap: bool, obs: &dyn Observer) -> TitleR
     match result {
         Ok(Ok(outcome)) => {
             let m = &outcome.manifest;
+            let mut warnings = outcome.warnings.clone();
+            if let Some(w) = outcome.dropped_leading_warning() {
+                warnings.push(w);
+            }
             TitleReport {
                 reason: Some(reason.into()),
                 output: Some(dir),
@@ -317,6 +326,7 @@ fn run_one(t: &Title, s: &Settings, overlap: bool, obs: &dyn Observer) -> TitleR
                 segments: Some(m.segments().count()),
                 key_periods: Some(m.key_periods().len()),
                 seconds: Some(seconds),
+                warnings,
                 ..TitleReport::new(t, TitleStatus::Done)
             }
         }

@@ -106,14 +106,19 @@ impl Observer for Reporter<'_> {
             return;
         }
         self.say(|| match r.status {
-            TitleStatus::Done => self.p.ok(format!(
-                "{} <- {}: {} segment(s), {:.1}s of media in {:.1}s",
-                r.content_id,
-                r.source,
-                r.segments.unwrap_or(0),
-                r.duration.unwrap_or(0.0),
-                r.seconds.unwrap_or(0.0)
-            )),
+            TitleStatus::Done => {
+                self.p.ok(format!(
+                    "{} <- {}: {} segment(s), {:.1}s of media in {:.1}s",
+                    r.content_id,
+                    r.source,
+                    r.segments.unwrap_or(0),
+                    r.duration.unwrap_or(0.0),
+                    r.seconds.unwrap_or(0.0)
+                ));
+                for w in &r.warnings {
+                    self.p.warn(format!("{}: {w}", r.content_id));
+                }
+            }
             TitleStatus::Skipped => self.p.detail(format!(
                 "skipped {} <- {}: up to date",
                 r.content_id, r.source

@@ -115,11 +115,8 @@ pub fn run(a: PackageArgs, p: &Printer) -> anyhow::Result<Status> {
         p.warn(w);
     }
     let m = &outcome.manifest;
-    if outcome.dropped_leading > 0 {
-        p.warn(format!(
-            "dropped {} video frames before the first keyframe (they cannot be decoded)",
-            outcome.dropped_leading
-        ));
+    if let Some(w) = outcome.dropped_leading_warning() {
+        p.warn(w);
     }
     let segs = m.segments().count();
     let periods = m.key_periods().len();

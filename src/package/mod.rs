@@ -447,6 +447,18 @@ impl Writer<'_> {
     }
 }
 
+impl Outcome {
+    /// What to say when frames before the first keyframe were dropped.
+    pub fn dropped_leading_warning(&self) -> Option<String> {
+        (self.dropped_leading > 0).then(|| {
+            format!(
+                "dropped {} video frames before the first keyframe (they cannot be decoded)",
+                self.dropped_leading
+            )
+        })
+    }
+}
+
 /// Packages `o.input` into `o.output`, encrypting with keys from `keyring`
 /// (a clear package when `None`).
 pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) -> Result<Outcome> {

@@ -422,3 +422,69 @@ fn ctrl_c_stops_the_run_removes_the_title_in_flight_and_reports() {
     );
     assert_eq!(report["interrupted"], true);
 }
+
+/// What `package` warns about reaches the batch's events, its report and its
+/// human output, per title: here an open-GOP title beside a clean one.
+#[test]
+fn a_titles_warnings_reach_the_events_the_report_and_the_terminal() {
+    let t = TestDir::new();
+    let keyring = new_keyring(&t);
+    let cat = t.join("cat");
+    cut(&cat.join("clean.mp4"), 0.0, 4.0);
+    run_ok(
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-nostdin", "-y"])
+            .args(["-f", "lavfi", "-i", "testsrc2=s=320x180:r=24:d=6"])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                "yuv420p",
+            ])
+            .args([
+                "-x264-params",
+                "open-gop=1:keyint=48:min-keyint=48:scenecut=0:bframes=3",
+            ])
+            .arg(cat.join("open.mp4")),
+    );
+    let out = t.join("out");
+    let ev = events(&run_ok(&mut batch(&cat, &out, &keyring)));
+    assert_eq!(ids(&ev, "done"), set(&["clean", "open"]));
+    let warnings = |e: &Value| e["warnings"].as_array().cloned().unwrap_or_default();
+    for e in ev.iter().filter(|e| e["event"] == "done") {
+        let w = warnings(e);
+        if e["content_id"] == "open" {
+            assert!(
+                w.len() == 1 && w[0].as_str().unwrap().contains("open-GOP keyframe"),
+                "{e}"
+            );
+        } else {
+            assert!(w.is_empty(), "{e}");
+        }
+    }
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(out.join("batch-report.json")).unwrap()).unwrap();
+    let titles = report["titles"].as_array().expect("titles in the report");
+    let open = titles.iter().find(|r| r["content_id"] == "open").unwrap();
+    assert!(!warnings(open).is_empty(), "{report}");
+
+    // Without --json: a warning line naming the title, on stderr.
+    let human = run_ok(
+        shieldpack()
+            .arg("batch")
+            .arg(&cat)
+            .arg("-o")
+            .arg(t.join("out2"))
+            .arg("--keyring")
+            .arg(&keyring)
+            .args(["--segment-duration", "2"]),
+    );
+    let err = stderr(&human);
+    assert!(
+        err.contains("open: ") && err.contains("open-GOP keyframe"),
+        "{err}"
+    );
+    assert!(!err.contains("clean: "), "{err}");
+}
