@@ -431,24 +431,7 @@ fn a_titles_warnings_reach_the_events_the_report_and_the_terminal() {
     let keyring = new_keyring(&t);
     let cat = t.join("cat");
     cut(&cat.join("clean.mp4"), 0.0, 4.0);
-    run_ok(
-        Command::new("ffmpeg")
-            .args(["-v", "error", "-nostdin", "-y"])
-            .args(["-f", "lavfi", "-i", "testsrc2=s=320x180:r=24:d=6"])
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-pix_fmt",
-                "yuv420p",
-            ])
-            .args([
-                "-x264-params",
-                "open-gop=1:keyint=48:min-keyint=48:scenecut=0:bframes=3",
-            ])
-            .arg(cat.join("open.mp4")),
-    );
+    x264_gops(&cat.join("open.mp4"), true, 8);
     let out = t.join("out");
     let ev = events(&run_ok(&mut batch(&cat, &out, &keyring)));
     assert_eq!(ids(&ev, "done"), set(&["clean", "open"]));

@@ -800,29 +800,6 @@ fn an_unwritable_stderr_changes_no_exit_status() {
     assert_eq!(stdout_json(&o)["ok"], true, "{}", stdout(&o));
 }
 
-/// 8 s of 320x180 H.264 at 24 fps from x264 with a keyframe every 2 s and
-/// three B-frames; with `open` the GOPs are open: one IDR picture, then I
-/// pictures with recovery points whose leading B-frames refer to the GOP
-/// before.
-fn x264_gops(t: &TestDir, open: bool) -> PathBuf {
-    let out = t.join(if open { "open.mp4" } else { "closed.mp4" });
-    let params = format!(
-        "open-gop={}:keyint=48:min-keyint=48:scenecut=0:bframes=3",
-        u8::from(open)
-    );
-    run_ok(
-        std::process::Command::new("ffmpeg")
-            .args(["-v", "error", "-nostdin", "-y"])
-            .args(["-f", "lavfi", "-i", "testsrc2=s=320x180:r=24:d=8"])
-            .args([
-                "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
-            ])
-            .args(["-x264-params", &params])
-            .arg(&out),
-    );
-    out
-}
-
 /// Video packets in a file, counted by ffprobe without decoding.
 fn video_packets(file: &Path) -> u64 {
     let o = run_ok(
@@ -850,7 +827,7 @@ fn video_packets(file: &Path) -> u64 {
 #[test]
 fn open_gop_segments_carry_parameter_sets_and_are_not_called_independent() {
     let t = TestDir::new();
-    let open_mp4 = x264_gops(&t, true);
+    let open_mp4 = x264_gops(&t.join("open.mp4"), true, 8);
     let open_ts = t.join("open.ts");
     run_ok(
         std::process::Command::new("ffmpeg")
@@ -862,7 +839,7 @@ fn open_gop_segments_carry_parameter_sets_and_are_not_called_independent() {
     let inputs = [
         (true, open_mp4),
         (true, open_ts),
-        (false, x264_gops(&t, false)),
+        (false, x264_gops(&t.join("closed.mp4"), false, 8)),
     ];
     for (i, (open, input)) in inputs.into_iter().enumerate() {
         let out = t.join(format!("pkg-{i}"));

@@ -897,3 +897,25 @@ pub fn under(mut wrapper: Command, cmd: &Command) -> Command {
         .args(cmd.get_args());
     wrapper
 }
+
+/// `seconds` (even) of 320x180 H.264 at 24 fps into `out`, from x264 with a
+/// keyframe every 2 s and three B-frames in a fixed pattern. With `open` the
+/// GOPs are open: one IDR picture, then I pictures with recovery points whose
+/// leading B-frames refer to the GOP before.
+pub fn x264_gops(out: &Path, open: bool, seconds: u32) -> PathBuf {
+    let params = format!(
+        "open-gop={}:keyint=48:min-keyint=48:scenecut=0:bframes=3:b-adapt=0",
+        u8::from(open)
+    );
+    run_ok(
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i"])
+            .arg(format!("testsrc2=s=320x180:r=24:d={seconds}"))
+            .args([
+                "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+            ])
+            .args(["-x264-params", &params])
+            .arg(out),
+    );
+    out.to_path_buf()
+}
