@@ -16,12 +16,13 @@
 //! (`00 00 00 01 09 f0`), left out when one comes before the first slice.
 //! A test in `mux` muxes the fixtures both ways and compares the bytes.
 
-/// NAL unit types that matter here (ITU-T H.264 table 7-1).
-const SLICE: u8 = 1;
-const IDR: u8 = 5;
-const SPS: u8 = 7;
-const PPS: u8 = 8;
-const AUD: u8 = 9;
+/// H.264 NAL unit types that matter here and in `gop` and `codecs` (ITU-T
+/// H.264 table 7-1).
+pub(super) const SLICE: u8 = 1;
+pub(super) const IDR: u8 = 5;
+pub(super) const SPS: u8 = 7;
+pub(super) const PPS: u8 = 8;
+pub(super) const AUD: u8 = 9;
 
 /// What FFmpeg's muxer puts in front of an access unit without a delimiter:
 /// a start code, then a delimiter allowing any slice type.

@@ -41,35 +41,12 @@ fn avc(ed: &[u8], profile: i32, level: i32) -> String {
     let pcl = if ed.len() >= 4 && ed[0] == 1 {
         Some([ed[1], ed[2], ed[3]])
     } else {
-        annexb_nals(ed)
-            .find(|n| !n.is_empty() && n[0] & 0x1f == 7 && n.len() >= 4)
+        super::gop::annexb_units(ed)
+            .find(|n| n.len() >= 4 && n[0] & 0x1f == super::annexb::SPS)
             .map(|n| [n[1], n[2], n[3]])
     };
     let [p, c, l] = pcl.unwrap_or([profile.clamp(0, 255) as u8, 0, level.clamp(0, 255) as u8]);
     format!("avc1.{p:02x}{c:02x}{l:02x}")
-}
-
-fn annexb_nals(data: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut starts = Vec::new();
-    let mut i = 0;
-    while i + 3 <= data.len() {
-        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
-            starts.push(i + 3);
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    let ends: Vec<usize> = starts
-        .iter()
-        .skip(1)
-        .map(|s| s - 3)
-        .chain(std::iter::once(data.len()))
-        .collect();
-    starts
-        .into_iter()
-        .zip(ends)
-        .map(move |(s, e)| &data[s..e.max(s)])
 }
 
 /// `hev1.<space><profile>.<compat>.<tier><level>.<constraints>` (ISO/IEC 14496-15

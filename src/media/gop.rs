@@ -14,6 +14,8 @@
 
 use ffmpeg_next::ffi::{AVCodecID, AVCodecParameters};
 
+use super::annexb::{AUD, IDR, SLICE, SPS};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Codec {
     H264,
@@ -61,7 +63,7 @@ impl Pictures {
         units(packet, self.length_size).filter_map(move |u| {
             let first = *u.first()?;
             let (t, vcl) = match codec {
-                Codec::H264 => (first & 0x1f, (1..=5).contains(&(first & 0x1f))),
+                Codec::H264 => (first & 0x1f, (SLICE..=IDR).contains(&(first & 0x1f))),
                 Codec::Hevc => ((first >> 1) & 0x3f, (first >> 1) & 0x3f < 32),
             };
             vcl.then_some(t)
@@ -73,7 +75,7 @@ impl Pictures {
     /// pictures.
     pub fn is_closed_start(&self, packet: &[u8]) -> bool {
         let closed = |t: u8| match self.codec {
-            Codec::H264 => t == 5,
+            Codec::H264 => t == IDR,
             Codec::Hevc => (17..=20).contains(&t),
         };
         self.slice_types(packet).any(closed)
@@ -94,7 +96,12 @@ impl Pictures {
 /// MPEG-TS input does).
 pub fn annexb_has_sps(data: &[u8]) -> bool {
     let starts_annexb = data.starts_with(&[0, 0, 1]) || data.starts_with(&[0, 0, 0, 1]);
-    starts_annexb && units(data, None).any(|u| u.first().is_some_and(|b| b & 0x1f == 7))
+    starts_annexb && annexb_units(data).any(|u| h264_type(u) == Some(SPS))
+}
+
+/// The H.264 NAL unit type of a unit, `None` for an empty one.
+fn h264_type(unit: &[u8]) -> Option<u8> {
+    unit.first().map(|b| b & 0x1f)
 }
 
 /// An H.264 Annex B packet with `params` (SPS and PPS, Annex B) put in front
@@ -102,31 +109,44 @@ pub fn annexb_has_sps(data: &[u8]) -> bool {
 /// one, into `out`. False, and `out` untouched, when the packet carries an
 /// SPS of its own.
 pub fn with_parameter_sets(packet: &[u8], params: &[u8], out: &mut Vec<u8>) -> bool {
-    let mut units = units(packet, None).peekable();
-    let first_is_aud = units
-        .peek()
-        .is_some_and(|u| u.first().is_some_and(|b| b & 0x1f == 9));
-    if units.any(|u| u.first().is_some_and(|b| b & 0x1f == 7)) {
+    let mut units = annexb_units(packet).peekable();
+    let first_is_aud = units.peek().is_some_and(|u| h264_type(u) == Some(AUD));
+    if units.any(|u| h264_type(u) == Some(SPS)) {
         return false;
     }
     // After the delimiter: where the second start code begins.
-    let at = if first_is_aud {
-        let after = find_start_code(packet, 0).unwrap_or(0);
-        find_start_code(packet, after).map_or(packet.len(), |next| {
-            let mut e = next - 3;
-            while e > after && packet[e - 1] == 0 {
-                e -= 1;
-            }
-            e
-        })
-    } else {
-        0
+    let at = match find_start_code(packet, 0) {
+        Some(aud) if first_is_aud => unit_end(packet, aud),
+        _ => 0,
     };
     out.clear();
     out.extend_from_slice(&packet[..at]);
     out.extend_from_slice(params);
     out.extend_from_slice(&packet[at..]);
     true
+}
+
+/// The NAL units of Annex B `data`, split at its start codes.
+pub(super) fn annexb_units(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let start = find_start_code(data, at)?;
+        at = start;
+        Some(&data[start..unit_end(data, start)])
+    })
+}
+
+/// Where the Annex B unit that begins at `start` ends: at the next start
+/// code, whose leading zero (a 4-byte start code's) belongs to it, or at the
+/// end of `data`.
+fn unit_end(data: &[u8], start: usize) -> usize {
+    find_start_code(data, start).map_or(data.len(), |next| {
+        let mut e = next - 3;
+        while e > start && data[e - 1] == 0 {
+            e -= 1;
+        }
+        e
+    })
 }
 
 /// The NAL units of a packet: length-prefixed, or split at Annex B start codes.
@@ -147,22 +167,7 @@ fn units(data: &[u8], length_size: Option<usize>) -> Box<dyn Iterator<Item = &[u
                 Some(unit)
             }))
         }
-        None => {
-            let mut at = 0;
-            Box::new(std::iter::from_fn(move || {
-                let start = find_start_code(data, at)?;
-                let end = find_start_code(data, start).map_or(data.len(), |next| {
-                    // The zero before a 4-byte start code belongs to it.
-                    let mut e = next - 3;
-                    while e > start && data[e - 1] == 0 {
-                        e -= 1;
-                    }
-                    e
-                });
-                at = start;
-                Some(&data[start..end])
-            }))
-        }
+        None => Box::new(annexb_units(data)),
     }
 }
 

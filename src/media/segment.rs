@@ -147,10 +147,16 @@ pub fn run(
     let mut open_start: Option<i64> = None;
     let mut seg_dependent = false;
     let mut dependent = 0usize;
-    let opens_gop = |packet: &ff::Packet| {
-        pictures
+    // A segment starts at `packet`: its time stamp when it opens an open GOP,
+    // whose segment then needs the parameter sets in front.
+    let start_at = |packet: &ff::Packet, ts: i64, mux: &mut TsMuxer| {
+        let open = pictures
             .as_ref()
-            .is_some_and(|p| !p.is_closed_start(packet.data().unwrap_or_default()))
+            .is_some_and(|p| !p.is_closed_start(packet.data().unwrap_or_default()));
+        if open {
+            mux.repeat_parameter_sets();
+        }
+        open.then_some(ts)
     };
 
     // Demuxing and muxing share this thread. On a thread of its own the
@@ -188,10 +194,7 @@ pub fn run(
                     continue;
                 }
                 t0 = Some(ts);
-                open_start = opens_gop(&packet).then_some(ts);
-                if open_start.is_some() {
-                    mux.repeat_parameter_sets();
-                }
+                open_start = start_at(&packet, ts, &mut mux);
                 sink(Event::Begin {
                     index: 0,
                     start: 0.0,
@@ -224,10 +227,7 @@ pub fn run(
                     crate::interrupt::check()?;
                     dependent += usize::from(seg_dependent);
                     seg_dependent = false;
-                    open_start = opens_gop(&packet).then_some(ts);
-                    if open_start.is_some() {
-                        mux.repeat_parameter_sets();
-                    }
+                    open_start = start_at(&packet, ts, &mut mux);
                     sink(Event::Data(mux.cut().map_err(mux_err)?))?;
                     sink(Event::End {
                         index: seg_index,
