@@ -20,6 +20,7 @@
 /// H.264 table 7-1).
 pub(super) const SLICE: u8 = 1;
 pub(super) const IDR: u8 = 5;
+pub(super) const SEI: u8 = 6;
 pub(super) const SPS: u8 = 7;
 pub(super) const PPS: u8 = 8;
 pub(super) const AUD: u8 = 9;

@@ -11,15 +11,36 @@
 //! carries such a picture: in H.264 any picture shown before the keyframe (a
 //! picture after an IDR is never shown before it); in HEVC a RASL picture (a
 //! RADL picture refers only to the keyframe and other RADL pictures).
+//!
+//! Some encoders mark as keyframes pictures that are no intra picture at all:
+//! with gradual intra refresh (x264's `intra-refresh`) the keyframe is a P
+//! picture whose recovery point lies frames later, and the picture is whole
+//! only once a column of intra blocks has swept across it. A segment that
+//! starts there needs the one before it from its first picture.
 
 use ffmpeg_next::ffi::{AVCodecID, AVCodecParameters};
 
-use super::annexb::{AUD, IDR, SLICE, SPS};
+use super::annexb::{AUD, IDR, SEI, SLICE, SPS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Codec {
     H264,
     Hevc,
+}
+
+/// What a keyframe that starts a segment promises about the pictures after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// Nothing after it in decoding order refers to a picture before it: an
+    /// H.264 IDR, an HEVC IDR or a BLA without RASL pictures.
+    Closed,
+    /// An intra picture that opens a GOP: pictures after it in decoding order
+    /// but shown before it may refer to the GOP before.
+    Open,
+    /// Not an intra random access point: a recovery point of a gradual intra
+    /// refresh, or a predicted picture marked as a keyframe. The segment needs
+    /// the one before it.
+    Refresh,
 }
 
 /// Reads the picture types of one video stream's packets.
@@ -70,15 +91,41 @@ impl Pictures {
         })
     }
 
-    /// Whether nothing after this keyframe in decoding order refers to a
-    /// picture before it: an H.264 IDR, an HEVC IDR or a BLA without RASL
-    /// pictures.
-    pub fn is_closed_start(&self, packet: &[u8]) -> bool {
-        let closed = |t: u8| match self.codec {
-            Codec::H264 => t == IDR,
-            Codec::Hevc => (17..=20).contains(&t),
-        };
-        self.slice_types(packet).any(closed)
+    /// What this keyframe promises about the pictures after it.
+    pub fn start(&self, packet: &[u8]) -> Start {
+        match self.codec {
+            Codec::H264 => self.h264_start(packet),
+            Codec::Hevc => match self.slice_types(packet).next() {
+                Some(17..=20) => Start::Closed,
+                Some(16 | 21) => Start::Open,
+                // A trailing, leading or sub-layer picture: no IRAP picture.
+                Some(_) => Start::Refresh,
+                // No slice to judge by: taken as open, as before.
+                None => Start::Open,
+            },
+        }
+    }
+
+    fn h264_start(&self, packet: &[u8]) -> Start {
+        let mut recovery_frames = 0;
+        for unit in units(packet, self.length_size) {
+            match h264_type(unit) {
+                Some(IDR) => return Start::Closed,
+                Some(SEI) => recovery_frames = recovery_frame_cnt(unit).unwrap_or(0),
+                Some(SLICE) => {
+                    // slice_type 2 and 7 are I, 4 and 9 are SI; an SEI comes
+                    // before the picture's first slice.
+                    let intra = first_slice_type(unit).is_some_and(|t| t % 5 == 2 || t % 5 == 4);
+                    return if intra && recovery_frames == 0 {
+                        Start::Open
+                    } else {
+                        Start::Refresh
+                    };
+                }
+                _ => {}
+            }
+        }
+        Start::Open
     }
 
     /// Whether this picture, which comes after an open-GOP keyframe in
@@ -102,6 +149,94 @@ pub fn annexb_has_sps(data: &[u8]) -> bool {
 /// The H.264 NAL unit type of a unit, `None` for an empty one.
 fn h264_type(unit: &[u8]) -> Option<u8> {
     unit.first().map(|b| b & 0x1f)
+}
+
+/// The slice_type of an H.264 slice unit's header, after its first_mb_in_slice.
+fn first_slice_type(unit: &[u8]) -> Option<u32> {
+    let head = rbsp(unit.get(1..)?, 16);
+    let mut bits = Bits::new(&head);
+    bits.ue()?;
+    bits.ue()
+}
+
+/// The recovery_frame_cnt of the recovery point message in an H.264 SEI unit:
+/// how many frames after this one the pictures are whole again.
+fn recovery_frame_cnt(unit: &[u8]) -> Option<u32> {
+    const RECOVERY_POINT: usize = 6;
+    let body = rbsp(unit.get(1..)?, unit.len());
+    let mut at = 0;
+    // sei_message()s until the rbsp_trailing_bits (0x80).
+    while body.get(at).is_some_and(|b| *b != 0x80) {
+        let mut field = || {
+            let mut v = 0usize;
+            loop {
+                let b = *body.get(at)?;
+                at += 1;
+                v += usize::from(b);
+                if b != 0xff {
+                    return Some(v);
+                }
+            }
+        };
+        let (kind, size) = (field()?, field()?);
+        let payload = body.get(at..at + size)?;
+        if kind == RECOVERY_POINT {
+            return Bits::new(payload).ue();
+        }
+        at += size;
+    }
+    None
+}
+
+/// The raw bytes of up to `max` bytes of a NAL unit's payload, with the
+/// emulation prevention bytes (the 03 in 00 00 03) taken out.
+fn rbsp(payload: &[u8], max: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len().min(max));
+    let mut zeros = 0;
+    for &b in payload.iter().take(max) {
+        if zeros >= 2 && b == 3 {
+            zeros = 0;
+            continue;
+        }
+        zeros = if b == 0 { zeros + 1 } else { 0 };
+        out.push(b);
+    }
+    out
+}
+
+/// A reader of Exp-Golomb codes (H.264 section 9.1).
+struct Bits<'a> {
+    data: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Bits<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        Bits { data, at: 0 }
+    }
+
+    fn bit(&mut self) -> Option<u32> {
+        let byte = self.data.get(self.at / 8)?;
+        let b = (byte >> (7 - self.at % 8)) & 1;
+        self.at += 1;
+        Some(u32::from(b))
+    }
+
+    /// An unsigned Exp-Golomb value, ue(v); `None` past the end or beyond 32 bits.
+    fn ue(&mut self) -> Option<u32> {
+        let mut zeros = 0;
+        while self.bit()? == 0 {
+            zeros += 1;
+            if zeros > 31 {
+                return None;
+            }
+        }
+        let mut v = 1u32;
+        for _ in 0..zeros {
+            v = v << 1 | self.bit()?;
+        }
+        Some(v - 1)
+    }
 }
 
 /// An H.264 Annex B packet with `params` (SPS and PPS, Annex B) put in front
@@ -205,16 +340,53 @@ mod tests {
 
     const AVCC_HEADER: [u8; 7] = [1, 0x64, 0, 0x1f, 0xff, 0xe1, 0];
 
+    /// First slice units: first_mb_in_slice 0, then slice_type 7 (I) or 5 (P).
+    const I_SLICE: &[u8] = &[0x41, 0x88];
+    const P_SLICE: &[u8] = &[0x41, 0x9a];
+    /// Recovery point SEIs: recovery_frame_cnt 0, and 18 (x264's intra
+    /// refresh over 48 frames), each with exact_match_flag set.
+    const RECOVERY_0: &[u8] = &[0x06, 6, 1, 0xc0, 0x80];
+    const RECOVERY_18: &[u8] = &[0x06, 6, 2, 0x09, 0xc0, 0x80];
+
     #[test]
-    fn h264_idr_is_closed_and_a_recovery_point_i_picture_is_not() {
+    fn h264_idr_is_closed_an_i_picture_open_and_a_refresh_point_neither() {
         let p = Pictures::with(Codec::H264, &AVCC_HEADER);
         assert_eq!(p.length_size, Some(4));
-        // SEI, then an IDR slice; SEI then a non-IDR slice.
-        assert!(p.is_closed_start(&avcc(&[&[0x06, 5, 1, 0], &[0x65, 0x88]])));
-        assert!(!p.is_closed_start(&avcc(&[&[0x06, 6, 1, 0], &[0x41, 0x9a]])));
+        let start = |units: &[&[u8]]| p.start(&avcc(units));
+        assert_eq!(start(&[&[0x06, 5, 1, 0], &[0x65, 0x88]]), Start::Closed);
+        assert_eq!(start(&[RECOVERY_0, I_SLICE]), Start::Open);
+        // An I picture marked as a keyframe without any SEI.
+        assert_eq!(start(&[I_SLICE]), Start::Open);
+        // x264's intra refresh: a P picture whose recovery point is 18 frames on.
+        assert_eq!(start(&[RECOVERY_18, P_SLICE]), Start::Refresh);
+        assert_eq!(start(&[RECOVERY_18, I_SLICE]), Start::Refresh);
+        assert_eq!(start(&[P_SLICE]), Start::Refresh);
+        // A user data SEI (type 5) in front of the recovery point is skipped.
+        let two = [0x06, 5, 2, 0xaa, 0xbb, 6, 2, 0x09, 0xc0, 0x80];
+        assert_eq!(start(&[&two, I_SLICE]), Start::Refresh);
         assert!(p.needs_previous_gop(&avcc(&[&[0x01, 0x9e]])));
-        // A length that overruns the packet: no units, so not closed.
-        assert!(!p.is_closed_start(&[0, 0, 0, 9, 0x65]));
+        // A length that overruns the packet: no units, so open, as before.
+        assert_eq!(p.start(&[0, 0, 0, 9, 0x65]), Start::Open);
+    }
+
+    #[test]
+    fn exp_golomb_codes_are_read_past_emulation_prevention_bytes() {
+        assert_eq!(
+            rbsp(&[0, 0, 3, 1, 0, 0, 3, 0, 3], 99),
+            [0, 0, 1, 0, 0, 0, 3]
+        );
+        assert_eq!(rbsp(&[0, 0, 3, 1], 2), [0, 0]);
+        // 1 | 010 | 011 | 00100 | 0001000 ... = 0, 1, 2, 3, 7
+        let mut bits = Bits::new(&[0b1010_0110, 0b0100_0001, 0b0000_0000]);
+        let got: Vec<_> = std::iter::from_fn(|| bits.ue()).take(5).collect();
+        assert_eq!(got, [0, 1, 2, 3, 7]);
+        // Runs out of bits, and a run of zeros too long for 32 bits.
+        assert_eq!(Bits::new(&[0b0000_0010]).ue(), None);
+        assert_eq!(Bits::new(&[0; 5]).ue(), None);
+        // A slice's type, and a recovery point's frame count.
+        assert_eq!(first_slice_type(&[0x41, 0x88]), Some(7));
+        assert_eq!(recovery_frame_cnt(RECOVERY_18), Some(18));
+        assert_eq!(recovery_frame_cnt(&[0x06, 5, 1, 0, 0x80]), None);
     }
 
     #[test]
@@ -225,8 +397,9 @@ mod tests {
         packet.extend_from_slice(&[0, 0, 1, 0x65, 0x88, 0x00]);
         let got: Vec<&[u8]> = units(&packet, None).collect();
         assert_eq!(got, [&[0x09, 0xf0][..], &[0x06, 5], &[0x65, 0x88, 0x00]]);
-        assert!(p.is_closed_start(&packet));
-        assert!(!p.is_closed_start(&annexb(&[&[0x09, 0xf0], &[0x41, 0x9a]])));
+        assert_eq!(p.start(&packet), Start::Closed);
+        assert_eq!(p.start(&annexb(&[&[0x09, 0xf0], I_SLICE])), Start::Open);
+        assert_eq!(p.start(&annexb(&[&[0x09, 0xf0], P_SLICE])), Start::Refresh);
     }
 
     #[test]
@@ -261,9 +434,15 @@ mod tests {
         assert_eq!(p.length_size, Some(4));
         let nal = |t: u8| [t << 1, 1];
         // VPS, SPS, PPS in front of an IDR_W_RADL; a CRA; a BLA_W_LP.
-        assert!(p.is_closed_start(&avcc(&[&nal(32), &nal(33), &nal(34), &nal(19)])));
-        assert!(!p.is_closed_start(&avcc(&[&nal(21)])));
-        assert!(!p.is_closed_start(&avcc(&[&nal(16)])));
+        let start = |units: &[&[u8]]| p.start(&avcc(units));
+        assert_eq!(
+            start(&[&nal(32), &nal(33), &nal(34), &nal(19)]),
+            Start::Closed
+        );
+        assert_eq!(start(&[&nal(21)]), Start::Open);
+        assert_eq!(start(&[&nal(16)]), Start::Open);
+        // A trailing picture marked as a keyframe: a recovery point at most.
+        assert_eq!(start(&[&nal(39), &nal(1)]), Start::Refresh);
         assert!(p.needs_previous_gop(&avcc(&[&nal(8)])));
         assert!(p.needs_previous_gop(&avcc(&[&nal(9)])));
         assert!(!p.needs_previous_gop(&avcc(&[&nal(7)]))); // RADL_R

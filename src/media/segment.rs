@@ -4,9 +4,10 @@
 //! on or after the next point of the target-duration grid (like FFmpeg's hls
 //! muxer, so segment lengths average the target instead of drifting), and at the
 //! first keyframe at or after each forced cut time (key-period and scene starts).
-//! Times are seconds from the first video keyframe. A keyframe that opens an
-//! open GOP (`gop`) gets the parameter sets in front, and the segments whose
-//! leading pictures need the segment before are counted (`Summary::dependent`).
+//! Times are seconds from the first video keyframe. A keyframe that is not an
+//! IDR (`gop`) gets the parameter sets in front, and the segments that need the
+//! segment before are counted (`Summary::dependent`): those whose open GOP's
+//! leading pictures refer back, and those that start in a gradual intra refresh.
 //!
 //! Output is a stream of events: `Start` once the input is understood, then per
 //! segment `Begin`, `Data` chunks of at most about `CHUNK` bytes, and `End`
@@ -18,7 +19,7 @@ use std::sync::mpsc;
 
 use ffmpeg_next as ff;
 
-use super::gop::Pictures;
+use super::gop::{Pictures, Start};
 use super::mux::TsMuxer;
 use super::{describe, next_packet, open_input_with, MediaInfo, Probe, Selection};
 use crate::error::{Error, Result};
@@ -70,9 +71,12 @@ pub struct Summary {
     pub duration: f64,
     /// Video packets before the first keyframe, which cannot be decoded and are dropped.
     pub dropped_leading: u64,
-    /// Segments that start at an open-GOP keyframe and carry leading pictures
-    /// predicted from the GOP before it (`gop`): they do not decode on their own.
+    /// Segments that do not decode on their own (`gop`): they start at an
+    /// open-GOP keyframe and carry leading pictures predicted from the GOP
+    /// before it, or they start in a gradual intra refresh.
     pub dependent: usize,
+    /// Of those, the ones that start in a gradual intra refresh.
+    pub refresh: usize,
 }
 
 /// Slack for comparing times computed from different time bases.
@@ -147,16 +151,22 @@ pub fn run(
     let mut open_start: Option<i64> = None;
     let mut seg_dependent = false;
     let mut dependent = 0usize;
-    // A segment starts at `packet`: its time stamp when it opens an open GOP,
-    // whose segment then needs the parameter sets in front.
+    let mut refresh = 0usize;
+    // A segment starts at `packet`. Unless it is a closed start, the segment
+    // needs the parameter sets in front. Returns the time stamp when it opens
+    // an open GOP, and whether the segment needs the one before from its very
+    // first picture (a gradual intra refresh).
     let start_at = |packet: &ff::Packet, ts: i64, mux: &mut TsMuxer| {
-        let open = pictures
-            .as_ref()
-            .is_some_and(|p| !p.is_closed_start(packet.data().unwrap_or_default()));
-        if open {
+        let start = pictures.as_ref().map_or(Start::Closed, |p| {
+            p.start(packet.data().unwrap_or_default())
+        });
+        if start != Start::Closed {
             mux.repeat_parameter_sets();
         }
-        open.then_some(ts)
+        (
+            (start == Start::Open).then_some(ts),
+            start == Start::Refresh,
+        )
     };
 
     // Demuxing and muxing share this thread. On a thread of its own the
@@ -194,7 +204,8 @@ pub fn run(
                     continue;
                 }
                 t0 = Some(ts);
-                open_start = start_at(&packet, ts, &mut mux);
+                (open_start, seg_dependent) = start_at(&packet, ts, &mut mux);
+                refresh += usize::from(seg_dependent);
                 sink(Event::Begin {
                     index: 0,
                     start: 0.0,
@@ -226,8 +237,8 @@ pub fn run(
                 if cut {
                     crate::interrupt::check()?;
                     dependent += usize::from(seg_dependent);
-                    seg_dependent = false;
-                    open_start = start_at(&packet, ts, &mut mux);
+                    (open_start, seg_dependent) = start_at(&packet, ts, &mut mux);
+                    refresh += usize::from(seg_dependent);
                     sink(Event::Data(mux.cut().map_err(mux_err)?))?;
                     sink(Event::End {
                         index: seg_index,
@@ -299,6 +310,7 @@ pub fn run(
         duration: seg_start + duration,
         dropped_leading: dropped,
         dependent: dependent + usize::from(seg_dependent),
+        refresh,
     })
 }
 

@@ -582,14 +582,7 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     // The tag promises that every segment decodes on its own.
     let independent = summary.dependent == 0;
     if !independent {
-        warnings.push(format!(
-            "{} of {} segments start at an open-GOP keyframe and hold pictures predicted from \
-             the segment before, so the playlists leave out EXT-X-INDEPENDENT-SEGMENTS; a player \
-             that starts or seeks there drops or garbles those few leading pictures. For \
-             segments that decode on their own, re-encode with closed GOPs (x264: open-gop=0, \
-             its default; x265: --no-open-gop)",
-            summary.dependent, summary.segments
-        ));
+        warnings.push(dependent_warning(&summary));
     }
     let media = MediaPlaylist {
         version: 3,
@@ -758,6 +751,36 @@ pub fn default_content_id(input: &Path) -> String {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default(),
+    )
+}
+
+/// Why the playlists leave out EXT-X-INDEPENDENT-SEGMENTS, and how to encode
+/// so that they need not.
+fn dependent_warning(summary: &segment::Summary) -> String {
+    let open = summary.dependent - summary.refresh;
+    let mut why = Vec::new();
+    let mut how = Vec::new();
+    if open > 0 {
+        why.push(format!(
+            "{open} start at an open-GOP keyframe and hold pictures predicted from the GOP before"
+        ));
+        how.push("closed GOPs (x264: open-gop=0, its default; x265: --no-open-gop)");
+    }
+    if summary.refresh > 0 {
+        why.push(format!(
+            "{} start in a gradual intra refresh, at a keyframe that is not an intra picture",
+            summary.refresh
+        ));
+        how.push("IDR keyframes instead of intra refresh (x264, x265: no intra-refresh)");
+    }
+    format!(
+        "{} of {} segments need the segment before to decode: {}. So the playlists leave out \
+         EXT-X-INDEPENDENT-SEGMENTS; a player that starts or seeks there drops or garbles their \
+         first pictures. For segments that decode on their own, re-encode with {}",
+        summary.dependent,
+        summary.segments,
+        why.join("; "),
+        how.join(" and ")
     )
 }
 

@@ -431,7 +431,7 @@ fn a_titles_warnings_reach_the_events_the_report_and_the_terminal() {
     let keyring = new_keyring(&t);
     let cat = t.join("cat");
     cut(&cat.join("clean.mp4"), 0.0, 4.0);
-    x264_gops(&cat.join("open.mp4"), true, 8);
+    x264_gops(&cat.join("open.mp4"), Gop::Open, 8);
     let out = t.join("out");
     let ev = events(&run_ok(&mut batch(&cat, &out, &keyring)));
     assert_eq!(ids(&ev, "done"), set(&["clean", "open"]));

@@ -898,15 +898,29 @@ pub fn under(mut wrapper: Command, cmd: &Command) -> Command {
     wrapper
 }
 
+/// How `x264_gops` starts each GOP after the first picture, an IDR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gop {
+    /// An IDR picture.
+    Closed,
+    /// An I picture with a recovery point, whose leading B-frames refer to
+    /// the GOP before.
+    Open,
+    /// A P picture with a recovery point frames later: gradual intra refresh.
+    Refresh,
+}
+
 /// `seconds` (even) of 320x180 H.264 at 24 fps into `out`, from x264 with a
-/// keyframe every 2 s and three B-frames in a fixed pattern. With `open` the
-/// GOPs are open: one IDR picture, then I pictures with recovery points whose
-/// leading B-frames refer to the GOP before.
-pub fn x264_gops(out: &Path, open: bool, seconds: u32) -> PathBuf {
-    let params = format!(
-        "open-gop={}:keyint=48:min-keyint=48:scenecut=0:bframes=3:b-adapt=0",
-        u8::from(open)
-    );
+/// keyframe every 2 s, each GOP starting as `gop` says. Closed and open GOPs
+/// have three B-frames in a fixed pattern; the intra refresh has none, so
+/// that no picture shown before a keyframe gives its dependence away.
+pub fn x264_gops(out: &Path, gop: Gop, seconds: u32) -> PathBuf {
+    let kind = match gop {
+        Gop::Closed => "open-gop=0:bframes=3",
+        Gop::Open => "open-gop=1:bframes=3",
+        Gop::Refresh => "intra-refresh=1:bframes=0",
+    };
+    let params = format!("{kind}:keyint=48:min-keyint=48:scenecut=0:b-adapt=0");
     run_ok(
         Command::new("ffmpeg")
             .args(["-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i"])
