@@ -389,6 +389,41 @@ mod tests {
         assert_eq!(recovery_frame_cnt(&[0x06, 5, 1, 0, 0x80]), None);
     }
 
+    /// Packets are input: whatever their bytes, reading them gives an answer,
+    /// never a panic (an out-of-range slice, an overflow).
+    #[test]
+    fn arbitrary_packets_are_read_without_panicking() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let mut hvcc = vec![1u8; 23];
+        hvcc[21] = 0xf3;
+        let readers = [
+            Pictures::with(Codec::H264, &AVCC_HEADER),
+            Pictures::with(Codec::H264, &[0, 0, 0, 1]),
+            Pictures::with(Codec::Hevc, &hvcc),
+            Pictures::with(Codec::Hevc, &[0, 0, 1]),
+        ];
+        for _ in 0..20_000 {
+            let len = rng.gen_range(0..64);
+            // Mostly small values, so that lengths, start codes, SEI types
+            // and 0xff runs all turn up.
+            let packet: Vec<u8> = (0..len)
+                .map(|_| match rng.gen_range(0..4) {
+                    0 => 0,
+                    1 => 0xff,
+                    2 => rng.gen_range(0..8),
+                    _ => rng.gen(),
+                })
+                .collect();
+            for p in &readers {
+                let _ = p.start(&packet);
+                let _ = p.needs_previous_gop(&packet);
+            }
+            let _ = recovery_frame_cnt(&packet);
+            let _ = first_slice_type(&packet);
+        }
+    }
+
     #[test]
     fn annexb_units_are_split_at_three_and_four_byte_start_codes() {
         let p = Pictures::with(Codec::H264, &[0, 0, 0, 1, 0x67]);
