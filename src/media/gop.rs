@@ -12,7 +12,7 @@
 //! picture after an IDR is never shown before it); in HEVC a RASL picture (a
 //! RADL picture refers only to the keyframe and other RADL pictures).
 //!
-//! Some encoders mark as keyframes pictures that are no intra picture at all:
+//! Some encoders mark as keyframes pictures that are not intra pictures at all:
 //! with gradual intra refresh (x264's `intra-refresh`) the keyframe is a P
 //! picture whose recovery point lies frames later, and the picture is whole
 //! only once a column of intra blocks has swept across it. A segment that
@@ -98,7 +98,7 @@ impl Pictures {
             Codec::Hevc => match self.slice_types(packet).next() {
                 Some(17..=20) => Start::Closed,
                 Some(16 | 21) => Start::Open,
-                // A trailing, leading or sub-layer picture: no IRAP picture.
+                // A trailing, leading or sub-layer picture: not an IRAP picture.
                 Some(_) => Start::Refresh,
                 // No slice to judge by: taken as open, as before.
                 None => Start::Open,
@@ -111,7 +111,12 @@ impl Pictures {
         for unit in units(packet, self.length_size) {
             match h264_type(unit) {
                 Some(IDR) => return Start::Closed,
-                Some(SEI) => recovery_frames = recovery_frame_cnt(unit).unwrap_or(0),
+                Some(SEI) => {
+                    // Another SEI unit (user data, say) leaves the count be.
+                    if let Some(n) = recovery_frame_cnt(unit) {
+                        recovery_frames = n;
+                    }
+                }
                 Some(SLICE) => {
                     // slice_type 2 and 7 are I, 4 and 9 are SI; an SEI comes
                     // before the picture's first slice.
@@ -364,6 +369,9 @@ mod tests {
         // A user data SEI (type 5) in front of the recovery point is skipped.
         let two = [0x06, 5, 2, 0xaa, 0xbb, 6, 2, 0x09, 0xc0, 0x80];
         assert_eq!(start(&[&two, I_SLICE]), Start::Refresh);
+        // So is a user data SEI unit after it.
+        let user_data: &[u8] = &[0x06, 5, 2, 0xaa, 0xbb, 0x80];
+        assert_eq!(start(&[RECOVERY_18, user_data, I_SLICE]), Start::Refresh);
         assert!(p.needs_previous_gop(&avcc(&[&[0x01, 0x9e]])));
         // A length that overruns the packet: no units, so open, as before.
         assert_eq!(p.start(&[0, 0, 0, 9, 0x65]), Start::Open);

@@ -4,10 +4,11 @@
 //! on or after the next point of the target-duration grid (like FFmpeg's hls
 //! muxer, so segment lengths average the target instead of drifting), and at the
 //! first keyframe at or after each forced cut time (key-period and scene starts).
-//! Times are seconds from the first video keyframe. A keyframe that is not an
-//! IDR (`gop`) gets the parameter sets in front, and the segments that need the
-//! segment before are counted (`Summary::dependent`): those whose open GOP's
-//! leading pictures refer back, and those that start in a gradual intra refresh.
+//! Times are seconds from the first video keyframe. A keyframe that does not
+//! close its GOP (`gop::Start`) gets the parameter sets in front, and the
+//! segments that need the segment before are counted (`Summary::dependent`):
+//! those whose open GOP's leading pictures refer back, and those that start in
+//! a gradual intra refresh.
 //!
 //! Output is a stream of events: `Start` once the input is understood, then per
 //! segment `Begin`, `Data` chunks of at most about `CHUNK` bytes, and `End`

@@ -757,7 +757,7 @@ pub fn default_content_id(input: &Path) -> String {
 /// Why the playlists leave out EXT-X-INDEPENDENT-SEGMENTS, and how to encode
 /// so that they need not.
 fn dependent_warning(summary: &segment::Summary) -> String {
-    let open = summary.dependent - summary.refresh;
+    let open = summary.dependent.saturating_sub(summary.refresh);
     let mut why = Vec::new();
     let mut how = Vec::new();
     if open > 0 {
