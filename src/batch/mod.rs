@@ -81,8 +81,9 @@ pub struct TitleReport {
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
-    /// What `package` would have warned about for this title (an open-GOP
-    /// input, frames before the first keyframe, scenes off keyframes).
+    /// What `package` would have warned about for this title (open-GOP or
+    /// intra-refresh input, frames before the first keyframe, scenes off
+    /// keyframes).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
@@ -315,10 +316,6 @@ fn run_one(t: &Title, s: &Settings, overlap: bool, obs: &dyn Observer) -> TitleR
     match result {
         Ok(Ok(outcome)) => {
             let m = &outcome.manifest;
-            let mut warnings = outcome.warnings.clone();
-            if let Some(w) = outcome.dropped_leading_warning() {
-                warnings.push(w);
-            }
             TitleReport {
                 reason: Some(reason.into()),
                 output: Some(dir),
@@ -326,7 +323,7 @@ fn run_one(t: &Title, s: &Settings, overlap: bool, obs: &dyn Observer) -> TitleR
                 segments: Some(m.segments().count()),
                 key_periods: Some(m.key_periods().len()),
                 seconds: Some(seconds),
-                warnings,
+                warnings: outcome.warnings,
                 ..TitleReport::new(t, TitleStatus::Done)
             }
         }

@@ -115,9 +115,6 @@ pub fn run(a: PackageArgs, p: &Printer) -> anyhow::Result<Status> {
         p.warn(w);
     }
     let m = &outcome.manifest;
-    if let Some(w) = outcome.dropped_leading_warning() {
-        p.warn(w);
-    }
     let segs = m.segments().count();
     let periods = m.key_periods().len();
     if p.json {

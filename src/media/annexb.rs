@@ -47,9 +47,10 @@ pub struct AnnexB {
     idr_sps_seen: bool,
     idr_pps_seen: bool,
     /// The next packet begins a segment at a keyframe that is not an IDR
-    /// picture (an open GOP's recovery point), where FFmpeg's rules put no
-    /// parameter sets: without them nothing in that segment decodes for a
-    /// player that starts there (`repeat_parameter_sets`).
+    /// picture (an open GOP's I picture, or an intra refresh's recovery
+    /// point), where FFmpeg's rules put no parameter sets: without them
+    /// nothing in that segment decodes for a player that starts there
+    /// (`repeat_parameter_sets`).
     random_access: bool,
 }
 
@@ -99,8 +100,9 @@ impl AnnexB {
 
     /// Puts the avcC's SPS and PPS in front of the next packet's first
     /// non-IDR slice, unless the packet carries its own: for a segment that
-    /// begins at an I picture with a recovery point rather than an IDR. (At
-    /// an IDR picture the rules above already do.)
+    /// begins at a recovery point (an open GOP's I picture, an intra
+    /// refresh's P picture) rather than an IDR. (At an IDR picture the rules
+    /// above already do.)
     pub fn repeat_parameter_sets(&mut self) {
         self.random_access = true;
     }

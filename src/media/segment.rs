@@ -156,14 +156,15 @@ pub fn run(
     // A segment starts at `packet`. Unless it is a closed start, the segment
     // needs the parameter sets in front. Returns the time stamp when it opens
     // an open GOP, and whether the segment needs the one before from its very
-    // first picture (a gradual intra refresh).
-    let start_at = |packet: &ff::Packet, ts: i64, mux: &mut TsMuxer| {
+    // first picture (a gradual intra refresh, counted in `refresh`).
+    let mut start_at = |packet: &ff::Packet, ts: i64, mux: &mut TsMuxer| {
         let start = pictures.as_ref().map_or(Start::Closed, |p| {
             p.start(packet.data().unwrap_or_default())
         });
         if start != Start::Closed {
             mux.repeat_parameter_sets();
         }
+        refresh += usize::from(start == Start::Refresh);
         (
             (start == Start::Open).then_some(ts),
             start == Start::Refresh,
@@ -206,7 +207,6 @@ pub fn run(
                 }
                 t0 = Some(ts);
                 (open_start, seg_dependent) = start_at(&packet, ts, &mut mux);
-                refresh += usize::from(seg_dependent);
                 sink(Event::Begin {
                     index: 0,
                     start: 0.0,
@@ -239,7 +239,6 @@ pub fn run(
                     crate::interrupt::check()?;
                     dependent += usize::from(seg_dependent);
                     (open_start, seg_dependent) = start_at(&packet, ts, &mut mux);
-                    refresh += usize::from(seg_dependent);
                     sink(Event::Data(mux.cut().map_err(mux_err)?))?;
                     sink(Event::End {
                         index: seg_index,

@@ -83,10 +83,11 @@ pub struct Options {
 pub struct Outcome {
     pub manifest: Manifest,
     pub video_frames: u64,
-    pub dropped_leading: u64,
     /// The resolved policy written to OUTDIR/policy.json, with `--policy`.
     pub policy: Option<resolved::Resolved>,
-    /// Things the user should know (policy gaps, scenes moved to keyframes).
+    /// Things the user should know (segments that need the one before,
+    /// policy gaps, scenes moved to keyframes, frames dropped before the
+    /// first keyframe).
     pub warnings: Vec<String>,
 }
 
@@ -447,18 +448,6 @@ impl Writer<'_> {
     }
 }
 
-impl Outcome {
-    /// What to say when frames before the first keyframe were dropped.
-    pub fn dropped_leading_warning(&self) -> Option<String> {
-        (self.dropped_leading > 0).then(|| {
-            format!(
-                "dropped {} video frames before the first keyframe (they cannot be decoded)",
-                self.dropped_leading
-            )
-        })
-    }
-}
-
 /// Packages `o.input` into `o.output`, encrypting with keys from `keyring`
 /// (a clear package when `None`).
 pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) -> Result<Outcome> {
@@ -688,10 +677,15 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     fsutil::sync_dir(&rdir);
     fsutil::sync_dir(staged.path());
     staged.publish()?;
+    if summary.dropped_leading > 0 {
+        warnings.push(format!(
+            "dropped {} video frames before the first keyframe (they cannot be decoded)",
+            summary.dropped_leading
+        ));
+    }
     Ok(Outcome {
         manifest,
         video_frames: summary.video_frames,
-        dropped_leading: summary.dropped_leading,
         policy: resolved,
         warnings,
     })
