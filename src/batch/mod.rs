@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -26,7 +26,7 @@ pub use shard::Shard;
 use crate::error::{Error, IoContext, Result};
 use crate::keys::{Keyring, KeyringFile};
 use crate::output::{NoProgress, Progress};
-use crate::package::{self, Options};
+use crate::package::{self, IdleCores, Options};
 use state::{Decision, InputFingerprint, State};
 
 /// Workers share one unlocked keyring by reference; this fails to compile if
@@ -222,17 +222,32 @@ pub fn run(titles: &[Title], s: &Settings, obs: &dyn Observer) -> Report {
     // `Options::overlap`): about 8% more CPU and a slower batch.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let overlap = workers < cores;
+    // Once the queue is empty, a worker that ends leaves its core idle, and
+    // the titles still running borrow it (`Options::idle`).
+    let idle = (!overlap).then(|| Arc::new(IdleCores::default()));
+    let running = AtomicUsize::new(workers);
+    let order = largest_first(titles);
     std::thread::scope(|scope| {
         for _ in 0..workers {
-            scope.spawn(|| loop {
-                if crate::interrupt::check().is_err() {
-                    break;
+            scope.spawn(|| {
+                loop {
+                    if crate::interrupt::check().is_err() {
+                        break;
+                    }
+                    let Some(&i) = order.get(next.fetch_add(1, Ordering::SeqCst)) else {
+                        break;
+                    };
+                    let t = &titles[i];
+                    let r = run_one(t, s, overlap, idle.as_ref(), obs);
+                    obs.finished(&r);
+                    results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
                 }
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(t) = titles.get(i) else { break };
-                let r = run_one(t, s, overlap, obs);
-                obs.finished(&r);
-                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+                // With more workers than cores, the first ones to end free no core.
+                if running.fetch_sub(1, Ordering::SeqCst) - 1 < cores {
+                    if let Some(idle) = &idle {
+                        idle.give();
+                    }
+                }
             });
         }
     });
@@ -265,7 +280,29 @@ pub fn run(titles: &[Title], s: &Settings, obs: &dyn Observer) -> Report {
     }
 }
 
-fn run_one(t: &Title, s: &Settings, overlap: bool, obs: &dyn Observer) -> TitleReport {
+/// The order the workers take titles in: largest input first. Packaging time
+/// follows the input's size, so the long titles start early and the short
+/// ones fill in at the end; in catalogue order a long title that comes last
+/// runs alone while the other workers have nothing left to do. Ties keep
+/// catalogue order, and so does a file that cannot be read (it counts as
+/// empty, and fails with a proper message when its turn comes).
+fn largest_first(titles: &[Title]) -> Vec<usize> {
+    let sizes: Vec<u64> = titles
+        .iter()
+        .map(|t| std::fs::metadata(&t.path).map_or(0, |m| m.len()))
+        .collect();
+    let mut order: Vec<usize> = (0..titles.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
+    order
+}
+
+fn run_one(
+    t: &Title,
+    s: &Settings,
+    overlap: bool,
+    idle: Option<&Arc<IdleCores>>,
+    obs: &dyn Observer,
+) -> TitleReport {
     let dir = s.outroot.join(&t.id);
     let input = match InputFingerprint::of(&t.path) {
         Ok(f) => f,
@@ -304,6 +341,7 @@ fn run_one(t: &Title, s: &Settings, overlap: bool, obs: &dyn Observer) -> TitleR
         // `clean_stale` did this for every title of the run.
         clean_abandoned: false,
         overlap,
+        idle: idle.cloned(),
         ..s.template.clone()
     };
     let progress = obs.started(t, reason);
@@ -397,6 +435,33 @@ pub fn write_report(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn titles_are_taken_largest_first_with_ties_in_catalogue_order() {
+        let d = tempfile::tempdir().unwrap();
+        let t = |name: &str, len: usize| {
+            let path = d.path().join(name);
+            if len > 0 {
+                std::fs::write(&path, vec![0u8; len]).unwrap();
+            }
+            Title {
+                id: name.into(),
+                source: name.into(),
+                path,
+            }
+        };
+        // "gone" does not exist: it sorts as empty and keeps its place among the empties.
+        let titles = [
+            t("a", 10),
+            t("gone", 0),
+            t("b", 30),
+            t("c", 20),
+            t("d", 30),
+            t("e", 1),
+        ];
+        assert_eq!(largest_first(&titles), vec![2, 4, 3, 0, 5, 1]);
+        assert!(largest_first(&[]).is_empty());
+    }
 
     #[test]
     fn stale_staging_of_this_shard_only_is_removed() {

@@ -96,6 +96,7 @@ pub fn options_for(
         policy: f.policy.clone(),
         rotation_config: loaded.map(|l| l.config.clone()),
         overlap: true,
+        idle: None,
     })
 }
 

@@ -3,7 +3,8 @@
 //! One thread demuxes and muxes MPEG-TS in memory (`media::segment`) and hands
 //! it over in chunks; this thread gives each segment its key period, encrypts it
 //! with AES-128-CBC as it streams, hashes and writes it. (Without
-//! `Options::overlap`, both halves take turns on this thread.) Everything is written
+//! `Options::overlap`, both halves take turns on this thread until a core is
+//! lent from `Options::idle`.) Everything is written
 //! into a staged folder that is renamed to OUTDIR only when whole. Output
 //! depends only on the input, keyring and flags.
 //!
@@ -19,7 +20,8 @@ pub mod rekey;
 pub mod verify;
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 
 use crate::crypto;
 use crate::error::{Error, Result};
@@ -76,6 +78,50 @@ pub struct Options {
     /// (no hand-over between cores), which is what `batch` wants when its
     /// titles already keep every core busy. The output is the same.
     pub overlap: bool,
+    /// Without `overlap`: cores the caller has left idle. As soon as one is
+    /// free the pipeline borrows it and overlaps from then on, until the
+    /// segments are written. `batch` lends the cores of workers that found no
+    /// title left to start, so its last titles do not run on one core while
+    /// the others idle.
+    pub idle: Option<Arc<IdleCores>>,
+}
+
+/// Cores free for a pipeline to borrow (`Options::idle`), counted.
+#[derive(Debug, Default)]
+pub struct IdleCores {
+    free: AtomicUsize,
+    lent: AtomicUsize,
+}
+
+/// A borrowed core; dropping it gives the core back.
+#[derive(Debug)]
+pub struct LentCore(Arc<IdleCores>);
+
+impl IdleCores {
+    /// One more core is idle.
+    pub fn give(&self) {
+        self.free.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Borrows an idle core, if there is one. One atomic load when there is not.
+    pub fn take(self: &Arc<Self>) -> Option<LentCore> {
+        self.free
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .ok()?;
+        self.lent.fetch_add(1, Ordering::Relaxed);
+        Some(LentCore(Arc::clone(self)))
+    }
+
+    /// How many times a core was lent.
+    pub fn lent(&self) -> usize {
+        self.lent.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for LentCore {
+    fn drop(&mut self) {
+        self.0.give();
+    }
 }
 
 /// What was made.
@@ -519,7 +565,7 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         spares: spare_tx,
         finished: Some(finished_tx),
     };
-    let summary = std::thread::scope(|scope| -> Result<segment::Summary> {
+    let (summary, mut w) = std::thread::scope(|scope| -> Result<(segment::Summary, Writer)> {
         let (input, plan) = (&o.input, &plan);
         // Each segment is flushed to disk while the next ones are made, so
         // that the rename which publishes the package (and may delete the
@@ -530,7 +576,7 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
             }
             Ok(())
         });
-        let made = if o.overlap {
+        let (made, mut w) = if o.overlap {
             // Enough chunks in flight to keep both threads busy; memory stays a few MiB.
             let (tx, rx) = mpsc::sync_channel::<segment::Event>(8);
             let demux = scope.spawn(move || {
@@ -548,14 +594,49 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
             drop(rx);
             let demuxed = demux.join().expect("the demux thread does not panic");
             // The writer's error explains the demuxer's `Interrupted`.
-            failed.map_or(demuxed, Err)
+            (failed.map_or(demuxed, Err), w)
         } else {
-            segment::run(input, plan, progress, spare_rx, |ev| w.handle(ev))
+            // Both halves on this thread; once a core is lent, the writer moves
+            // to a thread of its own on it, as with `overlap`, for the rest.
+            let mut here = Some(w);
+            let mut moved = None;
+            let demuxed = segment::run(input, plan, progress, spare_rx, |ev| {
+                if let Some(w) = here.as_mut() {
+                    let Some(core) = o.idle.as_ref().and_then(IdleCores::take) else {
+                        return w.handle(ev);
+                    };
+                    let mut w = here.take().expect("the writer is here");
+                    let (tx, rx) = mpsc::sync_channel::<segment::Event>(8);
+                    let writer = scope.spawn(move || {
+                        let mut failed = None;
+                        for ev in rx.iter() {
+                            if let Err(e) = w.handle(ev) {
+                                failed = Some(e);
+                                break;
+                            }
+                        }
+                        drop(rx);
+                        drop(core);
+                        (w, failed)
+                    });
+                    moved = Some((tx, writer));
+                }
+                let (tx, _) = moved.as_ref().expect("the writer has moved");
+                tx.send(ev).map_err(|_| Error::Interrupted)
+            });
+            match moved {
+                None => (demuxed, here.expect("the writer stayed")),
+                Some((tx, writer)) => {
+                    drop(tx);
+                    let (w, failed) = writer.join().expect("the writer thread does not panic");
+                    (failed.map_or(demuxed, Err), w)
+                }
+            }
         };
         w.finished = None; // the syncer ends once it has caught up
         let synced = syncer.join().expect("the sync thread does not panic");
         // A flush that failed explains why the writer stopped.
-        synced.and(made)
+        Ok((synced.and(made)?, w))
     })?;
     let (_info, sel, rendition) = w.start.take().expect("a successful run started");
     let (records, playlist_segments) = (w.records, w.playlist);
@@ -795,6 +876,21 @@ mod tests {
             .collect()
     }
 
+    /// Lends a core to the pipeline once it has reached `at` milliseconds.
+    struct LendAt {
+        idle: Arc<IdleCores>,
+        at: u64,
+        given: std::sync::atomic::AtomicBool,
+    }
+
+    impl Progress for LendAt {
+        fn set_position(&self, pos: u64) {
+            if pos >= self.at && !self.given.swap(true, Ordering::SeqCst) {
+                self.idle.give();
+            }
+        }
+    }
+
     #[test]
     fn the_pipeline_on_one_thread_writes_the_same_package_as_on_two() {
         let tmp = tempfile::tempdir().unwrap();
@@ -802,12 +898,19 @@ mod tests {
         crate::keys::create(&kr_path, vec![], &[]).unwrap();
         let kr = crate::keys::open(&kr_path, &[]).unwrap();
         let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/clip.mp4");
-        let trees: Vec<_> = [true, false]
+        // Two threads; one; and one until a core is lent in the third segment,
+        // inside the second key period, with a segment open in the writer.
+        let lend = LendAt {
+            idle: Arc::new(IdleCores::default()),
+            at: 4500,
+            given: Default::default(),
+        };
+        let trees: Vec<_> = [(true, false), (false, false), (false, true)]
             .into_iter()
-            .map(|overlap| {
+            .map(|(overlap, lent)| {
                 let o = Options {
                     input: input.clone(),
-                    output: tmp.path().join(format!("overlap-{overlap}")),
+                    output: tmp.path().join(format!("overlap-{overlap}-lent-{lent}")),
                     content_id: "clip".into(),
                     segment_duration: 2.0,
                     rotation: Rotation::Segments { count: 2 },
@@ -819,8 +922,14 @@ mod tests {
                     policy: None,
                     rotation_config: None,
                     overlap,
+                    idle: lent.then(|| Arc::clone(&lend.idle)),
                 };
-                let made = package(&o, Some(&kr), &crate::output::NoProgress).unwrap();
+                let progress: &dyn Progress = if lent {
+                    &lend
+                } else {
+                    &crate::output::NoProgress
+                };
+                let made = package(&o, Some(&kr), progress).unwrap();
                 assert!(
                     made.manifest.segments().count() >= 5,
                     "{overlap}: too few segments"
@@ -832,9 +941,11 @@ mod tests {
             .keys()
             .filter(|p| p.extension() == Some("ts".as_ref()));
         assert!(segments.count() >= 5);
+        assert!(trees[0] == trees[1], "one thread wrote another package");
+        assert_eq!(lend.idle.lent(), 1, "the lent core was not taken");
         assert!(
-            trees[0] == trees[1],
-            "the two pipelines wrote different packages"
+            trees[0] == trees[2],
+            "moving the writer changed the package"
         );
     }
 
