@@ -322,6 +322,8 @@ fn a_run_killed_midway_resumes_to_a_complete_catalogue() {
     for i in 0..4 {
         std::fs::copy(fixture("clip.mp4"), cat.join(format!("films/long{i}.mp4"))).unwrap();
     }
+    // First in catalogue order, and the smallest.
+    cut(&cat.join("a-short.mp4"), 0.0, 1.0);
     let out = t.join("out");
     let mut child = batch(&cat, &out, &keyring)
         .args(["--jobs", "1"])
@@ -330,12 +332,21 @@ fn a_run_killed_midway_resumes_to_a_complete_catalogue() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut first_start = None;
     for line in lines.by_ref() {
-        if line.unwrap().contains(r#""event":"done""#) {
+        let line = line.unwrap();
+        if first_start.is_none() && line.contains(r#""event":"start""#) {
+            first_start = Some(serde_json::from_str::<Value>(&line).unwrap());
+        }
+        if line.contains(r#""event":"done""#) {
             break;
         }
     }
     child.kill().unwrap(); // SIGKILL: no cleanup runs
+                           // The largest inputs go first, equal ones in catalogue order: a whole
+                           // copy before the cuts, although a-short.mp4 comes first by path.
+    let first = first_start.expect("a title started");
+    assert_eq!(first["content_id"], "films-long0", "{first}");
     child.wait().unwrap();
     // Whatever was caught mid-way, a staging folder as a killed run leaves one.
     std::fs::create_dir_all(out.join(".films-long3.partial-AbC123/360p")).unwrap();
@@ -358,14 +369,14 @@ fn a_run_killed_midway_resumes_to_a_complete_catalogue() {
     let ev = events(&run_ok(&mut batch(&cat, &out, &keyring)));
     let s = summary(&ev);
     assert_eq!(s["failed"], 0);
-    assert_eq!(s["titles"], 7);
+    assert_eq!(s["titles"], 8);
     assert!(
         s["skipped"].as_u64().unwrap() >= 1,
         "the finished title is kept: {s}"
     );
     assert_eq!(
         s["done"].as_u64().unwrap() + s["skipped"].as_u64().unwrap(),
-        7
+        8
     );
     assert!(leftovers(&out).is_empty(), "{:?}", leftovers(&out));
     verify_all(&out, &keyring);
