@@ -329,6 +329,18 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
+    /// Handles the events from another thread's demuxer until it ends or one
+    /// fails, and returns that failure. `rx` is dropped on return, so the
+    /// demuxer's next send fails and it stops.
+    fn drain(&mut self, rx: mpsc::Receiver<segment::Event>) -> Option<Error> {
+        for ev in rx {
+            if let Err(e) = self.handle(ev) {
+                return Some(e);
+            }
+        }
+        None
+    }
+
     fn rendition(&self) -> &str {
         self.start
             .as_ref()
@@ -584,14 +596,7 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
                     tx.send(ev).map_err(|_| Error::Interrupted)
                 })
             });
-            let mut failed = None;
-            for ev in rx.iter() {
-                if let Err(e) = w.handle(ev) {
-                    failed = Some(e);
-                    break;
-                }
-            }
-            drop(rx);
+            let failed = w.drain(rx);
             let demuxed = demux.join().expect("the demux thread does not panic");
             // The writer's error explains the demuxer's `Interrupted`.
             (failed.map_or(demuxed, Err), w)
@@ -608,14 +613,7 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
                     let mut w = here.take().expect("the writer is here");
                     let (tx, rx) = mpsc::sync_channel::<segment::Event>(8);
                     let writer = scope.spawn(move || {
-                        let mut failed = None;
-                        for ev in rx.iter() {
-                            if let Err(e) = w.handle(ev) {
-                                failed = Some(e);
-                                break;
-                            }
-                        }
-                        drop(rx);
+                        let failed = w.drain(rx);
                         drop(core);
                         (w, failed)
                     });
