@@ -217,7 +217,7 @@ pub fn run(titles: &[Title], s: &Settings, obs: &dyn Observer) -> Report {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<TitleReport>>> = Mutex::new(vec![None; titles.len()]);
     let workers = s.jobs.max(1).min(titles.len().max(1));
-    // A title's own demux thread only pays when a core would otherwise idle;
+    // A title's second thread (its writer) only pays when a core would otherwise idle;
     // with every core running a title it is hand-over cost (see
     // `Options::overlap`): about 8% more CPU and a slower batch.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -1,8 +1,8 @@
 //! The packaging pipeline: media segments in, an encrypted HLS package out.
 //!
-//! One thread demuxes and muxes MPEG-TS in memory (`media::segment`) and hands
-//! it over in chunks; this thread gives each segment its key period, encrypts it
-//! with AES-128-CBC as it streams, hashes and writes it. (Without
+//! This thread demuxes and muxes MPEG-TS in memory (`media::segment`) and
+//! hands it over in chunks; another gives each segment its key period, encrypts
+//! it with AES-128-CBC as it streams, hashes and writes it. (Without
 //! `Options::overlap`, both halves take turns on this thread until a core is
 //! lent from `Options::idle`.) Everything is written
 //! into a staged folder that is renamed to OUTDIR only when whole. Output
@@ -72,8 +72,8 @@ pub struct Options {
     pub policy: Option<PathBuf>,
     /// The `--rotation` config `rotation` came from, recorded in the manifest.
     pub rotation_config: Option<RotationConfig>,
-    /// Demux and mux on a thread of their own, overlapping encryption and
-    /// writes: one title finishes sooner on an otherwise idle core. Without it
+    /// Encrypt and write on a thread of their own, overlapping demux and
+    /// mux: one title finishes sooner on an otherwise idle core. Without it
     /// the pipeline runs on the calling thread and costs about 10% less CPU
     /// (no hand-over between cores), which is what `batch` wants when its
     /// titles already keep every core busy. The output is the same.
@@ -563,7 +563,7 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     // Bounded, so a disk slower than the packaging holds back the writer
     // rather than piling up open files.
     let (finished_tx, finished_rx) = mpsc::sync_channel::<(std::fs::File, PathBuf)>(32);
-    let mut w = Writer {
+    let w = Writer {
         o,
         keyring,
         root: staged.path(),
@@ -588,47 +588,42 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
             }
             Ok(())
         });
-        let (made, mut w) = if o.overlap {
-            // Enough chunks in flight to keep both threads busy; memory stays a few MiB.
-            let (tx, rx) = mpsc::sync_channel::<segment::Event>(8);
-            let demux = scope.spawn(move || {
-                segment::run(input, plan, progress, spare_rx, |ev| {
-                    tx.send(ev).map_err(|_| Error::Interrupted)
-                })
-            });
-            let failed = w.drain(rx);
-            let demuxed = demux.join().expect("the demux thread does not panic");
-            // The writer's error explains the demuxer's `Interrupted`.
-            (failed.map_or(demuxed, Err), w)
-        } else {
-            // Both halves on this thread; once a core is lent, the writer moves
-            // to a thread of its own on it, as with `overlap`, for the rest.
-            let mut here = Some(w);
-            let mut moved = None;
-            let demuxed = segment::run(input, plan, progress, spare_rx, |ev| {
-                if let Some(w) = here.as_mut() {
+        // Both halves take turns on this thread until a second core is at
+        // hand: from the first event with `overlap`, or once `idle` lends one.
+        // Then the writer moves to a thread of its own for the rest, and this
+        // thread only demuxes and muxes.
+        let mut here = Some(w);
+        let mut moved = None;
+        let demuxed = segment::run(input, plan, progress, spare_rx, |ev| {
+            if let Some(w) = here.as_mut() {
+                let lent = if o.overlap {
+                    None
+                } else {
                     let Some(core) = o.idle.as_ref().and_then(IdleCores::take) else {
                         return w.handle(ev);
                     };
-                    let mut w = here.take().expect("the writer is here");
-                    let (tx, rx) = mpsc::sync_channel::<segment::Event>(8);
-                    let writer = scope.spawn(move || {
-                        let failed = w.drain(rx);
-                        drop(core);
-                        (w, failed)
-                    });
-                    moved = Some((tx, writer));
-                }
-                let (tx, _) = moved.as_ref().expect("the writer has moved");
-                tx.send(ev).map_err(|_| Error::Interrupted)
-            });
-            match moved {
-                None => (demuxed, here.expect("the writer stayed")),
-                Some((tx, writer)) => {
-                    drop(tx);
-                    let (w, failed) = writer.join().expect("the writer thread does not panic");
-                    (failed.map_or(demuxed, Err), w)
-                }
+                    Some(core)
+                };
+                let mut w = here.take().expect("the writer is here");
+                // Enough chunks in flight to keep both threads busy; memory stays a few MiB.
+                let (tx, rx) = mpsc::sync_channel::<segment::Event>(8);
+                let writer = scope.spawn(move || {
+                    let failed = w.drain(rx);
+                    drop(lent);
+                    (w, failed)
+                });
+                moved = Some((tx, writer));
+            }
+            let (tx, _) = moved.as_ref().expect("the writer has moved");
+            tx.send(ev).map_err(|_| Error::Interrupted)
+        });
+        let (made, mut w) = match moved {
+            None => (demuxed, here.expect("the writer stayed")),
+            Some((tx, writer)) => {
+                drop(tx);
+                let (w, failed) = writer.join().expect("the writer thread does not panic");
+                // The writer's error explains the demuxer's `Interrupted`.
+                (failed.map_or(demuxed, Err), w)
             }
         };
         w.finished = None; // the syncer ends once it has caught up
