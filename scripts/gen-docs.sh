@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates man/ and completions/ from the CLI definitions (src/cli.rs).
+# Regenerates man/ and completions/ from the CLI definitions (crates/cli/src/cli.rs).
 # A test fails when the committed copies are stale; run this and commit.
 set -euo pipefail
 cd "$(dirname "$0")/.."

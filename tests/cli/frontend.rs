@@ -32,7 +32,7 @@ fn is_ffmpeg(lib: &str) -> bool {
 #[test]
 fn front_end_links_no_ffmpeg_and_the_media_build_does() {
     let front = needed(Path::new(env!("CARGO_BIN_EXE_shieldpack")));
-    let media = needed(Path::new(env!("CARGO_BIN_EXE_shieldpack-media")));
+    let media = needed(&media_bin());
     assert!(
         front.iter().any(|l| l.starts_with("libc.so")),
         "readelf found no NEEDED entries at all: {front:?}"
@@ -123,7 +123,7 @@ fn front_end_alone_rotates_and_rekeys_and_explains_the_missing_media_build() {
 
 #[test]
 fn media_build_refuses_a_front_end_of_another_build() {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_shieldpack-media"));
+    let mut c = Command::new(media_bin());
     c.env("SHIELDPACK_HANDED_OVER", "0.0.1")
         .arg("inspect")
         .arg(fixture("clip.mp4"));

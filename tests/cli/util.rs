@@ -110,6 +110,19 @@ pub fn shieldpack() -> Command {
     shieldpack_at(Path::new(env!("CARGO_BIN_EXE_shieldpack")))
 }
 
+/// `shieldpack-media`, the build that links FFmpeg. It belongs to another
+/// package of the workspace, so cargo names no `CARGO_BIN_EXE_` for it here;
+/// `cargo build` (which scripts/test.sh runs first) puts it beside `shieldpack`.
+pub fn media_bin() -> PathBuf {
+    let p = Path::new(env!("CARGO_BIN_EXE_shieldpack")).with_file_name("shieldpack-media");
+    assert!(
+        p.is_file(),
+        "{} is missing: run `cargo build` (the whole workspace) before `cargo test`",
+        p.display()
+    );
+    p
+}
+
 /// `bin` (e.g. a copy of the binary under test) with the same clean environment.
 pub fn shieldpack_at(bin: &Path) -> Command {
     let mut c = Command::new(bin);

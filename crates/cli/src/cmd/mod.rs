@@ -1,0 +1,35 @@
+//! One module per subcommand that needs no FFmpeg. Each parses nothing (clap
+//! did), calls the domain crates, and prints through the `Printer`. The media
+//! commands are `shieldpack-media-cli`'s `cmd/`.
+
+pub mod generate;
+pub mod keys;
+pub mod policy;
+pub mod rekey;
+
+use std::path::PathBuf;
+
+use crate::cli::{Command, PolicyCommand};
+use crate::output::Printer;
+use crate::Status;
+
+/// Runs a command that needs no FFmpeg ([`Command::needs_ffmpeg`] is false).
+pub fn dispatch(command: Command, p: &Printer) -> anyhow::Result<Status> {
+    match command {
+        Command::Keys(c) => keys::run(c, p),
+        Command::Rekey(a) => rekey::run(a, p),
+        Command::Generate(c) => generate::run(c, p),
+        Command::Policy(PolicyCommand::Check(a)) if a.media.is_none() => policy::check(a, None, p),
+        _ => Err(anyhow::anyhow!(
+            "internal error: a command that needs FFmpeg was not handed to shieldpack-media"
+        )),
+    }
+}
+
+/// Opens a keyring with the identities given or found beside it.
+pub fn open_keyring(
+    path: &std::path::Path,
+    identities: &[PathBuf],
+) -> anyhow::Result<shieldpack_core::keys::Keyring> {
+    Ok(shieldpack_core::keys::open(path, identities)?)
+}

@@ -1,0 +1,199 @@
+//! `manifest.json`: what a package holds, for `verify`, `keys export`, `rekey`
+//! and license servers. It names KIDs, periods and hashes, never a key.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, IoContext, Result};
+pub use crate::policy::rotation::{Rotation, RotationConfig};
+use crate::policy::{Hdcp, Level};
+
+pub mod resolved;
+
+pub const FORMAT: &str = "shieldpack-package";
+pub const FORMAT_VERSION: u32 = 1;
+/// Manifests are small; refuse to read an absurd one into memory.
+const MAX_MANIFEST_BYTES: u64 = 64 << 20;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    pub format: String,
+    pub format_version: u32,
+    pub tool: String,
+    pub tool_version: String,
+    pub content_id: String,
+    /// Absent for a clear package.
+    pub keyring_fingerprint: Option<String>,
+    /// "aes-128" or "none".
+    pub encryption: String,
+    /// "sequence" or "derived".
+    pub iv_mode: String,
+    pub key_uri_template: String,
+    pub segment_duration: f64,
+    pub rotation: Rotation,
+    /// The `--rotation` config the rotation came from, as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation_config: Option<RotationConfig>,
+    pub source: Source,
+    pub renditions: Vec<Rendition>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Source {
+    /// The input's file name (not its path, so output does not depend on where it lives).
+    pub file: String,
+    pub duration: f64,
+    pub video_frames: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Rendition {
+    pub name: String,
+    pub playlist: String,
+    pub bandwidth: u64,
+    pub average_bandwidth: u64,
+    pub resolution: String,
+    pub frame_rate: Option<f64>,
+    pub codecs: String,
+    pub segments: Vec<SegmentRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SegmentRecord {
+    /// Relative to the package folder.
+    pub uri: String,
+    pub sequence: u64,
+    pub start: f64,
+    pub duration: f64,
+    pub size: u64,
+    pub sha256: String,
+    pub video_frames: u64,
+    pub period: u64,
+    pub generation: u32,
+    /// Absent for a clear segment.
+    pub kid: Option<String>,
+    pub iv_mode: String,
+    /// The explicit IV, with iv_mode "derived" (it is in the playlist too; not secret).
+    pub iv: Option<String>,
+    /// The policy scene the segment belongs to (`package --policy`); absent
+    /// without a policy and for stretches no scene covers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scene: Option<SceneTag>,
+}
+
+/// The scene tag of a segment in manifest.json.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SceneTag {
+    pub label: String,
+    pub drm_level: Level,
+    pub hdcp: Hdcp,
+}
+
+impl Manifest {
+    pub fn load(dir: &Path) -> Result<Self> {
+        let path = dir.join("manifest.json");
+        let hint = "run verify on a folder made by `shieldpack package`, or package again";
+        let meta = std::fs::metadata(&path).map_err(|_| {
+            Error::invalid_file(&path, "no manifest.json: not a shieldpack package", hint)
+        })?;
+        if meta.len() > MAX_MANIFEST_BYTES {
+            return Err(Error::invalid_file(&path, "manifest is too large", hint));
+        }
+        let text = std::fs::read(&path).at(&path)?;
+        let m: Manifest = serde_json::from_slice(&text).map_err(|e| {
+            Error::invalid_file(
+                &path,
+                format!(
+                    "invalid manifest at line {}, column {}: {e}",
+                    e.line(),
+                    e.column()
+                ),
+                hint,
+            )
+        })?;
+        if m.format != FORMAT || m.format_version != FORMAT_VERSION {
+            return Err(Error::invalid_file(
+                &path,
+                format!(
+                    "manifest format {} v{} is not {FORMAT} v{FORMAT_VERSION}",
+                    m.format, m.format_version
+                ),
+                "use the shieldpack version that made the package",
+            ));
+        }
+        Ok(m)
+    }
+
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).expect("serialisable");
+        s.push('\n');
+        s
+    }
+
+    pub fn segments(&self) -> impl Iterator<Item = &SegmentRecord> {
+        self.renditions.iter().flat_map(|r| r.segments.iter())
+    }
+
+    /// The distinct (period, generation, kid) triples the package uses, in order.
+    pub fn key_periods(&self) -> Vec<(u64, u32, String)> {
+        let mut out: Vec<(u64, u32, String)> = self
+            .segments()
+            .filter_map(|s| s.kid.as_ref().map(|k| (s.period, s.generation, k.clone())))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+/// Checks a `--key-uri` template: it must fit in a playlist's quoted URI and
+/// name only known placeholders.
+pub fn check_key_uri(t: &str) -> Result<()> {
+    let hint = "use a relative or absolute URI with the placeholders {kid}, {period}, {content_id}; e.g. keys/{kid}.key";
+    if t.is_empty() || t.chars().any(|c| c == '"' || c.is_control()) {
+        return Err(Error::arg(
+            format!(
+                "--key-uri '{t}' cannot go in a playlist (empty, quotes or control characters)"
+            ),
+            hint,
+        ));
+    }
+    let mut rest = t;
+    while let Some(open) = rest.find('{') {
+        let close = rest[open..]
+            .find('}')
+            .ok_or_else(|| Error::arg(format!("--key-uri '{t}' has an unclosed '{{'"), hint))?;
+        let name = &rest[open + 1..open + close];
+        if !matches!(name, "kid" | "period" | "content_id") {
+            return Err(Error::arg(
+                format!("--key-uri '{t}' has an unknown placeholder {{{name}}}"),
+                hint,
+            ));
+        }
+        rest = &rest[open + close + 1..];
+    }
+    Ok(())
+}
+
+/// Fills in a key URI template.
+pub fn key_uri(template: &str, kid: &str, period: u64, content_id: &str) -> String {
+    template
+        .replace("{kid}", kid)
+        .replace("{period}", &period.to_string())
+        .replace("{content_id}", content_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_uri_templates() {
+        assert!(check_key_uri("https://k.example/{content_id}/{period}/{kid}").is_ok());
+        assert!(check_key_uri("keys/{nope}.key").is_err());
+        assert!(check_key_uri("keys/{kid.key").is_err());
+        assert!(check_key_uri("a\"b").is_err());
+        assert_eq!(key_uri("k/{kid}-{period}", "ab", 3, "c"), "k/ab-3");
+    }
+}

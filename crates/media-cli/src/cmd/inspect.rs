@@ -1,0 +1,137 @@
+//! `shieldpack inspect`: a package folder or a media file, summarised.
+
+use serde_json::json;
+
+use shieldpack::cli::InspectArgs;
+use shieldpack::output::Printer;
+use shieldpack::Status;
+use shieldpack_core::manifest::Manifest;
+
+pub fn run(a: InspectArgs, p: &Printer) -> anyhow::Result<Status> {
+    if a.path.is_dir() {
+        let m = Manifest::load(&a.path)?;
+        let policy = shieldpack_core::manifest::resolved::Resolved::load(&a.path)?;
+        if p.json {
+            let mut v = json!(m);
+            v["key_periods"] = json!(m
+                .key_periods()
+                .iter()
+                .map(|(period, generation, kid)| json!({"period": period, "generation": generation, "kid": kid}))
+                .collect::<Vec<_>>());
+            if let Some(r) = &policy {
+                v["policy"] = json!(r);
+            }
+            p.json_value(&v)?;
+            return Ok(Status::Success);
+        }
+        let mut o = String::new();
+        o += &format!("package:      {}\n", a.path.display());
+        o += &format!("content id:   {}\n", m.content_id);
+        o += &format!("made by:      {} {}\n", m.tool, m.tool_version);
+        o += &format!("encryption:   {} (IV {})\n", m.encryption, m.iv_mode);
+        if let Some(f) = &m.keyring_fingerprint {
+            o += &format!("keyring:      {f}\n");
+        }
+        o += &format!(
+            "source:       {} ({:.3}s, {} video frames)\n",
+            m.source.file, m.source.duration, m.source.video_frames
+        );
+        for r in &m.renditions {
+            o += &format!(
+                "rendition:    {} {} {} {} fps, {} segments, peak {} b/s, average {} b/s\n",
+                r.name,
+                r.resolution,
+                r.codecs,
+                r.frame_rate
+                    .map(|f| format!("{f:.3}"))
+                    .unwrap_or_else(|| "?".into()),
+                r.segments.len(),
+                r.bandwidth,
+                r.average_bandwidth
+            );
+        }
+        let periods = m.key_periods();
+        if !periods.is_empty() {
+            o += "key periods:\n";
+            for (period, generation, kid) in &periods {
+                let segs: Vec<u64> = m
+                    .segments()
+                    .filter(|s| s.period == *period && s.generation == *generation)
+                    .map(|s| s.sequence)
+                    .collect();
+                o += &format!(
+                    "  period {period} gen {generation}: kid {kid}, segments {}..{}\n",
+                    segs.first().unwrap_or(&0),
+                    segs.last().unwrap_or(&0)
+                );
+            }
+        }
+        if let Some(r) = &policy {
+            o += &format!("scenes ({}):\n", r.policy_file);
+            for sc in &r.scenes {
+                let hdcp = match sc.hdcp.to_value() {
+                    serde_json::Value::String(v) => format!(", HDCP {v}"),
+                    _ => String::new(),
+                };
+                let place = match &sc.span {
+                    Some(sp) => format!(
+                        "{}..{}, segments {}..{}, {} key(s)",
+                        shieldpack_core::timefmt::format_hms(sp.start),
+                        shieldpack_core::timefmt::format_hms(sp.end),
+                        sp.first_sequence,
+                        sp.last_sequence,
+                        sp.kids.len()
+                    ),
+                    None => "no segment of its own".into(),
+                };
+                o += &format!(
+                    "  {} [{}{hdcp}]: {place}\n",
+                    sc.label,
+                    sc.drm_level.as_str()
+                );
+            }
+        }
+        p.data(o)?;
+    } else {
+        let info = shieldpack_media::probe(&a.path)?;
+        let packagable = info.select().map(|_| ()).map_err(|e| e.to_string());
+        if p.json {
+            let mut v = json!(info);
+            v["packagable"] = json!(packagable.is_ok());
+            if let Err(e) = &packagable {
+                v["reason"] = json!(e);
+            }
+            p.json_value(&v)?;
+            return Ok(Status::Success);
+        }
+        let mut o = String::new();
+        o += &format!("file:       {}\n", a.path.display());
+        o += &format!("container:  {}\n", info.format);
+        if let Some(d) = info.duration {
+            o += &format!("duration:   {}\n", shieldpack_core::timefmt::format_hms(d));
+        }
+        for s in &info.streams {
+            let mut line = format!("stream {}:   {} {}", s.index, s.kind, s.codec);
+            if let (Some(w), Some(h)) = (s.width, s.height) {
+                line += &format!(" {w}x{h}");
+            }
+            if let Some(f) = s.frame_rate {
+                line += &format!(" {f:.3} fps");
+            }
+            if let Some(r) = s.sample_rate {
+                line += &format!(" {r} Hz");
+            }
+            if let Some(c) = &s.codecs {
+                line += &format!(" ({c})");
+            }
+            o += &line;
+            o.push('\n');
+        }
+        match packagable {
+            Ok(()) => o += "packagable: yes\n",
+            Err(e) => o += &format!("packagable: no: {e}\n"),
+        }
+        p.data(o)?;
+    }
+    Ok(Status::Success)
+}

@@ -1,0 +1,958 @@
+//! The packaging pipeline: media segments in, an encrypted HLS package out.
+//!
+//! This thread demuxes and muxes MPEG-TS in memory (`media::segment`) and
+//! hands it over in chunks; another gives each segment its key period, encrypts
+//! it with AES-128-CBC as it streams, hashes and writes it. (Without
+//! `Options::overlap`, both halves take turns on this thread until a core is
+//! lent from `Options::idle`.) Everything is written
+//! into a staged folder that is renamed to OUTDIR only when whole. Output
+//! depends only on the input, keyring and flags.
+//!
+//! With a scene policy (`--policy`), every scene start and end is a forced cut,
+//! so a segment never spans two scenes, and key periods are numbered by a
+//! counter that advances at each scene boundary and each rotation boundary
+//! inside a scene, so a key never spans two scenes either. Clear scenes get
+//! `EXT-X-KEY:METHOD=NONE`. Without a policy, periods keep their historic
+//! numbering (`period_of`: segment count or time divided by the interval).
+
+pub mod verify;
+
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc};
+
+use shieldpack_core::crypto;
+use shieldpack_core::error::{Error, Result};
+use shieldpack_core::fsutil::{self, StagedDir};
+use shieldpack_core::hls::{
+    Key, MasterPlaylist, MediaPlaylist, MediaSegment, PlaylistType, Variant,
+};
+use shieldpack_core::keys::Keyring;
+use shieldpack_core::manifest::resolved;
+use shieldpack_core::manifest::{
+    self, key_uri, Manifest, Rendition, Rotation, SceneTag, SegmentRecord, Source,
+};
+use shieldpack_core::policy::{self, rotation::RotationConfig, Level, Policy};
+use shieldpack_core::progress::Progress;
+use shieldpack_media::{self as media, segment};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IvMode {
+    Sequence,
+    Derived,
+}
+
+impl IvMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IvMode::Sequence => "sequence",
+            IvMode::Derived => "derived",
+        }
+    }
+}
+
+/// Everything `package` needs besides the keyring.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub input: PathBuf,
+    pub output: PathBuf,
+    pub content_id: String,
+    pub segment_duration: f64,
+    pub rotation: Rotation,
+    pub key_uri: String,
+    pub iv: IvMode,
+    pub force: bool,
+    /// Files (name, bytes) written into the staged folder last, just before it
+    /// is renamed into place, so they appear exactly when the package is whole:
+    /// `batch` puts its per-title state record here.
+    pub extra_files: Vec<(String, Vec<u8>)>,
+    /// Remove what killed runs staged beside `output` first (see `StagedDir`).
+    /// That reads `output`'s parent folder; `batch` clears its titles' once
+    /// per run instead of once per title, which in an OUTROOT of thousands of
+    /// titles on NFS would cost minutes.
+    pub clean_abandoned: bool,
+    /// A scene policy file to honour (`--policy`).
+    pub policy: Option<PathBuf>,
+    /// The `--rotation` config `rotation` came from, recorded in the manifest.
+    pub rotation_config: Option<RotationConfig>,
+    /// Encrypt and write on a thread of their own, overlapping demux and
+    /// mux: one title finishes sooner on an otherwise idle core. Without it
+    /// the pipeline runs on the calling thread and costs about 10% less CPU
+    /// (no hand-over between cores), which is what `batch` wants when its
+    /// titles already keep every core busy. The output is the same.
+    pub overlap: bool,
+    /// Without `overlap`: cores the caller has left idle. As soon as one is
+    /// free the pipeline borrows it and overlaps from then on, until the
+    /// segments are written. `batch` lends the cores of workers that found no
+    /// title left to start, so its last titles do not run on one core while
+    /// the others idle.
+    pub idle: Option<Arc<dyn CoreLender>>,
+}
+
+/// Lends the pipeline a core while it runs (`Options::idle`): `batch` lends
+/// the cores of workers that found no title left to start.
+pub trait CoreLender: Send + Sync + std::fmt::Debug {
+    /// A core, if one is idle now. The pipeline holds what it gets while it
+    /// uses the core; dropping it gives the core back. Called at every
+    /// pipeline event until a core is had, so it must be cheap.
+    fn take(&self) -> Option<Box<dyn Send>>;
+}
+
+/// What was made.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub manifest: Manifest,
+    pub video_frames: u64,
+    /// The resolved policy written to OUTDIR/policy.json, with `--policy`.
+    pub policy: Option<resolved::Resolved>,
+    /// Things the user should know (segments that need the one before,
+    /// policy gaps, scenes moved to keyframes, frames dropped before the
+    /// first keyframe).
+    pub warnings: Vec<String>,
+}
+
+/// Checks flags that do not need the input.
+pub fn check_options(o: &Options) -> Result<()> {
+    shieldpack_core::keys::check_content_id(&o.content_id)?;
+    if !(o.segment_duration.is_finite() && o.segment_duration >= 0.5 && o.segment_duration <= 60.0)
+    {
+        return Err(Error::arg(
+            format!("--segment-duration {} is out of range", o.segment_duration),
+            "give a target between 0.5 and 60 seconds; 6 is the HLS authoring guideline",
+        ));
+    }
+    match o.rotation {
+        Rotation::Time { seconds } if seconds + 1e-9 < o.segment_duration => {
+            return Err(Error::arg(
+                format!("--rotate-every {seconds}s is shorter than the {}s segment duration", o.segment_duration),
+                "a key period holds whole segments; rotate at least every segment duration, or use --rotate-segments 1",
+            ))
+        }
+        Rotation::Segments { count: 0 } => {
+            return Err(Error::arg("--rotate-segments 0 is not a count", "give a count of 1 or more segments per key"))
+        }
+        _ => {}
+    }
+    shieldpack_core::manifest::check_key_uri(&o.key_uri)
+}
+
+fn period_of(rotation: Rotation, index: usize, start: f64) -> u64 {
+    match rotation {
+        Rotation::None => 0,
+        Rotation::Segments { count } => index as u64 / u64::from(count),
+        Rotation::Time { seconds } => ((start + 1e-6) / seconds).floor() as u64,
+    }
+}
+
+/// Which part of a policy a time falls in: a scene, or the gap before scene `n`
+/// (`n` = number of scenes for the tail).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Region {
+    Scene(usize),
+    Gap(usize),
+}
+
+fn region_of(p: &Policy, t: f64) -> Region {
+    match p.scene_at(t) {
+        Some(i) => Region::Scene(i),
+        None => Region::Gap(p.scenes.iter().filter(|s| s.start <= t + 1e-6).count()),
+    }
+}
+
+/// Sequential key periods for a policy package: a new period at every region
+/// change and at every rotation boundary inside a region.
+struct PeriodCounter {
+    rotation: Rotation,
+    last: Option<(Region, u64)>,
+    region_first: usize,
+    period: u64,
+}
+
+impl PeriodCounter {
+    fn new(rotation: Rotation) -> Self {
+        PeriodCounter {
+            rotation,
+            last: None,
+            region_first: 0,
+            period: 0,
+        }
+    }
+
+    fn next(&mut self, region: Region, index: usize, start: f64) -> u64 {
+        if self.last.map(|l| l.0) != Some(region) {
+            self.region_first = index;
+        }
+        let bucket = match self.rotation {
+            Rotation::None => 0,
+            Rotation::Segments { count } => (index - self.region_first) as u64 / u64::from(count),
+            Rotation::Time { seconds } => ((start + 1e-6) / seconds).floor() as u64,
+        };
+        match self.last {
+            None => self.period = 0,
+            Some(l) if l != (region, bucket) => self.period += 1,
+            Some(_) => {}
+        }
+        self.last = Some((region, bucket));
+        self.period
+    }
+}
+
+/// Rounds to what the playlist prints (milliseconds), so the target duration
+/// rule is checked against the value players read.
+fn ms(d: f64) -> f64 {
+    (d * 1000.0).round() / 1000.0
+}
+
+/// RFC 8216 4.3.4.2: the peak segment bit rate is the largest bit rate of any
+/// contiguous run of segments lasting 0.5 to 1.5 target durations.
+fn peak_bandwidth(segs: &[(f64, u64)], target: f64) -> u64 {
+    let mut peak = 0.0f64;
+    for i in 0..segs.len() {
+        let (mut dur, mut bytes) = (0.0, 0u64);
+        for &(d, b) in &segs[i..] {
+            dur += d;
+            bytes += b;
+            if dur > 1.5 * target {
+                break;
+            }
+            if dur >= 0.5 * target {
+                peak = peak.max(bytes as f64 * 8.0 / dur);
+            }
+        }
+    }
+    if peak == 0.0 {
+        let (d, b) = segs
+            .iter()
+            .fold((0.0, 0u64), |(d, b), s| (d + s.0, b + s.1));
+        peak = if d > 0.0 { b as f64 * 8.0 / d } else { 0.0 };
+    }
+    peak.ceil() as u64
+}
+
+/// The segment being written: its file, cipher state and hash so far.
+struct Current {
+    file: std::fs::File,
+    path: PathBuf,
+    enc: Option<crypto::StreamEncryptor>,
+    /// Of the bytes written to `file`; encrypted segments feed it as they
+    /// encrypt (`StreamEncryptor::update_hashed`), in one pass over the data.
+    hasher: crypto::Sha256One,
+    size: u64,
+    period: u64,
+    generation: u32,
+    kid: Option<String>,
+    iv: Option<[u8; 16]>,
+    key_tag: Option<Key>,
+    scene: Option<SceneTag>,
+}
+
+/// The consuming half of the pipeline: keys, encryption, hashing, files.
+struct Writer<'a> {
+    o: &'a Options,
+    keyring: Option<&'a Keyring>,
+    root: &'a Path,
+    start: Option<(media::MediaInfo, media::Selection, String)>,
+    cur: Option<Current>,
+    /// The EXT-X-KEY in force: None before the first, Some(None) for METHOD=NONE.
+    last_key: Option<Option<(u64, u32)>>,
+    policy: Option<&'a Policy>,
+    counter: PeriodCounter,
+    records: Vec<SegmentRecord>,
+    playlist: Vec<MediaSegment>,
+    /// Where written `Data` buffers go back to the muxer, emptied, to be filled again.
+    spares: mpsc::SyncSender<Vec<u8>>,
+    /// Where finished segment files go to be made durable (`sync_data`) off
+    /// the encrypting thread, before the package is published.
+    /// `None` once the writer is done, which ends the syncer.
+    finished: Option<mpsc::SyncSender<(std::fs::File, PathBuf)>>,
+}
+
+impl Writer<'_> {
+    /// Handles the events from another thread's demuxer until it ends or one
+    /// fails, and returns that failure. `rx` is dropped on return, so the
+    /// demuxer's next send fails and it stops.
+    fn drain(&mut self, rx: mpsc::Receiver<segment::Event>) -> Option<Error> {
+        for ev in rx {
+            if let Err(e) = self.handle(ev) {
+                return Some(e);
+            }
+        }
+        None
+    }
+
+    fn rendition(&self) -> &str {
+        self.start
+            .as_ref()
+            .map(|s| s.2.as_str())
+            .expect("Start comes first")
+    }
+
+    /// Appends to the segment file; the caller has hashed `bytes` already.
+    fn write(cur: &mut Current, bytes: &[u8]) -> Result<()> {
+        use std::io::Write;
+        cur.file
+            .write_all(bytes)
+            .map_err(|e| Error::io(&cur.path, e))?;
+        cur.size += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn handle(&mut self, ev: segment::Event) -> Result<()> {
+        match ev {
+            segment::Event::Start { info, selection } => {
+                let name = format!("{}p", selection.video.height.unwrap_or(0));
+                let dir = self.root.join(&name);
+                std::fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+                self.start = Some((info, selection, name));
+            }
+            segment::Event::Begin { index, start } => {
+                let o = self.o;
+                let sequence = index as u64;
+                let (period, scene) = match self.policy {
+                    None => (period_of(o.rotation, index, start), None),
+                    Some(p) => {
+                        let region = region_of(p, start);
+                        let scene = match region {
+                            Region::Scene(i) => Some(&p.scenes[i]),
+                            Region::Gap(_) => None,
+                        };
+                        (self.counter.next(region, index, start), scene)
+                    }
+                };
+                let clear_scene = scene.is_some_and(|s| s.level == Level::Clear);
+                let path = self
+                    .root
+                    .join(self.rendition())
+                    .join(format!("seg_{index:05}.ts"));
+                let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
+                let mut cur = Current {
+                    file,
+                    path,
+                    enc: None,
+                    hasher: crypto::Sha256One::new(),
+                    size: 0,
+                    period,
+                    generation: 0,
+                    kid: None,
+                    iv: None,
+                    key_tag: None,
+                    scene: scene.map(|s| SceneTag {
+                        label: s.label.clone(),
+                        drm_level: s.level,
+                        hdcp: s.hdcp,
+                    }),
+                };
+                match self.keyring {
+                    None => {
+                        if index == 0 {
+                            cur.key_tag = Some(Key::none());
+                        }
+                    }
+                    Some(_) if clear_scene => {
+                        if self.last_key != Some(None) {
+                            cur.key_tag = Some(Key::none());
+                        }
+                        self.last_key = Some(None);
+                    }
+                    Some(kr) => {
+                        let generation = kr.generation_for(&o.content_id, period);
+                        let kid = hex::encode(kr.kid(&o.content_id, generation, period));
+                        let key = kr.content_key(&o.content_id, generation, period);
+                        let (iv, explicit) = match o.iv {
+                            IvMode::Sequence => (crypto::sequence_iv(sequence), None),
+                            IvMode::Derived => {
+                                let iv = kr.iv(&o.content_id, generation, period, sequence);
+                                (iv, Some(iv))
+                            }
+                        };
+                        cur.enc = Some(crypto::StreamEncryptor::new(&key, &iv));
+                        if explicit.is_some() || self.last_key != Some(Some((period, generation))) {
+                            cur.key_tag = Some(Key::aes128(
+                                key_uri(&o.key_uri, &kid, period, &o.content_id),
+                                explicit,
+                            ));
+                        }
+                        self.last_key = Some(Some((period, generation)));
+                        cur.generation = generation;
+                        cur.kid = Some(kid);
+                        cur.iv = explicit;
+                    }
+                }
+                self.cur = Some(cur);
+            }
+            segment::Event::Data(mut bytes) => {
+                let cur = self.cur.as_mut().expect("Data comes inside a segment");
+                match cur.enc.as_mut() {
+                    Some(enc) => {
+                        let out = enc.update_hashed(&mut bytes, &mut cur.hasher);
+                        // Borrow juggling: write needs &mut cur while out borrows bytes only.
+                        let out: &[u8] = out;
+                        Self::write(cur, out)?;
+                    }
+                    None => {
+                        cur.hasher.update(&bytes);
+                        Self::write(cur, &bytes)?;
+                    }
+                }
+                bytes.clear();
+                // The muxer allocates when none is waiting; a full queue drops it.
+                let _ = self.spares.try_send(bytes);
+            }
+            segment::Event::End {
+                index,
+                start,
+                duration,
+                video_frames,
+            } => {
+                let mut cur = self.cur.take().expect("End closes a segment");
+                if let Some(enc) = cur.enc.take() {
+                    let last = enc.finish_hashed(&mut cur.hasher);
+                    Self::write(&mut cur, &last)?;
+                }
+                if let Some(finished) = &self.finished {
+                    // The syncer stops only on an error, which it returns itself
+                    // (and which `package` reports instead of this one): stop too.
+                    if finished.send((cur.file, cur.path)).is_err() {
+                        return Err(Error::Interrupted);
+                    }
+                }
+                let duration = ms(duration);
+                let name = format!("seg_{index:05}.ts");
+                self.records.push(SegmentRecord {
+                    uri: format!("{}/{name}", self.rendition()),
+                    sequence: index as u64,
+                    start: ms(start),
+                    duration,
+                    size: cur.size,
+                    sha256: hex::encode(cur.hasher.finalize()),
+                    video_frames,
+                    period: cur.period,
+                    generation: cur.generation,
+                    kid: cur.kid,
+                    iv_mode: self.o.iv.as_str().into(),
+                    iv: cur.iv.map(hex::encode),
+                    scene: cur.scene,
+                });
+                self.playlist.push(MediaSegment {
+                    duration,
+                    uri: name,
+                    key: cur.key_tag,
+                    line: 0,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Packages `o.input` into `o.output`, encrypting with keys from `keyring`
+/// (a clear package when `None`).
+pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) -> Result<Outcome> {
+    check_options(o)?;
+    if !o.input.exists() {
+        return Err(Error::InputMissing {
+            path: o.input.clone(),
+        });
+    }
+    let mut warnings = Vec::new();
+    let policy = match &o.policy {
+        None => None,
+        Some(path) => {
+            if keyring.is_none() {
+                return Err(Error::arg(
+                    "a scene policy needs encryption, but no keyring was given",
+                    "pass --keyring KEYRING (a policy's clear scenes stay clear on their own)",
+                ));
+            }
+            // Only a policy needs the length up front, to check scenes against it.
+            let duration = media::probe(&o.input)?.duration;
+            let (p, notes) = policy::load(path, duration)?;
+            for d in notes {
+                warnings.push(format!(
+                    "{}:{}:{}: {}",
+                    path.display(),
+                    d.line,
+                    d.column,
+                    d.message
+                ));
+            }
+            Some(p)
+        }
+    };
+    let staged = StagedDir::new(&o.output, o.force, o.clean_abandoned)?;
+
+    let cut_every = match o.rotation {
+        Rotation::Time { seconds } => Some(seconds),
+        _ => None,
+    };
+    // Scene ends matter too: the gap after a scene must not share its key.
+    let mut forced: Vec<f64> = policy
+        .iter()
+        .flat_map(|p| p.scenes.iter().flat_map(|s| [s.start, s.end]))
+        .collect();
+    forced.sort_by(f64::total_cmp);
+    forced.dedup_by(|a, b| (*a - *b).abs() < 1e-9);
+    let plan = segment::Plan {
+        target: o.segment_duration,
+        forced_cuts: forced,
+        cut_every,
+    };
+
+    let (spare_tx, spare_rx) = mpsc::sync_channel::<Vec<u8>>(8);
+    // Bounded, so a disk slower than the packaging holds back the writer
+    // rather than piling up open files.
+    let (finished_tx, finished_rx) = mpsc::sync_channel::<(std::fs::File, PathBuf)>(32);
+    let w = Writer {
+        o,
+        keyring,
+        root: staged.path(),
+        start: None,
+        cur: None,
+        last_key: None,
+        policy: policy.as_ref(),
+        counter: PeriodCounter::new(o.rotation),
+        records: Vec::new(),
+        playlist: Vec::new(),
+        spares: spare_tx,
+        finished: Some(finished_tx),
+    };
+    let (summary, mut w) = std::thread::scope(|scope| -> Result<(segment::Summary, Writer)> {
+        let (input, plan) = (&o.input, &plan);
+        // Each segment is flushed to disk while the next ones are made, so
+        // that the rename which publishes the package (and may delete the
+        // one it replaces) never points at data still only in memory.
+        let syncer = scope.spawn(move || -> Result<()> {
+            for (file, path) in finished_rx {
+                file.sync_data().map_err(|e| Error::flush(&path, e))?;
+            }
+            Ok(())
+        });
+        // Both halves take turns on this thread until a second core is at
+        // hand: from the first event with `overlap`, or once `idle` lends one.
+        // Then the writer moves to a thread of its own for the rest, and this
+        // thread only demuxes and muxes.
+        let mut here = Some(w);
+        let mut moved = None;
+        let demuxed = segment::run(input, plan, progress, spare_rx, |ev| {
+            if let Some(w) = here.as_mut() {
+                let lent = if o.overlap {
+                    None
+                } else {
+                    let Some(core) = o.idle.as_ref().and_then(|l| l.take()) else {
+                        return w.handle(ev);
+                    };
+                    Some(core)
+                };
+                let mut w = here.take().expect("the writer is here");
+                // Enough chunks in flight to keep both threads busy; memory stays a few MiB.
+                let (tx, rx) = mpsc::sync_channel::<segment::Event>(8);
+                let writer = scope.spawn(move || {
+                    let failed = w.drain(rx);
+                    drop(lent);
+                    (w, failed)
+                });
+                moved = Some((tx, writer));
+            }
+            let (tx, _) = moved.as_ref().expect("the writer has moved");
+            tx.send(ev).map_err(|_| Error::Interrupted)
+        });
+        let (made, mut w) = match moved {
+            None => (demuxed, here.expect("the writer stayed")),
+            Some((tx, writer)) => {
+                drop(tx);
+                let (w, failed) = writer.join().expect("the writer thread does not panic");
+                // The writer's error explains the demuxer's `Interrupted`.
+                (failed.map_or(demuxed, Err), w)
+            }
+        };
+        w.finished = None; // the syncer ends once it has caught up
+        let synced = syncer.join().expect("the sync thread does not panic");
+        // A flush that failed explains why the writer stopped.
+        Ok((synced.and(made)?, w))
+    })?;
+    let (_info, sel, rendition) = w.start.take().expect("a successful run started");
+    let (records, playlist_segments) = (w.records, w.playlist);
+
+    let target = o.segment_duration;
+    let target_duration = playlist_segments
+        .iter()
+        .map(|s| s.duration.round() as u64)
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let rdir = staged.path().join(&rendition);
+    // The tag promises that every segment decodes on its own.
+    let independent = summary.dependent == 0;
+    if !independent {
+        warnings.push(dependent_warning(&summary));
+    }
+    let media = MediaPlaylist {
+        version: 3,
+        target_duration,
+        media_sequence: 0,
+        playlist_type: Some(PlaylistType::Vod),
+        independent_segments: independent,
+        segments: playlist_segments,
+        end_list: true,
+    };
+    fsutil::write_file(&rdir.join("index.m3u8"), media.write().as_bytes())?;
+
+    let sizes: Vec<(f64, u64)> = records.iter().map(|r| (r.duration, r.size)).collect();
+    let total_bytes: u64 = records.iter().map(|r| r.size).sum();
+    let total_dur: f64 = records.iter().map(|r| r.duration).sum();
+    let average = if total_dur > 0.0 {
+        (total_bytes as f64 * 8.0 / total_dur).ceil() as u64
+    } else {
+        0
+    };
+    let peak = peak_bandwidth(&sizes, target).max(average);
+    let codecs = media::MediaInfo::codecs_attr(&sel);
+    let (w, h) = (sel.video.width.unwrap_or(0), sel.video.height.unwrap_or(0));
+    let frame_rate = sel.video.frame_rate.map(|f| (f * 1000.0).round() / 1000.0);
+    let playlist_uri = format!("{rendition}/index.m3u8");
+    let master = MasterPlaylist {
+        version: 3,
+        independent_segments: independent,
+        variants: vec![Variant {
+            bandwidth: peak,
+            average_bandwidth: Some(average),
+            resolution: Some((w, h)),
+            codecs: Some(codecs.clone()),
+            frame_rate,
+            uri: playlist_uri.clone(),
+        }],
+    };
+    fsutil::write_file(
+        &staged.path().join("master.m3u8"),
+        master.write().as_bytes(),
+    )?;
+
+    let manifest = Manifest {
+        format: manifest::FORMAT.into(),
+        format_version: manifest::FORMAT_VERSION,
+        tool: "shieldpack".into(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        content_id: o.content_id.clone(),
+        keyring_fingerprint: keyring.map(|k| k.fingerprint().to_string()),
+        encryption: if keyring.is_some() { "aes-128" } else { "none" }.into(),
+        iv_mode: o.iv.as_str().into(),
+        key_uri_template: o.key_uri.clone(),
+        segment_duration: o.segment_duration,
+        rotation: o.rotation,
+        rotation_config: o.rotation_config.clone(),
+        source: Source {
+            file: o
+                .input
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            duration: ms(summary.duration),
+            video_frames: summary.video_frames,
+        },
+        renditions: vec![Rendition {
+            name: rendition,
+            playlist: playlist_uri,
+            bandwidth: peak,
+            average_bandwidth: average,
+            resolution: format!("{w}x{h}"),
+            frame_rate,
+            codecs,
+            segments: records,
+        }],
+    };
+    fsutil::write_file(
+        &staged.path().join("manifest.json"),
+        manifest.to_json().as_bytes(),
+    )?;
+    let resolved = match (&policy, &o.policy) {
+        (Some(p), Some(path)) => {
+            let file_name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let r = resolved::resolve(
+                p,
+                &file_name,
+                &o.content_id,
+                &manifest.renditions[0].name,
+                &manifest.renditions[0].segments,
+            );
+            warnings.extend(alignment_warnings(p, &r));
+            fsutil::write_file(&staged.path().join(resolved::FILE), r.to_json().as_bytes())?;
+            Some(r)
+        }
+        _ => None,
+    };
+    for (name, bytes) in &o.extra_files {
+        fsutil::write_file(&staged.path().join(name), bytes)?;
+    }
+    shieldpack_core::interrupt::check()?;
+    fsutil::sync_dir(&rdir);
+    fsutil::sync_dir(staged.path());
+    staged.publish()?;
+    if summary.dropped_leading > 0 {
+        warnings.push(format!(
+            "dropped {} video frames before the first keyframe (they cannot be decoded)",
+            summary.dropped_leading
+        ));
+    }
+    Ok(Outcome {
+        manifest,
+        video_frames: summary.video_frames,
+        policy: resolved,
+        warnings,
+    })
+}
+
+/// Scenes can only start on keyframes. Says so when a scene got no segment, or
+/// when its first frames went out in the segments of a less protected scene.
+fn alignment_warnings(p: &Policy, r: &resolved::Resolved) -> Vec<String> {
+    let hint = "re-encode with keyframes at the scene starts, e.g. ffmpeg -force_key_frames \"HH:MM:SS,...\"";
+    let mut out = Vec::new();
+    for (sc, rs) in p.scenes.iter().zip(&r.scenes) {
+        let Some(span) = &rs.span else {
+            out.push(format!(
+                "scene '{}' ({} to {}) got no segment of its own: the input has no keyframe inside it, so its frames are in the segments before it; {hint}",
+                sc.label,
+                shieldpack_core::timefmt::format_hms(sc.start),
+                shieldpack_core::timefmt::format_hms(sc.end)
+            ));
+            continue;
+        };
+        if span.start > sc.start + 1e-3 {
+            // The frames from the requested start to the keyframe are in the
+            // segments of whatever holds that time: a lower level there, or an
+            // untagged gap for a scene above L3, is a protection hole.
+            let holder = r.scenes.iter().find(|o| {
+                o.span
+                    .as_ref()
+                    .is_some_and(|s| s.start <= sc.start + 1e-6 && sc.start + 1e-6 < s.end)
+            });
+            let as_what = match holder {
+                Some(h) if h.drm_level < sc.level => {
+                    Some(format!("'{}' ({})", h.label, h.drm_level.as_str()))
+                }
+                None if sc.level > Level::L3 => {
+                    Some("a stretch no scene covers (encrypted, no scene tag)".to_string())
+                }
+                _ => None,
+            };
+            if let Some(as_what) = as_what {
+                out.push(format!(
+                    "scene '{}' ({}) starts at the next keyframe, {}: its first {:.3}s go out as part of {as_what}; {hint}",
+                    sc.label,
+                    sc.level.as_str(),
+                    shieldpack_core::timefmt::format_hms(span.start),
+                    span.start - sc.start,
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The default content id for an input: its file stem, made safe.
+pub fn default_content_id(input: &Path) -> String {
+    shieldpack_core::keys::content_id_from(
+        &input
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    )
+}
+
+/// Why the playlists leave out EXT-X-INDEPENDENT-SEGMENTS, and how to encode
+/// so that they need not.
+fn dependent_warning(summary: &segment::Summary) -> String {
+    let open = summary.dependent.saturating_sub(summary.refresh);
+    let mut why = Vec::new();
+    let mut how = Vec::new();
+    if open > 0 {
+        why.push(format!(
+            "{open} start at an open-GOP keyframe and hold pictures predicted from the GOP before"
+        ));
+        how.push("closed GOPs (x264: open-gop=0, its default; x265: --no-open-gop)");
+    }
+    if summary.refresh > 0 {
+        why.push(format!(
+            "{} start in a gradual intra refresh, at a keyframe that is not an intra picture",
+            summary.refresh
+        ));
+        how.push("IDR keyframes instead of intra refresh (x264, x265: no intra-refresh)");
+    }
+    format!(
+        "{} of {} segments need the segment before to decode: {}. So the playlists leave out \
+         EXT-X-INDEPENDENT-SEGMENTS; a player that starts or seeks there drops or garbles their \
+         first pictures. For segments that decode on their own, re-encode with {}",
+        summary.dependent,
+        summary.segments,
+        why.join("; "),
+        how.join(" and ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    /// Every file under `root`, by relative path.
+    fn tree(root: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+        walkdir::WalkDir::new(root)
+            .into_iter()
+            .map(|e| e.expect("walk the package"))
+            .filter(|e| e.file_type().is_file())
+            .map(|e| {
+                let rel = e.path().strip_prefix(root).unwrap().to_path_buf();
+                (rel, std::fs::read(e.path()).expect("read a package file"))
+            })
+            .collect()
+    }
+
+    /// Lends one core to the pipeline once it has reached `at` milliseconds.
+    #[derive(Debug)]
+    struct LendAt {
+        at: u64,
+        reached: AtomicBool,
+        lent: AtomicUsize,
+    }
+
+    impl Progress for LendAt {
+        fn set_position(&self, pos: u64) {
+            if pos >= self.at {
+                self.reached.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+
+    impl CoreLender for LendAt {
+        fn take(&self) -> Option<Box<dyn Send>> {
+            let free = self.reached.load(Ordering::SeqCst)
+                && self
+                    .lent
+                    .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok();
+            free.then(|| Box::new(()) as Box<dyn Send>)
+        }
+    }
+
+    #[test]
+    fn the_pipeline_on_one_thread_writes_the_same_package_as_on_two() {
+        let tmp = tempfile::tempdir().unwrap();
+        let kr_path = tmp.path().join("kr");
+        shieldpack_core::keys::create(&kr_path, vec![], &[]).unwrap();
+        let kr = shieldpack_core::keys::open(&kr_path, &[]).unwrap();
+        let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/clip.mp4");
+        // Two threads; one; and one until a core is lent in the third segment,
+        // inside the second key period, with a segment open in the writer.
+        let lend = Arc::new(LendAt {
+            at: 4500,
+            reached: AtomicBool::new(false),
+            lent: AtomicUsize::new(0),
+        });
+        let trees: Vec<_> = [(true, false), (false, false), (false, true)]
+            .into_iter()
+            .map(|(overlap, lent)| {
+                let o = Options {
+                    input: input.clone(),
+                    output: tmp.path().join(format!("overlap-{overlap}-lent-{lent}")),
+                    content_id: "clip".into(),
+                    segment_duration: 2.0,
+                    rotation: Rotation::Segments { count: 2 },
+                    key_uri: "keys/{kid}.key".into(),
+                    iv: IvMode::Derived,
+                    force: false,
+                    extra_files: Vec::new(),
+                    clean_abandoned: false,
+                    policy: None,
+                    rotation_config: None,
+                    overlap,
+                    idle: lent.then(|| Arc::clone(&lend) as Arc<dyn CoreLender>),
+                };
+                let progress: &dyn Progress = if lent {
+                    &*lend
+                } else {
+                    &shieldpack_core::progress::NoProgress
+                };
+                let made = package(&o, Some(&kr), progress).unwrap();
+                assert!(
+                    made.manifest.segments().count() >= 5,
+                    "{overlap}: too few segments"
+                );
+                tree(&o.output)
+            })
+            .collect();
+        let segments = trees[0]
+            .keys()
+            .filter(|p| p.extension() == Some("ts".as_ref()));
+        assert!(segments.count() >= 5);
+        assert!(trees[0] == trees[1], "one thread wrote another package");
+        assert_eq!(
+            lend.lent.load(Ordering::SeqCst),
+            1,
+            "the lent core was not taken"
+        );
+        assert!(
+            trees[0] == trees[2],
+            "moving the writer changed the package"
+        );
+    }
+
+    #[test]
+    fn periods() {
+        assert_eq!(period_of(Rotation::Segments { count: 2 }, 5, 0.0), 2);
+        assert_eq!(
+            period_of(Rotation::Time { seconds: 10.0 }, 0, 19.999_999_5),
+            2
+        );
+        assert_eq!(period_of(Rotation::Time { seconds: 10.0 }, 0, 9.5), 0);
+        assert_eq!(period_of(Rotation::None, 9, 99.0), 0);
+    }
+
+    #[test]
+    fn policy_periods_advance_at_scene_and_rotation_boundaries() {
+        let mut c = PeriodCounter {
+            rotation: Rotation::Segments { count: 2 },
+            last: None,
+            region_first: 0,
+            period: 0,
+        };
+        let regions = [
+            Region::Scene(0),
+            Region::Scene(0),
+            Region::Scene(0),
+            Region::Gap(1),
+            Region::Scene(1),
+            Region::Scene(1),
+        ];
+        let got: Vec<u64> = regions
+            .iter()
+            .enumerate()
+            .map(|(i, r)| c.next(*r, i, i as f64 * 2.0))
+            .collect();
+        assert_eq!(got, vec![0, 0, 1, 2, 3, 3]);
+        let mut c = PeriodCounter {
+            rotation: Rotation::Time { seconds: 5.0 },
+            last: None,
+            region_first: 0,
+            period: 0,
+        };
+        let got: Vec<u64> = [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| c.next(Region::Scene(usize::from(*t >= 8.0)), i, *t))
+            .collect();
+        // Time grid at 5 s and 10 s, scene change at 8 s.
+        assert_eq!(got, vec![0, 0, 0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn peak_is_over_runs_of_half_to_one_and_a_half_targets() {
+        let segs = [
+            (6.0, 6_000_000 / 8),
+            (6.0, 12_000_000 / 8),
+            (1.0, 8_000_000 / 8),
+        ];
+        // The 1 s segment alone is too short to count; with its neighbour it is 7 s.
+        assert_eq!(peak_bandwidth(&segs, 6.0), 2_857_143);
+    }
+}

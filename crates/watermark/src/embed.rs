@@ -1,0 +1,211 @@
+//! Embedding: the tile, upsampled to the frame, weighted by a texture mask and
+//! added to the luma of every frame, then the video is re-encoded.
+
+use std::path::{Path, PathBuf};
+
+use super::codec::{self, EncodeSettings, VideoInfo};
+use super::pattern::{Patterns, Payload};
+use super::{work_rows, WmKey, TILE};
+use shieldpack_core::error::{Error, IoContext, Result};
+use shieldpack_core::progress::Progress;
+
+/// Luma PSNR the mark aims at (before encoding), in dB.
+pub const TARGET_PSNR: f64 = 46.0;
+/// Texture-mask block size in pixels.
+const BLOCK: usize = 8;
+/// No pixel moves by more than this many levels.
+const MAX_DELTA: f32 = 10.0;
+
+#[derive(Debug, Clone)]
+pub struct EmbedOptions {
+    pub crf: f32,
+    pub preset: String,
+    pub overwrite: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct EmbedReport {
+    pub video: VideoInfo,
+    /// Luma PSNR of the marked frames against the decoded input (before the
+    /// H.264 encode, so it measures the mark alone), in dB.
+    pub psnr_luma_db: f64,
+    pub cell_px: f64,
+}
+
+/// Adds the mark to frames of one size.
+pub struct Marker {
+    w: usize,
+    h: usize,
+    /// The tile at every pixel, unit RMS.
+    base: Vec<f32>,
+    target_rms: f64,
+    gains: Vec<f32>,
+    /// Sum of squared errors and samples, for the PSNR.
+    pub sse: f64,
+    pub samples: u64,
+}
+
+impl Marker {
+    pub fn new(tile: &[f32], w: usize, h: usize) -> Self {
+        let cell = h as f64 / work_rows(h);
+        let mut base = vec![0f32; w * h];
+        let at = |x: usize, y: usize| tile[(y % TILE) * TILE + x % TILE];
+        for y in 0..h {
+            let v = y as f64 / cell;
+            let (y0, fy) = (v.floor() as usize, (v - v.floor()) as f32);
+            for x in 0..w {
+                let u = x as f64 / cell;
+                let (x0, fx) = (u.floor() as usize, (u - u.floor()) as f32);
+                base[y * w + x] = (at(x0, y0) * (1.0 - fx) + at(x0 + 1, y0) * fx) * (1.0 - fy)
+                    + (at(x0, y0 + 1) * (1.0 - fx) + at(x0 + 1, y0 + 1) * fx) * fy;
+            }
+        }
+        let target_rms = 255.0 / 10f64.powf(TARGET_PSNR / 20.0);
+        Marker {
+            w,
+            h,
+            base,
+            target_rms,
+            gains: vec![0.0; w.div_ceil(BLOCK) * h.div_ceil(BLOCK)],
+            sse: 0.0,
+            samples: 0,
+        }
+    }
+
+    pub fn cell_px(&self) -> f64 {
+        self.h as f64 / work_rows(self.h)
+    }
+
+    /// Marks one frame's luma in place.
+    pub fn mark(&mut self, luma: &mut [u8], stride: usize) {
+        let (w, h) = (self.w, self.h);
+        let bw = w.div_ceil(BLOCK);
+        // texture mask: the standard deviation of each 8x8 block
+        for (bi, g) in self.gains.iter_mut().enumerate() {
+            let (bx, by) = (bi % bw * BLOCK, bi / bw * BLOCK);
+            let (mut s, mut s2, mut n) = (0f32, 0f32, 0f32);
+            for y in by..(by + BLOCK).min(h) {
+                for &p in &luma[y * stride + bx..y * stride + (bx + BLOCK).min(w)] {
+                    let p = p as f32;
+                    s += p;
+                    s2 += p * p;
+                    n += 1.0;
+                }
+            }
+            let sd = ((s2 - s * s / n) / n).max(0.0).sqrt();
+            *g = (sd / 6.0).clamp(0.3, 2.5);
+        }
+        // scale so that the frame's mark has the target RMS
+        let mut energy = 0f64;
+        for y in 0..h {
+            let grow = &self.gains[y / BLOCK * bw..];
+            let brow = &self.base[y * w..(y + 1) * w];
+            for (x, b) in brow.iter().enumerate() {
+                let v = grow[x / BLOCK] * b;
+                energy += (v * v) as f64;
+            }
+        }
+        let amp = (self.target_rms / (energy / (w * h) as f64).sqrt().max(1e-9)) as f32;
+        let mut sse = 0f64;
+        for y in 0..h {
+            let grow = &self.gains[y / BLOCK * bw..];
+            let brow = &self.base[y * w..(y + 1) * w];
+            let lrow = &mut luma[y * stride..y * stride + w];
+            let mut row_sse = 0u64;
+            for (x, (l, b)) in lrow.iter_mut().zip(brow).enumerate() {
+                let d = (amp * grow[x / BLOCK] * b).clamp(-MAX_DELTA, MAX_DELTA);
+                let new = (*l as f32 + d).round().clamp(0.0, 255.0) as u8;
+                let e = new as i32 - *l as i32;
+                row_sse += (e * e) as u64;
+                *l = new;
+            }
+            sse += row_sse as f64;
+        }
+        self.sse += sse;
+        self.samples += (w * h) as u64;
+    }
+
+    pub fn psnr(&self) -> f64 {
+        if self.sse == 0.0 {
+            return f64::INFINITY;
+        }
+        10.0 * (255.0f64 * 255.0 * self.samples as f64 / self.sse).log10()
+    }
+}
+
+/// Marks `input` with `payload` under `key` into `output`.
+pub fn embed_file(
+    input: &Path,
+    output: &Path,
+    key: &WmKey,
+    payload: Payload,
+    opts: &EmbedOptions,
+    progress: &dyn Progress,
+) -> Result<EmbedReport> {
+    if output.exists() && !opts.overwrite {
+        return Err(Error::AlreadyExists {
+            path: output.to_path_buf(),
+        });
+    }
+    if input.canonicalize().ok() == output.canonicalize().ok() && output.exists() {
+        return Err(Error::arg(
+            "the output is the input",
+            "write the marked video to a new file",
+        ));
+    }
+    let tile = Patterns::new(key).tile(payload);
+    // write beside the destination, rename when whole
+    let dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let ext = output
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    let tmp = tempfile::Builder::new()
+        .prefix(".shieldpack-wm-")
+        .suffix(&ext)
+        .tempfile_in(&dir)
+        .at(&dir)?;
+    let mut marker: Option<Marker> = None;
+    let settings = EncodeSettings {
+        crf: opts.crf,
+        preset: opts.preset.clone(),
+    };
+    let video = codec::transcode_luma(
+        input,
+        tmp.path(),
+        &settings,
+        progress,
+        |luma, w, h, stride| {
+            let m = marker.get_or_insert_with(|| Marker::new(&tile, w, h));
+            m.mark(luma, stride);
+            Ok(())
+        },
+    )?;
+    let marker = marker.ok_or_else(|| {
+        Error::invalid_file(
+            input,
+            "no video frame could be decoded",
+            "check the file with ffprobe",
+        )
+    })?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
+            .at(tmp.path())?;
+    }
+    if opts.overwrite {
+        tmp.persist(output)
+            .map_err(|e| Error::io(output, e.error))?;
+    } else {
+        tmp.persist_noclobber(output)
+            .map_err(|e| Error::io(output, e.error))?;
+    }
+    Ok(EmbedReport {
+        video,
+        psnr_luma_db: marker.psnr(),
+        cell_px: marker.cell_px(),
+    })
+}

@@ -1,0 +1,652 @@
+//! Blind extraction: average the frames, search scale, sub-cell phase and
+//! offset for the sync pattern, then read the symbols relative to it, at the
+//! alignment near the sync's best where sync and symbols together peak highest.
+//!
+//! The false-alarm probability is the sync peak's Gaussian tail times the
+//! number of (scale, phase, offset) hypotheses tried (Bonferroni, so it errs on
+//! the safe side); with a wrong key or an unmarked clip every hypothesis is an
+//! independent-looking draw and the smallest p stays near 1.
+
+use std::path::Path;
+
+use rustfft::num_complex::Complex64;
+
+use super::codec::{self, VideoInfo};
+use super::dsp::{self, Fft2, Image};
+use super::pattern::{decode_list, Patterns, Payload, SYNC_GAIN};
+use super::{WmKey, SYMBOLS, TILE, WORK_ROWS, WORK_ROWS_SMALL};
+use shieldpack_core::error::{Error, Result};
+use shieldpack_core::progress::Progress;
+
+/// Largest cell size tried, relative to `height / WORK_ROWS`: a crop keeping
+/// 2/3 of the height of a video marked with `WORK_ROWS_SMALL` rows.
+const R_MAX: f64 = WORK_ROWS / WORK_ROWS_SMALL * 1.5;
+/// Smallest ratio: a clip slightly larger than its content (padding, rounding).
+const R_MIN: f64 = 0.97;
+/// Sub-cell phases tried on each axis.
+const PHASES: [f64; 2] = [0.0, 0.5];
+/// Checkpoints, in frames' worth of seconds, where the detector looks before
+/// the end and stops decoding once the payload is read. Every look is a test,
+/// so p is multiplied by the number of looks the clip's reading could take.
+const LOOKS_AT_SECONDS: [f64; 3] = [6.0, 12.0, 24.0];
+/// Under no mark, symbols read at random pass the 20 check bits with
+/// probability 2^-20, independently of the sync peak (other patterns).
+const LOG10_CHECK: f64 =
+    -(super::SYMBOLS as f64 * super::SYMBOL_BITS as f64 - 64.0) * std::f64::consts::LOG10_2;
+/// Worst misalignment, in cells, allowed at the clip's edge between two scales.
+const SCALE_SLACK_CELLS: f64 = 0.35;
+
+#[derive(Debug, Clone)]
+pub struct ExtractOptions {
+    /// Decode at most this many seconds of the clip.
+    pub max_seconds: f64,
+    /// Report a detection when log10 p is at most this.
+    pub threshold_log10: f64,
+}
+
+impl Default for ExtractOptions {
+    fn default() -> Self {
+        ExtractOptions {
+            max_seconds: 30.0,
+            threshold_log10: -9.0,
+        }
+    }
+}
+
+/// The best alignment found.
+#[derive(Debug, Clone)]
+pub struct Detection {
+    /// Sync z-score at the best hypothesis.
+    pub z: f64,
+    /// log10 of the false-alarm probability of the sync peak, corrected for
+    /// `hypotheses` (and, from `extract_file`, for the looks taken).
+    pub log10_p_sync: f64,
+    /// log10 of the probability that an unmarked clip or another key gives a
+    /// sync peak this strong and, when the payload was read, a word whose 20
+    /// check bits agree within the words tried (`payload_tries` x 2^-20,
+    /// independent of the sync peak).
+    pub log10_p: f64,
+    pub hypotheses: u64,
+    /// Cell size in clip pixels found.
+    pub cell_px: f64,
+    /// Cell size relative to an uncropped clip of this height (1/crop).
+    pub zoom: f64,
+    /// Each symbol's highest peak and its z-score, and the payload if a word
+    /// whose check bits agree was found within `payload_tries` words (see
+    /// `decode_list`).
+    pub symbols: [u16; SYMBOLS],
+    pub symbol_z: [f64; SYMBOLS],
+    pub payload: Option<Payload>,
+    pub payload_tries: usize,
+}
+
+impl Detection {
+    /// log10 of a bound on the probability that the payload read is another
+    /// payload misread: each wrong word tried passes the check with
+    /// probability 2^-20. None when no payload was read.
+    pub fn log10_p_misread(&self) -> Option<f64> {
+        self.payload
+            .map(|_| (self.payload_tries as f64).log10() + LOG10_CHECK)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ExtractReport {
+    pub video: VideoInfo,
+    pub detection: Detection,
+    /// The mark of this key is there (p below the threshold).
+    pub mark_present: bool,
+    /// ... and its payload was read with matching check bits.
+    pub detected: bool,
+}
+
+/// Sums prefiltered frames at a reduced resolution.
+///
+/// Each frame is box-averaged to about two pixels per (smallest) cell, its
+/// local mean removed (the host picture is the detector's noise), and divided
+/// by its local activity, so that busy areas and sharp edges, where the host
+/// swamps the mark, weigh less than quiet ones: the maximum-likelihood weight
+/// for a mark whose strength follows texture in non-stationary host noise.
+pub struct Accumulator {
+    /// Clip size.
+    pub w: usize,
+    pub h: usize,
+    /// Reduction factor and reduced size.
+    k: usize,
+    sw: usize,
+    sh: usize,
+    /// A nominal cell (`h / WORK_ROWS` clip pixels) in reduced pixels.
+    cell0: f64,
+    acc: Vec<f32>,
+    small: Vec<f32>,
+    tmp: Vec<f32>,
+    pub frames: u64,
+}
+
+/// Radius of the local mean removed, in nominal cells: wide, because the
+/// mark's low frequencies are the ones that survive compression (measured:
+/// 1 cell loses a third of the z-score after CRF 40, 4 cells gains 10-60% over
+/// no prefilter on every attack of the bench).
+const BLUR_CELLS: f64 = 4.0;
+/// Activity blocks of the prefilter, in reduced pixels.
+const ACT_BLOCK: usize = 8;
+/// Activity floor in luma levels, so quiet areas do not blow up.
+const ACT_FLOOR: f32 = 0.5;
+
+impl Accumulator {
+    pub fn new(w: usize, h: usize) -> Self {
+        let nominal = h as f64 / WORK_ROWS;
+        let k = ((nominal * R_MIN) / 2.0).floor().max(1.0) as usize;
+        let (sw, sh) = ((w / k).max(1), (h / k).max(1));
+        Accumulator {
+            w,
+            h,
+            k,
+            sw,
+            sh,
+            cell0: nominal / k as f64,
+            acc: vec![0.0; sw * sh],
+            small: vec![0.0; sw * sh],
+            tmp: vec![0.0; sw * sh],
+            frames: 0,
+        }
+    }
+
+    /// Adds one frame's luma (`w`x`h`, rows `stride` bytes apart).
+    pub fn add(&mut self, luma: &[u8], stride: usize) {
+        let (k, sw, sh) = (self.k, self.sw, self.sh);
+        let norm = 1.0 / (k * k) as f32;
+        self.small.iter_mut().for_each(|v| *v = 0.0);
+        for y in 0..sh * k {
+            let row = &luma[y * stride..y * stride + sw * k];
+            let out = &mut self.small[(y / k) * sw..(y / k + 1) * sw];
+            for (o, chunk) in out.iter_mut().zip(row.chunks_exact(k)) {
+                *o += chunk.iter().map(|&p| p as u32).sum::<u32>() as f32 * norm;
+            }
+        }
+        // the local mean: a separable box blur
+        let r = ((self.cell0 * BLUR_CELLS).round() as usize).max(1);
+        box_blur(&self.small, &mut self.tmp, sw, sh, r);
+        for (t, s) in self.tmp.iter_mut().zip(&self.small) {
+            *t = s - *t;
+        }
+        // divide by the local activity
+        for by in (0..sh).step_by(ACT_BLOCK) {
+            for bx in (0..sw).step_by(ACT_BLOCK) {
+                let (ye, xe) = ((by + ACT_BLOCK).min(sh), (bx + ACT_BLOCK).min(sw));
+                let mut e = 0f32;
+                for y in by..ye {
+                    e += self.tmp[y * sw + bx..y * sw + xe]
+                        .iter()
+                        .map(|v| v * v)
+                        .sum::<f32>();
+                }
+                let sd = (e / ((ye - by) * (xe - bx)) as f32).sqrt();
+                let wgt = 1.0 / (sd + ACT_FLOOR);
+                for y in by..ye {
+                    for x in bx..xe {
+                        self.acc[y * sw + x] += self.tmp[y * sw + x] * wgt;
+                    }
+                }
+            }
+        }
+        self.frames += 1;
+    }
+}
+
+/// `dst` = the mean of `src` over a (2r+1)^2 box, clamped at the edges, by
+/// running sums (O(1) per pixel whatever `r`).
+fn box_blur(src: &[f32], dst: &mut [f32], w: usize, h: usize, r: usize) {
+    let mut rows = vec![0f32; w * h];
+    let mut prefix = vec![0f64; w.max(h) + 1];
+    for y in 0..h {
+        let s = &src[y * w..(y + 1) * w];
+        for x in 0..w {
+            prefix[x + 1] = prefix[x] + s[x] as f64;
+        }
+        for (x, d) in rows[y * w..(y + 1) * w].iter_mut().enumerate() {
+            let (a, b) = (x.saturating_sub(r), (x + r + 1).min(w));
+            *d = ((prefix[b] - prefix[a]) / (b - a) as f64) as f32;
+        }
+    }
+    // vertical: a running sum of rows
+    let mut sum = vec![0f64; w];
+    let (mut lo, mut hi) = (0usize, 0usize); // rows [lo, hi) are in `sum`
+    for y in 0..h {
+        let (a, b) = (y.saturating_sub(r), (y + r + 1).min(h));
+        while hi < b {
+            for (s, v) in sum.iter_mut().zip(&rows[hi * w..(hi + 1) * w]) {
+                *s += *v as f64;
+            }
+            hi += 1;
+        }
+        while lo < a {
+            for (s, v) in sum.iter_mut().zip(&rows[lo * w..(lo + 1) * w]) {
+                *s -= *v as f64;
+            }
+            lo += 1;
+        }
+        let n = (b - a) as f64;
+        for (d, s) in dst[y * w..(y + 1) * w].iter_mut().zip(&sum) {
+            *d = (*s / n) as f32;
+        }
+    }
+}
+
+/// Searches the accumulated frames for the key's mark.
+pub fn search(accum: &Accumulator, patterns: &Patterns) -> Result<Detection> {
+    let small = Image {
+        w: accum.sw,
+        h: accum.sh,
+        px: accum.acc.clone(),
+    };
+    let img = accum;
+    let nominal = img.h as f64 / WORK_ROWS;
+    let cell0 = accum.cell0;
+    let cells_across = (small.w.max(small.h) as f64 / cell0).max(1.0);
+    // a cell must span at least a pixel, and the clip a quarter tile
+    if nominal < 1.0
+        || (small.w as f64 / (cell0 * R_MAX)) * (small.h as f64 / (cell0 * R_MAX))
+            < (TILE * TILE / 4) as f64
+    {
+        return Err(Error::arg(
+            format!(
+                "the clip is too small to carry the mark ({}x{} pixels)",
+                img.w, img.h
+            ),
+            "extract from the largest copy of the clip there is",
+        ));
+    }
+    // scale steps: fine enough that the grid drifts by at most
+    // SCALE_SLACK_CELLS between the clip's centre and its edge
+    let step_at = |zoom: f64| SCALE_SLACK_CELLS / (cells_across / zoom / 2.0);
+    let mut zooms = vec![];
+    let mut r = R_MIN;
+    while r <= R_MAX {
+        zooms.push(r);
+        r *= 1.0 + step_at(r);
+    }
+    let sync = dsp::pattern_spectrum(&Fft2::new(), &patterns.sync);
+    // the sync's highest peak over every offset, at one scale and phase
+    let sync_z = |fft: &Fft2, zoom: f64, phase: (f64, f64)| {
+        let white = whitened(fft, &small, cell0 * zoom, phase);
+        dsp::peak(&dsp::correlate(fft, &white, &sync)).1
+    };
+    let best = best_of(&zooms, |fft, &zoom| {
+        PHASES
+            .iter()
+            .flat_map(|&py| PHASES.iter().map(move |&px| (px, py)))
+            .map(|phase| (sync_z(fft, zoom, phase), zoom))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+    });
+    shieldpack_core::interrupt::check()?;
+    let (coarse_z, centre) = best.expect("at least one hypothesis");
+    // refine around the best: a third of a scale step, quarter-cell phases, on
+    // a grid centred on the coarse best (it once walked with each new best and
+    // ended up to 1% off)
+    let step = step_at(centre);
+    let fine: Vec<(f64, usize)> = (-3i32..=3)
+        .flat_map(|j| (0..16).map(move |q| (centre * (1.0 + step * j as f64 / 3.0), q)))
+        .collect();
+    let refined = best_of(&fine, |fft, &(zoom, q)| {
+        Some((sync_z(fft, zoom, quarter_cell(q)), zoom))
+    });
+    shieldpack_core::interrupt::check()?;
+    let (best_z, best_zoom) = refined
+        .filter(|r| r.0 > coarse_z)
+        .unwrap_or((coarse_z, centre));
+    let tried = zooms.len() * PHASES.len() * PHASES.len() + fine.len();
+    let hypotheses = (tried * TILE * TILE) as u64;
+    let log10_p = ((hypotheses as f64).log10() + dsp::log10_normal_tail(best_z)).min(0.0);
+
+    let read = read_symbols(&small, cell0, best_zoom, step, &sync, patterns);
+    shieldpack_core::interrupt::check()?;
+    let symbols = std::array::from_fn(|k| read.candidates[k].first().map_or(0, |c| c.0));
+    let symbol_z = std::array::from_fn(|k| read.candidates[k].first().map_or(0.0, |c| c.1));
+    let (payload, payload_tries) = decode_list(&read.candidates);
+    Ok(Detection {
+        z: best_z,
+        log10_p_sync: log10_p,
+        log10_p,
+        hypotheses,
+        cell_px: nominal * read.zoom,
+        zoom: read.zoom,
+        symbols,
+        symbol_z,
+        payload,
+        payload_tries,
+    })
+}
+
+/// Phase `q` (0..16) of the quarter-cell phases on both axes, as (x, y).
+fn quarter_cell(q: usize) -> (f64, f64) {
+    ((q % 4) as f64 / 4.0, (q / 4) as f64 / 4.0)
+}
+
+/// The frames folded onto one tile at `cell` pixels and `phase`, whitened:
+/// what every pattern is correlated with.
+fn whitened(fft: &Fft2, small: &Image, cell: f64, phase: (f64, f64)) -> Vec<Complex64> {
+    dsp::whiten(fft, &small.fold(cell, phase.0, phase.1))
+}
+
+/// Runs `eval` on every item, spread over up to 8 threads, and keeps the
+/// result with the highest score. Stops early (returning what it has) when the
+/// user interrupts; the caller checks.
+fn best_of<I: Sync, T: Send>(
+    items: &[I],
+    eval: impl Fn(&Fft2, &I) -> Option<(f64, T)> + Sync,
+) -> Option<(f64, T)> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let eval = &eval;
+                s.spawn(move || {
+                    let fft = Fft2::new();
+                    let mut best: Option<(f64, T)> = None;
+                    for item in items.iter().skip(t).step_by(threads) {
+                        if shieldpack_core::interrupt::check().is_err() {
+                            break;
+                        }
+                        if let Some(r) = eval(&fft, item) {
+                            if best.as_ref().is_none_or(|b| r.0 > b.0) {
+                                best = Some(r);
+                            }
+                        }
+                    }
+                    best
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().expect("search thread"))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+    })
+}
+
+/// Scales tried when reading the symbols: this many quarter scale steps either
+/// side of the sync's best.
+const READ_QUARTER_STEPS: i32 = 12;
+
+/// Peaks kept per symbol for `decode_list`.
+const CANDIDATES: usize = 4;
+
+/// The symbols read: each symbol's candidate values (where its pattern's
+/// correlation has a local peak, relative to the sync's peak) with their
+/// z-scores, highest first, and the scale they were read at (relative to
+/// `height / WORK_ROWS`, as `Detection::zoom`).
+struct Reading {
+    candidates: [Vec<(u16, f64)>; SYMBOLS],
+    zoom: f64,
+}
+
+/// Reads the symbols.
+///
+/// The sync's best alignment was chosen on the sync alone, a fifth of the
+/// mark's energy, and its scale is noisy: after CRF 30 it was off by 0.35%
+/// rms and up to 1%, which misaligns the grid by up to 1.7 cells at the edges
+/// of a 960-pixel clip and costs the symbols a third of their z-score. So the
+/// symbols are read at the alignment, on a finer grid of scales (a quarter
+/// step, over three steps either side) and quarter-cell phases, where the sync
+/// and the symbols together peak highest, each peak weighed by its pattern's
+/// amplitude (the matched combination). Peak heights say nothing about
+/// whether the check bits agree, so choosing by them keeps the 2^-20 evidence
+/// of an agreeing check intact; the sync's own statistic is not recomputed.
+fn read_symbols(
+    small: &Image,
+    cell0: f64,
+    zoom: f64,
+    step: f64,
+    sync: &[Complex64],
+    patterns: &Patterns,
+) -> Reading {
+    let fft = Fft2::new();
+    let specs: Vec<_> = patterns
+        .symbols
+        .iter()
+        .map(|p| dsp::pattern_spectrum(&fft, p))
+        .collect();
+    // the sync's peak offset and z, and each symbol's correlation map
+    let maps_at = |fft: &Fft2, zoom: f64, q: usize| {
+        let white = whitened(fft, small, cell0 * zoom, quarter_cell(q));
+        let (offset, top, _) = dsp::peak(&dsp::correlate(fft, &white, sync));
+        let maps: Vec<Vec<f64>> = specs
+            .iter()
+            .map(|spec| dsp::correlate(fft, &white, spec))
+            .collect();
+        (offset, top, maps)
+    };
+    let mut grid = vec![];
+    for j in -READ_QUARTER_STEPS..=READ_QUARTER_STEPS {
+        for q in 0..16 {
+            grid.push((zoom * (1.0 + step * j as f64 / 4.0), q));
+        }
+    }
+    let best = best_of(&grid, |fft, &(zoom, q)| {
+        let (_, top, maps) = maps_at(fft, zoom, q);
+        let symbols: f64 = maps.iter().map(|m| dsp::peak(m).1).sum();
+        Some((f64::from(SYNC_GAIN) * top + symbols, (zoom, q)))
+    });
+    // None only when interrupted, which the caller reports
+    let (zoom, q) = best.map_or((zoom, 0), |(_, at)| at);
+    let (offset, _, maps) = maps_at(&fft, zoom, q);
+    let (ty, tx) = (offset / TILE, offset % TILE);
+    let candidates = std::array::from_fn(|k| {
+        dsp::peaks(&maps[k], CANDIDATES)
+            .into_iter()
+            .map(|(at, z)| {
+                let (dy, dx) = (
+                    (at / TILE + TILE - ty) % TILE,
+                    (at % TILE + TILE - tx) % TILE,
+                );
+                ((dy * TILE + dx) as u16, z)
+            })
+            .collect()
+    });
+    Reading { candidates, zoom }
+}
+
+/// Reads the mark of `key` from the clip at `path`.
+pub fn extract_file(
+    path: &Path,
+    key: &WmKey,
+    opts: &ExtractOptions,
+    progress: &dyn Progress,
+) -> Result<ExtractReport> {
+    let patterns = Patterns::new(key);
+    let looks: Vec<f64> = LOOKS_AT_SECONDS
+        .iter()
+        .copied()
+        .filter(|&t| t < opts.max_seconds)
+        .collect();
+    let log10_looks = ((looks.len() + 1) as f64).log10();
+    let judge = |d: &mut Detection| {
+        d.log10_p_sync = (d.log10_p_sync + log10_looks).min(0.0);
+        d.log10_p = d.log10_p_sync + d.log10_p_misread().unwrap_or(0.0);
+    };
+    let mut accum: Option<Accumulator> = None;
+    let mut early: Option<Detection> = None;
+    let video = codec::decode_luma(
+        path,
+        opts.max_seconds,
+        progress,
+        |luma, w, h, stride, fps| {
+            let a = accum.get_or_insert_with(|| Accumulator::new(w, h));
+            // a size change midway: use the frames of the first size
+            if (w, h) != (a.w, a.h) {
+                return Ok(true);
+            }
+            a.add(luma, stride);
+            if looks.iter().any(|t| (t * fps).round() as u64 == a.frames) {
+                let mut d = search(a, &patterns)?;
+                judge(&mut d);
+                if d.payload.is_some() && d.log10_p <= opts.threshold_log10 {
+                    early = Some(d);
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        },
+    )?;
+    let Some(accum) = accum.filter(|a| a.frames > 0) else {
+        return Err(Error::invalid_file(
+            path,
+            "no video frame could be decoded",
+            "check the clip with ffprobe; it may be damaged",
+        ));
+    };
+    let detection = match early {
+        Some(d) => d,
+        None => {
+            let mut d = search(&accum, &patterns)?;
+            judge(&mut d);
+            d
+        }
+    };
+    let mark_present =
+        detection.log10_p_sync <= opts.threshold_log10 || detection.log10_p <= opts.threshold_log10;
+    let detected = mark_present && detection.payload.is_some();
+    Ok(ExtractReport {
+        video,
+        detection,
+        mark_present,
+        detected,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embed::Marker;
+    use rand::{Rng, SeedableRng};
+
+    /// A textured synthetic picture.
+    fn host(w: usize, h: usize, seed: u64) -> Vec<u8> {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
+        (0..w * h)
+            .map(|i| {
+                let (x, y) = ((i % w) as f64, (i / w) as f64);
+                let v = 120.0
+                    + 50.0 * (x / 23.0).sin() * (y / 17.0).cos()
+                    + 20.0 * ((x + y) / 5.0).sin()
+                    + rng.gen_range(-12.0..12.0);
+                v.clamp(0.0, 255.0) as u8
+            })
+            .collect()
+    }
+
+    /// Nearest-neighbour-free resize by area/bilinear mix, and crop.
+    // A test helper: source, its size, the crop window and the scale read
+    // best as one flat call at each use.
+    #[allow(clippy::too_many_arguments)]
+    fn crop_scale(
+        src: &[u8],
+        w: usize,
+        h: usize,
+        x0: usize,
+        y0: usize,
+        cw: usize,
+        ch: usize,
+        s: f64,
+    ) -> Image {
+        let (ow, oh) = ((cw as f64 * s) as usize, (ch as f64 * s) as usize);
+        let img = Image {
+            w,
+            h,
+            px: src.iter().map(|&v| v as f32).collect(),
+        };
+        let mut px = vec![0f32; ow * oh];
+        for y in 0..oh {
+            for x in 0..ow {
+                // average over the source footprint (anti-aliasing) with 2x2 taps
+                let mut acc = 0f32;
+                for (dy, dx) in [(0.25, 0.25), (0.25, 0.75), (0.75, 0.25), (0.75, 0.75)] {
+                    let sx = x0 as f64 + (x as f64 + dx) / s - 0.5;
+                    let sy = y0 as f64 + (y as f64 + dy) / s - 0.5;
+                    let sx = sx.clamp(0.0, w as f64 - 1.001);
+                    let sy = sy.clamp(0.0, h as f64 - 1.001);
+                    let (ix, iy) = (sx as usize, sy as usize);
+                    let (fx, fy) = ((sx - ix as f64) as f32, (sy - iy as f64) as f32);
+                    let p = |xx: usize, yy: usize| img.px[yy * w + xx];
+                    acc += (p(ix, iy) * (1.0 - fx) + p(ix + 1, iy) * fx) * (1.0 - fy)
+                        + (p(ix, iy + 1) * (1.0 - fx) + p(ix + 1, iy + 1) * fx) * fy;
+                }
+                px[y * ow + x] = (acc / 4.0).round();
+            }
+        }
+        Image { w: ow, h: oh, px }
+    }
+
+    #[test]
+    fn box_blur_matches_the_direct_mean() {
+        let (w, h, r) = (13, 9, 2);
+        let src: Vec<f32> = (0..w * h).map(|i| ((i * 7919) % 101) as f32).collect();
+        let mut dst = vec![0f32; w * h];
+        box_blur(&src, &mut dst, w, h, r);
+        for y in 0..h {
+            for x in 0..w {
+                let (mut s, mut n) = (0f32, 0f32);
+                for yy in y.saturating_sub(r)..(y + r + 1).min(h) {
+                    for xx in x.saturating_sub(r)..(x + r + 1).min(w) {
+                        s += src[yy * w + xx];
+                        n += 1.0;
+                    }
+                }
+                assert!((dst[y * w + x] - s / n).abs() < 1e-3);
+            }
+        }
+    }
+
+    fn accumulate(img: &Image) -> Accumulator {
+        let luma: Vec<u8> = img.px.iter().map(|&v| v.clamp(0.0, 255.0) as u8).collect();
+        let mut a = Accumulator::new(img.w, img.h);
+        a.add(&luma, img.w);
+        a
+    }
+
+    #[test]
+    fn finds_the_payload_after_crop_and_scale() {
+        let key = WmKey::from_bytes([9; 32]);
+        let payload = Payload(0x5a17c0de12345678);
+        let pats = Patterns::new(&key);
+        let (w, h) = (480, 270);
+        let mut frame = host(w, h, 1);
+        let mut m = Marker::new(&pats.tile(payload), w, h);
+        m.mark(&mut frame, w);
+        assert!(m.psnr() > 44.0, "{}", m.psnr());
+        // keep 0.8 of each side at an odd offset, then scale by 0.75
+        let img = crop_scale(&frame, w, h, 37, 21, 384, 216, 0.75);
+        let acc = accumulate(&img);
+        let d = search(&acc, &pats).unwrap();
+        assert!(d.log10_p < -9.0, "{d:?}");
+        assert_eq!(d.payload, Some(payload), "{d:?}");
+        // the scale found: cells of 270/96 pixels, times 0.75, against 162/144
+        let zoom = 270.0 / 96.0 * 0.75 / (162.0 / 144.0);
+        assert!((d.zoom / zoom - 1.0).abs() < 0.002, "{} vs {zoom}", d.zoom);
+        // the wrong key sees nothing
+        let other = Patterns::new(&WmKey::from_bytes([8; 32]));
+        let d = search(&acc, &other).unwrap();
+        assert!(d.log10_p > -3.0, "{d:?}");
+        assert_eq!(d.payload, None);
+    }
+
+    #[test]
+    fn unmarked_pictures_give_no_detection() {
+        let pats = Patterns::new(&WmKey::from_bytes([3; 32]));
+        for seed in 0..3 {
+            let (w, h) = (320, 180);
+            let f = host(w, h, 100 + seed);
+            let img = Image {
+                w,
+                h,
+                px: f.iter().map(|&v| v as f32).collect(),
+            };
+            let d = search(&accumulate(&img), &pats).unwrap();
+            assert!(d.log10_p > -4.0, "{d:?}");
+        }
+    }
+}
