@@ -454,7 +454,71 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         });
     }
     let mut warnings = Vec::new();
-    let policy = match &o.policy {
+    let policy = load_policy(o, keyring, &mut warnings)?;
+    let staged = StagedDir::new(&o.output, o.force, o.clean_abandoned)?;
+    let plan = cut_plan(o, policy.as_ref());
+    let (summary, mut w) =
+        run_pipeline(o, keyring, policy.as_ref(), &plan, staged.path(), progress)?;
+    let (_info, sel, rendition) = w.start.take().expect("a successful run started");
+    let rdir = staged.path().join(&rendition);
+
+    // The tag promises that every segment decodes on its own.
+    let independent = summary.dependent == 0;
+    if !independent {
+        warnings.push(dependent_warning(&summary));
+    }
+    write_media_playlist(&rdir, w.playlist, independent)?;
+    let variant = variant_of(o, &w.records, &sel, format!("{rendition}/index.m3u8"));
+    let master = MasterPlaylist {
+        version: 3,
+        independent_segments: independent,
+        variants: vec![variant.clone()],
+    };
+    fsutil::write_file(
+        &staged.path().join("master.m3u8"),
+        master.write().as_bytes(),
+    )?;
+    let manifest = manifest_of(o, keyring, &summary, rendition, variant, w.records);
+    fsutil::write_file(
+        &staged.path().join("manifest.json"),
+        manifest.to_json().as_bytes(),
+    )?;
+    let resolved = match (&policy, &o.policy) {
+        (Some(p), Some(path)) => {
+            let r = write_resolved_policy(o, p, path, &manifest, staged.path())?;
+            warnings.extend(alignment_warnings(p, &r));
+            Some(r)
+        }
+        _ => None,
+    };
+    for (name, bytes) in &o.extra_files {
+        fsutil::write_file(&staged.path().join(name), bytes)?;
+    }
+    shieldpack_core::interrupt::check()?;
+    fsutil::sync_dir(&rdir);
+    fsutil::sync_dir(staged.path());
+    staged.publish()?;
+    if summary.dropped_leading > 0 {
+        warnings.push(format!(
+            "dropped {} video frames before the first keyframe (they cannot be decoded)",
+            summary.dropped_leading
+        ));
+    }
+    Ok(Outcome {
+        manifest,
+        video_frames: summary.video_frames,
+        policy: resolved,
+        warnings,
+    })
+}
+
+/// Loads `--policy`, checked against the input's length, with its warnings.
+fn load_policy(
+    o: &Options,
+    keyring: Option<&Keyring>,
+    warnings: &mut Vec<String>,
+) -> Result<Option<Policy>> {
+    Ok(match &o.policy {
         None => None,
         Some(path) => {
             if keyring.is_none() {
@@ -477,26 +541,41 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
             }
             Some(p)
         }
-    };
-    let staged = StagedDir::new(&o.output, o.force, o.clean_abandoned)?;
+    })
+}
 
+/// Where segments must be cut besides the target grid: every scene start and
+/// end, and with time rotation every period boundary.
+fn cut_plan(o: &Options, policy: Option<&Policy>) -> segment::Plan {
     let cut_every = match o.rotation {
         Rotation::Time { seconds } => Some(seconds),
         _ => None,
     };
     // Scene ends matter too: the gap after a scene must not share its key.
     let mut forced: Vec<f64> = policy
-        .iter()
+        .into_iter()
         .flat_map(|p| p.scenes.iter().flat_map(|s| [s.start, s.end]))
         .collect();
     forced.sort_by(f64::total_cmp);
     forced.dedup_by(|a, b| (*a - *b).abs() < 1e-9);
-    let plan = segment::Plan {
+    segment::Plan {
         target: o.segment_duration,
         forced_cuts: forced,
         cut_every,
-    };
+    }
+}
 
+/// Runs the pipeline: this thread demuxes and muxes, the writer encrypts,
+/// hashes and writes into `root` (on a thread of its own once a core is at
+/// hand), and a third thread flushes each finished segment to disk.
+fn run_pipeline<'a>(
+    o: &'a Options,
+    keyring: Option<&'a Keyring>,
+    policy: Option<&'a Policy>,
+    plan: &segment::Plan,
+    root: &'a Path,
+    progress: &dyn Progress,
+) -> Result<(segment::Summary, Writer<'a>)> {
     let (spare_tx, spare_rx) = mpsc::sync_channel::<Vec<u8>>(8);
     // Bounded, so a disk slower than the packaging holds back the writer
     // rather than piling up open files.
@@ -504,19 +583,19 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     let w = Writer {
         o,
         keyring,
-        root: staged.path(),
+        root,
         start: None,
         cur: None,
         last_key: None,
-        policy: policy.as_ref(),
+        policy,
         counter: PeriodCounter::new(o.rotation),
         records: Vec::new(),
         playlist: Vec::new(),
         spares: spare_tx,
         finished: Some(finished_tx),
     };
-    let (summary, mut w) = std::thread::scope(|scope| -> Result<(segment::Summary, Writer)> {
-        let (input, plan) = (&o.input, &plan);
+    std::thread::scope(|scope| -> Result<(segment::Summary, Writer)> {
+        let input = &o.input;
         // Each segment is flushed to disk while the next ones are made, so
         // that the rename which publishes the package (and may delete the
         // one it replaces) never points at data still only in memory.
@@ -568,34 +647,37 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         let synced = syncer.join().expect("the sync thread does not panic");
         // A flush that failed explains why the writer stopped.
         Ok((synced.and(made)?, w))
-    })?;
-    let (_info, sel, rendition) = w.start.take().expect("a successful run started");
-    let (records, playlist_segments) = (w.records, w.playlist);
+    })
+}
 
-    let target = o.segment_duration;
-    let target_duration = playlist_segments
+/// Writes the rendition's VOD media playlist.
+fn write_media_playlist(rdir: &Path, segments: Vec<MediaSegment>, independent: bool) -> Result<()> {
+    let target_duration = segments
         .iter()
         .map(|s| s.duration.round() as u64)
         .max()
         .unwrap_or(1)
         .max(1);
-    let rdir = staged.path().join(&rendition);
-    // The tag promises that every segment decodes on its own.
-    let independent = summary.dependent == 0;
-    if !independent {
-        warnings.push(dependent_warning(&summary));
-    }
     let media = MediaPlaylist {
         version: 3,
         target_duration,
         media_sequence: 0,
         playlist_type: Some(PlaylistType::Vod),
         independent_segments: independent,
-        segments: playlist_segments,
+        segments,
         end_list: true,
     };
-    fsutil::write_file(&rdir.join("index.m3u8"), media.write().as_bytes())?;
+    fsutil::write_file(&rdir.join("index.m3u8"), media.write().as_bytes())
+}
 
+/// The rendition's EXT-X-STREAM-INF: measured peak and average bandwidth
+/// (RFC 8216 4.3.4.2), CODECS, RESOLUTION and FRAME-RATE.
+fn variant_of(
+    o: &Options,
+    records: &[SegmentRecord],
+    sel: &media::Selection,
+    uri: String,
+) -> Variant {
     let sizes: Vec<(f64, u64)> = records.iter().map(|r| (r.duration, r.size)).collect();
     let total_bytes: u64 = records.iter().map(|r| r.size).sum();
     let total_dur: f64 = records.iter().map(|r| r.duration).sum();
@@ -604,29 +686,29 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     } else {
         0
     };
-    let peak = peak_bandwidth(&sizes, target).max(average);
-    let codecs = media::MediaInfo::codecs_attr(&sel);
+    let peak = peak_bandwidth(&sizes, o.segment_duration).max(average);
     let (w, h) = (sel.video.width.unwrap_or(0), sel.video.height.unwrap_or(0));
-    let frame_rate = sel.video.frame_rate.map(|f| (f * 1000.0).round() / 1000.0);
-    let playlist_uri = format!("{rendition}/index.m3u8");
-    let master = MasterPlaylist {
-        version: 3,
-        independent_segments: independent,
-        variants: vec![Variant {
-            bandwidth: peak,
-            average_bandwidth: Some(average),
-            resolution: Some((w, h)),
-            codecs: Some(codecs.clone()),
-            frame_rate,
-            uri: playlist_uri.clone(),
-        }],
-    };
-    fsutil::write_file(
-        &staged.path().join("master.m3u8"),
-        master.write().as_bytes(),
-    )?;
+    Variant {
+        bandwidth: peak,
+        average_bandwidth: Some(average),
+        resolution: Some((w, h)),
+        codecs: Some(media::MediaInfo::codecs_attr(sel)),
+        frame_rate: sel.video.frame_rate.map(|f| (f * 1000.0).round() / 1000.0),
+        uri,
+    }
+}
 
-    let manifest = Manifest {
+/// `manifest.json` for the package as written.
+fn manifest_of(
+    o: &Options,
+    keyring: Option<&Keyring>,
+    summary: &segment::Summary,
+    rendition: String,
+    variant: Variant,
+    records: Vec<SegmentRecord>,
+) -> Manifest {
+    let (w, h) = variant.resolution.unwrap_or((0, 0));
+    Manifest {
         format: manifest::FORMAT.into(),
         format_version: manifest::FORMAT_VERSION,
         tool: "shieldpack".into(),
@@ -650,57 +732,38 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         },
         renditions: vec![Rendition {
             name: rendition,
-            playlist: playlist_uri,
-            bandwidth: peak,
-            average_bandwidth: average,
+            playlist: variant.uri,
+            bandwidth: variant.bandwidth,
+            average_bandwidth: variant.average_bandwidth.unwrap_or(0),
             resolution: format!("{w}x{h}"),
-            frame_rate,
-            codecs,
+            frame_rate: variant.frame_rate,
+            codecs: variant.codecs.unwrap_or_default(),
             segments: records,
         }],
-    };
-    fsutil::write_file(
-        &staged.path().join("manifest.json"),
-        manifest.to_json().as_bytes(),
-    )?;
-    let resolved = match (&policy, &o.policy) {
-        (Some(p), Some(path)) => {
-            let file_name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let r = resolved::resolve(
-                p,
-                &file_name,
-                &o.content_id,
-                &manifest.renditions[0].name,
-                &manifest.renditions[0].segments,
-            );
-            warnings.extend(alignment_warnings(p, &r));
-            fsutil::write_file(&staged.path().join(resolved::FILE), r.to_json().as_bytes())?;
-            Some(r)
-        }
-        _ => None,
-    };
-    for (name, bytes) in &o.extra_files {
-        fsutil::write_file(&staged.path().join(name), bytes)?;
     }
-    shieldpack_core::interrupt::check()?;
-    fsutil::sync_dir(&rdir);
-    fsutil::sync_dir(staged.path());
-    staged.publish()?;
-    if summary.dropped_leading > 0 {
-        warnings.push(format!(
-            "dropped {} video frames before the first keyframe (they cannot be decoded)",
-            summary.dropped_leading
-        ));
-    }
-    Ok(Outcome {
-        manifest,
-        video_frames: summary.video_frames,
-        policy: resolved,
-        warnings,
-    })
+}
+
+/// Writes `policy.json`, the policy as packaged, for a license server.
+fn write_resolved_policy(
+    o: &Options,
+    p: &Policy,
+    path: &Path,
+    manifest: &Manifest,
+    root: &Path,
+) -> Result<resolved::Resolved> {
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let r = resolved::resolve(
+        p,
+        &file_name,
+        &o.content_id,
+        &manifest.renditions[0].name,
+        &manifest.renditions[0].segments,
+    );
+    fsutil::write_file(&root.join(resolved::FILE), r.to_json().as_bytes())?;
+    Ok(r)
 }
 
 /// Scenes can only start on keyframes. Says so when a scene got no segment, or
