@@ -23,9 +23,12 @@ use super::annexb::AnnexB;
 const AVIO_BUF: usize = 256 * 1024;
 
 unsafe extern "C" fn write_cb(opaque: *mut c_void, buf: *mut u8, size: c_int) -> c_int {
-    // SAFETY: opaque is the Box<Vec<u8>> owned by the TsMuxer, alive while ctx is.
-    let sink = &mut *(opaque as *mut Vec<u8>);
-    sink.extend_from_slice(std::slice::from_raw_parts(buf, size.max(0) as usize));
+    // SAFETY: opaque is the Box<Vec<u8>> owned by the TsMuxer, alive while ctx
+    // is, and avio hands over `size` readable bytes at `buf`.
+    unsafe {
+        let sink = &mut *(opaque as *mut Vec<u8>);
+        sink.extend_from_slice(std::slice::from_raw_parts(buf, size.max(0) as usize));
+    }
     size
 }
 
@@ -277,19 +280,27 @@ impl TsMuxer {
         }
     }
 
+    /// # Safety
+    /// `ctx` and `sink` are null or what `new` allocated, and nothing else
+    /// holds them; each is freed once and nulled.
     unsafe fn free(&mut self) {
         if !self.ctx.is_null() {
-            let mut pb = (*self.ctx).pb;
-            if !pb.is_null() {
-                ffi::av_freep(&mut (*pb).buffer as *mut *mut u8 as *mut c_void);
-                ffi::avio_context_free(&mut pb);
-                (*self.ctx).pb = ptr::null_mut();
+            // SAFETY: ctx is this muxer's own context (see above), and pb its
+            // own avio context with the buffer avio allocated.
+            unsafe {
+                let mut pb = (*self.ctx).pb;
+                if !pb.is_null() {
+                    ffi::av_freep(&mut (*pb).buffer as *mut *mut u8 as *mut c_void);
+                    ffi::avio_context_free(&mut pb);
+                    (*self.ctx).pb = ptr::null_mut();
+                }
+                ffi::avformat_free_context(self.ctx);
             }
-            ffi::avformat_free_context(self.ctx);
             self.ctx = ptr::null_mut();
         }
         if !self.sink.is_null() {
-            drop(Box::from_raw(self.sink));
+            // SAFETY: sink came from Box::into_raw in `new` and is freed once.
+            drop(unsafe { Box::from_raw(self.sink) });
             self.sink = ptr::null_mut();
         }
     }

@@ -24,12 +24,14 @@ struct Cursor<'a> {
 
 unsafe extern "C" fn read_cb(opaque: *mut c_void, buf: *mut u8, size: c_int) -> c_int {
     // SAFETY: opaque is the Cursor on analyze's stack, alive for the whole demux.
-    let c = &mut *(opaque as *mut Cursor);
+    let c = unsafe { &mut *(opaque as *mut Cursor) };
     let n = (c.data.len() - c.pos).min(size.max(0) as usize);
     if n == 0 {
         return ffi::AVERROR_EOF;
     }
-    ptr::copy_nonoverlapping(c.data.as_ptr().add(c.pos), buf, n);
+    // SAFETY: avio's buffer has room for `size` >= n bytes, and the cursor
+    // holds n bytes from `pos`.
+    unsafe { ptr::copy_nonoverlapping(c.data.as_ptr().add(c.pos), buf, n) };
     c.pos += n;
     n as c_int
 }

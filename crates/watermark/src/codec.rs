@@ -319,6 +319,8 @@ pub fn transcode_luma(
             .map_err(&out_err)?;
         ost.set_parameters(ist.parameters());
         // the input's codec tag may mean nothing in the output container
+        // SAFETY: the stream's codec parameters are allocated by FFmpeg with
+        // the stream, which `ost` borrows mutably here.
         unsafe {
             (*ost.parameters().as_mut_ptr()).codec_tag = 0;
         }

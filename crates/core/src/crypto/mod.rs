@@ -4,6 +4,7 @@
 //! Encryption goes through `fast::CbcEnc` (AES-NI when the CPU has it);
 //! decryption is already parallel in the `cbc` crate.
 
+#[allow(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 pub mod fast;
 
 pub use fast::{encrypt_lanes, CbcEnc, Sha256One, Sha256x2};
