@@ -29,6 +29,37 @@ pub(super) const AUD: u8 = 9;
 /// a start code, then a delimiter allowing any slice type.
 const DELIMITER: [u8; 6] = [0, 0, 0, 1, AUD, 0xf0];
 
+/// The NAL units of Annex B `data`, split at its start codes.
+pub(super) fn annexb_units(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let start = find_start_code(data, at)?;
+        at = start;
+        Some(&data[start..unit_end(data, start)])
+    })
+}
+
+/// Where the Annex B unit that begins at `start` ends: at the next start
+/// code, whose leading zero (a 4-byte start code's) belongs to it, or at the
+/// end of `data`.
+pub(super) fn unit_end(data: &[u8], start: usize) -> usize {
+    find_start_code(data, start).map_or(data.len(), |next| {
+        let mut e = next - 3;
+        while e > start && data[e - 1] == 0 {
+            e -= 1;
+        }
+        e
+    })
+}
+
+/// Where the unit after the next `00 00 01` at or after `from` begins.
+pub(super) fn find_start_code(data: &[u8], from: usize) -> Option<usize> {
+    data.get(from..)?
+        .windows(3)
+        .position(|w| w == [0, 0, 1])
+        .map(|i| from + i + 3)
+}
+
 /// A video packet whose NAL unit lengths do not add up to its size.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Malformed;

@@ -41,7 +41,7 @@ fn avc(ed: &[u8], profile: i32, level: i32) -> String {
     let pcl = if ed.len() >= 4 && ed[0] == 1 {
         Some([ed[1], ed[2], ed[3]])
     } else {
-        super::gop::annexb_units(ed)
+        super::annexb::annexb_units(ed)
             .find(|n| n.len() >= 4 && n[0] & 0x1f == super::annexb::SPS)
             .map(|n| [n[1], n[2], n[3]])
     };

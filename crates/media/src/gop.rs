@@ -20,7 +20,7 @@
 
 use ffmpeg_next::ffi::{AVCodecID, AVCodecParameters};
 
-use super::annexb::{AUD, IDR, SEI, SLICE, SPS};
+use super::annexb::{annexb_units, find_start_code, unit_end, AUD, IDR, SEI, SLICE, SPS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Codec {
@@ -266,29 +266,6 @@ pub fn with_parameter_sets(packet: &[u8], params: &[u8], out: &mut Vec<u8>) -> b
     true
 }
 
-/// The NAL units of Annex B `data`, split at its start codes.
-pub(super) fn annexb_units(data: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut at = 0;
-    std::iter::from_fn(move || {
-        let start = find_start_code(data, at)?;
-        at = start;
-        Some(&data[start..unit_end(data, start)])
-    })
-}
-
-/// Where the Annex B unit that begins at `start` ends: at the next start
-/// code, whose leading zero (a 4-byte start code's) belongs to it, or at the
-/// end of `data`.
-fn unit_end(data: &[u8], start: usize) -> usize {
-    find_start_code(data, start).map_or(data.len(), |next| {
-        let mut e = next - 3;
-        while e > start && data[e - 1] == 0 {
-            e -= 1;
-        }
-        e
-    })
-}
-
 /// The NAL units of a packet: length-prefixed, or split at Annex B start codes.
 /// A length that overruns the packet ends the walk (the muxer reports it).
 fn units(data: &[u8], length_size: Option<usize>) -> Box<dyn Iterator<Item = &[u8]> + '_> {
@@ -309,14 +286,6 @@ fn units(data: &[u8], length_size: Option<usize>) -> Box<dyn Iterator<Item = &[u
         }
         None => Box::new(annexb_units(data)),
     }
-}
-
-/// Where the unit after the next `00 00 01` at or after `from` begins.
-fn find_start_code(data: &[u8], from: usize) -> Option<usize> {
-    data.get(from..)?
-        .windows(3)
-        .position(|w| w == [0, 0, 1])
-        .map(|i| from + i + 3)
 }
 
 #[cfg(test)]

@@ -19,6 +19,10 @@ use ffmpeg_next as ff;
 
 use super::annexb::AnnexB;
 
+/// Bytes handed over at a time (`segment::Event::Data`): the muxer's sink is
+/// taken once it holds this much.
+pub const CHUNK: usize = 256 * 1024;
+
 /// Muxer output buffer; avio calls back into it whenever its own buffer fills.
 const AVIO_BUF: usize = 256 * 1024;
 
@@ -245,7 +249,7 @@ impl TsMuxer {
             .as_ref()
             .and_then(|r| r.try_recv().ok())
             .filter(Vec::is_empty)
-            .unwrap_or_else(|| Vec::with_capacity(super::segment::CHUNK + AVIO_BUF));
+            .unwrap_or_else(|| Vec::with_capacity(CHUNK + AVIO_BUF));
         // SAFETY: sink is live until free(); FFmpeg only touches it inside calls.
         unsafe { std::mem::replace(&mut *self.sink, fresh) }
     }

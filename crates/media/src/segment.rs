@@ -26,8 +26,7 @@ use super::{describe, next_packet, open_input_with, MediaInfo, Probe, Selection}
 use shieldpack_core::error::{Error, Result};
 use shieldpack_core::progress::Progress;
 
-/// Bytes handed over at a time.
-pub const CHUNK: usize = 256 * 1024;
+pub use super::mux::CHUNK;
 
 /// Where to cut.
 #[derive(Debug, Clone)]
