@@ -14,11 +14,11 @@
 //! blocks in flight. Decryption is already parallel in the `cbc` crate.
 
 use aes::cipher::{
-    block_padding::Pkcs7, consts::U16, inout::InOutBuf, typenum::Unsigned, BlockBackend,
-    BlockClosure, BlockDecryptMut, BlockEncrypt, BlockSizeUser, KeyInit, KeyIvInit, ParBlocks,
+    block_padding::Pkcs7, consts::U16, generic_array::GenericArray, inout::InOutBuf,
+    typenum::Unsigned, BlockBackend, BlockClosure, BlockDecryptMut, BlockEncrypt, BlockSizeUser,
+    KeyInit, KeyIvInit, ParBlocks,
 };
 use aes::{Aes128Enc, Block};
-use sha2::Digest;
 use zeroize::Zeroize;
 
 type Dec = cbc::Decryptor<aes::Aes128>;
@@ -226,10 +226,39 @@ impl CbcEnc {
     /// Encrypts whole blocks in place (as `encrypt`) and feeds the resulting
     /// ciphertext to `sha`. Any trailing partial block is left as is and not
     /// hashed.
+    ///
+    /// Serial CBC and SHA-256 are each latency-bound, on different dependency
+    /// chains, so the two run in one loop: each step encrypts four blocks and,
+    /// between the first and the second, compresses the 64 bytes of ciphertext
+    /// the step before finished, which the CPU overlaps with the AES rounds.
     pub fn encrypt_and_hash(&mut self, data: &mut [u8], sha: &mut Sha256One) {
         let n = data.len() / 16 * 16;
-        self.encrypt(&mut data[..n]);
-        sha.update(&data[..n]);
+        let data = &mut data[..n];
+        // Top up the hasher's partial block first, so the loop hashes whole
+        // blocks straight into the state. That takes `t` bytes of ciphertext,
+        // i.e. `e` bytes of whole CBC blocks.
+        let t = (64 - sha.buf_len) % 64;
+        let e = t.next_multiple_of(16).min(n);
+        self.encrypt(&mut data[..e]);
+        sha.update(&data[..t.min(n)]);
+        if t >= n {
+            return;
+        }
+        // Hashing is now at `t`, encryption at `e`, `e - t < 16` apart.
+        let steps = (n - e) / 64;
+        let CbcEnc { cipher, chain, .. } = self;
+        cipher.encrypt_with_backend(Stitched {
+            chain,
+            data: &mut *data,
+            enc_at: e,
+            hash_at: t,
+            steps,
+            state: &mut sha.state,
+        });
+        sha.total = sha.total.wrapping_add(64 * steps as u64);
+        let done = e + 64 * steps;
+        self.encrypt(&mut data[done..]);
+        sha.update(&data[t + 64 * steps..]);
     }
 }
 
@@ -363,6 +392,57 @@ impl BlockClosure for Interleave<'_, '_> {
     }
 }
 
+/// `CbcEnc::encrypt_and_hash`'s loop: `steps` times, four CBC blocks from
+/// `enc_at` on, and one SHA-256 compression of the ciphertext one step behind,
+/// from `hash_at` on (`hash_at <= enc_at`, so it is ciphertext by then).
+struct Stitched<'a> {
+    chain: &'a mut Block,
+    data: &'a mut [u8],
+    enc_at: usize,
+    hash_at: usize,
+    steps: usize,
+    state: &'a mut [u32; 8],
+}
+
+impl BlockSizeUser for Stitched<'_> {
+    type BlockSize = U16;
+}
+
+impl BlockClosure for Stitched<'_> {
+    fn call<B: BlockBackend<BlockSize = U16>>(self, backend: &mut B) {
+        let Stitched {
+            chain,
+            data,
+            enc_at,
+            hash_at,
+            steps,
+            state,
+        } = self;
+        let mut cbc = |data: &mut [u8], off: usize| {
+            let mut b = Block::default();
+            xor_into(&mut b, &data[off..off + 16], chain);
+            backend.proc_block((&mut b).into());
+            data[off..off + 16].copy_from_slice(&b);
+            *chain = b;
+        };
+        for k in 0..steps {
+            let off = enc_at + 64 * k;
+            cbc(data, off);
+            if k > 0 {
+                let h = hash_at + 64 * (k - 1);
+                compress(state, &data[h..h + 64]);
+            }
+            cbc(data, off + 16);
+            cbc(data, off + 32);
+            cbc(data, off + 48);
+        }
+        if steps > 0 {
+            let h = hash_at + 64 * (steps - 1);
+            compress(state, &data[h..h + 64]);
+        }
+    }
+}
+
 /// `out = a ^ b`, for one block.
 #[inline(always)]
 fn xor_into(out: &mut Block, a: &[u8], b: &Block) {
@@ -371,8 +451,28 @@ fn xor_into(out: &mut Block, a: &[u8], b: &Block) {
     }
 }
 
-/// One SHA-256 stream (the `sha2` crate, which uses SHA-NI where the CPU has it).
-pub struct Sha256One(sha2::Sha256);
+/// One SHA-256 stream: state, partial block and length, compressed through
+/// `sha2::compress256` (which uses SHA-NI where the CPU has it). Kept here
+/// rather than as a `sha2::Sha256` so that `Sha256x2` and
+/// `CbcEnc::encrypt_and_hash` can interleave compressions with other work.
+#[derive(Clone)]
+pub struct Sha256One {
+    state: [u32; 8],
+    buf: [u8; 64],
+    buf_len: usize,
+    total: u64,
+}
+
+/// SHA-256's initial hash value (FIPS 180-4 section 5.3.3).
+const SHA256_H0: [u32; 8] = [
+    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+];
+
+/// Compresses one 64-byte block into `state`.
+#[inline(always)]
+fn compress(state: &mut [u32; 8], block: &[u8]) {
+    sha2::compress256(state, std::slice::from_ref(GenericArray::from_slice(block)));
+}
 
 impl Default for Sha256One {
     fn default() -> Self {
@@ -382,22 +482,77 @@ impl Default for Sha256One {
 
 impl Sha256One {
     pub fn new() -> Self {
-        Sha256One(sha2::Sha256::new())
+        Sha256One {
+            state: SHA256_H0,
+            buf: [0; 64],
+            buf_len: 0,
+            total: 0,
+        }
     }
 
     /// Feeds any number of bytes; partial blocks are buffered.
     pub fn update(&mut self, data: &[u8]) {
-        self.0.update(data);
+        let rest = self.absorb_head(data);
+        self.absorb_blocks(rest);
     }
 
-    pub fn finalize(self) -> [u8; 32] {
-        self.0.finalize().into()
+    /// Counts `data` and tops up a partial block from it (compressing the
+    /// block once full); returns what is left, which starts on a block
+    /// boundary of the stream (empty if it all went into the buffer).
+    fn absorb_head<'d>(&mut self, data: &'d [u8]) -> &'d [u8] {
+        self.total = self.total.wrapping_add(data.len() as u64);
+        if self.buf_len == 0 {
+            return data;
+        }
+        let have = self.buf_len;
+        let take = (64 - have).min(data.len());
+        self.buf[have..have + take].copy_from_slice(&data[..take]);
+        self.buf_len = have + take;
+        if self.buf_len == 64 {
+            compress(&mut self.state, &self.buf);
+            self.buf_len = 0;
+        }
+        &data[take..]
+    }
+
+    /// Compresses the whole blocks of `data` (already counted, and starting
+    /// on a block boundary, so the buffer is empty unless `data` is) and
+    /// buffers the partial block after them.
+    fn absorb_blocks(&mut self, data: &[u8]) {
+        let (blocks, rest) = data.split_at(data.len() / 64 * 64);
+        for block in blocks.chunks_exact(64) {
+            compress(&mut self.state, block);
+        }
+        if !rest.is_empty() {
+            self.buf[..rest.len()].copy_from_slice(rest);
+            self.buf_len = rest.len();
+        }
+    }
+
+    pub fn finalize(mut self) -> [u8; 32] {
+        // FIPS 180-4 section 5.1.1: 0x80, zeros, the bit length as a
+        // big-endian u64, in one block or two.
+        let len = self.buf_len;
+        let mut pad = [0u8; 128];
+        pad[..len].copy_from_slice(&self.buf[..len]);
+        pad[len] = 0x80;
+        let end = if len < 56 { 64 } else { 128 };
+        pad[end - 8..end].copy_from_slice(&self.total.wrapping_mul(8).to_be_bytes());
+        for block in pad[..end].chunks_exact(64) {
+            compress(&mut self.state, block);
+        }
+        let mut d = [0u8; 32];
+        for (chunk, w) in d.chunks_exact_mut(4).zip(&self.state) {
+            chunk.copy_from_slice(&w.to_be_bytes());
+        }
+        d
     }
 }
 
 /// Two SHA-256 hashes fed side by side (rekey hashes the old and the new
-/// ciphertext of a chunk together).
-pub struct Sha256x2(Box<(sha2::Sha256, sha2::Sha256)>);
+/// ciphertext of a chunk together). Each stream is serial, but the two are
+/// independent: compressing a block of each in turn lets the CPU overlap them.
+pub struct Sha256x2(Box<[Sha256One; 2]>);
 
 impl Default for Sha256x2 {
     fn default() -> Self {
@@ -407,20 +562,29 @@ impl Default for Sha256x2 {
 
 impl Sha256x2 {
     pub fn new() -> Self {
-        Sha256x2(Box::new((sha2::Sha256::new(), sha2::Sha256::new())))
+        Sha256x2(Box::new([Sha256One::new(), Sha256One::new()]))
     }
 
-    /// Feeds `a` to the first hash and `b` to the second. Any lengths;
-    /// partial blocks are buffered.
+    /// Feeds `a` to the first hash and `b` to the second; `a.len() ==
+    /// b.len()` is what makes it fast (unequal lengths still hash correctly,
+    /// the excess one stream at a time). Any length; partial blocks are
+    /// buffered.
     pub fn update(&mut self, a: &[u8], b: &[u8]) {
         debug_assert_eq!(a.len(), b.len(), "Sha256x2 streams must stay in lockstep");
-        self.0 .0.update(a);
-        self.0 .1.update(b);
+        let [x, y] = &mut *self.0;
+        let (a, b) = (x.absorb_head(a), y.absorb_head(b));
+        let both = (a.len() / 64).min(b.len() / 64) * 64;
+        for (ba, bb) in a[..both].chunks_exact(64).zip(b[..both].chunks_exact(64)) {
+            compress(&mut x.state, ba);
+            compress(&mut y.state, bb);
+        }
+        x.absorb_blocks(&a[both..]);
+        y.absorb_blocks(&b[both..]);
     }
 
     pub fn finalize(self) -> ([u8; 32], [u8; 32]) {
-        let (a, b) = *self.0;
-        (a.finalize().into(), b.finalize().into())
+        let [x, y] = *self.0;
+        (x.finalize(), y.finalize())
     }
 }
 
@@ -430,6 +594,7 @@ mod tests {
     use aes::cipher::BlockEncryptMut;
     use rand::{Rng, RngCore, SeedableRng};
     use rand_chacha::ChaCha8Rng;
+    use sha2::Digest;
 
     #[test]
     fn round_trip_all_padding_lengths() {
@@ -473,7 +638,6 @@ mod tests {
 
     #[test]
     fn hashed_streaming_matches_one_shot_and_sha2() {
-        use sha2::Digest;
         let key = [4u8; 16];
         let iv = sequence_iv(3);
         for len in [0usize, 1, 15, 16, 17, 63, 64, 65, 1000, 300_000] {
