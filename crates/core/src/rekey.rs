@@ -2,7 +2,7 @@
 //!
 //! After `keys rotate` (or a revoked generation), segments still encrypted
 //! with an old generation's key are decrypted with it and encrypted with the
-//! current key, no FFmpeg: the old file is read through a mapping, decrypted
+//! current key, no FFmpeg: the old file is read a chunk at a time, decrypted
 //! into a small buffer, encrypted there and written once, with the old and new
 //! ciphertext hashed on the way (the old against the manifest, the new for it).
 //! Each worker moves up to four segments along side by side, because CBC
@@ -17,7 +17,7 @@
 //! an interruption leaves it as it was.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
@@ -311,27 +311,24 @@ pub fn rekey(dir: &Path, kr: &Keyring, o: Options, progress: &dyn Progress) -> R
 /// and system calls stay few.
 const CHUNK: usize = 256 << 10;
 
-/// How much of a segment's mapping is read before it is dropped from the
-/// process: resident memory stays at most this per lane.
-const RELEASE: usize = 2 << 20;
-
 /// Segments one worker re-encrypts side by side. CBC encryption is serial
 /// within a segment (each block waits for the one before, ~40 cycles), but
 /// blocks of different segments are independent, so interleaving four keeps
 /// the AES unit busy; two-way hashing likewise pairs the old and new SHA-256.
 const LANES: usize = 4;
 
-/// One segment being re-encrypted: read through a mapping of the old file,
+/// One segment being re-encrypted: each chunk of the old file read into `old`,
 /// decrypted into `buf`, encrypted there, hashed on both sides, written once.
 struct Lane<'a> {
     index: usize,
     job: &'a Job,
-    src: fsutil::Mapped,
+    src: std::fs::File,
+    len: usize,
+    /// This step's chunk of the old ciphertext.
+    old: Vec<u8>,
     dest: PathBuf,
     out: std::fs::File,
     pos: usize,
-    /// Where the part of `src` still mapped in begins.
-    released: usize,
     dec: crypto::CbcDec,
     enc: crypto::CbcEnc,
     sha: Hashes,
@@ -362,18 +359,18 @@ impl<'a> Lane<'a> {
                 format!("{len} bytes is not a whole number of AES blocks"),
             ));
         }
-        let len = usize::try_from(len).map_err(|_| damaged(j, "too large to map".into()))?;
-        let src = fsutil::Mapped::new(&f, len, &j.path)?;
+        let len = usize::try_from(len).map_err(|_| damaged(j, "too large to read".into()))?;
         let dest = j.staged(dir, root);
         let out = std::fs::File::create(&dest).at(&dest)?;
         Ok(Lane {
             index,
             job: j,
-            src,
+            src: f,
+            len,
+            old: Vec::with_capacity(CHUNK),
             dest,
             out,
             pos: 0,
-            released: 0,
             dec: crypto::CbcDec::new(&j.old_key, &j.old_iv),
             enc: crypto::CbcEnc::new(&j.new_key, &j.new_iv),
             sha: if check {
@@ -387,16 +384,29 @@ impl<'a> Lane<'a> {
 
     /// This step's part of the old segment.
     fn chunk(&self) -> std::ops::Range<usize> {
-        let len = self.src.bytes().len();
-        self.pos..(self.pos + CHUNK).min(len)
+        self.pos..(self.pos + CHUNK).min(self.len)
     }
 
-    /// Decrypts this step's chunk into `buf`, checking the padding at the end.
+    /// Reads this step's chunk and decrypts it into `buf`, checking the
+    /// padding at the end.
     fn decrypt(&mut self) -> Result<()> {
         let r = self.chunk();
-        let last = r.end == self.src.bytes().len();
+        let last = r.end == self.len;
+        self.old.resize(r.len(), 0);
+        if let Err(e) = self.src.read_exact(&mut self.old) {
+            return Err(if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                Error::invalid_file(
+                    &self.job.path,
+                    "the file shrank while it was being read (another program cut it short)",
+                    "nothing was published and the package is as the other program left it; \
+                     run `shieldpack verify` on it, and run this command again once nothing else writes to it",
+                )
+            } else {
+                Error::io(&self.job.path, e)
+            });
+        }
         self.buf.resize(r.len(), 0);
-        let ok = self.dec.decrypt_to(&self.src.bytes()[r], &mut self.buf);
+        let ok = self.dec.decrypt_to(&self.old, &mut self.buf);
         if !ok || (last && !crypto::padding_ok(&self.buf)) {
             return Err(Error::invalid_file(
                 &self.job.path,
@@ -411,22 +421,16 @@ impl<'a> Lane<'a> {
     fn write(&mut self) -> Result<()> {
         let r = self.chunk();
         match &mut self.sha {
-            Hashes::Both(h) => h.update(&self.src.bytes()[r.clone()], &self.buf),
+            Hashes::Both(h) => h.update(&self.old, &self.buf),
             Hashes::New(h) => h.update(&self.buf),
         }
         self.out.write_all(&self.buf).at(&self.dest)?;
         self.pos = r.end;
-        // Unmapping interrupts the other cores to flush their TLBs, so it is
-        // done in large steps rather than per chunk.
-        if self.pos - self.released >= RELEASE {
-            self.src.release(self.released..self.pos);
-            self.released = self.pos;
-        }
         Ok(())
     }
 
     fn is_done(&self) -> bool {
-        self.pos == self.src.bytes().len()
+        self.pos == self.len
     }
 
     /// Checks the old hash and makes the new file durable; returns the new hash.
