@@ -16,7 +16,7 @@
 //! `renameat2(RENAME_EXCHANGE)`. Until that swap the old package is untouched;
 //! an interruption leaves it as it was.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -89,8 +89,39 @@ pub struct Options {
 /// Re-encrypts the segments of the package in `dir` whose key is no longer
 /// current. Does nothing (and writes nothing) when every key is current.
 pub fn rekey(dir: &Path, kr: &Keyring, o: Options, progress: &dyn Progress) -> Result<Outcome> {
-    let jobs = o.jobs;
     let mut manifest = Manifest::load(dir)?;
+    check_package(dir, &manifest, kr)?;
+    let mut out = Outcome::default();
+    let work = plan_jobs(dir, &manifest, kr, &mut out)?;
+    if work.is_empty() {
+        return Ok(out);
+    }
+    let changed: BTreeSet<usize> = work.iter().map(|j| j.rendition).collect();
+    let staged = stage(dir, &manifest, &work, &changed)?;
+    let root = staged.path().to_path_buf();
+    let threads = o.jobs.clamp(1, 16).min(work.len());
+    let mut hashes = reencrypt(dir, &root, &work, threads, o.check_hashes, progress)?;
+    for (i, j) in work.iter().enumerate() {
+        let s = &mut manifest.renditions[j.rendition].segments[j.segment];
+        let old_kid = s.kid.clone().unwrap_or_default();
+        out.kids.insert(old_kid, j.new_kid.clone());
+        s.generation = j.new_generation;
+        s.kid = Some(j.new_kid.clone());
+        s.sha256 = hashes.remove(&i).expect("every job hashed");
+        if j.explicit_iv {
+            s.iv = Some(hex::encode(j.new_iv));
+        }
+        out.rekeyed += 1;
+        out.bytes += j.size;
+    }
+    rewrite_records(dir, &root, &manifest, &changed, &mut out)?;
+    publish(dir, &root, &manifest, &work, threads)?;
+    drop(staged);
+    Ok(out)
+}
+
+/// Refuses a clear package, and one made with another keyring.
+fn check_package(dir: &Path, manifest: &Manifest, kr: &Keyring) -> Result<()> {
     let mpath = dir.join("manifest.json");
     if manifest.encryption == "none" {
         return Err(Error::invalid_file(
@@ -112,9 +143,15 @@ pub fn rekey(dir: &Path, kr: &Keyring, o: Options, progress: &dyn Progress) -> R
             ));
         }
     }
+    Ok(())
+}
+
+/// One job per segment whose key is no longer current; counts the segments
+/// left alone (current, or revoked with nothing to move to) in `out`.
+fn plan_jobs(dir: &Path, manifest: &Manifest, kr: &Keyring, out: &mut Outcome) -> Result<Vec<Job>> {
+    let mpath = dir.join("manifest.json");
     let cid = manifest.content_id.clone();
     let st = kr.file.content(&cid);
-    let mut out = Outcome::default();
     let mut work = Vec::new();
     for (ri, r) in manifest.renditions.iter().enumerate() {
         for (si, s) in r.segments.iter().enumerate() {
@@ -183,32 +220,50 @@ pub fn rekey(dir: &Path, kr: &Keyring, o: Options, progress: &dyn Progress) -> R
             });
         }
     }
-    if work.is_empty() {
-        return Ok(out);
-    }
+    Ok(work)
+}
 
+/// A staged copy of the package beside it: every file the rekey leaves as it
+/// is hard-linked, the ones it rewrites are left for it to write.
+fn stage(
+    dir: &Path,
+    manifest: &Manifest,
+    work: &[Job],
+    changed: &BTreeSet<usize>,
+) -> Result<StagedDir> {
     let staged = StagedDir::new(dir, true, true)?;
     let root = staged.path().to_path_buf();
     let perms = std::fs::metadata(dir).at(dir)?.permissions();
     std::fs::set_permissions(&root, perms).at(&root)?;
     // Files written fresh; everything else is hard-linked.
     let mut fresh: HashSet<PathBuf> = work.iter().map(|j| j.path.clone()).collect();
-    let changed_renditions: BTreeMap<usize, ()> = work.iter().map(|j| (j.rendition, ())).collect();
-    for ri in changed_renditions.keys() {
+    for ri in changed {
         fresh.insert(dir.join(&manifest.renditions[*ri].playlist));
     }
-    fresh.insert(mpath.clone());
+    fresh.insert(dir.join("manifest.json"));
     let policy_path = dir.join("policy.json");
     if policy_path.is_file() {
-        fresh.insert(policy_path.clone());
+        fresh.insert(policy_path);
     }
     mirror(dir, &root, &fresh)?;
 
+    Ok(staged)
+}
+
+/// Re-encrypts every job's segment into `root` on `threads` workers; returns
+/// each job's new SHA-256 by its index.
+fn reencrypt(
+    dir: &Path,
+    root: &Path,
+    work: &[Job],
+    threads: usize,
+    check_hashes: bool,
+    progress: &dyn Progress,
+) -> Result<HashMap<usize, String>> {
     progress.set_length(work.iter().map(|j| j.size).sum::<u64>().max(1));
     let done = AtomicU64::new(0);
     let failed = AtomicBool::new(false);
-    let threads = jobs.clamp(1, 16).min(work.len());
-    let pool = Pool::new(&work, threads);
+    let pool = Pool::new(work, threads);
     let results: Vec<Result<Vec<(usize, String)>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
@@ -218,7 +273,7 @@ pub fn rekey(dir: &Path, kr: &Keyring, o: Options, progress: &dyn Progress) -> R
                         let d = done.fetch_add(size, Ordering::Relaxed) + size;
                         progress.set_position(d);
                     };
-                    worker(dir, root, o.check_hashes, pool, finished, failed).inspect_err(|_| {
+                    worker(dir, root, check_hashes, pool, finished, failed).inspect_err(|_| {
                         failed.store(true, Ordering::Relaxed);
                         pool.wake.notify_all();
                     })
@@ -235,21 +290,19 @@ pub fn rekey(dir: &Path, kr: &Keyring, o: Options, progress: &dyn Progress) -> R
         hashes.extend(r?);
     }
 
-    for (i, j) in work.iter().enumerate() {
-        let s = &mut manifest.renditions[j.rendition].segments[j.segment];
-        let old_kid = s.kid.clone().unwrap_or_default();
-        out.kids.insert(old_kid, j.new_kid.clone());
-        s.generation = j.new_generation;
-        s.kid = Some(j.new_kid.clone());
-        s.sha256 = hashes.remove(&i).expect("every job hashed");
-        if j.explicit_iv {
-            s.iv = Some(hex::encode(j.new_iv));
-        }
-        out.rekeyed += 1;
-        out.bytes += j.size;
-    }
+    Ok(hashes)
+}
 
-    for ri in changed_renditions.keys() {
+/// Writes the rewritten media playlists, policy.json and manifest.json into
+/// the staged copy.
+fn rewrite_records(
+    dir: &Path,
+    root: &Path,
+    manifest: &Manifest,
+    changed: &BTreeSet<usize>,
+    out: &mut Outcome,
+) -> Result<()> {
+    for ri in changed {
         let r = &manifest.renditions[*ri];
         let rel = r.playlist.clone();
         let text = std::fs::read_to_string(dir.join(&rel)).at(dir.join(&rel))?;
@@ -260,10 +313,11 @@ pub fn rekey(dir: &Path, kr: &Keyring, o: Options, progress: &dyn Progress) -> R
                 "`shieldpack verify` checks the package; package the title again",
             )
         })?;
-        let new = rewrite_keys(&old, &manifest, *ri, &rel)?;
+        let new = rewrite_keys(&old, manifest, *ri, &rel)?;
         fsutil::write_file(&root.join(&rel), new.write().as_bytes())?;
         out.playlists.push(rel);
     }
+    let policy_path = dir.join("policy.json");
     if policy_path.is_file() {
         let bytes = std::fs::read(&policy_path).at(&policy_path)?;
         let rewritten = serde_json::from_slice::<serde_json::Value>(&bytes)
@@ -277,9 +331,20 @@ pub fn rekey(dir: &Path, kr: &Keyring, o: Options, progress: &dyn Progress) -> R
         // A policy.json that is not JSON is not ours to fix: carry it over as is.
         fsutil::write_file(&root.join("policy.json"), &rewritten.unwrap_or(bytes))?;
     }
-    fsutil::write_file(&root.join("manifest.json"), manifest.to_json().as_bytes())?;
+    fsutil::write_file(&root.join("manifest.json"), manifest.to_json().as_bytes())
+}
+
+/// Makes the staged copy durable, swaps it with the package, and frees the
+/// old copies of the re-encrypted segments.
+fn publish(
+    dir: &Path,
+    root: &Path,
+    manifest: &Manifest,
+    work: &[Job],
+    threads: usize,
+) -> Result<()> {
     crate::interrupt::check()?;
-    for p in std::iter::once(root.clone()).chain(
+    for p in std::iter::once(root.to_path_buf()).chain(
         manifest
             .renditions
             .iter()
@@ -287,14 +352,13 @@ pub fn rekey(dir: &Path, kr: &Keyring, o: Options, progress: &dyn Progress) -> R
     ) {
         fsutil::sync_dir(&p);
     }
-    fsutil::exchange(&root, dir)?;
+    fsutil::exchange(root, dir)?;
     // The staged folder now holds the old package; dropping it removes it.
     // Freeing the old copies of the re-encrypted segments is nearly all of
     // that (a sixth of a whole rekey when done on one thread), so the
     // workers' cores share it first. Like the drop, this is best effort.
     std::thread::scope(|scope| {
         for t in 0..threads {
-            let (work, root) = (&work, &root);
             scope.spawn(move || {
                 for j in work.iter().skip(t).step_by(threads) {
                     let _ = std::fs::remove_file(j.staged(dir, root));
@@ -302,8 +366,7 @@ pub fn rekey(dir: &Path, kr: &Keyring, o: Options, progress: &dyn Progress) -> R
             });
         }
     });
-    drop(staged);
-    Ok(out)
+    Ok(())
 }
 
 /// Bytes of each segment re-encrypted per step: the lanes' chunks, read and
