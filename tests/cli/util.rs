@@ -107,20 +107,46 @@ impl Drop for TestDir {
 /// are kept (so no `SHIELDPACK_IDENTITY` or colour setting leaks in from the
 /// developer's shell), and `NO_COLOR=1` keeps escape codes out of the output.
 pub fn shieldpack() -> Command {
+    media_bin();
     shieldpack_at(Path::new(env!("CARGO_BIN_EXE_shieldpack")))
 }
 
-/// `shieldpack-media`, the build that links FFmpeg. It belongs to another
-/// package of the workspace, so cargo names no `CARGO_BIN_EXE_` for it here;
-/// `cargo build` (which scripts/test.sh runs first) puts it beside `shieldpack`.
+/// `shieldpack-media`, the build that links FFmpeg, beside `shieldpack`
+/// (which hands it every media command). It belongs to another package of the
+/// workspace, so cargo neither names a `CARGO_BIN_EXE_` for it here nor
+/// rebuilds it for `cargo test`: the first call builds it (a no-op when it is
+/// fresh), so a test never runs a stale media build against a new front end.
 pub fn media_bin() -> PathBuf {
-    let p = Path::new(env!("CARGO_BIN_EXE_shieldpack")).with_file_name("shieldpack-media");
-    assert!(
-        p.is_file(),
-        "{} is missing: run `cargo build` (the whole workspace) before `cargo test`",
-        p.display()
-    );
-    p
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let front = Path::new(env!("CARGO_BIN_EXE_shieldpack"));
+            let p = front.with_file_name("shieldpack-media");
+            // Run by cargo, which says where it is; run by hand, use what is there.
+            let cargo = std::env::var_os("CARGO").or_else(|| option_env!("CARGO").map(Into::into));
+            if let Some(cargo) = cargo {
+                let mut build = Command::new(cargo);
+                build
+                    .args(["build", "--quiet", "-p", "shieldpack-media-cli"])
+                    .current_dir(repo_root());
+                if front.parent().and_then(Path::file_name) == Some(OsStr::new("release")) {
+                    build.arg("--release");
+                }
+                let out = build.output().expect("run cargo to build shieldpack-media");
+                assert!(
+                    out.status.success(),
+                    "cargo build -p shieldpack-media-cli failed:\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            assert!(
+                p.is_file(),
+                "{} is missing: run `cargo build` (the whole workspace) before `cargo test`",
+                p.display()
+            );
+            p
+        })
+        .clone()
 }
 
 /// `bin` (e.g. a copy of the binary under test) with the same clean environment.
