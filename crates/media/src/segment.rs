@@ -100,75 +100,94 @@ pub fn run(
     let mut ictx = open_input_with(path, Probe::Headers)?;
     let info = describe(path, &ictx);
     let selection = info.select()?;
-    let mux_err = |(op, e): (&'static str, ff::Error)| Error::Ffmpeg {
-        path: path.into(),
-        op,
-        err: e.to_string(),
-    };
-
-    let vi = selection.video.index;
-    let ai = selection.audio.as_ref().map(|a| a.index);
-    let frame_rate = selection.video.frame_rate;
-    let total_ms = info.duration.map(|d| (d * 1000.0) as u64).unwrap_or(0);
-    let (v_tb, v_declared, params, pictures) = {
-        let v = ictx.stream(vi).expect("selected stream exists");
-        // SAFETY: the stream's parameters live as long as `ictx`, and are
-        // only read here.
-        let pictures = Pictures::new(unsafe { &*v.parameters().as_ptr() });
-        let mut params = vec![(v.parameters(), v.time_base())];
-        if let Some(ai) = ai {
-            let a = ictx.stream(ai).expect("selected stream exists");
-            params.push((a.parameters(), a.time_base()));
-        }
-        (v.time_base(), v.frames().max(0) as u64, params, pictures)
-    };
-    let refs: Vec<(&ff::codec::Parameters, ff::Rational)> =
-        params.iter().map(|(p, t)| (p, *t)).collect();
-    let mut mux = TsMuxer::new(&refs).map_err(mux_err)?;
+    let streams = Streams::of(&ictx, &selection);
+    let mut mux = muxer(&ictx, &streams).map_err(mux_err(path))?;
     mux.recycle(spares);
-    // The muxer copied the parameters; they borrow the input's context, which
-    // reading below needs to itself.
-    drop(refs);
-    drop(params);
+    let total_ms = info.duration.map(|d| (d * 1000.0) as u64).unwrap_or(0);
     sink(Event::Start { info, selection })?;
     progress.set_length(total_ms.max(1));
 
-    let v_sec = f64::from(v_tb);
+    let mut out = Output::new(path, progress, mux, sink, &streams);
+    let dropped_leading = demux(&mut ictx, &streams, plan, &mut out)?;
+    out.finish(streams.frame_rate, total_ms, dropped_leading)
+}
+
+/// Turns a muxer failure into the error `run` returns for `path`.
+fn mux_err(path: &Path) -> impl Fn((&'static str, ff::Error)) -> Error + '_ {
+    move |(op, e)| Error::Ffmpeg {
+        path: path.into(),
+        op,
+        err: e.to_string(),
+    }
+}
+
+/// The selected streams, as the packet loop needs them.
+struct Streams {
+    video: usize,
+    audio: Option<usize>,
+    /// Seconds per tick of the video's time base.
+    v_sec: f64,
+    /// The video frames the container declares, 0 if it does not say.
+    v_declared: u64,
+    frame_rate: Option<f64>,
+    /// Reads the video's picture types, for H.264 and HEVC.
+    pictures: Option<Pictures>,
+}
+
+impl Streams {
+    fn of(ictx: &ff::format::context::Input, selection: &Selection) -> Self {
+        let v = ictx
+            .stream(selection.video.index)
+            .expect("selected stream exists");
+        // SAFETY: the stream's parameters live as long as `ictx`, and are
+        // only read here.
+        let pictures = Pictures::new(unsafe { &*v.parameters().as_ptr() });
+        Streams {
+            video: selection.video.index,
+            audio: selection.audio.as_ref().map(|a| a.index),
+            v_sec: f64::from(v.time_base()),
+            v_declared: v.frames().max(0) as u64,
+            frame_rate: selection.video.frame_rate,
+            pictures,
+        }
+    }
+}
+
+/// A muxer for the selected streams: video is its stream 0, audio stream 1.
+fn muxer(
+    ictx: &ff::format::context::Input,
+    streams: &Streams,
+) -> std::result::Result<TsMuxer, (&'static str, ff::Error)> {
+    // The muxer copies the parameters, so their borrow of `ictx`, which the
+    // packet loop needs to itself, ends here.
+    let params: Vec<_> = std::iter::once(streams.video)
+        .chain(streams.audio)
+        .map(|i| {
+            let s = ictx.stream(i).expect("selected stream exists");
+            (s.parameters(), s.time_base())
+        })
+        .collect();
+    let refs: Vec<(&ff::codec::Parameters, ff::Rational)> =
+        params.iter().map(|(p, t)| (p, *t)).collect();
+    TsMuxer::new(&refs)
+}
+
+/// Reads every packet of `ictx` into `out`, cutting where `plan` says, and
+/// fails if the input is damaged, has no video keyframe or ends early.
+/// Returns how many video packets came before the first keyframe (dropped).
+fn demux<S: FnMut(Event) -> Result<()>>(
+    ictx: &mut ff::format::context::Input,
+    streams: &Streams,
+    plan: &Plan,
+    out: &mut Output<S>,
+) -> Result<u64> {
+    let path = out.path;
+    let mut cuts = Cuts::new(plan);
+    // The first video keyframe's time stamp: time zero, once it is read.
     let mut t0: Option<i64> = None;
-    let mut seg_start = 0.0;
-    let mut seg_index = 0usize;
-    let mut seg_frames = 0u64;
-    let mut total_frames = 0u64;
     let mut read_frames = 0u64;
     let mut dropped = 0u64;
-    let mut end = 0.0f64;
-    let mut forced = plan.forced_cuts.iter().copied().peekable();
-    let mut next_cut = next_grid(0.0, plan.target);
-    let mut next_periodic = plan.cut_every;
     let mut pending_audio: Vec<ff::Packet> = Vec::new();
-    // The current segment's first keyframe's time stamp, when that keyframe
-    // opens an open GOP; and whether the segment needs the one before.
-    let mut open_start: Option<i64> = None;
-    let mut seg_dependent = false;
-    let mut dependent = 0usize;
-    let mut refresh = 0usize;
-    // A segment starts at `packet`. Unless it is a closed start, the segment
-    // needs the parameter sets in front. Returns the time stamp when it opens
-    // an open GOP, and whether the segment needs the one before from its very
-    // first picture (a gradual intra refresh, counted in `refresh`).
-    let mut start_at = |packet: &ff::Packet, ts: i64, mux: &mut TsMuxer| {
-        let start = pictures.as_ref().map_or(Start::Closed, |p| {
-            p.start(packet.data().unwrap_or_default())
-        });
-        if start != Start::Closed {
-            mux.repeat_parameter_sets();
-        }
-        refresh += usize::from(start == Start::Refresh);
-        (
-            (start == Start::Open).then_some(ts),
-            start == Start::Refresh,
-        )
-    };
 
     // Demuxing and muxing share this thread. On a thread of its own the
     // reader left each packet in the other core's cache for the muxer to copy
@@ -177,7 +196,7 @@ pub fn run(
     // a title per core runs `sink`'s encryption on this thread too:
     // `package::Options::overlap`.)
     loop {
-        let mut packet = match next_packet(&mut ictx) {
+        let mut packet = match next_packet(ictx) {
             Ok(Some(p)) => p,
             Ok(None) => break,
             Err(e) => {
@@ -194,7 +213,7 @@ pub fn run(
             });
         }
         let si = packet.stream();
-        if si == vi {
+        if si == streams.video {
             read_frames += 1;
             let Some(ts) = packet.pts().or(packet.dts()) else {
                 continue;
@@ -205,78 +224,24 @@ pub fn run(
                     continue;
                 }
                 t0 = Some(ts);
-                (open_start, seg_dependent) = start_at(&packet, ts, &mut mux);
-                sink(Event::Begin {
-                    index: 0,
-                    start: 0.0,
-                })?;
-                // Audio that came before the first keyframe opens segment 0.
-                mux.write(&mut packet, 0).map_err(mux_err)?;
-                for mut a in pending_audio.drain(..) {
-                    mux.write(&mut a, 1).map_err(mux_err)?;
-                }
-                seg_frames = 1;
-                total_frames = 1;
-                end = end.max(packet.duration().max(0) as f64 * v_sec);
+                out.begin_first(&mut packet, ts, &mut pending_audio)?;
                 continue;
             };
-            let t = (ts - origin) as f64 * v_sec;
-            if packet.is_key() && t > seg_start + EPS {
-                let mut cut = t + EPS >= next_cut;
-                while forced.peek().is_some_and(|f| *f <= t + EPS) {
-                    if forced.next().is_some_and(|f| f > seg_start + EPS) {
-                        cut = true;
-                    }
-                }
-                if let (Some(every), Some(at)) = (plan.cut_every, next_periodic) {
-                    if t + EPS >= at {
-                        cut = true;
-                        next_periodic = Some(((t + EPS) / every).floor() * every + every);
-                    }
-                }
-                if cut {
-                    shieldpack_core::interrupt::check()?;
-                    dependent += usize::from(seg_dependent);
-                    (open_start, seg_dependent) = start_at(&packet, ts, &mut mux);
-                    sink(Event::Data(mux.cut().map_err(mux_err)?))?;
-                    sink(Event::End {
-                        index: seg_index,
-                        start: seg_start,
-                        duration: t - seg_start,
-                        video_frames: seg_frames,
-                    })?;
-                    seg_index += 1;
-                    seg_start = t;
-                    seg_frames = 0;
-                    next_cut = next_grid(t, plan.target);
-                    sink(Event::Begin {
-                        index: seg_index,
-                        start: t,
-                    })?;
-                    progress.set_position((t * 1000.0) as u64);
-                }
+            let t = (ts - origin) as f64 * streams.v_sec;
+            if packet.is_key() && t > out.seg_start + EPS && cuts.due(t, out.seg_start) {
+                out.cut(&packet, ts, t)?;
             }
-            if let (Some(start), Some(p)) = (open_start, &pictures) {
-                if ts < start && !seg_dependent {
-                    seg_dependent = p.needs_previous_gop(packet.data().unwrap_or_default());
-                }
-            }
-            end = end.max(t + packet.duration().max(0) as f64 * v_sec);
-            seg_frames += 1;
-            total_frames += 1;
-            mux.write(&mut packet, 0).map_err(mux_err)?;
-        } else if Some(si) == ai {
+            out.video(&mut packet, ts, t)?;
+        } else if Some(si) == streams.audio {
             if t0.is_none() {
                 pending_audio.push(packet);
                 continue;
             }
-            mux.write(&mut packet, 1).map_err(mux_err)?;
+            out.audio(&mut packet)?;
         } else {
             continue;
         }
-        if mux.pending() >= CHUNK {
-            sink(Event::Data(mux.take()))?;
-        }
+        out.hand_over_chunk()?;
     }
     if t0.is_none() {
         return Err(Error::NotMedia {
@@ -284,33 +249,238 @@ pub fn run(
             reason: "no video keyframe found".into(),
         });
     }
+    let v_declared = streams.v_declared;
     if v_declared > 0 && read_frames < v_declared {
         return Err(Error::Truncated {
             path: path.into(),
             reason: format!("read {read_frames} of the {v_declared} video frames it declares"),
         });
     }
-    // A last frame without a duration still lasts one frame interval.
-    if let Some(fr) = frame_rate {
-        end = end.max(seg_start + seg_frames as f64 / fr - EPS);
+    Ok(dropped)
+}
+
+/// Where segments end: which keyframes begin a new one.
+struct Cuts<'a> {
+    target: f64,
+    /// The forced cut times not yet passed.
+    forced: std::iter::Peekable<std::iter::Copied<std::slice::Iter<'a, f64>>>,
+    /// The grid point the current segment may end at.
+    next_grid: f64,
+    every: Option<f64>,
+    /// The next multiple of `every`.
+    next_periodic: Option<f64>,
+}
+
+impl<'a> Cuts<'a> {
+    fn new(plan: &'a Plan) -> Self {
+        Cuts {
+            target: plan.target,
+            forced: plan.forced_cuts.iter().copied().peekable(),
+            next_grid: next_grid(0.0, plan.target),
+            every: plan.cut_every,
+            next_periodic: plan.cut_every,
+        }
     }
-    sink(Event::Data(mux.finish().map_err(mux_err)?))?;
-    let duration = (end - seg_start).max(0.0);
-    sink(Event::End {
-        index: seg_index,
-        start: seg_start,
-        duration,
-        video_frames: seg_frames,
-    })?;
-    progress.set_position(total_ms);
-    Ok(Summary {
-        segments: seg_index + 1,
-        video_frames: total_frames,
-        duration: seg_start + duration,
-        dropped_leading: dropped,
-        dependent: dependent + usize::from(seg_dependent),
-        refresh,
-    })
+
+    /// Whether a keyframe at `t`, after the start of the segment that began
+    /// at `seg_start`, begins the next one: it is on or past the grid point,
+    /// a forced cut or a multiple of `cut_every`. Forced cuts at or before
+    /// `seg_start` were met by that segment's start and do not count.
+    fn due(&mut self, t: f64, seg_start: f64) -> bool {
+        let mut cut = t + EPS >= self.next_grid;
+        while self.forced.peek().is_some_and(|f| *f <= t + EPS) {
+            if self.forced.next().is_some_and(|f| f > seg_start + EPS) {
+                cut = true;
+            }
+        }
+        if let (Some(every), Some(at)) = (self.every, self.next_periodic) {
+            if t + EPS >= at {
+                cut = true;
+                self.next_periodic = Some(((t + EPS) / every).floor() * every + every);
+            }
+        }
+        if cut {
+            self.next_grid = next_grid(t, self.target);
+        }
+        cut
+    }
+}
+
+/// Where the packets go: the muxer, the segment being written, and the
+/// counts `Summary` reports.
+struct Output<'a, S> {
+    path: &'a Path,
+    progress: &'a dyn Progress,
+    mux: TsMuxer,
+    sink: S,
+    v_sec: f64,
+    pictures: Option<&'a Pictures>,
+    seg_index: usize,
+    /// Seconds from the first video keyframe.
+    seg_start: f64,
+    seg_frames: u64,
+    total_frames: u64,
+    /// The latest time any video frame read so far ends at.
+    end: f64,
+    /// The current segment's first keyframe's time stamp, when that keyframe
+    /// opens an open GOP; and whether the segment needs the one before.
+    open_start: Option<i64>,
+    seg_dependent: bool,
+    /// The segments before the current one that need the one before them.
+    dependent: usize,
+    refresh: usize,
+}
+
+impl<'a, S: FnMut(Event) -> Result<()>> Output<'a, S> {
+    fn new(
+        path: &'a Path,
+        progress: &'a dyn Progress,
+        mux: TsMuxer,
+        sink: S,
+        streams: &'a Streams,
+    ) -> Self {
+        Output {
+            path,
+            progress,
+            mux,
+            sink,
+            v_sec: streams.v_sec,
+            pictures: streams.pictures.as_ref(),
+            seg_index: 0,
+            seg_start: 0.0,
+            seg_frames: 0,
+            total_frames: 0,
+            end: 0.0,
+            open_start: None,
+            seg_dependent: false,
+            dependent: 0,
+            refresh: 0,
+        }
+    }
+
+    /// Segment 0 begins at the first video keyframe, `packet`, followed by
+    /// the audio read before it.
+    fn begin_first(
+        &mut self,
+        packet: &mut ff::Packet,
+        ts: i64,
+        pending_audio: &mut Vec<ff::Packet>,
+    ) -> Result<()> {
+        self.start_at(packet, ts);
+        (self.sink)(Event::Begin {
+            index: 0,
+            start: 0.0,
+        })?;
+        self.mux.write(packet, 0).map_err(mux_err(self.path))?;
+        for mut a in pending_audio.drain(..) {
+            self.mux.write(&mut a, 1).map_err(mux_err(self.path))?;
+        }
+        self.seg_frames = 1;
+        self.total_frames = 1;
+        self.end = self.end.max(packet.duration().max(0) as f64 * self.v_sec);
+        Ok(())
+    }
+
+    /// Ends the current segment and begins the next at the keyframe
+    /// `packet`, time stamp `ts`, `t` seconds in.
+    fn cut(&mut self, packet: &ff::Packet, ts: i64, t: f64) -> Result<()> {
+        shieldpack_core::interrupt::check()?;
+        self.dependent += usize::from(self.seg_dependent);
+        self.start_at(packet, ts);
+        (self.sink)(Event::Data(self.mux.cut().map_err(mux_err(self.path))?))?;
+        (self.sink)(Event::End {
+            index: self.seg_index,
+            start: self.seg_start,
+            duration: t - self.seg_start,
+            video_frames: self.seg_frames,
+        })?;
+        self.seg_index += 1;
+        self.seg_start = t;
+        self.seg_frames = 0;
+        (self.sink)(Event::Begin {
+            index: self.seg_index,
+            start: t,
+        })?;
+        self.progress.set_position((t * 1000.0) as u64);
+        Ok(())
+    }
+
+    /// A segment starts at `packet`. Unless it is a closed start, the segment
+    /// needs the parameter sets in front. Notes the time stamp when it opens
+    /// an open GOP, and whether the segment needs the one before from its
+    /// very first picture (a gradual intra refresh, counted in `refresh`).
+    fn start_at(&mut self, packet: &ff::Packet, ts: i64) {
+        let start = self.pictures.map_or(Start::Closed, |p| {
+            p.start(packet.data().unwrap_or_default())
+        });
+        if start != Start::Closed {
+            self.mux.repeat_parameter_sets();
+        }
+        self.refresh += usize::from(start == Start::Refresh);
+        self.open_start = (start == Start::Open).then_some(ts);
+        self.seg_dependent = start == Start::Refresh;
+    }
+
+    /// Writes a video packet after the first, `t` seconds in. Until the
+    /// segment is known to need the one before, its leading pictures (shown
+    /// before an open-GOP start) are checked for references back.
+    fn video(&mut self, packet: &mut ff::Packet, ts: i64, t: f64) -> Result<()> {
+        if let (Some(start), Some(p)) = (self.open_start, self.pictures) {
+            if ts < start && !self.seg_dependent {
+                self.seg_dependent = p.needs_previous_gop(packet.data().unwrap_or_default());
+            }
+        }
+        self.end = self
+            .end
+            .max(t + packet.duration().max(0) as f64 * self.v_sec);
+        self.seg_frames += 1;
+        self.total_frames += 1;
+        self.mux.write(packet, 0).map_err(mux_err(self.path))
+    }
+
+    fn audio(&mut self, packet: &mut ff::Packet) -> Result<()> {
+        self.mux.write(packet, 1).map_err(mux_err(self.path))
+    }
+
+    /// Hands over what is muxed once it makes a chunk.
+    fn hand_over_chunk(&mut self) -> Result<()> {
+        if self.mux.pending() >= CHUNK {
+            (self.sink)(Event::Data(self.mux.take()))?;
+        }
+        Ok(())
+    }
+
+    /// The end of the input ends the last segment.
+    fn finish(
+        mut self,
+        frame_rate: Option<f64>,
+        total_ms: u64,
+        dropped_leading: u64,
+    ) -> Result<Summary> {
+        // A last frame without a duration still lasts one frame interval.
+        if let Some(fr) = frame_rate {
+            self.end = self
+                .end
+                .max(self.seg_start + self.seg_frames as f64 / fr - EPS);
+        }
+        (self.sink)(Event::Data(self.mux.finish().map_err(mux_err(self.path))?))?;
+        let duration = (self.end - self.seg_start).max(0.0);
+        (self.sink)(Event::End {
+            index: self.seg_index,
+            start: self.seg_start,
+            duration,
+            video_frames: self.seg_frames,
+        })?;
+        self.progress.set_position(total_ms);
+        Ok(Summary {
+            segments: self.seg_index + 1,
+            video_frames: self.total_frames,
+            duration: self.seg_start + duration,
+            dropped_leading,
+            dependent: self.dependent + usize::from(self.seg_dependent),
+            refresh: self.refresh,
+        })
+    }
 }
 
 #[cfg(test)]

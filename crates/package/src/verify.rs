@@ -9,7 +9,7 @@
 //! encrypted, each scene's KIDs exactly those of its segments, and no KID
 //! shared between scenes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -251,222 +251,20 @@ pub fn verify_with(
         }
     };
     if let (Some(kf), Some(m)) = (keyring, &manifest) {
-        if m.keyring_fingerprint
-            .as_deref()
-            .is_some_and(|f| f != kf.fingerprint)
-        {
-            c.defect(
-                "manifest.json",
-                format!(
-                    "made with keyring {} but verified with {}",
-                    m.keyring_fingerprint.as_deref().unwrap_or("?"),
-                    kf.fingerprint
-                ),
-            );
-        } else {
-            let st = kf.content(&m.content_id);
-            for r in m.segments().filter(|r| r.kid.is_some()) {
-                let current = st.generation_for(r.period);
-                if st.is_revoked(r.period, r.generation) {
-                    c.defect(
-                        &r.uri,
-                        format!(
-                            "uses the revoked key of period {} generation {} (KID {})",
-                            r.period,
-                            r.generation,
-                            r.kid.as_deref().unwrap_or("")
-                        ),
-                    );
-                } else if r.generation != current {
-                    c.defect(
-                        &r.uri,
-                        format!(
-                            "uses key generation {} of period {}, but generation {current} is current: run `shieldpack rekey`",
-                            r.generation, r.period
-                        ),
-                    );
-                }
-            }
-        }
+        check_generations(&mut c, kf, m);
     }
-    let records: HashMap<&str, &SegmentRecord> = manifest
-        .iter()
-        .flat_map(|m| m.segments())
-        .map(|s| (s.uri.as_str(), s))
-        .collect();
-
-    let master_path = dir.join("master.m3u8");
-    let master = match read_text(&master_path)
-        .map_err(|e| e.to_string())
-        .and_then(|t| MasterPlaylist::parse(&t).map_err(|e| e.to_string()))
-    {
-        Ok(m) => m,
-        Err(e) => {
-            c.defect("master.m3u8", e);
-            c.report.ok = false;
-            return Ok(c.report);
-        }
+    let Some(master) = read_master(&mut c, dir) else {
+        c.report.ok = false;
+        return Ok(c.report);
     };
-    c.report.playlists += 1;
-    for problem in hls::rules::check_master(&master) {
-        c.defect("master.m3u8", problem);
-    }
     let total: usize = manifest.as_ref().map(|m| m.segments().count()).unwrap_or(0);
     progress.set_length(total.max(1) as u64);
-    let mut seen = 0usize;
-    let mut listed = std::collections::HashSet::new();
-    // Whether the playlist encrypts each segment, by URI, for the policy check.
-    let mut encrypted_by_uri: HashMap<String, bool> = HashMap::new();
-
+    let mut walk = Walk::new(dir, keys, manifest.as_ref(), progress);
     for variant in &master.variants {
-        let rel = variant.uri.clone();
-        let ppath = dir.join(&rel);
-        let base = Path::new(&rel)
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        let media = match read_text(&ppath)
-            .and_then(|t| MediaPlaylist::parse(&t).map_err(|e| e.to_string()))
-        {
-            Ok(p) => p,
-            Err(e) => {
-                c.defect(&rel, e);
-                continue;
-            }
-        };
-        c.report.playlists += 1;
-        for problem in hls::rules::check_media(&media) {
-            c.defect(&rel, problem);
-        }
-        let keys_in_force = media.effective_keys();
-        for (i, seg) in media.segments.iter().enumerate() {
-            shieldpack_core::interrupt::check()?;
-            let uri = base.join(&seg.uri).to_string_lossy().into_owned();
-            listed.insert(uri.clone());
-            c.report.segments += 1;
-            c.report.duration += seg.duration;
-            let data = match std::fs::read(dir.join(&uri)) {
-                Ok(d) => d,
-                Err(_) => {
-                    c.defect(&uri, format!("missing (listed at {rel} line {})", seg.line));
-                    continue;
-                }
-            };
-            let record = records.get(uri.as_str()).copied();
-            match record {
-                None if manifest.is_some() => c.defect(&uri, "not listed in manifest.json"),
-                None => {}
-                Some(r) => {
-                    if r.size != data.len() as u64 {
-                        c.defect(
-                            &uri,
-                            format!("size {} differs from the manifest's {}", data.len(), r.size),
-                        );
-                    } else if r.sha256 != hex::encode(Sha256::digest(&data)) {
-                        c.defect(
-                            &uri,
-                            "SHA-256 differs from the manifest's: the file was changed or damaged",
-                        );
-                    }
-                    if (r.duration - seg.duration).abs() > 0.0015 {
-                        c.defect(
-                            &uri,
-                            format!(
-                                "EXTINF {:.3} differs from the manifest's {:.3}",
-                                seg.duration, r.duration
-                            ),
-                        );
-                    }
-                }
-            }
-            let key = keys_in_force[i];
-            let encrypted = key.is_some_and(|k| k.method == KeyMethod::Aes128);
-            encrypted_by_uri.insert(uri.clone(), encrypted);
-            if let (Some(r), Some(k)) = (record, key) {
-                if encrypted != r.kid.is_some() {
-                    c.defect(
-                        &uri,
-                        "the playlist and the manifest disagree on whether it is encrypted",
-                    );
-                }
-                if encrypted && k.iv.map(hex::encode) != r.iv {
-                    c.defect(&uri, "the playlist's IV differs from the manifest's");
-                }
-            }
-            if matches!(keys, Keys::None) && encrypted {
-                continue;
-            }
-            let plain = if encrypted {
-                let Some(r) = record else {
-                    c.defect(&uri, "cannot find its KID without a manifest entry");
-                    continue;
-                };
-                let kid = r.kid.clone().unwrap_or_default();
-                let key_bytes = match keys {
-                    Keys::Keyring(kr) => {
-                        let Some(m) = &manifest else { continue };
-                        let derived = hex::encode(kr.kid(&m.content_id, r.generation, r.period));
-                        if derived != kid {
-                            c.defect(
-                                &uri,
-                                format!(
-                                    "KID {kid} is not the keyring's for period {} generation {}",
-                                    r.period, r.generation
-                                ),
-                            );
-                            continue;
-                        }
-                        kr.content_key(&m.content_id, r.generation, r.period)
-                    }
-                    Keys::Dir(d) => match key_from_dir(d, &kid) {
-                        Ok(k) => k,
-                        Err(e) => {
-                            c.defect(&uri, e);
-                            continue;
-                        }
-                    },
-                    Keys::None => unreachable!("skipped above"),
-                };
-                let iv = key
-                    .and_then(|k| k.iv)
-                    .unwrap_or_else(|| crypto::sequence_iv(media.sequence_of(i)));
-                match crypto::decrypt(&data, &key_bytes, &iv) {
-                    Some(p) => p,
-                    None => {
-                        c.defect(&uri, format!("does not decrypt with key {kid} (bad padding: wrong key, IV or damaged data)"));
-                        continue;
-                    }
-                }
-            } else {
-                data
-            };
-            match tsread::analyze(&plain) {
-                Err(e) => c.defect(&uri, format!("decrypted data is not valid MPEG-TS: {e}")),
-                Ok(ts) => {
-                    c.report.segments_decrypted += 1;
-                    c.report.video_frames += ts.video_frames;
-                    let frame = if ts.video_frames > 1 {
-                        ts.video_duration / ts.video_frames as f64
-                    } else {
-                        0.04
-                    };
-                    if (ts.video_duration - seg.duration).abs() > 0.02 + frame / 2.0 {
-                        c.defect(
-                            &uri,
-                            format!(
-                                "its video lasts {:.3}s but EXTINF says {:.3}s",
-                                ts.video_duration, seg.duration
-                            ),
-                        );
-                    }
-                }
-            }
-            seen += 1;
-            progress.set_position(seen as u64);
-        }
+        walk.playlist(&mut c, &variant.uri)?;
     }
-    for uri in records.keys() {
-        if !listed.contains(*uri) {
+    for uri in walk.records.keys() {
+        if !walk.listed.contains(*uri) {
             c.defect(*uri, "listed in manifest.json but in no playlist");
         }
     }
@@ -475,10 +273,309 @@ pub fn verify_with(
         Ok(None) => {}
         Ok(Some(r)) => match &manifest {
             None => c.defect(resolved::FILE, "cannot be checked without manifest.json"),
-            Some(m) => check_policy(&mut c, &r, m, &encrypted_by_uri),
+            Some(m) => check_policy(&mut c, &r, m, &walk.encrypted_by_uri),
         },
     }
     c.report.defects.sort_by(|a, b| a.file.cmp(&b.file));
     c.report.ok = c.report.defects.is_empty();
     Ok(c.report)
+}
+
+/// Every keyed segment against the keyring's state: not revoked, and of the
+/// generation in force. Only when the package was made with this keyring;
+/// otherwise that mismatch is the one defect.
+fn check_generations(c: &mut Checker, kf: &KeyringFile, m: &Manifest) {
+    if m.keyring_fingerprint
+        .as_deref()
+        .is_some_and(|f| f != kf.fingerprint)
+    {
+        c.defect(
+            "manifest.json",
+            format!(
+                "made with keyring {} but verified with {}",
+                m.keyring_fingerprint.as_deref().unwrap_or("?"),
+                kf.fingerprint
+            ),
+        );
+        return;
+    }
+    let st = kf.content(&m.content_id);
+    for r in m.segments().filter(|r| r.kid.is_some()) {
+        let current = st.generation_for(r.period);
+        if st.is_revoked(r.period, r.generation) {
+            c.defect(
+                &r.uri,
+                format!(
+                    "uses the revoked key of period {} generation {} (KID {})",
+                    r.period,
+                    r.generation,
+                    r.kid.as_deref().unwrap_or("")
+                ),
+            );
+        } else if r.generation != current {
+            c.defect(
+                &r.uri,
+                format!(
+                    "uses key generation {} of period {}, but generation {current} is current: run `shieldpack rekey`",
+                    r.generation, r.period
+                ),
+            );
+        }
+    }
+}
+
+/// master.m3u8, parsed and checked against the rules; `None` when it cannot
+/// be read or parsed, which leaves nothing else to find.
+fn read_master(c: &mut Checker, dir: &Path) -> Option<MasterPlaylist> {
+    let master = match read_text(&dir.join("master.m3u8"))
+        .and_then(|t| MasterPlaylist::parse(&t).map_err(|e| e.to_string()))
+    {
+        Ok(m) => m,
+        Err(e) => {
+            c.defect("master.m3u8", e);
+            return None;
+        }
+    };
+    c.report.playlists += 1;
+    for problem in hls::rules::check_master(&master) {
+        c.defect("master.m3u8", problem);
+    }
+    Some(master)
+}
+
+/// The walk over every media playlist's segments: what each is checked
+/// against, and what it leaves for the checks after it.
+struct Walk<'a> {
+    dir: &'a Path,
+    keys: &'a Keys<'a>,
+    /// `None` when manifest.json could not be loaded (already a defect).
+    manifest: Option<&'a Manifest>,
+    /// The manifest's segments by URI.
+    records: HashMap<&'a str, &'a SegmentRecord>,
+    progress: &'a dyn Progress,
+    /// Every segment URI some playlist lists.
+    listed: HashSet<String>,
+    /// Whether the playlist encrypts each segment, by URI, for the policy check.
+    encrypted_by_uri: HashMap<String, bool>,
+    /// Segments that got as far as being measured, for `progress`.
+    seen: usize,
+}
+
+impl<'a> Walk<'a> {
+    fn new(
+        dir: &'a Path,
+        keys: &'a Keys<'a>,
+        manifest: Option<&'a Manifest>,
+        progress: &'a dyn Progress,
+    ) -> Self {
+        let records = manifest
+            .into_iter()
+            .flat_map(|m| m.segments())
+            .map(|s| (s.uri.as_str(), s))
+            .collect();
+        Walk {
+            dir,
+            keys,
+            manifest,
+            records,
+            progress,
+            listed: HashSet::new(),
+            encrypted_by_uri: HashMap::new(),
+            seen: 0,
+        }
+    }
+
+    /// The media playlist at `rel` (relative to the package): its grammar
+    /// and rules, then each of its segments.
+    fn playlist(&mut self, c: &mut Checker, rel: &str) -> Result<()> {
+        let media = match read_text(&self.dir.join(rel))
+            .and_then(|t| MediaPlaylist::parse(&t).map_err(|e| e.to_string()))
+        {
+            Ok(p) => p,
+            Err(e) => {
+                c.defect(rel, e);
+                return Ok(());
+            }
+        };
+        c.report.playlists += 1;
+        for problem in hls::rules::check_media(&media) {
+            c.defect(rel, problem);
+        }
+        // Segment URIs are relative to the playlist.
+        let base = Path::new(rel)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let keys_in_force = media.effective_keys();
+        for (i, seg) in media.segments.iter().enumerate() {
+            shieldpack_core::interrupt::check()?;
+            let uri = base.join(&seg.uri).to_string_lossy().into_owned();
+            let key = keys_in_force[i];
+            self.segment(c, rel, &uri, seg, key, media.sequence_of(i));
+        }
+        Ok(())
+    }
+
+    /// One segment, listed at `rel` under `key` with media sequence number
+    /// `sequence`: the file against the manifest, and with keys, its content.
+    fn segment(
+        &mut self,
+        c: &mut Checker,
+        rel: &str,
+        uri: &str,
+        seg: &hls::MediaSegment,
+        key: Option<&hls::Key>,
+        sequence: u64,
+    ) {
+        self.listed.insert(uri.to_owned());
+        c.report.segments += 1;
+        c.report.duration += seg.duration;
+        let data = match std::fs::read(self.dir.join(uri)) {
+            Ok(d) => d,
+            Err(_) => {
+                c.defect(uri, format!("missing (listed at {rel} line {})", seg.line));
+                return;
+            }
+        };
+        let record = self.records.get(uri).copied();
+        match record {
+            None if self.manifest.is_some() => c.defect(uri, "not listed in manifest.json"),
+            None => {}
+            Some(r) => check_file(c, uri, &data, seg.duration, r),
+        }
+        let encrypted = key.is_some_and(|k| k.method == KeyMethod::Aes128);
+        self.encrypted_by_uri.insert(uri.to_owned(), encrypted);
+        if let (Some(r), Some(k)) = (record, key) {
+            if encrypted != r.kid.is_some() {
+                c.defect(
+                    uri,
+                    "the playlist and the manifest disagree on whether it is encrypted",
+                );
+            }
+            if encrypted && k.iv.map(hex::encode) != r.iv {
+                c.defect(uri, "the playlist's IV differs from the manifest's");
+            }
+        }
+        if matches!(self.keys, Keys::None) && encrypted {
+            return;
+        }
+        let plain = if encrypted {
+            // Without an IV attribute the IV is the media sequence number.
+            let iv = key
+                .and_then(|k| k.iv)
+                .unwrap_or_else(|| crypto::sequence_iv(sequence));
+            let Some(p) = self.decrypt(c, uri, &data, record, &iv) else {
+                return;
+            };
+            p
+        } else {
+            data
+        };
+        measure(c, uri, &plain, seg.duration);
+        self.seen += 1;
+        self.progress.set_position(self.seen as u64);
+    }
+
+    /// An encrypted segment's plaintext, with the key its manifest entry's
+    /// KID names; `None` once a defect says why not.
+    fn decrypt(
+        &self,
+        c: &mut Checker,
+        uri: &str,
+        data: &[u8],
+        record: Option<&SegmentRecord>,
+        iv: &[u8; 16],
+    ) -> Option<Vec<u8>> {
+        let Some(r) = record else {
+            c.defect(uri, "cannot find its KID without a manifest entry");
+            return None;
+        };
+        let kid = r.kid.clone().unwrap_or_default();
+        let key_bytes = match self.keys {
+            Keys::Keyring(kr) => {
+                // A record comes from the manifest, so it is there.
+                let m = self.manifest?;
+                let derived = hex::encode(kr.kid(&m.content_id, r.generation, r.period));
+                if derived != kid {
+                    c.defect(
+                        uri,
+                        format!(
+                            "KID {kid} is not the keyring's for period {} generation {}",
+                            r.period, r.generation
+                        ),
+                    );
+                    return None;
+                }
+                kr.content_key(&m.content_id, r.generation, r.period)
+            }
+            Keys::Dir(d) => match key_from_dir(d, &kid) {
+                Ok(k) => k,
+                Err(e) => {
+                    c.defect(uri, e);
+                    return None;
+                }
+            },
+            Keys::None => unreachable!("`segment` skips encrypted segments without keys"),
+        };
+        match crypto::decrypt(data, &key_bytes, iv) {
+            Some(p) => Some(p),
+            None => {
+                c.defect(uri, format!("does not decrypt with key {kid} (bad padding: wrong key, IV or damaged data)"));
+                None
+            }
+        }
+    }
+}
+
+/// A segment file against its manifest entry: size, then (when the size
+/// matches) SHA-256, and the playlist's EXTINF against the recorded duration.
+fn check_file(c: &mut Checker, uri: &str, data: &[u8], extinf: f64, r: &SegmentRecord) {
+    if r.size != data.len() as u64 {
+        c.defect(
+            uri,
+            format!("size {} differs from the manifest's {}", data.len(), r.size),
+        );
+    } else if r.sha256 != hex::encode(Sha256::digest(data)) {
+        c.defect(
+            uri,
+            "SHA-256 differs from the manifest's: the file was changed or damaged",
+        );
+    }
+    if (r.duration - extinf).abs() > 0.0015 {
+        c.defect(
+            uri,
+            format!(
+                "EXTINF {:.3} differs from the manifest's {:.3}",
+                extinf, r.duration
+            ),
+        );
+    }
+}
+
+/// A segment's plaintext as MPEG-TS: its video frames counted, and its video's
+/// length against its EXTINF, within half a frame and 20 ms.
+fn measure(c: &mut Checker, uri: &str, plain: &[u8], extinf: f64) {
+    match tsread::analyze(plain) {
+        Err(e) => c.defect(uri, format!("decrypted data is not valid MPEG-TS: {e}")),
+        Ok(ts) => {
+            c.report.segments_decrypted += 1;
+            c.report.video_frames += ts.video_frames;
+            // With one frame or none there is no interval to measure: take
+            // 25 fps's.
+            let frame = if ts.video_frames > 1 {
+                ts.video_duration / ts.video_frames as f64
+            } else {
+                0.04
+            };
+            if (ts.video_duration - extinf).abs() > 0.02 + frame / 2.0 {
+                c.defect(
+                    uri,
+                    format!(
+                        "its video lasts {:.3}s but EXTINF says {:.3}s",
+                        ts.video_duration, extinf
+                    ),
+                );
+            }
+        }
+    }
 }
