@@ -9,48 +9,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+use crate::util::{ffmpeg, run, run_code, run_ok, shieldpack, stdout, stdout_json, TestDir};
+
 const PAYLOAD: &str = "5a17c0de12345678";
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_shieldpack"));
-    c.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("NO_COLOR", "1");
-    c
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("run shieldpack")
-}
-
-fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-v", "error", "-nostdin", "-y"])
-        .args(args)
-        .output()
-        .expect("ffmpeg is installed");
-    assert!(
-        out.status.success(),
-        "ffmpeg {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not one JSON document ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// Files shared by the tests: made once, kept in cargo's test scratch folder.
+/// Files shared by the tests: made once, kept in cargo's test scratch folder
+/// (a `TestDir` in a static would never be dropped, so never removed).
 struct Fixture {
     dir: PathBuf,
     key: PathBuf,
@@ -69,12 +37,11 @@ fn fixture() -> &'static Fixture {
         let key = dir.join("wm.key");
         let other_key = dir.join("other.key");
         for k in [&key, &other_key] {
-            let out = run(&["watermark", "keygen", "-o", s(k)]);
-            assert!(out.status.success(), "{out:?}");
+            run_ok(shieldpack().args(["watermark", "keygen", "-o", s(k)]));
         }
         // natural-ish content: a moving fractal blended with a test card, film grain, a tone
         let source = dir.join("source.mp4");
-        ffmpeg(&[
+        run_ok(ffmpeg().args([
             "-f",
             "lavfi",
             "-i",
@@ -104,9 +71,9 @@ fn fixture() -> &'static Fixture {
             "-c:a",
             "aac",
             s(&source),
-        ]);
+        ]));
         let marked = dir.join("marked.mp4");
-        let out = run(&[
+        let out = run_ok(shieldpack().args([
             "--json",
             "watermark",
             "embed",
@@ -119,13 +86,8 @@ fn fixture() -> &'static Fixture {
             PAYLOAD,
             "--preset",
             "veryfast",
-        ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let report = json(&out);
+        ]));
+        let report = stdout_json(&out);
         assert_eq!(report["payload"], PAYLOAD);
         assert_eq!(report["frames"], 120);
         let psnr = report["psnr_luma_db"].as_f64().unwrap();
@@ -141,15 +103,15 @@ fn fixture() -> &'static Fixture {
 }
 
 fn extract(clip: &Path, key: &Path) -> (Output, serde_json::Value) {
-    let out = run(&[
+    let out = run(shieldpack().args([
         "--json",
         "watermark",
         "extract",
         s(clip),
         "--wm-key",
         s(key),
-    ]);
-    let v = json(&out);
+    ]));
+    let v = stdout_json(&out);
     (out, v)
 }
 
@@ -203,10 +165,9 @@ fn assert_not_found(clip: &Path, key: &Path) {
 #[test]
 fn keygen_writes_a_private_key_and_refuses_to_overwrite() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("k");
-    let out = run(&["--json", "watermark", "keygen", "-o", s(&key)]);
-    assert!(out.status.success());
+    let dir = TestDir::new();
+    let key = dir.join("k");
+    let out = run_ok(shieldpack().args(["--json", "watermark", "keygen", "-o", s(&key)]));
     let text = std::fs::read_to_string(&key).unwrap();
     let secret = text.trim().rsplit(':').next().unwrap().to_string();
     assert_eq!(secret.len(), 64);
@@ -217,8 +178,7 @@ fn keygen_writes_a_private_key_and_refuses_to_overwrite() {
     // the secret is never printed
     assert!(!String::from_utf8_lossy(&out.stdout).contains(&secret));
     assert!(!String::from_utf8_lossy(&out.stderr).contains(&secret));
-    let again = run(&["watermark", "keygen", "-o", s(&key)]);
-    assert_eq!(again.status.code(), Some(2));
+    let again = run_code(shieldpack().args(["watermark", "keygen", "-o", s(&key)]), 2);
     assert!(String::from_utf8_lossy(&again.stderr).contains("hint:"));
     assert_eq!(std::fs::read_to_string(&key).unwrap(), text);
 }
@@ -228,7 +188,7 @@ fn round_trip_finds_the_payload() {
     let f = fixture();
     assert_found(&f.marked, None);
     // plain output: the payload alone on stdout
-    let out = run(&["watermark", "extract", s(&f.marked), "--wm-key", s(&f.key)]);
+    let out = run(shieldpack().args(["watermark", "extract", s(&f.marked), "--wm-key", s(&f.key)]));
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), PAYLOAD);
 }
@@ -236,20 +196,17 @@ fn round_trip_finds_the_payload() {
 #[test]
 fn marked_output_keeps_audio_and_frame_count() {
     let f = fixture();
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-count_frames",
-            "-show_entries",
-            "stream=codec_type,codec_name,nb_read_frames",
-            "-of",
-            "csv=p=0",
-            s(&f.marked),
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let out = run_ok(Command::new("ffprobe").args([
+        "-v",
+        "error",
+        "-count_frames",
+        "-show_entries",
+        "stream=codec_type,codec_name,nb_read_frames",
+        "-of",
+        "csv=p=0",
+        s(&f.marked),
+    ]));
+    let text = stdout(&out);
     assert!(text.contains("h264,video,120"), "{text}");
     assert!(text.contains("aac,audio"), "{text}");
 }
@@ -258,7 +215,7 @@ fn marked_output_keeps_audio_and_frame_count() {
 fn survives_crf30_reencode() {
     let f = fixture();
     let clip = f.dir.join("crf30.mp4");
-    ffmpeg(&[
+    run_ok(ffmpeg().args([
         "-i",
         s(&f.marked),
         "-c:v",
@@ -269,7 +226,7 @@ fn survives_crf30_reencode() {
         "veryfast",
         "-an",
         s(&clip),
-    ]);
+    ]));
     assert_found(&clip, Some(FULL_HEIGHT));
 }
 
@@ -277,7 +234,7 @@ fn survives_crf30_reencode() {
 fn survives_half_scale() {
     let f = fixture();
     let clip = f.dir.join("half.mp4");
-    ffmpeg(&[
+    run_ok(ffmpeg().args([
         "-i",
         s(&f.marked),
         "-vf",
@@ -290,7 +247,7 @@ fn survives_half_scale() {
         "veryfast",
         "-an",
         s(&clip),
-    ]);
+    ]));
     assert_found(&clip, Some(FULL_HEIGHT));
 }
 
@@ -298,7 +255,7 @@ fn survives_half_scale() {
 fn survives_a_crop_at_an_odd_offset_from_the_middle() {
     let f = fixture();
     let clip = f.dir.join("crop.mp4");
-    ffmpeg(&[
+    run_ok(ffmpeg().args([
         "-ss",
         "1",
         "-i",
@@ -313,7 +270,7 @@ fn survives_a_crop_at_an_odd_offset_from_the_middle() {
         "veryfast",
         "-an",
         s(&clip),
-    ]);
+    ]));
     // 432 of the 540 lines kept
     assert_found(&clip, Some(FULL_HEIGHT * 540.0 / 432.0));
 }
@@ -347,7 +304,7 @@ fn bad_payloads_are_usage_errors() {
         ("hello", "not hex"),
         ("", "empty"),
     ] {
-        let out = run(&[
+        let out = run(shieldpack().args([
             "watermark",
             "embed",
             s(&f.source),
@@ -357,7 +314,7 @@ fn bad_payloads_are_usage_errors() {
             s(&f.key),
             "--payload",
             payload,
-        ]);
+        ]));
         assert_error(&out, needle);
         assert!(!out_path.exists());
     }
@@ -366,31 +323,31 @@ fn bad_payloads_are_usage_errors() {
 #[test]
 fn bad_inputs_are_errors_not_panics() {
     let f = fixture();
-    let dir = tempfile::tempdir().unwrap();
-    let missing = dir.path().join("missing.mp4");
-    let out = run(&["watermark", "extract", s(&missing), "--wm-key", s(&f.key)]);
+    let dir = TestDir::new();
+    let missing = dir.join("missing.mp4");
+    let out = run(shieldpack().args(["watermark", "extract", s(&missing), "--wm-key", s(&f.key)]));
     assert_error(&out, "no such file");
 
-    let text = dir.path().join("notes.mp4");
+    let text = dir.join("notes.mp4");
     std::fs::write(&text, "not a video at all\n").unwrap();
-    let out = run(&["watermark", "extract", s(&text), "--wm-key", s(&f.key)]);
+    let out = run(shieldpack().args(["watermark", "extract", s(&text), "--wm-key", s(&f.key)]));
     assert_error(&out, "not a media file");
-    let out = run(&[
+    let out = run(shieldpack().args([
         "watermark",
         "embed",
         s(&text),
         "-o",
-        s(&dir.path().join("o.mp4")),
+        s(&dir.join("o.mp4")),
         "--wm-key",
         s(&f.key),
         "--payload",
         "ab",
-    ]);
+    ]));
     assert_error(&out, "not a media file");
 
     // a clip far too small to hold a cell of the mark
-    let tiny = dir.path().join("tiny.mp4");
-    ffmpeg(&[
+    let tiny = dir.join("tiny.mp4");
+    run_ok(ffmpeg().args([
         "-i",
         s(&f.marked),
         "-t",
@@ -398,27 +355,27 @@ fn bad_inputs_are_errors_not_panics() {
         "-vf",
         "scale=64:36",
         s(&tiny),
-    ]);
-    let out = run(&["watermark", "extract", s(&tiny), "--wm-key", s(&f.key)]);
+    ]));
+    let out = run(shieldpack().args(["watermark", "extract", s(&tiny), "--wm-key", s(&f.key)]));
     assert_error(&out, "too small to carry the mark");
 
     // a keyring or any other file is not a watermark key
-    let out = run(&["watermark", "extract", s(&f.marked), "--wm-key", s(&text)]);
+    let out = run(shieldpack().args(["watermark", "extract", s(&f.marked), "--wm-key", s(&text)]));
     assert_error(&out, "not a shieldpack watermark key");
-    let out = run(&[
+    let out = run(shieldpack().args([
         "watermark",
         "extract",
         s(&f.marked),
         "--wm-key",
         s(&missing),
-    ]);
+    ]));
     assert_error(&out, "no such file");
 }
 
 #[test]
 fn embed_refuses_to_overwrite_without_force() {
     let f = fixture();
-    let out = run(&[
+    let out = run(shieldpack().args([
         "watermark",
         "embed",
         s(&f.source),
@@ -428,6 +385,6 @@ fn embed_refuses_to_overwrite_without_force() {
         s(&f.key),
         "--payload",
         "1",
-    ]);
+    ]));
     assert_error(&out, "already exists");
 }
