@@ -592,6 +592,15 @@ fn hls_input_args(input: &OsStr) -> Vec<OsString> {
     }
 }
 
+/// `ffmpeg` quiet (`-v error`, no banner), never reading stdin and replacing
+/// its output (`-y`): add the inputs, filters and output, then run it with
+/// `run_ok`, which kills it at the deadline and shows its errors on failure.
+pub fn ffmpeg() -> Command {
+    let mut c = Command::new("ffmpeg");
+    c.args(["-hide_banner", "-v", "error", "-nostdin", "-y"]);
+    c
+}
+
 /// Decoded video frames of the first video stream of a file or URL, counted by
 /// ffprobe (which really decodes them: `-count_frames`).
 pub fn ffprobe_frames(input: impl AsRef<OsStr>) -> u64 {
