@@ -29,7 +29,7 @@ use shieldpack_core::fsutil::{self, StagedDir};
 use shieldpack_core::hls::{
     Key, MasterPlaylist, MediaPlaylist, MediaSegment, PlaylistType, Variant,
 };
-use shieldpack_core::keys::Keyring;
+use shieldpack_core::keys::{self, Keyring, KeyringFile, PackagedTitle};
 use shieldpack_core::manifest::resolved;
 use shieldpack_core::manifest::{
     self, key_uri, Manifest, Rendition, Rotation, SceneTag, SegmentRecord, Source,
@@ -73,6 +73,9 @@ pub struct Options {
     /// per run instead of once per title, which in an OUTROOT of thousands of
     /// titles on NFS would cost minutes.
     pub clean_abandoned: bool,
+    /// Package even when the keyring records another title under
+    /// `content_id` (`--reuse-content-id`); see `keys::record_packaged`.
+    pub reuse_content_id: bool,
     /// A scene policy file to honour (`--policy`).
     pub policy: Option<PathBuf>,
     /// The `--rotation` config `rotation` came from, recorded in the manifest.
@@ -115,7 +118,7 @@ pub struct Outcome {
 
 /// Checks flags that do not need the input.
 pub fn check_options(o: &Options) -> Result<()> {
-    shieldpack_core::keys::check_content_id(&o.content_id)?;
+    shieldpack_core::keys::check_new_content_id(&o.content_id)?;
     if !(o.segment_duration.is_finite() && o.segment_duration >= 0.5 && o.segment_duration <= 60.0)
     {
         return Err(Error::arg(
@@ -601,6 +604,22 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
             path: o.input.clone(),
         });
     }
+    // Refuse a second title under a content id early, before any work;
+    // recorded (and checked again, under the keyring's lock) at the end.
+    // Only a regular file can be fingerprinted cheaply (and without blocking).
+    let title = match keyring.filter(|_| o.input.is_file()) {
+        Some(kr) => {
+            let title = PackagedTitle::of(&o.input)?;
+            let file = KeyringFile::load(&kr.path)?;
+            if let Some(had) = file.packaged_conflict(&o.content_id, &title) {
+                if !o.reuse_content_id {
+                    return Err(keys::content_id_taken(&kr.path, &o.content_id, had, &title));
+                }
+            }
+            Some((kr, title))
+        }
+        None => None,
+    };
     let mut warnings = Vec::new();
     let policy = load_policy(o, keyring, &mut warnings)?;
     let staged = StagedDir::new(&o.output, o.force, o.clean_abandoned)?;
@@ -643,6 +662,9 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         fsutil::write_file(&staged.path().join(name), bytes)?;
     }
     shieldpack_core::interrupt::check()?;
+    if let Some((kr, title)) = &title {
+        keys::record_packaged(&kr.path, &o.content_id, title, o.reuse_content_id)?;
+    }
     fsutil::sync_dir(&rdir);
     fsutil::sync_dir(staged.path());
     staged.publish()?;
@@ -985,12 +1007,15 @@ fn alignment_warnings(p: &Policy, r: &resolved::Resolved) -> Vec<String> {
     out
 }
 
-/// The default content id for an input: its file stem, made safe.
+/// The default content id for an input: its file stem when that is a valid
+/// id, else a readable form plus a hash of the stem, so that two inputs never
+/// get one id (and one set of keys and IVs) by name alone
+/// (`keys::unique_content_id`).
 pub fn default_content_id(input: &Path) -> String {
-    shieldpack_core::keys::content_id_from(
-        &input
+    shieldpack_core::keys::unique_content_id(
+        input
             .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
+            .map(|s| s.as_encoded_bytes())
             .unwrap_or_default(),
     )
 }
@@ -1098,6 +1123,7 @@ mod tests {
                     force: false,
                     extra_files: Vec::new(),
                     clean_abandoned: false,
+                    reuse_content_id: false,
                     policy: None,
                     rotation_config: None,
                     overlap,
