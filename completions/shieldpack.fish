@@ -182,7 +182,7 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_s
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -s o -l output -d 'The package folder to create' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l keyring -d 'The keyring that derives the content keys (not needed with --clear)' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -s i -l identity -d 'An age identity file (or SSH private key) that opens the keyring; repeatable. Default: the file named by SHIELDPACK_IDENTITY, else KEYRING.identity' -r -F
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l content-id -d 'The content id keys are derived for (default: from the input\'s file name)' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l content-id -d 'The content id keys are derived for (default: the input\'s file name, with a hash of it appended when the name is not a valid id, so names never collide); the keyring records which title each id packaged and refuses another' -r
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l segment-duration -d 'Target segment duration in seconds; segments are cut on keyframes' -r
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l rotate-every -d 'Start a new key period every DURATION of media (e.g. 30s, 5m, 1h, 90)' -r
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l rotate-segments -d 'Start a new key period every N segments' -r
@@ -196,6 +196,7 @@ always\t''
 never\t''"
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l clear -d 'Package without encryption (no keyring needed)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l force -d 'Replace OUTDIR if it exists and is not empty'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l reuse-content-id -d 'Package even if the keyring already packaged a different title under this content id (both then share its keys and IVs: only for the same title)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -s q -l quiet -d 'Print nothing but errors and the data asked for'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'

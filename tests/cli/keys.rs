@@ -280,3 +280,92 @@ fn concurrent_keyring_changes_are_all_kept() {
     left.sort();
     assert_eq!(left, ["keyring.json", "keyring.json.identity"]);
 }
+
+/// Issue 25, item 4: a keyring records which title each content id packaged,
+/// and refuses a different title under the same id (same keys and IVs on
+/// different content) unless `--reuse-content-id`; the same title again is fine.
+#[test]
+fn a_keyring_refuses_a_second_title_under_one_content_id() {
+    let t = TestDir::new();
+    let keyring = new_keyring(&t);
+    let before: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&keyring).unwrap()).unwrap();
+    assert!(
+        before.get("packaged").is_none(),
+        "a new keyring records nothing"
+    );
+    let other = t.join("other.mp4");
+    let o = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-nostdin", "-y", "-i"])
+        .arg(fixture("clip.mp4"))
+        .args(["-t", "6", "-c", "copy"])
+        .arg(&other)
+        .output()
+        .expect("ffmpeg on PATH");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let package = |input: &std::path::Path, out: &str, extra: &[&str]| {
+        let mut c = shieldpack();
+        c.arg("package")
+            .arg(input)
+            .arg("-o")
+            .arg(t.join(out))
+            .arg("--keyring")
+            .arg(&keyring)
+            .args(["--content-id", "movie"])
+            .args(extra);
+        c
+    };
+    run_ok(&mut package(&fixture("clip.mp4"), "first", &[]));
+    let show = || {
+        stdout_json(&run_ok(
+            shieldpack().args(["keys", "show", "--json"]).arg(&keyring),
+        ))
+    };
+    let v = show();
+    let recorded = v["packaged"]["movie"].as_array().unwrap().clone();
+    assert_eq!(recorded.len(), 1, "{v}");
+    assert!(recorded[0]["source"]
+        .as_str()
+        .unwrap()
+        .ends_with("clip.mp4"));
+    assert!(recorded[0]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
+
+    // A different title under the same id: refused, nothing written.
+    let o = run_status(&mut package(&other, "second", &[]), 2);
+    let e = stderr(&o);
+    assert!(e.contains("content id 'movie' was already packaged"), "{e}");
+    assert!(e.contains("\nhint: ") && e.contains("--content-id"), "{e}");
+    assert!(!t.join("second").exists());
+    assert_eq!(show()["packaged"]["movie"].as_array().unwrap().len(), 1);
+
+    // The same title again (or a copy of it under another name) is fine, and
+    // gives the same package.
+    run_ok(&mut package(&fixture("clip.mp4"), "again", &[]));
+    let copy = t.join("copy-of-clip.mp4");
+    std::fs::copy(fixture("clip.mp4"), &copy).unwrap();
+    run_ok(&mut package(&copy, "copy", &[]));
+    assert_eq!(
+        std::fs::read(t.join("first/manifest.json")).unwrap(),
+        std::fs::read(t.join("again/manifest.json")).unwrap()
+    );
+    assert_eq!(show()["packaged"]["movie"].as_array().unwrap().len(), 1);
+
+    // Told to, it packages the other title and records it beside the first.
+    run_ok(&mut package(&other, "second", &["--reuse-content-id"]));
+    let v = show();
+    assert_eq!(v["packaged"]["movie"].as_array().unwrap().len(), 2);
+    // The text listing names it too; the secret never changed.
+    let text = stdout(&run_ok(shieldpack().args(["keys", "show"]).arg(&keyring)));
+    assert!(
+        text.contains("packaged:") && text.contains("movie: "),
+        "{text}"
+    );
+    let after: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&keyring).unwrap()).unwrap();
+    assert_eq!(after["master"], before["master"]);
+    assert_eq!(after["fingerprint"], before["fingerprint"]);
+    assert_eq!(mode(&keyring), 0o600);
+}

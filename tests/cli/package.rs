@@ -904,3 +904,73 @@ fn open_gop_segments_carry_parameter_sets_and_are_not_called_independent() {
         assert!(!tagged(&media) && !tagged(&master), "{media}\n{master}");
     }
 }
+
+/// Issue 25, item 4: `視頻.mp4` and `電影.mp4` both used to get content id
+/// `--`, so one keyring gave them the same keys, KIDs and sequence IVs.
+#[test]
+fn package_gives_non_ascii_titles_distinct_content_ids() {
+    let t = TestDir::new();
+    let keyring = new_keyring(&t);
+    let mut kids = Vec::new();
+    let mut ids = Vec::new();
+    for (i, name) in ["視頻.mp4", "電影.mp4"].iter().enumerate() {
+        // Two different titles: different cuts of the fixture.
+        let input = t.join(name);
+        let o = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-nostdin", "-y", "-i"])
+            .arg(fixture("clip.mp4"))
+            .args(["-t", if i == 0 { "6" } else { "8" }, "-c", "copy"])
+            .arg(&input)
+            .output()
+            .expect("ffmpeg on PATH");
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = t.join(format!("out{i}"));
+        run_ok(
+            shieldpack()
+                .arg("package")
+                .arg(&input)
+                .arg("-o")
+                .arg(&out)
+                .arg("--keyring")
+                .arg(&keyring),
+        );
+        let m = manifest(&out);
+        ids.push(m["content_id"].as_str().unwrap().to_string());
+        kids.push(
+            m["renditions"][0]["segments"][0]["kid"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+        run_ok(
+            shieldpack()
+                .arg("verify")
+                .arg(&out)
+                .arg("--keyring")
+                .arg(&keyring),
+        );
+    }
+    assert_ne!(ids[0], ids[1], "two titles share a content id");
+    assert_ne!(kids[0], kids[1], "two titles share a key");
+    for id in &ids {
+        assert!(id.starts_with("title-") && id.len() == 18, "{id}");
+    }
+    // ASCII names keep the ids (and keys) they always had.
+    let out = t.join("clip-out");
+    run_ok(&mut package_clip(&out, &keyring));
+    assert_eq!(manifest(&out)["content_id"], "clip");
+
+    // An explicit id of punctuation only, or empty, is refused with a hint.
+    for bad in ["--", "", "._."] {
+        let o = run_status(
+            package_clip(t.join("bad"), &keyring).arg(format!("--content-id={bad}")),
+            2,
+        );
+        let e = stderr(&o);
+        assert!(
+            e.contains("content id") && e.contains("\nhint: "),
+            "{bad}: {e}"
+        );
+        assert!(!t.join("bad").exists());
+    }
+}

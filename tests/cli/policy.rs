@@ -339,35 +339,37 @@ fn a_scene_start_off_a_keyframe_moves_to_the_next_and_rotation_continues_inside_
             )
         })
         .collect();
-    // Keyframes every 2 s: scene b's start at 5 s moves to 6 s; a key every
-    // 2 segments inside each scene, and a new key at the scene change.
+    // Keyframes every 2 s: scene b's start at 5 s falls inside the segment
+    // from 4 s, which holds frames of both, so it is protected as b (the
+    // stronger); a key every 2 segments inside each scene, and a new key at
+    // the scene change.
     assert_eq!(
         by,
         vec![
             (0.0, 0, "a"),
             (2.0, 0, "a"),
-            (4.0, 1, "a"),
-            (6.0, 2, "b"),
+            (4.0, 1, "b"),
+            (6.0, 1, "b"),
             (8.0, 2, "b"),
-            (10.0, 3, "b"),
+            (10.0, 2, "b"),
         ]
     );
     let r = read_json(&p.out.join("policy.json"));
     let b = &r["scenes"][1];
     assert_eq!(b["requested_start"].as_f64(), Some(5.0));
-    assert_eq!(b["start"].as_f64(), Some(6.0));
-    assert_eq!(b["first_sequence"], 3);
-    assert_eq!(b["periods"], serde_json::json!([2, 3]));
-    assert_eq!(r["scenes"][0]["end"].as_f64(), Some(6.0));
+    assert_eq!(b["start"].as_f64(), Some(4.0));
+    assert_eq!(b["first_sequence"], 2);
+    assert_eq!(b["periods"], serde_json::json!([1, 2]));
+    assert_eq!(r["scenes"][0]["end"].as_f64(), Some(4.0));
     assert!(
         p.stderr
-            .contains("scene 'b' (L1) starts at the next keyframe, 00:00:06.000"),
-        "the weaker-protected second is reported:\n{}",
+            .contains("scene 'a' (L3) loses its last 1.000s to scene 'b' (L1)"),
+        "the weaker scene's lost second is reported:\n{}",
         p.stderr
     );
     let kids_a: Vec<&Value> = r["scenes"][0]["kids"].as_array().unwrap().iter().collect();
     let kids_b: Vec<&Value> = r["scenes"][1]["kids"].as_array().unwrap().iter().collect();
-    assert_eq!((kids_a.len(), kids_b.len()), (2, 2));
+    assert_eq!((kids_a.len(), kids_b.len()), (1, 2));
     assert!(
         kids_a.iter().all(|k| !kids_b.contains(k)),
         "no key spans two scenes"
@@ -380,6 +382,109 @@ fn a_scene_start_off_a_keyframe_moves_to_the_next_and_rotation_continues_inside_
             .arg(&p.keyring),
     );
     let _ = &p.t;
+}
+
+/// Issue 25, item 5: a clear scene, then an L1 scene that starts between
+/// keyframes (at 5 s; keyframes every 2 s). The segment from 4 s to 6 s holds
+/// the L1 scene's first second: it used to go out clear with a warning and
+/// exit 0. It must be encrypted, under the L1 scene's key.
+#[test]
+fn a_segment_straddling_a_clear_and_an_l1_scene_is_encrypted() {
+    let policy = r#"{"scenes": [
+  {"label": "intro", "start": 0, "end": 5, "drm_level": "clear", "hdcp": false},
+  {"label": "match", "start": 5, "end": "00:00:12", "drm_level": "L1", "hdcp": "2.2"}
+]}"#;
+    let p = package_with(policy, &["--segment-duration", "2"]);
+    let segs = segments(&p.out);
+    let starts: Vec<f64> = segs.iter().map(|s| s["start"].as_f64().unwrap()).collect();
+    assert_eq!(starts, vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
+
+    // The playlist: METHOD of each segment as a player reads it.
+    let playlist = std::fs::read_to_string(p.out.join("360p/index.m3u8")).unwrap();
+    let mut method = "NONE".to_string();
+    let mut methods = Vec::new();
+    for l in playlist.lines() {
+        if let Some(attrs) = l.strip_prefix("#EXT-X-KEY:") {
+            method = attrs
+                .split(',')
+                .find_map(|a| a.strip_prefix("METHOD="))
+                .unwrap()
+                .to_string();
+        } else if l.starts_with("seg_") {
+            methods.push((l.to_string(), method.clone()));
+        }
+    }
+    let want: Vec<(String, String)> = ["NONE", "NONE", "AES-128", "AES-128", "AES-128", "AES-128"]
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (format!("seg_{i:05}.ts"), m.to_string()))
+        .collect();
+    assert_eq!(methods, want, "{playlist}");
+
+    // The manifest tags it with the L1 scene and its key; one key for the scene.
+    assert_eq!(segs[2]["scene"]["label"], "match");
+    assert_eq!(segs[2]["scene"]["drm_level"], "L1");
+    assert_eq!(segs[2]["scene"]["hdcp"], "2.2");
+    assert!(segs[2]["kid"].is_string());
+    for s in &segs[3..] {
+        assert_eq!(s["kid"], segs[2]["kid"], "the L1 scene has one key");
+    }
+    for s in &segs[..2] {
+        assert!(s["kid"].is_null());
+        let bytes = std::fs::read(p.out.join(s["uri"].as_str().unwrap())).unwrap();
+        assert!(
+            is_mpeg_ts(&bytes),
+            "the clear scene's own segments stay clear"
+        );
+    }
+
+    // openssl decrypts the straddling segment with the L1 scene's key and the
+    // sequence-number IV, to MPEG-TS that FFmpeg decodes: 48 frames, 4 s to 6 s.
+    let keys = p.t.join("keys");
+    export_key_files(&p.keyring, &p.out, &keys);
+    let kid = segs[2]["kid"].as_str().unwrap();
+    let key = hex_of(&std::fs::read(keys.join(format!("{kid}.key"))).unwrap());
+    let iv = format!("{:032x}", 2);
+    let raw = std::fs::read(p.out.join("360p/seg_00002.ts")).unwrap();
+    assert!(!is_mpeg_ts(&raw), "the straddling segment is not plain TS");
+    let plain =
+        openssl_decrypt(p.out.join("360p/seg_00002.ts"), &key, &iv).expect("openssl decrypts it");
+    assert!(is_mpeg_ts(&plain));
+    let ts = p.t.join("seg2.ts");
+    std::fs::write(&ts, &plain).unwrap();
+    assert_eq!(ffprobe_frames(&ts), 48);
+
+    // policy.json: the L1 scene starts at the straddling segment, the clear
+    // scene ends before it, and the warning says the clear scene lost a second.
+    let r = read_json(&p.out.join("policy.json"));
+    assert_eq!(r["scenes"][0]["end"].as_f64(), Some(4.0));
+    assert_eq!(r["scenes"][0]["last_sequence"], 1);
+    assert_eq!(r["scenes"][1]["start"].as_f64(), Some(4.0));
+    assert_eq!(r["scenes"][1]["first_sequence"], 2);
+    assert_eq!(r["scenes"][1]["kids"], serde_json::json!([kid]));
+    assert!(
+        p.stderr
+            .contains("scene 'intro' (clear) loses its last 1.000s to scene 'match' (L1)"),
+        "{}",
+        p.stderr
+    );
+    run_ok(
+        shieldpack()
+            .arg("verify")
+            .arg(&p.out)
+            .arg("--keys")
+            .arg(&keys),
+    );
+    let (frames, errors, _) = {
+        export_key_files(&p.keyring, &p.out, &p.out.join("360p/keys"));
+        decode_over_http(&p.out)
+    };
+    assert_eq!(errors, "", "FFmpeg reported decode errors");
+    assert_eq!(frames, CLIP_FRAMES);
+}
+
+fn hex_of(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 #[test]

@@ -468,7 +468,9 @@ pub struct PackageArgs {
     #[command(flatten)]
     pub identities: IdentityArgs,
 
-    /// The content id keys are derived for (default: from the input's file name)
+    /// The content id keys are derived for (default: the input's file name, with a
+    /// hash of it appended when the name is not a valid id, so names never collide);
+    /// the keyring records which title each id packaged and refuses another
     #[arg(long, value_name = "ID")]
     pub content_id: Option<String>,
 
@@ -478,6 +480,11 @@ pub struct PackageArgs {
     /// Replace OUTDIR if it exists and is not empty
     #[arg(long)]
     pub force: bool,
+
+    /// Package even if the keyring already packaged a different title under this
+    /// content id (both then share its keys and IVs: only for the same title)
+    #[arg(long)]
+    pub reuse_content_id: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -12,7 +12,10 @@
 //! so a segment never spans two scenes, and key periods are numbered by a
 //! counter that advances at each scene boundary and each rotation boundary
 //! inside a scene, so a key never spans two scenes either. Clear scenes get
-//! `EXT-X-KEY:METHOD=NONE`. Without a policy, periods keep their historic
+//! `EXT-X-KEY:METHOD=NONE`. A scene that starts between keyframes shares a
+//! segment with the one before it; that segment takes the protection, key
+//! period and tag of the stronger of the two (`stronger_scene`), so no frame
+//! is less protected than the policy asks. Without a policy, periods keep their historic
 //! numbering (`period_of`: segment count or time divided by the interval).
 
 pub mod verify;
@@ -26,12 +29,12 @@ use shieldpack_core::fsutil::{self, StagedDir};
 use shieldpack_core::hls::{
     Key, MasterPlaylist, MediaPlaylist, MediaSegment, PlaylistType, Variant,
 };
-use shieldpack_core::keys::Keyring;
+use shieldpack_core::keys::{self, Keyring, KeyringFile, PackagedTitle};
 use shieldpack_core::manifest::resolved;
 use shieldpack_core::manifest::{
     self, key_uri, Manifest, Rendition, Rotation, SceneTag, SegmentRecord, Source,
 };
-use shieldpack_core::policy::{self, rotation::RotationConfig, Level, Policy};
+use shieldpack_core::policy::{self, rotation::RotationConfig, Hdcp, Level, Policy};
 use shieldpack_core::progress::Progress;
 use shieldpack_media::{self as media, segment};
 
@@ -70,6 +73,9 @@ pub struct Options {
     /// per run instead of once per title, which in an OUTROOT of thousands of
     /// titles on NFS would cost minutes.
     pub clean_abandoned: bool,
+    /// Package even when the keyring records another title under
+    /// `content_id` (`--reuse-content-id`); see `keys::record_packaged`.
+    pub reuse_content_id: bool,
     /// A scene policy file to honour (`--policy`).
     pub policy: Option<PathBuf>,
     /// The `--rotation` config `rotation` came from, recorded in the manifest.
@@ -112,7 +118,7 @@ pub struct Outcome {
 
 /// Checks flags that do not need the input.
 pub fn check_options(o: &Options) -> Result<()> {
-    shieldpack_core::keys::check_content_id(&o.content_id)?;
+    shieldpack_core::keys::check_new_content_id(&o.content_id)?;
     if !(o.segment_duration.is_finite() && o.segment_duration >= 0.5 && o.segment_duration <= 60.0)
     {
         return Err(Error::arg(
@@ -158,8 +164,57 @@ fn region_of(p: &Policy, t: f64) -> Region {
     }
 }
 
+/// How strongly a region protects its frames: clear < a gap (encrypted,
+/// untagged) < L3 < L2 < L1, then by HDCP version.
+fn strength(p: &Policy, region: Region) -> (u8, u8) {
+    match region {
+        Region::Gap(_) => (1, 0),
+        Region::Scene(i) => {
+            let s = &p.scenes[i];
+            let level = match s.level {
+                Level::Clear => 0,
+                Level::L3 => 2,
+                Level::L2 => 3,
+                Level::L1 => 4,
+            };
+            let hdcp = match s.hdcp {
+                Hdcp::None => 0,
+                Hdcp::V1_4 => 1,
+                Hdcp::V2_2 => 2,
+                Hdcp::V2_3 => 3,
+            };
+            (level, hdcp)
+        }
+    }
+}
+
+/// The scene a segment from `start` to `end`, begun in `region`, must be
+/// protected as, when one of the scenes its frames belong to asks for more
+/// than `region` does. A scene can only start on a keyframe, so a scene that
+/// starts between keyframes shares a segment with the one before it: that
+/// segment takes the stronger protection (and the stronger scene's key), so
+/// no frame is ever less protected than the policy asks.
+fn stronger_scene(p: &Policy, region: Region, start: f64, end: f64) -> Option<usize> {
+    // A millisecond of slack: a scene that starts at the segment's end (on
+    // the keyframe that cuts it) has no frame in it.
+    let mut best = (region, strength(p, region));
+    for (i, s) in p.scenes.iter().enumerate() {
+        if s.start < end - 1e-3 && s.end > start + 1e-3 {
+            let st = strength(p, Region::Scene(i));
+            if st > best.1 {
+                best = (Region::Scene(i), st);
+            }
+        }
+    }
+    match best.0 {
+        Region::Scene(i) if best.0 != region => Some(i),
+        _ => None,
+    }
+}
+
 /// Sequential key periods for a policy package: a new period at every region
 /// change and at every rotation boundary inside a region.
+#[derive(Clone)]
 struct PeriodCounter {
     rotation: Rotation,
     last: Option<(Region, u64)>,
@@ -193,6 +248,25 @@ impl PeriodCounter {
         }
         self.last = Some((region, bucket));
         self.period
+    }
+}
+
+/// The key, KID and IV of segment `sequence` in `period`.
+fn segment_key(o: &Options, kr: &Keyring, period: u64, sequence: u64) -> SegmentKey {
+    let generation = kr.generation_for(&o.content_id, period);
+    let (iv, explicit) = match o.iv {
+        IvMode::Sequence => (crypto::sequence_iv(sequence), None),
+        IvMode::Derived => {
+            let iv = kr.iv(&o.content_id, generation, period, sequence);
+            (iv, Some(iv))
+        }
+    };
+    SegmentKey {
+        generation,
+        kid: hex::encode(kr.kid(&o.content_id, generation, period)),
+        key: kr.content_key(&o.content_id, generation, period),
+        iv,
+        explicit,
     }
 }
 
@@ -243,6 +317,22 @@ struct Current {
     iv: Option<[u8; 16]>,
     key_tag: Option<Key>,
     scene: Option<SceneTag>,
+    /// With a policy: the region the segment began in, and the period
+    /// counter and EXT-X-KEY in force before it, to give the segment the
+    /// key of a stronger scene it turns out to hold (`stronger_scene`).
+    region: Option<Region>,
+    counter_before: Option<PeriodCounter>,
+    last_key_before: Option<Option<(u64, u32)>>,
+}
+
+/// The key material of one segment.
+struct SegmentKey {
+    generation: u32,
+    kid: String,
+    key: zeroize::Zeroizing<[u8; 16]>,
+    iv: [u8; 16],
+    /// The IV written in EXT-X-KEY (`--iv derived`).
+    explicit: Option<[u8; 16]>,
 }
 
 /// The consuming half of the pipeline: keys, encryption, hashing, files.
@@ -296,6 +386,75 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// Makes `k` the segment's key: its EXT-X-KEY line when the key changes
+    /// (or the IV is explicit), its KID, period and generation.
+    fn use_key(
+        &mut self,
+        cur: &mut Current,
+        k: SegmentKey,
+        last_key_before: Option<Option<(u64, u32)>>,
+    ) {
+        let o = self.o;
+        let (period, generation) = (cur.period, k.generation);
+        cur.key_tag = (k.explicit.is_some() || last_key_before != Some(Some((period, generation))))
+            .then(|| {
+                Key::aes128(
+                    key_uri(&o.key_uri, &k.kid, period, &o.content_id),
+                    k.explicit,
+                )
+            });
+        self.last_key = Some(Some((period, generation)));
+        cur.generation = generation;
+        cur.kid = Some(k.kid);
+        cur.iv = k.explicit;
+    }
+
+    /// Re-protects a finished segment as scene `j`, stronger than the one it
+    /// began in: a new period in `j`'s run of periods (as if the segment had
+    /// begun in `j`), `j`'s key and tag, and the file rewritten encrypted
+    /// under that key. Only a segment that straddles a scene start between
+    /// keyframes comes here, so reading one segment back is cheap.
+    fn protect_as(&mut self, cur: &mut Current, j: usize, index: usize, start: f64) -> Result<()> {
+        let (Some(p), Some(kr)) = (self.policy, self.keyring) else {
+            return Ok(());
+        };
+        let o = self.o;
+        let sequence = index as u64;
+        let scene = &p.scenes[j];
+        let mut buf = std::fs::read(&cur.path).map_err(|e| Error::io(&cur.path, e))?;
+        if cur.kid.is_some() {
+            let old = segment_key(o, kr, cur.period, sequence);
+            let len = crypto::decrypt_in_place(&mut buf, &old.key, &old.iv).ok_or_else(|| {
+                Error::invalid_file(
+                    &cur.path,
+                    "a segment just written does not decrypt",
+                    "package again; if it recurs, report it",
+                )
+            })?;
+            buf.truncate(len);
+        }
+        if let Some(before) = cur.counter_before.clone() {
+            self.counter = before;
+        }
+        cur.period = self.counter.next(Region::Scene(j), index, start);
+        let k = segment_key(o, kr, cur.period, sequence);
+        crypto::encrypt_in_place(&mut buf, &k.key, &k.iv);
+        let mut file = std::fs::File::create(&cur.path).map_err(|e| Error::io(&cur.path, e))?;
+        std::io::Write::write_all(&mut file, &buf).map_err(|e| Error::io(&cur.path, e))?;
+        cur.file = file;
+        cur.hasher = crypto::Sha256One::new();
+        cur.hasher.update(&buf);
+        cur.size = buf.len() as u64;
+        cur.scene = Some(SceneTag {
+            label: scene.label.clone(),
+            drm_level: scene.level,
+            hdcp: scene.hdcp,
+        });
+        let before = cur.last_key_before;
+        self.use_key(cur, k, before);
+        Ok(())
+    }
+
     fn handle(&mut self, ev: segment::Event) -> Result<()> {
         match ev {
             segment::Event::Start { info, selection } => {
@@ -307,15 +466,17 @@ impl Writer<'_> {
             segment::Event::Begin { index, start } => {
                 let o = self.o;
                 let sequence = index as u64;
-                let (period, scene) = match self.policy {
-                    None => (period_of(o.rotation, index, start), None),
+                let counter_before = self.policy.map(|_| self.counter.clone());
+                let last_key_before = self.last_key;
+                let (period, scene, region) = match self.policy {
+                    None => (period_of(o.rotation, index, start), None, None),
                     Some(p) => {
                         let region = region_of(p, start);
                         let scene = match region {
                             Region::Scene(i) => Some(&p.scenes[i]),
                             Region::Gap(_) => None,
                         };
-                        (self.counter.next(region, index, start), scene)
+                        (self.counter.next(region, index, start), scene, Some(region))
                     }
                 };
                 let clear_scene = scene.is_some_and(|s| s.level == Level::Clear);
@@ -340,6 +501,9 @@ impl Writer<'_> {
                         drm_level: s.level,
                         hdcp: s.hdcp,
                     }),
+                    region,
+                    counter_before,
+                    last_key_before,
                 };
                 match self.keyring {
                     None => {
@@ -354,27 +518,9 @@ impl Writer<'_> {
                         self.last_key = Some(None);
                     }
                     Some(kr) => {
-                        let generation = kr.generation_for(&o.content_id, period);
-                        let kid = hex::encode(kr.kid(&o.content_id, generation, period));
-                        let key = kr.content_key(&o.content_id, generation, period);
-                        let (iv, explicit) = match o.iv {
-                            IvMode::Sequence => (crypto::sequence_iv(sequence), None),
-                            IvMode::Derived => {
-                                let iv = kr.iv(&o.content_id, generation, period, sequence);
-                                (iv, Some(iv))
-                            }
-                        };
-                        cur.enc = Some(crypto::StreamEncryptor::new(&key, &iv));
-                        if explicit.is_some() || self.last_key != Some(Some((period, generation))) {
-                            cur.key_tag = Some(Key::aes128(
-                                key_uri(&o.key_uri, &kid, period, &o.content_id),
-                                explicit,
-                            ));
-                        }
-                        self.last_key = Some(Some((period, generation)));
-                        cur.generation = generation;
-                        cur.kid = Some(kid);
-                        cur.iv = explicit;
+                        let k = segment_key(o, kr, period, sequence);
+                        cur.enc = Some(crypto::StreamEncryptor::new(&k.key, &k.iv));
+                        self.use_key(&mut cur, k, last_key_before);
                     }
                 }
                 self.cur = Some(cur);
@@ -407,6 +553,11 @@ impl Writer<'_> {
                 if let Some(enc) = cur.enc.take() {
                     let last = enc.finish_hashed(&mut cur.hasher);
                     Self::write(&mut cur, &last)?;
+                }
+                if let (Some(p), Some(region)) = (self.policy, cur.region) {
+                    if let Some(j) = stronger_scene(p, region, start, start + duration) {
+                        self.protect_as(&mut cur, j, index, start)?;
+                    }
                 }
                 if let Some(finished) = &self.finished {
                     // The syncer stops only on an error, which it returns itself
@@ -453,6 +604,22 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
             path: o.input.clone(),
         });
     }
+    // Refuse a second title under a content id early, before any work;
+    // recorded (and checked again, under the keyring's lock) at the end.
+    // Only a regular file can be fingerprinted cheaply (and without blocking).
+    let title = match keyring.filter(|_| o.input.is_file()) {
+        Some(kr) => {
+            let title = PackagedTitle::of(&o.input)?;
+            let file = KeyringFile::load(&kr.path)?;
+            if let Some(had) = file.packaged_conflict(&o.content_id, &title) {
+                if !o.reuse_content_id {
+                    return Err(keys::content_id_taken(&kr.path, &o.content_id, had, &title));
+                }
+            }
+            Some((kr, title))
+        }
+        None => None,
+    };
     let mut warnings = Vec::new();
     let policy = load_policy(o, keyring, &mut warnings)?;
     let staged = StagedDir::new(&o.output, o.force, o.clean_abandoned)?;
@@ -495,6 +662,9 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         fsutil::write_file(&staged.path().join(name), bytes)?;
     }
     shieldpack_core::interrupt::check()?;
+    if let Some((kr, title)) = &title {
+        keys::record_packaged(&kr.path, &o.content_id, title, o.reuse_content_id)?;
+    }
     fsutil::sync_dir(&rdir);
     fsutil::sync_dir(staged.path());
     staged.publish()?;
@@ -766,8 +936,10 @@ fn write_resolved_policy(
     Ok(r)
 }
 
-/// Scenes can only start on keyframes. Says so when a scene got no segment, or
-/// when its first frames went out in the segments of a less protected scene.
+/// Scenes can only start on keyframes. Says so when a scene got no segment,
+/// when a less protected scene lost its last frames to a stronger one that
+/// starts between keyframes, or (should any remain) when a scene's first
+/// frames went out in the segments of a less protected scene.
 fn alignment_warnings(p: &Policy, r: &resolved::Resolved) -> Vec<String> {
     let hint = "re-encode with keyframes at the scene starts, e.g. ffmpeg -force_key_frames \"HH:MM:SS,...\"";
     let mut out = Vec::new();
@@ -781,6 +953,28 @@ fn alignment_warnings(p: &Policy, r: &resolved::Resolved) -> Vec<String> {
             ));
             continue;
         };
+        if span.start + 1e-3 < sc.start {
+            // A segment that began before the scene holds its first frames,
+            // so it took the scene's protection (`stronger_scene`): whatever
+            // it began in gives up its last frames to it.
+            let what = match region_of(p, span.start) {
+                Region::Scene(i) => format!(
+                    "scene '{}' ({})",
+                    p.scenes[i].label,
+                    p.scenes[i].level.as_str()
+                ),
+                Region::Gap(_) => "the stretch no scene covers".to_string(),
+            };
+            out.push(format!(
+                "{what} loses its last {:.3}s to scene '{}' ({}), which starts at {} between keyframes: the segment from {} holds both and is protected as '{}'; {hint}",
+                sc.start - span.start,
+                sc.label,
+                sc.level.as_str(),
+                shieldpack_core::timefmt::format_hms(sc.start),
+                shieldpack_core::timefmt::format_hms(span.start),
+                sc.label,
+            ));
+        }
         if span.start > sc.start + 1e-3 {
             // The frames from the requested start to the keyframe are in the
             // segments of whatever holds that time: a lower level there, or an
@@ -813,12 +1007,15 @@ fn alignment_warnings(p: &Policy, r: &resolved::Resolved) -> Vec<String> {
     out
 }
 
-/// The default content id for an input: its file stem, made safe.
+/// The default content id for an input: its file stem when that is a valid
+/// id, else a readable form plus a hash of the stem, so that two inputs never
+/// get one id (and one set of keys and IVs) by name alone
+/// (`keys::unique_content_id`).
 pub fn default_content_id(input: &Path) -> String {
-    shieldpack_core::keys::content_id_from(
-        &input
+    shieldpack_core::keys::unique_content_id(
+        input
             .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
+            .map(|s| s.as_encoded_bytes())
             .unwrap_or_default(),
     )
 }
@@ -926,6 +1123,7 @@ mod tests {
                     force: false,
                     extra_files: Vec::new(),
                     clean_abandoned: false,
+                    reuse_content_id: false,
                     policy: None,
                     rotation_config: None,
                     overlap,
@@ -1006,6 +1204,40 @@ mod tests {
             .collect();
         // Time grid at 5 s and 10 s, scene change at 8 s.
         assert_eq!(got, vec![0, 0, 0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn a_segment_holding_frames_of_a_stronger_scene_is_protected_as_it() {
+        let scene = |label: &str, start: f64, end: f64, level, hdcp| policy::Scene {
+            label: label.into(),
+            start,
+            end,
+            level,
+            hdcp,
+        };
+        let p = Policy {
+            scenes: vec![
+                scene("intro", 0.0, 5.0, Level::Clear, Hdcp::None),
+                scene("match", 5.0, 9.0, Level::L1, Hdcp::None),
+                scene("ads", 9.0, 9.5, Level::L3, Hdcp::None),
+                scene("final", 9.5, 12.0, Level::L1, Hdcp::V2_2),
+                scene("credits", 14.0, 16.0, Level::Clear, Hdcp::None),
+            ],
+        };
+        let at = |t| region_of(&p, t);
+        // Clear segment from 4 s to 6 s holds match's first second.
+        assert_eq!(stronger_scene(&p, at(4.0), 4.0, 6.0), Some(1));
+        // Cut exactly at the scene start: nothing to take.
+        assert_eq!(stronger_scene(&p, at(4.0), 4.0, 5.0), None);
+        // A stronger segment running into a weaker scene keeps its own.
+        assert_eq!(stronger_scene(&p, at(8.0), 8.0, 9.4), None);
+        // Ties on level go by HDCP; the strongest of several wins.
+        assert_eq!(stronger_scene(&p, at(8.0), 8.0, 10.0), Some(3));
+        // A gap (encrypted, untagged) is stronger than clear, weaker than L3.
+        assert_eq!(stronger_scene(&p, at(12.0), 12.0, 14.5), None);
+        assert_eq!(stronger_scene(&p, at(3.0), 3.0, 4.0), None);
+        assert!(strength(&p, Region::Gap(4)) > strength(&p, at(0.0)));
+        assert!(strength(&p, Region::Gap(4)) < strength(&p, at(9.2)));
     }
 
     #[test]

@@ -359,6 +359,7 @@ fn show(a: KeysShowArgs, p: &Printer) -> anyhow::Result<Status> {
             "fingerprint": file.fingerprint,
             "recipients": file.recipients,
             "contents": file.contents,
+            "packaged": file.packaged,
         });
         if let Some(r) = revealed {
             doc["revealed"] = r;
@@ -398,6 +399,19 @@ fn show(a: KeysShowArgs, p: &Printer) -> anyhow::Result<Status> {
                 out += &format!(", revoked generations {:?}", c.revoked_generations);
             }
             out.push('\n');
+        }
+    }
+    if file.packaged.is_empty() {
+        out += "packaged:    none recorded\n";
+    } else {
+        out += "packaged:\n";
+        for (id, titles) in &file.packaged {
+            for t in titles {
+                out += &format!(
+                    "  {id}: {} ({} bytes, {})\n",
+                    t.source, t.size, t.fingerprint
+                );
+            }
         }
     }
     if let Some(r) = revealed {

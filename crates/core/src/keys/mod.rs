@@ -48,6 +48,70 @@ pub struct KeyringFile {
     /// Per content id: key generations and revocations.
     #[serde(default)]
     pub contents: BTreeMap<String, ContentState>,
+    /// Per content id: the titles packaged under it with this keyring
+    /// (`record_packaged`), so that a different title is refused the same
+    /// keys and IVs. Absent (empty) in keyrings that never packaged.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub packaged: BTreeMap<String, Vec<PackagedTitle>>,
+}
+
+/// A title packaged under a content id: where it was read from and what it
+/// held. Two inputs are the same title when either matches: the same file
+/// (a new encode packaged again in place) or the same bytes (a copy moved or
+/// renamed). Anything else would encrypt different content under the same
+/// keys, KIDs and IVs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PackagedTitle {
+    /// The input's absolute path (canonical where it can be resolved).
+    pub source: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// `sha256:` and the SHA-256 of the size (8 bytes big-endian), the first
+    /// MiB and the last MiB of the input: cheap (at most 2 MiB read however
+    /// long the title), stable (no timestamps, no paths), and different for
+    /// any two different encodes in practice, since container headers, sizes
+    /// and tails differ.
+    pub fingerprint: String,
+}
+
+/// How much of each end of an input `PackagedTitle::fingerprint` reads.
+const FINGERPRINT_SPAN: u64 = 1 << 20;
+
+impl PackagedTitle {
+    /// Describes the input at `path`.
+    pub fn of(path: &Path) -> Result<PackagedTitle> {
+        use sha2::Digest;
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = std::fs::File::open(path).at(path)?;
+        let size = f.metadata().at(path)?.len();
+        let mut sha = Sha256::new();
+        sha.update(size.to_be_bytes());
+        let mut buf = vec![0u8; FINGERPRINT_SPAN.min(size) as usize];
+        f.read_exact(&mut buf).at(path)?;
+        sha.update(&buf);
+        if size > FINGERPRINT_SPAN {
+            let tail = FINGERPRINT_SPAN.min(size - FINGERPRINT_SPAN);
+            f.seek(SeekFrom::End(-(tail as i64))).at(path)?;
+            buf.truncate(tail as usize);
+            f.read_exact(&mut buf).at(path)?;
+            sha.update(&buf);
+        }
+        let source = std::fs::canonicalize(path)
+            .or_else(|_| std::path::absolute(path))
+            .unwrap_or_else(|_| path.to_path_buf());
+        Ok(PackagedTitle {
+            source: source.to_string_lossy().into_owned(),
+            size,
+            fingerprint: format!("sha256:{}", hex::encode(sha.finalize())),
+        })
+    }
+
+    /// Whether `other` is the same title (same file, or same bytes).
+    pub fn same_title(&self, other: &PackagedTitle) -> bool {
+        self.source == other.source
+            || (self.size == other.size && self.fingerprint == other.fingerprint)
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -191,6 +255,46 @@ pub fn content_id_from(text: &str) -> String {
     s
 }
 
+/// Checks a content id given for a new package (`package --content-id`): a
+/// valid id (`check_content_id`) with at least one letter or digit, so that
+/// ids like `--` that a lossy name mapping produces are not chosen on
+/// purpose. (Keyrings may already hold such ids: they stay readable.)
+pub fn check_new_content_id(id: &str) -> Result<()> {
+    check_content_id(id)?;
+    if !id.chars().any(|c| c.is_ascii_alphanumeric()) {
+        return Err(Error::arg(
+            format!("content id '{id}' has no letter or digit"),
+            "name the title, e.g. --content-id movie-2024; ids of punctuation only are what different titles collide on",
+        ));
+    }
+    Ok(())
+}
+
+/// A content id for a title named `name` (a file stem) that no other name
+/// gets: `name` itself when it is a valid content id with a letter or digit
+/// (so ASCII names keep the ids, and the keys, they always had), else its
+/// readable part (`content_id_from`) plus `-` and 12 hex digits of the
+/// SHA-256 of the name's bytes. Without the hash, `視頻` and `電影` would both
+/// be `--` and share every key, KID and sequence IV.
+pub fn unique_content_id(name: &[u8]) -> String {
+    let text = String::from_utf8_lossy(name);
+    if check_new_content_id(&text).is_ok() {
+        return text.into_owned();
+    }
+    use sha2::Digest;
+    let hash = hex::encode(&Sha256::digest(name)[..6]);
+    let readable = content_id_from(&text);
+    let readable = readable.trim_matches(|c| c == '-' || c == '.');
+    if !readable.chars().any(|c| c.is_ascii_alphanumeric()) {
+        return format!("title-{hash}");
+    }
+    let mut base: String = readable.chars().take(128 - 13).collect();
+    while base.ends_with(['-', '.']) {
+        base.pop();
+    }
+    format!("{base}-{hash}")
+}
+
 /// A keyring that cannot be opened: a missing one says how to make one.
 fn open_error(path: &Path, e: std::io::Error) -> Error {
     Error::missing_or_io(
@@ -249,7 +353,7 @@ impl KeyringFile {
         {
             return Err(corrupt("master is not an armored age file".into()));
         }
-        for id in file.contents.keys() {
+        for id in file.contents.keys().chain(file.packaged.keys()) {
             check_content_id(id).map_err(|_| corrupt(format!("invalid content id '{id}'")))?;
         }
         Ok(file)
@@ -454,6 +558,7 @@ pub fn create(path: &Path, recipients: Vec<Recipient>, content_ids: &[String]) -
             .iter()
             .map(|id| (id.clone(), ContentState::default()))
             .collect(),
+        packaged: BTreeMap::new(),
     };
     if let Err(e) = file.save(path, false) {
         if let Some(p) = &identity_path {
@@ -517,6 +622,72 @@ pub fn rotate(path: &Path, content_id: &str, from_period: u64) -> Result<(Keyrin
     });
     file.save(path, true)?;
     Ok((file, generation))
+}
+
+impl KeyringFile {
+    /// The title already packaged under `content_id` that `title` is not,
+    /// if any (`None` when the id is new or `title` is one of its titles).
+    pub fn packaged_conflict(
+        &self,
+        content_id: &str,
+        title: &PackagedTitle,
+    ) -> Option<&PackagedTitle> {
+        let titles = self.packaged.get(content_id)?;
+        if titles.iter().any(|t| t.same_title(title)) {
+            None
+        } else {
+            titles.first()
+        }
+    }
+}
+
+/// The error for a second title under one content id.
+pub fn content_id_taken(
+    keyring: &Path,
+    content_id: &str,
+    had: &PackagedTitle,
+    title: &PackagedTitle,
+) -> Error {
+    Error::arg(
+        format!(
+            "content id '{content_id}' was already packaged with {} from another title ({}, {} bytes); packaging {} under it would encrypt different content with the same keys, KIDs and IVs",
+            keyring.display(),
+            had.source,
+            had.size,
+            title.source,
+        ),
+        "give this title its own id with --content-id ID, or pass --reuse-content-id if it really is the same title (`shieldpack keys show KEYRING` lists the ids in use)",
+    )
+}
+
+/// Records that `title` was packaged under `content_id` with the keyring at
+/// `path`: under the keyring's write lock, re-read (another process may have
+/// recorded since), checked, then saved atomically. The master stays the
+/// armored text it was. Refuses a different title unless `reuse`, which
+/// records it beside the first. Recording a title again changes nothing.
+pub fn record_packaged(
+    path: &Path,
+    content_id: &str,
+    title: &PackagedTitle,
+    reuse: bool,
+) -> Result<()> {
+    check_content_id(content_id)?;
+    let _lock = WriteLock::take(path)?;
+    let mut file = KeyringFile::load(path)?;
+    if let Some(had) = file.packaged_conflict(content_id, title) {
+        if !reuse {
+            return Err(content_id_taken(path, content_id, had, title));
+        }
+    }
+    let titles = file.packaged.entry(content_id.to_string()).or_default();
+    match titles.iter_mut().find(|t| t.same_title(title)) {
+        // A copy of a recorded title: nothing new.
+        Some(t) if t.fingerprint == title.fingerprint && t.size == title.size => return Ok(()),
+        // The same file with new bytes (a new encode): its record follows it.
+        Some(t) => *t = title.clone(),
+        None => titles.push(title.clone()),
+    }
+    file.save(path, true)
 }
 
 /// What to revoke.
@@ -679,5 +850,69 @@ mod tests {
             assert!(check_content_id(bad).is_err());
         }
         assert_eq!(content_id_from("My Film (2020)"), "My-Film--2020-");
+        for bad in ["--", "_", "-.-"] {
+            assert!(check_content_id(bad).is_ok(), "old keyrings may hold {bad}");
+            assert!(check_new_content_id(bad).is_err(), "{bad}");
+        }
+        assert!(check_new_content_id("a-").is_ok());
+    }
+
+    #[test]
+    fn packaged_titles_are_recorded_checked_and_absent_in_old_keyrings() {
+        let tmp = tempfile::tempdir().unwrap();
+        let kr = tmp.path().join("kr");
+        create(&kr, vec![], &[]).unwrap();
+        let text = std::fs::read_to_string(&kr).unwrap();
+        assert!(
+            !text.contains("packaged"),
+            "an old reader must still read it"
+        );
+        let (a, b) = (tmp.path().join("a.mp4"), tmp.path().join("b.mp4"));
+        std::fs::write(&a, vec![1u8; 3 << 20]).unwrap();
+        let mut other = vec![1u8; 3 << 20];
+        other[(3 << 20) - 1] = 2; // differs only in the last MiB
+        std::fs::write(&b, &other).unwrap();
+        let (ta, tb) = (
+            PackagedTitle::of(&a).unwrap(),
+            PackagedTitle::of(&b).unwrap(),
+        );
+        assert_ne!(ta.fingerprint, tb.fingerprint);
+        record_packaged(&kr, "film", &ta, false).unwrap();
+        record_packaged(&kr, "film", &ta, false).unwrap();
+        let e = record_packaged(&kr, "film", &tb, false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("already packaged"), "{e}");
+        let file = KeyringFile::load(&kr).unwrap();
+        assert_eq!(file.packaged["film"], vec![ta.clone()]);
+        assert!(file.packaged_conflict("film", &tb).is_some());
+        assert!(file.packaged_conflict("other", &tb).is_none());
+        record_packaged(&kr, "film", &tb, true).unwrap();
+        assert_eq!(KeyringFile::load(&kr).unwrap().packaged["film"].len(), 2);
+        // The master is untouched: the keyring still opens to the same keys.
+        let opened = open(&kr, &[]).unwrap();
+        assert_eq!(opened.file.master, file.master);
+    }
+
+    #[test]
+    fn unique_content_ids_keep_valid_names_and_never_collide_on_lossy_ones() {
+        assert_eq!(unique_content_id(b"clip"), "clip");
+        assert_eq!(unique_content_id(b"movie-01.v2_x"), "movie-01.v2_x");
+        let a = unique_content_id("視頻".as_bytes());
+        let b = unique_content_id("電影".as_bytes());
+        assert_ne!(a, b);
+        assert!(a.starts_with("title-") && a.len() == 18, "{a}");
+        let (c, d) = (
+            unique_content_id(b"My Film (2020)"),
+            unique_content_id(b"My Film [2020]"),
+        );
+        assert_ne!(c, d);
+        assert!(c.starts_with("My-Film--2020-"), "{c}");
+        let e = unique_content_id(".hidden".as_bytes());
+        assert_ne!(e, "hidden");
+        let long = unique_content_id("é".repeat(300).as_bytes());
+        for id in [a, b, c, d, e, long] {
+            check_new_content_id(&id).unwrap();
+        }
     }
 }

@@ -41,7 +41,9 @@ pub fn options(
         .content_id
         .clone()
         .unwrap_or_else(|| package::default_content_id(&a.input));
-    options_for(&a.flags, &a.input, &a.output, content_id, a.force, loaded)
+    let mut o = options_for(&a.flags, &a.input, &a.output, content_id, a.force, loaded)?;
+    o.reuse_content_id = a.reuse_content_id;
+    Ok(o)
 }
 
 /// `package::Options` from the shared package flags and the `--rotation` config,
@@ -100,6 +102,7 @@ pub fn options_for(
         force,
         extra_files: Vec::new(),
         clean_abandoned: true,
+        reuse_content_id: false,
         policy: f.policy.clone(),
         rotation_config: loaded.map(|l| l.config.clone()),
         overlap: true,
