@@ -181,7 +181,7 @@ pub fn run(a: BatchArgs, p: &Printer) -> anyhow::Result<Status> {
         None => (None, None),
         Some(k) if a.dry_run => (None, Some(shieldpack_core::keys::KeyringFile::load(k)?)),
         Some(k) => (
-            Some(shieldpack::cmd::open_keyring(k, &a.identities.identities)?),
+            Some(shieldpack::cmd::open_keyring(k, &a.identities.identities, p)?),
             None,
         ),
     };
