@@ -482,3 +482,53 @@ fn a_titles_warnings_reach_the_events_the_report_and_the_terminal() {
     );
     assert!(!err.contains("clean: "), "{err}");
 }
+
+/// Issue 25 item 7: two `batch` runs into one OUTROOT were not locked
+/// against each other. A second run of the same shard fails at once naming
+/// the first and touches nothing; other shards still share the OUTROOT.
+#[test]
+fn a_second_batch_into_one_outroot_is_refused_while_the_first_runs() {
+    let t = TestDir::new();
+    let keyring = new_keyring(&t);
+    let cat = t.join("cat");
+    cut(&cat.join("a.mp4"), 0.0, 2.0);
+    let out = t.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let lock = out.join(".batch.lock");
+    let holder = LockHolder::hold(&lock, "batch");
+    let o = run_code(&mut batch(&cat, &out, &keyring), 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "{}: another batch is running here: pid {} on {}, started 2025-01-02T03:04:05Z",
+            lock.display(),
+            holder.pid,
+            holder.host
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "hint: wait for it to finish, or stop it (`kill {}`)",
+            holder.pid
+        )),
+        "{err}"
+    );
+    let names: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        vec![".batch.lock"],
+        "the refused run wrote into OUTROOT"
+    );
+    // A shard has a lock of its own: shards are meant to share an OUTROOT.
+    run_ok(batch(&cat, &out, &keyring).args(["--shard", "0/2"]));
+    run_ok(batch(&cat, &out, &keyring).args(["--shard", "1/2"]));
+    drop(holder);
+    let o = run_ok(&mut batch(&cat, &out, &keyring));
+    assert_eq!(summary(&events(&o))["titles"], 1);
+    assert!(!lock.exists(), "the lock file outlived the run");
+    assert!(!out.join(".batch-0-of-2.lock").exists());
+}

@@ -394,6 +394,17 @@ fn run_one(
     }
 }
 
+/// The lock file a run takes in OUTROOT (`fsutil::JobLock`), one per shard
+/// like the report: shards are meant to share an OUTROOT, two runs of one
+/// shard are not (they would package the same titles into the same folders).
+pub fn lock_name(shard: Shard) -> String {
+    if shard.is_all() {
+        ".batch.lock".into()
+    } else {
+        format!(".batch-{}-of-{}.lock", shard.index, shard.count)
+    }
+}
+
 /// The report file's name: one per shard, so shards sharing an OUTROOT do not
 /// overwrite each other's.
 pub fn report_name(shard: Shard) -> String {
