@@ -171,7 +171,7 @@ pub fn run(a: BatchArgs, p: &Printer) -> anyhow::Result<Status> {
     )?;
     shieldpack_package::check_options(&template)?;
 
-    let selection = batch::select(&a.catalog, &filter, shard, &a.output)?;
+    let selection = batch::select(&a.catalog, &filter, shard, &a.output, a.follow_links)?;
     for w in &selection.warnings {
         p.warn(w);
     }
