@@ -221,6 +221,7 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l policy -
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l follow-links -d 'Also package what symlinks lead to outside CATALOG (by default such a file is a failed title and such a folder is not entered)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l dry-run -d 'List the titles this shard takes and what would be done, without packaging'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l force -d 'Repackage every title, even those that are finished and unchanged'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l clear -d 'Package without encryption (no keyring needed)'

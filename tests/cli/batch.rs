@@ -482,3 +482,124 @@ fn a_titles_warnings_reach_the_events_the_report_and_the_terminal() {
     );
     assert!(!err.contains("clean: "), "{err}");
 }
+
+/// Issue 25 item 7: `batch` followed symlinks out of the catalogue and
+/// packaged whatever they led to. A file behind such a link is now a failed
+/// title naming the link and its target, a folder is not entered (a
+/// warning), links inside the catalogue still work, and `--follow-links`
+/// packages the lot.
+#[test]
+fn batch_refuses_symlinks_out_of_the_catalogue() {
+    let t = TestDir::new();
+    let keyring = new_keyring(&t);
+    let cat = t.join("cat");
+    cut(&cat.join("in.mp4"), 0.0, 2.0);
+    let elsewhere = t.join("elsewhere");
+    cut(&elsewhere.join("secret.mp4"), 2.0, 2.0);
+    cut(&elsewhere.join("dir/other.mp4"), 4.0, 2.0);
+    std::os::unix::fs::symlink(elsewhere.join("secret.mp4"), cat.join("leak.mp4")).unwrap();
+    std::os::unix::fs::symlink("../elsewhere/dir", cat.join("leakdir")).unwrap();
+    std::os::unix::fs::symlink("in.mp4", cat.join("alias.mp4")).unwrap();
+
+    let out = t.join("out");
+    let o = run_code(&mut batch(&cat, &out, &keyring), 1);
+    let ev = events(&o);
+    assert_eq!(ids(&ev, "done"), set(&["alias", "in"]), "{ev:?}");
+    assert_eq!(ids(&ev, "failed"), set(&["leak"]), "{ev:?}");
+    let failed = ev.iter().find(|e| e["event"] == "failed").unwrap();
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!(
+            "{}: a symlink to {}, outside the catalogue: not followed",
+            cat.join("leak.mp4").display(),
+            elsewhere
+                .join("secret.mp4")
+                .canonicalize()
+                .unwrap()
+                .display()
+        )),
+        "{error}"
+    );
+    assert!(
+        failed["hint"].as_str().unwrap().contains("--follow-links"),
+        "{failed}"
+    );
+    assert!(!out.join("leak").exists() && !out.join("leakdir-other").exists());
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "warning: {}: a symlink to",
+            cat.join("leakdir").display()
+        )) && err.contains("outside the catalogue: not followed (--follow-links follows it)"),
+        "{err}"
+    );
+    let s = summary(&ev);
+    assert_eq!(
+        (s["done"].as_u64(), s["failed"].as_u64()),
+        (Some(2), Some(1)),
+        "{s}"
+    );
+
+    // Told to, it packages what the links lead to.
+    let o = run_ok(batch(&cat, &out, &keyring).arg("--follow-links"));
+    let ev = events(&o);
+    assert_eq!(ids(&ev, "done"), set(&["leak", "leakdir-other"]), "{ev:?}");
+    assert_eq!(ids(&ev, "skipped"), set(&["alias", "in"]), "{ev:?}");
+    run_ok(
+        shieldpack()
+            .arg("verify")
+            .arg(out.join("leak"))
+            .arg("--keyring")
+            .arg(&keyring),
+    );
+}
+
+/// Issue 25 item 7: two `batch` runs into one OUTROOT were not locked
+/// against each other. A second run of the same shard fails at once naming
+/// the first and touches nothing; other shards still share the OUTROOT.
+#[test]
+fn a_second_batch_into_one_outroot_is_refused_while_the_first_runs() {
+    let t = TestDir::new();
+    let keyring = new_keyring(&t);
+    let cat = t.join("cat");
+    cut(&cat.join("a.mp4"), 0.0, 2.0);
+    let out = t.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let lock = out.join(".batch.lock");
+    let holder = LockHolder::hold(&lock, "batch");
+    let o = run_code(&mut batch(&cat, &out, &keyring), 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "{}: another batch is running here: pid {} on {}, started 2025-01-02T03:04:05Z",
+            lock.display(),
+            holder.pid,
+            holder.host
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "hint: wait for it to finish, or stop it (`kill {}`)",
+            holder.pid
+        )),
+        "{err}"
+    );
+    let names: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        vec![".batch.lock"],
+        "the refused run wrote into OUTROOT"
+    );
+    // A shard has a lock of its own: shards are meant to share an OUTROOT.
+    run_ok(batch(&cat, &out, &keyring).args(["--shard", "0/2"]));
+    run_ok(batch(&cat, &out, &keyring).args(["--shard", "1/2"]));
+    drop(holder);
+    let o = run_ok(&mut batch(&cat, &out, &keyring));
+    assert_eq!(summary(&events(&o))["titles"], 1);
+    assert!(!lock.exists(), "the lock file outlived the run");
+    assert!(!out.join(".batch-0-of-2.lock").exists());
+}

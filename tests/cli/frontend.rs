@@ -133,3 +133,63 @@ fn media_build_refuses_a_front_end_of_another_build() {
         "{e}"
     );
 }
+
+/// Issue 25 item 7: clap's usage errors (unknown flag, missing argument, bad
+/// value, unknown command) went out without the `hint:` line every other
+/// error ends with. They still exit 2, and `--help` still exits 0 unhinted.
+#[test]
+fn usage_errors_end_with_a_hint() {
+    let cases: &[(&[&str], &str, &str)] = &[
+        (
+            &["keys", "new", "-o", "k.json", "--bogus"],
+            "unexpected argument '--bogus'",
+            "keys new ",
+        ),
+        (
+            &["keys", "new"],
+            "required arguments were not provided",
+            "keys new ",
+        ),
+        (
+            &["--color", "sometimes", "keys", "show", "k.json"],
+            "invalid value 'sometimes'",
+            "keys show ",
+        ),
+        (
+            &["rekey", "pkg", "--keyring", "k.json", "--jobs", "many"],
+            "invalid value 'many'",
+            "rekey ",
+        ),
+        (
+            &["package", "in.mp4", "-o", "out", "--iv", "random"],
+            "invalid value 'random'",
+            "package ",
+        ),
+        (&["frobnicate"], "unrecognized subcommand 'frobnicate'", ""),
+        (&["keys"], "keys [OPTIONS] <COMMAND>", "keys "),
+    ];
+    let t = TestDir::new();
+    let media = media_bin();
+    for bin in [Path::new(env!("CARGO_BIN_EXE_shieldpack")), media.as_path()] {
+        for (args, says, path) in cases {
+            let o = run_code(shieldpack_at(bin).current_dir(t.path()).args(*args), 2);
+            let err = stderr(&o);
+            assert!(err.contains(says), "{args:?}: {err}");
+            assert_eq!(
+                err.trim_end().lines().last().unwrap_or(""),
+                format!("hint: `shieldpack {path}--help` lists the arguments and flags it takes"),
+                "{args:?}: {err}"
+            );
+            assert!(
+                err.contains("\n\nhint: "),
+                "a blank line before the hint: {err}"
+            );
+            assert!(o.stdout.is_empty(), "{args:?}");
+        }
+    }
+    let o = run_ok(shieldpack().args(["keys", "new", "--help"]));
+    assert!(stdout(&o).contains("Usage: shieldpack keys new"));
+    assert!(!stderr(&o).contains("hint:") && !stdout(&o).contains("hint: `"));
+    let o = run_ok(shieldpack().arg("--version"));
+    assert!(stdout(&o).starts_with("shieldpack "));
+}

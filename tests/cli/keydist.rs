@@ -1134,3 +1134,40 @@ fn a_segment_truncated_while_rekey_reads_it_is_named_not_a_crash() {
     let o = verify(&p, true);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
+
+/// Issue 25 item 7: two `rekey` runs on one package were not locked against
+/// each other; the later swap would undo the earlier. The second now fails
+/// at once naming the first, and changes nothing.
+#[test]
+fn a_second_rekey_on_one_package_is_refused_while_the_first_runs() {
+    let p = package(&[]);
+    rotate_from(&p, "1");
+    let before = snapshot(&p.out);
+    let lock = p.t.join(".out.rekey.lock");
+    let holder = LockHolder::hold(&lock, "rekey");
+    let o = run_code(&mut rekey(&p), 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "another rekey is running here: pid {} on {}, started 2025-01-02T03:04:05Z",
+            holder.pid, holder.host
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "hint: wait for it to finish, or stop it (`kill {}`)",
+            holder.pid
+        )),
+        "{err}"
+    );
+    assert!(
+        snapshot(&p.out) == before,
+        "the refused rekey changed the package"
+    );
+    drop(holder);
+    // Once the first is gone, the next one runs, and leaves no lock file behind.
+    let o = run_ok(rekey(&p).arg("--json"));
+    assert_eq!(stdout_json(&o)["rekeyed"], 4, "{}", stderr(&o));
+    assert!(!lock.exists());
+}

@@ -369,3 +369,62 @@ fn a_keyring_refuses_a_second_title_under_one_content_id() {
     assert_eq!(after["fingerprint"], before["fingerprint"]);
     assert_eq!(mode(&keyring), 0o600);
 }
+
+/// Issue 25 item 7: an identity file others could read was used silently;
+/// ssh refuses such a key ("UNPROTECTED PRIVATE KEY FILE"), shieldpack warns.
+#[test]
+fn an_identity_file_readable_by_others_gets_a_warning() {
+    let t = TestDir::new();
+    let k = new_keyring(&t);
+    let id = t.join("shared-id.txt");
+    std::fs::copy(t.join("keyring.json.identity"), &id).unwrap();
+    std::fs::set_permissions(&id, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let warning = format!(
+        "warning: identity file {} has permissions 0644, too open: other users can read the private key in it",
+        id.display()
+    );
+    let hint = format!("hint: make it private with `chmod 600 {}`", id.display());
+    // Given with -i: the keyring still opens, with the warning and its fix.
+    let o = run_ok(
+        shieldpack()
+            .args(["keys", "show", "--reveal"])
+            .arg(&k)
+            .arg("-i")
+            .arg(&id),
+    );
+    assert!(stdout(&o).contains("master"), "{}", stdout(&o));
+    assert!(stderr(&o).contains(&warning), "{}", stderr(&o));
+    assert!(stderr(&o).contains(&hint), "{}", stderr(&o));
+    // Found through SHIELDPACK_IDENTITY; --quiet does not hide it.
+    let o = run_ok(
+        shieldpack()
+            .args(["-q", "keys", "show", "--reveal"])
+            .arg(&k)
+            .env("SHIELDPACK_IDENTITY", &id),
+    );
+    assert!(stderr(&o).contains(&warning), "{}", stderr(&o));
+    // Group-writable only: others cannot read it but can replace it.
+    std::fs::set_permissions(&id, std::fs::Permissions::from_mode(0o620)).unwrap();
+    let o = run_ok(
+        shieldpack()
+            .args(["keys", "show", "--reveal"])
+            .arg(&k)
+            .arg("-i")
+            .arg(&id),
+    );
+    assert!(
+        stderr(&o).contains("permissions 0620, too open: other users can replace the private key"),
+        "{}",
+        stderr(&o)
+    );
+    // 0600 (what `keys new` writes) is quiet.
+    std::fs::set_permissions(&id, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let o = run_ok(
+        shieldpack()
+            .args(["keys", "show", "--reveal"])
+            .arg(&k)
+            .arg("-i")
+            .arg(&id),
+    );
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+}

@@ -742,3 +742,87 @@ fn hls_js_plays_a_policy_package_across_clear_and_protected_scenes() {
     let keys = assert_plays_to_end(&p.out, 6, CLIP_FRAMES);
     assert_eq!(keys.len(), 2, "{keys:?}");
 }
+
+/// Issue 25 item 7: the README allows seconds, and `"10"` is seconds.
+#[test]
+fn policy_times_may_be_strings_of_seconds() {
+    let t = TestDir::new();
+    let f = t.join("strings.json");
+    std::fs::write(
+        &f,
+        r#"{"scenes":[{"label":"a","start":"0","end":"4.5","drm_level":"clear"},{"label":"b","start":"4.5","end":"12","drm_level":"L1"}]}"#,
+    )
+    .unwrap();
+    let o = run_ok(shieldpack().args(["--json", "policy", "check"]).arg(&f));
+    let j = stdout_json(&o);
+    assert_eq!(j["valid"], true, "{j}");
+    assert_eq!(j["scenes"], 2, "{j}");
+    let o = run_ok(shieldpack().args(["policy", "check"]).arg(&f));
+    assert!(
+        stderr(&o).contains("2 scene(s), 00:00:12.000 covered"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Issue 25 item 7: a newline in a label was reported as "must be a
+/// non-empty string", which it is.
+#[test]
+fn a_label_with_a_newline_gets_a_message_saying_so() {
+    let t = TestDir::new();
+    let f = t.join("newline.json");
+    std::fs::write(
+        &f,
+        "{\"scenes\": [\n  {\"label\": \"pre\\ngame\", \"start\": 0, \"end\": 4, \"drm_level\": \"L3\"}\n]}",
+    )
+    .unwrap();
+    let o = run_code(shieldpack().args(["policy", "check"]).arg(&f), 2);
+    let err = stderr(&o);
+    let first = err.lines().next().unwrap_or("");
+    assert_eq!(
+        first,
+        format!(
+            "{}:2:13: error: the label of scene 1 contains a line break (character 4)",
+            f.display()
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("non-empty"), "{err}");
+    assert!(
+        err.contains("hint: a label is one line of printable text"),
+        "{err}"
+    );
+}
+
+/// Issue 25 item 7: `"end": 1e300` printed `5124095576030:25:51.615`-style
+/// clock values in the overlap and media-end messages.
+#[test]
+fn huge_policy_times_get_a_positioned_error_not_a_clock_value() {
+    let t = TestDir::new();
+    let f = t.join("huge.json");
+    std::fs::write(
+        &f,
+        "{\"scenes\": [\n  {\"label\": \"a\", \"start\": 0, \"end\": 1e300, \"drm_level\": \"L3\"},\n  {\"label\": \"b\", \"start\": \"9999999:00:00\", \"end\": 5, \"drm_level\": \"L3\"}\n]}",
+    )
+    .unwrap();
+    let o = run_code(shieldpack().args(["--json", "policy", "check"]).arg(&f), 2);
+    let j = stdout_json(&o);
+    let errors = j["errors"].as_array().unwrap();
+    let at: Vec<(u64, u64)> = errors
+        .iter()
+        .map(|e| (e["line"].as_u64().unwrap(), e["column"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(at, vec![(2, 37), (3, 27)], "{j}");
+    for e in errors {
+        let m = e["message"].as_str().unwrap();
+        assert!(m.contains("the latest time a policy may name"), "{m}");
+    }
+    // No absurd clock value (1e300 s saturates to 5124095576030:25:51.615).
+    let o = run_code(shieldpack().args(["policy", "check"]).arg(&f), 2);
+    let err = stderr(&o);
+    assert!(!err.contains("5124095576"), "{err}");
+    assert!(
+        err.contains("scene 1, 1e+300, is past 100:00:00.000"),
+        "{err}"
+    );
+}

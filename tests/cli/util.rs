@@ -981,3 +981,64 @@ pub fn x264_gops(out: &Path, gop: Gop, seconds: u32) -> PathBuf {
     );
     out.to_path_buf()
 }
+
+// ---------------------------------------------------------------------------
+// Locks held by another process
+
+/// Another process holding the `flock` on `path` (util-linux `flock`, as a
+/// second shieldpack run would), with `record` written into the file the way
+/// shieldpack's `JobLock` records its holder. Killed when dropped.
+pub struct LockHolder {
+    child: std::process::Child,
+    pub pid: u32,
+    pub host: String,
+}
+
+impl LockHolder {
+    pub fn hold(path: &Path, job: &str) -> LockHolder {
+        // -o: the lock stays with flock itself (not `cat`), so killing flock
+        // releases it; `cat` ends when its stdin closes.
+        let child = Command::new("flock")
+            .arg("-o")
+            .arg(path)
+            .arg("cat")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("flock (util-linux) on PATH");
+        // Held once a non-blocking try from here fails.
+        let start = Instant::now();
+        while Command::new("flock")
+            .args(["-n"])
+            .arg(path)
+            .arg("true")
+            .status()
+            .expect("flock")
+            .success()
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "flock never took {path:?}"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+        let host = fs::read_to_string("/proc/sys/kernel/hostname")
+            .unwrap()
+            .trim()
+            .to_string();
+        let pid = child.id();
+        let record = serde_json::json!({
+            "pid": pid, "host": host, "started": "2025-01-02T03:04:05Z", "job": job,
+        });
+        fs::write(path, format!("{record}\n")).unwrap();
+        LockHolder { child, pid, host }
+    }
+}
+
+impl Drop for LockHolder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}

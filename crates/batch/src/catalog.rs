@@ -37,7 +37,13 @@ pub struct Title {
     pub source: String,
     /// The file itself.
     pub path: PathBuf,
+    /// Why it is not packaged although found: a symlink that leads out of
+    /// the catalogue (without `--follow-links`). Reported as a failed title.
+    pub refused: Option<String>,
 }
+
+/// The hint for a title refused as a link out of the catalogue.
+pub const FOLLOW_LINKS_HINT: &str = "a catalogue is packaged from what is inside it; pass --follow-links to package what symlinks lead to elsewhere, or copy the file into CATALOG";
 
 /// `--include` / `--exclude` globs on the relative path.
 pub struct Filter {
@@ -137,9 +143,17 @@ fn hidden(e: &walkdir::DirEntry) -> bool {
 
 /// Walks `catalog` for media files admitted by `filter`, leaving out hidden
 /// entries and the folder `skip` (OUTROOT, when it lies inside the catalogue).
-/// Symlinks are followed; a link back to one of its own ancestors is reported
-/// and not followed.
-pub fn walk(catalog: &Path, filter: &Filter, skip: Option<&Path>) -> Result<Walk> {
+/// Symlinks that resolve inside the catalogue are followed; a link back to one
+/// of its own ancestors is reported and not followed. A link that resolves
+/// outside it (to `/etc`, to another tenant's folder) is refused unless
+/// `follow_links`: a file becomes a title with `refused` set, a folder a
+/// warning, and nothing behind it is read.
+pub fn walk(
+    catalog: &Path,
+    filter: &Filter,
+    skip: Option<&Path>,
+    follow_links: bool,
+) -> Result<Walk> {
     let meta = std::fs::metadata(catalog).map_err(|e| {
         Error::missing_or_io(
             catalog,
@@ -160,12 +174,41 @@ pub fn walk(catalog: &Path, filter: &Filter, skip: Option<&Path>) -> Result<Walk
         Some(s) if e.file_type().is_dir() => e.path().canonicalize().ok().as_ref() == Some(s),
         _ => false,
     };
+    let root = catalog.canonicalize().map_err(|e| Error::io(catalog, e))?;
+    // Where a symlink leads, when that is outside the catalogue.
+    let escapes = |e: &walkdir::DirEntry| -> Option<PathBuf> {
+        if follow_links || !e.path_is_symlink() {
+            return None;
+        }
+        match e.path().canonicalize() {
+            Ok(target) if target.starts_with(&root) => None,
+            Ok(target) => Some(target),
+            // Broken links are walkdir's to report.
+            Err(_) => None,
+        }
+    };
+    let refused_dirs = std::cell::RefCell::new(Vec::new());
     let mut out = Walk::default();
     let walker = walkdir::WalkDir::new(catalog)
         .follow_links(true)
         .sort_by_file_name()
         .into_iter()
-        .filter_entry(|e| !hidden(e) && !is_skipped(e));
+        .filter_entry(|e| {
+            if hidden(e) || is_skipped(e) {
+                return false;
+            }
+            if e.file_type().is_dir() {
+                if let Some(target) = escapes(e) {
+                    refused_dirs.borrow_mut().push(format!(
+                        "{}: a symlink to {}, outside the catalogue: not followed (--follow-links follows it)",
+                        e.path().display(),
+                        target.display()
+                    ));
+                    return false;
+                }
+            }
+            true
+        });
     for entry in walker {
         let e = match entry {
             Ok(e) => e,
@@ -196,12 +239,21 @@ pub fn walk(catalog: &Path, filter: &Filter, skip: Option<&Path>) -> Result<Walk
         if !filter.admits(&source) {
             continue;
         }
+        let refused = escapes(&e).map(|target| {
+            format!(
+                "{}: a symlink to {}, outside the catalogue: not followed",
+                e.path().display(),
+                target.display()
+            )
+        });
         out.titles.push(Title {
             id: content_id_for(&source),
             source,
             path: e.path().to_path_buf(),
+            refused,
         });
     }
+    out.warnings.extend(refused_dirs.into_inner());
     out.titles.sort_by(|a, b| a.source.cmp(&b.source));
     Ok(out)
 }
@@ -260,6 +312,7 @@ mod tests {
             id: content_id_for(s),
             source: s.into(),
             path: s.into(),
+            refused: None,
         };
         let e = check_collisions(&[t("a b.mp4"), t("a-b.mkv"), t("c.mp4")]).unwrap_err();
         assert!(e.to_string().contains("'a-b' <- a b.mp4, a-b.mkv"), "{e}");

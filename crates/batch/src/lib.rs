@@ -161,13 +161,15 @@ pub struct Selection {
 }
 
 /// Walks, checks ids and shards. Errors here mean nothing could start.
+/// `follow_links`: package what symlinks lead to outside the catalogue too.
 pub fn select(
     catalog: &Path,
     filter: &catalog::Filter,
     shard: Shard,
     outroot: &Path,
+    follow_links: bool,
 ) -> Result<Selection> {
-    let walk = catalog::walk(catalog, filter, Some(outroot))?;
+    let walk = catalog::walk(catalog, filter, Some(outroot), follow_links)?;
     catalog::check_collisions(&walk.titles)?;
     let catalog_titles = walk.titles.len();
     Ok(Selection {
@@ -303,6 +305,13 @@ fn run_one(
     idle: Option<&IdleCores>,
     obs: &dyn Observer,
 ) -> TitleReport {
+    if let Some(why) = &t.refused {
+        return TitleReport {
+            error: Some(why.clone()),
+            hint: Some(catalog::FOLLOW_LINKS_HINT.into()),
+            ..TitleReport::new(t, TitleStatus::Failed)
+        };
+    }
     let dir = s.outroot.join(&t.id);
     let input = match InputFingerprint::of(&t.path) {
         Ok(f) => f,
@@ -391,6 +400,17 @@ fn run_one(
                 ..TitleReport::new(t, TitleStatus::Failed)
             }
         }
+    }
+}
+
+/// The lock file a run takes in OUTROOT (`fsutil::JobLock`), one per shard
+/// like the report: shards are meant to share an OUTROOT, two runs of one
+/// shard are not (they would package the same titles into the same folders).
+pub fn lock_name(shard: Shard) -> String {
+    if shard.is_all() {
+        ".batch.lock".into()
+    } else {
+        format!(".batch-{}-of-{}.lock", shard.index, shard.count)
     }
 }
 
@@ -494,6 +514,7 @@ mod tests {
                 id: name.into(),
                 source: name.into(),
                 path,
+                refused: None,
             }
         };
         // "gone" does not exist: it sorts as empty and keeps its place among the empties.
@@ -528,6 +549,7 @@ mod tests {
             id: id.into(),
             source: format!("{id}.mp4"),
             path: PathBuf::new(),
+            refused: None,
         };
         let removed = clean_stale(d.path(), &[t("a"), t("a-b"), t("c")]).unwrap();
         assert_eq!(removed.len(), 3, "{removed:?}");

@@ -214,6 +214,7 @@ mod tests {
             id: "a".into(),
             source: "a.mp4".into(),
             path: "a.mp4".into(),
+            refused: None,
         }
     }
 

@@ -599,6 +599,11 @@ pub struct BatchArgs {
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
 
+    /// Also package what symlinks lead to outside CATALOG (by default such a file
+    /// is a failed title and such a folder is not entered)
+    #[arg(long)]
+    pub follow_links: bool,
+
     /// List the titles this shard takes and what would be done, without packaging
     #[arg(long)]
     pub dry_run: bool,

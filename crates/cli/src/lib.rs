@@ -33,6 +33,51 @@ impl From<Status> for ExitCode {
     }
 }
 
+/// Parses the command line; `--help` and `--version` print and exit 0. A
+/// usage error (unknown flag, missing argument, bad value) prints clap's
+/// message, then, as every shieldpack error does, a `hint:` line: where the
+/// command's flags are described. Exit 2.
+pub fn parse_cli() -> cli::Cli {
+    use clap::error::ErrorKind;
+    use clap::{CommandFactory, Parser};
+    match cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            e.exit()
+        }
+        Err(e) => {
+            let _ = e.print();
+            let args: Vec<String> = std::env::args_os()
+                .skip(1)
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            let path = subcommand_path(&cli::Cli::command(), &args);
+            output::say(format_args!(
+                "\nhint: `shieldpack {}--help` lists the arguments and flags it takes",
+                path.iter().map(|s| format!("{s} ")).collect::<String>()
+            ));
+            std::process::exit(e.exit_code())
+        }
+    }
+}
+
+/// The subcommands named in `args` (`["keys", "new"]`), as far as they are
+/// known: each word that names a subcommand of the one before, up to `--`.
+pub fn subcommand_path(root: &clap::Command, args: &[String]) -> Vec<String> {
+    let mut path = Vec::new();
+    let mut cmd = root;
+    for a in args {
+        if a == "--" {
+            break;
+        }
+        if let Some(sub) = cmd.find_subcommand(a) {
+            path.push(sub.get_name().to_string());
+            cmd = sub;
+        }
+    }
+    path
+}
+
 /// Runs one command line through `dispatch` with the process-wide set-up
 /// (interrupt handling, the printer), and maps the outcome to an exit status.
 pub fn main_with(

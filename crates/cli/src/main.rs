@@ -4,11 +4,8 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use shieldpack::cli::Cli;
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = shieldpack::parse_cli();
     if cli.command.needs_ffmpeg() {
         return shieldpack::report_error(&shieldpack::handoff::exec_media_build().into());
     }

@@ -272,6 +272,172 @@ pub fn try_lock(file: &fs::File) -> std::io::Result<bool> {
     }
 }
 
+/// An exclusive lock that keeps a second run of one job (a `rekey` of one
+/// package, a `batch` shard into one OUTROOT) from starting while the first
+/// runs: two at once would each stage a copy and the later swap would drop
+/// the earlier's work, or both would package the same titles.
+///
+/// It is a `flock` (`try_lock`) on a lock file that records its holder (pid,
+/// host, start time, job), so the refused run can say who holds it. The lock
+/// goes when the holder exits, however it ends; a killed holder's stale record
+/// is simply overwritten by the next run. The file is removed on drop, while
+/// still locked; a run that opened it just before checks, once it has the
+/// lock, that the path still names the file it locked, and starts over if not.
+#[derive(Debug)]
+pub struct JobLock {
+    _file: fs::File,
+    path: PathBuf,
+}
+
+/// Who holds a `JobLock`, as written into its file (one JSON line).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LockHolder {
+    pub pid: u32,
+    pub host: String,
+    /// UTC, RFC 3339.
+    pub started: String,
+    /// What it is doing: "rekey", "batch".
+    pub job: String,
+}
+
+impl LockHolder {
+    fn me(job: &str) -> LockHolder {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        LockHolder {
+            pid: std::process::id(),
+            host: hostname(),
+            started: utc_rfc3339(now),
+            job: job.into(),
+        }
+    }
+}
+
+/// This machine's name, for lock records.
+pub fn hostname() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".into())
+}
+
+/// Seconds since 1970 as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC).
+pub fn utc_rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's days-to-civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Lock records are one short line; a bigger file is not ours to read whole.
+const MAX_LOCK_RECORD: u64 = 4096;
+
+impl JobLock {
+    /// Takes the lock at `path` (created 0644 if missing) for `job`, without
+    /// waiting: when another process holds it, fails at once naming it.
+    pub fn take(path: &Path, job: &str) -> Result<JobLock> {
+        use std::io::{Read, Seek, Write};
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+        // A few rounds at most: each retry means a holder just finished.
+        for _ in 0..16 {
+            let mut file = fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o644)
+                .open(path)
+                .at(path)?;
+            if !try_lock(&file).at(path)? {
+                let mut text = String::new();
+                let _ = (&mut file).take(MAX_LOCK_RECORD).read_to_string(&mut text);
+                return Err(held_error(path, job, &text));
+            }
+            let held = file.metadata().at(path)?;
+            match fs::symlink_metadata(path) {
+                Ok(now) if now.dev() == held.dev() && now.ino() == held.ino() => {}
+                _ => continue,
+            }
+            let mut record = serde_json::to_string(&LockHolder::me(job)).expect("serialisable");
+            record.push('\n');
+            file.set_len(0).at(path)?;
+            file.rewind().at(path)?;
+            file.write_all(record.as_bytes()).at(path)?;
+            return Ok(JobLock {
+                _file: file,
+                path: path.to_path_buf(),
+            });
+        }
+        Err(Error::invalid_file(
+            path,
+            format!("the {job} lock keeps changing hands"),
+            "other runs keep starting and ending here; run this one when they are done",
+        ))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for JobLock {
+    fn drop(&mut self) {
+        // Still locked here, so nobody can be working under this file.
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// The refusal of a second run: who holds the lock and what to do.
+fn held_error(path: &Path, job: &str, record: &str) -> Error {
+    match serde_json::from_str::<LockHolder>(record.trim()) {
+        Ok(h) => {
+            let hint = if h.host == hostname() {
+                format!(
+                    "wait for it to finish, or stop it (`kill {}`); the lock goes when it exits",
+                    h.pid
+                )
+            } else {
+                format!(
+                    "it runs on {}: wait for it to finish there, or stop it there; the lock goes when it exits",
+                    h.host
+                )
+            };
+            Error::invalid_file(
+                path,
+                format!(
+                    "another {} is running here: pid {} on {}, started {}",
+                    h.job, h.pid, h.host, h.started
+                ),
+                hint,
+            )
+        }
+        Err(_) => Error::invalid_file(
+            path,
+            format!("another process holds the {job} lock (it recorded no pid)"),
+            format!(
+                "wait for it to finish; `fuser -v {}` names the process that holds the lock",
+                path.display()
+            ),
+        ),
+    }
+}
+
 /// An exclusive `flock` on the folder `dir`, held until the returned file is
 /// dropped; None if `dir` cannot be opened or locked now.
 fn lock(dir: &Path) -> Option<fs::File> {
@@ -340,6 +506,54 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_second_job_lock_is_refused_naming_the_holder() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join(".job.lock");
+        let first = JobLock::take(&path, "rekey").unwrap();
+        let record: LockHolder =
+            serde_json::from_str(fs::read_to_string(&path).unwrap().trim()).unwrap();
+        assert_eq!(record.pid, std::process::id());
+        assert_eq!(record.job, "rekey");
+        // flock locks belong to open files, so this process's second open is refused too.
+        let e = JobLock::take(&path, "rekey").unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains(&format!(
+                "another rekey is running here: pid {} on {}, started {}",
+                record.pid, record.host, record.started
+            )),
+            "{msg}"
+        );
+        assert!(
+            e.hint()
+                .unwrap()
+                .contains(&format!("kill {}", std::process::id())),
+            "{e:?}"
+        );
+        drop(first);
+        assert!(!path.exists(), "the lock file outlived its holder");
+        let again = JobLock::take(&path, "rekey").unwrap();
+        drop(again);
+    }
+
+    #[test]
+    fn a_lock_held_with_no_record_still_refuses() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join(".job.lock");
+        let f = fs::File::create(&path).unwrap();
+        assert!(try_lock(&f).unwrap());
+        let e = JobLock::take(&path, "batch").unwrap_err();
+        assert!(e.to_string().contains("recorded no pid"), "{e}");
+    }
+
+    #[test]
+    fn utc_times() {
+        assert_eq!(utc_rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc_rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(utc_rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+    }
 
     /// What a run killed mid-package leaves (a staged folder nobody holds, an
     /// old package set aside) goes when the next run for the same destination

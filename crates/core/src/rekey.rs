@@ -89,6 +89,12 @@ pub struct Options {
 /// Re-encrypts the segments of the package in `dir` whose key is no longer
 /// current. Does nothing (and writes nothing) when every key is current.
 pub fn rekey(dir: &Path, kr: &Keyring, o: Options, progress: &dyn Progress) -> Result<Outcome> {
+    // Two rekeys of one package would each stage a copy and swap it in, the
+    // later swap undoing the earlier: the second is refused, naming the first.
+    let _lock = match lock_path(dir) {
+        Some(path) => Some(fsutil::JobLock::take(&path, "rekey")?),
+        None => None,
+    };
     let mut manifest = Manifest::load(dir)?;
     check_package(dir, &manifest, kr)?;
     let mut out = Outcome::default();
@@ -795,6 +801,15 @@ fn replace_kids(v: &mut serde_json::Value, kids: &BTreeMap<String, String>) {
         serde_json::Value::Object(m) => m.values_mut().for_each(|x| replace_kids(x, kids)),
         _ => {}
     }
+}
+
+/// Where `rekey` locks the package `dir`: `.NAME.rekey.lock` beside it, not
+/// inside, since the package folder itself is swapped for its staged copy.
+/// None when `dir` is no folder (loading its manifest then says so).
+pub fn lock_path(dir: &Path) -> Option<PathBuf> {
+    let dir = dir.canonicalize().ok().filter(|d| d.is_dir())?;
+    let name = dir.file_name()?.to_string_lossy().into_owned();
+    Some(dir.parent()?.join(format!(".{name}.rekey.lock")))
 }
 
 #[cfg(test)]

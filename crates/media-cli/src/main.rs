@@ -7,11 +7,9 @@ mod cmd;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     if let Err(e) = shieldpack::handoff::check_same_build() {
         return shieldpack::report_error(&e.into());
     }
-    shieldpack::main_with(shieldpack::cli::Cli::parse(), cmd::dispatch)
+    shieldpack::main_with(shieldpack::parse_cli(), cmd::dispatch)
 }

@@ -175,6 +175,7 @@ fn unwrap(a: KeysUnwrapArgs, p: &Printer) -> anyhow::Result<Status> {
             .into_iter()
             .collect()
     };
+    super::warn_unprotected(&files, p);
     let mut ids = Vec::new();
     for f in &files {
         ids.extend(agewrap::load_identities(f)?);
@@ -205,6 +206,10 @@ fn unwrap(a: KeysUnwrapArgs, p: &Printer) -> anyhow::Result<Status> {
 
 fn rewrap(a: KeysRewrapArgs, p: &Printer) -> anyhow::Result<Status> {
     let recipients = agewrap::collect_recipients(&a.recipients, &a.recipients_files)?;
+    super::warn_unprotected(
+        &keys::identity_files(&a.keyring, &a.identities.identities),
+        p,
+    );
     let file = keys::rewrap(&a.keyring, &a.identities.identities, &recipients)?;
     if p.json {
         p.json_value(&json!({
@@ -328,10 +333,9 @@ fn show(a: KeysShowArgs, p: &Printer) -> anyhow::Result<Status> {
     let file = keys::KeyringFile::load(&a.keyring)?;
     let mut revealed = None;
     if a.reveal {
-        let kr = file.clone().unlock(
-            &a.keyring,
-            &keys::identity_files(&a.keyring, &a.identities.identities),
-        )?;
+        let files = keys::identity_files(&a.keyring, &a.identities.identities);
+        super::warn_unprotected(&files, p);
+        let kr = file.clone().unlock(&a.keyring, &files)?;
         let mut v = json!({ "master": kr.reveal_master() });
         if let Some(cid) = &a.content_id {
             keys::check_content_id(cid)?;
@@ -484,7 +488,7 @@ fn export(a: KeysExportArgs, p: &Printer) -> anyhow::Result<Status> {
         )
         .into());
     }
-    let kr = super::open_keyring(&a.keyring, &a.identities.identities)?;
+    let kr = super::open_keyring(&a.keyring, &a.identities.identities, p)?;
     let collected = keys::export::collect(&kr, &manifest, range)?;
     let exported = &collected.keys;
     if !collected.revoked.is_empty() {

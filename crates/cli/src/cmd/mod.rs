@@ -26,10 +26,29 @@ pub fn dispatch(command: Command, p: &Printer) -> anyhow::Result<Status> {
     }
 }
 
-/// Opens a keyring with the identities given or found beside it.
+/// Opens a keyring with the identities given or found beside it, warning
+/// about identity files others may read.
 pub fn open_keyring(
     path: &std::path::Path,
     identities: &[PathBuf],
+    p: &Printer,
 ) -> anyhow::Result<shieldpack_core::keys::Keyring> {
-    Ok(shieldpack_core::keys::open(path, identities)?)
+    use shieldpack_core::keys;
+    let file = keys::KeyringFile::load(path)?;
+    let files = keys::identity_files(path, identities);
+    warn_unprotected(&files, p);
+    Ok(file.unlock(path, &files)?)
+}
+
+/// Warns, with the chmod that fixes it, about each identity file that users
+/// other than its owner may read or change.
+pub fn warn_unprotected(files: &[PathBuf], p: &Printer) {
+    for u in shieldpack_core::keys::unprotected_identities(files) {
+        p.warn(format!(
+            "{}
+  hint: {}",
+            u.message(),
+            u.hint()
+        ));
+    }
 }

@@ -7,7 +7,7 @@ use crate::output::Printer;
 use crate::Status;
 
 pub fn run(a: RekeyArgs, p: &Printer) -> anyhow::Result<Status> {
-    let kr = super::open_keyring(&a.keyring, &a.identities.identities)?;
+    let kr = super::open_keyring(&a.keyring, &a.identities.identities, p)?;
     let jobs = a.jobs.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get().min(2))

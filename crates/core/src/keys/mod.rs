@@ -497,6 +497,56 @@ pub fn identity_files(keyring: &Path, given: &[PathBuf]) -> Vec<PathBuf> {
     }
 }
 
+/// An identity file that users other than its owner may read or change,
+/// which ssh refuses as an "UNPROTECTED PRIVATE KEY FILE". shieldpack still
+/// uses it (a shared CI volume may have no better mode) but says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnprotectedIdentity {
+    pub path: PathBuf,
+    /// The permission bits, e.g. 0o644.
+    pub mode: u32,
+}
+
+impl UnprotectedIdentity {
+    pub fn message(&self) -> String {
+        let who = if self.mode & 0o044 != 0 {
+            "other users can read the private key in it"
+        } else {
+            "other users can replace the private key in it"
+        };
+        format!(
+            "identity file {} has permissions {:04o}, too open: {who}",
+            self.path.display(),
+            self.mode
+        )
+    }
+
+    pub fn hint(&self) -> String {
+        format!(
+            "make it private with `chmod 600 {}`, and treat its key as exposed if others could read it",
+            self.path.display()
+        )
+    }
+}
+
+/// The regular files among `files` that grant group or others any access
+/// (`mode & 0o077`, as ssh checks). Files that cannot be read are left to
+/// the code that reads them to report.
+pub fn unprotected_identities(files: &[PathBuf]) -> Vec<UnprotectedIdentity> {
+    use std::os::unix::fs::PermissionsExt;
+    files
+        .iter()
+        .filter_map(|f| {
+            let meta = std::fs::metadata(f).ok().filter(|m| m.is_file())?;
+            let mode = meta.permissions().mode() & 0o7777;
+            (mode & 0o077 != 0).then(|| UnprotectedIdentity {
+                path: f.clone(),
+                mode,
+            })
+        })
+        .collect()
+}
+
 pub fn identity_path_for(keyring: &Path) -> PathBuf {
     let mut s = keyring.as_os_str().to_owned();
     s.push(".identity");

@@ -180,16 +180,35 @@ impl Findings {
     }
 }
 
-const TIME_HINT: &str = "write a time as \"HH:MM:SS\" or \"HH:MM:SS.mmm\" (e.g. \"00:01:30.500\"), or as a number of seconds (e.g. 90.5)";
+const TIME_HINT: &str = "write a time as \"HH:MM:SS\" or \"HH:MM:SS.mmm\" (e.g. \"00:01:30.500\"), or as seconds, a number or a string (e.g. 90.5 or \"90.5\")";
+
+/// The latest time a policy may name, in seconds (100 hours). No title runs
+/// that long; a larger value is a typo or an attack, and past about 2^53 ms
+/// it could not even be printed back as a clock time.
+pub const MAX_TIME: f64 = 100.0 * 3600.0;
 const SCENE_KEYS: [&str; 5] = ["label", "start", "end", "drm_level", "hdcp"];
 
 /// Parses a policy time: "HH:MM:SS[.mmm]" or a number of seconds.
 pub fn parse_time(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64().filter(|s| s.is_finite() && *s >= 0.0),
-        Value::String(s) => parse_hms(s),
+        Value::String(s) => parse_hms(s).or_else(|| parse_seconds_text(s)),
         _ => None,
     }
+}
+
+/// Seconds written as a string, `"10"` or `"10.5"`: digits, then at most one
+/// fraction. No sign, exponent, spaces or units, so nothing is read two ways.
+fn parse_seconds_text(s: &str) -> Option<f64> {
+    let (int, frac) = match s.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (s, None),
+    };
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if !digits(int) || frac.is_some_and(|f| !digits(f)) {
+        return None;
+    }
+    s.parse().ok().filter(|v: &f64| v.is_finite())
 }
 
 fn parse_hms(s: &str) -> Option<f64> {
@@ -506,19 +525,39 @@ fn check_scene(i: usize, node: &Node, f: &mut Findings) -> (Pos, Option<Scene>, 
     }
     let label = match get("label") {
         None => format!("scene-{n:03}"),
-        Some(m) => match m.value.scalar() {
-            Some(Value::String(s)) if !s.trim().is_empty() && !s.chars().any(char::is_control) => {
-                s.clone()
+        Some(m) => {
+            let control = match m.value.scalar() {
+                Some(Value::String(s)) => s.chars().enumerate().find(|(_, c)| c.is_control()),
+                _ => None,
+            };
+            match (m.value.scalar(), control) {
+                (_, Some((at, c))) => {
+                    let what = match c {
+                        '\n' | '\r' => "a line break".to_string(),
+                        '\t' => "a tab".to_string(),
+                        c => format!("the control character U+{:04X}", c as u32),
+                    };
+                    f.error(
+                        m.value.pos,
+                        format!(
+                            "the label of scene {n} contains {what} (character {})",
+                            at + 1
+                        ),
+                        "a label is one line of printable text (it goes into policy.json and log lines); remove the line break or control character, e.g. \"label\": \"pre-game\"",
+                    );
+                    String::new()
+                }
+                (Some(Value::String(s)), None) if !s.trim().is_empty() => s.clone(),
+                _ => {
+                    f.error(
+                        m.value.pos,
+                        format!("the label of scene {n} must be a non-empty string"),
+                        "write e.g. \"label\": \"pre-game\"",
+                    );
+                    String::new()
+                }
             }
-            _ => {
-                f.error(
-                    m.value.pos,
-                    format!("the label of scene {n} must be a non-empty string"),
-                    "write e.g. \"label\": \"pre-game\"",
-                );
-                String::new()
-            }
-        },
+        }
     };
     let mut time = |key: &str| -> (Option<f64>, Pos) {
         match get(key) {
@@ -531,6 +570,18 @@ fn check_scene(i: usize, node: &Node, f: &mut Findings) -> (Pos, Option<Scene>, 
                 (None, node.pos)
             }
             Some(m) => match parse_time(m.value.scalar().unwrap_or(&Value::Null)) {
+                Some(t) if t > MAX_TIME => {
+                    let shown = m.value.shown();
+                    f.error(
+                        m.value.pos,
+                        format!(
+                            "the {key} of scene {n}, {shown}, is past {}, the latest time a policy may name",
+                            crate::timefmt::format_hms(MAX_TIME)
+                        ),
+                        "policy times are within the title (100 hours at most); check for a typo, or for milliseconds written as seconds",
+                    );
+                    (None, m.value.pos)
+                }
                 Some(t) => (Some(t), m.value.pos),
                 None => {
                     let shown = m.value.shown();
@@ -734,10 +785,84 @@ mod tests {
         assert_eq!(parse_time(&Value::from("01:00:00")), Some(3600.0));
         assert_eq!(parse_time(&Value::from("00:00:03.5")), Some(3.5));
         assert_eq!(parse_time(&Value::from(4.25)), Some(4.25));
-        for bad in ["1:00", "00:61:00", "00:00:0x", "", "00:00:00.", "3s"] {
+        for bad in [
+            "1:00",
+            "00:61:00",
+            "00:00:0x",
+            "",
+            "00:00:00.",
+            "3s",
+            "-3",
+            "1e3",
+            " 3",
+            "3.",
+            ".5",
+            "1.2.3",
+            "+3",
+            "NaN",
+            "inf",
+        ] {
             assert_eq!(parse_time(&Value::from(bad)), None, "{bad}");
         }
         assert_eq!(parse_time(&Value::from(-1)), None);
+    }
+
+    #[test]
+    fn policy_times_may_be_strings_of_seconds() {
+        assert_eq!(parse_time(&Value::from("10")), Some(10.0));
+        assert_eq!(parse_time(&Value::from("10.5")), Some(10.5));
+        let text = r#"{"scenes":[{"label":"a","start":"0","end":"10.5","drm_level":"L3"}]}"#;
+        let c = check(text, Some(12.0));
+        assert!(c.valid(), "{:?}", c.errors);
+        let s = &c.policy.unwrap().scenes[0];
+        assert_eq!((s.start, s.end), (0.0, 10.5));
+    }
+
+    #[test]
+    fn a_label_with_a_newline_is_told_so() {
+        let text = "{\"scenes\":[\n {\"label\":\"pre\\ngame\",\"start\":0,\"end\":5,\"drm_level\":\"L3\"}\n]}";
+        assert_eq!(
+            errs(text),
+            vec![(
+                2,
+                11,
+                "the label of scene 1 contains a line break (character 4)".into()
+            )]
+        );
+        let text = r#"{"scenes":[{"label":"a\u0007","start":0,"end":5,"drm_level":"L3"}]}"#;
+        assert_eq!(
+            errs(text)[0].2,
+            "the label of scene 1 contains the control character U+0007 (character 2)"
+        );
+        // An empty label keeps its own message.
+        let text = r#"{"scenes":[{"label":" ","start":0,"end":5,"drm_level":"L3"}]}"#;
+        assert!(errs(text)[0].2.contains("must be a non-empty string"));
+    }
+
+    #[test]
+    fn huge_policy_times_are_refused_where_they_are_written() {
+        for (start, end) in [
+            ("1e300", "2e300"),
+            ("0", "360000.001"),
+            ("0", "\"999999:00:00\""),
+            ("0", "\"18446744073709551616\""),
+        ] {
+            let text = format!(
+                "{{\"scenes\":[\n {{\"label\":\"a\",\"start\":{start},\"end\":{end},\"drm_level\":\"L3\"}}\n]}}"
+            );
+            let e = errs(&text);
+            assert!(!e.is_empty(), "{text}");
+            for (line, _, msg) in &e {
+                assert_eq!(*line, 2, "{msg}");
+                assert!(
+                    msg.contains("is past 100:00:00.000, the latest time a policy may name"),
+                    "{msg}"
+                );
+            }
+        }
+        // 100 hours exactly is still a time.
+        let text = r#"{"scenes":[{"label":"a","start":0,"end":"100:00:00","drm_level":"L3"}]}"#;
+        assert!(check(text, None).valid());
     }
 
     #[test]

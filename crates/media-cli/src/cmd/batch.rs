@@ -171,7 +171,7 @@ pub fn run(a: BatchArgs, p: &Printer) -> anyhow::Result<Status> {
     )?;
     shieldpack_package::check_options(&template)?;
 
-    let selection = batch::select(&a.catalog, &filter, shard, &a.output)?;
+    let selection = batch::select(&a.catalog, &filter, shard, &a.output, a.follow_links)?;
     for w in &selection.warnings {
         p.warn(w);
     }
@@ -181,14 +181,28 @@ pub fn run(a: BatchArgs, p: &Printer) -> anyhow::Result<Status> {
         None => (None, None),
         Some(k) if a.dry_run => (None, Some(shieldpack_core::keys::KeyringFile::load(k)?)),
         Some(k) => (
-            Some(shieldpack::cmd::open_keyring(k, &a.identities.identities)?),
+            Some(shieldpack::cmd::open_keyring(
+                k,
+                &a.identities.identities,
+                p,
+            )?),
             None,
         ),
     };
     let keyring_file = keyring.as_ref().map(|k| &k.file).or(public.as_ref());
 
-    if !a.dry_run {
+    // Held to the end: a second run of this shard into this OUTROOT would
+    // package the same titles into the same folders, so it is refused at once.
+    let _lock = if a.dry_run {
+        None
+    } else {
         std::fs::create_dir_all(&a.output).map_err(|e| shieldpack_core::Error::io(&a.output, e))?;
+        Some(shieldpack_core::fsutil::JobLock::take(
+            &a.output.join(batch::lock_name(shard)),
+            "batch",
+        )?)
+    };
+    if !a.dry_run {
         for gone in batch::clean_stale(&a.output, &selection.titles)? {
             p.detail(format!(
                 "removed {} left by an interrupted run",

@@ -115,7 +115,11 @@ pub fn run(a: PackageArgs, p: &Printer) -> anyhow::Result<Status> {
     let o = options(&a, loaded.as_ref())?;
     package::check_options(&o)?;
     let keyring = match (&a.keyring, a.flags.clear) {
-        (Some(k), false) => Some(shieldpack::cmd::open_keyring(k, &a.identities.identities)?),
+        (Some(k), false) => Some(shieldpack::cmd::open_keyring(
+            k,
+            &a.identities.identities,
+            p,
+        )?),
         _ => None,
     };
     let bar = p.progress(1, "packaging");

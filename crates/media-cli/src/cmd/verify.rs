@@ -25,7 +25,11 @@ pub fn run(a: VerifyArgs, p: &Printer) -> anyhow::Result<Status> {
                 ));
                 None
             } else {
-                Some(shieldpack::cmd::open_keyring(k, &a.identities.identities)?)
+                Some(shieldpack::cmd::open_keyring(
+                    k,
+                    &a.identities.identities,
+                    p,
+                )?)
             }
         }
         _ => None,
