@@ -974,3 +974,133 @@ fn package_gives_non_ascii_titles_distinct_content_ids() {
         assert!(!t.join("bad").exists());
     }
 }
+
+/// The EXTINF values of a media playlist, in order.
+fn extinfs(playlist: &Path) -> Vec<f64> {
+    std::fs::read_to_string(playlist)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .map(|v| v.trim_end_matches(',').parse().expect("an EXTINF number"))
+        .collect()
+}
+
+/// ffprobe's `entries` (e.g. `packet=duration_time`) of the first video stream,
+/// one value a line.
+fn ffprobe_video(file: &Path, entries: &str) -> Vec<f64> {
+    let o = run_ok(
+        std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", "v:0"])
+            .args(["-show_entries", entries, "-of", "csv=p=0"])
+            .arg(file),
+    );
+    stdout(&o)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect()
+}
+
+/// Packages `input` with a new keyring, checks that `verify` with the keyring
+/// accepts it and that FFmpeg decodes `frames` frames from it with the
+/// exported keys, and returns its one playlist's EXTINFs.
+fn package_verify_decode(t: &TestDir, input: &Path, frames: u64) -> Vec<f64> {
+    let keyring = new_keyring(t);
+    let out = t.join("out");
+    let mut c = shieldpack();
+    c.arg("package")
+        .arg(input)
+        .arg("-o")
+        .arg(&out)
+        .arg("--keyring")
+        .arg(&keyring);
+    run_ok(&mut c);
+    let o = run_ok(
+        shieldpack()
+            .arg("--json")
+            .arg("verify")
+            .arg(&out)
+            .arg("--keyring")
+            .arg(&keyring),
+    );
+    let r = stdout_json(&o);
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["video_frames"], frames, "{r}");
+    let rendition = manifest(&out)["renditions"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    export_key_files(&keyring, &out, &out.join(&rendition).join("keys"));
+    let playlist = out.join(&rendition).join("index.m3u8");
+    assert_eq!(ffprobe_frames(&playlist), frames);
+    let durations = extinfs(&playlist);
+    let sum: f64 = durations.iter().sum();
+    let recorded = manifest(&out)["source"]["duration"].as_f64().unwrap();
+    assert!(
+        (sum - recorded).abs() < 0.0015,
+        "{durations:?} vs {recorded}"
+    );
+    durations
+}
+
+/// Issue 25 item 6: a 1 fps input got `#EXTINF:5.493` for 3 s of video (the
+/// first frame's duration was read after the muxer had rescaled it to 90 kHz)
+/// and `package` exited 0 on what its own `verify` rejects.
+#[test]
+fn a_one_fps_input_gets_extinf_from_its_timestamps() {
+    let t = TestDir::new();
+    let input = t.join("one-fps.mp4");
+    run_ok(
+        ffmpeg()
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=320x240:rate=1",
+                "-t",
+                "3",
+            ])
+            .args(["-c:v", "libx264", "-g", "1", "-pix_fmt", "yuv420p"])
+            .arg(&input),
+    );
+    let length = ffprobe_video(&input, "stream=duration")[0];
+    assert!((length - 3.0).abs() < 1e-6, "ffprobe: {length}");
+    let durations = package_verify_decode(&t, &input, 3);
+    let sum: f64 = durations.iter().sum();
+    // Within a frame (1 s) is what the item asks; the time stamps give it
+    // to the millisecond.
+    assert!((sum - length).abs() <= 0.001, "{durations:?}");
+}
+
+/// Issue 25 item 6: a one-frame clip lasts its one frame (it got 0.281 s
+/// for a 40 ms frame in MP4's 1/12800 time base).
+#[test]
+fn a_one_frame_clip_packages_and_verifies() {
+    let t = TestDir::new();
+    let input = t.join("one-frame.mp4");
+    run_ok(
+        ffmpeg()
+            .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"])
+            .args(["-frames:v", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p"])
+            .arg(&input),
+    );
+    let frame = ffprobe_video(&input, "packet=duration_time");
+    assert_eq!(frame, [0.04], "ffprobe's packet durations");
+    assert_eq!(package_verify_decode(&t, &input, 1), [0.04]);
+}
+
+/// Issue 25 item 6, in Matroska's 1/1000 time base: a 40 ms frame counted
+/// as 3.6 s (3600 ticks of 90 kHz taken as milliseconds).
+#[test]
+fn a_one_frame_mkv_clip_packages_and_verifies() {
+    let t = TestDir::new();
+    let input = t.join("one-frame.mkv");
+    run_ok(
+        ffmpeg()
+            .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"])
+            .args(["-frames:v", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p"])
+            .arg(&input),
+    );
+    let frame = ffprobe_video(&input, "packet=duration_time");
+    assert_eq!(frame, [0.04], "ffprobe's packet durations");
+    assert_eq!(package_verify_decode(&t, &input, 1), [0.04]);
+}

@@ -172,9 +172,12 @@ impl TsMuxer {
     }
 
     /// Writes one packet (its timestamps in the input stream's time base).
+    /// The packet is taken, not borrowed: its time stamps are rescaled to the
+    /// muxer's 90 kHz in place, so a caller that read them afterwards would
+    /// take ticks of one time base for the other.
     pub fn write(
         &mut self,
-        pkt: &mut ff::Packet,
+        mut pkt: ff::Packet,
         out_index: usize,
     ) -> Result<(), (&'static str, ff::Error)> {
         // SAFETY: ctx is a live muxer with out_index < nb_streams.
@@ -346,13 +349,13 @@ mod tests {
         }
         let mut out = Vec::new();
         let mut seen_key = false;
-        for (stream, mut packet) in ictx.packets() {
+        for (stream, packet) in ictx.packets() {
             let index = stream.index();
             if index == 0 && packet.is_key() && seen_key {
                 out.extend(mux.cut().expect("cut"));
             }
             seen_key |= index == 0 && packet.is_key();
-            mux.write(&mut packet, index).expect("packet muxes");
+            mux.write(packet, index).expect("packet muxes");
             out.extend(mux.take());
         }
         out.extend(mux.finish().expect("muxer finishes"));

@@ -196,7 +196,7 @@ fn demux<S: FnMut(Event) -> Result<()>>(
     // a title per core runs `sink`'s encryption on this thread too:
     // `package::Options::overlap`.)
     loop {
-        let mut packet = match next_packet(ictx) {
+        let packet = match next_packet(ictx) {
             Ok(Some(p)) => p,
             Ok(None) => break,
             Err(e) => {
@@ -215,29 +215,32 @@ fn demux<S: FnMut(Event) -> Result<()>>(
         let si = packet.stream();
         if si == streams.video {
             read_frames += 1;
+            // Times come from the packet as read, in the input's time base:
+            // writing it rescales its time stamps to the muxer's in place.
             let Some(ts) = packet.pts().or(packet.dts()) else {
                 continue;
             };
+            let ticks = packet.duration();
             let Some(origin) = t0 else {
                 if !packet.is_key() {
                     dropped += 1;
                     continue;
                 }
                 t0 = Some(ts);
-                out.begin_first(&mut packet, ts, &mut pending_audio)?;
+                out.begin_first(packet, ts, ticks, &mut pending_audio)?;
                 continue;
             };
             let t = (ts - origin) as f64 * streams.v_sec;
             if packet.is_key() && t > out.seg_start + EPS && cuts.due(t, out.seg_start) {
                 out.cut(&packet, ts, t)?;
             }
-            out.video(&mut packet, ts, t)?;
+            out.video(packet, ts, t, ticks)?;
         } else if Some(si) == streams.audio {
             if t0.is_none() {
                 pending_audio.push(packet);
                 continue;
             }
-            out.audio(&mut packet)?;
+            out.audio(packet)?;
         } else {
             continue;
         }
@@ -320,8 +323,8 @@ struct Output<'a, S> {
     seg_start: f64,
     seg_frames: u64,
     total_frames: u64,
-    /// The latest time any video frame read so far ends at.
-    end: f64,
+    /// Where the last video frame ends, for the last segment's duration.
+    last: LastFrame,
     /// The current segment's first keyframe's time stamp, when that keyframe
     /// opens an open GOP; and whether the segment needs the one before.
     open_start: Option<i64>,
@@ -350,7 +353,7 @@ impl<'a, S: FnMut(Event) -> Result<()>> Output<'a, S> {
             seg_start: 0.0,
             seg_frames: 0,
             total_frames: 0,
-            end: 0.0,
+            last: LastFrame::default(),
             open_start: None,
             seg_dependent: false,
             dependent: 0,
@@ -358,26 +361,27 @@ impl<'a, S: FnMut(Event) -> Result<()>> Output<'a, S> {
         }
     }
 
-    /// Segment 0 begins at the first video keyframe, `packet`, followed by
-    /// the audio read before it.
+    /// Segment 0 begins at the first video keyframe, `packet`, lasting
+    /// `ticks` as read, followed by the audio read before it.
     fn begin_first(
         &mut self,
-        packet: &mut ff::Packet,
+        packet: ff::Packet,
         ts: i64,
+        ticks: i64,
         pending_audio: &mut Vec<ff::Packet>,
     ) -> Result<()> {
-        self.start_at(packet, ts);
+        self.start_at(&packet, ts);
         (self.sink)(Event::Begin {
             index: 0,
             start: 0.0,
         })?;
+        self.last.saw(0.0, ticks, self.v_sec);
         self.mux.write(packet, 0).map_err(mux_err(self.path))?;
-        for mut a in pending_audio.drain(..) {
-            self.mux.write(&mut a, 1).map_err(mux_err(self.path))?;
+        for a in pending_audio.drain(..) {
+            self.mux.write(a, 1).map_err(mux_err(self.path))?;
         }
         self.seg_frames = 1;
         self.total_frames = 1;
-        self.end = self.end.max(packet.duration().max(0) as f64 * self.v_sec);
         Ok(())
     }
 
@@ -421,24 +425,23 @@ impl<'a, S: FnMut(Event) -> Result<()>> Output<'a, S> {
         self.seg_dependent = start == Start::Refresh;
     }
 
-    /// Writes a video packet after the first, `t` seconds in. Until the
-    /// segment is known to need the one before, its leading pictures (shown
-    /// before an open-GOP start) are checked for references back.
-    fn video(&mut self, packet: &mut ff::Packet, ts: i64, t: f64) -> Result<()> {
+    /// Writes a video packet after the first, `t` seconds in, lasting
+    /// `ticks` as read. Until the segment is known to need the one before,
+    /// its leading pictures (shown before an open-GOP start) are checked for
+    /// references back.
+    fn video(&mut self, packet: ff::Packet, ts: i64, t: f64, ticks: i64) -> Result<()> {
         if let (Some(start), Some(p)) = (self.open_start, self.pictures) {
             if ts < start && !self.seg_dependent {
                 self.seg_dependent = p.needs_previous_gop(packet.data().unwrap_or_default());
             }
         }
-        self.end = self
-            .end
-            .max(t + packet.duration().max(0) as f64 * self.v_sec);
+        self.last.saw(t, ticks, self.v_sec);
         self.seg_frames += 1;
         self.total_frames += 1;
         self.mux.write(packet, 0).map_err(mux_err(self.path))
     }
 
-    fn audio(&mut self, packet: &mut ff::Packet) -> Result<()> {
+    fn audio(&mut self, packet: ff::Packet) -> Result<()> {
         self.mux.write(packet, 1).map_err(mux_err(self.path))
     }
 
@@ -457,14 +460,9 @@ impl<'a, S: FnMut(Event) -> Result<()>> Output<'a, S> {
         total_ms: u64,
         dropped_leading: u64,
     ) -> Result<Summary> {
-        // A last frame without a duration still lasts one frame interval.
-        if let Some(fr) = frame_rate {
-            self.end = self
-                .end
-                .max(self.seg_start + self.seg_frames as f64 / fr - EPS);
-        }
         (self.sink)(Event::Data(self.mux.finish().map_err(mux_err(self.path))?))?;
-        let duration = (self.end - self.seg_start).max(0.0);
+        let end = self.last.end(frame_rate, self.total_frames);
+        let duration = (end - self.seg_start).max(0.0);
         (self.sink)(Event::End {
             index: self.seg_index,
             start: self.seg_start,
@@ -483,9 +481,87 @@ impl<'a, S: FnMut(Event) -> Result<()>> Output<'a, S> {
     }
 }
 
+/// The video frame shown last so far, for where the last segment ends: its
+/// time, plus its duration as the packet gives it, else a frame at the frame
+/// rate, else the mean gap between the frames before it. A packet duration
+/// within a tick of the frame rate's frame is that frame rounded to the time
+/// base (24 fps in Matroska's milliseconds: 41 or 42 for 41.667), so the
+/// frame rate's exact value is taken instead.
+#[derive(Debug, Default)]
+struct LastFrame {
+    /// Seconds from the first keyframe of the latest frame and of the
+    /// earliest (leading pictures of an open GOP come before time zero).
+    latest: f64,
+    earliest: f64,
+    /// The latest frame's duration in seconds, when its packet has one.
+    duration: Option<f64>,
+    /// Seconds per tick of the time base the duration was given in.
+    tick: f64,
+}
+
+impl LastFrame {
+    /// A video frame `t` seconds in lasting `ticks` of `sec_per_tick`,
+    /// both as read from the input.
+    fn saw(&mut self, t: f64, ticks: i64, sec_per_tick: f64) {
+        self.earliest = self.earliest.min(t);
+        if t + EPS >= self.latest {
+            self.latest = t;
+            self.duration = (ticks > 0).then_some(ticks as f64 * sec_per_tick);
+            self.tick = sec_per_tick;
+        }
+    }
+
+    /// The time the latest frame ends at, `frames` having been read.
+    fn end(&self, frame_rate: Option<f64>, frames: u64) -> f64 {
+        let frame = frame_rate
+            .filter(|r| r.is_finite() && *r > 0.0)
+            .map(|r| 1.0 / r);
+        let gap = match (self.duration, frame) {
+            (Some(d), Some(f)) if (d - f).abs() < self.tick => f,
+            (Some(d), _) => d,
+            (None, Some(f)) => f,
+            (None, None) if frames > 1 => (self.latest - self.earliest) / (frames - 1) as f64,
+            (None, None) => 0.0,
+        };
+        self.latest + gap
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::next_grid;
+    use super::{next_grid, LastFrame};
+
+    #[test]
+    fn the_last_frame_lasts_its_packet_else_the_frame_rate_else_the_mean_gap() {
+        // 1 fps in a 1/16384 time base: the packet says 16384 ticks.
+        let mut l = LastFrame::default();
+        for (t, ticks) in [(0.0, 16384), (1.0, 16384), (2.0, 16384)] {
+            l.saw(t, ticks, 1.0 / 16384.0);
+        }
+        assert_eq!(l.end(Some(25.0), 3), 3.0);
+        assert_eq!(l.end(Some(1.0), 3), 3.0);
+        // 24 fps in milliseconds: 41 ticks is 41.667 ms rounded down.
+        let mut l = LastFrame::default();
+        l.saw(11.958, 41, 1e-3);
+        assert!((l.end(Some(24.0), 288) - (11.958 + 1.0 / 24.0)).abs() < 1e-9);
+        assert!((l.end(None, 288) - 11.999).abs() < 1e-9);
+        // A frame of its own length (variable frame rate) keeps it.
+        assert!((l.end(Some(30.0), 288) - 11.999).abs() < 1e-9);
+        // No packet duration: the frame rate's frame.
+        let mut l = LastFrame::default();
+        l.saw(0.0, 0, 1e-3);
+        assert_eq!(l.end(Some(25.0), 1), 0.04);
+        // Neither: the mean gap, B-frames read out of order.
+        let mut l = LastFrame::default();
+        for t in [0.0, 0.5, 0.25] {
+            l.saw(t, 0, 1e-3);
+        }
+        assert_eq!(l.end(None, 3), 0.75);
+        // A lone frame with nothing to go by has no length.
+        let mut l = LastFrame::default();
+        l.saw(0.0, 0, 1e-3);
+        assert_eq!(l.end(None, 1), 0.0);
+    }
 
     #[test]
     fn grid_skips_slivers() {

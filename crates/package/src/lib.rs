@@ -661,6 +661,7 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     for (name, bytes) in &o.extra_files {
         fsutil::write_file(&staged.path().join(name), bytes)?;
     }
+    self_check(&o.input, staged.path())?;
     shieldpack_core::interrupt::check()?;
     if let Some((kr, title)) = &title {
         keys::record_packaged(&kr.path, &o.content_id, title, o.reuse_content_id)?;
@@ -680,6 +681,33 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         policy: resolved,
         warnings,
     })
+}
+
+/// What was staged in `dir` against `verify`'s structural checks (no keys,
+/// no reading segments again), so that `package` never publishes what its
+/// own `verify` rejects. A defect here is a bug, or an input whose timing
+/// fooled the segmenter; the staged folder goes when `package` returns.
+fn self_check(input: &Path, dir: &Path) -> Result<()> {
+    let defects = verify::structure(dir)?;
+    let Some(first) = defects.first() else {
+        return Ok(());
+    };
+    let more = match defects.len() {
+        1 => String::new(),
+        n => format!(" (and {} more)", n - 1),
+    };
+    Err(Error::invalid_file(
+        input,
+        format!(
+            "the package made from it fails verify's checks, so nothing was published: {}: {}{more}",
+            first.file, first.message
+        ),
+        format!(
+            "this is a bug in shieldpack, or the input's time stamps are odd (`ffprobe -show_packets {}` lists them): please report it with that output; remuxing first (ffmpeg -i {} -c copy fixed.mkv) may help",
+            input.display(),
+            input.display()
+        ),
+    ))
 }
 
 /// Loads `--policy`, checked against the input's length, with its warnings.
@@ -1249,5 +1277,123 @@ mod tests {
         ];
         // The 1 s segment alone is too short to count; with its neighbour it is 7 s.
         assert_eq!(peak_bandwidth(&segs, 6.0), 2_857_143);
+    }
+
+    /// A clear package of the fixture `name` into `output`, with `extra_files`.
+    fn clear_options(name: &str, output: PathBuf, extra_files: Vec<(String, Vec<u8>)>) -> Options {
+        Options {
+            input: Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../fixtures")
+                .join(name),
+            output,
+            content_id: "clip".into(),
+            segment_duration: 2.0,
+            rotation: Rotation::Segments { count: 2 },
+            key_uri: "keys/{kid}.key".into(),
+            iv: IvMode::Sequence,
+            force: true,
+            extra_files,
+            clean_abandoned: false,
+            policy: None,
+            rotation_config: None,
+            overlap: false,
+            idle: None,
+            reuse_content_id: false,
+        }
+    }
+
+    fn defects_of(dir: &Path) -> Vec<String> {
+        verify::structure(dir)
+            .unwrap()
+            .into_iter()
+            .map(|d| format!("{}: {}", d.file, d.message))
+            .collect()
+    }
+
+    /// Issue 25 item 6: `package` exited 0 on a package its own `verify`
+    /// rejected (a 1 fps input got `#EXTINF:5.493` for 3 s). The fixed
+    /// segmenter no longer makes one, so the check is fed broken folders.
+    #[test]
+    fn package_runs_verify_structure_checks_and_publishes_nothing_they_reject() {
+        let tmp = tempfile::tempdir().unwrap();
+        let good = tmp.path().join("good");
+        let o = clear_options("clip.mp4", good.clone(), Vec::new());
+        package(&o, None, &shieldpack_core::progress::NoProgress).unwrap();
+        assert_eq!(defects_of(&good), Vec::<String>::new());
+        let before = tree(&good);
+        let playlist = before
+            .keys()
+            .find(|p| p.ends_with("index.m3u8"))
+            .expect("a media playlist")
+            .clone();
+        let rendition = playlist.parent().unwrap().to_path_buf();
+        let text = String::from_utf8(before[&playlist].clone()).unwrap();
+
+        // The item's symptom: the last EXTINF says 5.493 for a 2 s segment.
+        let last = text.rfind("#EXTINF:").unwrap();
+        let end = last + text[last..].find(',').unwrap();
+        let broken = format!("{}#EXTINF:5.493{}", &text[..last], &text[end..]);
+        let copy = tmp.path().join("copy");
+        std::fs::create_dir_all(copy.join(&rendition)).unwrap();
+        for (rel, bytes) in &before {
+            std::fs::write(copy.join(rel), bytes).unwrap();
+        }
+        std::fs::write(copy.join(&playlist), &broken).unwrap();
+        let d = defects_of(&copy);
+        let seg = |n: usize| format!("{}/seg_{n:05}.ts", rendition.display());
+        assert!(
+            d.iter()
+                .any(|x| x.contains("EXTINF 5.493 differs from the manifest's 2.000")),
+            "{d:?}"
+        );
+        assert!(
+            d.iter()
+                .any(|x| x.contains("rounds above EXT-X-TARGETDURATION")),
+            "{d:?}"
+        );
+        assert!(d.iter().any(|x| x.contains("EXTINFs add up to")), "{d:?}");
+
+        // Sizes and presence are checked; contents are not read again (the
+        // writer hashed them), so a flipped byte is left to `verify`.
+        std::fs::write(copy.join(&playlist), &text).unwrap();
+        let mut bytes = before[Path::new(&seg(1))].clone();
+        bytes[1000] ^= 1;
+        std::fs::write(copy.join(seg(1)), &bytes).unwrap();
+        assert_eq!(defects_of(&copy), Vec::<String>::new());
+        bytes.truncate(bytes.len() - 188);
+        std::fs::write(copy.join(seg(1)), &bytes).unwrap();
+        std::fs::remove_file(copy.join(seg(2))).unwrap();
+        let d = defects_of(&copy);
+        assert!(
+            d.iter()
+                .any(|x| x.starts_with(&format!("{}: size ", seg(1)))),
+            "{d:?}"
+        );
+        assert!(
+            d.iter()
+                .any(|x| x.starts_with(&format!("{}: missing", seg(2)))),
+            "{d:?}"
+        );
+
+        // `package` itself: what it staged fails the check (its playlist
+        // replaced by the broken one through `extra_files`, written last),
+        // so it fails, publishes nothing and leaves the old package alone.
+        let name = playlist.to_string_lossy().into_owned();
+        let o = clear_options("clip.mp4", good.clone(), vec![(name, broken.into_bytes())]);
+        let err = package(&o, None, &shieldpack_core::progress::NoProgress).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("fails verify's checks, so nothing was published"),
+            "{msg}"
+        );
+        assert!(msg.contains("EXTINF 5.493"), "{msg}");
+        assert!(err.hint().unwrap().contains("bug in shieldpack"), "{err:?}");
+        assert!(tree(&good) == before, "the published package changed");
+        let mut left: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["copy", "good"], "a staged folder was left behind");
     }
 }

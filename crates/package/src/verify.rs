@@ -21,7 +21,7 @@ use shieldpack_core::hls::{self, KeyMethod, MasterPlaylist, MediaPlaylist};
 use shieldpack_core::keys::{Keyring, KeyringFile};
 use shieldpack_core::manifest::resolved;
 use shieldpack_core::manifest::{Manifest, SegmentRecord};
-use shieldpack_core::progress::Progress;
+use shieldpack_core::progress::{NoProgress, Progress};
 use shieldpack_media::tsread;
 
 /// Where verify gets content keys from, if anywhere.
@@ -233,6 +233,27 @@ pub fn verify_with(
     keyring: Option<&KeyringFile>,
     progress: &dyn Progress,
 ) -> Result<Report> {
+    check(dir, keys, keyring, progress, true)
+}
+
+/// The checks that need neither keys nor the segments' contents: playlist
+/// grammar and RFC 8216 rules, every listed file present with the manifest's
+/// size, EXTINF against the manifest's durations, and `policy.json`.
+/// `package` runs them on what it staged before publishing it; it hashed the
+/// segments as it wrote them, so reading them again would buy nothing.
+pub fn structure(dir: &Path) -> Result<Vec<Defect>> {
+    Ok(check(dir, &Keys::None, None, &NoProgress, false)?.defects)
+}
+
+/// `verify_with`, reading, hashing and measuring every segment only when
+/// `contents`.
+fn check(
+    dir: &Path,
+    keys: &Keys,
+    keyring: Option<&KeyringFile>,
+    progress: &dyn Progress,
+    contents: bool,
+) -> Result<Report> {
     if !dir.is_dir() {
         return Err(Error::invalid_file(
             dir,
@@ -260,6 +281,7 @@ pub fn verify_with(
     let total: usize = manifest.as_ref().map(|m| m.segments().count()).unwrap_or(0);
     progress.set_length(total.max(1) as u64);
     let mut walk = Walk::new(dir, keys, manifest.as_ref(), progress);
+    walk.contents = contents;
     for variant in &master.variants {
         walk.playlist(&mut c, &variant.uri)?;
     }
@@ -359,6 +381,9 @@ struct Walk<'a> {
     encrypted_by_uri: HashMap<String, bool>,
     /// Segments that got as far as being measured, for `progress`.
     seen: usize,
+    /// Whether segments are read (hashed, and measured when clear or keys
+    /// are given), or only their sizes looked at.
+    contents: bool,
 }
 
 impl<'a> Walk<'a> {
@@ -382,6 +407,7 @@ impl<'a> Walk<'a> {
             listed: HashSet::new(),
             encrypted_by_uri: HashMap::new(),
             seen: 0,
+            contents: true,
         }
     }
 
@@ -413,6 +439,21 @@ impl<'a> Walk<'a> {
             let key = keys_in_force[i];
             self.segment(c, rel, &uri, seg, key, media.sequence_of(i));
         }
+        if let Some(m) = self.manifest {
+            // Each EXTINF and the title's duration are rounded to the
+            // millisecond on their own.
+            let sum: f64 = media.segments.iter().map(|s| s.duration).sum();
+            let slack = 0.001 * (media.segments.len() + 1) as f64;
+            if (sum - m.source.duration).abs() > slack {
+                c.defect(
+                    rel,
+                    format!(
+                        "its EXTINFs add up to {sum:.3}s but the manifest says the title lasts {:.3}s",
+                        m.source.duration
+                    ),
+                );
+            }
+        }
         Ok(())
     }
 
@@ -430,8 +471,14 @@ impl<'a> Walk<'a> {
         self.listed.insert(uri.to_owned());
         c.report.segments += 1;
         c.report.duration += seg.duration;
-        let data = match std::fs::read(self.dir.join(uri)) {
-            Ok(d) => d,
+        let path = self.dir.join(uri);
+        let read = if self.contents {
+            std::fs::read(&path).map(|d| (d.len() as u64, Some(d)))
+        } else {
+            std::fs::metadata(&path).map(|m| (m.len(), None))
+        };
+        let (size, data) = match read {
+            Ok(r) => r,
             Err(_) => {
                 c.defect(uri, format!("missing (listed at {rel} line {})", seg.line));
                 return;
@@ -441,7 +488,7 @@ impl<'a> Walk<'a> {
         match record {
             None if self.manifest.is_some() => c.defect(uri, "not listed in manifest.json"),
             None => {}
-            Some(r) => check_file(c, uri, &data, seg.duration, r),
+            Some(r) => check_file(c, uri, size, data.as_deref(), seg.duration, r),
         }
         let encrypted = key.is_some_and(|k| k.method == KeyMethod::Aes128);
         self.encrypted_by_uri.insert(uri.to_owned(), encrypted);
@@ -456,6 +503,9 @@ impl<'a> Walk<'a> {
                 c.defect(uri, "the playlist's IV differs from the manifest's");
             }
         }
+        let Some(data) = data else {
+            return;
+        };
         if matches!(self.keys, Keys::None) && encrypted {
             return;
         }
@@ -527,15 +577,23 @@ impl<'a> Walk<'a> {
     }
 }
 
-/// A segment file against its manifest entry: size, then (when the size
-/// matches) SHA-256, and the playlist's EXTINF against the recorded duration.
-fn check_file(c: &mut Checker, uri: &str, data: &[u8], extinf: f64, r: &SegmentRecord) {
-    if r.size != data.len() as u64 {
+/// A segment file of `size` bytes against its manifest entry: size, then
+/// (when the size matches and the contents were read) SHA-256, and the
+/// playlist's EXTINF against the recorded duration.
+fn check_file(
+    c: &mut Checker,
+    uri: &str,
+    size: u64,
+    data: Option<&[u8]>,
+    extinf: f64,
+    r: &SegmentRecord,
+) {
+    if r.size != size {
         c.defect(
             uri,
-            format!("size {} differs from the manifest's {}", data.len(), r.size),
+            format!("size {size} differs from the manifest's {}", r.size),
         );
-    } else if r.sha256 != hex::encode(Sha256::digest(data)) {
+    } else if data.is_some_and(|d| r.sha256 != hex::encode(Sha256::digest(d))) {
         c.defect(
             uri,
             "SHA-256 differs from the manifest's: the file was changed or damaged",
