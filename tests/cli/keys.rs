@@ -1,6 +1,7 @@
 //! Keyrings: creation, metadata, identities, and the age CLI opening what we wrap.
 
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::process::Command;
 
 use crate::util::*;
@@ -427,4 +428,55 @@ fn an_identity_file_readable_by_others_gets_a_warning() {
             .arg(&id),
     );
     assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+}
+
+/// Issue 25 item 4, follow-up: a keyring mounted read-only (a Kubernetes
+/// secret, a CI job's credentials) cannot take the record of what it
+/// packaged. `package` still packages, says the record is not kept, and
+/// leaves the keyring as it was. The mount is a read-only bind mount in a
+/// mount namespace of the command's own (`unshare -m`, as root).
+#[test]
+fn a_keyring_on_a_read_only_mount_still_packages_and_says_it_records_nothing() {
+    let t = TestDir::new();
+    let secret = t.join("secret");
+    std::fs::create_dir(&secret).unwrap();
+    let keyring = secret.join("keyring.json");
+    run_ok(shieldpack().args(["keys", "new", "-o"]).arg(&keyring));
+    let before = std::fs::read(&keyring).unwrap();
+    media_bin();
+    let mut c = shieldpack_at(Path::new("unshare"));
+    c.args(["-m", "sh", "-c"])
+        .arg(
+            "mount --bind \"$1\" \"$1\" && mount -o remount,ro,bind \"$1\" \"$1\" \
+             && touch \"$1/probe\" 2>/dev/null && echo 'not read-only' >&2 && exit 99; \
+             shift; exec \"$@\"",
+        )
+        .arg("sh")
+        .arg(&secret)
+        .arg(env!("CARGO_BIN_EXE_shieldpack"))
+        .arg("package")
+        .arg(fixture("clip.mp4"))
+        .arg("-o")
+        .arg(t.join("out"))
+        .arg("--keyring")
+        .arg(&keyring)
+        .args(["--content-id", "movie"]);
+    let o = run_ok(&mut c);
+    let e = stderr(&o);
+    assert!(
+        e.contains("read-only, so it does not record that content id 'movie'"),
+        "{e}"
+    );
+    assert_eq!(
+        std::fs::read(&keyring).unwrap(),
+        before,
+        "the keyring changed"
+    );
+    run_ok(
+        shieldpack()
+            .arg("verify")
+            .arg(t.join("out"))
+            .arg("--keyring")
+            .arg(&keyring),
+    );
 }

@@ -664,7 +664,26 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     self_check(&o.input, staged.path())?;
     shieldpack_core::interrupt::check()?;
     if let Some((kr, title)) = &title {
-        keys::record_packaged(&kr.path, &o.content_id, title, o.reuse_content_id)?;
+        match keys::record_packaged(&kr.path, &o.content_id, title, o.reuse_content_id) {
+            // A keyring mounted read-only (a Kubernetes secret, say) cannot
+            // take the record; the check against what it already records was
+            // made, so package, and say what is not remembered.
+            Err(Error::Io { err, .. })
+                if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied
+                ) =>
+            {
+                warnings.push(format!(
+                    "{}: read-only, so it does not record that content id '{}' is {}; \
+                     a different title under this id will not be refused later",
+                    kr.path.display(),
+                    o.content_id,
+                    o.input.display()
+                ))
+            }
+            r => r?,
+        }
     }
     fsutil::sync_dir(&rdir);
     fsutil::sync_dir(staged.path());
