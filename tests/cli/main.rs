@@ -9,6 +9,7 @@ mod batch;
 mod docs;
 mod frontend;
 mod harness;
+mod hostile;
 mod keydist;
 mod keys;
 mod package;

@@ -6,8 +6,8 @@
 //! their destination and renamed into place only when whole (`StagedDir`).
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
+use std::io::{Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
@@ -501,6 +501,92 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     f.write_all(bytes).at(path)?;
     f.sync_data().map_err(|e| Error::flush(path, e))?;
     Ok(())
+}
+
+/// Why [`read_capped`] gave up on a file.
+#[derive(Debug)]
+pub enum CappedReadError {
+    /// It could not be opened or read (missing, a symlink as its last
+    /// component, permissions).
+    Io(std::io::Error),
+    /// It is a FIFO, device, socket or folder: never read, so it cannot block
+    /// or stream forever.
+    NotRegular(&'static str),
+    /// It holds more than the cap allows.
+    TooLarge { cap: u64 },
+}
+
+impl std::fmt::Display for CappedReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CappedReadError::Io(e) => write!(f, "cannot read: {e}"),
+            CappedReadError::NotRegular(kind) => write!(f, "is a {kind}, not a regular file"),
+            CappedReadError::TooLarge { cap } => {
+                write!(
+                    f,
+                    "is larger than {cap} bytes, more than such a file can be"
+                )
+            }
+        }
+    }
+}
+
+/// What kind of non-regular file `t` is, for messages.
+pub fn file_kind(t: fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_dir() {
+        "folder"
+    } else if t.is_symlink() {
+        "symbolic link"
+    } else if t.is_fifo() {
+        "FIFO"
+    } else if t.is_socket() {
+        "socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "device"
+    } else if t.is_file() {
+        "regular file"
+    } else {
+        "special file"
+    }
+}
+
+/// Opens `path` for reading only if it is a regular file: its last component
+/// is not followed if it is a symlink (`O_NOFOLLOW`), a FIFO cannot block the
+/// open (`O_NONBLOCK`), and the opened file's type is checked (`fstat`) before
+/// anything is read.
+pub fn open_regular(path: &Path) -> std::result::Result<(fs::File, u64), CappedReadError> {
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => CappedReadError::NotRegular("symbolic link"),
+            _ => CappedReadError::Io(e),
+        })?;
+    let meta = f.metadata().map_err(CappedReadError::Io)?;
+    if !meta.file_type().is_file() {
+        return Err(CappedReadError::NotRegular(file_kind(meta.file_type())));
+    }
+    Ok((f, meta.len()))
+}
+
+/// Reads a whole regular file of at most `cap` bytes (see [`open_regular`]);
+/// a bigger one (or one that grows past the cap while read) is refused
+/// without reading more than `cap + 1` bytes.
+pub fn read_capped(path: &Path, cap: u64) -> std::result::Result<Vec<u8>, CappedReadError> {
+    let (f, len) = open_regular(path)?;
+    if len > cap {
+        return Err(CappedReadError::TooLarge { cap });
+    }
+    let mut buf = Vec::with_capacity(len as usize);
+    f.take(cap + 1)
+        .read_to_end(&mut buf)
+        .map_err(CappedReadError::Io)?;
+    if buf.len() as u64 > cap {
+        return Err(CappedReadError::TooLarge { cap });
+    }
+    Ok(buf)
 }
 
 #[cfg(test)]

@@ -8,19 +8,31 @@
 //! manifest and the playlists: clear scenes unencrypted, protected scenes
 //! encrypted, each scene's KIDs exactly those of its segments, and no KID
 //! shared between scenes.
+//!
+//! The package is hostile until proven otherwise: every path it names (in
+//! playlists, the manifest, and policy.json) must be a relative path that
+//! stays inside the package folder, through no symbolic link pointing out,
+//! and name a regular file; anything else is a defect, reported without
+//! opening it. What it reads is capped (`MAX_*` below), every manifest field
+//! is checked against its type and range, key URIs are compared with the
+//! manifest's template (and never opened or fetched), and every loop polls
+//! `interrupt::check()`, so SIGINT and SIGTERM stop it.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use shieldpack_core::crypto;
 use shieldpack_core::error::{Error, Result};
+use shieldpack_core::fsutil::{self, CappedReadError};
 use shieldpack_core::hls::{self, KeyMethod, MasterPlaylist, MediaPlaylist};
+use shieldpack_core::interrupt;
 use shieldpack_core::keys::{Keyring, KeyringFile};
 use shieldpack_core::manifest::resolved;
-use shieldpack_core::manifest::{Manifest, SegmentRecord};
+use shieldpack_core::manifest::{self, Manifest, SegmentRecord};
 use shieldpack_core::progress::{NoProgress, Progress};
 use shieldpack_media::tsread;
 
@@ -61,16 +73,123 @@ impl Checker {
     }
 }
 
-fn read_text(path: &Path) -> std::result::Result<String, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+/// The largest playlist read (a 100,000-segment playlist with a key tag on
+/// every segment is about 20 MiB).
+pub const MAX_PLAYLIST_BYTES: u64 = 32 << 20;
+/// The most segments one media playlist may list (about 55 hours of 2 s
+/// segments); a longer one is a defect and its segments are not walked.
+pub const MAX_PLAYLIST_SEGMENTS: usize = 100_000;
+/// The most variants a master playlist may list.
+pub const MAX_VARIANTS: usize = 1_000;
+/// The largest segment read (10 s of 400 Mb/s video); the manifest's
+/// recorded size caps each segment's read too.
+pub const MAX_SEGMENT_BYTES: u64 = 512 << 20;
+/// Media sequence numbers and key periods are below 2^32 (136 years of 1 s
+/// segments), so no sum of them can overflow.
+pub const MAX_SEQUENCE: u64 = 1 << 32;
+/// The longest segment, in seconds.
+pub const MAX_SEGMENT_SECONDS: f64 = 3600.0;
+/// The longest title, in seconds (about 11.5 days).
+pub const MAX_TITLE_SECONDS: f64 = 1e6;
+
+/// Why a path the package names cannot be read as one of its files: the
+/// message of a defect.
+fn path_syntax(rel: &str) -> std::result::Result<(), String> {
+    if rel.is_empty() {
+        return Err("an empty path".into());
+    }
+    if rel.contains("://") {
+        return Err(format!(
+            "'{rel}' is a URL, not a file in the package: a package names its files by relative paths"
+        ));
+    }
+    if rel.chars().any(char::is_control) {
+        return Err(format!("{rel:?} has control characters"));
+    }
+    for comp in Path::new(rel).components() {
+        match comp {
+            Component::Normal(_) | Component::CurDir => {}
+            Component::ParentDir => {
+                return Err(format!(
+                    "'{rel}' has a '..' segment: a package names only files inside it"
+                ))
+            }
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(format!(
+                    "'{rel}' is an absolute path: a package names only files inside it"
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The real path of the regular file `rel` names inside the package whose
+/// canonical folder is `root`, found without opening anything (lstat and
+/// realpath only); or why it is not one, as a defect's message. `Ok(None)`:
+/// it does not exist.
+fn locate(root: &Path, rel: &str) -> std::result::Result<Option<PathBuf>, String> {
+    path_syntax(rel)?;
+    let joined = root.join(rel);
+    let meta = match std::fs::symlink_metadata(&joined) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // A folder on the way may still be a symlink out.
+            return match joined.parent().and_then(|p| p.canonicalize().ok()) {
+                Some(p) if !p.starts_with(root) => Err(format!(
+                    "'{rel}' is in a folder that is a symbolic link out of the package"
+                )),
+                _ => Ok(None),
+            };
+        }
+        Err(e) => return Err(format!("cannot be examined: {e}")),
+    };
+    let real = joined
+        .canonicalize()
+        .map_err(|_| format!("'{rel}' is a symbolic link to nothing"))?;
+    if !real.starts_with(root) {
+        let how = if meta.file_type().is_symlink() {
+            "is a symbolic link pointing out of the package"
+        } else {
+            "is in a folder that is a symbolic link out of the package"
+        };
+        return Err(format!("'{rel}' {how}: not opened"));
+    }
+    let t = std::fs::symlink_metadata(&real)
+        .map_err(|e| format!("cannot be examined: {e}"))?
+        .file_type();
+    if !t.is_file() {
+        return Err(format!(
+            "'{rel}' is a {}, not a regular file: not opened",
+            fsutil::file_kind(t)
+        ));
+    }
+    Ok(Some(real))
+}
+
+/// A text file of the package, at most `cap` bytes, as a defect's message on failure.
+fn read_text(root: &Path, rel: &str, cap: u64) -> std::result::Result<String, String> {
+    let path = locate(root, rel)?.ok_or_else(|| "missing".to_string())?;
+    let bytes = fsutil::read_capped(&path, cap).map_err(|e| e.to_string())?;
     String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())
 }
 
+/// Whether `s` is `n` hex digits.
+fn is_hex(s: &str, n: usize) -> bool {
+    s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 fn key_from_dir(dir: &Path, kid: &str) -> std::result::Result<Zeroizing<[u8; 16]>, String> {
+    if !is_hex(kid, 32) {
+        return Err(format!(
+            "KID '{kid}' is not 32 hex digits: no key file looked up"
+        ));
+    }
     let path = dir.join(format!("{kid}.key"));
-    let bytes = Zeroizing::new(
-        std::fs::read(&path).map_err(|_| format!("no key file {}", path.display()))?,
-    );
+    let bytes = Zeroizing::new(fsutil::read_capped(&path, 64).map_err(|e| match e {
+        CappedReadError::Io(_) => format!("no key file {}", path.display()),
+        e => format!("key file {} {e}", path.display()),
+    })?);
     if bytes.len() != 16 {
         return Err(format!(
             "{} holds {} bytes, not 16",
@@ -89,7 +208,7 @@ fn check_policy(
     r: &resolved::Resolved,
     m: &Manifest,
     encrypted_by_uri: &HashMap<String, bool>,
-) {
+) -> Result<()> {
     let f = resolved::FILE;
     let Some(rendition) = m.renditions.iter().find(|x| x.name == r.rendition) else {
         c.defect(
@@ -99,7 +218,7 @@ fn check_policy(
                 r.rendition
             ),
         );
-        return;
+        return Ok(());
     };
     if r.content_id != m.content_id {
         c.defect(
@@ -127,8 +246,11 @@ fn check_policy(
     let mut covered = 0u64;
     for (name, scene, span) in spans {
         let Some(span) = span else { continue };
+        // A hostile file's range can be as long as u64 allows: it must hold
+        // exactly its segment count, which must fit in the rendition.
         if span.first_sequence > span.last_sequence
-            || span.last_sequence - span.first_sequence + 1 != span.segments
+            || (span.last_sequence - span.first_sequence).checked_add(1) != Some(span.segments)
+            || span.segments > rendition.segments.len() as u64
         {
             c.defect(
                 f,
@@ -139,9 +261,11 @@ fn check_policy(
             );
             continue;
         }
-        covered += span.segments;
+        covered = covered.saturating_add(span.segments);
         let mut kids: Vec<String> = Vec::new();
+        let mut kid_set: HashSet<&str> = HashSet::new();
         for seq in span.first_sequence..=span.last_sequence {
+            interrupt::check()?;
             let Some(seg) = by_seq.get(&seq) else {
                 c.defect(f, format!("{name}: segment {seq} is not in the manifest"));
                 continue;
@@ -183,7 +307,7 @@ fn check_policy(
                 _ => {}
             }
             if let Some(k) = &seg.kid {
-                if !kids.contains(k) {
+                if kid_set.insert(k) {
                     kids.push(k.clone());
                 }
                 if let Some(other) = kid_owner.insert(k.clone(), name.clone()) {
@@ -212,6 +336,7 @@ fn check_policy(
             ),
         );
     }
+    Ok(())
 }
 
 /// Checks the package in `dir`; with `Keys::Keyring`, also its key generations
@@ -261,41 +386,48 @@ fn check(
             "pass the OUTDIR that `shieldpack package` wrote",
         ));
     }
+    // Every path the package names must resolve under this.
+    let root = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
     let mut c = Checker {
         report: Report::default(),
     };
-    let manifest = match Manifest::load(dir) {
-        Ok(m) => Some(m),
-        Err(e) => {
-            c.defect("manifest.json", e.to_string());
-            None
-        }
-    };
-    if let (Some(kf), Some(m)) = (keyring, &manifest) {
-        check_generations(&mut c, kf, m);
+    let manifest = read_manifest(&mut c, &root);
+    if let Some(m) = &manifest {
+        check_manifest(&mut c, &root, m)?;
     }
-    let Some(master) = read_master(&mut c, dir) else {
+    if let (Some(kf), Some(m)) = (keyring, &manifest) {
+        check_generations(&mut c, kf, m)?;
+    }
+    let Some(master) = read_master(&mut c, &root) else {
         c.report.ok = false;
         return Ok(c.report);
     };
     let total: usize = manifest.as_ref().map(|m| m.segments().count()).unwrap_or(0);
     progress.set_length(total.max(1) as u64);
-    let mut walk = Walk::new(dir, keys, manifest.as_ref(), progress);
+    let mut walk = Walk::new(&root, keys, manifest.as_ref(), progress);
     walk.contents = contents;
-    for variant in &master.variants {
-        walk.playlist(&mut c, &variant.uri)?;
+    let mut walked: HashSet<&str> = HashSet::new();
+    for variant in master.variants.iter().take(MAX_VARIANTS) {
+        // Each playlist once, however often the master lists it.
+        if walked.insert(variant.uri.as_str()) {
+            walk.playlist(&mut c, &variant.uri)?;
+        }
     }
     for uri in walk.records.keys() {
         if !walk.listed.contains(*uri) {
             c.defect(*uri, "listed in manifest.json but in no playlist");
         }
     }
-    match resolved::Resolved::load(dir) {
-        Err(e) => c.defect(resolved::FILE, e.to_string()),
+    match locate(&root, resolved::FILE) {
+        Err(e) => c.defect(resolved::FILE, e),
         Ok(None) => {}
-        Ok(Some(r)) => match &manifest {
-            None => c.defect(resolved::FILE, "cannot be checked without manifest.json"),
-            Some(m) => check_policy(&mut c, &r, m, &walk.encrypted_by_uri),
+        Ok(Some(_)) => match resolved::Resolved::load(&root) {
+            Err(e) => c.defect(resolved::FILE, e.to_string()),
+            Ok(None) => {}
+            Ok(Some(r)) => match &manifest {
+                None => c.defect(resolved::FILE, "cannot be checked without manifest.json"),
+                Some(m) => check_policy(&mut c, &r, m, &walk.encrypted_by_uri)?,
+            },
         },
     }
     c.report.defects.sort_by(|a, b| a.file.cmp(&b.file));
@@ -303,10 +435,181 @@ fn check(
     Ok(c.report)
 }
 
+/// manifest.json, read within its cap and parsed; `None` once a defect says why not.
+fn read_manifest(c: &mut Checker, root: &Path) -> Option<Manifest> {
+    const FILE: &str = "manifest.json";
+    let path = match locate(root, FILE) {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            c.defect(FILE, "missing: not a shieldpack package");
+            return None;
+        }
+        Err(e) => {
+            c.defect(FILE, e);
+            return None;
+        }
+    };
+    match manifest::read(&path).and_then(|b| Manifest::parse(&path, &b)) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            // The error names the real path; the defect names the file.
+            let msg = e.to_string();
+            let msg = msg
+                .strip_prefix(&format!("{}: ", path.display()))
+                .unwrap_or(&msg)
+                .to_string();
+            c.defect(FILE, msg);
+            None
+        }
+    }
+}
+
+/// Every manifest field against its type and range: each defect names the
+/// field (`renditions[0].segments[3].kid`), so a tampered manifest cannot
+/// pass or reach arithmetic that overflows.
+fn check_manifest(c: &mut Checker, root: &Path, m: &Manifest) -> Result<()> {
+    const F: &str = "manifest.json";
+    let mut bad = |field: &str, msg: String| c.defect(F, format!("{field}: {msg}"));
+    let text_ok =
+        |s: &str, max: usize| !s.is_empty() && s.len() <= max && !s.chars().any(char::is_control);
+    if !text_ok(&m.content_id, 256) {
+        bad(
+            "content_id",
+            "must be 1 to 256 characters without control characters".into(),
+        );
+    }
+    if let Some(fp) = &m.keyring_fingerprint {
+        if !text_ok(fp, 256) {
+            bad(
+                "keyring_fingerprint",
+                "must be 1 to 256 characters without control characters".into(),
+            );
+        }
+    }
+    if !matches!(m.encryption.as_str(), "aes-128" | "none") {
+        bad(
+            "encryption",
+            format!("'{}' is neither \"aes-128\" nor \"none\"", m.encryption),
+        );
+    }
+    if !matches!(m.iv_mode.as_str(), "sequence" | "derived") {
+        bad(
+            "iv_mode",
+            format!("'{}' is neither \"sequence\" nor \"derived\"", m.iv_mode),
+        );
+    }
+    if let Err(e) = manifest::check_key_uri(&m.key_uri_template) {
+        bad("key_uri_template", e.to_string());
+    }
+    let seconds = |v: f64, max: f64| v.is_finite() && v > 0.0 && v <= max;
+    if !seconds(m.segment_duration, MAX_SEGMENT_SECONDS) {
+        bad(
+            "segment_duration",
+            format!(
+                "{} is not a duration of more than 0 and at most {MAX_SEGMENT_SECONDS} s",
+                m.segment_duration
+            ),
+        );
+    }
+    if !(m.source.duration.is_finite()
+        && m.source.duration >= 0.0
+        && m.source.duration <= MAX_TITLE_SECONDS)
+    {
+        bad(
+            "source.duration",
+            format!(
+                "{} is not a duration of 0 to {MAX_TITLE_SECONDS} s",
+                m.source.duration
+            ),
+        );
+    }
+    for (ri, r) in m.renditions.iter().enumerate() {
+        let at = format!("renditions[{ri}]");
+        if !text_ok(&r.name, 256) {
+            bad(
+                &format!("{at}.name"),
+                "must be 1 to 256 characters without control characters".into(),
+            );
+        }
+        if let Err(e) = locate(root, &r.playlist).and_then(|p| p.ok_or_else(|| "missing".into())) {
+            bad(&format!("{at}.playlist"), e);
+        }
+        if r.segments.len() > MAX_PLAYLIST_SEGMENTS {
+            bad(
+                &format!("{at}.segments"),
+                format!(
+                    "{} segments, more than the {MAX_PLAYLIST_SEGMENTS} a rendition may have",
+                    r.segments.len()
+                ),
+            );
+        }
+        for (si, s) in r.segments.iter().enumerate().take(MAX_PLAYLIST_SEGMENTS) {
+            interrupt::check()?;
+            let at = format!("{at}.segments[{si}]");
+            if let Err(e) = path_syntax(&s.uri) {
+                bad(&format!("{at}.uri"), e);
+            }
+            if s.sequence >= MAX_SEQUENCE {
+                bad(
+                    &format!("{at}.sequence"),
+                    format!("{} is not below 2^32", s.sequence),
+                );
+            }
+            if s.period >= MAX_SEQUENCE {
+                bad(
+                    &format!("{at}.period"),
+                    format!("{} is not below 2^32", s.period),
+                );
+            }
+            if !(s.start.is_finite() && s.start >= 0.0 && s.start <= MAX_TITLE_SECONDS) {
+                bad(
+                    &format!("{at}.start"),
+                    format!("{} is not a time of 0 to {MAX_TITLE_SECONDS} s", s.start),
+                );
+            }
+            if !seconds(s.duration, MAX_SEGMENT_SECONDS) {
+                bad(
+                    &format!("{at}.duration"),
+                    format!(
+                        "{} is not a duration of more than 0 and at most {MAX_SEGMENT_SECONDS} s",
+                        s.duration
+                    ),
+                );
+            }
+            if s.size == 0 || s.size > MAX_SEGMENT_BYTES {
+                bad(
+                    &format!("{at}.size"),
+                    format!("{} is not a size of 1 to {MAX_SEGMENT_BYTES} bytes", s.size),
+                );
+            }
+            if !is_hex(&s.sha256, 64) {
+                bad(&format!("{at}.sha256"), "is not 64 hex digits".into());
+            }
+            if let Some(k) = &s.kid {
+                if !is_hex(k, 32) {
+                    bad(&format!("{at}.kid"), format!("'{k}' is not 32 hex digits"));
+                }
+            }
+            if !matches!(s.iv_mode.as_str(), "sequence" | "derived") {
+                bad(
+                    &format!("{at}.iv_mode"),
+                    format!("'{}' is neither \"sequence\" nor \"derived\"", s.iv_mode),
+                );
+            }
+            if let Some(iv) = &s.iv {
+                if !is_hex(iv, 32) {
+                    bad(&format!("{at}.iv"), format!("'{iv}' is not 32 hex digits"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Every keyed segment against the keyring's state: not revoked, and of the
 /// generation in force. Only when the package was made with this keyring;
 /// otherwise that mismatch is the one defect.
-fn check_generations(c: &mut Checker, kf: &KeyringFile, m: &Manifest) {
+fn check_generations(c: &mut Checker, kf: &KeyringFile, m: &Manifest) -> Result<()> {
     if m.keyring_fingerprint
         .as_deref()
         .is_some_and(|f| f != kf.fingerprint)
@@ -319,10 +622,11 @@ fn check_generations(c: &mut Checker, kf: &KeyringFile, m: &Manifest) {
                 kf.fingerprint
             ),
         );
-        return;
+        return Ok(());
     }
     let st = kf.content(&m.content_id);
     for r in m.segments().filter(|r| r.kid.is_some()) {
+        interrupt::check()?;
         let current = st.generation_for(r.period);
         if st.is_revoked(r.period, r.generation) {
             c.defect(
@@ -344,12 +648,13 @@ fn check_generations(c: &mut Checker, kf: &KeyringFile, m: &Manifest) {
             );
         }
     }
+    Ok(())
 }
 
 /// master.m3u8, parsed and checked against the rules; `None` when it cannot
 /// be read or parsed, which leaves nothing else to find.
-fn read_master(c: &mut Checker, dir: &Path) -> Option<MasterPlaylist> {
-    let master = match read_text(&dir.join("master.m3u8"))
+fn read_master(c: &mut Checker, root: &Path) -> Option<MasterPlaylist> {
+    let master = match read_text(root, "master.m3u8", MAX_PLAYLIST_BYTES)
         .and_then(|t| MasterPlaylist::parse(&t).map_err(|e| e.to_string()))
     {
         Ok(m) => m,
@@ -362,13 +667,23 @@ fn read_master(c: &mut Checker, dir: &Path) -> Option<MasterPlaylist> {
     for problem in hls::rules::check_master(&master) {
         c.defect("master.m3u8", problem);
     }
+    if master.variants.len() > MAX_VARIANTS {
+        c.defect(
+            "master.m3u8",
+            format!(
+                "lists {} variants, more than {MAX_VARIANTS}: only the first {MAX_VARIANTS} are checked",
+                master.variants.len()
+            ),
+        );
+    }
     Some(master)
 }
 
 /// The walk over every media playlist's segments: what each is checked
 /// against, and what it leaves for the checks after it.
 struct Walk<'a> {
-    dir: &'a Path,
+    /// The package folder, canonical.
+    root: &'a Path,
     keys: &'a Keys<'a>,
     /// `None` when manifest.json could not be loaded (already a defect).
     manifest: Option<&'a Manifest>,
@@ -388,7 +703,7 @@ struct Walk<'a> {
 
 impl<'a> Walk<'a> {
     fn new(
-        dir: &'a Path,
+        root: &'a Path,
         keys: &'a Keys<'a>,
         manifest: Option<&'a Manifest>,
         progress: &'a dyn Progress,
@@ -399,7 +714,7 @@ impl<'a> Walk<'a> {
             .map(|s| (s.uri.as_str(), s))
             .collect();
         Walk {
-            dir,
+            root,
             keys,
             manifest,
             records,
@@ -414,8 +729,17 @@ impl<'a> Walk<'a> {
     /// The media playlist at `rel` (relative to the package): its grammar
     /// and rules, then each of its segments.
     fn playlist(&mut self, c: &mut Checker, rel: &str) -> Result<()> {
-        let media = match read_text(&self.dir.join(rel))
-            .and_then(|t| MediaPlaylist::parse(&t).map_err(|e| e.to_string()))
+        let media = match read_text(self.root, rel, MAX_PLAYLIST_BYTES)
+            .and_then(|t| {
+                // Counted before parsing, so a huge list is refused at once.
+                let n = t.lines().filter(|l| l.starts_with("#EXTINF")).count();
+                if n > MAX_PLAYLIST_SEGMENTS {
+                    return Err(format!(
+                        "lists {n} segments, more than the {MAX_PLAYLIST_SEGMENTS} a playlist may have: not checked further"
+                    ));
+                }
+                MediaPlaylist::parse(&t).map_err(|e| e.to_string())
+            })
         {
             Ok(p) => p,
             Err(e) => {
@@ -432,12 +756,31 @@ impl<'a> Walk<'a> {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default();
+        if media
+            .media_sequence
+            .checked_add(media.segments.len() as u64)
+            .is_none_or(|end| end > MAX_SEQUENCE)
+        {
+            c.defect(
+                rel,
+                format!(
+                    "EXT-X-MEDIA-SEQUENCE {} is not sane: its segments' numbers must stay below 2^32",
+                    media.media_sequence
+                ),
+            );
+        }
         let keys_in_force = media.effective_keys();
         for (i, seg) in media.segments.iter().enumerate() {
-            shieldpack_core::interrupt::check()?;
-            let uri = base.join(&seg.uri).to_string_lossy().into_owned();
+            interrupt::check()?;
+            // An absolute URI would replace `base` in a join: checked first.
+            let uri = match path_syntax(&seg.uri) {
+                Ok(()) => base.join(&seg.uri).to_string_lossy().into_owned(),
+                Err(_) => seg.uri.clone(),
+            };
             let key = keys_in_force[i];
-            self.segment(c, rel, &uri, seg, key, media.sequence_of(i));
+            // Wraps only where the defect above was reported.
+            let sequence = media.media_sequence.wrapping_add(i as u64);
+            self.segment(c, rel, &uri, seg, key, sequence)?;
         }
         if let Some(m) = self.manifest {
             // Each EXTINF and the title's duration are rounded to the
@@ -467,30 +810,57 @@ impl<'a> Walk<'a> {
         seg: &hls::MediaSegment,
         key: Option<&hls::Key>,
         sequence: u64,
-    ) {
+    ) -> Result<()> {
         self.listed.insert(uri.to_owned());
         c.report.segments += 1;
         c.report.duration += seg.duration;
-        let path = self.dir.join(uri);
-        let read = if self.contents {
-            std::fs::read(&path).map(|d| (d.len() as u64, Some(d)))
-        } else {
-            std::fs::metadata(&path).map(|m| (m.len(), None))
-        };
-        let (size, data) = match read {
-            Ok(r) => r,
-            Err(_) => {
-                c.defect(uri, format!("missing (listed at {rel} line {})", seg.line));
-                return;
-            }
-        };
         let record = self.records.get(uri).copied();
-        match record {
-            None if self.manifest.is_some() => c.defect(uri, "not listed in manifest.json"),
-            None => {}
-            Some(r) => check_file(c, uri, size, data.as_deref(), seg.duration, r),
+        if record.is_none() && self.manifest.is_some() {
+            c.defect(uri, "not listed in manifest.json");
         }
         let encrypted = key.is_some_and(|k| k.method == KeyMethod::Aes128);
+        if let (Some(k), Some(r), Some(m)) = (key, record, self.manifest) {
+            self.check_key_uri(c, uri, k, r, m);
+        }
+        let path = match locate(self.root, uri) {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                c.defect(uri, format!("missing (listed at {rel} line {})", seg.line));
+                return Ok(());
+            }
+            Err(e) => {
+                c.defect(uri, format!("{e} (listed at {rel} line {})", seg.line));
+                return Ok(());
+            }
+        };
+        // Never more than the manifest says (and one byte to see it is more).
+        let cap = record.map_or(MAX_SEGMENT_BYTES, |r| r.size.min(MAX_SEGMENT_BYTES));
+        let keep = !(matches!(self.keys, Keys::None) && encrypted);
+        // `structure` (package's own check) looks at sizes only: the writer
+        // hashed what it wrote, and `locate` found a regular file.
+        let read = if self.contents {
+            read_segment(&path, cap, keep)?
+        } else {
+            std::fs::symlink_metadata(&path)
+                .map(|m| SegmentFile {
+                    len: m.len(),
+                    sha256: None,
+                    data: Vec::new(),
+                })
+                .map_err(|e| format!("cannot read: {e}"))
+        };
+        let file = match read {
+            Ok(f) => f,
+            Err(e) => {
+                c.defect(uri, e);
+                return Ok(());
+            }
+        };
+        match record {
+            None => {}
+            Some(r) => check_file(c, uri, &file, seg.duration, r),
+        }
+        let data = file.data;
         self.encrypted_by_uri.insert(uri.to_owned(), encrypted);
         if let (Some(r), Some(k)) = (record, key) {
             if encrypted != r.kid.is_some() {
@@ -503,11 +873,8 @@ impl<'a> Walk<'a> {
                 c.defect(uri, "the playlist's IV differs from the manifest's");
             }
         }
-        let Some(data) = data else {
-            return;
-        };
-        if matches!(self.keys, Keys::None) && encrypted {
-            return;
+        if !keep || !self.contents {
+            return Ok(());
         }
         let plain = if encrypted {
             // Without an IV attribute the IV is the media sequence number.
@@ -515,7 +882,7 @@ impl<'a> Walk<'a> {
                 .and_then(|k| k.iv)
                 .unwrap_or_else(|| crypto::sequence_iv(sequence));
             let Some(p) = self.decrypt(c, uri, &data, record, &iv) else {
-                return;
+                return Ok(());
             };
             p
         } else {
@@ -524,6 +891,33 @@ impl<'a> Walk<'a> {
         measure(c, uri, &plain, seg.duration);
         self.seen += 1;
         self.progress.set_position(self.seen as u64);
+        Ok(())
+    }
+
+    /// The EXT-X-KEY URI of a segment must be the manifest's
+    /// `key_uri_template` filled in for the segment's KID and period: a
+    /// tampered playlist must not send players to another key server, or to
+    /// a path of the player's host. verify never opens or fetches key URIs.
+    fn check_key_uri(
+        &self,
+        c: &mut Checker,
+        uri: &str,
+        k: &hls::Key,
+        r: &SegmentRecord,
+        m: &Manifest,
+    ) {
+        let (Some(kid), Some(got)) = (&r.kid, &k.uri) else {
+            return;
+        };
+        let want = manifest::key_uri(&m.key_uri_template, kid, r.period, &m.content_id);
+        if *got != want {
+            c.defect(
+                uri,
+                format!(
+                    "its EXT-X-KEY URI '{got}' is not the manifest's key_uri_template filled in ('{want}')"
+                ),
+            );
+        }
     }
 
     /// An encrypted segment's plaintext, with the key its manifest entry's
@@ -577,23 +971,72 @@ impl<'a> Walk<'a> {
     }
 }
 
-/// A segment file of `size` bytes against its manifest entry: size, then
-/// (when the size matches and the contents were read) SHA-256, and the
-/// playlist's EXTINF against the recorded duration.
-fn check_file(
-    c: &mut Checker,
-    uri: &str,
-    size: u64,
-    data: Option<&[u8]>,
-    extinf: f64,
-    r: &SegmentRecord,
-) {
-    if r.size != size {
+/// A segment file as read: its length, SHA-256 (`None` when only its size
+/// was looked at, in `structure`), and its bytes when kept.
+struct SegmentFile {
+    len: u64,
+    sha256: Option<String>,
+    data: Vec<u8>,
+}
+
+/// Reads the regular file at `path` in chunks, hashing as it goes, stopping
+/// one byte past `cap` (so memory stays bounded) and between chunks on an
+/// interrupt; keeps the bytes only when `keep`. The inner error is a defect.
+fn read_segment(
+    path: &Path,
+    cap: u64,
+    keep: bool,
+) -> Result<std::result::Result<SegmentFile, String>> {
+    let (f, len) = match fsutil::open_regular(path) {
+        Ok(x) => x,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    if len > cap {
+        return Ok(Err(format!(
+            "size {len} is more than the {cap} bytes the manifest allows: not read"
+        )));
+    }
+    let mut f = f.take(cap + 1);
+    let mut hasher = Sha256::new();
+    let mut data = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        interrupt::check()?;
+        let n = match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Ok(Err(format!("cannot read: {e}"))),
+        };
+        total += n as u64;
+        if total > cap {
+            return Ok(Err(format!(
+                "grew past the {cap} bytes the manifest allows while read"
+            )));
+        }
+        hasher.update(&buf[..n]);
+        if keep {
+            data.extend_from_slice(&buf[..n]);
+        }
+    }
+    Ok(Ok(SegmentFile {
+        len: total,
+        sha256: Some(hex::encode(hasher.finalize())),
+        data,
+    }))
+}
+
+/// A segment file against its manifest entry: size, then (when the size
+/// matches and the contents were read) SHA-256, and the playlist's EXTINF
+/// against the recorded duration.
+fn check_file(c: &mut Checker, uri: &str, file: &SegmentFile, extinf: f64, r: &SegmentRecord) {
+    if r.size != file.len {
         c.defect(
             uri,
-            format!("size {size} differs from the manifest's {}", r.size),
+            format!("size {} differs from the manifest's {}", file.len, r.size),
         );
-    } else if data.is_some_and(|d| r.sha256 != hex::encode(Sha256::digest(d))) {
+    } else if file.sha256.as_ref().is_some_and(|h| *h != r.sha256) {
         c.defect(
             uri,
             "SHA-256 differs from the manifest's: the file was changed or damaged",

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 pub use crate::policy::rotation::{Rotation, RotationConfig};
 use crate::policy::{Hdcp, Level};
 
@@ -14,7 +14,7 @@ pub mod resolved;
 pub const FORMAT: &str = "shieldpack-package";
 pub const FORMAT_VERSION: u32 = 1;
 /// Manifests are small; refuse to read an absurd one into memory.
-const MAX_MANIFEST_BYTES: u64 = 64 << 20;
+pub const MAX_MANIFEST_BYTES: u64 = 64 << 20;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Manifest {
@@ -93,17 +93,28 @@ pub struct SceneTag {
 impl Manifest {
     pub fn load(dir: &Path) -> Result<Self> {
         let path = dir.join("manifest.json");
+        let bytes = read(&path)?;
+        Self::parse(&path, &bytes)
+    }
+
+    /// A manifest from the bytes of the file at `path` (named in errors).
+    /// JSON nested deeper than serde_json's limit (128) is an error, not a
+    /// stack overflow.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self> {
         let hint = "run verify on a folder made by `shieldpack package`, or package again";
-        let meta = std::fs::metadata(&path).map_err(|_| {
-            Error::invalid_file(&path, "no manifest.json: not a shieldpack package", hint)
-        })?;
-        if meta.len() > MAX_MANIFEST_BYTES {
-            return Err(Error::invalid_file(&path, "manifest is too large", hint));
+        // serde skips unknown fields without its recursion limit: a
+        // 10,000-deep array there would pass unseen.
+        let depth = json_depth(bytes);
+        if depth > MAX_JSON_DEPTH {
+            return Err(Error::invalid_file(
+                path,
+                format!("invalid manifest: JSON nested {depth} deep, more than {MAX_JSON_DEPTH}"),
+                hint,
+            ));
         }
-        let text = std::fs::read(&path).at(&path)?;
-        let m: Manifest = serde_json::from_slice(&text).map_err(|e| {
+        let m: Manifest = serde_json::from_slice(bytes).map_err(|e| {
             Error::invalid_file(
-                &path,
+                path,
                 format!(
                     "invalid manifest at line {}, column {}: {e}",
                     e.line(),
@@ -114,7 +125,7 @@ impl Manifest {
         })?;
         if m.format != FORMAT || m.format_version != FORMAT_VERSION {
             return Err(Error::invalid_file(
-                &path,
+                path,
                 format!(
                     "manifest format {} v{} is not {FORMAT} v{FORMAT_VERSION}",
                     m.format, m.format_version
@@ -145,6 +156,47 @@ impl Manifest {
         out.dedup();
         out
     }
+}
+
+/// How deep a manifest's JSON may nest (a real one nests 5 deep).
+pub const MAX_JSON_DEPTH: usize = 32;
+
+/// The deepest nesting of arrays and objects in JSON text (strings skipped).
+fn json_depth(bytes: &[u8]) -> usize {
+    let (mut depth, mut max, mut in_str, mut escaped) = (0usize, 0usize, false, false);
+    for &b in bytes {
+        if in_str {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+/// The bytes of the manifest at `path`: a regular file (not a symlink, FIFO
+/// or device) of at most [`MAX_MANIFEST_BYTES`].
+pub fn read(path: &Path) -> Result<Vec<u8>> {
+    let hint = "run verify on a folder made by `shieldpack package`, or package again";
+    crate::fsutil::read_capped(path, MAX_MANIFEST_BYTES).map_err(|e| match e {
+        crate::fsutil::CappedReadError::Io(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Error::invalid_file(path, "no manifest.json: not a shieldpack package", hint)
+        }
+        e => Error::invalid_file(path, format!("manifest {e}"), hint),
+    })
 }
 
 /// Checks a `--key-uri` template: it must fit in a playlist's quoted URI and
@@ -195,5 +247,12 @@ mod tests {
         assert!(check_key_uri("keys/{kid.key").is_err());
         assert!(check_key_uri("a\"b").is_err());
         assert_eq!(key_uri("k/{kid}-{period}", "ab", 3, "c"), "k/ab-3");
+    }
+
+    #[test]
+    fn json_depth_skips_strings() {
+        assert_eq!(json_depth(br#"{"a": [[1], "[[[\"["], {}]}"#), 3);
+        let deep = format!("{{\"x\": {}{}}}", "[".repeat(10_000), "]".repeat(10_000));
+        assert_eq!(json_depth(deep.as_bytes()), 10_001);
     }
 }

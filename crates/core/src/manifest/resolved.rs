@@ -11,7 +11,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::SegmentRecord;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::policy::Policy;
 use crate::policy::{Hdcp, Level};
 
@@ -150,14 +150,13 @@ impl Resolved {
     /// Reads `dir/policy.json`; `Ok(None)` when the package has none.
     pub fn load(dir: &Path) -> Result<Option<Resolved>> {
         let path = dir.join(FILE);
-        let Ok(meta) = std::fs::metadata(&path) else {
+        if std::fs::symlink_metadata(&path).is_err() {
             return Ok(None);
-        };
-        let hint = "package again with --policy to rewrite it";
-        if meta.len() > MAX_BYTES {
-            return Err(Error::invalid_file(&path, "too large", hint));
         }
-        let text = std::fs::read(&path).at(&path)?;
+        let hint = "package again with --policy to rewrite it";
+        // Not followed if a symlink, never a FIFO or device, and capped.
+        let text = crate::fsutil::read_capped(&path, MAX_BYTES)
+            .map_err(|e| Error::invalid_file(&path, e.to_string(), hint))?;
         let r: Resolved = serde_json::from_slice(&text).map_err(|e| {
             Error::at(
                 &path,

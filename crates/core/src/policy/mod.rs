@@ -16,7 +16,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use json::{Kind, Node, Pos};
 
 /// `policy detect`'s defaults: the scene-change score (0 to 1) that makes a
@@ -247,24 +247,27 @@ fn parse_hms(s: &str) -> Option<f64> {
 /// that no scene runs past the media's end. I/O problems are errors; anything
 /// wrong with the content is a diagnostic.
 pub fn check_file(path: &Path, media_duration: Option<f64>) -> Result<Checked> {
-    let meta = std::fs::metadata(path).map_err(|e| {
-        Error::missing_or_io(
+    // A regular file within the cap: a FIFO or device is refused, not read.
+    let bytes = crate::fsutil::read_capped(path, MAX_POLICY_BYTES).map_err(|e| match e {
+        crate::fsutil::CappedReadError::Io(e) => Error::missing_or_io(
             path,
             e,
             "no such policy file",
             "check the path, or make one with `shieldpack policy detect INPUT -o POLICY`",
-        )
-    })?;
-    if meta.len() > MAX_POLICY_BYTES {
-        return Err(Error::invalid_file(
+        ),
+        e => Error::invalid_file(
             path,
-            format!("{} bytes is too large for a policy file", meta.len()),
+            e.to_string(),
             "a policy lists scenes; pass the policy JSON, not a media file",
-        ));
-    }
-    let bytes = std::fs::read(path).at(path)?;
+        ),
+    })?;
     match String::from_utf8(bytes) {
-        Ok(text) => Ok(check(&text, media_duration)),
+        Ok(text) => {
+            let checked = check(&text, media_duration);
+            // `check` stops early when interrupted; what it found is then partial.
+            crate::interrupt::check()?;
+            Ok(checked)
+        }
         Err(_) => Ok(Checked {
             policy: None,
             errors: vec![Diagnostic {
@@ -302,19 +305,26 @@ pub fn check(text: &str, media_duration: Option<f64>) -> Checked {
     let scenes = check_root(&root, &mut f);
     let mut parsed: Vec<(Pos, Option<Scene>, Pos, Pos)> = Vec::new();
     for (i, node) in scenes.iter().enumerate() {
+        if crate::interrupt::check().is_err() {
+            break; // `check_file` reports the interrupt
+        }
         parsed.push(check_scene(i, node, &mut f));
     }
     // Order, overlap, gaps and duplicate labels, between neighbours that parsed.
     let mut prev: Option<&Scene> = None;
-    let mut seen_labels: Vec<(&str, usize)> = Vec::new();
+    // By label, to find duplicates in one pass (a list made 100,000 scenes quadratic).
+    let mut seen_labels: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for (i, (pos, scene, start_pos, _end_pos)) in parsed.iter().enumerate() {
+        if crate::interrupt::check().is_err() {
+            break;
+        }
         let Some(s) = scene else {
             prev = None;
             continue;
         };
-        if let Some(&(_, j)) = seen_labels
-            .iter()
-            .find(|(l, _)| !s.label.is_empty() && *l == s.label)
+        if let Some(&j) = seen_labels
+            .get(s.label.as_str())
+            .filter(|_| !s.label.is_empty())
         {
             f.error(
                 *pos,
@@ -322,7 +332,7 @@ pub fn check(text: &str, media_duration: Option<f64>) -> Checked {
                 "give every scene its own label; license servers and policy.json name scenes by label",
             );
         }
-        seen_labels.push((&s.label, i));
+        seen_labels.entry(&s.label).or_insert(i);
         match prev {
             None if i == 0 && s.start > 0.0 => f.warn(
                 *start_pos,
