@@ -27,7 +27,7 @@ use shieldpack_core::crypto;
 use shieldpack_core::error::{Error, Result};
 use shieldpack_core::fsutil::{self, StagedDir};
 use shieldpack_core::hls::{
-    Key, MasterPlaylist, MediaPlaylist, MediaSegment, PlaylistType, Variant,
+    bandwidth, Key, MasterPlaylist, MediaPlaylist, MediaSegment, PlaylistType, Variant,
 };
 use shieldpack_core::keys::{self, Keyring, KeyringFile, PackagedTitle};
 use shieldpack_core::manifest::resolved;
@@ -274,32 +274,6 @@ fn segment_key(o: &Options, kr: &Keyring, period: u64, sequence: u64) -> Segment
 /// rule is checked against the value players read.
 fn ms(d: f64) -> f64 {
     (d * 1000.0).round() / 1000.0
-}
-
-/// RFC 8216 4.3.4.2: the peak segment bit rate is the largest bit rate of any
-/// contiguous run of segments lasting 0.5 to 1.5 target durations.
-fn peak_bandwidth(segs: &[(f64, u64)], target: f64) -> u64 {
-    let mut peak = 0.0f64;
-    for i in 0..segs.len() {
-        let (mut dur, mut bytes) = (0.0, 0u64);
-        for &(d, b) in &segs[i..] {
-            dur += d;
-            bytes += b;
-            if dur > 1.5 * target {
-                break;
-            }
-            if dur >= 0.5 * target {
-                peak = peak.max(bytes as f64 * 8.0 / dur);
-            }
-        }
-    }
-    if peak == 0.0 {
-        let (d, b) = segs
-            .iter()
-            .fold((0.0, 0u64), |(d, b), s| (d + s.0, b + s.1));
-        peak = if d > 0.0 { b as f64 * 8.0 / d } else { 0.0 };
-    }
-    peak.ceil() as u64
 }
 
 /// The segment being written: its file, cipher state and hash so far.
@@ -635,7 +609,7 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         warnings.push(dependent_warning(&summary));
     }
     write_media_playlist(&rdir, w.playlist, independent)?;
-    let variant = variant_of(o, &w.records, &sel, format!("{rendition}/index.m3u8"));
+    let variant = variant_of(&w.records, &sel, format!("{rendition}/index.m3u8"));
     let master = MasterPlaylist {
         version: 3,
         independent_segments: independent,
@@ -869,12 +843,7 @@ fn run_pipeline<'a>(
 
 /// Writes the rendition's VOD media playlist.
 fn write_media_playlist(rdir: &Path, segments: Vec<MediaSegment>, independent: bool) -> Result<()> {
-    let target_duration = segments
-        .iter()
-        .map(|s| s.duration.round() as u64)
-        .max()
-        .unwrap_or(1)
-        .max(1);
+    let target_duration = bandwidth::target_duration(segments.iter().map(|s| s.duration));
     let media = MediaPlaylist {
         version: 3,
         target_duration,
@@ -890,20 +859,16 @@ fn write_media_playlist(rdir: &Path, segments: Vec<MediaSegment>, independent: b
 /// The rendition's EXT-X-STREAM-INF: measured peak and average bandwidth
 /// (RFC 8216 4.3.4.2), CODECS, RESOLUTION and FRAME-RATE.
 fn variant_of(
-    o: &Options,
     records: &[SegmentRecord],
     sel: &media::Selection,
     uri: String,
 ) -> Variant {
     let sizes: Vec<(f64, u64)> = records.iter().map(|r| (r.duration, r.size)).collect();
-    let total_bytes: u64 = records.iter().map(|r| r.size).sum();
-    let total_dur: f64 = records.iter().map(|r| r.duration).sum();
-    let average = if total_dur > 0.0 {
-        (total_bytes as f64 * 8.0 / total_dur).ceil() as u64
-    } else {
-        0
-    };
-    let peak = peak_bandwidth(&sizes, o.segment_duration).max(average);
+    // The window is the playlist's target duration, not the requested one:
+    // keyframes farther apart than --segment-duration make longer segments.
+    let target = bandwidth::target_duration(records.iter().map(|r| r.duration));
+    let average = bandwidth::average_bandwidth(&sizes);
+    let peak = bandwidth::peak_bandwidth(&sizes, target);
     let (w, h) = (sel.video.width.unwrap_or(0), sel.video.height.unwrap_or(0));
     Variant {
         bandwidth: peak,
@@ -1287,18 +1252,6 @@ mod tests {
         assert!(strength(&p, Region::Gap(4)) < strength(&p, at(9.2)));
     }
 
-    #[test]
-    fn peak_is_over_runs_of_half_to_one_and_a_half_targets() {
-        let segs = [
-            (6.0, 6_000_000 / 8),
-            (6.0, 12_000_000 / 8),
-            (1.0, 8_000_000 / 8),
-        ];
-        // The 1 s segment alone is too short to count; with its neighbour it is 7 s.
-        assert_eq!(peak_bandwidth(&segs, 6.0), 2_857_143);
-    }
-
-    /// A clear package of the fixture `name` into `output`, with `extra_files`.
     fn clear_options(name: &str, output: PathBuf, extra_files: Vec<(String, Vec<u8>)>) -> Options {
         Options {
             input: Path::new(env!("CARGO_MANIFEST_DIR"))

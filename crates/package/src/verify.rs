@@ -413,6 +413,11 @@ fn check(
             walk.playlist(&mut c, &variant.uri)?;
         }
     }
+    if let Some(m) = &manifest {
+        for variant in master.variants.iter().take(MAX_VARIANTS) {
+            check_bandwidth(&mut c, m, variant, &walk.targets);
+        }
+    }
     for uri in walk.records.keys() {
         if !walk.listed.contains(*uri) {
             c.defect(*uri, "listed in manifest.json but in no playlist");
@@ -433,6 +438,65 @@ fn check(
     c.report.defects.sort_by(|a, b| a.file.cmp(&b.file));
     c.report.ok = c.report.defects.is_empty();
     Ok(c.report)
+}
+
+/// A variant's BANDWIDTH and AVERAGE-BANDWIDTH against what its segments'
+/// sizes and durations in the manifest give (RFC 8216 4.3.4.2), computed as
+/// `package` computes them, over the media playlist's target duration. A
+/// BANDWIDTH below the peak makes players pick a variant the network cannot
+/// carry; above it is only wasteful, and allowed.
+fn check_bandwidth(
+    c: &mut Checker,
+    m: &Manifest,
+    variant: &hls::Variant,
+    targets: &HashMap<String, u64>,
+) {
+    let (Some(r), Some(&target)) = (
+        m.renditions.iter().find(|r| r.playlist == variant.uri),
+        targets.get(&variant.uri),
+    ) else {
+        return;
+    };
+    // Tampered sizes or durations are defects of their own (check_manifest);
+    // skip what cannot be computed with, so nothing here overflows.
+    let segs: Vec<(f64, u64)> = r.segments.iter().map(|s| (s.duration, s.size)).collect();
+    if segs.is_empty()
+        || segs.len() > MAX_PLAYLIST_SEGMENTS
+        || segs.iter().any(|&(d, b)| {
+            !(d.is_finite() && d > 0.0 && d <= MAX_SEGMENT_SECONDS && b <= MAX_SEGMENT_BYTES)
+        })
+    {
+        return;
+    }
+    let target = target.clamp(1, MAX_SEGMENT_SECONDS as u64);
+    let average = hls::bandwidth::average_bandwidth(&segs);
+    let peak = hls::bandwidth::peak_bandwidth(&segs, target);
+    // Durations are written to the millisecond: allow what that moves the rate.
+    let total: f64 = segs.iter().map(|s| s.0).sum();
+    let slack = |rate: u64| 1 + (rate as f64 * 0.0005 * segs.len() as f64 / total).ceil() as u64;
+    if variant.bandwidth.saturating_add(slack(peak)) < peak {
+        c.defect(
+            "master.m3u8",
+            format!(
+                "{}: BANDWIDTH {} is below the peak segment bit rate {peak} its segments in manifest.json give \
+                 over runs of 0.5 to 1.5 times EXT-X-TARGETDURATION {target} (RFC 8216 4.3.4.2): players would \
+                 pick it on networks that cannot carry it",
+                variant.uri, variant.bandwidth
+            ),
+        );
+    }
+    if let Some(a) = variant.average_bandwidth {
+        if a.abs_diff(average) > slack(average) {
+            c.defect(
+                "master.m3u8",
+                format!(
+                    "{}: AVERAGE-BANDWIDTH {a} is not the average segment bit rate {average} its segments in \
+                     manifest.json give (RFC 8216 4.3.4.2)",
+                    variant.uri
+                ),
+            );
+        }
+    }
 }
 
 /// manifest.json, read within its cap and parsed; `None` once a defect says why not.
@@ -696,6 +760,8 @@ struct Walk<'a> {
     encrypted_by_uri: HashMap<String, bool>,
     /// Segments that got as far as being measured, for `progress`.
     seen: usize,
+    /// Each media playlist's EXT-X-TARGETDURATION, by its path in the package.
+    targets: HashMap<String, u64>,
     /// Whether segments are read (hashed, and measured when clear or keys
     /// are given), or only their sizes looked at.
     contents: bool,
@@ -722,6 +788,7 @@ impl<'a> Walk<'a> {
             listed: HashSet::new(),
             encrypted_by_uri: HashMap::new(),
             seen: 0,
+            targets: HashMap::new(),
             contents: true,
         }
     }
@@ -748,6 +815,7 @@ impl<'a> Walk<'a> {
             }
         };
         c.report.playlists += 1;
+        self.targets.insert(rel.to_string(), media.target_duration);
         for problem in hls::rules::check_media(&media) {
             c.defect(rel, problem);
         }

@@ -2,9 +2,11 @@
 //!
 //! The writer emits exactly what `package` publishes; the parser reads any
 //! conforming playlist back (for `verify`, `inspect` and `rekey`) and reports
-//! errors with their line numbers. `rules` holds the checks `verify` applies.
+//! errors with their line numbers. `rules` holds the checks `verify` applies;
+//! `bandwidth` the BANDWIDTH both `package` and `verify` compute.
 
 pub mod attr;
+pub mod bandwidth;
 mod master;
 mod media;
 pub mod rules;

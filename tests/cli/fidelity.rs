@@ -1,0 +1,178 @@
+//! Input fidelity and authoring rules (issue 24): BANDWIDTH over long GOPs,
+//! streams `package` leaves out, and Apple's HLS authoring rules. Inputs are
+//! made here with FFmpeg's lavfi sources, small (320x240, a few seconds).
+
+use std::path::{Path, PathBuf};
+
+use crate::util::*;
+
+/// 6 s at 25 fps with a keyframe every 3 s only; the picture turns to noise
+/// after 3 s, so the second segment is far denser than the first.
+fn long_gop_input(t: &TestDir) -> PathBuf {
+    let input = t.join("long-gop.mp4");
+    run_ok(
+        ffmpeg()
+            .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"])
+            .args(["-vf", "noise=alls=100:allf=t:enable='gte(t,3)'", "-t", "6"])
+            .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
+            .args(["-g", "75", "-keyint_min", "75", "-sc_threshold", "0"])
+            .arg(&input),
+    );
+    input
+}
+
+/// Packages `input` with `extra` flags into `t/out`: (out, keyring, stderr).
+fn package(t: &TestDir, input: &Path, extra: &[&str]) -> (PathBuf, PathBuf, String) {
+    let keyring = t.join("keyring.json");
+    if !keyring.exists() {
+        new_keyring(t);
+    }
+    let out = t.join("out");
+    let o = run_ok(
+        shieldpack()
+            .arg("package")
+            .arg(input)
+            .arg("-o")
+            .arg(&out)
+            .arg("--keyring")
+            .arg(&keyring)
+            .args(extra),
+    );
+    (out, keyring, stderr(&o))
+}
+
+/// The first variant's (BANDWIDTH, AVERAGE-BANDWIDTH) in `out/master.m3u8`.
+fn master_bandwidths(out: &Path) -> (u64, u64) {
+    let text = std::fs::read_to_string(out.join("master.m3u8")).unwrap();
+    let inf = text
+        .lines()
+        .find(|l| l.starts_with("#EXT-X-STREAM-INF:"))
+        .expect("a variant");
+    let attr = |name: &str| -> u64 {
+        inf.split([':', ','])
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+            .unwrap_or_else(|| panic!("no {name} in {inf}"))
+            .parse()
+            .unwrap()
+    };
+    (attr("BANDWIDTH"), attr("AVERAGE-BANDWIDTH"))
+}
+
+/// Each segment of the rendition as (EXTINF, bytes on disk).
+fn segments(out: &Path) -> Vec<(f64, u64)> {
+    let playlist = out.join("360p").join("index.m3u8");
+    let playlist = if playlist.exists() {
+        playlist
+    } else {
+        let text = std::fs::read_to_string(out.join("master.m3u8")).unwrap();
+        let uri = text.lines().find(|l| l.ends_with(".m3u8")).unwrap();
+        out.join(uri)
+    };
+    let dir = playlist.parent().unwrap();
+    let text = std::fs::read_to_string(&playlist).unwrap();
+    let mut out = Vec::new();
+    let mut extinf = None;
+    for l in text.lines() {
+        if let Some(d) = l.strip_prefix("#EXTINF:") {
+            extinf = Some(d.trim_end_matches(',').parse::<f64>().unwrap());
+        } else if !l.starts_with('#') && !l.is_empty() {
+            let size = std::fs::metadata(dir.join(l)).unwrap().len();
+            out.push((extinf.take().unwrap(), size));
+        }
+    }
+    out
+}
+
+fn verify(out: &Path, keyring: &Path, code: i32) -> std::process::Output {
+    run_code(
+        shieldpack()
+            .arg("--json")
+            .arg("verify")
+            .arg(out)
+            .arg("--keyring")
+            .arg(keyring),
+        code,
+    )
+}
+
+/// Issue 24 item 3: with keyframes 3 s apart and `--segment-duration 1`,
+/// no run of segments lasted 0.5 to 1.5 of the *requested* duration, so the
+/// average was written as BANDWIDTH. The window is EXT-X-TARGETDURATION (3).
+#[test]
+fn bandwidth_counts_a_long_gop_segment_at_its_peak() {
+    let t = TestDir::new();
+    let input = long_gop_input(&t);
+    let (out, keyring, _) = package(&t, &input, &["--segment-duration", "1"]);
+    let segs = segments(&out);
+    assert_eq!(segs.len(), 2, "{segs:?}");
+    let densest = segs
+        .iter()
+        .map(|&(d, b)| (b as f64 * 8.0 / d).ceil() as u64)
+        .max()
+        .unwrap();
+    let bytes: u64 = segs.iter().map(|s| s.1).sum();
+    let secs: f64 = segs.iter().map(|s| s.0).sum();
+    let average = (bytes as f64 * 8.0 / secs).ceil() as u64;
+    let (bandwidth, avg) = master_bandwidths(&out);
+    assert!(
+        densest > average * 3 / 2,
+        "the input should have one dense segment: {segs:?}"
+    );
+    // Each EXTINF is to the millisecond: within that of the exact rate.
+    assert!(bandwidth.abs_diff(densest) <= densest / 1000, "{bandwidth} vs {densest} {segs:?}");
+    assert!(avg.abs_diff(average) <= average / 1000, "{avg} vs {average}");
+    verify(&out, &keyring, 0);
+}
+
+/// Issue 24 item 3: `verify` passed a master playlist whose BANDWIDTH is the
+/// average, below the peak its segments give; and one whose
+/// AVERAGE-BANDWIDTH is not their average.
+#[test]
+fn verify_reports_an_understated_bandwidth() {
+    let t = TestDir::new();
+    let input = long_gop_input(&t);
+    let (out, keyring, _) = package(&t, &input, &["--segment-duration", "1"]);
+    let master = out.join("master.m3u8");
+    let good = std::fs::read_to_string(&master).unwrap();
+    let (bandwidth, avg) = master_bandwidths(&out);
+
+    // What the old window wrote: the average as the peak.
+    std::fs::write(
+        &master,
+        good.replace(&format!("BANDWIDTH={bandwidth},"), &format!("BANDWIDTH={avg},")),
+    )
+    .unwrap();
+    assert_eq!(master_bandwidths(&out), (avg, avg));
+    let defects = verify_defects(&verify(&out, &keyring, 1));
+    assert!(
+        defects.len() == 1
+            && defects[0].starts_with("master.m3u8: ")
+            && defects[0].contains(&format!("BANDWIDTH {avg} is below the peak segment bit rate"))
+            && defects[0].contains("4.3.4.2"),
+        "{defects:?}"
+    );
+
+    // An AVERAGE-BANDWIDTH off by 10%.
+    let low = avg * 9 / 10;
+    std::fs::write(
+        &master,
+        good.replace(&format!("AVERAGE-BANDWIDTH={avg}"), &format!("AVERAGE-BANDWIDTH={low}")),
+    )
+    .unwrap();
+    let defects = verify_defects(&verify(&out, &keyring, 1));
+    assert!(
+        defects.len() == 1 && defects[0].contains(&format!("AVERAGE-BANDWIDTH {low} is not the average")),
+        "{defects:?}"
+    );
+
+    // Overstating is wasteful, not wrong.
+    std::fs::write(
+        &master,
+        good.replace(
+            &format!("BANDWIDTH={bandwidth},"),
+            &format!("BANDWIDTH={},", bandwidth * 2),
+        ),
+    )
+    .unwrap();
+    verify(&out, &keyring, 0);
+}
