@@ -119,8 +119,14 @@ fn bandwidth_counts_a_long_gop_segment_at_its_peak() {
         "the input should have one dense segment: {segs:?}"
     );
     // Each EXTINF is to the millisecond: within that of the exact rate.
-    assert!(bandwidth.abs_diff(densest) <= densest / 1000, "{bandwidth} vs {densest} {segs:?}");
-    assert!(avg.abs_diff(average) <= average / 1000, "{avg} vs {average}");
+    assert!(
+        bandwidth.abs_diff(densest) <= densest / 1000,
+        "{bandwidth} vs {densest} {segs:?}"
+    );
+    assert!(
+        avg.abs_diff(average) <= average / 1000,
+        "{avg} vs {average}"
+    );
     verify(&out, &keyring, 0);
 }
 
@@ -139,7 +145,10 @@ fn verify_reports_an_understated_bandwidth() {
     // What the old window wrote: the average as the peak.
     std::fs::write(
         &master,
-        good.replace(&format!("BANDWIDTH={bandwidth},"), &format!("BANDWIDTH={avg},")),
+        good.replace(
+            &format!("BANDWIDTH={bandwidth},"),
+            &format!("BANDWIDTH={avg},"),
+        ),
     )
     .unwrap();
     assert_eq!(master_bandwidths(&out), (avg, avg));
@@ -147,7 +156,9 @@ fn verify_reports_an_understated_bandwidth() {
     assert!(
         defects.len() == 1
             && defects[0].starts_with("master.m3u8: ")
-            && defects[0].contains(&format!("BANDWIDTH {avg} is below the peak segment bit rate"))
+            && defects[0].contains(&format!(
+                "BANDWIDTH {avg} is below the peak segment bit rate"
+            ))
             && defects[0].contains("4.3.4.2"),
         "{defects:?}"
     );
@@ -156,12 +167,16 @@ fn verify_reports_an_understated_bandwidth() {
     let low = avg * 9 / 10;
     std::fs::write(
         &master,
-        good.replace(&format!("AVERAGE-BANDWIDTH={avg}"), &format!("AVERAGE-BANDWIDTH={low}")),
+        good.replace(
+            &format!("AVERAGE-BANDWIDTH={avg}"),
+            &format!("AVERAGE-BANDWIDTH={low}"),
+        ),
     )
     .unwrap();
     let defects = verify_defects(&verify(&out, &keyring, 1));
     assert!(
-        defects.len() == 1 && defects[0].contains(&format!("AVERAGE-BANDWIDTH {low} is not the average")),
+        defects.len() == 1
+            && defects[0].contains(&format!("AVERAGE-BANDWIDTH {low} is not the average")),
         "{defects:?}"
     );
 
@@ -175,4 +190,91 @@ fn verify_reports_an_understated_bandwidth() {
     )
     .unwrap();
     verify(&out, &keyring, 0);
+}
+
+/// Issue 24 item 7: extra audio tracks and subtitles were left out without
+/// a word. The warning names each by index, type, codec and language.
+#[test]
+fn dropped_audio_and_subtitle_tracks_are_named_in_a_warning() {
+    let t = TestDir::new();
+    let srt = t.join("subs.srt");
+    std::fs::write(&srt, "1\n00:00:00,000 --> 00:00:01,500\nhello\n").unwrap();
+    let input = t.join("multi.mkv");
+    run_ok(
+        ffmpeg()
+            .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:d=2"])
+            .args(["-f", "lavfi", "-i", "sine=f=440:d=2"])
+            .args(["-f", "lavfi", "-i", "sine=f=880:d=2"])
+            .arg("-i")
+            .arg(&srt)
+            .args(["-map", "0:v", "-map", "1:a", "-map", "2:a", "-map", "3:s"])
+            .args([
+                "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-c:s", "srt",
+            ])
+            .args([
+                "-metadata:s:a:0",
+                "language=eng",
+                "-metadata:s:a:1",
+                "language=fre",
+            ])
+            .args(["-metadata:s:s:0", "language=ger"])
+            .arg(&input),
+    );
+    let (out, keyring, err) = package(&t, &input, &["--segment-duration", "2"]);
+    let warning = err
+        .lines()
+        .find(|l| l.contains("left out"))
+        .unwrap_or_else(|| panic!("no warning of left-out streams in: {err}"));
+    assert!(
+        warning.starts_with("warning: left out 2 streams of ")
+            && warning.contains("#2 audio (aac, language fre), #3 subtitle (subrip, language ger)")
+            && warning.contains("carries stream #0 (video) and #1 (audio)"),
+        "{warning}"
+    );
+    // What it says it carries is what the package holds: one video, one audio.
+    let master = std::fs::read_to_string(out.join("master.m3u8")).unwrap();
+    let codecs = master
+        .split("CODECS=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let kinds: Vec<&str> = codecs.split(',').map(|c| &c[..4]).collect();
+    assert_eq!(kinds, ["avc1", "mp4a"], "{master}");
+    verify(&out, &keyring, 0);
+}
+
+/// Issue 24 item 7: keyframes 10 s apart made 6 s segments from
+/// `--segment-duration 2` without a word.
+#[test]
+fn a_long_gop_segment_gets_a_warning() {
+    let t = TestDir::new();
+    let input = t.join("gop.mp4");
+    run_ok(
+        ffmpeg()
+            .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:d=6"])
+            .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
+            .args(["-g", "250", "-keyint_min", "250", "-sc_threshold", "0"])
+            .arg(&input),
+    );
+    let (out, keyring, err) = package(&t, &input, &["--segment-duration", "2"]);
+    let segs = segments(&out);
+    assert_eq!(segs.len(), 1, "{segs:?}");
+    let warning = err
+        .lines()
+        .find(|l| l.contains("longer than 1.5 times"))
+        .unwrap_or_else(|| panic!("no long-segment warning in: {err}"));
+    assert!(
+        warning.starts_with(
+            "warning: 1 of 1 segments last longer than 1.5 times --segment-duration 2"
+        ) && warning.contains(&format!("lasts {:.3}s", segs[0].0))
+            && warning.contains("-force_key_frames 'expr:gte(t,n_forced*2)'"),
+        "{warning}"
+    );
+    verify(&out, &keyring, 0);
+    // A package whose keyframes fit gets no such warning.
+    let t = TestDir::new();
+    let (_, _, err) = package(&t, &fixture("clip.mp4"), &["--segment-duration", "2"]);
+    assert!(!err.contains("longer than 1.5 times"), "{err}");
 }

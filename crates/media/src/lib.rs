@@ -51,6 +51,18 @@ pub struct StreamInfo {
     pub sample_rate: Option<u32>,
     pub channels: Option<u32>,
     pub frames: Option<u64>,
+    /// The stream's `language` tag (ISO 639-2, e.g. `eng`), if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// FFmpeg's profile and level numbers (H.264: 100 High, 110 High 10;
+    /// level 42 is 4.2), for Apple's authoring rules.
+    #[serde(skip)]
+    pub profile: Option<i32>,
+    #[serde(skip)]
+    pub level: Option<i32>,
+    /// Video coded as fields (FFmpeg's field order is not progressive).
+    #[serde(skip)]
+    pub interlaced: bool,
 }
 
 /// What FFmpeg sees in an input file.
@@ -333,6 +345,15 @@ pub(crate) fn describe(path: &Path, ictx: &ff::format::context::Input) -> MediaI
                 sample_rate: audio.then_some(raw.sample_rate as u32),
                 channels: audio.then_some(raw.ch_layout.nb_channels as u32),
                 frames: (st.frames() > 0).then_some(st.frames() as u64),
+                language: st
+                    .metadata()
+                    .get("language")
+                    .filter(|l| !l.is_empty() && *l != "und")
+                    .map(str::to_owned),
+                profile: (raw.profile >= 0).then_some(raw.profile),
+                level: (raw.level > 0).then_some(raw.level),
+                // AV_FIELD_TT and the three after it: coded as fields.
+                interlaced: video && raw.field_order as i32 >= 2,
             }
         })
         .collect();

@@ -600,7 +600,9 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     let plan = cut_plan(o, policy.as_ref());
     let (summary, mut w) =
         run_pipeline(o, keyring, policy.as_ref(), &plan, staged.path(), progress)?;
-    let (_info, sel, rendition) = w.start.take().expect("a successful run started");
+    let (info, sel, rendition) = w.start.take().expect("a successful run started");
+    warnings.extend(dropped_streams_warning(&info, &sel));
+    warnings.extend(long_segments_warning(o, &w.records));
     let rdir = staged.path().join(&rendition);
 
     // The tag promises that every segment decodes on its own.
@@ -858,11 +860,7 @@ fn write_media_playlist(rdir: &Path, segments: Vec<MediaSegment>, independent: b
 
 /// The rendition's EXT-X-STREAM-INF: measured peak and average bandwidth
 /// (RFC 8216 4.3.4.2), CODECS, RESOLUTION and FRAME-RATE.
-fn variant_of(
-    records: &[SegmentRecord],
-    sel: &media::Selection,
-    uri: String,
-) -> Variant {
+fn variant_of(records: &[SegmentRecord], sel: &media::Selection, uri: String) -> Variant {
     let sizes: Vec<(f64, u64)> = records.iter().map(|r| (r.duration, r.size)).collect();
     // The window is the playlist's target duration, not the requested one:
     // keyframes farther apart than --segment-duration make longer segments.
@@ -1030,6 +1028,62 @@ pub fn default_content_id(input: &Path) -> String {
             .map(|s| s.as_encoded_bytes())
             .unwrap_or_default(),
     )
+}
+
+/// Names the streams of the input that the package leaves out (it carries
+/// one video and at most one audio stream), so nothing goes silently.
+fn dropped_streams_warning(info: &media::MediaInfo, sel: &media::Selection) -> Option<String> {
+    let kept = [Some(sel.video.index), sel.audio.as_ref().map(|a| a.index)];
+    let dropped: Vec<String> = info
+        .streams
+        .iter()
+        .filter(|s| !kept.contains(&Some(s.index)))
+        .map(|s| {
+            let lang = s
+                .language
+                .as_deref()
+                .map(|l| format!(", language {l}"))
+                .unwrap_or_default();
+            format!("#{} {} ({}{lang})", s.index, s.kind, s.codec)
+        })
+        .collect();
+    if dropped.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "left out {} stream{} of {}: {}. The package carries stream #{} (video){}; \
+         to carry another audio track instead, remux it first, e.g. ffmpeg -i IN -map 0:v:0 -map 0:a:1 -c copy OUT.mp4",
+        dropped.len(),
+        if dropped.len() == 1 { "" } else { "s" },
+        info.path.display(),
+        dropped.join(", "),
+        sel.video.index,
+        sel.audio
+            .as_ref()
+            .map(|a| format!(" and #{} (audio)", a.index))
+            .unwrap_or_default(),
+    ))
+}
+
+/// Segments end at keyframes: keyframes farther apart than the requested
+/// duration make longer segments, which players buffer and switch slowly on.
+/// Says how many ran over 1.5 times `--segment-duration`, and how to fix it.
+fn long_segments_warning(o: &Options, records: &[SegmentRecord]) -> Option<String> {
+    let limit = 1.5 * o.segment_duration;
+    let long: Vec<&SegmentRecord> = records.iter().filter(|r| r.duration > limit).collect();
+    let longest = long
+        .iter()
+        .max_by(|a, b| a.duration.total_cmp(&b.duration))?;
+    let n = o.segment_duration;
+    Some(format!(
+        "{} of {} segments last longer than 1.5 times --segment-duration {n}: the longest, {}, \
+         lasts {:.3}s, because the input has no keyframe sooner. Re-encode with a keyframe every {n}s, \
+         e.g. ffmpeg -i IN -c:v libx264 -force_key_frames 'expr:gte(t,n_forced*{n})' -c:a copy OUT.mp4",
+        long.len(),
+        records.len(),
+        longest.uri,
+        longest.duration,
+    ))
 }
 
 /// Why the playlists leave out EXT-X-INDEPENDENT-SEGMENTS, and how to encode

@@ -15,9 +15,9 @@ pub fn target_duration(durations: impl IntoIterator<Item = f64>) -> u64 {
 
 /// The average segment bit rate: every byte over every second, rounded up.
 pub fn average_bandwidth(segs: &[(f64, u64)]) -> u64 {
-    let (dur, bytes) = segs
-        .iter()
-        .fold((0.0f64, 0.0f64), |(d, b), &(sd, sb)| (d + sd, b + sb as f64));
+    let (dur, bytes) = segs.iter().fold((0.0f64, 0.0f64), |(d, b), &(sd, sb)| {
+        (d + sd, b + sb as f64)
+    });
     if dur > 0.0 {
         (bytes * 8.0 / dur).ceil() as u64
     } else {
