@@ -195,6 +195,7 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l color 
 always\t''
 never\t''"
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l clear -d 'Package without encryption (no keyring needed)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l apple -d 'Refuse input that breaks Apple\'s HLS Authoring Specification (HEVC, which Apple wants in fMP4 not TS; H.264 above High@4.2; interlaced video), naming the rule; without it, such input gets a warning'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l force -d 'Replace OUTDIR if it exists and is not empty'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l reuse-content-id -d 'Package even if the keyring already packaged a different title under this content id (both then share its keys and IVs: only for the same title)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -s q -l quiet -d 'Print nothing but errors and the data asked for'
@@ -225,6 +226,7 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l follow-l
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l dry-run -d 'List the titles this shard takes and what would be done, without packaging'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l force -d 'Repackage every title, even those that are finished and unchanged'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l clear -d 'Package without encryption (no keyring needed)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l apple -d 'Refuse input that breaks Apple\'s HLS Authoring Specification (HEVC, which Apple wants in fMP4 not TS; H.264 above High@4.2; interlaced video), naming the rule; without it, such input gets a warning'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -s q -l quiet -d 'Print nothing but errors and the data asked for'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'

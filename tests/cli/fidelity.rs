@@ -278,3 +278,94 @@ fn a_long_gop_segment_gets_a_warning() {
     let (_, _, err) = package(&t, &fixture("clip.mp4"), &["--segment-duration", "2"]);
     assert!(!err.contains("longer than 1.5 times"), "{err}");
 }
+
+/// 2 s of 320x240 video encoded with `codec_args`, in `name`.
+fn encoded(t: &TestDir, name: &str, codec_args: &[&str]) -> PathBuf {
+    let input = t.join(name);
+    run_ok(
+        ffmpeg()
+            .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:d=2"])
+            .args(codec_args)
+            .arg(&input),
+    );
+    input
+}
+
+/// Issue 24 item 8: HEVC went into MPEG-TS, which Apple's rule 1.5 forbids
+/// (HEVC only in fMP4), without a word. `--apple` refuses it, naming the rule.
+#[test]
+fn apple_refuses_hevc_in_ts_with_the_rule() {
+    let t = TestDir::new();
+    let input = encoded(
+        &t,
+        "hevc.mp4",
+        &["-c:v", "libx265", "-x265-params", "log-level=error"],
+    );
+    let keyring = new_keyring(&t);
+    let out = t.join("out");
+    let o = run_code(
+        shieldpack()
+            .arg("package")
+            .arg(&input)
+            .arg("-o")
+            .arg(&out)
+            .arg("--keyring")
+            .arg(&keyring)
+            .arg("--apple"),
+        2,
+    );
+    let e = stderr(&o);
+    assert!(
+        e.contains("breaks rule 1.5 of Apple's HLS Authoring Specification")
+            && e.contains("HEVC")
+            && e.contains("\nhint: re-encode to H.264"),
+        "{e}"
+    );
+    assert!(!out.exists(), "published despite --apple");
+    // Without --apple it packages, with the rule as a warning.
+    let (_, _, err) = package(&t, &input, &[]);
+    assert!(
+        err.contains("warning: Apple devices may refuse this package: rule 1.5"),
+        "{err}"
+    );
+}
+
+/// Issue 24 item 8: High 10 H.264 breaks Apple's rule 1.3 (at most High@4.2);
+/// it packages, with a warning naming the rule, and High 8-bit gets none.
+#[test]
+fn high_10_gets_an_apple_warning_by_default() {
+    let t = TestDir::new();
+    let input = encoded(
+        &t,
+        "hi10.mp4",
+        &["-c:v", "libx264", "-pix_fmt", "yuv420p10le"],
+    );
+    let probed = run_ok(
+        std::process::Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=profile",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(&input),
+    );
+    assert_eq!(stdout(&probed).trim(), "High 10");
+    let (out, keyring, err) = package(&t, &input, &[]);
+    let warning = err
+        .lines()
+        .find(|l| l.contains("Apple"))
+        .unwrap_or_else(|| panic!("no Apple warning in: {err}"));
+    assert!(
+        warning.contains("rule 1.3 of Apple's HLS Authoring Specification")
+            && warning.contains("this is High 10 level"),
+        "{warning}"
+    );
+    verify(&out, &keyring, 0);
+    let t = TestDir::new();
+    let input = encoded(&t, "high.mp4", &["-c:v", "libx264", "-pix_fmt", "yuv420p"]);
+    let (_, _, err) = package(&t, &input, &["--apple"]);
+    assert!(!err.contains("Apple"), "{err}");
+}

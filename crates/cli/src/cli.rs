@@ -449,6 +449,12 @@ pub struct PackageFlags {
     /// Package without encryption (no keyring needed)
     #[arg(long)]
     pub clear: bool,
+
+    /// Refuse input that breaks Apple's HLS Authoring Specification (HEVC,
+    /// which Apple wants in fMP4 not TS; H.264 above High@4.2; interlaced
+    /// video), naming the rule; without it, such input gets a warning
+    #[arg(long)]
+    pub apple: bool,
 }
 
 #[derive(Debug, Args)]

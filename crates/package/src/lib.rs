@@ -92,6 +92,9 @@ pub struct Options {
     /// title left to start, so its last titles do not run on one core while
     /// the others idle.
     pub idle: Option<Arc<dyn CoreLender>>,
+    /// Refuse input that breaks Apple's HLS authoring rules (`--apple`);
+    /// without it they are warnings.
+    pub apple: bool,
 }
 
 /// Lends the pipeline a core while it runs (`Options::idle`): `batch` lends
@@ -603,6 +606,23 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     let (info, sel, rendition) = w.start.take().expect("a successful run started");
     warnings.extend(dropped_streams_warning(&info, &sel));
     warnings.extend(long_segments_warning(o, &w.records));
+    let broken = apple_rules(&sel.video);
+    if o.apple {
+        if let Some((rule, what, how)) = broken.first() {
+            return Err(Error::invalid_file(
+                &o.input,
+                format!(
+                    "breaks rule {rule} of Apple's HLS Authoring Specification (--apple): {what}"
+                ),
+                (*how).to_string(),
+            ));
+        }
+    }
+    for (rule, what, how) in broken {
+        warnings.push(format!(
+            "Apple devices may refuse this package: rule {rule} of Apple's HLS Authoring Specification: {what}; to fix, {how} (--apple refuses such input)"
+        ));
+    }
     let rdir = staged.path().join(&rendition);
 
     // The tag promises that every segment decodes on its own.
@@ -1030,6 +1050,74 @@ pub fn default_content_id(input: &Path) -> String {
     )
 }
 
+/// The rules of Apple's "HLS Authoring Specification for Apple Devices"
+/// (General Authoring Requirements, 1. Video) that the video breaks, as
+/// (rule, what, how to fix). Numbers as in the edition published at
+/// developer.apple.com/library/.../HLSAuthoringSpec/Requirements.html:
+/// 1.3 H.264 at most High profile level 4.2, 1.5 HEVC only in fMP4 (and
+/// shieldpack writes MPEG-TS), 1.10 interlaced content must be
+/// de-interlaced. Later editions renumber some rules; the text is the same.
+fn apple_rules(v: &media::StreamInfo) -> Vec<(&'static str, String, &'static str)> {
+    let mut out = Vec::new();
+    match v.codec.as_str() {
+        "hevc" => out.push((
+            "1.5",
+            "HEVC video must be in fragmented MP4, and shieldpack writes MPEG-TS".to_string(),
+            "re-encode to H.264, e.g. ffmpeg -i IN -c:v libx264 -profile:v high -level 4.2 -pix_fmt yuv420p -c:a copy OUT.mp4",
+        )),
+        "h264" => {
+            // FFmpeg's numbers: 66 Baseline, 77 Main, 88 Extended, 100 High;
+            // 110 High 10, 122 High 4:2:2, 244 High 4:4:4 and 44 CAVLC 4:4:4
+            // are above High. 0x200 and 0x800 flag constrained and intra.
+            // The CODECS string (avc1.PPCCLL, from the avcC) holds both when
+            // the demuxer has not filled in FFmpeg's.
+            let pcl = v
+                .codecs
+                .as_deref()
+                .and_then(|c| c.strip_prefix("avc1."))
+                .and_then(|h| u32::from_str_radix(h, 16).ok());
+            let profile = v
+                .profile
+                .map(|p| p & !0xa00)
+                .or(pcl.map(|x| (x >> 16) as i32));
+            let level = v.level.or(pcl.map(|x| (x & 0xff) as i32)).unwrap_or(0);
+            let above = matches!(profile, Some(110 | 122 | 244 | 44));
+            let name = match profile {
+                Some(66) => "Baseline",
+                Some(77) => "Main",
+                Some(88) => "Extended",
+                Some(100) => "High",
+                Some(110) => "High 10",
+                Some(122) => "High 4:2:2",
+                Some(244) => "High 4:4:4 Predictive",
+                Some(44) => "CAVLC 4:4:4 Intra",
+                _ => "",
+            };
+            if above || level > 42 {
+                out.push((
+                    "1.3",
+                    format!(
+                        "H.264 must be at most High profile, level 4.2, and this is {} level {}.{}",
+                        if name.is_empty() { "an unknown profile" } else { name },
+                        level / 10,
+                        level % 10
+                    ),
+                    "re-encode, e.g. ffmpeg -i IN -c:v libx264 -profile:v high -level 4.2 -pix_fmt yuv420p -c:a copy OUT.mp4 (add -vf scale=-2:1080 for 4K)",
+                ));
+            }
+        }
+        _ => {}
+    }
+    if v.interlaced {
+        out.push((
+            "1.10",
+            "interlaced video must be de-interlaced".to_string(),
+            "de-interlace, e.g. ffmpeg -i IN -vf bwdif=mode=send_field -c:v libx264 -c:a copy OUT.mp4",
+        ));
+    }
+    out
+}
+
 /// Names the streams of the input that the package leaves out (it carries
 /// one video and at most one audio stream), so nothing goes silently.
 fn dropped_streams_warning(info: &media::MediaInfo, sel: &media::Selection) -> Option<String> {
@@ -1324,6 +1412,7 @@ mod tests {
             rotation_config: None,
             overlap: false,
             idle: None,
+            apple: false,
             reuse_content_id: false,
         }
     }

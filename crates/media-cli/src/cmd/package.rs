@@ -107,6 +107,7 @@ pub fn options_for(
         rotation_config: loaded.map(|l| l.config.clone()),
         overlap: true,
         idle: None,
+        apple: f.apple,
     })
 }
 
