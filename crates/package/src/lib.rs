@@ -1282,6 +1282,7 @@ mod tests {
                     rotation_config: None,
                     overlap,
                     idle: lent.then(|| Arc::clone(&lend) as Arc<dyn CoreLender>),
+                    apple: false,
                 };
                 let progress: &dyn Progress = if lent {
                     &*lend
