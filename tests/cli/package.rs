@@ -1104,3 +1104,107 @@ fn a_one_frame_mkv_clip_packages_and_verifies() {
     assert_eq!(frame, [0.04], "ffprobe's packet durations");
     assert_eq!(package_verify_decode(&t, &input, 1), [0.04]);
 }
+
+/// Each stream's first `pts_time` in `input` (stream index -> seconds), and
+/// every `pts_time` of its packets, as ffprobe reads them.
+fn first_pts(input: &Path) -> (std::collections::BTreeMap<String, f64>, Vec<f64>) {
+    let out = run_ok(
+        std::process::Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "packet=stream_index,pts_time",
+            ])
+            .args(["-of", "csv=p=0"])
+            .arg(input),
+    );
+    let mut firsts = std::collections::BTreeMap::new();
+    let mut all = Vec::new();
+    for line in stdout(&out).lines() {
+        let mut f = line.split(',');
+        let (Some(s), Some(t)) = (f.next(), f.next()) else {
+            continue;
+        };
+        let t: f64 = t
+            .parse()
+            .unwrap_or_else(|_| panic!("pts_time {t:?} in {line:?}"));
+        let first = firsts.entry(s.to_string()).or_insert(t);
+        *first = first.min(t);
+        all.push(t);
+    }
+    (firsts, all)
+}
+
+#[test]
+fn no_stream_starts_below_zero_in_the_first_segment() {
+    // Without B-frames the first video packet is at 0 while AAC's priming
+    // puts the first audio packet at -1024/48000 s: it used to be written
+    // wrapped to 2^33 ticks of 90 kHz (about 95443 s).
+    let t = TestDir::new();
+    let input = t.join("no-bframes.mp4");
+    run_ok(
+        ffmpeg()
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=320x240:rate=25:duration=3",
+            ])
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:sample_rate=48000:duration=3",
+            ])
+            .args([
+                "-c:v",
+                "libx264",
+                "-bf",
+                "0",
+                "-g",
+                "25",
+                "-c:a",
+                "aac",
+                "-shortest",
+            ])
+            .arg(&input),
+    );
+    let (src, _) = first_pts(&input);
+    assert!(
+        src["1"] < 0.0,
+        "the source no longer starts audio below zero: {src:?}"
+    );
+    let out = t.join("out");
+    run_ok(
+        shieldpack()
+            .arg("package")
+            .arg(&input)
+            .arg("-o")
+            .arg(&out)
+            .args(["--clear", "--segment-duration", "1"]),
+    );
+    let (firsts, all) = first_pts(&out.join("240p/seg_00000.ts"));
+    assert_eq!(
+        firsts.len(),
+        2,
+        "video and audio in the first segment: {firsts:?}"
+    );
+    // A 1 s segment, its audio running a frame or two past the next keyframe.
+    for t in &all {
+        assert!(
+            (0.0..1.5).contains(t),
+            "pts_time {t} in the first segment: {firsts:?}"
+        );
+    }
+    let offset = |m: &std::collections::BTreeMap<String, f64>| m["1"] - m["0"];
+    assert!(
+        (offset(&firsts) - offset(&src)).abs() < 0.1,
+        "A/V offset {firsts:?} against the source's {src:?}"
+    );
+    assert_eq!(
+        ffprobe_frames(out.join("master.m3u8").to_str().unwrap()),
+        ffprobe_frames(&input)
+    );
+    run_ok(shieldpack().arg("verify").arg(&out));
+}
