@@ -1208,3 +1208,85 @@ fn no_stream_starts_below_zero_in_the_first_segment() {
     );
     run_ok(shieldpack().arg("verify").arg(&out));
 }
+
+#[test]
+fn a_rotated_phone_video_is_refused_with_a_hint() {
+    // MPEG-TS has no display matrix and players ignore rotation there, and
+    // `package` never re-encodes: a phone's portrait video would play
+    // sideways under a landscape RESOLUTION.
+    let t = TestDir::new();
+    let coded = t.join("coded.mp4");
+    run_ok(
+        ffmpeg()
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=320x240:rate=25:duration=1",
+            ])
+            .args(["-c:v", "libx264"])
+            .arg(&coded),
+    );
+    // FFmpeg 5.1 writes the display matrix for `rotate` on a stream copy
+    // (`-display_rotation` is FFmpeg 6 and later); which way it turns
+    // differs between versions, so either quarter turn is right.
+    let rotated = t.join("phone.mp4");
+    run_ok(
+        ffmpeg()
+            .arg("-i")
+            .arg(&coded)
+            .args(["-c", "copy", "-metadata:s:v:0", "rotate=90"])
+            .arg(&rotated),
+    );
+    let e = package_err(&t, &rotated, &[]);
+    assert!(
+        e.contains("90 degrees clockwise") || e.contains("270 degrees clockwise"),
+        "rotation not named: {e}"
+    );
+    assert!(
+        e.contains("display matrix") && e.contains("-c:v libx264"),
+        "{e}"
+    );
+    let o = run_ok(shieldpack().arg("inspect").arg(&rotated));
+    let text = stdout(&o);
+    assert!(text.contains("degrees clockwise for display"), "{text}");
+    assert!(text.contains("packagable: no"), "{text}");
+    // Turned upright by FFmpeg, as the hint says, it packages, and
+    // RESOLUTION is the picture as shown: 240x320.
+    let upright = t.join("upright.mp4");
+    run_ok(
+        ffmpeg()
+            .arg("-i")
+            .arg(&rotated)
+            .args(["-c:v", "libx264", "-c:a", "copy"])
+            .arg(&upright),
+    );
+    let out = t.join("out");
+    run_ok(
+        shieldpack()
+            .arg("package")
+            .arg(&upright)
+            .arg("-o")
+            .arg(&out)
+            .arg("--clear"),
+    );
+    let master = std::fs::read_to_string(out.join("master.m3u8")).unwrap();
+    assert!(master.contains("RESOLUTION=240x320"), "{master}");
+    // A 0-degree matrix is no turn at all.
+    let zero = t.join("zero.mp4");
+    run_ok(
+        ffmpeg()
+            .arg("-i")
+            .arg(&coded)
+            .args(["-c", "copy", "-metadata:s:v:0", "rotate=0"])
+            .arg(&zero),
+    );
+    run_ok(
+        shieldpack()
+            .arg("package")
+            .arg(&zero)
+            .arg("-o")
+            .arg(t.join("zero-out"))
+            .arg("--clear"),
+    );
+}
