@@ -1104,3 +1104,189 @@ fn a_one_frame_mkv_clip_packages_and_verifies() {
     assert_eq!(frame, [0.04], "ffprobe's packet durations");
     assert_eq!(package_verify_decode(&t, &input, 1), [0.04]);
 }
+
+/// Each stream's first `pts_time` in `input` (stream index -> seconds), and
+/// every `pts_time` of its packets, as ffprobe reads them.
+fn first_pts(input: &Path) -> (std::collections::BTreeMap<String, f64>, Vec<f64>) {
+    let out = run_ok(
+        std::process::Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "packet=stream_index,pts_time",
+            ])
+            .args(["-of", "csv=p=0"])
+            .arg(input),
+    );
+    let mut firsts = std::collections::BTreeMap::new();
+    let mut all = Vec::new();
+    for line in stdout(&out).lines() {
+        let mut f = line.split(',');
+        let (Some(s), Some(t)) = (f.next(), f.next()) else {
+            continue;
+        };
+        let t: f64 = t
+            .parse()
+            .unwrap_or_else(|_| panic!("pts_time {t:?} in {line:?}"));
+        let first = firsts.entry(s.to_string()).or_insert(t);
+        *first = first.min(t);
+        all.push(t);
+    }
+    (firsts, all)
+}
+
+#[test]
+fn no_stream_starts_below_zero_in_the_first_segment() {
+    // Without B-frames the first video packet is at 0 while AAC's priming
+    // puts the first audio packet at -1024/48000 s: it used to be written
+    // wrapped to 2^33 ticks of 90 kHz (about 95443 s).
+    let t = TestDir::new();
+    let input = t.join("no-bframes.mp4");
+    run_ok(
+        ffmpeg()
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=320x240:rate=25:duration=3",
+            ])
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:sample_rate=48000:duration=3",
+            ])
+            .args([
+                "-c:v",
+                "libx264",
+                "-bf",
+                "0",
+                "-g",
+                "25",
+                "-c:a",
+                "aac",
+                "-shortest",
+            ])
+            .arg(&input),
+    );
+    let (src, _) = first_pts(&input);
+    assert!(
+        src["1"] < 0.0,
+        "the source no longer starts audio below zero: {src:?}"
+    );
+    let out = t.join("out");
+    run_ok(
+        shieldpack()
+            .arg("package")
+            .arg(&input)
+            .arg("-o")
+            .arg(&out)
+            .args(["--clear", "--segment-duration", "1"]),
+    );
+    let (firsts, all) = first_pts(&out.join("240p/seg_00000.ts"));
+    assert_eq!(
+        firsts.len(),
+        2,
+        "video and audio in the first segment: {firsts:?}"
+    );
+    // A 1 s segment, its audio running a frame or two past the next keyframe.
+    for t in &all {
+        assert!(
+            (0.0..1.5).contains(t),
+            "pts_time {t} in the first segment: {firsts:?}"
+        );
+    }
+    let offset = |m: &std::collections::BTreeMap<String, f64>| m["1"] - m["0"];
+    assert!(
+        (offset(&firsts) - offset(&src)).abs() < 0.1,
+        "A/V offset {firsts:?} against the source's {src:?}"
+    );
+    assert_eq!(
+        ffprobe_frames(out.join("master.m3u8").to_str().unwrap()),
+        ffprobe_frames(&input)
+    );
+    run_ok(shieldpack().arg("verify").arg(&out));
+}
+
+#[test]
+fn a_rotated_phone_video_is_refused_with_a_hint() {
+    // MPEG-TS has no display matrix and players ignore rotation there, and
+    // `package` never re-encodes: a phone's portrait video would play
+    // sideways under a landscape RESOLUTION.
+    let t = TestDir::new();
+    let coded = t.join("coded.mp4");
+    run_ok(
+        ffmpeg()
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=320x240:rate=25:duration=1",
+            ])
+            .args(["-c:v", "libx264"])
+            .arg(&coded),
+    );
+    // FFmpeg 5.1 writes the display matrix for `rotate` on a stream copy
+    // (`-display_rotation` is FFmpeg 6 and later); which way it turns
+    // differs between versions, so either quarter turn is right.
+    let rotated = t.join("phone.mp4");
+    run_ok(
+        ffmpeg()
+            .arg("-i")
+            .arg(&coded)
+            .args(["-c", "copy", "-metadata:s:v:0", "rotate=90"])
+            .arg(&rotated),
+    );
+    let e = package_err(&t, &rotated, &[]);
+    assert!(
+        e.contains("90 degrees clockwise") || e.contains("270 degrees clockwise"),
+        "rotation not named: {e}"
+    );
+    assert!(
+        e.contains("display matrix") && e.contains("-c:v libx264"),
+        "{e}"
+    );
+    let o = run_ok(shieldpack().arg("inspect").arg(&rotated));
+    let text = stdout(&o);
+    assert!(text.contains("degrees clockwise for display"), "{text}");
+    assert!(text.contains("packagable: no"), "{text}");
+    // Turned upright by FFmpeg, as the hint says, it packages, and
+    // RESOLUTION is the picture as shown: 240x320.
+    let upright = t.join("upright.mp4");
+    run_ok(
+        ffmpeg()
+            .arg("-i")
+            .arg(&rotated)
+            .args(["-c:v", "libx264", "-c:a", "copy"])
+            .arg(&upright),
+    );
+    let out = t.join("out");
+    run_ok(
+        shieldpack()
+            .arg("package")
+            .arg(&upright)
+            .arg("-o")
+            .arg(&out)
+            .arg("--clear"),
+    );
+    let master = std::fs::read_to_string(out.join("master.m3u8")).unwrap();
+    assert!(master.contains("RESOLUTION=240x320"), "{master}");
+    // A 0-degree matrix is no turn at all.
+    let zero = t.join("zero.mp4");
+    run_ok(
+        ffmpeg()
+            .arg("-i")
+            .arg(&coded)
+            .args(["-c", "copy", "-metadata:s:v:0", "rotate=0"])
+            .arg(&zero),
+    );
+    run_ok(
+        shieldpack()
+            .arg("package")
+            .arg(&zero)
+            .arg("-o")
+            .arg(t.join("zero-out"))
+            .arg("--clear"),
+    );
+}

@@ -37,6 +37,11 @@ pub enum Error {
         codec: String,
     },
 
+    /// The video carries a display matrix: it is meant to be shown rotated,
+    /// which MPEG-TS cannot say, so players would show it as coded.
+    #[error("{path}: the video is meant to be shown turned {degrees} degrees clockwise (a display matrix), which MPEG-TS cannot carry: players would show it unrotated")]
+    Rotated { path: PathBuf, degrees: u32 },
+
     #[error("{path}: FFmpeg failed to {op}: {err}")]
     Ffmpeg {
         path: PathBuf,
@@ -119,6 +124,10 @@ impl Error {
                     if *kind == "video" { "a" } else { "v" }
                 )
             }
+            Rotated { path, .. } => format!(
+                "package never re-encodes; apply the rotation first by re-encoding the video, which FFmpeg does by itself: ffmpeg -i {} -c:v libx264 -c:a copy upright.mp4",
+                path.display()
+            ),
             Ffmpeg { .. } => "run `shieldpack inspect` on the input to see its streams; re-run with -v for details".into(),
             OutputNotEmpty { .. } => "choose a new folder, or pass --force to replace it".into(),
             AlreadyExists { .. } => "choose another path, or move the existing file away first".into(),

@@ -63,6 +63,10 @@ pub struct StreamInfo {
     /// Video coded as fields (FFmpeg's field order is not progressive).
     #[serde(skip)]
     pub interlaced: bool,
+    /// Degrees clockwise the video is meant to be turned for display (its
+    /// display matrix, as phones write it), when not 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<u32>,
 }
 
 /// What FFmpeg sees in an input file.
@@ -101,6 +105,12 @@ impl MediaInfo {
             .ok_or_else(|| Error::NoVideo {
                 path: self.path.clone(),
             })?;
+        if let Some(degrees) = video.rotation {
+            return Err(Error::Rotated {
+                path: self.path.clone(),
+                degrees,
+            });
+        }
         if video.codecs.is_none() {
             return Err(Error::UnsupportedCodec {
                 path: self.path.clone(),
@@ -354,6 +364,7 @@ pub(crate) fn describe(path: &Path, ictx: &ff::format::context::Input) -> MediaI
                 level: (raw.level > 0).then_some(raw.level),
                 // AV_FIELD_TT and the three after it: coded as fields.
                 interlaced: video && raw.field_order as i32 >= 2,
+                rotation: if video { rotation(&st) } else { None },
             }
         })
         .collect();
@@ -364,5 +375,64 @@ pub(crate) fn describe(path: &Path, ictx: &ff::format::context::Input) -> MediaI
         duration: (d > 0).then(|| d as f64 / f64::from(ff::ffi::AV_TIME_BASE)),
         bit_rate: (ictx.bit_rate() > 0).then_some(ictx.bit_rate() as u64),
         streams,
+    }
+}
+
+/// The clockwise turn, in whole degrees from 1 to 359, that a stream's
+/// display matrix asks for, as the ffmpeg CLI's autorotate reads it.
+fn rotation(st: &ff::format::stream::Stream) -> Option<u32> {
+    use ff::codec::packet::side_data::Type as Side;
+    let sd = st.side_data().find(|sd| sd.kind() == Side::DisplayMatrix)?;
+    display_rotation(sd.data())
+}
+
+/// `av_display_rotation_get` on the 3x3 matrix of 16.16 fixed-point values,
+/// turned clockwise and rounded as ffmpeg's `get_rotation` does; `None` for
+/// no turn or a matrix that is not one.
+fn display_rotation(bytes: &[u8]) -> Option<u32> {
+    let m: Vec<f64> = bytes
+        .chunks_exact(4)
+        .take(9)
+        .map(|c| f64::from(i32::from_ne_bytes([c[0], c[1], c[2], c[3]])) / 65536.0)
+        .collect();
+    if m.len() < 9 {
+        return None;
+    }
+    let (s0, s1) = (m[0].hypot(m[3]), m[1].hypot(m[4]));
+    if s0 == 0.0 || s1 == 0.0 {
+        return None;
+    }
+    let ccw = -(m[1] / s1).atan2(m[0] / s0).to_degrees();
+    let cw = (-ccw).round();
+    let cw = cw - 360.0 * (cw / 360.0 + 0.9 / 360.0).floor();
+    let cw = cw as u32 % 360;
+    (cw != 0).then_some(cw)
+}
+
+#[cfg(test)]
+mod rotation_tests {
+    use super::display_rotation;
+
+    /// `av_display_rotation_set`'s matrix for `ccw` degrees counterclockwise.
+    fn matrix(ccw: f64) -> Vec<u8> {
+        let r = ccw.to_radians();
+        let (c, s) = (r.cos(), r.sin());
+        let fp = |x: f64| ((x * 65536.0).round() as i32).to_ne_bytes();
+        [c, -s, 0.0, s, c, 0.0]
+            .into_iter()
+            .flat_map(fp)
+            .chain([0, 0, 1 << 30].into_iter().flat_map(i32::to_ne_bytes))
+            .collect()
+    }
+
+    #[test]
+    fn display_matrices_read_as_clockwise_degrees() {
+        assert_eq!(display_rotation(&matrix(0.0)), None);
+        // `-metadata:s:v rotate=90` (clockwise) stores -90 counterclockwise.
+        assert_eq!(display_rotation(&matrix(-90.0)), Some(90));
+        assert_eq!(display_rotation(&matrix(90.0)), Some(270));
+        assert_eq!(display_rotation(&matrix(180.0)), Some(180));
+        assert_eq!(display_rotation(&[0; 8]), None);
+        assert_eq!(display_rotation(&[0; 36]), None);
     }
 }

@@ -57,6 +57,8 @@ pub struct TsMuxer {
     /// The packet handed to the muxer in place of the original: its
     /// properties, and `converted`'s bytes (not owned: no `buf`).
     scratch: ff::Packet,
+    /// Ticks of 90 kHz added to every time stamp (`start_at_zero`).
+    offset: i64,
 }
 
 // SAFETY: the muxer is used from one thread at a time; FFmpeg contexts are not
@@ -89,6 +91,7 @@ impl TsMuxer {
                 repeat_annexb: false,
                 converted: Vec::new(),
                 scratch: ff::Packet::empty(),
+                offset: 0,
             };
             let fmt = CString::new("mpegts").expect("no NUL");
             check(
@@ -184,6 +187,10 @@ impl TsMuxer {
         unsafe {
             let st = *(*self.ctx).streams.add(out_index);
             pkt.rescale_ts(self.in_tb[out_index], ff::Rational::from((*st).time_base));
+            if self.offset != 0 {
+                pkt.set_pts(pkt.pts().map(|t| t + self.offset));
+                pkt.set_dts(pkt.dts().map(|t| t + self.offset));
+            }
             pkt.set_stream(out_index);
             pkt.set_position(-1);
             let repeat = out_index == 0 && std::mem::take(&mut self.repeat_annexb);
@@ -217,6 +224,29 @@ impl TsMuxer {
             check(ffi::av_write_frame(self.ctx, out), "write a packet")?;
         }
         Ok(())
+    }
+
+    /// Shifts every stream by one offset so that none of `firsts` (time
+    /// stamps, in the input time base of the output stream given with each)
+    /// is written below zero; called before the first packet. FFmpeg's muxer
+    /// shifts by itself only when the very first packet written is negative,
+    /// and never again: a keyframe at 0 written before AAC's priming at
+    /// -1024/48000 s left the audio's first PES with a time stamp wrapped
+    /// to 2^33 - 1920 (about 95443 s). One offset for all keeps A/V sync.
+    pub fn start_at_zero(&mut self, firsts: &[(i64, usize)]) {
+        let lowest = firsts
+            .iter()
+            .map(|&(ts, i)| {
+                // SAFETY: ctx is a live muxer and every index given is one
+                // of its streams; rescaling only reads the two rationals.
+                unsafe {
+                    let st = *(*self.ctx).streams.add(i);
+                    ffi::av_rescale_q(ts, self.in_tb[i].into(), (*st).time_base)
+                }
+            })
+            .min()
+            .unwrap_or(0);
+        self.offset = (-lowest).max(0);
     }
 
     /// The next video packet begins a segment at a keyframe that is not an

@@ -371,6 +371,17 @@ impl<'a, S: FnMut(Event) -> Result<()>> Output<'a, S> {
         pending_audio: &mut Vec<ff::Packet>,
     ) -> Result<()> {
         self.start_at(&packet, ts);
+        // The earliest time stamps known before the first write: the
+        // keyframe's decode time (B-frames put it before its presentation)
+        // and the audio read before it (AAC priming starts below zero).
+        let firsts: Vec<(i64, usize)> = std::iter::once((packet.dts().unwrap_or(ts), 0))
+            .chain(
+                pending_audio
+                    .iter()
+                    .filter_map(|a| a.dts().or(a.pts()).map(|t| (t, 1))),
+            )
+            .collect();
+        self.mux.start_at_zero(&firsts);
         (self.sink)(Event::Begin {
             index: 0,
             start: 0.0,

@@ -118,6 +118,9 @@ pub fn run(a: InspectArgs, p: &Printer) -> anyhow::Result<Status> {
             if let Some(f) = s.frame_rate {
                 line += &format!(" {f:.3} fps");
             }
+            if let Some(r) = s.rotation {
+                line += &format!(" rotated {r} degrees clockwise for display");
+            }
             if let Some(r) = s.sample_rate {
                 line += &format!(" {r} Hz");
             }
