@@ -369,3 +369,49 @@ fn high_10_gets_an_apple_warning_by_default() {
     let (_, _, err) = package(&t, &input, &["--apple"]);
     assert!(!err.contains("Apple"), "{err}");
 }
+
+/// Issue 24 item 4: `verify` rejected its own HEVC open-GOP packages ("video
+/// lasts 1.880s but EXTINF says 2.000s"): the leading pictures after each
+/// CRA land in the next segment, shown before the CRA, and EXTINF ran from
+/// keyframe to keyframe. EXTINF now runs from a segment's earliest picture
+/// to the next segment's, which is what `verify` measures.
+#[test]
+fn hevc_open_gop_packages_pass_their_own_verify() {
+    let t = TestDir::new();
+    let input = t.join("open-gop.mp4");
+    run_ok(
+        ffmpeg()
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=320x240:rate=25",
+                "-t",
+                "6",
+            ])
+            .args(["-c:v", "libx265", "-tag:v", "hvc1", "-x265-params"])
+            .arg("keyint=25:min-keyint=25:open-gop=1:bframes=3:log-level=error")
+            .arg(&input),
+    );
+    let (out, keyring, _) = package(&t, &input, &["--segment-duration", "2"]);
+    let extinfs: Vec<f64> = segments(&out).iter().map(|(d, _)| *d).collect();
+    assert_eq!(extinfs.len(), 3, "{extinfs:?}");
+    // The leading pictures move the cuts earlier than the 2 s grid.
+    assert!(extinfs[0] < 1.99 && extinfs[2] > 2.01, "{extinfs:?}");
+    assert!(
+        (extinfs.iter().sum::<f64>() - 6.0).abs() < 0.002,
+        "{extinfs:?}"
+    );
+    let o = run(shieldpack()
+        .arg("verify")
+        .arg(&out)
+        .arg("--keyring")
+        .arg(&keyring));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rendition = out.join("240p");
+    export_key_files(&keyring, &out, &rendition.join("keys"));
+    assert_eq!(
+        ffprobe_frames(rendition.join("index.m3u8")),
+        ffprobe_frames(&input)
+    );
+}

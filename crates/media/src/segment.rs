@@ -329,6 +329,9 @@ struct Output<'a, S> {
     /// opens an open GOP; and whether the segment needs the one before.
     open_start: Option<i64>,
     seg_dependent: bool,
+    /// The segment before the current one, when the current one starts at
+    /// an open-GOP keyframe and its leading pictures are still being read.
+    ended: Option<Ended>,
     /// The segments before the current one that need the one before them.
     dependent: usize,
     refresh: usize,
@@ -356,6 +359,7 @@ impl<'a, S: FnMut(Event) -> Result<()>> Output<'a, S> {
             last: LastFrame::default(),
             open_start: None,
             seg_dependent: false,
+            ended: None,
             dependent: 0,
             refresh: 0,
         }
@@ -398,26 +402,51 @@ impl<'a, S: FnMut(Event) -> Result<()>> Output<'a, S> {
 
     /// Ends the current segment and begins the next at the keyframe
     /// `packet`, time stamp `ts`, `t` seconds in.
+    ///
+    /// EXTINF is "the duration of the Media Segment" (RFC 8216 4.3.2.1): a
+    /// segment lasts from its earliest presentation time to the next
+    /// segment's, which is what `verify` measures and players show. An open
+    /// GOP's leading pictures follow its keyframe in decode order, so they
+    /// land in the new segment though they are shown before the keyframe:
+    /// the new segment starts at the earliest of them, and the segment before
+    /// ends there. So that segment's `End` (and the new one's `Begin`) wait,
+    /// holding the new segment's bytes, until a picture shown after the
+    /// keyframe is read (`video`).
     fn cut(&mut self, packet: &ff::Packet, ts: i64, t: f64) -> Result<()> {
         shieldpack_core::interrupt::check()?;
         self.dependent += usize::from(self.seg_dependent);
         self.start_at(packet, ts);
-        (self.sink)(Event::Data(self.mux.cut().map_err(mux_err(self.path))?))?;
-        (self.sink)(Event::End {
+        let ended = Ended {
+            data: self.mux.cut().map_err(mux_err(self.path))?,
             index: self.seg_index,
             start: self.seg_start,
-            duration: t - self.seg_start,
             video_frames: self.seg_frames,
-        })?;
+        };
         self.seg_index += 1;
         self.seg_start = t;
         self.seg_frames = 0;
+        self.progress.set_position((t * 1000.0) as u64);
+        if self.open_start.is_some() {
+            self.ended = Some(ended);
+            Ok(())
+        } else {
+            self.close(ended)
+        }
+    }
+
+    /// Ends the segment `ended` where the current one starts, and begins it.
+    fn close(&mut self, ended: Ended) -> Result<()> {
+        (self.sink)(Event::Data(ended.data))?;
+        (self.sink)(Event::End {
+            index: ended.index,
+            start: ended.start,
+            duration: self.seg_start - ended.start,
+            video_frames: ended.video_frames,
+        })?;
         (self.sink)(Event::Begin {
             index: self.seg_index,
-            start: t,
-        })?;
-        self.progress.set_position((t * 1000.0) as u64);
-        Ok(())
+            start: self.seg_start,
+        })
     }
 
     /// A segment starts at `packet`. Unless it is a closed start, the segment
@@ -446,6 +475,15 @@ impl<'a, S: FnMut(Event) -> Result<()>> Output<'a, S> {
                 self.seg_dependent = p.needs_previous_gop(packet.data().unwrap_or_default());
             }
         }
+        if let Some(start) = self.open_start.filter(|_| self.ended.is_some()) {
+            if ts < start {
+                // A leading picture: the segment starts where it is shown.
+                self.seg_start = self.seg_start.min(t);
+            } else if ts > start {
+                let ended = self.ended.take().expect("checked above");
+                self.close(ended)?;
+            }
+        }
         self.last.saw(t, ticks, self.v_sec);
         self.seg_frames += 1;
         self.total_frames += 1;
@@ -458,7 +496,8 @@ impl<'a, S: FnMut(Event) -> Result<()>> Output<'a, S> {
 
     /// Hands over what is muxed once it makes a chunk.
     fn hand_over_chunk(&mut self) -> Result<()> {
-        if self.mux.pending() >= CHUNK {
+        // The segment has not begun for the sink while the one before waits.
+        if self.ended.is_none() && self.mux.pending() >= CHUNK {
             (self.sink)(Event::Data(self.mux.take()))?;
         }
         Ok(())
@@ -471,6 +510,9 @@ impl<'a, S: FnMut(Event) -> Result<()>> Output<'a, S> {
         total_ms: u64,
         dropped_leading: u64,
     ) -> Result<Summary> {
+        if let Some(ended) = self.ended.take() {
+            self.close(ended)?;
+        }
         (self.sink)(Event::Data(self.mux.finish().map_err(mux_err(self.path))?))?;
         let end = self.last.end(frame_rate, self.total_frames);
         let duration = (end - self.seg_start).max(0.0);
@@ -490,6 +532,15 @@ impl<'a, S: FnMut(Event) -> Result<()>> Output<'a, S> {
             refresh: self.refresh,
         })
     }
+}
+
+/// A segment whose `End` waits for where the next one starts (`Output::cut`).
+struct Ended {
+    /// Its last bytes.
+    data: Vec<u8>,
+    index: usize,
+    start: f64,
+    video_frames: u64,
 }
 
 /// The video frame shown last so far, for where the last segment ends: its

@@ -1123,6 +1123,12 @@ fn check_file(c: &mut Checker, uri: &str, file: &SegmentFile, extinf: f64, r: &S
 
 /// A segment's plaintext as MPEG-TS: its video frames counted, and its video's
 /// length against its EXTINF, within half a frame and 20 ms.
+///
+/// The length is the segment's presentation span, from its earliest picture
+/// to the end of its latest: RFC 8216 4.3.2.1's "duration of the Media
+/// Segment", and the rule `segment` writes EXTINF by (a segment runs to the
+/// next one's earliest picture, counting the open-GOP leading pictures that
+/// land in it), so a segment cut at an open-GOP keyframe measures right too.
 fn measure(c: &mut Checker, uri: &str, plain: &[u8], extinf: f64) {
     match tsread::analyze(plain) {
         Err(e) => c.defect(uri, format!("decrypted data is not valid MPEG-TS: {e}")),
