@@ -8,6 +8,7 @@
 //! tests beside the property that found them.
 
 mod hls;
+mod manifest;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
