@@ -9,6 +9,7 @@
 
 mod hls;
 mod manifest;
+mod policy;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
