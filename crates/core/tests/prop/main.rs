@@ -8,6 +8,7 @@
 //! tests beside the property that found them.
 
 mod hls;
+mod keyring;
 mod manifest;
 mod policy;
 
