@@ -137,7 +137,10 @@ impl Accumulator {
     pub fn new(w: usize, h: usize) -> Self {
         let nominal = h as f64 / WORK_ROWS;
         let k = ((nominal * R_MIN) / 2.0).floor().max(1.0) as usize;
-        let (sw, sh) = ((w / k).max(1), (h / k).max(1));
+        // Not `.max(1)`: a frame narrower (or shorter) than `k` pixels has no
+        // reduced pixel, and `add` must not read a k-pixel row it lacks;
+        // `search` then refuses the clip as too small to carry the mark.
+        let (sw, sh) = (w / k, h / k);
         Accumulator {
             w,
             h,
