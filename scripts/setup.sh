@@ -63,7 +63,7 @@ fi
 if ! command -v cargo >/dev/null && [[ -x "$HOME/.cargo/bin/cargo" ]]; then
   export PATH="$HOME/.cargo/bin:$PATH"
 fi
-command -v cargo >/dev/null || die "cargo not found: install the Rust toolchain (rustup, Rust 1.85 or later) and put ~/.cargo/bin on PATH, then re-run"
+command -v cargo >/dev/null || die "cargo not found: install the Rust toolchain (rustup, Rust 1.88 or later) and put ~/.cargo/bin on PATH, then re-run"
 
 # Browser-test dependencies (playwright-core + hls.js). playwright-core never
 # downloads a browser; the tests drive Debian's /usr/bin/chromium. The stamp
