@@ -38,7 +38,7 @@ fn ssh_identity(t: &TestDir, name: &str, kind: &str) -> (PathBuf, String) {
 }
 
 fn is_ts(b: &[u8]) -> bool {
-    !b.is_empty() && b.len() % 188 == 0 && b.chunks(188).all(|p| p[0] == 0x47)
+    !b.is_empty() && b.len().is_multiple_of(188) && b.chunks(188).all(|p| p[0] == 0x47)
 }
 
 /// Exit 2 with a message containing `what` and a `hint:` line.

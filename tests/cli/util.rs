@@ -695,7 +695,7 @@ pub fn try_openssl_decrypt(
 /// True when `data` looks like an MPEG-TS stream: non-empty, a whole number of
 /// 188-byte packets, each starting with the 0x47 sync byte.
 pub fn is_mpeg_ts(data: &[u8]) -> bool {
-    !data.is_empty() && data.len() % 188 == 0 && data.chunks(188).all(|p| p[0] == 0x47)
+    !data.is_empty() && data.len().is_multiple_of(188) && data.chunks(188).all(|p| p[0] == 0x47)
 }
 
 // ---------------------------------------------------------------------------

@@ -193,7 +193,7 @@ pub fn detect(path: &Path, o: &Options, progress: &dyn Progress) -> Result<Detec
         }
         while dec.receive_frame(&mut frame).is_ok() {
             st.frame(path, &frame)?;
-            if st.frames % 32 == 0 {
+            if st.frames.is_multiple_of(32) {
                 shieldpack_core::interrupt::check()?;
                 progress.set_position((st.last_time * 1000.0) as u64);
             }

@@ -42,7 +42,7 @@ pub fn analyze(data: &[u8]) -> Result<TsInfo, String> {
     if data.len() < 188 || data[0] != 0x47 {
         return Err("does not start with an MPEG-TS sync byte".into());
     }
-    if data.len() % 188 != 0 {
+    if !data.len().is_multiple_of(188) {
         return Err(format!(
             "{} bytes is not a whole number of 188-byte TS packets",
             data.len()

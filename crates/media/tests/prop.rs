@@ -198,7 +198,7 @@ proptest! {
         for (i, x) in flips {
             let i = i % b.len();
             // keep the sync bytes (or not, one time in 8), so FFmpeg gets to read it
-            if i % 188 != 0 || x % 8 == 0 {
+            if !i.is_multiple_of(188) || x.is_multiple_of(8) {
                 b[i] ^= x | 1;
             }
         }

@@ -107,7 +107,7 @@ impl StreamEncryptor {
 
 /// Decrypts a segment; `None` when the padding is wrong (wrong key, IV or data).
 pub fn decrypt(data: &[u8], key: &[u8; 16], iv: &[u8; 16]) -> Option<Vec<u8>> {
-    if data.is_empty() || data.len() % 16 != 0 {
+    if data.is_empty() || !data.len().is_multiple_of(16) {
         return None;
     }
     Dec::new(key.into(), iv.into())
@@ -117,7 +117,7 @@ pub fn decrypt(data: &[u8], key: &[u8; 16], iv: &[u8; 16]) -> Option<Vec<u8>> {
 
 /// Decrypts in place, returning the plaintext length; `None` on bad padding.
 pub fn decrypt_in_place(buf: &mut [u8], key: &[u8; 16], iv: &[u8; 16]) -> Option<usize> {
-    if buf.is_empty() || buf.len() % 16 != 0 {
+    if buf.is_empty() || !buf.len().is_multiple_of(16) {
         return None;
     }
     Dec::new(key.into(), iv.into())
@@ -156,7 +156,7 @@ impl CbcDec {
     /// Decrypts `src` into `dst`; false (and nothing done) unless both are the
     /// same whole number of blocks.
     pub fn decrypt_to(&mut self, src: &[u8], dst: &mut [u8]) -> bool {
-        if src.len() % 16 != 0 {
+        if !src.len().is_multiple_of(16) {
             return false;
         }
         let Ok(buf) = InOutBuf::new(src, dst) else {
