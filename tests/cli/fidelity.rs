@@ -28,16 +28,7 @@ fn package(t: &TestDir, input: &Path, extra: &[&str]) -> (PathBuf, PathBuf, Stri
         new_keyring(t);
     }
     let out = t.join("out");
-    let o = run_ok(
-        shieldpack()
-            .arg("package")
-            .arg(input)
-            .arg("-o")
-            .arg(&out)
-            .arg("--keyring")
-            .arg(&keyring)
-            .args(extra),
-    );
+    let o = run_ok(package_input(input, &out, &keyring).args(extra));
     (out, keyring, stderr(&o))
 }
 

@@ -296,24 +296,16 @@ fn a_keyring_refuses_a_second_title_under_one_content_id() {
         "a new keyring records nothing"
     );
     let other = t.join("other.mp4");
-    let o = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-nostdin", "-y", "-i"])
-        .arg(fixture("clip.mp4"))
-        .args(["-t", "6", "-c", "copy"])
-        .arg(&other)
-        .output()
-        .expect("ffmpeg on PATH");
-    assert!(o.status.success(), "{}", stderr(&o));
+    run_ok(
+        ffmpeg()
+            .arg("-i")
+            .arg(fixture("clip.mp4"))
+            .args(["-t", "6", "-c", "copy"])
+            .arg(&other),
+    );
     let package = |input: &std::path::Path, out: &str, extra: &[&str]| {
-        let mut c = shieldpack();
-        c.arg("package")
-            .arg(input)
-            .arg("-o")
-            .arg(t.join(out))
-            .arg("--keyring")
-            .arg(&keyring)
-            .args(["--content-id", "movie"])
-            .args(extra);
+        let mut c = package_input(input, t.join(out), &keyring);
+        c.args(["--content-id", "movie"]).args(extra);
         c
     };
     run_ok(&mut package(&fixture("clip.mp4"), "first", &[]));

@@ -397,17 +397,7 @@ fn package_err(t: &TestDir, input: &Path, extra: &[&str]) -> String {
         new_keyring(t);
     }
     let out = t.join("bad-out");
-    let o = run_code(
-        shieldpack()
-            .arg("package")
-            .arg(input)
-            .arg("-o")
-            .arg(&out)
-            .arg("--keyring")
-            .arg(&keyring)
-            .args(extra),
-        2,
-    );
+    let o = run_code(package_input(input, &out, &keyring).args(extra), 2);
     assert!(
         !out.exists()
             || std::fs::read_dir(&out).unwrap().next().is_none()
@@ -916,24 +906,15 @@ fn package_gives_non_ascii_titles_distinct_content_ids() {
     for (i, name) in ["視頻.mp4", "電影.mp4"].iter().enumerate() {
         // Two different titles: different cuts of the fixture.
         let input = t.join(name);
-        let o = std::process::Command::new("ffmpeg")
-            .args(["-v", "error", "-nostdin", "-y", "-i"])
-            .arg(fixture("clip.mp4"))
-            .args(["-t", if i == 0 { "6" } else { "8" }, "-c", "copy"])
-            .arg(&input)
-            .output()
-            .expect("ffmpeg on PATH");
-        assert!(o.status.success(), "{}", stderr(&o));
-        let out = t.join(format!("out{i}"));
         run_ok(
-            shieldpack()
-                .arg("package")
-                .arg(&input)
-                .arg("-o")
-                .arg(&out)
-                .arg("--keyring")
-                .arg(&keyring),
+            ffmpeg()
+                .arg("-i")
+                .arg(fixture("clip.mp4"))
+                .args(["-t", if i == 0 { "6" } else { "8" }, "-c", "copy"])
+                .arg(&input),
         );
+        let out = t.join(format!("out{i}"));
+        run_ok(&mut package_input(&input, &out, &keyring));
         let m = manifest(&out);
         ids.push(m["content_id"].as_str().unwrap().to_string());
         kids.push(

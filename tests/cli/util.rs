@@ -807,9 +807,18 @@ pub fn new_keyring(t: &TestDir) -> PathBuf {
 
 /// `shieldpack package fixtures/clip.mp4 -o OUT --keyring KEYRING`, ready for more flags.
 pub fn package_clip(out: impl AsRef<Path>, keyring: impl AsRef<Path>) -> Command {
+    package_input(fixture("clip.mp4"), out, keyring)
+}
+
+/// `shieldpack package INPUT -o OUT --keyring KEYRING`, ready for more flags.
+pub fn package_input(
+    input: impl AsRef<Path>,
+    out: impl AsRef<Path>,
+    keyring: impl AsRef<Path>,
+) -> Command {
     let mut c = shieldpack();
     c.arg("package")
-        .arg(fixture("clip.mp4"))
+        .arg(input.as_ref())
         .arg("-o")
         .arg(out.as_ref())
         .arg("--keyring")
