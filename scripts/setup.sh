@@ -3,7 +3,7 @@
 #!
 #! Idempotent and silent when everything is already there, so scripts/test.sh and
 #! scripts/demo.sh run it every time. Works on a fresh Debian 12 as root (or with
-#! sudo) and with no stdin (CI). It never downloads anything but Debian and npm
+#! sudo) and with no stdin (CI). It never downloads anything but Debian, npm and PyPI
 #! packages: the Rust toolchain must already be on the machine.
 set -euo pipefail
 
@@ -39,6 +39,10 @@ done
 # Commands that may come from outside Debian (pyenv's python3, NodeSource's node,
 # which bundles npm) count as present when they are on PATH.
 command -v python3 >/dev/null || missing+=(python3)
+# The test venv needs venv and ensurepip, which Debian's python3 ships apart.
+if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+  missing+=(python3-venv)
+fi
 if ! command -v node >/dev/null; then
   missing+=(nodejs npm)
 elif ! command -v npm >/dev/null; then
@@ -86,6 +90,22 @@ if [[ -f "$browser/package.json" ]]; then
     else
       (cd "$browser" && npm install "${npm_flags[@]}" </dev/null >/dev/null)
     fi
+    printf '%s\n' "$want" >"$stamp"
+  fi
+fi
+
+# Python parsers the tests cross-check against (pymp4, pywidevine, PyJWT,
+# akamai-edgeauth, m3u8), pinned in tests/python/requirements.txt and installed
+# into the repo's .venv from PyPI; a changed requirements file reinstalls.
+venv="$repo/.venv"
+reqs="$repo/tests/python/requirements.txt"
+if [[ -f "$reqs" ]]; then
+  want="$(sha256sum "$reqs" | cut -d' ' -f1)"
+  stamp="$venv/.shieldpack-stamp"
+  if [[ ! -x "$venv/bin/python" || ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+    say "installing test Python packages into .venv"
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$reqs" </dev/null >/dev/null
     printf '%s\n' "$want" >"$stamp"
   fi
 fi

@@ -1267,3 +1267,50 @@ fn a_rotated_phone_video_is_refused_with_a_hint() {
             .arg("--clear"),
     );
 }
+
+/// The `m3u8` library (an independent parser) reads our playlists as we meant
+/// them: one variant, every segment of the manifest, one key line per period.
+#[test]
+fn m3u8_library_reads_our_playlists() {
+    let p = rotated(&[]);
+    let m = manifest(&p.out);
+    let segs = m["renditions"][0]["segments"].as_array().unwrap();
+    let script = r#"
+import json, sys, m3u8
+master = m3u8.load(sys.argv[1] + "/master.m3u8")
+v = master.playlists[0]
+media = m3u8.load(sys.argv[1] + "/" + v.uri)
+print(json.dumps({
+    "variants": len(master.playlists),
+    "bandwidth": v.stream_info.bandwidth,
+    "segments": [s.uri for s in media.segments],
+    "methods": sorted({k.method for k in media.keys if k}),
+    "key_uris": [k.uri for k in media.keys if k],
+    "endlist": media.is_endlist,
+}))
+"#;
+    let out = run_ok(python().arg("-c").arg(script).arg(&p.out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["variants"], 1);
+    assert!(v["bandwidth"].as_u64().unwrap() > 0);
+    assert_eq!(v["endlist"], true);
+    assert_eq!(v["methods"], serde_json::json!(["AES-128"]));
+    let uris: Vec<&str> = segs.iter().map(|s| s["uri"].as_str().unwrap()).collect();
+    let listed: Vec<String> = v["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "{}/{}",
+                m["renditions"][0]["name"].as_str().unwrap(),
+                s.as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(listed, uris);
+    // Two segments a period: one key line for every period.
+    let periods: std::collections::BTreeSet<u64> =
+        segs.iter().map(|s| s["period"].as_u64().unwrap()).collect();
+    assert_eq!(v["key_uris"].as_array().unwrap().len(), periods.len());
+}

@@ -37,6 +37,19 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The test venv's Python (scripts/setup.sh makes `.venv` with the parsers
+/// pinned in tests/python/requirements.txt: pymp4, pywidevine, PyJWT,
+/// akamai-edgeauth, m3u8).
+pub fn python() -> Command {
+    let py = repo_root().join(".venv/bin/python");
+    assert!(
+        py.is_file(),
+        "{} is missing: run scripts/setup.sh, which makes the test venv",
+        py.display()
+    );
+    Command::new(py)
+}
+
 /// A committed fixture: `fixtures/NAME` (see `fixtures/make.sh` for what each is).
 pub fn fixture(name: &str) -> PathBuf {
     let p = repo_root().join("fixtures").join(name);
