@@ -10,6 +10,7 @@
 //! typed errors.
 
 pub mod crypto;
+pub mod drm;
 pub mod error;
 pub mod fsutil;
 pub mod hls;
