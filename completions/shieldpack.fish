@@ -180,7 +180,8 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_s
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Mark a content id\'s periods or a key generation revoked'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -s o -l output -d 'The package folder to create' -r -F
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l keyring -d 'The keyring that derives the content keys (not needed with --clear)' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l keyring -d 'The keyring that derives the content keys (not needed with --clear or --cpix)' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l cpix -d 'Take content keys, KIDs and key periods from a DRM provider\'s CPIX 2.3 document (plain, or age-wrapped to an identity given with -i) instead of a keyring; its periods must be the package\'s; it never lands in OUTDIR' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -s i -l identity -d 'An age identity file (or SSH private key) that opens the keyring; repeatable. Default: the file named by SHIELDPACK_IDENTITY, else KEYRING.identity' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l content-id -d 'The content id keys are derived for (default: the input\'s file name, with a hash of it appended when the name is not a valid id, so names never collide); the keyring records which title each id packaged and refuses another' -r
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l segment-duration -d 'Target segment duration in seconds; segments are cut on keyframes' -r
@@ -191,6 +192,8 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l iv -d 
 derived\t'Write an explicit IV per segment, derived from the keyring'"
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l rotation -d 'Key rotation from a JSON config {"stream_id", "key_rotation": {"enabled", "interval_minutes", "pre_delivery_seconds", "on_compromise", "algorithm", "key_derivation"}}: the interval becomes --rotate-every; algorithm must be AES-128-CBC and key_derivation HKDF-SHA256; the other fields are recorded in manifest.json for the key server' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l policy -d 'Scene protection policy: each scene starts a new segment and key period; clear scenes are not encrypted; writes OUTDIR/policy.json' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l drm -d 'DRM systems to signal, comma-separated: clearkey, widevine, playready, fairplay (PSSH boxes, DASH ContentProtection, HLS EXT-X-KEY KEYFORMAT lines); they license sample encryption (cmaf cbcs/cenc, ts sample-aes for fairplay), not whole-segment AES-128' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l license-url -d 'A DRM system\'s license server, SYSTEM=URL (repeatable); for fairplay the skd:// key URI template, with {kid} and {content_id}' -r
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -219,6 +222,8 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l iv -d 'H
 derived\t'Write an explicit IV per segment, derived from the keyring'"
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l rotation -d 'Key rotation from a JSON config {"stream_id", "key_rotation": {"enabled", "interval_minutes", "pre_delivery_seconds", "on_compromise", "algorithm", "key_derivation"}}: the interval becomes --rotate-every; algorithm must be AES-128-CBC and key_derivation HKDF-SHA256; the other fields are recorded in manifest.json for the key server' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l policy -d 'Scene protection policy: each scene starts a new segment and key period; clear scenes are not encrypted; writes OUTDIR/policy.json' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l drm -d 'DRM systems to signal, comma-separated: clearkey, widevine, playready, fairplay (PSSH boxes, DASH ContentProtection, HLS EXT-X-KEY KEYFORMAT lines); they license sample encryption (cmaf cbcs/cenc, ts sample-aes for fairplay), not whole-segment AES-128' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l license-url -d 'A DRM system\'s license server, SYSTEM=URL (repeatable); for fairplay the skd:// key URI template, with {kid} and {content_id}' -r
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
 always\t''
 never\t''"

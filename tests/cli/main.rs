@@ -7,6 +7,7 @@ mod util;
 
 mod batch;
 mod docs;
+mod drm;
 mod fidelity;
 mod frontend;
 mod harness;

@@ -450,6 +450,18 @@ pub struct PackageFlags {
     #[arg(long)]
     pub clear: bool,
 
+    /// DRM systems to signal, comma-separated: clearkey, widevine, playready,
+    /// fairplay (PSSH boxes, DASH ContentProtection, HLS EXT-X-KEY KEYFORMAT
+    /// lines); they license sample encryption (cmaf cbcs/cenc, ts sample-aes
+    /// for fairplay), not whole-segment AES-128
+    #[arg(long, value_name = "SYSTEMS")]
+    pub drm: Option<String>,
+
+    /// A DRM system's license server, SYSTEM=URL (repeatable); for fairplay
+    /// the skd:// key URI template, with {kid} and {content_id}
+    #[arg(long, value_name = "SYSTEM=URL")]
+    pub license_url: Vec<String>,
+
     /// Refuse input that breaks Apple's HLS Authoring Specification (HEVC,
     /// which Apple wants in fMP4 not TS; H.264 above High@4.2; interlaced
     /// video), naming the rule; without it, such input gets a warning
@@ -467,9 +479,15 @@ pub struct PackageArgs {
     #[arg(short, long, value_name = "OUTDIR")]
     pub output: PathBuf,
 
-    /// The keyring that derives the content keys (not needed with --clear)
-    #[arg(long, value_name = "KEYRING", required_unless_present = "clear")]
+    /// The keyring that derives the content keys (not needed with --clear or --cpix)
+    #[arg(long, value_name = "KEYRING", required_unless_present_any = ["clear", "cpix"])]
     pub keyring: Option<PathBuf>,
+
+    /// Take content keys, KIDs and key periods from a DRM provider's CPIX 2.3
+    /// document (plain, or age-wrapped to an identity given with -i) instead of
+    /// a keyring; its periods must be the package's; it never lands in OUTDIR
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["keyring", "clear"])]
+    pub cpix: Option<PathBuf>,
 
     #[command(flatten)]
     pub identities: IdentityArgs,

@@ -95,6 +95,10 @@ pub struct Options {
     /// Refuse input that breaks Apple's HLS authoring rules (`--apple`);
     /// without it they are warnings.
     pub apple: bool,
+    /// DRM systems to signal (`--drm`) and their options (`--license-url`),
+    /// checked against the format and scheme (`shieldpack_core::drm::validate`).
+    pub drm: Vec<shieldpack_core::drm::DrmSystem>,
+    pub drm_options: shieldpack_core::drm::DrmOptions,
 }
 
 /// Lends the pipeline a core while it runs (`Options::idle`): `batch` lends
@@ -255,7 +259,11 @@ impl PeriodCounter {
 }
 
 /// The key, KID and IV of segment `sequence` in `period`.
-fn segment_key(o: &Options, kr: &Keyring, period: u64, sequence: u64) -> SegmentKey {
+fn segment_key(o: &Options, kr: &Keyring, period: u64, sequence: u64) -> Result<SegmentKey> {
+    // A provider's keys (`--cpix`) must cover every period the package has.
+    if let Some(c) = kr.provided().filter(|c| c.period(period).is_none()) {
+        return Err(c.missing_period(period));
+    }
     let generation = kr.generation_for(&o.content_id, period);
     let (iv, explicit) = match o.iv {
         IvMode::Sequence => (crypto::sequence_iv(sequence), None),
@@ -264,13 +272,13 @@ fn segment_key(o: &Options, kr: &Keyring, period: u64, sequence: u64) -> Segment
             (iv, Some(iv))
         }
     };
-    SegmentKey {
+    Ok(SegmentKey {
         generation,
         kid: hex::encode(kr.kid(&o.content_id, generation, period)),
         key: kr.content_key(&o.content_id, generation, period),
         iv,
         explicit,
-    }
+    })
 }
 
 /// Rounds to what the playlist prints (milliseconds), so the target duration
@@ -400,7 +408,7 @@ impl Writer<'_> {
         let scene = &p.scenes[j];
         let mut buf = std::fs::read(&cur.path).map_err(|e| Error::io(&cur.path, e))?;
         if cur.kid.is_some() {
-            let old = segment_key(o, kr, cur.period, sequence);
+            let old = segment_key(o, kr, cur.period, sequence)?;
             let len = crypto::decrypt_in_place(&mut buf, &old.key, &old.iv).ok_or_else(|| {
                 Error::invalid_file(
                     &cur.path,
@@ -414,7 +422,7 @@ impl Writer<'_> {
             self.counter = before;
         }
         cur.period = self.counter.next(Region::Scene(j), index, start);
-        let k = segment_key(o, kr, cur.period, sequence);
+        let k = segment_key(o, kr, cur.period, sequence)?;
         crypto::encrypt_in_place(&mut buf, &k.key, &k.iv);
         let mut file = std::fs::File::create(&cur.path).map_err(|e| Error::io(&cur.path, e))?;
         std::io::Write::write_all(&mut file, &buf).map_err(|e| Error::io(&cur.path, e))?;
@@ -495,7 +503,7 @@ impl Writer<'_> {
                         self.last_key = Some(None);
                     }
                     Some(kr) => {
-                        let k = segment_key(o, kr, period, sequence);
+                        let k = segment_key(o, kr, period, sequence)?;
                         cur.enc = Some(crypto::StreamEncryptor::new(&k.key, &k.iv));
                         self.use_key(&mut cur, k, last_key_before);
                     }
@@ -584,7 +592,8 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     // Refuse a second title under a content id early, before any work;
     // recorded (and checked again, under the keyring's lock) at the end.
     // Only a regular file can be fingerprinted cheaply (and without blocking).
-    let title = match keyring.filter(|_| o.input.is_file()) {
+    // A provider's keys (`--cpix`) have no keyring file to record titles in.
+    let title = match keyring.filter(|k| k.provided().is_none() && o.input.is_file()) {
         Some(kr) => {
             let title = PackagedTitle::of(&o.input)?;
             let file = KeyringFile::load(&kr.path)?;
@@ -642,6 +651,10 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         master.write().as_bytes(),
     )?;
     let manifest = manifest_of(o, keyring, &summary, rendition, variant, w.records);
+    if let Some(c) = keyring.and_then(Keyring::provided) {
+        let used: Vec<u64> = manifest.key_periods().iter().map(|p| p.0).collect();
+        c.check_used(&used)?;
+    }
     fsutil::write_file(
         &staged.path().join("manifest.json"),
         manifest.to_json().as_bytes(),
@@ -1283,6 +1296,8 @@ mod tests {
                     overlap,
                     idle: lent.then(|| Arc::clone(&lend) as Arc<dyn CoreLender>),
                     apple: false,
+                    drm: Vec::new(),
+                    drm_options: Default::default(),
                 };
                 let progress: &dyn Progress = if lent {
                     &*lend
@@ -1415,6 +1430,8 @@ mod tests {
             idle: None,
             apple: false,
             reuse_content_id: false,
+            drm: Vec::new(),
+            drm_options: Default::default(),
         }
     }
 

@@ -2,6 +2,7 @@
 //! front end's (`shieldpack::cmd`).
 
 mod batch;
+mod drm;
 mod inspect;
 mod package;
 mod policy;

@@ -88,6 +88,7 @@ pub fn options_for(
             ));
         }
     }
+    let (drm, drm_options) = super::drm::options(f, &content_id)?;
     Ok(Options {
         input: input.to_path_buf(),
         output: output.to_path_buf(),
@@ -108,21 +109,35 @@ pub fn options_for(
         overlap: true,
         idle: None,
         apple: f.apple,
+        drm,
+        drm_options,
     })
 }
 
 pub fn run(a: PackageArgs, p: &Printer) -> anyhow::Result<Status> {
     let loaded = load_rotation(&a.flags, p)?;
-    let o = options(&a, loaded.as_ref())?;
-    package::check_options(&o)?;
-    let keyring = match (&a.keyring, a.flags.clear) {
-        (Some(k), false) => Some(shieldpack::cmd::open_keyring(
+    let mut o = options(&a, loaded.as_ref())?;
+    let keyring = match (&a.keyring, &a.cpix, a.flags.clear) {
+        (Some(k), _, false) => Some(shieldpack::cmd::open_keyring(
             k,
             &a.identities.identities,
             p,
         )?),
+        (None, Some(c), false) => {
+            let kr = super::drm::open_cpix(c, &a.identities.identities, p)?;
+            // The provider's content id, unless one was given.
+            if let (None, Some(id)) = (
+                &a.content_id,
+                kr.provided().and_then(|c| c.content_id.clone()),
+            ) {
+                o.content_id = id;
+                o.drm_options.content_id = o.content_id.clone();
+            }
+            Some(kr)
+        }
         _ => None,
     };
+    package::check_options(&o)?;
     let bar = p.progress(1, "packaging");
     let outcome = package::package(&o, keyring.as_ref(), &bar);
     bar.finish_and_clear();
@@ -160,7 +175,9 @@ pub fn run(a: PackageArgs, p: &Printer) -> anyhow::Result<Status> {
             periods,
             m.content_id
         ));
-        if m.encryption != "none" {
+        if m.encryption != "none" && a.cpix.is_some() {
+            p.info("the keys are the CPIX document's; the package holds none of them");
+        } else if m.encryption != "none" {
             p.info(format!(
                 "keys are not in the package; export them with: shieldpack keys export {} --package {} --format key-files -o KEYS",
                 a.keyring.as_ref().map(|k| k.display().to_string()).unwrap_or_default(),
