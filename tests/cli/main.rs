@@ -16,4 +16,5 @@ mod keydist;
 mod keys;
 mod package;
 mod policy;
+mod serve;
 mod watermark;

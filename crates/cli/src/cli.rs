@@ -83,6 +83,9 @@ pub enum Command {
     #[command(subcommand)]
     Watermark(WatermarkCommand),
 
+    /// Preview a package on this machine: a loopback-only web server with a player page
+    Serve(ServeArgs),
+
     /// Generate man pages or shell completions
     #[command(subcommand, hide = true)]
     Generate(GenerateCommand),
@@ -94,7 +97,9 @@ impl Command {
     /// `shieldpack-media`, the build that links FFmpeg (see `handoff.rs`).
     pub fn needs_ffmpeg(&self) -> bool {
         match self {
-            Command::Keys(_) | Command::Rekey(_) | Command::Generate(_) => false,
+            Command::Keys(_) | Command::Rekey(_) | Command::Generate(_) | Command::Serve(_) => {
+                false
+            }
             Command::Policy(PolicyCommand::Check(a)) => a.media.is_some(),
             Command::Package(_)
             | Command::Batch(_)
@@ -467,6 +472,27 @@ pub struct PackageFlags {
     /// video), naming the rule; without it, such input gets a warning
     #[arg(long)]
     pub apple: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The package folder to serve (master.m3u8 and/or manifest.mpd)
+    #[arg(value_name = "OUTDIR")]
+    pub outdir: PathBuf,
+
+    /// Key files (<kid>.key, as `keys export --format key-files` writes them) to
+    /// answer the package's key URIs with, and ClearKey licenses for DASH
+    #[arg(long, value_name = "DIR")]
+    pub keys: Option<PathBuf>,
+
+    /// The port to listen on (0: any free port; the URL printed says which)
+    #[arg(long, value_name = "N", default_value_t = 8000)]
+    pub port: u16,
+
+    /// The address to listen on: loopback only (127.0.0.1, ::1 or localhost);
+    /// any other is refused, since the server hands out keys
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    pub bind: String,
 }
 
 #[derive(Debug, Args)]
