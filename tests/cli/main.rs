@@ -16,5 +16,6 @@ mod keydist;
 mod keys;
 mod package;
 mod policy;
+mod sample_aes;
 mod serve;
 mod watermark;
