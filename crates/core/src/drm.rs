@@ -211,6 +211,54 @@ pub fn pssh_box(system: DrmSystem, kids: &[[u8; 16]], opts: &DrmOptions) -> Opti
     }
 }
 
+/// The `pssh` box for `system` and `kids`, preferring one a DRM provider
+/// sent in its CPIX document (`DRMSystem/PSSH` for this system and one of
+/// `kids`), as Shaka Packager does with a key server's PSSH: the license
+/// server may need its own data in it. A provided box that is not a `pssh`
+/// box of this system is passed over for the generated one.
+pub fn pssh_for(
+    system: DrmSystem,
+    kids: &[[u8; 16]],
+    opts: &DrmOptions,
+    provided: &[crate::keys::cpix::DrmSystemData],
+) -> Option<Vec<u8>> {
+    let id = system.system_id();
+    let theirs = provided
+        .iter()
+        .filter(|d| d.system_id == id && kids.contains(&d.kid))
+        .filter_map(|d| d.pssh.as_ref())
+        .find(|b| {
+            b.len() >= 32
+                && u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize == b.len()
+                && &b[4..8] == b"pssh"
+                && b[12..28] == id
+        });
+    match theirs {
+        Some(b) => Some(b.clone()),
+        None => pssh_box(system, kids, opts),
+    }
+}
+
+/// The FairPlay `skd://` URI for `kid`: the provider's `URIExtXKey` from its
+/// CPIX when it gave one for this KID, else the `--license-url fairplay=`
+/// template filled in.
+pub fn fairplay_uri(
+    kid: &[u8; 16],
+    opts: &DrmOptions,
+    provided: &[crate::keys::cpix::DrmSystemData],
+) -> Option<String> {
+    provided
+        .iter()
+        .find(|d| d.system_id == FAIRPLAY_ID && d.kid == *kid)
+        .and_then(|d| d.uri_ext_x_key.clone())
+        .filter(|u| u.starts_with("skd://") && !u.contains('"'))
+        .or_else(|| {
+            opts.skd_template
+                .as_deref()
+                .map(|t| skd_uri(t, kid, &opts.content_id))
+        })
+}
+
 // --- Widevine ------------------------------------------------------------
 
 /// Appends a protobuf base-128 varint.

@@ -362,3 +362,52 @@ fn parsing_and_validation_say_what_is_wrong() {
     let e = validate(&[DrmSystem::Widevine], &none, "ts", "SAMPLE-AES").unwrap_err();
     assert!(e.to_string().contains("only FairPlay"), "{e}");
 }
+
+#[test]
+fn a_providers_pssh_and_skd_uri_win_over_generated_ones() {
+    use crate::keys::cpix::DrmSystemData;
+    let o = opts();
+    let theirs = raw_pssh(WIDEVINE_ID, 0, &[], b"provider data");
+    let provided = vec![
+        DrmSystemData {
+            system_id: WIDEVINE_ID,
+            kid: KIDS[0],
+            pssh: Some(theirs.clone()),
+            uri_ext_x_key: None,
+        },
+        // Not a pssh box of PlayReady: passed over.
+        DrmSystemData {
+            system_id: PLAYREADY_ID,
+            kid: KIDS[0],
+            pssh: Some(raw_pssh(WIDEVINE_ID, 0, &[], b"x")),
+            uri_ext_x_key: None,
+        },
+        DrmSystemData {
+            system_id: FAIRPLAY_ID,
+            kid: KIDS[1],
+            pssh: None,
+            uri_ext_x_key: Some("skd://provider/abc".into()),
+        },
+    ];
+    assert_eq!(
+        pssh_for(DrmSystem::Widevine, &KIDS[..1], &o, &provided),
+        Some(theirs)
+    );
+    assert_eq!(
+        pssh_for(DrmSystem::Widevine, &KIDS[1..], &o, &provided),
+        pssh_box(DrmSystem::Widevine, &KIDS[1..], &o),
+        "another KID: generated"
+    );
+    assert_eq!(
+        pssh_for(DrmSystem::PlayReady, &KIDS[..1], &o, &provided),
+        pssh_box(DrmSystem::PlayReady, &KIDS[..1], &o)
+    );
+    assert_eq!(
+        fairplay_uri(&KIDS[1], &o, &provided).as_deref(),
+        Some("skd://provider/abc")
+    );
+    assert_eq!(
+        fairplay_uri(&KIDS[0], &o, &provided).as_deref(),
+        Some("skd://fps.example.com/title-1/00112233445566778899aabbccddeeff")
+    );
+}
