@@ -13,6 +13,7 @@ mod harness;
 mod hostile;
 mod keydist;
 mod keys;
+mod ladder;
 mod package;
 mod policy;
 mod watermark;

@@ -3,6 +3,7 @@
 
 mod batch;
 mod inspect;
+mod ladder;
 mod package;
 mod policy;
 mod verify;

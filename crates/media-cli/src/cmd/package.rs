@@ -115,6 +115,7 @@ pub fn run(a: PackageArgs, p: &Printer) -> anyhow::Result<Status> {
     let loaded = load_rotation(&a.flags, p)?;
     let o = options(&a, loaded.as_ref())?;
     package::check_options(&o)?;
+    let ladder = a.ladder.as_deref().map(str::parse).transpose()?;
     let keyring = match (&a.keyring, a.flags.clear) {
         (Some(k), false) => Some(shieldpack::cmd::open_keyring(
             k,
@@ -124,7 +125,10 @@ pub fn run(a: PackageArgs, p: &Printer) -> anyhow::Result<Status> {
         _ => None,
     };
     let bar = p.progress(1, "packaging");
-    let outcome = package::package(&o, keyring.as_ref(), &bar);
+    let outcome = match &ladder {
+        Some(spec) => super::ladder::run(&o, spec, keyring.as_ref(), &bar, p),
+        None => package::package(&o, keyring.as_ref(), &bar),
+    };
     bar.finish_and_clear();
     let outcome = outcome?;
     for w in &outcome.warnings {
