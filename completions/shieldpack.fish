@@ -191,6 +191,7 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l iv -d 
 derived\t'Write an explicit IV per segment, derived from the keyring'"
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l rotation -d 'Key rotation from a JSON config {"stream_id", "key_rotation": {"enabled", "interval_minutes", "pre_delivery_seconds", "on_compromise", "algorithm", "key_derivation"}}: the interval becomes --rotate-every; algorithm must be AES-128-CBC and key_derivation HKDF-SHA256; the other fields are recorded in manifest.json for the key server' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l policy -d 'Scene protection policy: each scene starts a new segment and key period; clear scenes are not encrypted; writes OUTDIR/policy.json' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l ladder -d 'Transcode INPUT into an aligned H.264 ladder and package every rung as a rendition: HEIGHTp:BITRATEk,... (e.g. 1080p:6000k,720p:3000k,360p:800k), `apple` (the HLS authoring specification\'s ladder, capped at the source\'s height) or `auto` (rungs and bit rates from a fast complexity probe of this title); INPUT is decoded once, keyframes are forced at the cuts' -r
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
 always\t''
 never\t''"
