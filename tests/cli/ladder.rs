@@ -34,11 +34,17 @@ fn ladder_spec_errors_exit_2_naming_the_rung_with_a_hint() {
     let t = TestDir::new();
     for (spec, says) in [
         ("720p", "--ladder rung 1 '720p' has no bit rate"),
-        ("360p:800k,240:400k", "rung 2 '240:400k': '240' is not a height such as 720p"),
+        (
+            "360p:800k,240:400k",
+            "rung 2 '240:400k': '240' is not a height such as 720p",
+        ),
         ("360p:800", "'800' is not a bit rate such as 3000k or 6M"),
         ("239p:400k", "a height of 239 lines cannot be encoded"),
         ("360p:800k,360p:800k", "--ladder names 360p:800k twice"),
-        ("720p:3000k", "--ladder asks for 720p but the source is only 360 lines high"),
+        (
+            "720p:3000k",
+            "--ladder asks for 720p but the source is only 360 lines high",
+        ),
     ] {
         let e = ladder_err(&t, spec);
         assert!(e.contains(says), "{spec:?}: {e}");
@@ -71,14 +77,21 @@ fn a_one_rung_ladder_is_transcoded_cut_at_the_forced_keyframes_and_decodes_every
             .args(["--rotate-segments", "2"]),
     );
     let e = stderr(&o);
-    assert!(e.contains("ladder: 426x240@400k (keyframes forced at 5 cuts in every rung)"), "{e}");
+    assert!(
+        e.contains("ladder: 426x240@400k (keyframes forced at 5 cuts in every rung)"),
+        "{e}"
+    );
     assert!(out.join("240p/index.m3u8").is_file());
     assert_eq!(segment_durations(&out), vec![2.5, 2.5, 2.5, 2.5, 2.0]);
     export_key_files(&keyring, &out, &out.join("240p/keys"));
     let (frames, errors, keys_fetched) = decode_over_http(&out);
     assert_eq!(errors, "", "FFmpeg reported decode errors");
     assert_eq!(frames, CLIP_FRAMES);
-    assert_eq!(keys_fetched.len(), 3, "one key per period: {keys_fetched:?}");
+    assert_eq!(
+        keys_fetched.len(),
+        3,
+        "one key per period: {keys_fetched:?}"
+    );
     // the rung files went with the run
     assert_eq!(hidden_entries(t.path()), Vec::<String>::new());
 }

@@ -87,7 +87,9 @@ impl std::str::FromStr for LadderSpec {
             }
             let kbps = parse_kbps(b.trim()).ok_or_else(|| {
                 Error::arg(
-                    format!("--ladder rung {n} '{part}': '{b}' is not a bit rate such as 3000k or 6M"),
+                    format!(
+                        "--ladder rung {n} '{part}': '{b}' is not a bit rate such as 3000k or 6M"
+                    ),
                     SPEC_HINT,
                 )
             })?;
@@ -157,7 +159,11 @@ impl RungPlan {
 
 /// The width that keeps the source's display shape at `height` lines, even.
 pub fn width_for(height: u32, src_width: u32, src_height: u32, sar: f64) -> u32 {
-    let sar = if sar.is_finite() && sar > 0.0 { sar } else { 1.0 };
+    let sar = if sar.is_finite() && sar > 0.0 {
+        sar
+    } else {
+        1.0
+    };
     let dar = f64::from(src_width) * sar / f64::from(src_height.max(1));
     let w = (f64::from(height) * dar / 2.0).round() as u32 * 2;
     w.max(2)
@@ -166,7 +172,12 @@ pub fn width_for(height: u32, src_width: u32, src_height: u32, sar: f64) -> u32 
 /// Rungs for a source of `src_height` lines: SPEC rungs (refusing any taller
 /// than the source, which would only cost bits) or Apple's ladder capped at
 /// the source's height. `Auto` is decided by [`auto_ladder`] from a probe.
-pub fn resolve(spec: &LadderSpec, src_width: u32, src_height: u32, sar: f64) -> Result<Vec<RungPlan>> {
+pub fn resolve(
+    spec: &LadderSpec,
+    src_width: u32,
+    src_height: u32,
+    sar: f64,
+) -> Result<Vec<RungPlan>> {
     let plan = |height: u32, kbps: u32| RungPlan {
         width: width_for(height, src_width, src_height, sar),
         height,
@@ -180,7 +191,9 @@ pub fn resolve(spec: &LadderSpec, src_width: u32, src_height: u32, sar: f64) -> 
                         "--ladder asks for {}p but the source is only {src_height} lines high",
                         r.height
                     ),
-                    format!("scaling up adds bits, not detail; give rungs of {src_height}p or less"),
+                    format!(
+                        "scaling up adds bits, not detail; give rungs of {src_height}p or less"
+                    ),
                 ));
             }
             Ok(rungs.iter().map(|r| plan(r.height, r.kbps)).collect())
@@ -314,9 +327,18 @@ mod tests {
         assert_eq!(
             s,
             LadderSpec::Rungs(vec![
-                Rung { height: 1080, kbps: 6000 },
-                Rung { height: 720, kbps: 3000 },
-                Rung { height: 360, kbps: 800 },
+                Rung {
+                    height: 1080,
+                    kbps: 6000
+                },
+                Rung {
+                    height: 720,
+                    kbps: 3000
+                },
+                Rung {
+                    height: 360,
+                    kbps: 800
+                },
             ])
         );
         assert_eq!("Apple".parse::<LadderSpec>().unwrap(), LadderSpec::Apple);
@@ -328,7 +350,10 @@ mod tests {
         for (bad, says) in [
             ("", "--ladder is empty"),
             ("1080p", "rung 1 '1080p' has no bit rate"),
-            ("1080p:6000k,720:3000k", "rung 2 '720:3000k': '720' is not a height"),
+            (
+                "1080p:6000k,720:3000k",
+                "rung 2 '720:3000k': '720' is not a height",
+            ),
             ("720p:3000", "'3000' is not a bit rate"),
             ("721p:3000k", "a height of 721 lines"),
             ("32p:100k", "a height of 32 lines"),
@@ -371,13 +396,26 @@ mod tests {
     fn rungs_taller_than_the_source_are_refused() {
         let s: LadderSpec = "1080p:6000k,720p:3000k".parse().unwrap();
         let e = resolve(&s, 1280, 720, 1.0).unwrap_err().to_string();
-        assert!(e.contains("asks for 1080p but the source is only 720 lines"), "{e}");
+        assert!(
+            e.contains("asks for 1080p but the source is only 720 lines"),
+            "{e}"
+        );
     }
 
     #[test]
     fn auto_gives_easy_titles_fewer_cheaper_rungs() {
-        let easy = Probe { width: 640, height: 360, fps: 25.0, kbps: 60.0 };
-        let hard = Probe { width: 640, height: 360, fps: 25.0, kbps: 2500.0 };
+        let easy = Probe {
+            width: 640,
+            height: 360,
+            fps: 25.0,
+            kbps: 60.0,
+        };
+        let hard = Probe {
+            width: 640,
+            height: 360,
+            fps: 25.0,
+            kbps: 2500.0,
+        };
         let e = auto_ladder(&easy, 1920, 1080, 1.0);
         let h = auto_ladder(&hard, 1920, 1080, 1.0);
         assert!(e.len() < h.len(), "{e:?} vs {h:?}");
@@ -385,7 +423,10 @@ mod tests {
         for l in [&e, &h] {
             assert_eq!(l[0].height, 1080);
             for w in l.windows(2) {
-                assert!(f64::from(w[1].kbps) * AUTO_MIN_STEP <= f64::from(w[0].kbps), "{l:?}");
+                assert!(
+                    f64::from(w[1].kbps) * AUTO_MIN_STEP <= f64::from(w[0].kbps),
+                    "{l:?}"
+                );
             }
         }
     }
@@ -394,6 +435,9 @@ mod tests {
     fn cuts_every_segment_plus_scene_starts() {
         assert_eq!(cut_times(13.0, 6.0, &[]), vec![0.0, 6.0, 12.0]);
         assert_eq!(cut_times(12.0, 6.0, &[]), vec![0.0, 6.0]);
-        assert_eq!(cut_times(13.0, 6.0, &[4.5, 6.0004, 20.0]), vec![0.0, 4.5, 6.0, 12.0]);
+        assert_eq!(
+            cut_times(13.0, 6.0, &[4.5, 6.0004, 20.0]),
+            vec![0.0, 4.5, 6.0, 12.0]
+        );
     }
 }

@@ -275,7 +275,10 @@ fn rung_options(kbps: u32, s: &EncodeSettings) -> Dictionary<'static> {
     );
     d.set(
         "bufsize",
-        &format!("{}", (f64::from(kbps) * 1000.0 * s.buffer_seconds).round() as u64),
+        &format!(
+            "{}",
+            (f64::from(kbps) * 1000.0 * s.buffer_seconds).round() as u64
+        ),
     );
     d.set("forced-idr", "1");
     d.set("x264-params", "scenecut=0:keyint=infinite");
@@ -283,7 +286,11 @@ fn rung_options(kbps: u32, s: &EncodeSettings) -> Dictionary<'static> {
 }
 
 enum Msg {
-    Video { frame: Arc<frame::Video>, pts: i64, key: bool },
+    Video {
+        frame: Arc<frame::Video>,
+        pts: i64,
+        key: bool,
+    },
     /// An audio packet of input stream `input` (its index among the copied streams).
     Audio { packet: Packet, input: usize },
 }
@@ -305,7 +312,6 @@ struct RungWriter {
 }
 
 impl RungWriter {
-    #[allow(clippy::too_many_arguments)]
     fn open(
         plan: RungPlan,
         path: PathBuf,
@@ -365,7 +371,9 @@ impl RungWriter {
             octx,
             enc,
             enc_tb: vin_tb,
-            frame_ticks: (1.0 / (f64::from(fps) * f64::from(vin_tb))).round().max(1.0) as i64,
+            frame_ticks: (1.0 / (f64::from(fps) * f64::from(vin_tb)))
+                .round()
+                .max(1.0) as i64,
             video_out: 0,
             audio: audio_map,
             out_tb,
@@ -526,14 +534,28 @@ pub fn transcode(
     for plan in rungs {
         let path = dir.join(format!("{}.{ext}", plan.name(rungs)));
         let (tx, rx) = sync_channel::<Msg>(QUEUE);
-        let (plan, tb, fps, ap, st) = (*plan, vin.time_base, vin.fps, audio_params.clone(), settings.clone());
+        let (plan, tb, fps, ap, st) = (
+            *plan,
+            vin.time_base,
+            vin.fps,
+            audio_params.clone(),
+            settings.clone(),
+        );
         handles.push(std::thread::spawn(move || {
             RungWriter::open(plan, path, tb, fps, &ap, &st, threads)?.run(rx)
         }));
         senders.push(tx);
     }
 
-    let fed = feed(&mut ictx, &mut vin, input, cuts, &audio_slot, &senders, progress);
+    let fed = feed(
+        &mut ictx,
+        &mut vin,
+        input,
+        cuts,
+        &audio_slot,
+        &senders,
+        progress,
+    );
     drop(senders);
     let mut written = Vec::new();
     let mut first_err = None;
@@ -588,12 +610,7 @@ fn feed(
     let mut first_pts: Option<i64> = None;
     let mut last_pts: Option<i64> = None;
     // A rung that hung up has failed; its own error is the one to report.
-    let hung_up = || {
-        Error::arg(
-            "a ladder encoder stopped",
-            "see the error reported with it",
-        )
-    };
+    let hung_up = || Error::arg("a ladder encoder stopped", "see the error reported with it");
     let mut send_frame = |f: frame::Video, frames: &mut u64| -> Result<()> {
         shieldpack_core::interrupt::check()?;
         // Time stamps as the decoder best knows them, made strictly

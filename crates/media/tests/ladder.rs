@@ -12,7 +12,9 @@ use shieldpack_core::progress::NoProgress;
 use shieldpack_media::ladder::{self, EncodeSettings};
 
 fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("ffmpeg/ffprobe on PATH (scripts/setup.sh installs them)");
+    let out = cmd
+        .output()
+        .expect("ffmpeg/ffprobe on PATH (scripts/setup.sh installs them)");
     assert!(
         out.status.success(),
         "{cmd:?} failed: {}",
@@ -26,11 +28,28 @@ fn run(cmd: &mut Command) -> String {
 fn make_source(dir: &Path, name: &str, video: &str, seconds: u32) -> PathBuf {
     let path = dir.join(name);
     run(Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
         .arg(video)
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
         .args(["-t", &seconds.to_string()])
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "1000", "-sc_threshold", "0"])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "1000",
+            "-sc_threshold",
+            "0",
+        ])
         .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k"])
         .arg(&path));
     path
@@ -41,7 +60,10 @@ fn make_source(dir: &Path, name: &str, video: &str, seconds: u32) -> PathBuf {
 fn probe_video(path: &Path) -> (usize, Vec<f64>, u32, u32) {
     let out = run(Command::new("ffprobe")
         .args(["-v", "error", "-select_streams", "v:0", "-show_frames"])
-        .args(["-show_entries", "frame=key_frame,pts_time,best_effort_timestamp_time,width,height"])
+        .args([
+            "-show_entries",
+            "frame=key_frame,pts_time,best_effort_timestamp_time,width,height",
+        ])
         .args(["-of", "json"])
         .arg(path));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -67,7 +89,14 @@ fn probe_video(path: &Path) -> (usize, Vec<f64>, u32, u32) {
 
 fn audio_streams(path: &Path) -> usize {
     run(Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "a", "-show_entries", "stream=index"])
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "a",
+            "-show_entries",
+            "stream=index",
+        ])
         .args(["-of", "csv=p=0"])
         .arg(path))
     .lines()
@@ -92,8 +121,15 @@ fn ladder_rungs_decode_with_the_sources_frames_and_keyframes_only_at_the_cuts() 
     assert_eq!(cuts, vec![0.0, 1.3, 2.0, 4.0]);
     let out = tmp.path().join("rungs");
     std::fs::create_dir(&out).unwrap();
-    let t = ladder::transcode(&src, &out, &rungs, &cuts, &EncodeSettings::default(), &NoProgress)
-        .unwrap();
+    let t = ladder::transcode(
+        &src,
+        &out,
+        &rungs,
+        &cuts,
+        &EncodeSettings::default(),
+        &NoProgress,
+    )
+    .unwrap();
     assert_eq!(t.frames as usize, src_frames);
     assert_eq!(t.cuts, vec![0.0, 1.32, 2.0, 4.0]);
     assert_eq!(t.rungs.len(), 3);
@@ -104,7 +140,12 @@ fn ladder_rungs_decode_with_the_sources_frames_and_keyframes_only_at_the_cuts() 
         assert_eq!(r.frames as usize, src_frames);
         assert_eq!((fw, fh), (w, h), "{}", r.path.display());
         assert_eq!(keys, t.cuts, "{}: keyframes", r.path.display());
-        assert_eq!(audio_streams(&r.path), 1, "{}: audio copied", r.path.display());
+        assert_eq!(
+            audio_streams(&r.path),
+            1,
+            "{}: audio copied",
+            r.path.display()
+        );
         assert_eq!(r.path.extension().unwrap(), "mp4");
     }
 }
