@@ -108,7 +108,7 @@ impl std::str::FromStr for LadderSpec {
             }
             rungs.push(rung);
         }
-        rungs.sort_by(|a, b| (b.height, b.kbps).cmp(&(a.height, a.kbps)));
+        rungs.sort_by_key(|r| std::cmp::Reverse((r.height, r.kbps)));
         Ok(LadderSpec::Rungs(rungs))
     }
 }
