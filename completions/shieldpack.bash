@@ -1340,7 +1340,7 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__package)
-            opts="-o -i -q -v -h -V --output --keyring --cpix --identity --content-id --segment-duration --rotate-every --rotate-segments --key-uri --iv --rotation --policy --clear --drm --license-url --apple --force --reuse-content-id --quiet --verbose --json --color --no-progress --help --version"
+            opts="-o -i -q -v -h -V --output --keyring --cpix --identity --content-id --segment-duration --rotate-every --rotate-segments --key-uri --iv --rotation --policy --clear --drm --license-url --apple --ladder --force --reuse-content-id --quiet --verbose --json --color --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1407,6 +1407,10 @@ _shieldpack() {
                     return 0
                     ;;
                 --license-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ladder)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -195,6 +195,7 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l rotati
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l policy -d 'Scene protection policy: each scene starts a new segment and key period; clear scenes are not encrypted; writes OUTDIR/policy.json' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l drm -d 'DRM systems to signal, comma-separated: clearkey, widevine, playready, fairplay (PSSH boxes, DASH ContentProtection, HLS EXT-X-KEY KEYFORMAT lines); they license sample encryption (cmaf cbcs/cenc, ts sample-aes for fairplay), not whole-segment AES-128' -r
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l license-url -d 'A DRM system\'s license server, SYSTEM=URL (repeatable); for fairplay the skd:// key URI template, with {kid} and {content_id}' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l ladder -d 'Transcode INPUT into an aligned H.264 ladder and package every rung as a rendition: HEIGHTp:BITRATEk,... (e.g. 1080p:6000k,720p:3000k,360p:800k), `apple` (the HLS authoring specification\'s ladder, capped at the source\'s height) or `auto` (rungs and bit rates from a fast complexity probe of this title); INPUT is decoded once, keyframes are forced at the cuts' -r
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
 always\t''
 never\t''"

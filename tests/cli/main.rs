@@ -14,6 +14,7 @@ mod harness;
 mod hostile;
 mod keydist;
 mod keys;
+mod ladder;
 mod package;
 mod policy;
 mod sample_aes;

@@ -527,6 +527,14 @@ pub struct PackageArgs {
     #[command(flatten)]
     pub flags: PackageFlags,
 
+    /// Transcode INPUT into an aligned H.264 ladder and package every rung as a
+    /// rendition: HEIGHTp:BITRATEk,... (e.g. 1080p:6000k,720p:3000k,360p:800k),
+    /// `apple` (the HLS authoring specification's ladder, capped at the source's
+    /// height) or `auto` (rungs and bit rates from a fast complexity probe of
+    /// this title); INPUT is decoded once, keyframes are forced at the cuts
+    #[arg(long, value_name = "SPEC")]
+    pub ladder: Option<String>,
+
     /// Replace OUTDIR if it exists and is not empty
     #[arg(long)]
     pub force: bool,

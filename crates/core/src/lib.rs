@@ -16,6 +16,7 @@ pub mod fsutil;
 pub mod hls;
 pub mod interrupt;
 pub mod keys;
+pub mod ladder;
 pub mod manifest;
 pub mod policy;
 pub mod progress;

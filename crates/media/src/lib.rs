@@ -8,6 +8,7 @@ mod annexb;
 pub mod codecs;
 pub mod detect;
 mod gop;
+pub mod ladder;
 mod mux;
 pub mod segment;
 pub mod tsread;

@@ -4,6 +4,7 @@
 mod batch;
 mod drm;
 mod inspect;
+mod ladder;
 mod package;
 mod policy;
 mod verify;

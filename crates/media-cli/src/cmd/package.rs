@@ -117,6 +117,7 @@ pub fn options_for(
 pub fn run(a: PackageArgs, p: &Printer) -> anyhow::Result<Status> {
     let loaded = load_rotation(&a.flags, p)?;
     let mut o = options(&a, loaded.as_ref())?;
+    let ladder = a.ladder.as_deref().map(str::parse).transpose()?;
     let keyring = match (&a.keyring, &a.cpix, a.flags.clear) {
         (Some(k), _, false) => Some(shieldpack::cmd::open_keyring(
             k,
@@ -139,7 +140,10 @@ pub fn run(a: PackageArgs, p: &Printer) -> anyhow::Result<Status> {
     };
     package::check_options(&o)?;
     let bar = p.progress(1, "packaging");
-    let outcome = package::package(&o, keyring.as_ref(), &bar);
+    let outcome = match &ladder {
+        Some(spec) => super::ladder::run(&o, spec, keyring.as_ref(), &bar, p),
+        None => package::package(&o, keyring.as_ref(), &bar),
+    };
     bar.finish_and_clear();
     let outcome = outcome?;
     for w in &outcome.warnings {
