@@ -10,6 +10,9 @@ pub mod detect;
 mod gop;
 mod mux;
 pub mod segment;
+mod timestamps;
+
+pub use timestamps::check as check_timestamps;
 pub mod tsread;
 
 use std::path::{Path, PathBuf};
