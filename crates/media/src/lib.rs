@@ -7,6 +7,7 @@
 mod annexb;
 pub mod codecs;
 pub mod detect;
+mod editlist;
 mod gop;
 mod mux;
 pub mod segment;

@@ -20,10 +20,11 @@ use std::sync::mpsc;
 
 use ffmpeg_next as ff;
 
+use super::editlist::{Failure, Trim};
 use super::gop::{Pictures, Start};
 use super::mux::TsMuxer;
 use super::timestamps::{At, Repair};
-use super::{describe, next_packet, open_input_with, MediaInfo, Probe, Selection};
+use super::{describe, open_input_with, MediaInfo, Probe, Selection};
 use shieldpack_core::error::{Error, Result};
 use shieldpack_core::progress::Progress;
 
@@ -191,6 +192,7 @@ fn demux<S: FnMut(Event) -> Result<()>>(
     let mut read_frames = 0u64;
     let mut dropped = 0u64;
     let mut pending_audio: Vec<(ff::Packet, At)> = Vec::new();
+    let mut trim = Trim::new(ictx, streams.video, streams.audio);
     // Demuxing and muxing share this thread. On a thread of its own the
     // reader left each packet in the other core's cache for the muxer to copy
     // from, and woke it batch by batch: together about 3% of `package`'s CPU,
@@ -198,10 +200,13 @@ fn demux<S: FnMut(Event) -> Result<()>>(
     // a title per core runs `sink`'s encryption on this thread too:
     // `package::Options::overlap`.)
     loop {
-        let mut packet = match next_packet(ictx) {
+        // What players show of it: an MP4 edit list's hidden start is
+        // dropped or re-encoded (`editlist`).
+        let mut packet = match trim.next(ictx, path) {
             Ok(Some(p)) => p,
             Ok(None) => break,
-            Err(e) => {
+            Err(Failure::Fail(e)) => return Err(e),
+            Err(Failure::Read(e)) => {
                 return Err(Error::Truncated {
                     path: path.into(),
                     reason: format!("reading stopped after {read_frames} video frames: {e}"),
@@ -258,6 +263,9 @@ fn demux<S: FnMut(Event) -> Result<()>>(
         });
     }
     let v_declared = streams.v_declared;
+    // Packets of the input: those handed on, less the re-encoded ones, plus
+    // those the edit list hid or that were re-encoded.
+    let read_frames = read_frames - trim.reencoded() + trim.hidden();
     if v_declared > 0 && read_frames < v_declared {
         return Err(Error::Truncated {
             path: path.into(),
