@@ -558,3 +558,113 @@ fn item1_a_packet_no_decode_time_fits_is_named() {
         stdout(&inspected)
     );
 }
+
+/// Issue 24 item 2: `ffmpeg -ss 2.3 -i in.mp4 -c copy cut.mp4` keeps the GOP
+/// the cut falls in and an edit list that starts presenting 2.3 s into it.
+/// The package held all 300 frames (the 69 hidden ones shown first) and
+/// audio that began after the picture. Now it holds the 231 frames players
+/// show, the first of them the picture at the cut, and audio as long as
+/// FFmpeg decodes from the source; only the frames from the cut to the next
+/// keyframe are re-encoded.
+#[test]
+fn item2_edit_list_cut_packages_what_players_show() {
+    let t = TestDir::new();
+    let full = t.join("in.mp4");
+    run_ok(
+        ffmpeg()
+            .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30:d=10"])
+            .args(["-f", "lavfi", "-i", "sine=d=10:r=48000"])
+            .args(["-c:v", "libx264", "-bf", "2", "-g", "90", "-c:a", "aac"])
+            .arg(&full),
+    );
+    let input = t.join("cut.mp4");
+    run_ok(
+        ffmpeg()
+            .args(["-ss", "2.3", "-i"])
+            .arg(&full)
+            .args(["-c", "copy"])
+            .arg(&input),
+    );
+    // The input is what the issue describes: 300 frames stored, 231 shown.
+    let stored = run_ok(
+        std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", "v:0", "-count_packets"])
+            .args(["-show_entries", "stream=nb_read_packets", "-of", "csv=p=0"])
+            .arg(&input),
+    );
+    assert_eq!(stdout(&stored).trim(), "300");
+    let shown = ffprobe_frames(&input);
+    assert_eq!(shown, 231);
+
+    let (out, keyring, err) = package(&t, &input, &["--segment-duration", "2"]);
+    assert!(
+        err.contains("edit list hides its first 69 video frames")
+            && err.contains("the 21 shown before the next keyframe were re-encoded"),
+        "{err}"
+    );
+    let o = verify(&out, &keyring, 0);
+    assert_eq!(verify_defects(&o), Vec::<String>::new());
+    let extinf: f64 = segments(&out).iter().map(|(d, _)| d).sum();
+    assert!((extinf - 7.7).abs() < 0.01, "EXTINFs add up to {extinf}");
+
+    let (frames, audio) = decoded_package(&out, &keyring);
+    assert_eq!(frames, shown);
+    let source_audio = decoded_audio_seconds(&input);
+    // Within one AAC frame (1024 samples at 48 kHz): the frame that
+    // straddles the cut is kept whole.
+    assert!(
+        (audio - source_audio).abs() < 0.022,
+        "package has {audio:.3}s of audio, the source {source_audio:.3}s"
+    );
+    let playlist = out.join("360p/index.m3u8");
+    let (decoded, errors) = ffmpeg_decode_ok(&playlist);
+    assert_eq!((decoded, errors.as_str()), (shown, ""));
+
+    // Frame for frame what FFmpeg shows of the source: re-encoded frames
+    // close to it, copied ones identical. PSNR per frame, from the first.
+    let o = run_ok(
+        std::process::Command::new("ffmpeg")
+            .args([
+                "-hide_banner",
+                "-nostdin",
+                "-allowed_extensions",
+                "ALL",
+                "-i",
+            ])
+            .arg(&playlist)
+            .arg("-i")
+            .arg(&input)
+            .args([
+                "-lavfi",
+                "[0:v]setpts=PTS-STARTPTS[a];[1:v]setpts=PTS-STARTPTS[b];[a][b]psnr=stats_file=-",
+            ])
+            .args(["-f", "null", "-"]),
+    );
+    let psnr: Vec<f64> = stdout(&o)
+        .lines()
+        .map(|l| {
+            let v = l
+                .split_whitespace()
+                .find_map(|kv| kv.strip_prefix("psnr_y:"))
+                .unwrap();
+            if v == "inf" {
+                f64::INFINITY
+            } else {
+                v.parse().unwrap()
+            }
+        })
+        .collect();
+    assert_eq!(psnr.len() as u64, shown);
+    assert!(
+        psnr[..21].iter().all(|p| *p > 40.0),
+        "re-encoded: {:?}",
+        &psnr[..21]
+    );
+    assert!(
+        psnr[21..].iter().all(|p| p.is_infinite()),
+        "copied: {:?}",
+        &psnr[21..]
+    );
+
+    assert_plays_to_end(&out, segments(&out).len() as u64, shown);
+}

@@ -24,7 +24,7 @@
 //!   picture are the ones players show, and A/V sync stays as the edit
 //!   list has it (both streams keep their time stamps).
 //! - other video codecs are handed on unchanged (as before), audio too,
-//!   so sync is kept; `inspect` and the warning say why.
+//!   so sync is kept, and `package` warns that the hidden frames are shown.
 //!
 //! Inputs without discard-marked packets (every file without an edit list,
 //! and edit lists that start on a keyframe after the discarded GOP: then
@@ -90,6 +90,11 @@ pub(crate) struct Trim {
     /// are handed on in their place.
     hidden: u64,
     reencoded: u64,
+    /// The PTS of the first copied keyframe after re-encoded frames.
+    resume: Option<i64>,
+    /// Video packets an edit list hides that are packaged all the same
+    /// (codecs other than H.264).
+    unhonoured: u64,
 }
 
 impl Trim {
@@ -109,6 +114,8 @@ impl Trim {
             queue: VecDeque::new(),
             hidden: 0,
             reencoded: 0,
+            resume: None,
+            unhonoured: 0,
         }
     }
 
@@ -116,6 +123,21 @@ impl Trim {
     /// edit list, or decoded and re-encoded).
     pub(crate) fn hidden(&self) -> u64 {
         self.hidden
+    }
+
+    /// Whether the video `packet` is the first copied one after re-encoded
+    /// frames, which needs the stream's parameter sets in front (once).
+    pub(crate) fn resumes(&mut self, packet: &ff::Packet) -> bool {
+        let hit = self.resume.is_some() && packet.pts() == self.resume;
+        if hit {
+            self.resume = None;
+        }
+        hit
+    }
+
+    /// Video packets an edit list hides that are handed on all the same.
+    pub(crate) fn unhonoured(&self) -> u64 {
+        self.unhonoured
     }
 
     /// Video frames re-encoded at the edit's start.
@@ -151,12 +173,16 @@ impl Trim {
                 return Ok(Some(packet));
             }
             match &mut self.state {
+                _ if !self.h264 => {
+                    self.unhonoured += u64::from(discarded(&packet));
+                    return Ok(Some(packet));
+                }
                 State::Done => {
                     // Past the start, a discard mark (an edit that ends early
                     // or a gap) hides a frame others may need: keep it.
                     return Ok(Some(packet));
                 }
-                State::Undecided if !discarded(&packet) || !self.h264 => {
+                State::Undecided if !discarded(&packet) => {
                     self.state = State::Done;
                     return Ok(Some(packet));
                 }
@@ -226,59 +252,14 @@ impl Trim {
             p.set_stream(self.video);
             self.queue.push_back(p);
         }
-        // The copied keyframe gets the avcC's SPS and PPS in band: the
-        // re-encoded IDR carried its own, and FFmpeg's rules for putting the
-        // avcC's sets in front of an IDR (followed by `annexb`) stop doing so
-        // once a stream has carried sets in band.
-        let next = match next {
-            Some(k) if !region.encoded.is_empty() => {
-                // SAFETY: as above.
-                let extradata = unsafe { super::codecs::extradata(&*st.parameters().as_ptr()) };
-                Some(with_avcc_sets(&k, extradata, length_size))
-            }
-            next => next,
-        };
+        // The copied keyframe needs the stream's parameter sets in front
+        // again: the segmenter asks the muxer for them (`resumes`).
+        if !region.encoded.is_empty() {
+            self.resume = next.as_ref().and_then(|k| k.pts());
+        }
         self.queue.extend(next);
         Ok(())
     }
-}
-
-/// The SPS and PPS units of an avcC record (ISO/IEC 14496-15 5.3.3.1), in
-/// order; none if it does not parse.
-fn avcc_sets(extradata: &[u8]) -> Vec<&[u8]> {
-    fn parse(d: &[u8]) -> Option<Vec<&[u8]>> {
-        let mut units = Vec::new();
-        let mut at = 5;
-        for count_mask in [0x1f, 0xff] {
-            let count = usize::from(*d.get(at)? & count_mask);
-            at += 1;
-            for _ in 0..count {
-                let size = usize::from(u16::from_be_bytes([*d.get(at)?, *d.get(at + 1)?]));
-                units.push(d.get(at + 2..at + 2 + size)?);
-                at += 2 + size;
-            }
-        }
-        Some(units)
-    }
-    parse(extradata).unwrap_or_default()
-}
-
-/// `k` with the avcC's parameter sets in front, length-prefixed as its units.
-fn with_avcc_sets(k: &ff::Packet, extradata: &[u8], length_size: usize) -> ff::Packet {
-    let mut bytes = Vec::new();
-    for unit in avcc_sets(extradata) {
-        let len = (unit.len() as u64).to_be_bytes();
-        bytes.extend_from_slice(&len[8 - length_size..]);
-        bytes.extend_from_slice(unit);
-    }
-    bytes.extend_from_slice(k.data().unwrap_or_default());
-    let mut out = ff::Packet::copy(&bytes);
-    out.set_pts(k.pts());
-    out.set_dts(k.dts());
-    out.set_duration(k.duration());
-    out.set_flags(k.flags());
-    out.set_stream(k.stream());
-    out
 }
 
 fn decode_err(path: &Path) -> impl Fn(ff::Error) -> Error + '_ {

@@ -79,6 +79,13 @@ pub struct Summary {
     pub dependent: usize,
     /// Of those, the ones that start in a gradual intra refresh.
     pub refresh: usize,
+    /// Video frames an MP4 edit list hides at the start, left out, and the
+    /// shown frames up to the next keyframe, re-encoded (`editlist`).
+    pub edit_hidden: u64,
+    pub edit_reencoded: u64,
+    /// Video frames an edit list hides that were packaged all the same
+    /// (HEVC: no re-encode).
+    pub edit_unhonoured: u64,
 }
 
 /// Slack for comparing times computed from different time bases.
@@ -226,6 +233,9 @@ fn demux<S: FnMut(Event) -> Result<()>>(
         let si = packet.stream();
         if si == streams.video {
             read_frames += 1;
+            if trim.resumes(&packet) {
+                out.mux.restore_parameter_sets();
+            }
             // Times come from the packet as read, in the input's time base:
             // writing it rescales its time stamps to the muxer's in place.
             let Some(ts) = packet.pts().or(packet.dts()) else {
@@ -266,6 +276,11 @@ fn demux<S: FnMut(Event) -> Result<()>>(
     // Packets of the input: those handed on, less the re-encoded ones, plus
     // those the edit list hid or that were re-encoded.
     let read_frames = read_frames - trim.reencoded() + trim.hidden();
+    out.edit = (
+        trim.hidden() - trim.reencoded(),
+        trim.reencoded(),
+        trim.unhonoured(),
+    );
     if v_declared > 0 && read_frames < v_declared {
         return Err(Error::Truncated {
             path: path.into(),
@@ -348,6 +363,8 @@ struct Output<'a, S> {
     /// The segments before the current one that need the one before them.
     dependent: usize,
     refresh: usize,
+    /// `Summary::edit_hidden`, `edit_reencoded` and `edit_unhonoured`.
+    edit: (u64, u64, u64),
 }
 
 impl<'a, S: FnMut(Event) -> Result<()>> Output<'a, S> {
@@ -375,6 +392,7 @@ impl<'a, S: FnMut(Event) -> Result<()>> Output<'a, S> {
             ended: None,
             dependent: 0,
             refresh: 0,
+            edit: (0, 0, 0),
         }
     }
 
@@ -549,6 +567,9 @@ impl<'a, S: FnMut(Event) -> Result<()>> Output<'a, S> {
             dropped_leading,
             dependent: self.dependent + usize::from(self.seg_dependent),
             refresh: self.refresh,
+            edit_hidden: self.edit.0,
+            edit_reencoded: self.edit.1,
+            edit_unhonoured: self.edit.2,
         })
     }
 }

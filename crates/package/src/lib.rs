@@ -690,6 +690,19 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
             summary.dropped_leading
         ));
     }
+    if summary.edit_hidden + summary.edit_reencoded > 0 {
+        warnings.push(format!(
+            "the input's edit list hides its first {} video frames: left out, as players do; the {} shown before the next keyframe were re-encoded (libx264) so the package starts where the edit list does",
+            summary.edit_hidden, summary.edit_reencoded
+        ));
+    }
+    if summary.edit_unhonoured > 0 {
+        warnings.push(format!(
+            "the input's edit list hides its first {} video frames, which players do not show; the package shows them (only H.264 is re-encoded at an edit list's start); to leave them out, cut at a keyframe or re-encode, e.g. ffmpeg -i {} -c:a copy cut.mp4",
+            summary.edit_unhonoured,
+            o.input.display()
+        ));
+    }
     Ok(Outcome {
         manifest,
         video_frames: summary.video_frames,
