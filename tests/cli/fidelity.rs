@@ -668,3 +668,97 @@ fn item2_edit_list_cut_packages_what_players_show() {
 
     assert_plays_to_end(&out, segments(&out).len() as u64, shown);
 }
+
+/// Interlaced H.264 (x264's field coding: `-flags +ildct+ilme`), 3 s of
+/// 30 fps made into fields by `vf`, into `name`.
+fn interlaced(t: &TestDir, name: &str, vf: &str, extra: &[&str]) -> PathBuf {
+    let input = t.join(name);
+    run_ok(
+        ffmpeg()
+            .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30:d=3"])
+            .args(["-vf", vf])
+            .args(extra)
+            .args([
+                "-c:v",
+                "libx264",
+                "-flags",
+                "+ildct+ilme",
+                "-x264-params",
+                "tff=1",
+            ])
+            .arg(&input),
+    );
+    // FFmpeg, decoding, calls it interlaced: the test is about what it says.
+    let o = run_ok(
+        std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", "v:0"])
+            .args(["-show_entries", "stream=field_order", "-of", "csv=p=0"])
+            .arg(&input),
+    );
+    let order = stdout(&o);
+    assert!(
+        ["tt", "bb", "tb", "bt"].contains(&order.trim()),
+        "{name}: field order {order}"
+    );
+    input
+}
+
+/// Issue 24 item 8, rule 1.10: interlaced video in MP4 went unnoticed, as
+/// `package` opens an MP4 from its header and FFmpeg's field order is only
+/// known after decoding. The SPS's frame_mbs_only_flag says it.
+#[test]
+fn item8_interlaced_mp4_gets_the_apple_rule() {
+    let t = TestDir::new();
+    let input = interlaced(&t, "interlaced.mp4", "tinterlace=4", &[]);
+    let (_, _, err) = package(&t, &input, &[]);
+    assert!(
+        err.contains("warning: Apple devices may refuse this package: rule 1.10")
+            && err.contains("interlaced video must be de-interlaced"),
+        "{err}"
+    );
+    let keyring = t.join("keyring.json");
+    let out = t.join("apple");
+    let o = run_code(package_input(&input, &out, &keyring).arg("--apple"), 2);
+    assert!(stderr(&o).contains("breaks rule 1.10"), "{}", stderr(&o));
+    assert!(!out.exists());
+
+    // Progressive x264 in MP4 gets no such warning.
+    let progressive = encoded(&t, "progressive.mp4", &["-c:v", "libx264"]);
+    let (_, _, err) = package(
+        &t,
+        &progressive,
+        &["--force", "--content-id", "progressive"],
+    );
+    assert!(!err.contains("rule 1.10"), "{err}");
+}
+
+/// `--apple` refuses right after probing, before a segment is cut: an
+/// interlaced input whose time stamps break at frame 41 (two frames shown
+/// at once) is refused for rule 1.10, not for the packet `package` would
+/// reach only later.
+#[test]
+fn apple_refuses_before_segmenting() {
+    let t = TestDir::new();
+    let input = interlaced(
+        &t,
+        "late-break.mkv",
+        "tinterlace=4,setpts='if(eq(N,41),N-1,N)/15/TB'",
+        &["-fps_mode", "passthrough", "-bf", "0"],
+    );
+    let keyring = new_keyring(&t);
+    let o = run_code(&mut package_input(&input, t.join("out"), &keyring), 2);
+    assert!(
+        stderr(&o).contains("video packet 41 of stream 0"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run_code(
+        package_input(&input, t.join("out"), &keyring).arg("--apple"),
+        2,
+    );
+    let e = stderr(&o);
+    assert!(
+        e.contains("breaks rule 1.10") && !e.contains("packet"),
+        "{e}"
+    );
+}

@@ -435,6 +435,8 @@ impl Writer<'_> {
     fn handle(&mut self, ev: segment::Event) -> Result<()> {
         match ev {
             segment::Event::Start { info, selection } => {
+                // Before a segment is cut: the streams alone decide.
+                apple_refusal(self.o, &selection.video)?;
                 let name = format!("{}p", selection.video.height.unwrap_or(0));
                 let dir = self.root.join(&name);
                 std::fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
@@ -606,18 +608,8 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     let (info, sel, rendition) = w.start.take().expect("a successful run started");
     warnings.extend(dropped_streams_warning(&info, &sel));
     warnings.extend(long_segments_warning(o, &w.records));
+    // `--apple` refused at `Start` already (`apple_refusal`).
     let broken = apple_rules(&sel.video);
-    if o.apple {
-        if let Some((rule, what, how)) = broken.first() {
-            return Err(Error::invalid_file(
-                &o.input,
-                format!(
-                    "breaks rule {rule} of Apple's HLS Authoring Specification (--apple): {what}"
-                ),
-                (*how).to_string(),
-            ));
-        }
-    }
     for (rule, what, how) in broken {
         warnings.push(format!(
             "Apple devices may refuse this package: rule {rule} of Apple's HLS Authoring Specification: {what}; to fix, {how} (--apple refuses such input)"
@@ -1129,6 +1121,19 @@ fn apple_rules(v: &media::StreamInfo) -> Vec<(&'static str, String, &'static str
         ));
     }
     out
+}
+
+/// With `--apple`, the first of Apple's rules the video breaks, as the
+/// error; checked as soon as the input is probed.
+fn apple_refusal(o: &Options, v: &media::StreamInfo) -> Result<()> {
+    match apple_rules(v).first() {
+        Some((rule, what, how)) if o.apple => Err(Error::invalid_file(
+            &o.input,
+            format!("breaks rule {rule} of Apple's HLS Authoring Specification (--apple): {what}"),
+            (*how).to_string(),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Names the streams of the input that the package leaves out (it carries
