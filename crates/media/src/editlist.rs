@@ -56,7 +56,7 @@ impl From<Error> for Failure {
 
 fn discarded(p: &ff::Packet) -> bool {
     // SAFETY: a live packet; the flags are only read.
-    unsafe { (*p.as_ptr()).flags & ff::ffi::AV_PKT_FLAG_DISCARD as i32 != 0 }
+    unsafe { (*p.as_ptr()).flags & ff::ffi::AV_PKT_FLAG_DISCARD != 0 }
 }
 
 enum State {

@@ -148,7 +148,11 @@ impl At {
     /// pass unchanged.
     pub(crate) fn wrap(&self, path: &Path, e: Error) -> Error {
         match e {
-            Error::Ffmpeg { op, err, .. } if op == "write a packet" => {
+            Error::Ffmpeg {
+                op: "write a packet",
+                err,
+                ..
+            } => {
                 let ts = |t: Option<i64>| t.map_or("none".to_string(), |t| t.to_string());
                 self.refused(
                     path,
