@@ -667,6 +667,17 @@ fn item2_edit_list_cut_packages_what_players_show() {
     );
 
     assert_plays_to_end(&out, segments(&out).len() as u64, shown);
+
+    // Re-encoding keeps the package byte-identical from run to run.
+    let again = t.join("again");
+    run_ok(&mut package_input(&input, &again, &keyring).args(["--segment-duration", "2"]));
+    for seg in ["seg_00000.ts", "seg_00001.ts", "seg_00002.ts"] {
+        assert!(
+            std::fs::read(out.join("360p").join(seg)).unwrap()
+                == std::fs::read(again.join("360p").join(seg)).unwrap(),
+            "{seg} differs between two runs"
+        );
+    }
 }
 
 /// Interlaced H.264 (x264's field coding: `-flags +ildct+ilme`), 3 s of

@@ -383,6 +383,9 @@ fn open_encoder(
     opts.set("crf", "16");
     opts.set("preset", "fast");
     opts.set("sc_threshold", "0");
+    // x264 is deterministic for a given thread count; a fixed one keeps the
+    // package byte-identical from machine to machine.
+    opts.set("threads", "2");
     e.open_with(opts).map_err(encode_err(path))
 }
 
