@@ -18,17 +18,22 @@
 //!   at or after the edit's start is decoded, and the frames that are shown
 //!   (the packets not marked discard) are re-encoded with libx264 as a new
 //!   IDR picture and P pictures, with the source's size, profile and level
-//!   and their own SPS and PPS in band; the rest is copied. This is a "smart
-//!   cut": only the frames from the edit start to the next keyframe are
-//!   re-encoded (at most one GOP), the frame count and the first shown
+//!   and their own SPS and PPS in band; the rest is copied, its first
+//!   keyframe with the stream's SPS and PPS in front again (H.264 7.4.1.2.1:
+//!   a new SPS takes effect at an IDR picture, so FFmpeg and hls.js in
+//!   chromium decode across the change). This is a "smart cut": only the
+//!   frames from the edit start to the next keyframe are re-encoded (at
+//!   most one GOP; memory holds the decoder's pictures and the encoded
+//!   packets, never raw frames), the frame count and the first shown
 //!   picture are the ones players show, and A/V sync stays as the edit
 //!   list has it (both streams keep their time stamps).
 //! - other video codecs are handed on unchanged (as before), audio too,
 //!   so sync is kept, and `package` warns that the hidden frames are shown.
 //!
-//! Inputs without discard-marked packets (every file without an edit list,
-//! and edit lists that start on a keyframe after the discarded GOP: then
-//! only the marked packets go) cost one flag test per packet.
+//! Inputs whose first video packet is not marked discard (every file
+//! without an edit list, or with one that starts at its first frame) cost
+//! one flag test per packet. An edit list that starts on a keyframe still
+//! has the hidden GOP before it decoded, and nothing re-encoded.
 
 use std::collections::{HashSet, VecDeque};
 use std::path::Path;
@@ -79,6 +84,7 @@ struct Region {
     /// What it encoded, Annex B, in its own order.
     encoded: Vec<ff::Packet>,
 }
+
 /// Packets as players present them (see the module's notes).
 pub(crate) struct Trim {
     video: usize,
