@@ -387,7 +387,7 @@ fn open_encoder(
     }
     // Close to the source: these frames play next to copied ones.
     opts.set("crf", "16");
-    opts.set("preset", "fast");
+    opts.set("preset", "veryfast");
     opts.set("sc_threshold", "0");
     // x264 is deterministic for a given thread count; a fixed one keeps the
     // package byte-identical from machine to machine.
