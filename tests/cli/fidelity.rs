@@ -670,7 +670,7 @@ fn item2_edit_list_cut_packages_what_players_show() {
 
     // Re-encoding keeps the package byte-identical from run to run.
     let again = t.join("again");
-    run_ok(&mut package_input(&input, &again, &keyring).args(["--segment-duration", "2"]));
+    run_ok(package_input(&input, &again, &keyring).args(["--segment-duration", "2"]));
     for seg in ["seg_00000.ts", "seg_00001.ts", "seg_00002.ts"] {
         assert!(
             std::fs::read(out.join("360p").join(seg)).unwrap()
