@@ -7,10 +7,14 @@
 mod annexb;
 pub mod codecs;
 pub mod detect;
+mod editlist;
 mod gop;
 pub mod ladder;
 mod mux;
 pub mod segment;
+mod timestamps;
+
+pub use timestamps::check as check_timestamps;
 pub mod tsread;
 
 use std::path::{Path, PathBuf};
@@ -364,7 +368,12 @@ pub(crate) fn describe(path: &Path, ictx: &ff::format::context::Input) -> MediaI
                 profile: (raw.profile >= 0).then_some(raw.profile),
                 level: (raw.level > 0).then_some(raw.level),
                 // AV_FIELD_TT and the three after it: coded as fields.
-                interlaced: video && raw.field_order as i32 >= 2,
+                // FFmpeg's field order is known after decoding; from an MP4's
+                // header alone, the SPS says whether pictures may be fields.
+                interlaced: video
+                    && (raw.field_order as i32 >= 2
+                        || (raw.codec_id == ff::ffi::AVCodecID::AV_CODEC_ID_H264
+                            && gop::h264_frame_mbs_only(codecs::extradata(raw)) == Some(false))),
                 rotation: if video { rotation(&st) } else { None },
             }
         })

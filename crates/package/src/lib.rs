@@ -444,6 +444,8 @@ impl Writer<'_> {
     fn handle(&mut self, ev: segment::Event) -> Result<()> {
         match ev {
             segment::Event::Start { info, selection } => {
+                // Before a segment is cut: the streams alone decide.
+                apple_refusal(self.o, &selection.video)?;
                 let name = format!("{}p", selection.video.height.unwrap_or(0));
                 let dir = self.root.join(&name);
                 std::fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
@@ -616,18 +618,8 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     let (info, sel, rendition) = w.start.take().expect("a successful run started");
     warnings.extend(dropped_streams_warning(&info, &sel));
     warnings.extend(long_segments_warning(o, &w.records));
+    // `--apple` refused at `Start` already (`apple_refusal`).
     let broken = apple_rules(&sel.video);
-    if o.apple {
-        if let Some((rule, what, how)) = broken.first() {
-            return Err(Error::invalid_file(
-                &o.input,
-                format!(
-                    "breaks rule {rule} of Apple's HLS Authoring Specification (--apple): {what}"
-                ),
-                (*how).to_string(),
-            ));
-        }
-    }
     for (rule, what, how) in broken {
         warnings.push(format!(
             "Apple devices may refuse this package: rule {rule} of Apple's HLS Authoring Specification: {what}; to fix, {how} (--apple refuses such input)"
@@ -702,6 +694,19 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         warnings.push(format!(
             "dropped {} video frames before the first keyframe (they cannot be decoded)",
             summary.dropped_leading
+        ));
+    }
+    if summary.edit_hidden + summary.edit_reencoded > 0 {
+        warnings.push(format!(
+            "the input's edit list hides its first {} video frames: left out, as players do; the {} shown before the next keyframe were re-encoded (libx264) so the package starts where the edit list does",
+            summary.edit_hidden, summary.edit_reencoded
+        ));
+    }
+    if summary.edit_unhonoured > 0 {
+        warnings.push(format!(
+            "the input's edit list hides its first {} video frames, which players do not show; the package shows them (only H.264 is re-encoded at an edit list's start); to leave them out, cut at a keyframe or re-encode, e.g. ffmpeg -i {} -c:a copy cut.mp4",
+            summary.edit_unhonoured,
+            o.input.display()
         ));
     }
     Ok(Outcome {
@@ -1130,6 +1135,19 @@ fn apple_rules(v: &media::StreamInfo) -> Vec<(&'static str, String, &'static str
         ));
     }
     out
+}
+
+/// With `--apple`, the first of Apple's rules the video breaks, as the
+/// error; checked as soon as the input is probed.
+fn apple_refusal(o: &Options, v: &media::StreamInfo) -> Result<()> {
+    match apple_rules(v).first() {
+        Some((rule, what, how)) if o.apple => Err(Error::invalid_file(
+            &o.input,
+            format!("breaks rule {rule} of Apple's HLS Authoring Specification (--apple): {what}"),
+            (*how).to_string(),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Names the streams of the input that the package leaves out (it carries

@@ -94,7 +94,12 @@ pub fn run(a: InspectArgs, p: &Printer) -> anyhow::Result<Status> {
         p.data(o)?;
     } else {
         let info = shieldpack_media::probe(&a.path)?;
-        let packagable = info.select().map(|_| ()).map_err(|e| e.to_string());
+        // The same checks `package` makes before it writes: the streams, then
+        // every packet's time stamps as the segmenter repairs them.
+        let packagable = info
+            .select()
+            .and_then(|sel| shieldpack_media::check_timestamps(&a.path, &sel))
+            .map_err(|e| e.to_string());
         if p.json {
             let mut v = json!(info);
             v["packagable"] = json!(packagable.is_ok());
