@@ -7,6 +7,8 @@
 mod annexb;
 pub mod codecs;
 pub mod detect;
+mod fmp4;
+pub mod format;
 mod gop;
 mod mux;
 pub mod segment;

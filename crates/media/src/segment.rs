@@ -20,6 +20,7 @@ use std::sync::mpsc;
 
 use ffmpeg_next as ff;
 
+use super::format::{Container, SegmentMuxer};
 use super::gop::{Pictures, Start};
 use super::mux::TsMuxer;
 use super::{describe, next_packet, open_input_with, MediaInfo, Probe, Selection};
@@ -37,6 +38,8 @@ pub struct Plan {
     pub forced_cuts: Vec<f64>,
     /// Also begin a new segment at every multiple of this many seconds (key rotation).
     pub cut_every: Option<f64>,
+    /// The container the segments are written in.
+    pub format: Container,
 }
 
 /// What the segmenter produces, in order.
@@ -50,6 +53,9 @@ pub enum Event {
         info: MediaInfo,
         selection: Selection,
     },
+    /// The initialisation segment every media segment needs (CMAF's
+    /// `init.mp4`, clear), sent once after `Start` by formats that have one.
+    Init(Vec<u8>),
     /// A segment begins; `start` is seconds from the first video keyframe.
     Begin { index: usize, start: f64 },
     /// The next bytes of the current segment.
@@ -101,10 +107,14 @@ pub fn run(
     let info = describe(path, &ictx);
     let selection = info.select()?;
     let streams = Streams::of(&ictx, &selection);
-    let mut mux = muxer(&ictx, &streams).map_err(mux_err(path))?;
+    let mut mux = muxer(&ictx, &streams, plan.format).map_err(mux_err(path))?;
     mux.recycle(spares);
     let total_ms = info.duration.map(|d| (d * 1000.0) as u64).unwrap_or(0);
+    let init = mux.init_segment();
     sink(Event::Start { info, selection })?;
+    if let Some(init) = init {
+        sink(Event::Init(init))?;
+    }
     progress.set_length(total_ms.max(1));
 
     let mut out = Output::new(path, progress, mux, sink, &streams);
@@ -157,7 +167,8 @@ impl Streams {
 fn muxer(
     ictx: &ff::format::context::Input,
     streams: &Streams,
-) -> std::result::Result<TsMuxer, (&'static str, ff::Error)> {
+    format: Container,
+) -> std::result::Result<Box<dyn SegmentMuxer>, (&'static str, ff::Error)> {
     // The muxer copies the parameters, so their borrow of `ictx`, which the
     // packet loop needs to itself, ends here.
     let params: Vec<_> = std::iter::once(streams.video)
@@ -169,7 +180,10 @@ fn muxer(
         .collect();
     let refs: Vec<(&ff::codec::Parameters, ff::Rational)> =
         params.iter().map(|(p, t)| (p, *t)).collect();
-    TsMuxer::new(&refs)
+    Ok(match format {
+        Container::Ts => Box::new(TsMuxer::new(&refs)?),
+        Container::Cmaf => Box::new(super::fmp4::Fmp4Muxer::new(&refs)?),
+    })
 }
 
 /// Reads every packet of `ictx` into `out`, cutting where `plan` says, and
@@ -314,7 +328,7 @@ impl<'a> Cuts<'a> {
 struct Output<'a, S> {
     path: &'a Path,
     progress: &'a dyn Progress,
-    mux: TsMuxer,
+    mux: Box<dyn SegmentMuxer>,
     sink: S,
     v_sec: f64,
     pictures: Option<&'a Pictures>,
@@ -341,7 +355,7 @@ impl<'a, S: FnMut(Event) -> Result<()>> Output<'a, S> {
     fn new(
         path: &'a Path,
         progress: &'a dyn Progress,
-        mux: TsMuxer,
+        mux: Box<dyn SegmentMuxer>,
         sink: S,
         streams: &'a Streams,
     ) -> Self {
