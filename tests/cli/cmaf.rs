@@ -86,11 +86,29 @@ fn decoded_frames(input: &Path, key: &str) -> u64 {
 
 #[test]
 fn cmaf_cenc_decrypts_in_ffmpeg_to_the_clear_packages_samples() {
+    decrypts_in_ffmpeg_to_the_clear_packages_samples("cenc", "METHOD=SAMPLE-AES-CTR");
+}
+
+#[test]
+fn cmaf_cbcs_decrypts_in_ffmpeg_to_the_clear_packages_samples() {
+    // cbcs is the default scheme for cmaf.
+    decrypts_in_ffmpeg_to_the_clear_packages_samples("", "METHOD=SAMPLE-AES");
+}
+
+/// Packages the clip as cmaf under `scheme` (the default when empty) and as
+/// clear cmaf, and checks FFmpeg's decryption of every segment against the
+/// clear package, sample by sample, then `verify`.
+fn decrypts_in_ffmpeg_to_the_clear_packages_samples(scheme: &str, method: &str) {
     let t = TestDir::new();
     let kr = new_keyring(&t);
     let enc = t.join("enc");
     let clear = t.join("clear");
-    run_ok(package_clip(&enc, &kr).args(["--format", "cmaf", "--scheme", "cenc"]));
+    let mut c = package_clip(&enc, &kr);
+    c.args(["--format", "cmaf"]);
+    if !scheme.is_empty() {
+        c.args(["--scheme", scheme]);
+    }
+    run_ok(&mut c);
     run_ok(
         shieldpack()
             .arg("package")
@@ -101,7 +119,7 @@ fn cmaf_cenc_decrypts_in_ffmpeg_to_the_clear_packages_samples() {
     );
     let (kid, key) = only_key(&t, &kr, &enc);
 
-    // The HLS side: EXT-X-MAP and the cenc key tag, no IV attribute.
+    // The HLS side: EXT-X-MAP and the scheme's key tag, no IV attribute.
     let playlist = std::fs::read_to_string(enc.join("360p/index.m3u8")).unwrap();
     assert!(playlist.contains("#EXT-X-VERSION:6\n"), "{playlist}");
     assert!(
@@ -110,7 +128,7 @@ fn cmaf_cenc_decrypts_in_ffmpeg_to_the_clear_packages_samples() {
     );
     assert!(
         playlist.contains(&format!(
-            "#EXT-X-KEY:METHOD=SAMPLE-AES-CTR,URI=\"keys/{kid}.key\",KEYFORMAT=\"identity\"\n"
+            "#EXT-X-KEY:{method},URI=\"keys/{kid}.key\",KEYFORMAT=\"identity\"\n"
         )),
         "{playlist}"
     );

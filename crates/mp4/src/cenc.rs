@@ -7,7 +7,15 @@
 //! remainder joins the clear part, as Shaka Packager does, so decoders that
 //! decrypt block-wise work too). Audio samples are encrypted whole.
 //!
-//! IVs: `iv = segment_sequence << 24 | n`, where `n` counts the segment's
+//! `cbcs`: AES-128-CBC with the 1:9 pattern (one 16-byte block encrypted,
+//! nine left clear) over each VCL NAL unit's protected part, which starts
+//! after its slice header (read from the SPS and PPS, `avc`), and one
+//! constant 16-byte IV (in `tenc`) that restarts the chain at every
+//! subsample. Audio samples are encrypted whole (every full block, the chain
+//! over the sample, a trailing partial block clear) and need no `senc`.
+//! HEVC slice headers are not read yet, so HEVC is `cenc` only.
+//!
+//! IVs (`cenc`): `iv = segment_sequence << 24 | n`, where `n` counts the segment's
 //! samples over all its tracks (video first, then audio). The counter
 //! block is `iv || 0u64`, incremented per 16 bytes within a sample, so two
 //! samples share keystream only if their IVs are equal. A key belongs to one
@@ -233,7 +241,8 @@ fn ctr_apply(key: &[u8; 16], iv: &[u8], sample: &mut [u8], subsamples: &[(u16, u
 
 /// Encrypts every sample of `seg` (clear, as the muxer wrote it) in place
 /// with `key` under `scheme`, adding `senc`, `saiz` and `saio` to each
-/// track fragment. `init` is the clear or protected init segment.
+/// track fragment that needs them. `init` is the protected init segment
+/// (its `tenc` gives cbcs's constant IV).
 pub fn encrypt_segment(
     seg: &mut MediaSegment,
     init: &InitSegment,
@@ -241,9 +250,6 @@ pub fn encrypt_segment(
     key: &[u8; 16],
     sequence: u64,
 ) -> Result<()> {
-    if scheme != Scheme::Cenc {
-        return err(*b"cbcs", "not written yet; use cenc");
-    }
     let kinds = tracks(init)?;
     let ranges = seg.sample_ranges();
     let mut n = 0u64;
@@ -252,23 +258,72 @@ pub fn encrypt_segment(
         let Some((_, kind)) = kinds.iter().find(|(t, _)| *t == id) else {
             return err(*b"tfhd", format!("track {id} is not in the init segment"));
         };
+        let trak = init.moov.traks.iter().find(|t| t.tkhd.track_id == id);
+        let entry = trak.and_then(|t| t.entry());
+        let mut params = match (scheme, kind, entry) {
+            (Scheme::Cbcs, TrackKind::Video { hevc: false, .. }, Some(e)) => Some(
+                crate::avc::ParameterSets::from_avcc(
+                    &e.config(b"avcC")
+                        .map(|c| c.body.clone())
+                        .unwrap_or_default(),
+                )
+                .map(Some)
+                .or_else(|m| err(*b"avcC", m))?,
+            )
+            .flatten(),
+            (Scheme::Cbcs, TrackKind::Video { hevc: true, .. }, _) => {
+                return err(
+                    *b"hvc1",
+                    "cbcs needs HEVC slice headers read, which is not written yet; use cenc",
+                )
+            }
+            _ => None,
+        };
+        let constant_iv = entry
+            .and_then(|e| e.sinf())
+            .and_then(|s| s.tenc.constant_iv)
+            .unwrap_or_default();
         let mut aux = Vec::with_capacity(ranges.len());
         for r in ranges {
             let sample = &mut seg.mdat.data[r];
-            let subsamples = match kind {
-                TrackKind::Video {
-                    hevc,
-                    nal_length_size,
-                } => video_subsamples(sample, *hevc, *nal_length_size)?,
-                TrackKind::Audio => Vec::new(),
-            };
-            let iv = sample_iv(sequence, n)?;
-            n += 1;
-            ctr_apply(key, &iv, sample, &subsamples);
-            aux.push(SampleAux {
-                iv: iv.to_vec(),
-                subsamples,
-            });
+            match (scheme, kind) {
+                (Scheme::Cenc, _) => {
+                    let subsamples = match kind {
+                        TrackKind::Video {
+                            hevc,
+                            nal_length_size,
+                        } => video_subsamples(sample, *hevc, *nal_length_size)?,
+                        TrackKind::Audio => Vec::new(),
+                    };
+                    let iv = sample_iv(sequence, n)?;
+                    n += 1;
+                    ctr_apply(key, &iv, sample, &subsamples);
+                    aux.push(SampleAux {
+                        iv: iv.to_vec(),
+                        subsamples,
+                    });
+                }
+                (
+                    Scheme::Cbcs,
+                    TrackKind::Video {
+                        nal_length_size, ..
+                    },
+                ) => {
+                    let ps = params.as_mut().expect("made above for AVC");
+                    let subsamples = cbcs_subsamples(sample, *nal_length_size, ps)?;
+                    cbcs_apply(key, &constant_iv, sample, &subsamples, true);
+                    aux.push(SampleAux {
+                        iv: Vec::new(),
+                        subsamples,
+                    });
+                }
+                (Scheme::Cbcs, TrackKind::Audio) => {
+                    cbcs_apply(key, &constant_iv, sample, &[], true);
+                }
+            }
+        }
+        if aux.is_empty() {
+            continue; // cbcs audio: the constant IV and whole samples need no senc
         }
         let senc = Senc { samples: aux };
         traf.saiz = Some(Saiz::of(&senc));
@@ -277,6 +332,118 @@ pub fn encrypt_segment(
     }
     seg.moof.fix_offsets();
     Ok(())
+}
+
+/// The clear and protected ranges of one H.264 video sample under `cbcs`:
+/// each NAL unit's length field, header and slice header clear, the rest of
+/// a VCL NAL unit protected in whole 16-byte blocks, other NAL units clear.
+/// SPS and PPS met in the sample update `ps`.
+pub fn cbcs_subsamples(
+    sample: &[u8],
+    len_size: usize,
+    ps: &mut crate::avc::ParameterSets,
+) -> Result<Vec<(u16, u32)>> {
+    let mut out: Vec<(u32, u32)> = Vec::new();
+    let mut clear = 0u32;
+    for (at, n) in nal_units(sample, len_size)? {
+        let nal = &sample[at..at + n];
+        let t = nal[0] & 0x1f;
+        let total = (len_size + n) as u32;
+        if (1..=5).contains(&t) {
+            let header = ps
+                .slice_header_len(nal)
+                .or_else(|m| err(*b"cbcs", format!("reading a slice header: {m}")))?;
+            let protected = (n.saturating_sub(header) / 16 * 16) as u32;
+            clear += total - protected;
+            if protected > 0 {
+                out.push((clear, protected));
+                clear = 0;
+            }
+        } else {
+            ps.add(nal)
+                .or_else(|m| err(*b"cbcs", format!("reading a parameter set: {m}")))?;
+            clear += total;
+        }
+    }
+    if clear > 0 {
+        out.push((clear, 0));
+    }
+    Ok(fit_clear(out))
+}
+
+/// Splits clear runs longer than 16 bits (BytesOfClearData) into several entries.
+fn fit_clear(out: Vec<(u32, u32)>) -> Vec<(u16, u32)> {
+    let mut fitted = Vec::with_capacity(out.len());
+    for (mut c, p) in out {
+        while c > u32::from(u16::MAX) {
+            fitted.push((u16::MAX, 0));
+            c -= u32::from(u16::MAX);
+        }
+        fitted.push((c as u16, p));
+    }
+    fitted
+}
+
+/// Each NAL unit of a length-prefixed sample: (start of its header, length).
+fn nal_units(sample: &[u8], len_size: usize) -> Result<Vec<(usize, usize)>> {
+    let mut out = Vec::new();
+    let mut pos = 0usize;
+    while pos < sample.len() {
+        if sample.len() - pos < len_size {
+            return err(*b"mdat", "a video sample ends inside a NAL length field");
+        }
+        let n = sample[pos..pos + len_size]
+            .iter()
+            .fold(0usize, |a, b| a << 8 | usize::from(*b));
+        let body = pos + len_size;
+        if n == 0 || sample.len() - body < n {
+            return err(*b"mdat", "a NAL unit's length runs past its sample");
+        }
+        out.push((body, n));
+        pos = body + n;
+    }
+    Ok(out)
+}
+
+/// AES-CBC with the cbcs pattern over the protected parts of `sample` (or,
+/// with no subsamples, over the whole sample with every block encrypted):
+/// within each protected part, one block in ten is encrypted (the chain
+/// runs over the encrypted blocks only), the chain restarts from `iv` at
+/// every subsample, and a trailing partial block stays clear.
+fn cbcs_apply(
+    key: &[u8; 16],
+    iv: &[u8; 16],
+    sample: &mut [u8],
+    subsamples: &[(u16, u32)],
+    encrypt: bool,
+) {
+    use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
+    let run = |part: &mut [u8], skip: usize| {
+        let mut enc = cbc::Encryptor::<aes::Aes128>::new(key.into(), iv.into());
+        let mut dec = cbc::Decryptor::<aes::Aes128>::new(key.into(), iv.into());
+        for (i, block) in part.chunks_exact_mut(16).enumerate() {
+            if skip > 0 && i % (1 + skip) != 0 {
+                continue;
+            }
+            let b = aes::Block::from_mut_slice(block);
+            if encrypt {
+                enc.encrypt_block_mut(b);
+            } else {
+                dec.decrypt_block_mut(b);
+            }
+        }
+    };
+    if subsamples.is_empty() {
+        run(sample, 0);
+        return;
+    }
+    let mut pos = 0usize;
+    for (clear, prot) in subsamples {
+        pos += usize::from(*clear);
+        let end = (pos + *prot as usize).min(sample.len());
+        run(&mut sample[pos.min(end)..end], 9);
+        pos = end;
+    }
 }
 
 /// Decrypts every sample of `seg` in place with `key`, as described by its
@@ -301,25 +468,34 @@ pub fn decrypt_segment(seg: &mut MediaSegment, init: &InitSegment, key: &[u8; 16
         let Some(sinf) = trak.entry().and_then(|e| e.sinf()) else {
             continue; // a clear track
         };
-        if Scheme::of(sinf.schm.scheme) != Some(Scheme::Cenc) {
-            return err(sinf.schm.scheme, "only cenc is decrypted here");
-        }
-        let Some(senc) = &traf.senc else {
-            return err(*b"senc", format!("track {id}'s fragment has none"));
-        };
-        let senc = match sinf.tenc.per_sample_iv_size {
-            8 if senc.samples.iter().all(|s| s.iv.len() == 8) => senc.clone(),
-            8 => {
-                // Parsed with a guessed IV size: read again with the right one.
-                let bytes = senc.to_bytes();
-                Senc::parse_with(&mut crate::Reader::new(&bytes[8..], *b"senc"), 8)?
-            }
-            s => {
+        let scheme = Scheme::of(sinf.schm.scheme);
+        let iv_size = usize::from(sinf.tenc.per_sample_iv_size);
+        let constant_iv = sinf.tenc.constant_iv.unwrap_or_default();
+        match (scheme, iv_size) {
+            (Some(Scheme::Cenc), 8) | (Some(Scheme::Cbcs), 0) => {}
+            _ => {
                 return err(
-                    *b"tenc",
-                    format!("per-sample IV size {s}; cenc here uses 8"),
+                    sinf.schm.scheme,
+                    format!("scheme with per-sample IV size {iv_size}: shieldpack reads cenc with 8, cbcs with 0"),
                 )
             }
+        }
+        let Some(senc) = &traf.senc else {
+            if scheme == Some(Scheme::Cbcs) && traf.saiz.is_none() && traf.saio.is_none() {
+                // Whole samples under the constant IV (cbcs audio).
+                for r in ranges {
+                    cbcs_apply(key, &constant_iv, &mut seg.mdat.data[r], &[], false);
+                }
+                continue;
+            }
+            return err(*b"senc", format!("track {id}'s fragment has none"));
+        };
+        let senc = if senc.samples.iter().all(|s| s.iv.len() == iv_size) {
+            senc.clone()
+        } else {
+            // Parsed with a guessed IV size: read again with the right one.
+            let bytes = senc.to_bytes();
+            Senc::parse_with(&mut crate::Reader::new(&bytes[8..], *b"senc"), iv_size)?
         };
         if senc.samples.len() != ranges.len() {
             return err(
@@ -364,7 +540,12 @@ pub fn decrypt_segment(seg: &mut MediaSegment, init: &InitSegment, key: &[u8; 16
                     ),
                 );
             }
-            ctr_apply(key, &aux.iv, &mut seg.mdat.data[r], &aux.subsamples);
+            let sample = &mut seg.mdat.data[r];
+            if scheme == Some(Scheme::Cbcs) {
+                cbcs_apply(key, &constant_iv, sample, &aux.subsamples, false);
+            } else {
+                ctr_apply(key, &aux.iv, sample, &aux.subsamples);
+            }
         }
     }
     Ok(())
@@ -397,5 +578,45 @@ mod tests {
         assert!(a != b && b != c && a != c);
         assert!(sample_iv(1 << 40, 0).is_err());
         assert!(sample_iv(0, 1 << 24).is_err());
+    }
+}
+
+#[cfg(test)]
+mod cbcs_tests {
+    use super::*;
+
+    #[test]
+    fn cbcs_pattern_encrypts_one_block_in_ten_and_restarts_per_subsample() {
+        let key = [7u8; 16];
+        let iv = [9u8; 16];
+        let clear: Vec<u8> = (0..400u32).map(|i| (i * 31 % 251) as u8).collect();
+        // Two subsamples: 8 clear + 200 protected, 12 clear + 180 protected.
+        let map = [(8u16, 200u32), (12, 180)];
+        let mut s = clear.clone();
+        cbcs_apply(&key, &iv, &mut s, &map, true);
+        let block = |v: &[u8], at: usize| v[at..at + 16].to_vec();
+        // Clear leaders untouched; block 0 of each run encrypted, 1..=9 not,
+        // block 10 encrypted; the trailing partial block (200 % 16) clear.
+        assert_eq!(&s[..8], &clear[..8]);
+        assert_ne!(block(&s, 8), block(&clear, 8));
+        for k in 1..10 {
+            assert_eq!(block(&s, 8 + 16 * k), block(&clear, 8 + 16 * k));
+        }
+        assert_ne!(block(&s, 8 + 160), block(&clear, 8 + 160));
+        assert_eq!(&s[8 + 192..208], &clear[8 + 192..208]);
+        // The chain restarts: the second run's first block is what the first
+        // run's first block would be for the same plaintext under the same IV.
+        let mut alone = clear[220..236].to_vec();
+        cbcs_apply(&key, &iv, &mut alone, &[(0, 16)], true);
+        assert_eq!(block(&s, 220), alone);
+        cbcs_apply(&key, &iv, &mut s, &map, false);
+        assert_eq!(s, clear);
+        // Whole-sample (audio): every full block, the partial tail clear.
+        let mut a = clear[..40].to_vec();
+        cbcs_apply(&key, &iv, &mut a, &[], true);
+        assert_ne!(&a[..32], &clear[..32]);
+        assert_eq!(&a[32..], &clear[32..40]);
+        cbcs_apply(&key, &iv, &mut a, &[], false);
+        assert_eq!(a, clear[..40]);
     }
 }

@@ -9,6 +9,7 @@
 //! where they may appear (codec configurations such as `avcC`, `hvcC`), and
 //! skipped elsewhere when parsing.
 
+pub mod avc;
 pub mod boxes;
 pub mod cenc;
 

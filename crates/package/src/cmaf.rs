@@ -64,12 +64,12 @@ pub fn check(format: Container, scheme: Scheme, rotates: bool) -> Result<()> {
             "--scheme sample-aes is for MPEG-TS segments",
             "with --format cmaf use --scheme cbcs (SAMPLE-AES in fMP4) or cenc",
         )),
-        (_, Scheme::SampleAes) | (_, Scheme::Cbcs) => Err(Error::arg(
+        (_, Scheme::SampleAes) => Err(Error::arg(
             format!("--scheme {name} is not implemented yet"),
-            "use --format cmaf --scheme cenc (common encryption) or --scheme aes-128",
+            "use --scheme aes-128 for MPEG-TS, or --format cmaf --scheme cbcs",
         )),
-        (Container::Cmaf, Scheme::Cenc) if rotates => Err(Error::arg(
-            "--scheme cenc with rotating keys or a scene policy is not implemented yet (each key period needs its KID signalled in the segments)",
+        (Container::Cmaf, Scheme::Cenc | Scheme::Cbcs) if rotates => Err(Error::arg(
+            format!("--scheme {name} with rotating keys or a scene policy is not implemented yet (each key period needs its KID signalled in the segments)"),
             "package cmaf with one key (no --rotate-*, --rotation or --policy), or use --scheme aes-128",
         )),
         _ => Ok(()),
@@ -105,19 +105,21 @@ fn mp4_err(path: &Path, what: &str, e: mp4::Error) -> Error {
 }
 
 /// The init segment as written to `init.mp4`: the muxer's, with its tracks
-/// marked as encrypted under `kid` when `scheme` encrypts samples, and the
+/// marked as encrypted under `kid` when `scheme` encrypts samples (cbcs
+/// with `constant_iv`), and the
 /// DRM systems' `pssh` boxes (each whole; none yet, `--drm` adds them).
 pub fn init_segment(
     path: &Path,
     clear: &[u8],
     scheme: Option<cenc::Scheme>,
     kid: [u8; 16],
+    constant_iv: [u8; 16],
     pssh: &[Vec<u8>],
 ) -> Result<mp4::InitSegment> {
     let mut init =
         mp4::InitSegment::parse(clear).map_err(|e| mp4_err(path, "the init segment", e))?;
     if let Some(s) = scheme {
-        cenc::protect_init(&mut init, s, kid, None, pssh)
+        cenc::protect_init(&mut init, s, kid, Some(constant_iv), pssh)
             .map_err(|e| mp4_err(path, "protecting the init segment", e))?;
     }
     Ok(init)

@@ -459,10 +459,17 @@ impl Writer<'_> {
                 let common = self.keyring.and(o.scheme.common());
                 // The default KID: the first key period's. (Rotation with
                 // common encryption is refused until segments signal theirs.)
-                let kid = self.keyring.map_or([0; 16], |kr| {
-                    kr.kid(&o.content_id, kr.generation_for(&o.content_id, 0), 0)
+                let (kid, constant_iv) = self.keyring.map_or(([0; 16], [0; 16]), |kr| {
+                    let generation = kr.generation_for(&o.content_id, 0);
+                    (
+                        kr.kid(&o.content_id, generation, 0),
+                        // cbcs's constant IV: derived for the key period under
+                        // a sequence number no segment has, so it is none of
+                        // the IVs `--iv derived` gives segments.
+                        kr.iv(&o.content_id, generation, 0, u64::MAX),
+                    )
                 });
-                let init = cmaf::init_segment(&path, &clear, common, kid, &[])?;
+                let init = cmaf::init_segment(&path, &clear, common, kid, constant_iv, &[])?;
                 fsutil::write_file(&path, &init.to_bytes())?;
                 self.init = Some(init);
             }
