@@ -370,3 +370,116 @@ fn cmaf_schemes_are_refused_where_they_do_not_apply() {
     assert!(e.contains("rotating keys") && e.contains("hint:"), "{e}");
     assert!(!t.join("a").exists() && !t.join("b").exists() && !t.join("c").exists());
 }
+
+/// Plays `url` with `player` (`shaka` or `dashjs`) in chromium through
+/// tests/browser/play-eme.mjs, with ClearKey `keys` (KID hex, key hex):
+/// its JSON summary plus `"exitCode"` (0 = played to the end, no fatal error).
+fn play_eme(url: &str, player: &str, keys: &[(String, String)]) -> serde_json::Value {
+    let dir = repo_root().join("tests/browser");
+    assert!(
+        dir.join("node_modules/shaka-player").is_dir() && dir.join("node_modules/dashjs").is_dir(),
+        "browser test cannot run: tests/browser/node_modules lacks shaka-player or dashjs\nhint: run `bash scripts/setup.sh`"
+    );
+    let _one_at_a_time = BROWSER.lock().unwrap_or_else(|p| p.into_inner());
+    let mut c = std::process::Command::new("node");
+    c.arg(dir.join("play-eme.mjs"))
+        .arg(url)
+        .args(["--player", player, "--rate", "4", "--timeout-ms", "90000"])
+        .current_dir(&dir);
+    for (kid, key) in keys {
+        c.arg("--clearkey").arg(format!("{kid}:{key}"));
+    }
+    let out = run_with_timeout(&mut c, std::time::Duration::from_secs(150));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().rev().find(|l| l.trim_start().starts_with('{'));
+    let mut v: serde_json::Value = line
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "play-eme.mjs printed no JSON summary: {}\n{}",
+                out.status,
+                stderr(&out)
+            )
+        });
+    assert!(
+        v.get("launchError").is_none(),
+        "chromium did not start: {v}"
+    );
+    v["exitCode"] = serde_json::json!(out.status.code());
+    v
+}
+
+fn assert_played(v: &serde_json::Value, segments: usize) {
+    assert_eq!(v["exitCode"], 0, "{v}");
+    assert_eq!(v["ended"], true, "{v}");
+    let decoded = v["decodedFrames"].as_u64().unwrap_or(0);
+    assert!(
+        decoded + 5 >= CLIP_FRAMES && decoded <= CLIP_FRAMES + 5,
+        "decoded {decoded} of {CLIP_FRAMES}: {v}"
+    );
+    assert!(
+        v["segmentsLoaded"].as_u64().unwrap_or(0) >= segments as u64,
+        "{v}"
+    );
+}
+
+#[test]
+fn cmaf_shaka_plays_hls_cbcs_and_dash_cenc_with_clearkey() {
+    let t = TestDir::new();
+    let kr = new_keyring(&t);
+
+    // HLS, cbcs (the default): Shaka fetches the key at the EXT-X-KEY URI
+    // (KEYFORMAT "identity") and hands it to chromium's ClearKey CDM.
+    let hls = t.join("hls");
+    run_ok(package_clip(&hls, &kr).args(["--format", "cmaf"]));
+    let (kid, key) = only_key(&t, &kr, &hls);
+    let served = hls.join("360p/keys");
+    std::fs::create_dir_all(&served).unwrap();
+    std::fs::write(
+        served.join(format!("{kid}.key")),
+        hex::decode(&key).unwrap(),
+    )
+    .unwrap();
+    let n = segments(&hls).len();
+    let server = HttpServer::serve(&hls);
+    assert_played(&play_eme(&server.url("master.m3u8"), "shaka", &[]), n);
+    // A wrong key behind the URI: the samples do not decrypt, nothing plays.
+    std::fs::write(served.join(format!("{kid}.key")), [0u8; 16]).unwrap();
+    let v = play_eme(&server.url("master.m3u8"), "shaka", &[]);
+    assert_ne!(v["exitCode"], 0, "played with a wrong key: {v}");
+    drop(server);
+
+    // DASH, cenc: the MPD over the same segments, keys given to the player.
+    let dash = t.join("dash");
+    run_ok(package_clip(&dash, &kr).args(["--format", "cmaf", "--scheme", "cenc", "--dash"]));
+    let mpd = std::fs::read_to_string(dash.join("manifest.mpd")).unwrap();
+    let doc = roxmltree::Document::parse(&mpd).expect("manifest.mpd is XML");
+    let cp = doc
+        .descendants()
+        .find(|n| n.has_tag_name("ContentProtection"))
+        .expect("a ContentProtection element");
+    assert_eq!(
+        cp.attribute("schemeIdUri"),
+        Some("urn:mpeg:dash:mp4protection:2011")
+    );
+    assert_eq!(cp.attribute("value"), Some("cenc"));
+    let (kid, key) = only_key(&t, &kr, &dash);
+    let default_kid = cp
+        .attribute(("urn:mpeg:cenc:2013", "default_KID"))
+        .expect("cenc:default_KID")
+        .replace('-', "");
+    assert_eq!(default_kid, kid);
+    let n = segments(&dash).len();
+    let server = HttpServer::serve(&dash);
+    assert_played(
+        &play_eme(&server.url("manifest.mpd"), "shaka", &[(kid.clone(), key)]),
+        n,
+    );
+    // Without the key there is nothing to decrypt with.
+    let v = play_eme(
+        &server.url("manifest.mpd"),
+        "shaka",
+        &[(kid, "00".repeat(16))],
+    );
+    assert_ne!(v["exitCode"], 0, "played with a wrong key: {v}");
+}

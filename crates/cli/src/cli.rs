@@ -484,6 +484,10 @@ pub struct PackageFlags {
     /// Encryption scheme; default aes-128 for ts, cbcs for cmaf
     #[arg(long, value_enum, conflicts_with = "clear")]
     pub scheme: Option<Scheme>,
+
+    /// With --format cmaf: also write a DASH manifest.mpd over the same segments
+    #[arg(long)]
+    pub dash: bool,
 }
 
 #[derive(Debug, Args)]

@@ -19,6 +19,7 @@
 //! numbering (`period_of`: segment count or time divided by the interval).
 
 pub mod cmaf;
+pub mod dash;
 pub mod verify;
 
 use std::path::{Path, PathBuf};
@@ -101,6 +102,8 @@ pub struct Options {
     pub format: Container,
     /// How segments are encrypted when a keyring is given (`--scheme`).
     pub scheme: cmaf::Scheme,
+    /// Also write a DASH `manifest.mpd` over the CMAF segments (`--dash`).
+    pub dash: bool,
 }
 
 /// Lends the pipeline a core while it runs (`Options::idle`): `batch` lends
@@ -650,6 +653,12 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         }
         None => None,
     };
+    if o.dash && o.format != Container::Cmaf {
+        return Err(Error::arg(
+            "--dash needs CMAF segments",
+            "add --format cmaf: DASH and HLS then share the same init and media segments",
+        ));
+    }
     if keyring.is_some() || o.format == Container::Ts {
         let rotates = o.rotation != Rotation::None || o.policy.is_some();
         cmaf::check(o.format, o.scheme, rotates)?;
@@ -699,11 +708,30 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         &staged.path().join("master.m3u8"),
         master.write().as_bytes(),
     )?;
-    let manifest = manifest_of(o, keyring, &summary, rendition, variant, w.records);
+    let manifest = manifest_of(o, keyring, &summary, rendition, variant.clone(), w.records);
     fsutil::write_file(
         &staged.path().join("manifest.json"),
         manifest.to_json().as_bytes(),
     )?;
+    if o.dash {
+        let r = &manifest.renditions[0];
+        let (w, h) = variant.resolution.unwrap_or((0, 0));
+        let common = keyring.and(o.scheme.common()).map(|_| o.scheme.as_str());
+        let mpd = dash::Mpd {
+            rendition: &r.name,
+            codecs: &r.codecs,
+            width: w,
+            height: h,
+            frame_rate: r.frame_rate,
+            bandwidth: r.bandwidth,
+            scheme: common,
+            default_kid: r.segments.iter().find_map(|s| s.kid.as_deref()),
+            extra_protection: &[],
+            records: &r.segments,
+            duration: manifest.source.duration,
+        };
+        fsutil::write_file(&staged.path().join("manifest.mpd"), mpd.write().as_bytes())?;
+    }
     let resolved = match (&policy, &o.policy) {
         (Some(p), Some(path)) => {
             let r = write_resolved_policy(o, p, path, &manifest, staged.path())?;
@@ -1490,6 +1518,7 @@ mod tests {
             apple: false,
             format: Container::Ts,
             scheme: cmaf::Scheme::Aes128,
+            dash: false,
             reuse_content_id: false,
         }
     }

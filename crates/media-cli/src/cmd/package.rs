@@ -125,6 +125,7 @@ pub fn options_for(
             Some(CliScheme::Cbcs) => package::cmaf::Scheme::Cbcs,
             Some(CliScheme::Cenc) => package::cmaf::Scheme::Cenc,
         },
+        dash: f.dash,
     })
 }
 
