@@ -369,6 +369,40 @@ fn cmaf_schemes_are_refused_where_they_do_not_apply() {
     ));
     assert!(e.contains("rotating keys") && e.contains("hint:"), "{e}");
     assert!(!t.join("a").exists() && !t.join("b").exists() && !t.join("c").exists());
+    let e = stderr(&run_code(package_clip(t.join("d"), &kr).arg("--dash"), 2));
+    assert!(
+        e.contains("--dash needs CMAF") && e.contains("hint:"),
+        "{e}"
+    );
+
+    // rekey re-encrypts whole segments: it refuses common encryption rather
+    // than damage the samples.
+    let enc = t.join("enc");
+    run_ok(package_clip(&enc, &kr).args(["--format", "cmaf", "--scheme", "cenc"]));
+    run_ok(shieldpack().args(["keys", "rotate"]).arg(&kr).args([
+        "--content-id",
+        "clip",
+        "--from-period",
+        "0",
+    ]));
+    let before = snapshot(&enc);
+    let e = stderr(&run_code(
+        shieldpack()
+            .arg("rekey")
+            .arg(&enc)
+            .arg("--keyring")
+            .arg(&kr),
+        2,
+    ));
+    assert!(
+        e.contains("not implemented yet") && e.contains("hint:"),
+        "{e}"
+    );
+    assert_eq!(
+        snapshot(&enc),
+        before,
+        "rekey changed the package it refused"
+    );
 }
 
 /// Plays `url` with `player` (`shaka` or `dashjs`) in chromium through

@@ -1385,6 +1385,7 @@ mod tests {
                     apple: false,
                     format: Container::Ts,
                     scheme: cmaf::Scheme::Aes128,
+                    dash: false,
                 };
                 let progress: &dyn Progress = if lent {
                     &*lend
