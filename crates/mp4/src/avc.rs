@@ -315,12 +315,10 @@ impl ParameterSets {
             b.u1()?; // direct_spatial_mv_pred
         }
         let (mut l0, mut l1) = (pps.num_ref_idx_l0_default, pps.num_ref_idx_l1_default);
-        if p_slice || sp || b_slice {
-            if b.u1()? == 1 {
-                l0 = b.ue()? + 1;
-                if b_slice {
-                    l1 = b.ue()? + 1;
-                }
+        if (p_slice || sp || b_slice) && b.u1()? == 1 {
+            l0 = b.ue()? + 1;
+            if b_slice {
+                l1 = b.ue()? + 1;
             }
         }
         if l0 > 32 || l1 > 32 {

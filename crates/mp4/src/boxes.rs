@@ -1206,7 +1206,7 @@ impl Mp4Box for Trun {
         }
     }
     fn parse_body(r: &mut Reader) -> Result<Self> {
-        let (v, flags) = r.full()?;
+        let (_, flags) = r.full()?;
         let n = r.u32()?;
         let data_offset = if flags & 0x001 != 0 { r.i32()? } else { 0 };
         let first_flags = if flags & 0x004 != 0 {
@@ -1231,13 +1231,10 @@ impl Mp4Box for Trun {
                     sflags = f;
                 }
             }
+            // Unsigned in version 0, signed in 1: the same bits either way
+            // for offsets below 2^31.
             let composition_offset = if flags & 0x800 != 0 {
-                let c = r.u32()?;
-                if v == 0 {
-                    c as i32 // unsigned in version 0; our offsets fit
-                } else {
-                    c as i32
-                }
+                r.u32()? as i32
             } else {
                 0
             };

@@ -201,6 +201,9 @@ pub trait Mp4Box: Sized {
     }
 }
 
+/// Where a box lies in a buffer: its type, its body, and the whole box.
+pub type Span = ([u8; 4], std::ops::Range<usize>, std::ops::Range<usize>);
+
 /// A box as bytes: its type and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawBox {
@@ -244,9 +247,7 @@ impl RawBox {
     }
 
     /// The top-level boxes of `data` as (type, body range, whole-box range).
-    pub fn spans(
-        data: &[u8],
-    ) -> Result<Vec<([u8; 4], std::ops::Range<usize>, std::ops::Range<usize>)>> {
+    pub fn spans(data: &[u8]) -> Result<Vec<Span>> {
         let mut out = Vec::new();
         let mut pos = 0usize;
         while pos < data.len() {
