@@ -1218,7 +1218,9 @@ impl Mp4Box for Trun {
             .iter()
             .filter(|b| flags & **b != 0)
             .count();
-        if (n as usize).saturating_mul(per * 4) > r.remaining() {
+        // Without per-sample fields a count costs no bytes: cap it (a
+        // segment of shieldpack's holds far fewer samples).
+        if (n as usize).saturating_mul(per * 4) > r.remaining() || (per == 0 && n > 1 << 20) {
             return r.fail(format!("says {n} samples, has room for fewer"));
         }
         let mut samples = Vec::with_capacity(n as usize);
@@ -1670,21 +1672,35 @@ impl MediaSegment {
         })
     }
 
-    /// Each traf's samples as ranges of `mdat.data`.
-    pub fn sample_ranges(&self) -> Vec<Vec<std::ops::Range<usize>>> {
-        let header = self.moof.to_bytes().len() + 8;
+    /// Each traf's samples as ranges of `mdat.data`, for the moof as this
+    /// crate writes it (its `trun` data offsets count from the moof's start
+    /// to the mdat payload that follows it). A range outside the mdat is an
+    /// error: a moof that does not describe this mdat.
+    pub fn sample_ranges(&self) -> Result<Vec<Vec<std::ops::Range<usize>>>> {
+        let header = (self.moof.to_bytes().len() + 8) as i64;
+        let len = self.mdat.data.len();
         self.moof
             .trafs
             .iter()
             .map(|t| {
-                let mut at = (t.trun.data_offset as i64 - header as i64).max(0) as usize;
+                let mut at = i64::from(t.trun.data_offset) - header;
                 t.trun
                     .samples
                     .iter()
                     .map(|s| {
-                        let r = at..at + s.size as usize;
-                        at = r.end;
-                        r
+                        let end = at + i64::from(s.size);
+                        if at < 0 || end > len as i64 {
+                            return err(
+                                *b"trun",
+                                format!(
+                                    "track {}: a sample at {at}..{end} lies outside the {len}-byte mdat",
+                                    t.tfhd.track_id
+                                ),
+                            );
+                        }
+                        let r = at as usize..end as usize;
+                        at = end;
+                        Ok(r)
                     })
                     .collect()
             })

@@ -251,7 +251,7 @@ pub fn encrypt_segment(
     sequence: u64,
 ) -> Result<()> {
     let kinds = tracks(init)?;
-    let ranges = seg.sample_ranges();
+    let ranges = seg.sample_ranges()?;
     let mut n = 0u64;
     for (traf, ranges) in seg.moof.trafs.iter_mut().zip(ranges) {
         let id = traf.tfhd.track_id;
@@ -451,7 +451,7 @@ fn cbcs_apply(
 /// information agrees (`saiz`/`saio` against `senc`, subsample maps
 /// against sample sizes). Leaves the boxes as they are.
 pub fn decrypt_segment(seg: &mut MediaSegment, init: &InitSegment, key: &[u8; 16]) -> Result<()> {
-    let ranges = seg.sample_ranges();
+    let ranges = seg.sample_ranges()?;
     let moof_bytes = seg.moof.to_bytes();
     let senc_at = crate::boxes::senc_offsets_for(&moof_bytes);
     for (i, (traf, ranges)) in seg.moof.trafs.iter().zip(ranges).enumerate() {

@@ -356,3 +356,40 @@ fn malformed_boxes_are_errors() {
     let e = MediaSegment::parse(&init().to_bytes()).unwrap_err();
     assert!(e.to_string().contains("moof"), "{e}");
 }
+
+#[test]
+fn mutated_segments_and_inits_are_errors_or_values_never_panics() {
+    // xorshift64*, seeded and printed, so a failure can be replayed.
+    let seed: u64 = 0x5eed_cafe_f00d_0001;
+    println!("mutation seed {seed:#x}");
+    let mut x = seed;
+    let mut next = move || {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    let mut init = init();
+    cenc::protect_init(&mut init, Scheme::Cenc, [9; 16], None, &[]).unwrap();
+    let mut seg = segment();
+    cenc::encrypt_segment(&mut seg, &init, Scheme::Cenc, &[7; 16], 1).unwrap();
+    let (ib, sb) = (init.to_bytes(), seg.to_bytes());
+    for round in 0..4000 {
+        let mut s = sb.clone();
+        let mut i = ib.clone();
+        for _ in 0..1 + next() % 4 {
+            let at = (next() as usize) % s.len();
+            s[at] = next() as u8;
+            let at = (next() as usize) % i.len();
+            i[at] = next() as u8;
+        }
+        if round % 7 == 0 {
+            s.truncate((next() as usize) % s.len());
+        }
+        let parsed_init = InitSegment::parse(&i).ok();
+        if let Ok(mut m) = MediaSegment::parse(&s) {
+            let _ = cenc::decrypt_segment(&mut m, parsed_init.as_ref().unwrap_or(&init), &[7; 16]);
+            let _ = cenc::tracks(parsed_init.as_ref().unwrap_or(&init));
+        }
+    }
+}

@@ -165,7 +165,9 @@ pub fn check_segment(
         cenc::decrypt_segment(&mut seg, init, k).map_err(|e| format!("does not decrypt: {e}"))?;
     }
     let kinds = cenc::tracks(init).map_err(|e| format!("init segment: {e}"))?;
-    let ranges = seg.sample_ranges();
+    let ranges = seg
+        .sample_ranges()
+        .map_err(|e| format!("not a valid fMP4 segment: {e}"))?;
     let mut measured = Measured {
         video_frames: 0,
         video_duration: 0.0,
