@@ -356,18 +356,19 @@ fn cmaf_schemes_are_refused_where_they_do_not_apply() {
         e.contains("sample-aes is for MPEG-TS") && e.contains("hint:"),
         "{e}"
     );
+    let policy = t.join("scenes.json");
+    std::fs::write(
+        &policy,
+        r#"{"scenes": [{"label": "a", "start": "00:00:00", "end": "00:00:06", "drm_level": "clear", "hdcp": false}]}"#,
+    )
+    .unwrap();
     let e = stderr(&run_code(
-        package_clip(t.join("c"), &kr).args([
-            "--format",
-            "cmaf",
-            "--scheme",
-            "cenc",
-            "--rotate-segments",
-            "1",
-        ]),
+        package_clip(t.join("c"), &kr)
+            .args(["--format", "cmaf", "--scheme", "cenc", "--policy"])
+            .arg(&policy),
         2,
     ));
-    assert!(e.contains("rotating keys") && e.contains("hint:"), "{e}");
+    assert!(e.contains("scene policy") && e.contains("hint:"), "{e}");
     assert!(!t.join("a").exists() && !t.join("b").exists() && !t.join("c").exists());
     let e = stderr(&run_code(package_clip(t.join("d"), &kr).arg("--dash"), 2));
     assert!(
@@ -516,4 +517,86 @@ fn cmaf_shaka_plays_hls_cbcs_and_dash_cenc_with_clearkey() {
         &[(kid, "00".repeat(16))],
     );
     assert_ne!(v["exitCode"], 0, "played with a wrong key: {v}");
+}
+
+#[test]
+fn cmaf_rotating_keys_decrypt_per_segment_in_ffmpeg_and_play_in_shaka() {
+    let t = TestDir::new();
+    let kr = new_keyring(&t);
+    let clear = t.join("clear");
+    run_ok(
+        shieldpack()
+            .arg("package")
+            .arg(fixture("clip.mp4"))
+            .arg("-o")
+            .arg(&clear)
+            .args(["--format", "cmaf", "--clear"]),
+    );
+    for scheme in ["cenc", "cbcs"] {
+        let out = t.join(scheme);
+        run_ok(package_clip(&out, &kr).args([
+            "--format",
+            "cmaf",
+            "--scheme",
+            scheme,
+            "--rotate-segments",
+            "1",
+            "--dash",
+        ]));
+        let keys = t.join(format!("keys-{scheme}"));
+        export_key_files(&kr, &out, &keys);
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+        let records = manifest["renditions"][0]["segments"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let kids: Vec<String> = records
+            .iter()
+            .map(|r| r["kid"].as_str().unwrap().to_string())
+            .collect();
+        assert!(
+            kids.len() >= 2 && kids[0] != kids[1],
+            "one key per segment: {kids:?}"
+        );
+        // Each segment decrypts with its own period's key (FFmpeg reads the
+        // key it is given; the seig group names it for players).
+        let mut pairs = Vec::new();
+        for ((seg, c), kid) in segments(&out).iter().zip(segments(&clear)).zip(&kids) {
+            let key = hex::encode(std::fs::read(keys.join(format!("{kid}.key"))).unwrap());
+            let (e, c) = (joined(&t, &out, seg), joined(&t, &clear, &c));
+            assert_eq!(
+                packet_md5s(&e, "0:v", Some(&key)),
+                packet_md5s(&c, "0:v", None),
+                "{scheme}: {} under its own key",
+                seg.display()
+            );
+            pairs.push((kid.clone(), key));
+        }
+        let v = stdout_json(&run_ok(
+            shieldpack()
+                .arg("verify")
+                .arg(&out)
+                .arg("--keys")
+                .arg(&keys)
+                .arg("--json"),
+        ));
+        assert_eq!(v["defects"], serde_json::json!([]), "{v}");
+        assert_eq!(v["video_frames"], CLIP_FRAMES, "{v}");
+        // Shaka with every key: DASH for cenc, HLS for cbcs (whose
+        // "identity" key URIs Shaka fetches as well, so they are served).
+        let served = out.join("360p/keys");
+        std::fs::create_dir_all(&served).unwrap();
+        for kid in &kids {
+            let name = format!("{kid}.key");
+            std::fs::copy(keys.join(&name), served.join(&name)).unwrap();
+        }
+        let server = HttpServer::serve(&out);
+        let url = if scheme == "cenc" {
+            "manifest.mpd"
+        } else {
+            "master.m3u8"
+        };
+        assert_played(&play_eme(&server.url(url), "shaka", &pairs), pairs.len());
+    }
 }

@@ -205,6 +205,8 @@ impl Fmp4Muxer {
                     data_offset: 0,
                     samples,
                 },
+                sbgp: None,
+                sgpd: None,
                 saiz: None,
                 saio: None,
                 senc: None,

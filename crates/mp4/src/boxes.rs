@@ -1437,6 +1437,177 @@ impl Mp4Box for Saio {
     }
 }
 
+/// A `seig` sample group entry (ISO/IEC 23001-7 6): the encryption of the
+/// samples mapped to it, overriding `tenc` (key rotation: another KID,
+/// and for cbcs another constant IV).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seig {
+    pub crypt_byte_block: u8,
+    pub skip_byte_block: u8,
+    pub is_protected: bool,
+    pub per_sample_iv_size: u8,
+    pub kid: [u8; 16],
+    pub constant_iv: Option<[u8; 16]>,
+}
+
+impl Seig {
+    fn write(&self, out: &mut Vec<u8>) {
+        out.u8(0);
+        out.u8(self.crypt_byte_block << 4 | (self.skip_byte_block & 0xf));
+        out.u8(u8::from(self.is_protected));
+        out.u8(self.per_sample_iv_size);
+        out.extend_from_slice(&self.kid);
+        if self.is_protected && self.per_sample_iv_size == 0 {
+            out.u8(16);
+            out.extend_from_slice(&self.constant_iv.unwrap_or_default());
+        }
+    }
+    fn parse(r: &mut Reader) -> Result<Self> {
+        r.skip(1)?;
+        let p = r.u8()?;
+        let is_protected = r.u8()? != 0;
+        let per_sample_iv_size = r.u8()?;
+        let kid = r.array()?;
+        let mut constant_iv = None;
+        if is_protected && per_sample_iv_size == 0 {
+            let n = r.u8()? as usize;
+            if n != 8 && n != 16 {
+                return r.fail(format!("seig constant IV of {n} bytes (8 or 16 allowed)"));
+            }
+            let mut a = [0u8; 16];
+            a[..n].copy_from_slice(r.bytes(n)?);
+            constant_iv = Some(a);
+        }
+        Ok(Seig {
+            crypt_byte_block: p >> 4,
+            skip_byte_block: p & 0xf,
+            is_protected,
+            per_sample_iv_size,
+            kid,
+            constant_iv,
+        })
+    }
+}
+
+/// Sample group description of grouping type `seig` (version 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sgpd {
+    pub entries: Vec<Seig>,
+}
+
+impl Mp4Box for Sgpd {
+    const TYPE: [u8; 4] = *b"sgpd";
+    fn write_body(&self, out: &mut Vec<u8>) {
+        out.full(1, 0);
+        out.extend_from_slice(b"seig");
+        let bodies: Vec<Vec<u8>> = self
+            .entries
+            .iter()
+            .map(|e| {
+                let mut b = Vec::new();
+                e.write(&mut b);
+                b
+            })
+            .collect();
+        let same = bodies.windows(2).all(|w| w[0].len() == w[1].len());
+        out.u32(if same {
+            bodies.first().map_or(0, |b| b.len() as u32)
+        } else {
+            0
+        });
+        out.u32(bodies.len() as u32);
+        for b in bodies {
+            if !same {
+                out.u32(b.len() as u32);
+            }
+            out.extend_from_slice(&b);
+        }
+    }
+    fn parse_body(r: &mut Reader) -> Result<Self> {
+        let (v, _) = r.full()?;
+        let t: [u8; 4] = r.array()?;
+        if &t != b"seig" {
+            return r.fail(format!(
+                "grouping type '{}', not 'seig'",
+                crate::fourcc_str(t)
+            ));
+        }
+        let default_length = if v == 1 { r.u32()? } else { 0 };
+        if v >= 2 {
+            r.u32()?; // default_sample_description_index
+        }
+        let n = r.u32()?;
+        if n as usize > r.remaining() / 20 {
+            return r.fail(format!("says {n} entries, has room for fewer"));
+        }
+        let mut entries = Vec::new();
+        for _ in 0..n {
+            let len = if v == 1 && default_length == 0 {
+                r.u32()? as usize
+            } else if v == 1 {
+                default_length as usize
+            } else {
+                // Version 0 entries have no length: seig's own size.
+                r.remaining() / n as usize
+            };
+            let body = r.bytes(len)?;
+            let mut er = Reader::new(body, Self::TYPE);
+            entries.push(Seig::parse(&mut er)?);
+        }
+        Ok(Sgpd { entries })
+    }
+}
+
+/// Sample to group of grouping type `seig`: runs of (sample count, group
+/// description index; 0x10001 and up index this fragment's own `sgpd`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sbgp {
+    pub entries: Vec<(u32, u32)>,
+}
+
+impl Mp4Box for Sbgp {
+    const TYPE: [u8; 4] = *b"sbgp";
+    fn write_body(&self, out: &mut Vec<u8>) {
+        out.full(0, 0);
+        out.extend_from_slice(b"seig");
+        out.u32(self.entries.len() as u32);
+        for (count, index) in &self.entries {
+            out.u32(*count);
+            out.u32(*index);
+        }
+    }
+    fn parse_body(r: &mut Reader) -> Result<Self> {
+        let (v, _) = r.full()?;
+        let t: [u8; 4] = r.array()?;
+        if &t != b"seig" {
+            return r.fail(format!(
+                "grouping type '{}', not 'seig'",
+                crate::fourcc_str(t)
+            ));
+        }
+        if v == 1 {
+            r.u32()?; // grouping_type_parameter
+        }
+        let n = r.u32()?;
+        if n as usize > r.remaining() / 8 {
+            return r.fail(format!("says {n} entries, has room for fewer"));
+        }
+        let mut entries = Vec::new();
+        for _ in 0..n {
+            entries.push((r.u32()?, r.u32()?));
+        }
+        Ok(Sbgp { entries })
+    }
+}
+
+/// The first child box of type `B` whose grouping type is `seig`.
+fn seig_box<B: Mp4Box>(kids: &[RawBox]) -> Result<Option<B>> {
+    kids.iter()
+        .find(|k| k.box_type == B::TYPE && k.body.get(4..8) == Some(b"seig"))
+        .map(|k| k.typed())
+        .transpose()
+}
+
 /// Track fragment: header, decode time, run, and with encryption the
 /// sample auxiliary information (`saiz`, `saio`) and `senc`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1444,9 +1615,22 @@ pub struct Traf {
     pub tfhd: Tfhd,
     pub tfdt: Tfdt,
     pub trun: Trun,
+    /// Key rotation: the samples' `seig` group and its description.
+    pub sbgp: Option<Sbgp>,
+    pub sgpd: Option<Sgpd>,
     pub saiz: Option<Saiz>,
     pub saio: Option<Saio>,
     pub senc: Option<Senc>,
+}
+
+impl Traf {
+    /// The `seig` entry that describes this fragment's samples, if any
+    /// (shieldpack maps every sample of a fragment to one entry).
+    pub fn seig(&self) -> Option<&Seig> {
+        let (_, index) = *self.sbgp.as_ref()?.entries.first()?;
+        let i = index.checked_sub(0x10001)? as usize;
+        self.sgpd.as_ref()?.entries.get(i)
+    }
 }
 
 impl Mp4Box for Traf {
@@ -1455,6 +1639,12 @@ impl Mp4Box for Traf {
         self.tfhd.write(out);
         self.tfdt.write(out);
         self.trun.write(out);
+        if let Some(b) = &self.sbgp {
+            b.write(out);
+        }
+        if let Some(b) = &self.sgpd {
+            b.write(out);
+        }
         if let Some(b) = &self.saiz {
             b.write(out);
         }
@@ -1471,6 +1661,8 @@ impl Mp4Box for Traf {
             tfhd: one(Self::TYPE, &kids)?,
             tfdt: one(Self::TYPE, &kids)?,
             trun: one(Self::TYPE, &kids)?,
+            sbgp: seig_box(&kids)?,
+            sgpd: seig_box(&kids)?,
             saiz: opt(&kids)?,
             saio: opt(&kids)?,
             senc: opt(&kids)?,

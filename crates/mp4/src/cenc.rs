@@ -29,7 +29,10 @@
 
 use aes::cipher::{KeyIvInit, StreamCipher};
 
-use crate::{err, InitSegment, MediaSegment, Mp4Box, Result, Saio, Saiz, SampleAux, Senc, Tenc};
+use crate::{
+    err, InitSegment, MediaSegment, Mp4Box, Result, Saio, Saiz, SampleAux, Sbgp, Seig, Senc, Sgpd,
+    Tenc,
+};
 
 type Aes128Ctr = ctr::Ctr128BE<aes::Aes128>;
 
@@ -240,14 +243,19 @@ fn ctr_apply(key: &[u8; 16], iv: &[u8], sample: &mut [u8], subsamples: &[(u16, u
 }
 
 /// Encrypts every sample of `seg` (clear, as the muxer wrote it) in place
-/// with `key` under `scheme`, adding `senc`, `saiz` and `saio` to each
-/// track fragment that needs them. `init` is the protected init segment
-/// (its `tenc` gives cbcs's constant IV).
+/// with `key` (whose KID is `kid`; cbcs's constant IV for it is
+/// `constant_iv`) under `scheme`, adding `senc`, `saiz` and `saio` to each
+/// track fragment that needs them. `init` is the protected init segment.
+/// When the KID or constant IV differ from `tenc`'s (key rotation), every
+/// track fragment gets a `seig` sample group saying which.
+#[allow(clippy::too_many_arguments)]
 pub fn encrypt_segment(
     seg: &mut MediaSegment,
     init: &InitSegment,
     scheme: Scheme,
     key: &[u8; 16],
+    kid: [u8; 16],
+    constant_iv: [u8; 16],
     sequence: u64,
 ) -> Result<()> {
     let kinds = tracks(init)?;
@@ -279,10 +287,26 @@ pub fn encrypt_segment(
             }
             _ => None,
         };
-        let constant_iv = entry
-            .and_then(|e| e.sinf())
-            .and_then(|s| s.tenc.constant_iv)
-            .unwrap_or_default();
+        let Some(tenc) = entry.and_then(|e| e.sinf()).map(|s| &s.tenc) else {
+            return err(*b"tenc", format!("track {id} is not marked as encrypted"));
+        };
+        let rotated =
+            tenc.kid != kid || (scheme == Scheme::Cbcs && tenc.constant_iv != Some(constant_iv));
+        if rotated {
+            traf.sgpd = Some(Sgpd {
+                entries: vec![Seig {
+                    crypt_byte_block: tenc.crypt_byte_block,
+                    skip_byte_block: tenc.skip_byte_block,
+                    is_protected: true,
+                    per_sample_iv_size: tenc.per_sample_iv_size,
+                    kid,
+                    constant_iv: (scheme == Scheme::Cbcs).then_some(constant_iv),
+                }],
+            });
+            traf.sbgp = Some(Sbgp {
+                entries: vec![(traf.trun.samples.len() as u32, 0x10001)],
+            });
+        }
         let mut aux = Vec::with_capacity(ranges.len());
         for r in ranges {
             let sample = &mut seg.mdat.data[r];
@@ -470,7 +494,11 @@ pub fn decrypt_segment(seg: &mut MediaSegment, init: &InitSegment, key: &[u8; 16
         };
         let scheme = Scheme::of(sinf.schm.scheme);
         let iv_size = usize::from(sinf.tenc.per_sample_iv_size);
-        let constant_iv = sinf.tenc.constant_iv.unwrap_or_default();
+        let constant_iv = traf
+            .seig()
+            .and_then(|g| g.constant_iv)
+            .or(sinf.tenc.constant_iv)
+            .unwrap_or_default();
         match (scheme, iv_size) {
             (Some(Scheme::Cenc), 8) | (Some(Scheme::Cbcs), 0) => {}
             _ => {

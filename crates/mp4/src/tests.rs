@@ -158,6 +158,8 @@ pub(crate) fn segment() -> MediaSegment {
                         vs(p.len(), NON_SYNC_SAMPLE, -512),
                     ],
                 },
+                sbgp: None,
+                sgpd: None,
                 saiz: None,
                 saio: None,
                 senc: None,
@@ -179,6 +181,8 @@ pub(crate) fn segment() -> MediaSegment {
                         })
                         .collect(),
                 },
+                sbgp: None,
+                sgpd: None,
                 saiz: None,
                 saio: None,
                 senc: None,
@@ -263,7 +267,7 @@ fn every_box_round_trips() {
     assert_eq!(InitSegment::parse(&i.to_bytes()).unwrap(), i);
 
     let mut s = segment();
-    cenc::encrypt_segment(&mut s, &i, Scheme::Cenc, &[7; 16], 3).unwrap();
+    cenc::encrypt_segment(&mut s, &i, Scheme::Cenc, &[7; 16], [8; 16], [0; 16], 3).unwrap();
     round_trip(&s.moof);
     round_trip(&s.moof.mfhd);
     for t in &s.moof.trafs {
@@ -274,6 +278,10 @@ fn every_box_round_trips() {
         round_trip(t.saiz.as_ref().unwrap());
         round_trip(t.saio.as_ref().unwrap());
         round_trip(t.senc.as_ref().unwrap());
+        // The KID differs from tenc's: a seig group names it.
+        round_trip(t.sbgp.as_ref().unwrap());
+        round_trip(t.sgpd.as_ref().unwrap());
+        assert_eq!(t.seig().unwrap().kid, [8; 16]);
     }
     round_trip(s.styp.as_ref().unwrap());
     round_trip(&s.mdat);
@@ -288,7 +296,7 @@ fn cenc_encrypts_and_decrypts_every_sample() {
     let clear = segment();
     let mut s = clear.clone();
     let key = [0x2b; 16];
-    cenc::encrypt_segment(&mut s, &i, Scheme::Cenc, &key, 5).unwrap();
+    cenc::encrypt_segment(&mut s, &i, Scheme::Cenc, &key, [9; 16], [0; 16], 5).unwrap();
     let bytes = s.to_bytes();
     let mut back = MediaSegment::parse(&bytes).unwrap();
     assert_ne!(back.mdat.data, clear.mdat.data);
@@ -372,7 +380,7 @@ fn mutated_segments_and_inits_are_errors_or_values_never_panics() {
     let mut init = init();
     cenc::protect_init(&mut init, Scheme::Cenc, [9; 16], None, &[]).unwrap();
     let mut seg = segment();
-    cenc::encrypt_segment(&mut seg, &init, Scheme::Cenc, &[7; 16], 1).unwrap();
+    cenc::encrypt_segment(&mut seg, &init, Scheme::Cenc, &[7; 16], [8; 16], [0; 16], 1).unwrap();
     let (ib, sb) = (init.to_bytes(), seg.to_bytes());
     for round in 0..4000 {
         let mut s = sb.clone();

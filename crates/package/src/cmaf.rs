@@ -53,7 +53,7 @@ impl Scheme {
 }
 
 /// Refuses a scheme the format cannot carry, or that is not written yet.
-pub fn check(format: Container, scheme: Scheme, rotates: bool) -> Result<()> {
+pub fn check(format: Container, scheme: Scheme, has_policy: bool) -> Result<()> {
     let name = scheme.as_str();
     match (format, scheme) {
         (Container::Ts, Scheme::Cbcs | Scheme::Cenc) => Err(Error::arg(
@@ -68,9 +68,9 @@ pub fn check(format: Container, scheme: Scheme, rotates: bool) -> Result<()> {
             format!("--scheme {name} is not implemented yet"),
             "use --scheme aes-128 for MPEG-TS, or --format cmaf --scheme cbcs",
         )),
-        (Container::Cmaf, Scheme::Cenc | Scheme::Cbcs) if rotates => Err(Error::arg(
-            format!("--scheme {name} with rotating keys or a scene policy is not implemented yet (each key period needs its KID signalled in the segments)"),
-            "package cmaf with one key (no --rotate-*, --rotation or --policy), or use --scheme aes-128",
+        (Container::Cmaf, Scheme::Cenc | Scheme::Cbcs) if has_policy => Err(Error::arg(
+            format!("--scheme {name} with a scene policy is not implemented yet (clear scenes need clear fragments under a protected init segment)"),
+            "package cmaf without --policy (key rotation works), or use --scheme aes-128",
         )),
         _ => Ok(()),
     }
@@ -125,20 +125,37 @@ pub fn init_segment(
     Ok(init)
 }
 
+/// The key of one segment under common encryption: key, KID, and cbcs's
+/// constant IV for the key period.
+pub struct SampleKey {
+    pub key: zeroize::Zeroizing<[u8; 16]>,
+    pub kid: [u8; 16],
+    pub constant_iv: [u8; 16],
+}
+
 /// Encrypts the clear media segment `clear` (segment number `sequence`)
-/// under `key`, as the protected `init` describes.
+/// under `k`, as the protected `init` describes (a `seig` group names the
+/// key where it is not the init segment's default).
 pub fn encrypt_segment(
     path: &Path,
     clear: &[u8],
     init: &mp4::InitSegment,
     scheme: cenc::Scheme,
-    key: &[u8; 16],
+    k: &SampleKey,
     sequence: u64,
 ) -> Result<Vec<u8>> {
     let mut seg =
         mp4::MediaSegment::parse(clear).map_err(|e| mp4_err(path, "a media segment", e))?;
-    cenc::encrypt_segment(&mut seg, init, scheme, key, sequence)
-        .map_err(|e| mp4_err(path, "encrypting a media segment", e))?;
+    cenc::encrypt_segment(
+        &mut seg,
+        init,
+        scheme,
+        &k.key,
+        k.kid,
+        k.constant_iv,
+        sequence,
+    )
+    .map_err(|e| mp4_err(path, "encrypting a media segment", e))?;
     Ok(seg.to_bytes())
 }
 

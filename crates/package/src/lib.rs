@@ -309,9 +309,9 @@ struct Current {
     region: Option<Region>,
     counter_before: Option<PeriodCounter>,
     last_key_before: Option<Option<(u64, u32)>>,
-    /// With common encryption (cmaf `cenc`): the clear segment, encrypted
-    /// sample by sample once whole (`End`), and its key.
-    common: Option<(Vec<u8>, zeroize::Zeroizing<[u8; 16]>)>,
+    /// With common encryption (cmaf `cenc`, `cbcs`): the clear segment,
+    /// encrypted sample by sample once whole (`End`), and its key.
+    common: Option<(Vec<u8>, cmaf::SampleKey)>,
 }
 
 /// The key material of one segment.
@@ -460,15 +460,15 @@ impl Writer<'_> {
                 let o = self.o;
                 let path = self.root.join(self.rendition()).join("init.mp4");
                 let common = self.keyring.and(o.scheme.common());
-                // The default KID: the first key period's. (Rotation with
-                // common encryption is refused until segments signal theirs.)
+                // The default KID: the first key period's; segments under
+                // another key name theirs in a `seig` group.
                 let (kid, constant_iv) = self.keyring.map_or(([0; 16], [0; 16]), |kr| {
                     let generation = kr.generation_for(&o.content_id, 0);
                     (
                         kr.kid(&o.content_id, generation, 0),
-                        // cbcs's constant IV: derived for the key period under
-                        // a sequence number no segment has, so it is none of
-                        // the IVs `--iv derived` gives segments.
+                        // cbcs's constant IV, one for the title: derived
+                        // under a sequence number no segment has, so it is
+                        // none of the IVs `--iv derived` gives segments.
                         kr.iv(&o.content_id, generation, 0, u64::MAX),
                     )
                 });
@@ -534,7 +534,21 @@ impl Writer<'_> {
                     Some(kr) => {
                         let k = segment_key(o, kr, period, sequence);
                         if o.scheme.common().is_some() {
-                            cur.common = Some((Vec::new(), k.key.clone()));
+                            let sk = cmaf::SampleKey {
+                                key: k.key.clone(),
+                                kid: kr.kid(&o.content_id, k.generation, period),
+                                // One constant IV for the title, the init
+                                // segment's (`Event::Init`): under another key
+                                // it is no reuse, and readers that ignore
+                                // `seig` (FFmpeg) still find it in `tenc`.
+                                constant_iv: kr.iv(
+                                    &o.content_id,
+                                    kr.generation_for(&o.content_id, 0),
+                                    0,
+                                    u64::MAX,
+                                ),
+                            };
+                            cur.common = Some((Vec::new(), sk));
                         } else {
                             cur.enc = Some(crypto::StreamEncryptor::new(&k.key, &k.iv));
                         }
@@ -660,8 +674,7 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         ));
     }
     if keyring.is_some() || o.format == Container::Ts {
-        let rotates = o.rotation != Rotation::None || o.policy.is_some();
-        cmaf::check(o.format, o.scheme, rotates)?;
+        cmaf::check(o.format, o.scheme, o.policy.is_some())?;
     }
     let mut warnings = Vec::new();
     let policy = load_policy(o, keyring, &mut warnings)?;
