@@ -6,6 +6,7 @@
 mod util;
 
 mod batch;
+mod cmaf;
 mod docs;
 mod drm;
 mod fidelity;

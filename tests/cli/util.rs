@@ -716,7 +716,7 @@ pub fn is_mpeg_ts(data: &[u8]) -> bool {
 
 /// Only one chromium at a time: two cores cannot decode two videos in real time
 /// alongside cargo's other test threads without dropping frames.
-static BROWSER: Mutex<()> = Mutex::new(());
+pub static BROWSER: Mutex<()> = Mutex::new(());
 
 /// Options for [`play_in_browser_with`].
 #[derive(Debug, Clone)]

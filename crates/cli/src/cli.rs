@@ -414,6 +414,27 @@ pub enum IvMode {
     Derived,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// MPEG-TS segments (seg_NNNNN.ts)
+    Ts,
+    /// CMAF: init.mp4 and fragmented MP4 segments (seg_NNNNN.m4s), HLS with EXT-X-MAP
+    Cmaf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scheme {
+    /// Whole-segment AES-128-CBC, HLS METHOD=AES-128 (ts default; cmaf too)
+    #[value(name = "aes-128")]
+    Aes128,
+    /// HLS SAMPLE-AES for MPEG-TS
+    SampleAes,
+    /// Common encryption, AES-CBC 1:9 pattern (cmaf default)
+    Cbcs,
+    /// Common encryption, AES-CTR with per-sample IVs (cmaf)
+    Cenc,
+}
+
 /// The packaging flags that `package` and `batch` share: they decide the bytes
 /// of a package, so `batch` records them to know when a title must be redone.
 #[derive(Debug, Clone, Args)]
@@ -472,6 +493,18 @@ pub struct PackageFlags {
     /// video), naming the rule; without it, such input gets a warning
     #[arg(long)]
     pub apple: bool,
+
+    /// Segment container: ts, or cmaf (init.mp4 + fragmented MP4 segments)
+    #[arg(long, value_enum, default_value_t = Format::Ts)]
+    pub format: Format,
+
+    /// Encryption scheme; default aes-128 for ts, cbcs for cmaf
+    #[arg(long, value_enum, conflicts_with = "clear")]
+    pub scheme: Option<Scheme>,
+
+    /// With --format cmaf: also write a DASH manifest.mpd over the same segments
+    #[arg(long)]
+    pub dash: bool,
 }
 
 #[derive(Debug, Args)]

@@ -136,6 +136,17 @@ fn check_package(dir: &Path, manifest: &Manifest, kr: &Keyring) -> Result<()> {
             "package it again with --keyring to encrypt it",
         ));
     }
+    if manifest.encryption != "aes-128" {
+        // Common encryption re-encrypts samples, not whole segments.
+        return Err(Error::invalid_file(
+            &mpath,
+            format!(
+                "rekey of '{}' (common encryption) packages is not implemented yet",
+                manifest.encryption
+            ),
+            "package the title again with the rotated keyring instead",
+        ));
+    }
     if let Some(f) = manifest.keyring_fingerprint.as_deref() {
         if f != kr.fingerprint() {
             return Err(Error::arg(

@@ -8,6 +8,8 @@ mod annexb;
 pub mod codecs;
 pub mod detect;
 mod editlist;
+mod fmp4;
+pub mod format;
 mod gop;
 pub mod ladder;
 mod mux;

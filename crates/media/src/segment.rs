@@ -21,6 +21,7 @@ use std::sync::mpsc;
 use ffmpeg_next as ff;
 
 use super::editlist::{Failure, Trim};
+use super::format::{Container, SegmentMuxer};
 use super::gop::{Pictures, Start};
 use super::mux::TsMuxer;
 use super::timestamps::{At, Repair};
@@ -39,6 +40,8 @@ pub struct Plan {
     pub forced_cuts: Vec<f64>,
     /// Also begin a new segment at every multiple of this many seconds (key rotation).
     pub cut_every: Option<f64>,
+    /// The container the segments are written in.
+    pub format: Container,
 }
 
 /// What the segmenter produces, in order.
@@ -52,6 +55,9 @@ pub enum Event {
         info: MediaInfo,
         selection: Selection,
     },
+    /// The initialisation segment every media segment needs (CMAF's
+    /// `init.mp4`, clear), sent once after `Start` by formats that have one.
+    Init(Vec<u8>),
     /// A segment begins; `start` is seconds from the first video keyframe.
     Begin { index: usize, start: f64 },
     /// The next bytes of the current segment.
@@ -111,10 +117,14 @@ pub fn run(
     let selection = info.select()?;
     let streams = Streams::of(&ictx, &selection);
     let repair = Repair::new(&ictx, &selection);
-    let mut mux = muxer(&ictx, &streams).map_err(mux_err(path))?;
+    let mut mux = muxer(&ictx, &streams, plan.format).map_err(mux_err(path))?;
     mux.recycle(spares);
     let total_ms = info.duration.map(|d| (d * 1000.0) as u64).unwrap_or(0);
+    let init = mux.init_segment();
     sink(Event::Start { info, selection })?;
+    if let Some(init) = init {
+        sink(Event::Init(init))?;
+    }
     progress.set_length(total_ms.max(1));
 
     let mut out = Output::new(path, progress, mux, sink, &streams);
@@ -167,7 +177,8 @@ impl Streams {
 fn muxer(
     ictx: &ff::format::context::Input,
     streams: &Streams,
-) -> std::result::Result<TsMuxer, (&'static str, ff::Error)> {
+    format: Container,
+) -> std::result::Result<Box<dyn SegmentMuxer>, (&'static str, ff::Error)> {
     // The muxer copies the parameters, so their borrow of `ictx`, which the
     // packet loop needs to itself, ends here.
     let params: Vec<_> = std::iter::once(streams.video)
@@ -179,7 +190,10 @@ fn muxer(
         .collect();
     let refs: Vec<(&ff::codec::Parameters, ff::Rational)> =
         params.iter().map(|(p, t)| (p, *t)).collect();
-    TsMuxer::new(&refs)
+    Ok(match format {
+        Container::Ts => Box::new(TsMuxer::new(&refs)?),
+        Container::Cmaf => Box::new(super::fmp4::Fmp4Muxer::new(&refs)?),
+    })
 }
 
 /// Reads every packet of `ictx` into `out`, cutting where `plan` says, and
@@ -234,6 +248,15 @@ fn demux<S: FnMut(Event) -> Result<()>>(
         if si == streams.video {
             read_frames += 1;
             if trim.resumes(&packet) {
+                // The re-encoded start has parameter sets of its own, which an
+                // fMP4 init segment's single avcC cannot describe.
+                if plan.format == Container::Cmaf && trim.reencoded() > 0 {
+                    return Err(Error::invalid_file(
+                        path,
+                        "an MP4 edit list hides the start of a GOP, which --format cmaf cannot re-encode yet".to_string(),
+                        "package it with --format ts, or cut the source on a keyframe (ffmpeg -ss before -i with re-encoding)".to_string(),
+                    ));
+                }
                 out.mux.restore_parameter_sets();
             }
             // Times come from the packet as read, in the input's time base:
@@ -342,7 +365,7 @@ impl<'a> Cuts<'a> {
 struct Output<'a, S> {
     path: &'a Path,
     progress: &'a dyn Progress,
-    mux: TsMuxer,
+    mux: Box<dyn SegmentMuxer>,
     sink: S,
     v_sec: f64,
     pictures: Option<&'a Pictures>,
@@ -371,7 +394,7 @@ impl<'a, S: FnMut(Event) -> Result<()>> Output<'a, S> {
     fn new(
         path: &'a Path,
         progress: &'a dyn Progress,
-        mux: TsMuxer,
+        mux: Box<dyn SegmentMuxer>,
         sink: S,
         streams: &'a Streams,
     ) -> Self {

@@ -18,6 +18,8 @@
 //! is less protected than the policy asks. Without a policy, periods keep their historic
 //! numbering (`period_of`: segment count or time divided by the interval).
 
+pub mod cmaf;
+pub mod dash;
 pub mod ladder;
 pub mod verify;
 
@@ -37,7 +39,8 @@ use shieldpack_core::manifest::{
 };
 use shieldpack_core::policy::{self, rotation::RotationConfig, Hdcp, Level, Policy};
 use shieldpack_core::progress::Progress;
-use shieldpack_media::{self as media, segment};
+use shieldpack_media::{self as media, format::Container, segment};
+use shieldpack_mp4 as mp4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IvMode {
@@ -100,6 +103,12 @@ pub struct Options {
     /// checked against the format and scheme (`shieldpack_core::drm::validate`).
     pub drm: Vec<shieldpack_core::drm::DrmSystem>,
     pub drm_options: shieldpack_core::drm::DrmOptions,
+    /// The segment container (`--format`).
+    pub format: Container,
+    /// How segments are encrypted when a keyring is given (`--scheme`).
+    pub scheme: cmaf::Scheme,
+    /// Also write a DASH `manifest.mpd` over the CMAF segments (`--dash`).
+    pub dash: bool,
 }
 
 /// Lends the pipeline a core while it runs (`Options::idle`): `batch` lends
@@ -309,6 +318,9 @@ struct Current {
     region: Option<Region>,
     counter_before: Option<PeriodCounter>,
     last_key_before: Option<Option<(u64, u32)>>,
+    /// With common encryption (cmaf `cenc`, `cbcs`): the clear segment,
+    /// encrypted sample by sample once whole (`End`), and its key.
+    common: Option<(Vec<u8>, cmaf::SampleKey)>,
 }
 
 /// The key material of one segment.
@@ -340,6 +352,8 @@ struct Writer<'a> {
     /// the encrypting thread, before the package is published.
     /// `None` once the writer is done, which ends the syncer.
     finished: Option<mpsc::SyncSender<(std::fs::File, PathBuf)>>,
+    /// CMAF: the init segment as written (protected with common encryption).
+    init: Option<mp4::InitSegment>,
 }
 
 impl Writer<'_> {
@@ -384,7 +398,8 @@ impl Writer<'_> {
         let (period, generation) = (cur.period, k.generation);
         cur.key_tag = (k.explicit.is_some() || last_key_before != Some(Some((period, generation))))
             .then(|| {
-                Key::aes128(
+                cmaf::key_tag(
+                    o.scheme,
                     key_uri(&o.key_uri, &k.kid, period, &o.content_id),
                     k.explicit,
                 )
@@ -392,7 +407,8 @@ impl Writer<'_> {
         self.last_key = Some(Some((period, generation)));
         cur.generation = generation;
         cur.kid = Some(k.kid);
-        cur.iv = k.explicit;
+        // Common encryption's IVs are per sample, in each segment's senc.
+        cur.iv = k.explicit.filter(|_| o.scheme.common().is_none());
     }
 
     /// Re-protects a finished segment as scene `j`, stronger than the one it
@@ -451,6 +467,26 @@ impl Writer<'_> {
                 std::fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
                 self.start = Some((info, selection, name));
             }
+            segment::Event::Init(clear) => {
+                let o = self.o;
+                let path = self.root.join(self.rendition()).join("init.mp4");
+                let common = self.keyring.and(o.scheme.common());
+                // The default KID: the first key period's; segments under
+                // another key name theirs in a `seig` group.
+                let (kid, constant_iv) = self.keyring.map_or(([0; 16], [0; 16]), |kr| {
+                    let generation = kr.generation_for(&o.content_id, 0);
+                    (
+                        kr.kid(&o.content_id, generation, 0),
+                        // cbcs's constant IV, one for the title: derived
+                        // under a sequence number no segment has, so it is
+                        // none of the IVs `--iv derived` gives segments.
+                        kr.iv(&o.content_id, generation, 0, u64::MAX),
+                    )
+                });
+                let init = cmaf::init_segment(&path, &clear, common, kid, constant_iv, &[])?;
+                fsutil::write_file(&path, &init.to_bytes())?;
+                self.init = Some(init);
+            }
             segment::Event::Begin { index, start } => {
                 let o = self.o;
                 let sequence = index as u64;
@@ -471,7 +507,7 @@ impl Writer<'_> {
                 let path = self
                     .root
                     .join(self.rendition())
-                    .join(format!("seg_{index:05}.ts"));
+                    .join(format!("seg_{index:05}.{}", o.format.extension()));
                 let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
                 let mut cur = Current {
                     file,
@@ -492,6 +528,7 @@ impl Writer<'_> {
                     region,
                     counter_before,
                     last_key_before,
+                    common: None,
                 };
                 match self.keyring {
                     None => {
@@ -507,7 +544,25 @@ impl Writer<'_> {
                     }
                     Some(kr) => {
                         let k = segment_key(o, kr, period, sequence)?;
-                        cur.enc = Some(crypto::StreamEncryptor::new(&k.key, &k.iv));
+                        if o.scheme.common().is_some() {
+                            let sk = cmaf::SampleKey {
+                                key: k.key.clone(),
+                                kid: kr.kid(&o.content_id, k.generation, period),
+                                // One constant IV for the title, the init
+                                // segment's (`Event::Init`): under another key
+                                // it is no reuse, and readers that ignore
+                                // `seig` (FFmpeg) still find it in `tenc`.
+                                constant_iv: kr.iv(
+                                    &o.content_id,
+                                    kr.generation_for(&o.content_id, 0),
+                                    0,
+                                    u64::MAX,
+                                ),
+                            };
+                            cur.common = Some((Vec::new(), sk));
+                        } else {
+                            cur.enc = Some(crypto::StreamEncryptor::new(&k.key, &k.iv));
+                        }
                         self.use_key(&mut cur, k, last_key_before);
                     }
                 }
@@ -515,6 +570,10 @@ impl Writer<'_> {
             }
             segment::Event::Data(mut bytes) => {
                 let cur = self.cur.as_mut().expect("Data comes inside a segment");
+                if let Some((clear, _)) = cur.common.as_mut() {
+                    clear.extend_from_slice(&bytes);
+                    return Ok(());
+                }
                 match cur.enc.as_mut() {
                     Some(enc) => {
                         let out = enc.update_hashed(&mut bytes, &mut cur.hasher);
@@ -538,6 +597,17 @@ impl Writer<'_> {
                 video_frames,
             } => {
                 let mut cur = self.cur.take().expect("End closes a segment");
+                if let Some((clear, key)) = cur.common.take() {
+                    let (Some(init), Some(scheme)) = (&self.init, self.o.scheme.common()) else {
+                        unreachable!(
+                            "common encryption is only chosen for cmaf, which has an init segment"
+                        )
+                    };
+                    let seg =
+                        cmaf::encrypt_segment(&cur.path, &clear, init, scheme, &key, index as u64)?;
+                    cur.hasher.update(&seg);
+                    Self::write(&mut cur, &seg)?;
+                }
                 if let Some(enc) = cur.enc.take() {
                     let last = enc.finish_hashed(&mut cur.hasher);
                     Self::write(&mut cur, &last)?;
@@ -555,7 +625,7 @@ impl Writer<'_> {
                     }
                 }
                 let duration = ms(duration);
-                let name = format!("seg_{index:05}.ts");
+                let name = format!("seg_{index:05}.{}", self.o.format.extension());
                 self.records.push(SegmentRecord {
                     uri: format!("{}/{name}", self.rendition()),
                     sequence: index as u64,
@@ -609,6 +679,15 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         }
         None => None,
     };
+    if o.dash && o.format != Container::Cmaf {
+        return Err(Error::arg(
+            "--dash needs CMAF segments",
+            "add --format cmaf: DASH and HLS then share the same init and media segments",
+        ));
+    }
+    if keyring.is_some() || o.format == Container::Ts {
+        cmaf::check(o.format, o.scheme, o.policy.is_some())?;
+    }
     let mut warnings = Vec::new();
     let policy = load_policy(o, keyring, &mut warnings)?;
     let staged = StagedDir::new(&o.output, o.force, o.clean_abandoned)?;
@@ -632,7 +711,8 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     if !independent {
         warnings.push(dependent_warning(&summary));
     }
-    write_media_playlist(&rdir, w.playlist, independent)?;
+    let map = (o.format == Container::Cmaf).then(|| "init.mp4".to_string());
+    write_media_playlist(&rdir, w.playlist, independent, map)?;
     let variant = variant_of(&w.records, &sel, format!("{rendition}/index.m3u8"));
     let master = MasterPlaylist {
         version: 3,
@@ -643,7 +723,7 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         &staged.path().join("master.m3u8"),
         master.write().as_bytes(),
     )?;
-    let manifest = manifest_of(o, keyring, &summary, rendition, variant, w.records);
+    let manifest = manifest_of(o, keyring, &summary, rendition, variant.clone(), w.records);
     if let Some(c) = keyring.and_then(Keyring::provided) {
         let used: Vec<u64> = manifest.key_periods().iter().map(|p| p.0).collect();
         c.check_used(&used)?;
@@ -652,6 +732,25 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         &staged.path().join("manifest.json"),
         manifest.to_json().as_bytes(),
     )?;
+    if o.dash {
+        let r = &manifest.renditions[0];
+        let (w, h) = variant.resolution.unwrap_or((0, 0));
+        let common = keyring.and(o.scheme.common()).map(|_| o.scheme.as_str());
+        let mpd = dash::Mpd {
+            rendition: &r.name,
+            codecs: &r.codecs,
+            width: w,
+            height: h,
+            frame_rate: r.frame_rate,
+            bandwidth: r.bandwidth,
+            scheme: common,
+            default_kid: r.segments.iter().find_map(|s| s.kid.as_deref()),
+            extra_protection: &[],
+            records: &r.segments,
+            duration: manifest.source.duration,
+        };
+        fsutil::write_file(&staged.path().join("manifest.mpd"), mpd.write().as_bytes())?;
+    }
     let resolved = match (&policy, &o.policy) {
         (Some(p), Some(path)) => {
             let r = write_resolved_policy(o, p, path, &manifest, staged.path())?;
@@ -794,6 +893,7 @@ fn cut_plan(o: &Options, policy: Option<&Policy>) -> segment::Plan {
         target: o.segment_duration,
         forced_cuts: forced,
         cut_every,
+        format: o.format,
     }
 }
 
@@ -825,6 +925,7 @@ fn run_pipeline<'a>(
         playlist: Vec::new(),
         spares: spare_tx,
         finished: Some(finished_tx),
+        init: None,
     };
     std::thread::scope(|scope| -> Result<(segment::Summary, Writer)> {
         let input = &o.input;
@@ -883,17 +984,24 @@ fn run_pipeline<'a>(
 }
 
 /// Writes the rendition's VOD media playlist.
-fn write_media_playlist(rdir: &Path, segments: Vec<MediaSegment>, independent: bool) -> Result<()> {
+fn write_media_playlist(
+    rdir: &Path,
+    segments: Vec<MediaSegment>,
+    independent: bool,
+    map: Option<String>,
+) -> Result<()> {
     let target_duration = bandwidth::target_duration(segments.iter().map(|s| s.duration));
-    let media = MediaPlaylist {
+    let mut media = MediaPlaylist {
         version: 3,
         target_duration,
         media_sequence: 0,
         playlist_type: Some(PlaylistType::Vod),
         independent_segments: independent,
+        map,
         segments,
         end_list: true,
     };
+    media.version = media.required_version().max(3);
     fsutil::write_file(&rdir.join("index.m3u8"), media.write().as_bytes())
 }
 
@@ -934,7 +1042,12 @@ fn manifest_of(
         tool_version: env!("CARGO_PKG_VERSION").into(),
         content_id: o.content_id.clone(),
         keyring_fingerprint: keyring.map(|k| k.fingerprint().to_string()),
-        encryption: if keyring.is_some() { "aes-128" } else { "none" }.into(),
+        encryption: if keyring.is_some() {
+            o.scheme.as_str()
+        } else {
+            "none"
+        }
+        .into(),
         iv_mode: o.iv.as_str().into(),
         key_uri_template: o.key_uri.clone(),
         segment_duration: o.segment_duration,
@@ -1317,6 +1430,9 @@ mod tests {
                     apple: false,
                     drm: Vec::new(),
                     drm_options: Default::default(),
+                    format: Container::Ts,
+                    scheme: cmaf::Scheme::Aes128,
+                    dash: false,
                 };
                 let progress: &dyn Progress = if lent {
                     &*lend
@@ -1448,6 +1564,9 @@ mod tests {
             overlap: false,
             idle: None,
             apple: false,
+            format: Container::Ts,
+            scheme: cmaf::Scheme::Aes128,
+            dash: false,
             reuse_content_id: false,
             drm: Vec::new(),
             drm_options: Default::default(),

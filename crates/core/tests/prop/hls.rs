@@ -76,6 +76,7 @@ fn media_playlist() -> impl Strategy<Value = MediaPlaylist> {
                     media_sequence,
                     playlist_type,
                     independent_segments,
+                    map: None,
                     segments,
                     end_list,
                 }

@@ -4,11 +4,14 @@ use std::path::Path;
 
 use serde_json::json;
 
-use shieldpack::cli::{IvMode as CliIv, PackageArgs, PackageFlags};
+use shieldpack::cli::{
+    Format as CliFormat, IvMode as CliIv, PackageArgs, PackageFlags, Scheme as CliScheme,
+};
 use shieldpack::output::Printer;
 use shieldpack::Status;
 use shieldpack_core::manifest::Rotation;
 use shieldpack_core::policy::rotation;
+use shieldpack_media::format::Container;
 use shieldpack_package::{self as package, IvMode, Options};
 
 /// Reads the `--rotation` config, if any, and prints what it warns about.
@@ -111,6 +114,21 @@ pub fn options_for(
         apple: f.apple,
         drm,
         drm_options,
+        format: match f.format {
+            CliFormat::Ts => Container::Ts,
+            CliFormat::Cmaf => Container::Cmaf,
+        },
+        scheme: match f.scheme {
+            None => package::cmaf::Scheme::default_for(match f.format {
+                CliFormat::Ts => Container::Ts,
+                CliFormat::Cmaf => Container::Cmaf,
+            }),
+            Some(CliScheme::Aes128) => package::cmaf::Scheme::Aes128,
+            Some(CliScheme::SampleAes) => package::cmaf::Scheme::SampleAes,
+            Some(CliScheme::Cbcs) => package::cmaf::Scheme::Cbcs,
+            Some(CliScheme::Cenc) => package::cmaf::Scheme::Cenc,
+        },
+        dash: f.dash,
     })
 }
 
