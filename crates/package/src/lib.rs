@@ -18,6 +18,7 @@
 //! is less protected than the policy asks. Without a policy, periods keep their historic
 //! numbering (`period_of`: segment count or time divided by the interval).
 
+mod renditions;
 pub mod verify;
 
 use std::path::{Path, PathBuf};
@@ -57,6 +58,10 @@ impl IvMode {
 #[derive(Debug, Clone)]
 pub struct Options {
     pub input: PathBuf,
+    /// Further pre-encoded renditions of the same title (`package IN1 IN2
+    /// ...`): each becomes a variant of the master playlist, cut at the same
+    /// times as `input` (see `renditions`).
+    pub more_inputs: Vec<PathBuf>,
     pub output: PathBuf,
     pub content_id: String,
     pub segment_duration: f64,
@@ -254,13 +259,20 @@ impl PeriodCounter {
     }
 }
 
-/// The key, KID and IV of segment `sequence` in `period`.
-fn segment_key(o: &Options, kr: &Keyring, period: u64, sequence: u64) -> SegmentKey {
+/// The key, KID and IV of segment `sequence` in `period` of the
+/// `rendition`-th rendition (`Keyring::rendition_iv`).
+fn segment_key(
+    o: &Options,
+    kr: &Keyring,
+    period: u64,
+    sequence: u64,
+    rendition: usize,
+) -> SegmentKey {
     let generation = kr.generation_for(&o.content_id, period);
     let (iv, explicit) = match o.iv {
         IvMode::Sequence => (crypto::sequence_iv(sequence), None),
         IvMode::Derived => {
-            let iv = kr.iv(&o.content_id, generation, period, sequence);
+            let iv = kr.rendition_iv(&o.content_id, generation, period, sequence, rendition);
             (iv, Some(iv))
         }
     };
@@ -317,6 +329,10 @@ struct Writer<'a> {
     o: &'a Options,
     keyring: Option<&'a Keyring>,
     root: &'a Path,
+    /// Which rendition this is (its place in manifest.json), and its folder
+    /// name when the caller chose it (several renditions).
+    rendition_index: usize,
+    rendition_name: Option<String>,
     start: Option<(media::MediaInfo, media::Selection, String)>,
     cur: Option<Current>,
     /// The EXT-X-KEY in force: None before the first, Some(None) for METHOD=NONE.
@@ -400,7 +416,7 @@ impl Writer<'_> {
         let scene = &p.scenes[j];
         let mut buf = std::fs::read(&cur.path).map_err(|e| Error::io(&cur.path, e))?;
         if cur.kid.is_some() {
-            let old = segment_key(o, kr, cur.period, sequence);
+            let old = segment_key(o, kr, cur.period, sequence, self.rendition_index);
             let len = crypto::decrypt_in_place(&mut buf, &old.key, &old.iv).ok_or_else(|| {
                 Error::invalid_file(
                     &cur.path,
@@ -414,7 +430,7 @@ impl Writer<'_> {
             self.counter = before;
         }
         cur.period = self.counter.next(Region::Scene(j), index, start);
-        let k = segment_key(o, kr, cur.period, sequence);
+        let k = segment_key(o, kr, cur.period, sequence, self.rendition_index);
         crypto::encrypt_in_place(&mut buf, &k.key, &k.iv);
         let mut file = std::fs::File::create(&cur.path).map_err(|e| Error::io(&cur.path, e))?;
         std::io::Write::write_all(&mut file, &buf).map_err(|e| Error::io(&cur.path, e))?;
@@ -435,7 +451,10 @@ impl Writer<'_> {
     fn handle(&mut self, ev: segment::Event) -> Result<()> {
         match ev {
             segment::Event::Start { info, selection } => {
-                let name = format!("{}p", selection.video.height.unwrap_or(0));
+                let name = self
+                    .rendition_name
+                    .clone()
+                    .unwrap_or_else(|| format!("{}p", selection.video.height.unwrap_or(0)));
                 let dir = self.root.join(&name);
                 std::fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
                 self.start = Some((info, selection, name));
@@ -495,7 +514,7 @@ impl Writer<'_> {
                         self.last_key = Some(None);
                     }
                     Some(kr) => {
-                        let k = segment_key(o, kr, period, sequence);
+                        let k = segment_key(o, kr, period, sequence, self.rendition_index);
                         cur.enc = Some(crypto::StreamEncryptor::new(&k.key, &k.iv));
                         self.use_key(&mut cur, k, last_key_before);
                     }
@@ -576,11 +595,21 @@ impl Writer<'_> {
 /// (a clear package when `None`).
 pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) -> Result<Outcome> {
     check_options(o)?;
-    if !o.input.exists() {
-        return Err(Error::InputMissing {
-            path: o.input.clone(),
-        });
+    for input in std::iter::once(&o.input).chain(&o.more_inputs) {
+        if !input.exists() {
+            return Err(Error::InputMissing {
+                path: input.clone(),
+            });
+        }
     }
+    let several;
+    let o = match renditions::options(o) {
+        Some(changed) => {
+            several = changed;
+            &several
+        }
+        None => o,
+    };
     // Refuse a second title under a content id early, before any work;
     // recorded (and checked again, under the keyring's lock) at the end.
     // Only a regular file can be fingerprinted cheaply (and without blocking).
@@ -601,47 +630,97 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     let policy = load_policy(o, keyring, &mut warnings)?;
     let staged = StagedDir::new(&o.output, o.force, o.clean_abandoned)?;
     let plan = cut_plan(o, policy.as_ref());
-    let (summary, mut w) =
-        run_pipeline(o, keyring, policy.as_ref(), &plan, staged.path(), progress)?;
-    let (info, sel, rendition) = w.start.take().expect("a successful run started");
-    warnings.extend(dropped_streams_warning(&info, &sel));
-    warnings.extend(long_segments_warning(o, &w.records));
-    let broken = apple_rules(&sel.video);
-    if o.apple {
-        if let Some((rule, what, how)) = broken.first() {
-            return Err(Error::invalid_file(
-                &o.input,
-                format!(
-                    "breaks rule {rule} of Apple's HLS Authoring Specification (--apple): {what}"
-                ),
-                (*how).to_string(),
-            ));
+    let inputs: Vec<&Path> = std::iter::once(o.input.as_path())
+        .chain(o.more_inputs.iter().map(PathBuf::as_path))
+        .collect();
+    let names = renditions::names(&inputs)?;
+    let multi = inputs.len() > 1;
+    // Renditions run one after another through the same pipeline (memory
+    // stays that of one); the first decides the cuts, the others follow them.
+    let mut made: Vec<Made> = Vec::with_capacity(inputs.len());
+    let mut first_summary = None;
+    let mut independent = true;
+    for (r, (input, name)) in inputs.iter().copied().zip(names).enumerate() {
+        let plan_r = match made.first() {
+            None => plan.clone(),
+            Some(m) => renditions::follow(&m.records),
+        };
+        let (summary, mut w) = run_pipeline(
+            o,
+            input,
+            r,
+            name,
+            keyring,
+            policy.as_ref(),
+            &plan_r,
+            staged.path(),
+            progress,
+        )?;
+        if let Some(m) = made.first() {
+            renditions::check_aligned(
+                inputs[0],
+                &m.records,
+                input,
+                &w.records,
+                o.segment_duration,
+            )?;
         }
+        let (info, sel, rendition) = w.start.take().expect("a successful run started");
+        let of_input = |msg: String| match multi {
+            true => format!("{}: {msg}", input.display()),
+            false => msg,
+        };
+        warnings.extend(dropped_streams_warning(&info, &sel).map(of_input));
+        if r == 0 {
+            // The others are cut at the same times.
+            warnings.extend(long_segments_warning(o, &w.records));
+        }
+        let broken = apple_rules(&sel.video);
+        if o.apple {
+            if let Some((rule, what, how)) = broken.first() {
+                return Err(Error::invalid_file(
+                    input,
+                    format!(
+                        "breaks rule {rule} of Apple's HLS Authoring Specification (--apple): {what}"
+                    ),
+                    (*how).to_string(),
+                ));
+            }
+        }
+        for (rule, what, how) in broken {
+            warnings.push(of_input(format!(
+                "Apple devices may refuse this package: rule {rule} of Apple's HLS Authoring Specification: {what}; to fix, {how} (--apple refuses such input)"
+            )));
+        }
+        let rdir = staged.path().join(&rendition);
+        // The tag promises that every segment decodes on its own.
+        let rendition_independent = summary.dependent == 0;
+        if !rendition_independent {
+            warnings.push(of_input(dependent_warning(&summary)));
+        }
+        independent &= rendition_independent;
+        write_media_playlist(&rdir, w.playlist, rendition_independent)?;
+        let variant = variant_of(&w.records, &sel, format!("{rendition}/index.m3u8"));
+        made.push(Made {
+            name: rendition,
+            source: multi.then(|| file_name(input)),
+            variant,
+            records: w.records,
+        });
+        first_summary.get_or_insert(summary);
     }
-    for (rule, what, how) in broken {
-        warnings.push(format!(
-            "Apple devices may refuse this package: rule {rule} of Apple's HLS Authoring Specification: {what}; to fix, {how} (--apple refuses such input)"
-        ));
-    }
-    let rdir = staged.path().join(&rendition);
-
-    // The tag promises that every segment decodes on its own.
-    let independent = summary.dependent == 0;
-    if !independent {
-        warnings.push(dependent_warning(&summary));
-    }
-    write_media_playlist(&rdir, w.playlist, independent)?;
-    let variant = variant_of(&w.records, &sel, format!("{rendition}/index.m3u8"));
+    let summary = first_summary.expect("one input at least");
     let master = MasterPlaylist {
         version: 3,
         independent_segments: independent,
-        variants: vec![variant.clone()],
+        variants: made.iter().map(|m| m.variant.clone()).collect(),
     };
     fsutil::write_file(
         &staged.path().join("master.m3u8"),
         master.write().as_bytes(),
     )?;
-    let manifest = manifest_of(o, keyring, &summary, rendition, variant, w.records);
+    let rdirs: Vec<PathBuf> = made.iter().map(|m| staged.path().join(&m.name)).collect();
+    let manifest = manifest_of(o, keyring, &summary, made);
     fsutil::write_file(
         &staged.path().join("manifest.json"),
         manifest.to_json().as_bytes(),
@@ -681,7 +760,9 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
             r => r?,
         }
     }
-    fsutil::sync_dir(&rdir);
+    for rdir in &rdirs {
+        fsutil::sync_dir(rdir);
+    }
     fsutil::sync_dir(staged.path());
     staged.publish()?;
     if summary.dropped_leading > 0 {
@@ -781,8 +862,12 @@ fn cut_plan(o: &Options, policy: Option<&Policy>) -> segment::Plan {
 /// Runs the pipeline: this thread demuxes and muxes, the writer encrypts,
 /// hashes and writes into `root` (on a thread of its own once a core is at
 /// hand), and a third thread flushes each finished segment to disk.
+#[allow(clippy::too_many_arguments)]
 fn run_pipeline<'a>(
     o: &'a Options,
+    input: &'a Path,
+    rendition_index: usize,
+    rendition_name: Option<String>,
     keyring: Option<&'a Keyring>,
     policy: Option<&'a Policy>,
     plan: &segment::Plan,
@@ -797,6 +882,8 @@ fn run_pipeline<'a>(
         o,
         keyring,
         root,
+        rendition_index,
+        rendition_name,
         start: None,
         cur: None,
         last_key: None,
@@ -808,7 +895,6 @@ fn run_pipeline<'a>(
         finished: Some(finished_tx),
     };
     std::thread::scope(|scope| -> Result<(segment::Summary, Writer)> {
-        let input = &o.input;
         // Each segment is flushed to disk while the next ones are made, so
         // that the rename which publishes the package (and may delete the
         // one it replaces) never points at data still only in memory.
@@ -898,16 +984,28 @@ fn variant_of(records: &[SegmentRecord], sel: &media::Selection, uri: String) ->
     }
 }
 
+/// One rendition as written: its folder, the input it came from (with
+/// several inputs), its EXT-X-STREAM-INF and its segments.
+struct Made {
+    name: String,
+    source: Option<String>,
+    variant: Variant,
+    records: Vec<SegmentRecord>,
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 /// `manifest.json` for the package as written.
 fn manifest_of(
     o: &Options,
     keyring: Option<&Keyring>,
     summary: &segment::Summary,
-    rendition: String,
-    variant: Variant,
-    records: Vec<SegmentRecord>,
+    made: Vec<Made>,
 ) -> Manifest {
-    let (w, h) = variant.resolution.unwrap_or((0, 0));
     Manifest {
         format: manifest::FORMAT.into(),
         format_version: manifest::FORMAT_VERSION,
@@ -922,24 +1020,27 @@ fn manifest_of(
         rotation: o.rotation,
         rotation_config: o.rotation_config.clone(),
         source: Source {
-            file: o
-                .input
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            file: file_name(&o.input),
             duration: ms(summary.duration),
             video_frames: summary.video_frames,
         },
-        renditions: vec![Rendition {
-            name: rendition,
-            playlist: variant.uri,
-            bandwidth: variant.bandwidth,
-            average_bandwidth: variant.average_bandwidth.unwrap_or(0),
-            resolution: format!("{w}x{h}"),
-            frame_rate: variant.frame_rate,
-            codecs: variant.codecs.unwrap_or_default(),
-            segments: records,
-        }],
+        renditions: made
+            .into_iter()
+            .map(|m| {
+                let (w, h) = m.variant.resolution.unwrap_or((0, 0));
+                Rendition {
+                    name: m.name,
+                    source: m.source,
+                    playlist: m.variant.uri,
+                    bandwidth: m.variant.bandwidth,
+                    average_bandwidth: m.variant.average_bandwidth.unwrap_or(0),
+                    resolution: format!("{w}x{h}"),
+                    frame_rate: m.variant.frame_rate,
+                    codecs: m.variant.codecs.unwrap_or_default(),
+                    segments: m.records,
+                }
+            })
+            .collect(),
     }
 }
 
@@ -1268,6 +1369,7 @@ mod tests {
             .map(|(overlap, lent)| {
                 let o = Options {
                     input: input.clone(),
+                    more_inputs: Vec::new(),
                     output: tmp.path().join(format!("overlap-{overlap}-lent-{lent}")),
                     content_id: "clip".into(),
                     segment_duration: 2.0,
@@ -1400,6 +1502,7 @@ mod tests {
             input: Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("../../fixtures")
                 .join(name),
+            more_inputs: Vec::new(),
             output,
             content_id: "clip".into(),
             segment_duration: 2.0,

@@ -50,6 +50,10 @@ pub struct Source {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Rendition {
     pub name: String,
+    /// The input file it was packaged from, when a package has several
+    /// (`package IN1 IN2 ...`); `source.file` names the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     pub playlist: String,
     pub bandwidth: u64,
     pub average_bandwidth: u64,
