@@ -1,0 +1,269 @@
+//! Several pre-encoded renditions of one title in one package (issue 21,
+//! `package IN1 IN2 ...`): FFmpeg decodes every rendition over loopback HTTP,
+//! openssl decrypts every segment, the m3u8 library reads the master, cuts,
+//! key periods and clear scenes line up, and misaligned inputs are refused.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use crate::util::*;
+
+/// Seconds of every test input, its frame rate and its frames.
+const SECONDS: u32 = 6;
+const FPS: u32 = 25;
+const FRAMES: u64 = (SECONDS * FPS) as u64;
+
+/// An H.264 + AAC input of `w`x`h` in `t`, with a keyframe every
+/// `key_every` seconds and none in between, as a ladder encoder makes them.
+fn input(t: &TestDir, w: u32, h: u32, key_every: f64) -> PathBuf {
+    let out = t.join(format!("in{h}-{key_every}.mp4"));
+    run_ok(
+        ffmpeg()
+            .args(["-f", "lavfi", "-i"])
+            .arg(format!(
+                "testsrc2=size={w}x{h}:rate={FPS}:duration={SECONDS}"
+            ))
+            .args(["-f", "lavfi", "-i"])
+            .arg(format!("sine=frequency=440:duration={SECONDS}"))
+            .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "1000"])
+            .args(["-sc_threshold", "0", "-force_key_frames"])
+            .arg(format!("expr:gte(t,n_forced*{key_every})"))
+            .args(["-c:a", "aac", "-b:a", "64k"])
+            .arg(&out),
+    );
+    out
+}
+
+/// The three renditions of the issue: 360p, 270p, 180p, keyframes every
+/// `key_every` seconds.
+fn ladder(t: &TestDir, key_every: f64) -> Vec<PathBuf> {
+    [(640, 360), (480, 270), (320, 180)]
+        .into_iter()
+        .map(|(w, h)| input(t, w, h, key_every))
+        .collect()
+}
+
+fn package_all(inputs: &[PathBuf], out: &Path, keyring: &Path) -> std::process::Command {
+    let mut c = package_input(&inputs[0], out, keyring);
+    c.args(&inputs[1..]);
+    c
+}
+
+fn manifest(out: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap()
+}
+
+/// Per rendition: (name, its segments' (start, period, kid or "clear")).
+fn layout(m: &serde_json::Value) -> Vec<(String, Vec<(f64, u64, String)>)> {
+    m["renditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let segs = r["segments"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| {
+                    (
+                        s["start"].as_f64().unwrap(),
+                        s["period"].as_u64().unwrap(),
+                        s["kid"].as_str().unwrap_or("clear").to_string(),
+                    )
+                })
+                .collect();
+            (r["name"].as_str().unwrap().to_string(), segs)
+        })
+        .collect()
+}
+
+#[test]
+fn three_pre_encoded_renditions_decode_over_http_and_decrypt_with_openssl() {
+    let t = TestDir::new();
+    let keyring = new_keyring(&t);
+    let inputs = ladder(&t, 2.0);
+    let out = t.join("out");
+    run_ok(package_all(&inputs, &out, &keyring).args([
+        "--segment-duration",
+        "2",
+        "--rotate-segments",
+        "2",
+    ]));
+    run_ok(shieldpack().arg("verify").arg(&out));
+
+    // The m3u8 library reads the master: one variant per input, best first
+    // as given, each with measured bandwidths, codecs, size and rate.
+    let script = r#"
+import json, sys, m3u8
+master = m3u8.load(sys.argv[1] + "/master.m3u8")
+print(json.dumps([{
+    "uri": v.uri,
+    "bandwidth": v.stream_info.bandwidth,
+    "average": v.stream_info.average_bandwidth,
+    "resolution": list(v.stream_info.resolution),
+    "codecs": v.stream_info.codecs,
+    "frame_rate": v.stream_info.frame_rate,
+} for v in master.playlists]))
+"#;
+    let got: serde_json::Value =
+        serde_json::from_slice(&run_ok(python().arg("-c").arg(script).arg(&out)).stdout).unwrap();
+    let got = got.as_array().unwrap();
+    assert_eq!(got.len(), 3, "{got:?}");
+    let uris: Vec<&str> = got.iter().map(|v| v["uri"].as_str().unwrap()).collect();
+    assert_eq!(
+        uris,
+        ["360p/index.m3u8", "270p/index.m3u8", "180p/index.m3u8"]
+    );
+    for (v, (w, h)) in got.iter().zip([(640, 360), (480, 270), (320, 180)]) {
+        assert_eq!(v["resolution"], serde_json::json!([w, h]), "{v}");
+        assert_eq!(v["frame_rate"], 25.0, "{v}");
+        let codecs = v["codecs"].as_str().unwrap();
+        assert!(
+            codecs.starts_with("avc1.") && codecs.ends_with(",mp4a.40.2"),
+            "{v}"
+        );
+        assert!(
+            v["bandwidth"].as_u64().unwrap() >= v["average"].as_u64().unwrap(),
+            "{v}"
+        );
+    }
+    // Bigger pictures cost more bits: the measurements are real.
+    assert!(got[0]["bandwidth"].as_u64() > got[1]["bandwidth"].as_u64());
+    assert!(got[1]["bandwidth"].as_u64() > got[2]["bandwidth"].as_u64());
+
+    // Cuts and key periods line up: the same starts, periods and KIDs.
+    let m = manifest(&out);
+    let l = layout(&m);
+    assert_eq!(l.len(), 3);
+    assert_eq!(l[0].1.len(), 3, "{l:?}");
+    for (name, segs) in &l[1..] {
+        assert_eq!(segs, &l[0].1, "{name} is not aligned with {}", l[0].0);
+    }
+
+    // openssl decrypts every segment with the exported key files and the
+    // playlist's explicit IV, and no IV repeats under a key across renditions.
+    let keys = t.join("keys");
+    export_key_files(&keyring, &out, &keys);
+    let mut ivs = BTreeSet::new();
+    let mut segments = 0;
+    for r in m["renditions"].as_array().unwrap() {
+        let mut frames = 0;
+        for s in r["segments"].as_array().unwrap() {
+            let kid = s["kid"].as_str().unwrap();
+            let iv = s["iv"].as_str().expect("several renditions: explicit IVs");
+            assert!(
+                ivs.insert((kid.to_string(), iv.to_string())),
+                "IV {iv} repeats under {kid}"
+            );
+            let key = std::fs::read(keys.join(format!("{kid}.key"))).unwrap();
+            let plain =
+                openssl_decrypt(out.join(s["uri"].as_str().unwrap()), &hex::encode(&key), iv)
+                    .expect("openssl decrypts the segment");
+            assert!(is_mpeg_ts(&plain));
+            let clear = t.join("clear.ts");
+            std::fs::write(&clear, &plain).unwrap();
+            frames += ffprobe_frames(&clear);
+            segments += 1;
+        }
+        assert_eq!(frames, FRAMES, "{}", r["name"]);
+    }
+    assert_eq!(segments, 9);
+
+    // FFmpeg decodes each rendition over loopback HTTP, every frame, keys
+    // fetched from beside each media playlist.
+    for (name, _) in &l {
+        export_key_files(&keyring, &out, &out.join(name).join("keys"));
+    }
+    let server = HttpServer::serve(&out);
+    for (name, _) in &l {
+        let (frames, errors) = ffmpeg_decode(&server.url(&format!("{name}/index.m3u8")));
+        assert_eq!(errors, "", "{name}: FFmpeg reported errors");
+        assert_eq!(frames, FRAMES, "{name}");
+    }
+    run_ok(
+        shieldpack()
+            .arg("verify")
+            .arg(&out)
+            .arg("--keys")
+            .arg(&keys),
+    );
+}
+
+#[test]
+fn misaligned_renditions_exit_2_naming_the_first_differing_cut() {
+    let t = TestDir::new();
+    let keyring = new_keyring(&t);
+    let good = input(&t, 640, 360, 2.0);
+    let off = input(&t, 320, 180, 3.0);
+    let out = t.join("out");
+    let o = run_code(
+        package_all(&[good, off.clone()], &out, &keyring).args(["--segment-duration", "2"]),
+        2,
+    );
+    let err = stderr(&o);
+    assert!(err.contains(&off.display().to_string()), "{err}");
+    assert!(
+        err.contains("cut 1 (seg_00001) is at 2.000s there but at 3.000s here"),
+        "{err}"
+    );
+    assert!(err.contains("hint:") && err.contains("--ladder"), "{err}");
+    assert!(!out.exists(), "a refused package was published");
+}
+
+#[test]
+fn a_rotated_policy_package_changes_key_at_the_same_segment_in_every_rendition() {
+    let t = TestDir::new();
+    let keyring = new_keyring(&t);
+    let inputs = ladder(&t, 1.0);
+    let policy = t.join("policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"scenes":[
+            {"label":"intro","start":"0","end":"2","drm_level":"clear","hdcp":false},
+            {"label":"match","start":"2","end":"6","drm_level":"L1","hdcp":"2.2"}]}"#,
+    )
+    .unwrap();
+    let out = t.join("out");
+    run_ok(
+        package_all(&inputs, &out, &keyring)
+            .args([
+                "--segment-duration",
+                "1",
+                "--rotate-segments",
+                "2",
+                "--policy",
+            ])
+            .arg(&policy),
+    );
+    let l = layout(&manifest(&out));
+    let first = &l[0].1;
+    // Clear intro: segments 0 and 1; then 4 encrypted segments, 2 a key.
+    assert_eq!(first.len(), 6, "{first:?}");
+    assert!(first[..2].iter().all(|s| s.2 == "clear"), "{first:?}");
+    let kids: Vec<&str> = first[2..].iter().map(|s| s.2.as_str()).collect();
+    assert!(kids.iter().all(|k| *k != "clear"));
+    assert_eq!(kids[0], kids[1]);
+    assert_ne!(kids[1], kids[2]);
+    assert_eq!(kids[2], kids[3]);
+    for (name, segs) in &l[1..] {
+        assert_eq!(segs, first, "{name} changes key elsewhere");
+    }
+    for (name, _) in &l {
+        let playlist = std::fs::read_to_string(out.join(name).join("index.m3u8")).unwrap();
+        assert!(playlist.contains("#EXT-X-KEY:METHOD=NONE"), "{name}");
+        // Clear segments are plain TS in every rendition.
+        for i in 0..2 {
+            let seg = std::fs::read(out.join(name).join(format!("seg_{i:05}.ts"))).unwrap();
+            assert!(is_mpeg_ts(&seg), "{name} seg {i} is not clear");
+        }
+    }
+    let keys = t.join("keys");
+    export_key_files(&keyring, &out, &keys);
+    run_ok(
+        shieldpack()
+            .arg("verify")
+            .arg(&out)
+            .arg("--keys")
+            .arg(&keys),
+    );
+}
