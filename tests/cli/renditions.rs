@@ -323,3 +323,53 @@ fn hls_js_plays_three_renditions_to_the_end_switching_level_mid_play() {
         "decoding stopped at the switch: {v}"
     );
 }
+
+#[test]
+fn verify_flags_renditions_cut_or_keyed_apart_and_bandwidth_far_above_the_peak() {
+    let t = TestDir::new();
+    let keyring = new_keyring(&t);
+    let inputs = ladder(&t, 2.0);
+    let out = t.join("out");
+    run_ok(package_all(&inputs, &out, &keyring).args([
+        "--segment-duration",
+        "2",
+        "--rotate-segments",
+        "1",
+    ]));
+    run_ok(shieldpack().arg("verify").arg(&out));
+
+    // 180p's BANDWIDTH doubled: over 10% above its measured peak.
+    let master = std::fs::read_to_string(out.join("master.m3u8")).unwrap();
+    let m = manifest(&out);
+    let peak = m["renditions"][2]["bandwidth"].as_u64().unwrap();
+    let inflated = master.replace(
+        &format!("BANDWIDTH={peak},"),
+        &format!("BANDWIDTH={},", peak * 2),
+    );
+    assert_ne!(inflated, master);
+    std::fs::write(out.join("master.m3u8"), &inflated).unwrap();
+    let d = verify_defects(&run_code(
+        shieldpack().arg("--json").arg("verify").arg(&out),
+        1,
+    ));
+    assert!(
+        d.iter()
+            .any(|x| x.contains("180p/index.m3u8: BANDWIDTH") && x.contains("more than 10% above")),
+        "{d:?}"
+    );
+    std::fs::write(out.join("master.m3u8"), &master).unwrap();
+
+    // 270p's second segment moved to another key period in the manifest.
+    let mut m2 = m.clone();
+    m2["renditions"][1]["segments"][1]["period"] = serde_json::json!(7);
+    std::fs::write(out.join("manifest.json"), serde_json::to_vec(&m2).unwrap()).unwrap();
+    let d = verify_defects(&run_code(
+        shieldpack().arg("--json").arg("verify").arg(&out),
+        1,
+    ));
+    assert!(
+        d.iter()
+            .any(|x| x.starts_with("270p/index.m3u8: 270p/seg_00001.ts is in key period 7")),
+        "{d:?}"
+    );
+}

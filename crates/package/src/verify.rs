@@ -394,6 +394,9 @@ fn check(
     let manifest = read_manifest(&mut c, &root);
     if let Some(m) = &manifest {
         check_manifest(&mut c, &root, m)?;
+        for (file, msg) in crate::multivariant::alignment_defects(m) {
+            c.defect(&file, msg);
+        }
     }
     if let (Some(kf), Some(m)) = (keyring, &manifest) {
         check_generations(&mut c, kf, m)?;
@@ -444,7 +447,8 @@ fn check(
 /// sizes and durations in the manifest give (RFC 8216 4.3.4.2), computed as
 /// `package` computes them, over the media playlist's target duration. A
 /// BANDWIDTH below the peak makes players pick a variant the network cannot
-/// carry; above it is only wasteful, and allowed.
+/// carry; more than 10% above it makes them shun one they could play, and
+/// between renditions, pick the wrong one (issue 21).
 fn check_bandwidth(
     c: &mut Checker,
     m: &Manifest,
@@ -481,6 +485,16 @@ fn check_bandwidth(
                 "{}: BANDWIDTH {} is below the peak segment bit rate {peak} its segments in manifest.json give \
                  over runs of 0.5 to 1.5 times EXT-X-TARGETDURATION {target} (RFC 8216 4.3.4.2): players would \
                  pick it on networks that cannot carry it",
+                variant.uri, variant.bandwidth
+            ),
+        );
+    }
+    if variant.bandwidth > peak.saturating_add(peak / 10).saturating_add(slack(peak)) {
+        c.defect(
+            "master.m3u8",
+            format!(
+                "{}: BANDWIDTH {} is more than 10% above the peak segment bit rate {peak} its segments in \
+                 manifest.json give (RFC 8216 4.3.4.2): players would pass it over on networks that can carry it",
                 variant.uri, variant.bandwidth
             ),
         );
