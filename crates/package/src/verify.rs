@@ -447,8 +447,9 @@ fn check(
 /// sizes and durations in the manifest give (RFC 8216 4.3.4.2), computed as
 /// `package` computes them, over the media playlist's target duration. A
 /// BANDWIDTH below the peak makes players pick a variant the network cannot
-/// carry; more than 10% above it makes them shun one they could play, and
-/// between renditions, pick the wrong one (issue 21).
+/// carry. Above it is only wasteful with one rendition, and allowed; with
+/// several, more than 10% above makes players pick the wrong one, so that is
+/// a defect (issue 21).
 fn check_bandwidth(
     c: &mut Checker,
     m: &Manifest,
@@ -489,7 +490,9 @@ fn check_bandwidth(
             ),
         );
     }
-    if variant.bandwidth > peak.saturating_add(peak / 10).saturating_add(slack(peak)) {
+    if m.renditions.len() > 1
+        && variant.bandwidth > peak.saturating_add(peak / 10).saturating_add(slack(peak))
+    {
         c.defect(
             "master.m3u8",
             format!(
