@@ -1,7 +1,9 @@
 //! Several pre-encoded renditions of one title in one package (issue 21,
-//! `package IN1 IN2 ...`): FFmpeg decodes every rendition over loopback HTTP,
-//! openssl decrypts every segment, the m3u8 library reads the master, cuts,
-//! key periods and clear scenes line up, and misaligned inputs are refused.
+//! `package IN1 IN2 ...`), each input with two audio languages, which become
+//! alternate audio renditions: FFmpeg decodes every rendition over loopback
+//! HTTP, openssl decrypts every segment, the m3u8 library reads the master,
+//! hls.js plays it across a level and an audio switch, cuts, key periods and
+//! clear scenes line up, and misaligned inputs are refused.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -13,8 +15,10 @@ const SECONDS: u32 = 6;
 const FPS: u32 = 25;
 const FRAMES: u64 = (SECONDS * FPS) as u64;
 
-/// An H.264 + AAC input of `w`x`h` in `t`, with a keyframe every
-/// `key_every` seconds and none in between, as a ladder encoder makes them.
+/// An H.264 input of `w`x`h` in `t`, with a keyframe every `key_every`
+/// seconds and none in between, as a ladder encoder makes them, and two AAC
+/// tracks, English (440 Hz, stereo) and French (880 Hz, mono), the same in
+/// every input (so each is packaged once).
 fn input(t: &TestDir, w: u32, h: u32, key_every: f64) -> PathBuf {
     let out = t.join(format!("in{h}-{key_every}.mp4"));
     run_ok(
@@ -25,13 +29,39 @@ fn input(t: &TestDir, w: u32, h: u32, key_every: f64) -> PathBuf {
             ))
             .args(["-f", "lavfi", "-i"])
             .arg(format!("sine=frequency=440:duration={SECONDS}"))
+            .args(["-f", "lavfi", "-i"])
+            .arg(format!("sine=frequency=880:duration={SECONDS}"))
+            .args(["-map", "0:v", "-map", "1:a", "-map", "2:a"])
             .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "1000"])
             .args(["-sc_threshold", "0", "-force_key_frames"])
             .arg(format!("expr:gte(t,n_forced*{key_every})"))
-            .args(["-c:a", "aac", "-b:a", "64k"])
+            .args(["-c:a", "aac", "-b:a", "64k", "-ac:a:0", "2", "-ac:a:1", "1"])
+            .args(["-metadata:s:a:0", "language=eng"])
+            .args(["-metadata:s:a:1", "language=fra"])
             .arg(&out),
     );
     out
+}
+
+/// Audio frames of the first audio stream of a file or URL, decoded by ffprobe.
+fn audio_frames(input: &Path) -> u64 {
+    let out = run_ok(
+        std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-count_frames", "-select_streams", "a:0"])
+            .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+            .arg(input),
+    );
+    let text = stdout(&out);
+    // TS lists the stream under its program too: the first line will do.
+    text.lines()
+        .find(|l| !l.trim().is_empty())
+        .and_then(|l| l.trim().trim_end_matches(',').parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "ffprobe gave no audio frame count for {}: {text:?}",
+                input.display()
+            )
+        })
 }
 
 /// The three renditions of the issue: 360p, 270p, 180p, keyframes every
@@ -96,18 +126,31 @@ fn three_pre_encoded_renditions_decode_over_http_and_decrypt_with_openssl() {
     let script = r#"
 import json, sys, m3u8
 master = m3u8.load(sys.argv[1] + "/master.m3u8")
-print(json.dumps([{
+print(json.dumps({"variants": [{
     "uri": v.uri,
     "bandwidth": v.stream_info.bandwidth,
     "average": v.stream_info.average_bandwidth,
     "resolution": list(v.stream_info.resolution),
     "codecs": v.stream_info.codecs,
     "frame_rate": v.stream_info.frame_rate,
-} for v in master.playlists]))
+    "audio": v.stream_info.audio,
+} for v in master.playlists], "media": [{
+    "type": m.type, "group": m.group_id, "language": m.language, "name": m.name,
+    "default": m.default, "autoselect": m.autoselect, "channels": m.channels, "uri": m.uri,
+} for m in master.media]}))
 "#;
-    let got: serde_json::Value =
+    let parsed: serde_json::Value =
         serde_json::from_slice(&run_ok(python().arg("-c").arg(script).arg(&out)).stdout).unwrap();
-    let got = got.as_array().unwrap();
+    assert_eq!(
+        parsed["media"],
+        serde_json::json!([
+            {"type": "AUDIO", "group": "audio", "language": "en", "name": "English",
+             "default": "YES", "autoselect": "YES", "channels": "2", "uri": "audio-eng/index.m3u8"},
+            {"type": "AUDIO", "group": "audio", "language": "fr", "name": "French",
+             "default": "NO", "autoselect": "YES", "channels": "1", "uri": "audio-fra/index.m3u8"},
+        ])
+    );
+    let got = parsed["variants"].as_array().unwrap();
     assert_eq!(got.len(), 3, "{got:?}");
     let uris: Vec<&str> = got.iter().map(|v| v["uri"].as_str().unwrap()).collect();
     assert_eq!(
@@ -117,6 +160,7 @@ print(json.dumps([{
     for (v, (w, h)) in got.iter().zip([(640, 360), (480, 270), (320, 180)]) {
         assert_eq!(v["resolution"], serde_json::json!([w, h]), "{v}");
         assert_eq!(v["frame_rate"], 25.0, "{v}");
+        assert_eq!(v["audio"], "audio", "{v}");
         let codecs = v["codecs"].as_str().unwrap();
         assert!(
             codecs.starts_with("avc1.") && codecs.ends_with(",mp4a.40.2"),
@@ -134,7 +178,8 @@ print(json.dumps([{
     // Cuts and key periods line up: the same starts, periods and KIDs.
     let m = manifest(&out);
     let l = layout(&m);
-    assert_eq!(l.len(), 3);
+    let names: Vec<&str> = l.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(names, ["360p", "270p", "180p", "audio-eng", "audio-fra"]);
     assert_eq!(l[0].1.len(), 3, "{l:?}");
     for (name, segs) in &l[1..] {
         assert_eq!(segs, &l[0].1, "{name} is not aligned with {}", l[0].0);
@@ -146,7 +191,9 @@ print(json.dumps([{
     export_key_files(&keyring, &out, &keys);
     let mut ivs = BTreeSet::new();
     let mut segments = 0;
+    let source_audio = audio_frames(&inputs[0]);
     for r in m["renditions"].as_array().unwrap() {
+        let audio = r["kind"] == "audio";
         let mut frames = 0;
         for s in r["segments"].as_array().unwrap() {
             let kid = s["kid"].as_str().unwrap();
@@ -162,12 +209,23 @@ print(json.dumps([{
             assert!(is_mpeg_ts(&plain));
             let clear = t.join("clear.ts");
             std::fs::write(&clear, &plain).unwrap();
-            frames += ffprobe_frames(&clear);
+            frames += match audio {
+                true => audio_frames(&clear),
+                false => ffprobe_frames(&clear),
+            };
             segments += 1;
         }
-        assert_eq!(frames, FRAMES, "{}", r["name"]);
+        match audio {
+            // AAC priming that would come before the first keyframe may go.
+            true => assert!(
+                frames <= source_audio && frames + 2 >= source_audio,
+                "{}: {frames} audio frames of {source_audio}",
+                r["name"]
+            ),
+            false => assert_eq!(frames, FRAMES, "{}", r["name"]),
+        }
     }
-    assert_eq!(segments, 9);
+    assert_eq!(segments, 15);
 
     // FFmpeg decodes each rendition over loopback HTTP, every frame, keys
     // fetched from beside each media playlist.
@@ -175,11 +233,19 @@ print(json.dumps([{
         export_key_files(&keyring, &out, &out.join(name).join("keys"));
     }
     let server = HttpServer::serve(&out);
-    for (name, _) in &l {
+    for (name, _) in &l[..3] {
         let (frames, errors) = ffmpeg_decode(&server.url(&format!("{name}/index.m3u8")));
         assert_eq!(errors, "", "{name}: FFmpeg reported errors");
         assert_eq!(frames, FRAMES, "{name}");
     }
+    for (name, _) in &l[3..] {
+        let (_, errors) = ffmpeg_decode(&server.url(&format!("{name}/index.m3u8")));
+        assert_eq!(errors, "", "{name}: FFmpeg reported errors");
+    }
+    // And the master: FFmpeg's HLS demuxer opens the alternate audio too.
+    let (frames, errors) = ffmpeg_decode(&server.url("master.m3u8"));
+    assert_eq!(errors, "", "master: FFmpeg reported errors");
+    assert!(frames >= FRAMES, "master: {frames} frames");
     run_ok(
         shieldpack()
             .arg("verify")
@@ -292,11 +358,22 @@ fn hls_js_plays_three_renditions_to_the_end_switching_level_mid_play() {
             rate: 2.0,
             ..PlayOptions::default()
         },
-        &["--switch-level-at", "2.5"],
+        &["--switch-level-at", "2.5", "--switch-audio-at", "4"],
     );
     assert_eq!(v["ended"], true, "did not play to the end: {v}");
     assert_eq!(fatal_errors(&v), Vec::<serde_json::Value>::new(), "{v}");
     assert_eq!(v["levels"].as_array().map(Vec::len), Some(3), "{v}");
+    assert_eq!(v["audioTracks"].as_array().map(Vec::len), Some(2), "{v}");
+    let audio = &v["audioSwitch"];
+    assert!(
+        audio["from"].as_u64().is_some() && audio["from"] != audio["to"],
+        "no audio switch: {v}"
+    );
+    assert_eq!(
+        v["audioFragTracks"],
+        serde_json::json!([0, 1]),
+        "fragments of both audio tracks were not loaded: {v}"
+    );
     let switch = &v["levelSwitch"];
     let (from, to) = (switch["from"].as_u64(), switch["to"].as_u64());
     assert!(

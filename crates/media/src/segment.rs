@@ -37,6 +37,8 @@ pub struct Plan {
     pub forced_cuts: Vec<f64>,
     /// Also begin a new segment at every multiple of this many seconds (key rotation).
     pub cut_every: Option<f64>,
+    /// Leave the audio out: it goes into renditions of its own (`audio`).
+    pub video_only: bool,
 }
 
 /// What the segmenter produces, in order.
@@ -99,7 +101,10 @@ pub fn run(
 ) -> Result<Summary> {
     let mut ictx = open_input_with(path, Probe::Headers)?;
     let info = describe(path, &ictx);
-    let selection = info.select()?;
+    let mut selection = info.select()?;
+    if plan.video_only {
+        selection.audio = None;
+    }
     let streams = Streams::of(&ictx, &selection);
     let mut mux = muxer(&ictx, &streams).map_err(mux_err(path))?;
     mux.recycle(spares);

@@ -630,12 +630,17 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     let mut warnings = Vec::new();
     let policy = load_policy(o, keyring, &mut warnings)?;
     let staged = StagedDir::new(&o.output, o.force, o.clean_abandoned)?;
-    let plan = cut_plan(o, policy.as_ref());
+    let mut plan = cut_plan(o, policy.as_ref());
     let inputs: Vec<&Path> = std::iter::once(o.input.as_path())
         .chain(o.more_inputs.iter().map(PathBuf::as_path))
         .collect();
     let names = renditions::names(&inputs)?;
     let multi = inputs.len() > 1;
+    // Every audio track becomes an alternate audio rendition, and video
+    // renditions carry none, unless one input has at most one (muxed, as
+    // it always was).
+    let tracks = renditions::audio_tracks(&inputs)?;
+    plan.video_only = !tracks.is_empty();
     // Renditions run one after another through the same pipeline (memory
     // stays that of one); the first decides the cuts, the others follow them.
     let mut made: Vec<Made> = Vec::with_capacity(inputs.len());
@@ -644,7 +649,7 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     for (r, (input, name)) in inputs.iter().copied().zip(names).enumerate() {
         let plan_r = match made.first() {
             None => plan.clone(),
-            Some(m) => renditions::follow(&m.records),
+            Some(m) => renditions::follow(&plan, &m.records),
         };
         let (summary, mut w) = run_pipeline(
             o,
@@ -653,7 +658,7 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
             name,
             keyring,
             policy.as_ref(),
-            &plan_r,
+            Stage::Video(&plan_r),
             staged.path(),
             progress,
         )?;
@@ -671,7 +676,7 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
             true => format!("{}: {msg}", input.display()),
             false => msg,
         };
-        warnings.extend(dropped_streams_warning(&info, &sel).map(of_input));
+        warnings.extend(dropped_streams_warning(&info, &sel, plan.video_only).map(of_input));
         if r == 0 {
             // The others are cut at the same times.
             warnings.extend(long_segments_warning(o, &w.records));
@@ -707,14 +712,34 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
             source: multi.then(|| file_name(input)),
             variant,
             records: w.records,
+            audio: None,
         });
         first_summary.get_or_insert(summary);
     }
     let summary = first_summary.expect("one input at least");
+    let audio = package_audio(
+        o,
+        keyring,
+        policy.as_ref(),
+        &tracks,
+        &made,
+        staged.path(),
+        progress,
+    )?;
+    for m in made.iter_mut() {
+        renditions::with_audio_group(&mut m.variant, &audio);
+    }
+    let media = renditions::audio_media(&tracks, &audio);
+    made.extend(audio);
     let master = MasterPlaylist {
         version: 3,
         independent_segments: independent,
-        variants: made.iter().map(|m| m.variant.clone()).collect(),
+        media,
+        variants: made
+            .iter()
+            .filter(|m| m.audio.is_none())
+            .map(|m| m.variant.clone())
+            .collect(),
     };
     fsutil::write_file(
         &staged.path().join("master.m3u8"),
@@ -857,6 +882,7 @@ fn cut_plan(o: &Options, policy: Option<&Policy>) -> segment::Plan {
         target: o.segment_duration,
         forced_cuts: forced,
         cut_every,
+        video_only: false,
     }
 }
 
@@ -871,7 +897,7 @@ fn run_pipeline<'a>(
     rendition_name: Option<String>,
     keyring: Option<&'a Keyring>,
     policy: Option<&'a Policy>,
-    plan: &segment::Plan,
+    stage: Stage,
     root: &'a Path,
     progress: &dyn Progress,
 ) -> Result<(segment::Summary, Writer<'a>)> {
@@ -911,7 +937,7 @@ fn run_pipeline<'a>(
         // thread only demuxes and muxes.
         let mut here = Some(w);
         let mut moved = None;
-        let demuxed = segment::run(input, plan, progress, spare_rx, |ev| {
+        let sink = |ev| {
             if let Some(w) = here.as_mut() {
                 let lent = if o.overlap {
                     None
@@ -933,7 +959,13 @@ fn run_pipeline<'a>(
             }
             let (tx, _) = moved.as_ref().expect("the writer has moved");
             tx.send(ev).map_err(|_| Error::Interrupted)
-        });
+        };
+        let demuxed = match stage {
+            Stage::Video(plan) => segment::run(input, plan, progress, spare_rx, sink),
+            Stage::Audio { stream, cuts } => {
+                media::audio::run(input, stream, cuts, progress, spare_rx, sink)
+            }
+        };
         let (made, mut w) = match moved {
             None => (demuxed, here.expect("the writer stayed")),
             Some((tx, writer)) => {
@@ -948,6 +980,74 @@ fn run_pipeline<'a>(
         // A flush that failed explains why the writer stopped.
         Ok((synced.and(made)?, w))
     })
+}
+
+/// What one run of the pipeline cuts: a video rendition (with its muxed
+/// audio, or none), or one audio stream at the video's cuts.
+#[derive(Clone, Copy)]
+enum Stage<'p> {
+    Video(&'p segment::Plan),
+    Audio { stream: usize, cuts: &'p [f64] },
+}
+
+/// Packages every alternate audio track through the pipeline, cut where the
+/// first video rendition was, as renditions after the video ones (their
+/// IVs derive from their index: `Keyring::rendition_iv`).
+fn package_audio(
+    o: &Options,
+    keyring: Option<&Keyring>,
+    policy: Option<&Policy>,
+    tracks: &[renditions::AudioTrack],
+    video: &[Made],
+    root: &Path,
+    progress: &dyn Progress,
+) -> Result<Vec<Made>> {
+    let first = &video[0];
+    let cuts: Vec<f64> = first.records.iter().skip(1).map(|r| r.start).collect();
+    let mut out = Vec::with_capacity(tracks.len());
+    for (j, t) in tracks.iter().enumerate() {
+        let (_, mut w) = run_pipeline(
+            o,
+            &t.input,
+            video.len() + j,
+            Some(t.name.clone()),
+            keyring,
+            policy,
+            Stage::Audio {
+                stream: t.stream,
+                cuts: &cuts,
+            },
+            root,
+            progress,
+        )?;
+        w.start.take();
+        renditions::check_aligned(
+            &o.input,
+            &first.records,
+            &t.input,
+            &w.records,
+            o.segment_duration,
+        )?;
+        write_media_playlist(&root.join(&t.name), w.playlist, true)?;
+        let sizes: Vec<(f64, u64)> = w.records.iter().map(|r| (r.duration, r.size)).collect();
+        let target = bandwidth::target_duration(w.records.iter().map(|r| r.duration));
+        out.push(Made {
+            name: t.name.clone(),
+            source: Some(file_name(&t.input)),
+            variant: Variant {
+                bandwidth: bandwidth::peak_bandwidth(&sizes, target),
+                average_bandwidth: Some(bandwidth::average_bandwidth(&sizes)),
+                resolution: None,
+                codecs: Some(t.codecs.clone()),
+                frame_rate: None,
+                audio: None,
+                uri: format!("{}/index.m3u8", t.name),
+            },
+            records: w.records,
+            audio: Some((t.language.clone(), t.channels)),
+        });
+    }
+    Ok(out)
 }
 
 /// Writes the rendition's VOD media playlist.
@@ -981,17 +1081,20 @@ fn variant_of(records: &[SegmentRecord], sel: &media::Selection, uri: String) ->
         resolution: Some((w, h)),
         codecs: Some(media::MediaInfo::codecs_attr(sel)),
         frame_rate: sel.video.frame_rate.map(|f| (f * 1000.0).round() / 1000.0),
+        audio: None,
         uri,
     }
 }
 
 /// One rendition as written: its folder, the input it came from (with
 /// several inputs), its EXT-X-STREAM-INF and its segments.
-struct Made {
-    name: String,
-    source: Option<String>,
-    variant: Variant,
-    records: Vec<SegmentRecord>,
+pub(crate) struct Made {
+    pub name: String,
+    pub source: Option<String>,
+    pub variant: Variant,
+    pub records: Vec<SegmentRecord>,
+    /// For an alternate audio rendition: its language and channels.
+    pub audio: Option<(Option<String>, Option<u32>)>,
 }
 
 fn file_name(p: &Path) -> String {
@@ -1029,13 +1132,23 @@ fn manifest_of(
             .into_iter()
             .map(|m| {
                 let (w, h) = m.variant.resolution.unwrap_or((0, 0));
+                let (kind, language, channels) = match m.audio {
+                    Some((l, c)) => (Some("audio".to_string()), l, c),
+                    None => (None, None, None),
+                };
                 Rendition {
                     name: m.name,
                     source: m.source,
+                    kind,
+                    language,
+                    channels,
                     playlist: m.variant.uri,
                     bandwidth: m.variant.bandwidth,
                     average_bandwidth: m.variant.average_bandwidth.unwrap_or(0),
-                    resolution: format!("{w}x{h}"),
+                    resolution: match m.variant.resolution {
+                        Some(_) => format!("{w}x{h}"),
+                        None => String::new(),
+                    },
                     frame_rate: m.variant.frame_rate,
                     codecs: m.variant.codecs.unwrap_or_default(),
                     segments: m.records,
@@ -1222,12 +1335,18 @@ fn apple_rules(v: &media::StreamInfo) -> Vec<(&'static str, String, &'static str
 
 /// Names the streams of the input that the package leaves out (it carries
 /// one video and at most one audio stream), so nothing goes silently.
-fn dropped_streams_warning(info: &media::MediaInfo, sel: &media::Selection) -> Option<String> {
+/// With `audio_apart`, audio tracks are alternate renditions, not dropped.
+fn dropped_streams_warning(
+    info: &media::MediaInfo,
+    sel: &media::Selection,
+    audio_apart: bool,
+) -> Option<String> {
     let kept = [Some(sel.video.index), sel.audio.as_ref().map(|a| a.index)];
     let dropped: Vec<String> = info
         .streams
         .iter()
         .filter(|s| !kept.contains(&Some(s.index)))
+        .filter(|s| !(audio_apart && s.kind == "audio" && s.codecs.is_some()))
         .map(|s| {
             let lang = s
                 .language

@@ -2,8 +2,12 @@
 //! 21): players switch renditions at segment boundaries, so every rendition
 //! must be cut at the same times and use the same key period, generation and
 //! KID (or none: a clear scene) for the same segment. A rendition that does
-//! not would change key, or protection, mid-switch.
+//! not would change key, or protection, mid-switch. Every audio group a
+//! variant names must exist, and every group must be named by a variant.
 
+use std::collections::HashMap;
+
+use shieldpack_core::hls::{self, MasterPlaylist};
 use shieldpack_core::manifest::Manifest;
 
 /// Cuts further apart than this are different cuts (the manifest keeps
@@ -58,4 +62,80 @@ pub(crate) fn alignment_defects(m: &Manifest) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+/// Messages for audio groups named by a variant but not defined, and
+/// defined but named by no variant (RFC 8216 4.3.4.2.1).
+pub(crate) fn group_defects(master: &MasterPlaylist) -> Vec<String> {
+    let mut out = Vec::new();
+    for v in &master.variants {
+        if let Some(g) = &v.audio {
+            if !master
+                .media
+                .iter()
+                .any(|m| m.kind == "AUDIO" && &m.group_id == g)
+            {
+                out.push(format!(
+                    "{}: AUDIO=\"{g}\" names a group no EXT-X-MEDIA TYPE=AUDIO defines",
+                    v.uri
+                ));
+            }
+        }
+    }
+    let mut groups: Vec<&str> = master.media.iter().map(|m| m.group_id.as_str()).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    for g in groups {
+        if !master
+            .variants
+            .iter()
+            .any(|v| v.audio.as_deref() == Some(g))
+        {
+            out.push(format!(
+                "EXT-X-MEDIA group \"{g}\" is named by no EXT-X-STREAM-INF"
+            ));
+        }
+        let defaults = master
+            .media
+            .iter()
+            .filter(|m| m.group_id == g && m.default)
+            .count();
+        if defaults > 1 {
+            out.push(format!(
+                "EXT-X-MEDIA group \"{g}\" has {defaults} renditions with DEFAULT=YES; at most one may (RFC 8216 4.3.4.1)"
+            ));
+        }
+    }
+    out
+}
+
+/// The largest peak and average bit rate among the manifest's audio
+/// renditions in group `group`, as `package` measures them.
+pub(crate) fn group_rates(m: &Manifest, group: &str, targets: &HashMap<String, u64>) -> (u64, u64) {
+    if group != "audio" {
+        return (0, 0);
+    }
+    let mut best = (0, 0);
+    for r in m
+        .renditions
+        .iter()
+        .filter(|r| r.kind.as_deref() == Some("audio"))
+    {
+        let segs: Vec<(f64, u64)> = r.segments.iter().map(|s| (s.duration, s.size)).collect();
+        if segs.is_empty()
+            || segs
+                .iter()
+                .any(|&(d, b)| !(d.is_finite() && d > 0.0 && d <= 3600.0 && b <= 1 << 40))
+        {
+            continue;
+        }
+        let target = targets
+            .get(&r.playlist)
+            .copied()
+            .unwrap_or(1)
+            .clamp(1, 3600);
+        best.0 = best.0.max(hls::bandwidth::peak_bandwidth(&segs, target));
+        best.1 = best.1.max(hls::bandwidth::average_bandwidth(&segs));
+    }
+    best
 }

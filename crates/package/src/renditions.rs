@@ -18,13 +18,15 @@
 //! inputs IVs are always explicit and derived with the rendition's index
 //! (`Keyring::rendition_iv`), whatever `--iv` says.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use shieldpack_core::error::{Error, Result};
 use shieldpack_core::manifest::SegmentRecord;
 use shieldpack_media::{self as media, segment};
 
-use super::{IvMode, Options};
+use shieldpack_core::hls::{Media, Variant};
+
+use super::{IvMode, Made, Options};
 
 /// How far apart two renditions' cuts may be and still be one cut: the
 /// manifest keeps times in milliseconds.
@@ -80,7 +82,7 @@ pub(crate) fn names(inputs: &[&Path]) -> Result<Vec<Option<String>>> {
 /// The plan for a rendition after the first: cut where the first was cut
 /// (`first`'s segment starts) and nowhere else. A cut is taken at the first
 /// keyframe at or after each start, less the manifest's rounding.
-pub(crate) fn follow(first: &[SegmentRecord]) -> segment::Plan {
+pub(crate) fn follow(plan: &segment::Plan, first: &[SegmentRecord]) -> segment::Plan {
     segment::Plan {
         // No grid: a keyframe between the first rendition's cuts is no cut.
         target: 1e12,
@@ -90,6 +92,7 @@ pub(crate) fn follow(first: &[SegmentRecord]) -> segment::Plan {
             .map(|r| r.start - SAME_CUT / 2.0)
             .collect(),
         cut_every: None,
+        video_only: plan.video_only,
     }
 }
 
@@ -141,6 +144,216 @@ pub(crate) fn check_aligned(
         return Err(Error::invalid_file(input, what, hint));
     }
     Ok(())
+}
+
+/// An audio track of the inputs that becomes an alternate audio rendition.
+#[derive(Debug, Clone)]
+pub(crate) struct AudioTrack {
+    pub input: PathBuf,
+    pub stream: usize,
+    /// Its folder: `audio-<lang>`, `-2`, `-3`... for more in one language.
+    pub name: String,
+    /// RFC 5646 (`en`), for EXT-X-MEDIA's LANGUAGE.
+    pub language: Option<String>,
+    /// EXT-X-MEDIA's NAME: the stream's title, else its language's name.
+    pub label: String,
+    pub channels: Option<u32>,
+    pub codecs: String,
+}
+
+/// The audio tracks of `inputs` as alternate audio renditions (DESIGN.md:
+/// every audio track of the inputs), or none when the package keeps the
+/// muxed layout: one input with at most one audio track. A track that
+/// another input already has (same codec, channels, sample rate, frame
+/// count, language and title: what a ladder encoder copies into every rung)
+/// is packaged once. Tracks in codecs HLS cannot carry are left to the
+/// warning about dropped streams.
+pub(crate) fn audio_tracks(inputs: &[&Path]) -> Result<Vec<AudioTrack>> {
+    type Identity = (
+        String,
+        String,
+        Option<u32>,
+        Option<u32>,
+        Option<u64>,
+        Option<String>,
+        Option<String>,
+    );
+    let mut seen: Vec<Identity> = Vec::new();
+    let mut found = Vec::new();
+    let mut audio_streams = 0;
+    for input in inputs {
+        let info = media::probe_headers(input)?;
+        for s in info.streams.iter().filter(|s| s.kind == "audio") {
+            audio_streams += 1;
+            let Some(codecs) = s.codecs.clone() else {
+                continue;
+            };
+            let id = (
+                s.codec.clone(),
+                codecs.clone(),
+                s.channels,
+                s.sample_rate,
+                s.frames,
+                s.language.clone(),
+                s.title.clone(),
+            );
+            if seen.contains(&id) {
+                continue;
+            }
+            seen.push(id);
+            found.push((input.to_path_buf(), s.clone(), codecs));
+        }
+    }
+    if inputs.len() < 2 && audio_streams < 2 {
+        return Ok(Vec::new());
+    }
+    let mut names: Vec<String> = Vec::new();
+    let mut out = Vec::new();
+    for (input, s, codecs) in found {
+        let tag = s.language.clone().unwrap_or_else(|| "und".into());
+        let base = format!("audio-{tag}");
+        let mut name = base.clone();
+        let mut n = 2;
+        while names.contains(&name) {
+            name = format!("{base}-{n}");
+            n += 1;
+        }
+        names.push(name.clone());
+        let language = s.language.as_deref().map(rfc5646);
+        let label = s
+            .title
+            .clone()
+            .or_else(|| {
+                language
+                    .as_deref()
+                    .and_then(language_name)
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| name.clone());
+        out.push(AudioTrack {
+            input,
+            stream: s.index,
+            name,
+            language,
+            label,
+            channels: s.channels,
+            codecs,
+        });
+    }
+    Ok(out)
+}
+
+/// The GROUP-ID of the alternate audio renditions.
+pub(crate) const AUDIO_GROUP: &str = "audio";
+
+/// Points a video variant at the audio group: its BANDWIDTH and
+/// AVERAGE-BANDWIDTH then count the group's largest (RFC 8216 4.3.4.2: the
+/// rates of every rendition the variant plays with), and its CODECS name
+/// the group's codecs too.
+pub(crate) fn with_audio_group(v: &mut Variant, audio: &[Made]) {
+    if audio.is_empty() {
+        return;
+    }
+    let peak = audio.iter().map(|a| a.variant.bandwidth).max().unwrap_or(0);
+    let average = audio
+        .iter()
+        .filter_map(|a| a.variant.average_bandwidth)
+        .max()
+        .unwrap_or(0);
+    v.bandwidth += peak;
+    v.average_bandwidth = v.average_bandwidth.map(|a| a + average);
+    let mut codecs: Vec<String> = v.codecs.iter().cloned().collect();
+    for a in audio {
+        if let Some(c) = &a.variant.codecs {
+            if !codecs.contains(c) {
+                codecs.push(c.clone());
+            }
+        }
+    }
+    v.codecs = Some(codecs.join(","));
+    v.audio = Some(AUDIO_GROUP.into());
+}
+
+/// The EXT-X-MEDIA lines of the audio renditions; the first is the default.
+pub(crate) fn audio_media(tracks: &[AudioTrack], audio: &[Made]) -> Vec<Media> {
+    tracks
+        .iter()
+        .zip(audio)
+        .enumerate()
+        .map(|(i, (t, m))| Media {
+            kind: "AUDIO".into(),
+            group_id: AUDIO_GROUP.into(),
+            language: t.language.clone(),
+            name: t.label.clone(),
+            default: i == 0,
+            autoselect: true,
+            channels: t.channels.map(|c| c.to_string()),
+            uri: Some(m.variant.uri.clone()),
+        })
+        .collect()
+}
+
+/// The RFC 5646 tag for an ISO 639-2 code as containers store it: the
+/// two-letter ISO 639-1 code where there is one (BCP 47 prefers it, and
+/// Apple's authoring rules ask for RFC 5646), else the code as it is.
+fn rfc5646(iso639_2: &str) -> String {
+    let two = match iso639_2 {
+        "eng" => "en",
+        "fra" | "fre" => "fr",
+        "deu" | "ger" => "de",
+        "spa" => "es",
+        "ita" => "it",
+        "por" => "pt",
+        "nld" | "dut" => "nl",
+        "swe" => "sv",
+        "nor" => "no",
+        "dan" => "da",
+        "fin" => "fi",
+        "pol" => "pl",
+        "ces" | "cze" => "cs",
+        "rus" => "ru",
+        "ukr" => "uk",
+        "tur" => "tr",
+        "ell" | "gre" => "el",
+        "ara" => "ar",
+        "heb" => "he",
+        "hin" => "hi",
+        "jpn" => "ja",
+        "kor" => "ko",
+        "zho" | "chi" => "zh",
+        other => other,
+    };
+    two.to_string()
+}
+
+/// A NAME for a track with no title: its language, in English.
+fn language_name(tag: &str) -> Option<&'static str> {
+    Some(match tag {
+        "en" => "English",
+        "fr" => "French",
+        "de" => "German",
+        "es" => "Spanish",
+        "it" => "Italian",
+        "pt" => "Portuguese",
+        "nl" => "Dutch",
+        "sv" => "Swedish",
+        "no" => "Norwegian",
+        "da" => "Danish",
+        "fi" => "Finnish",
+        "pl" => "Polish",
+        "cs" => "Czech",
+        "ru" => "Russian",
+        "uk" => "Ukrainian",
+        "tr" => "Turkish",
+        "el" => "Greek",
+        "ar" => "Arabic",
+        "he" => "Hebrew",
+        "hi" => "Hindi",
+        "ja" => "Japanese",
+        "ko" => "Korean",
+        "zh" => "Chinese",
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -202,10 +415,17 @@ mod tests {
 
     #[test]
     fn followers_cut_only_where_the_first_did() {
-        let p = follow(&records(&[0.0, 2.0, 3.0, 4.0]));
+        let plan = segment::Plan {
+            target: 2.0,
+            forced_cuts: vec![3.0],
+            cut_every: Some(4.0),
+            video_only: true,
+        };
+        let p = follow(&plan, &records(&[0.0, 2.0, 3.0, 4.0]));
         assert_eq!(p.cut_every, None);
         assert_eq!(p.forced_cuts.len(), 3);
         assert!((p.forced_cuts[0] - 1.99925).abs() < 1e-9);
         assert!(p.target > 1e9);
+        assert!(p.video_only);
     }
 }

@@ -416,6 +416,19 @@ fn check(
             walk.playlist(&mut c, &variant.uri)?;
         }
     }
+    for uri in master
+        .media
+        .iter()
+        .take(MAX_VARIANTS)
+        .filter_map(|m| m.uri.as_deref())
+    {
+        if walked.insert(uri) {
+            walk.playlist(&mut c, uri)?;
+        }
+    }
+    for msg in crate::multivariant::group_defects(&master) {
+        c.defect("master.m3u8", msg);
+    }
     if let Some(m) = &manifest {
         for variant in master.variants.iter().take(MAX_VARIANTS) {
             check_bandwidth(&mut c, m, variant, &walk.targets);
@@ -474,8 +487,13 @@ fn check_bandwidth(
         return;
     }
     let target = target.clamp(1, MAX_SEGMENT_SECONDS as u64);
-    let average = hls::bandwidth::average_bandwidth(&segs);
-    let peak = hls::bandwidth::peak_bandwidth(&segs, target);
+    // A variant with an audio group counts the group's largest too.
+    let (group_peak, group_average) = match &variant.audio {
+        None => (0, 0),
+        Some(g) => crate::multivariant::group_rates(m, g, targets),
+    };
+    let average = hls::bandwidth::average_bandwidth(&segs) + group_average;
+    let peak = hls::bandwidth::peak_bandwidth(&segs, target) + group_peak;
     // Durations are written to the millisecond: allow what that moves the rate.
     let total: f64 = segs.iter().map(|s| s.0).sum();
     let slack = |rate: u64| 1 + (rate as f64 * 0.0005 * segs.len() as f64 / total).ceil() as u64;
@@ -973,7 +991,9 @@ impl<'a> Walk<'a> {
         } else {
             data
         };
-        measure(c, uri, &plain, seg.duration);
+        // An alternate audio rendition's segments hold no video.
+        let audio_only = record.is_some_and(|r| r.video_frames == 0);
+        measure(c, uri, &plain, seg.duration, audio_only);
         self.seen += 1;
         self.progress.set_position(self.seen as u64);
         Ok(())
@@ -1146,9 +1166,23 @@ fn check_file(c: &mut Checker, uri: &str, file: &SegmentFile, extinf: f64, r: &S
 /// Segment", and the rule `segment` writes EXTINF by (a segment runs to the
 /// next one's earliest picture, counting the open-GOP leading pictures that
 /// land in it), so a segment cut at an open-GOP keyframe measures right too.
-fn measure(c: &mut Checker, uri: &str, plain: &[u8], extinf: f64) {
+fn measure(c: &mut Checker, uri: &str, plain: &[u8], extinf: f64, audio_only: bool) {
     match tsread::analyze(plain) {
         Err(e) => c.defect(uri, format!("decrypted data is not valid MPEG-TS: {e}")),
+        // Audio-only: TS with audio and no video; its length is not measured.
+        Ok(ts) if audio_only => {
+            if ts.video_frames > 0 || ts.audio_packets == 0 {
+                c.defect(
+                    uri,
+                    format!(
+                        "an audio rendition's segment holds {} video frames and {} audio packets",
+                        ts.video_frames, ts.audio_packets
+                    ),
+                );
+            } else {
+                c.report.segments_decrypted += 1;
+            }
+        }
         Ok(ts) => {
             c.report.segments_decrypted += 1;
             c.report.video_frames += ts.video_frames;
