@@ -216,13 +216,20 @@ fn dropped_audio_and_subtitle_tracks_are_named_in_a_warning() {
         .lines()
         .find(|l| l.contains("left out"))
         .unwrap_or_else(|| panic!("no warning of left-out streams in: {err}"));
+    // Issue 21 packages both audio tracks as alternate audio renditions;
+    // the subtitle track is still left out, and named.
     assert!(
-        warning.starts_with("warning: left out 2 streams of ")
-            && warning.contains("#2 audio (aac, language fre), #3 subtitle (subrip, language ger)")
-            && warning.contains("carries stream #0 (video) and #1 (audio)"),
+        warning.starts_with("warning: left out 1 stream of ")
+            && warning.contains(": #3 subtitle (subrip, language ger)")
+            && warning
+                .contains("carries stream #0 (video) and every audio track as alternate audio"),
         "{warning}"
     );
-    // What it says it carries is what the package holds: one video, one audio.
+    assert!(
+        out.join("audio-eng/index.m3u8").is_file() && out.join("audio-fre/index.m3u8").is_file()
+    );
+    // What it says it carries is what the package holds: video, and audio
+    // in the group the variant names.
     let master = std::fs::read_to_string(out.join("master.m3u8")).unwrap();
     let codecs = master
         .split("CODECS=\"")

@@ -1021,6 +1021,17 @@ fn package_audio(
             progress,
         )?;
         w.start.take();
+        // The last audio frame ends within a frame of the last video frame:
+        // the title lasts what its video does, in every playlist (verify
+        // checks each against the manifest's duration).
+        if let (Some(v), Some(a), Some(p)) = (
+            first.records.last(),
+            w.records.last_mut(),
+            w.playlist.last_mut(),
+        ) {
+            a.duration = ms(v.start + v.duration - a.start);
+            p.duration = a.duration;
+        }
         renditions::check_aligned(
             &o.input,
             &first.records,
@@ -1358,6 +1369,17 @@ fn dropped_streams_warning(
         .collect();
     if dropped.is_empty() {
         return None;
+    }
+    if audio_apart {
+        return Some(format!(
+            "left out {} stream{} of {}: {}. The package carries stream #{} (video) and every audio track \
+             as alternate audio (subtitles are not packaged yet)",
+            dropped.len(),
+            if dropped.len() == 1 { "" } else { "s" },
+            info.path.display(),
+            dropped.join(", "),
+            sel.video.index,
+        ));
     }
     Some(format!(
         "left out {} stream{} of {}: {}. The package carries stream #{} (video){}; \
