@@ -7,7 +7,8 @@
 //! Prints ONE JSON line on stdout:
 //!   {"ended", "duration", "currentTime", "fragsLoaded", "keysLoaded", "errors",
 //!    "decodedFrames", "droppedFrames", "mseH264Aac", "timedOut", "levels",
-//!    "fragLevels", "levelSwitch", "audioTracks", "audioSwitch", "audioFragTracks"}
+//!    "fragLevels", "levelSwitch", "audioTracks", "audioSwitch", "audioFragTracks",
+//!    "subtitleTracks"}
 //! --switch-level-at S forces hls.js to another level (hls.currentLevel: the
 //! last if it plays the first, else the first) once S seconds have played;
 //! "levelSwitch" says when, from which level to which, and how many frames had
@@ -96,6 +97,7 @@ async function playInPage({ url, rate, timeoutMs, switchLevelAt, switchAudioAt }
   let audioSwitch = null;
   let levels = null;
   let audioTracks = null;
+  let subtitleTracks = null;
   let keysLoaded = 0;
   let fatal = false;
   const mseH264Aac =
@@ -120,6 +122,7 @@ async function playInPage({ url, rate, timeoutMs, switchLevelAt, switchAudioAt }
       levelSwitch,
       audioTracks,
       audioFragTracks: [...audioFragTracks].sort(),
+      subtitleTracks,
       audioSwitch,
       ...extra,
     };
@@ -192,6 +195,7 @@ async function playInPage({ url, rate, timeoutMs, switchLevelAt, switchAudioAt }
     hls.on(Hls.Events.MANIFEST_PARSED, (_ev, d) => {
       levels = d.levels.map((l) => ({ height: l.height, bitrate: l.bitrate }));
       audioTracks = (d.audioTracks || []).map((t) => ({ lang: t.lang, name: t.name, default: t.default }));
+      subtitleTracks = (d.subtitleTracks || []).map((t) => ({ lang: t.lang, name: t.name }));
       video.playbackRate = rate;
       video.play().catch((e) => {
         errors.push({ type: 'play', details: String(e), fatal: true });

@@ -1,6 +1,6 @@
 //! Several pre-encoded renditions of one title in one package (issue 21,
-//! `package IN1 IN2 ...`), each input with two audio languages, which become
-//! alternate audio renditions: FFmpeg decodes every rendition over loopback
+//! `package IN1 IN2 ...`), each input with two audio languages and a
+//! subtitle track, which become alternate audio and WebVTT renditions: FFmpeg decodes every rendition over loopback
 //! HTTP, openssl decrypts every segment, the m3u8 library reads the master,
 //! hls.js plays it across a level and an audio switch, cuts, key periods and
 //! clear scenes line up, and misaligned inputs are refused.
@@ -17,10 +17,16 @@ const FRAMES: u64 = (SECONDS * FPS) as u64;
 
 /// An H.264 input of `w`x`h` in `t`, with a keyframe every `key_every`
 /// seconds and none in between, as a ladder encoder makes them, and two AAC
-/// tracks, English (440 Hz, stereo) and French (880 Hz, mono), the same in
-/// every input (so each is packaged once).
+/// tracks, English (440 Hz, stereo) and French (880 Hz, mono), and English
+/// mov_text subtitles, the same in every input (so each is packaged once).
 fn input(t: &TestDir, w: u32, h: u32, key_every: f64) -> PathBuf {
     let out = t.join(format!("in{h}-{key_every}.mp4"));
+    let srt = t.join("subs.srt");
+    std::fs::write(
+        &srt,
+        "1\n00:00:00,500 --> 00:00:02,500\nfirst & only <line>\n\n2\n00:00:04,200 --> 00:00:05,000\nsecond\n",
+    )
+    .unwrap();
     run_ok(
         ffmpeg()
             .args(["-f", "lavfi", "-i"])
@@ -31,13 +37,16 @@ fn input(t: &TestDir, w: u32, h: u32, key_every: f64) -> PathBuf {
             .arg(format!("sine=frequency=440:duration={SECONDS}"))
             .args(["-f", "lavfi", "-i"])
             .arg(format!("sine=frequency=880:duration={SECONDS}"))
-            .args(["-map", "0:v", "-map", "1:a", "-map", "2:a"])
+            .arg("-i")
+            .arg(&srt)
+            .args(["-map", "0:v", "-map", "1:a", "-map", "2:a", "-map", "3:s"])
             .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "1000"])
             .args(["-sc_threshold", "0", "-force_key_frames"])
             .arg(format!("expr:gte(t,n_forced*{key_every})"))
             .args(["-c:a", "aac", "-b:a", "64k", "-ac:a:0", "2", "-ac:a:1", "1"])
             .args(["-metadata:s:a:0", "language=eng"])
             .args(["-metadata:s:a:1", "language=fra"])
+            .args(["-c:s", "mov_text", "-metadata:s:s:0", "language=eng"])
             .arg(&out),
     );
     out
@@ -107,6 +116,22 @@ fn layout(m: &serde_json::Value) -> Vec<(String, Vec<(f64, u64, String)>)> {
         .collect()
 }
 
+/// Every rendition is cut where the first is; every one but the subtitles
+/// (clear WebVTT) has its key periods and KIDs too.
+fn assert_aligned(l: &[(String, Vec<(f64, u64, String)>)]) {
+    let first = &l[0].1;
+    for (name, segs) in &l[1..] {
+        if name.starts_with("subs-") {
+            let starts: Vec<f64> = segs.iter().map(|s| s.0).collect();
+            let want: Vec<f64> = first.iter().map(|s| s.0).collect();
+            assert_eq!(starts, want, "{name} is cut elsewhere");
+            assert!(segs.iter().all(|s| s.2 == "clear"), "{name} is encrypted");
+        } else {
+            assert_eq!(segs, first, "{name} is not aligned with {}", l[0].0);
+        }
+    }
+}
+
 #[test]
 fn three_pre_encoded_renditions_decode_over_http_and_decrypt_with_openssl() {
     let t = TestDir::new();
@@ -134,6 +159,7 @@ print(json.dumps({"variants": [{
     "codecs": v.stream_info.codecs,
     "frame_rate": v.stream_info.frame_rate,
     "audio": v.stream_info.audio,
+    "subtitles": v.stream_info.subtitles,
 } for v in master.playlists], "media": [{
     "type": m.type, "group": m.group_id, "language": m.language, "name": m.name,
     "default": m.default, "autoselect": m.autoselect, "channels": m.channels, "uri": m.uri,
@@ -148,6 +174,8 @@ print(json.dumps({"variants": [{
              "default": "YES", "autoselect": "YES", "channels": "2", "uri": "audio-eng/index.m3u8"},
             {"type": "AUDIO", "group": "audio", "language": "fr", "name": "French",
              "default": "NO", "autoselect": "YES", "channels": "1", "uri": "audio-fra/index.m3u8"},
+            {"type": "SUBTITLES", "group": "subs", "language": "en", "name": "English",
+             "default": "NO", "autoselect": "YES", "channels": null, "uri": "subs-eng/index.m3u8"},
         ])
     );
     let got = parsed["variants"].as_array().unwrap();
@@ -161,6 +189,7 @@ print(json.dumps({"variants": [{
         assert_eq!(v["resolution"], serde_json::json!([w, h]), "{v}");
         assert_eq!(v["frame_rate"], 25.0, "{v}");
         assert_eq!(v["audio"], "audio", "{v}");
+        assert_eq!(v["subtitles"], "subs", "{v}");
         let codecs = v["codecs"].as_str().unwrap();
         assert!(
             codecs.starts_with("avc1.") && codecs.ends_with(",mp4a.40.2"),
@@ -179,11 +208,12 @@ print(json.dumps({"variants": [{
     let m = manifest(&out);
     let l = layout(&m);
     let names: Vec<&str> = l.iter().map(|r| r.0.as_str()).collect();
-    assert_eq!(names, ["360p", "270p", "180p", "audio-eng", "audio-fra"]);
+    assert_eq!(
+        names,
+        ["360p", "270p", "180p", "audio-eng", "audio-fra", "subs-eng"]
+    );
     assert_eq!(l[0].1.len(), 3, "{l:?}");
-    for (name, segs) in &l[1..] {
-        assert_eq!(segs, &l[0].1, "{name} is not aligned with {}", l[0].0);
-    }
+    assert_aligned(&l);
 
     // openssl decrypts every segment with the exported key files and the
     // playlist's explicit IV, and no IV repeats under a key across renditions.
@@ -193,6 +223,9 @@ print(json.dumps({"variants": [{
     let mut segments = 0;
     let source_audio = audio_frames(&inputs[0]);
     for r in m["renditions"].as_array().unwrap() {
+        if r["kind"] == "subtitles" {
+            continue;
+        }
         let audio = r["kind"] == "audio";
         let mut frames = 0;
         for s in r["segments"].as_array().unwrap() {
@@ -238,10 +271,60 @@ print(json.dumps({"variants": [{
         assert_eq!(errors, "", "{name}: FFmpeg reported errors");
         assert_eq!(frames, FRAMES, "{name}");
     }
-    for (name, _) in &l[3..] {
+    for (name, _) in &l[3..5] {
         let (_, errors) = ffmpeg_decode(&server.url(&format!("{name}/index.m3u8")));
         assert_eq!(errors, "", "{name}: FFmpeg reported errors");
     }
+    // The subtitles: clear WebVTT whose X-TIMESTAMP-MAP puts LOCAL zero at
+    // the video's first time stamp (the first keyframe, where cue times
+    // start), the cue that spans a cut in both segments.
+    let seg0 = openssl_decrypt(
+        out.join(l[0].0.as_str()).join("seg_00000.ts"),
+        &hex::encode(std::fs::read(keys.join(format!("{}.key", l[0].1[0].2))).unwrap()),
+        m["renditions"][0]["segments"][0]["iv"].as_str().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(t.join("v0.ts"), &seg0).unwrap();
+    let first_pts = stdout(&run_ok(
+        std::process::Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-select_streams",
+                "v:0",
+                "-read_intervals",
+                "%+#1",
+            ])
+            .args(["-show_entries", "packet=pts", "-of", "csv=p=0"])
+            .arg(t.join("v0.ts")),
+    ));
+    let first_pts = first_pts.trim().trim_end_matches(',');
+    let vtt: Vec<String> = (0..3)
+        .map(|i| std::fs::read_to_string(out.join(format!("subs-eng/seg_{i:05}.vtt"))).unwrap())
+        .collect();
+    for v in &vtt {
+        assert!(
+            v.starts_with(&format!(
+                "WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:{first_pts},LOCAL:00:00:00.000\n"
+            )),
+            "{v}"
+        );
+    }
+    assert!(
+        vtt[0].contains("00:00:00.500 --> 00:00:02.500\nfirst &amp; only"),
+        "{}",
+        vtt[0]
+    );
+    assert!(
+        vtt[1].contains("00:00:00.500 --> 00:00:02.500"),
+        "{}",
+        vtt[1]
+    );
+    assert!(
+        vtt[2].contains("00:00:04.200 --> 00:00:05.000\nsecond"),
+        "{}",
+        vtt[2]
+    );
     // And the master: FFmpeg's HLS demuxer opens the alternate audio too.
     let (frames, errors) = ffmpeg_decode(&server.url("master.m3u8"));
     assert_eq!(errors, "", "master: FFmpeg reported errors");
@@ -311,10 +394,8 @@ fn a_rotated_policy_package_changes_key_at_the_same_segment_in_every_rendition()
     assert_eq!(kids[0], kids[1]);
     assert_ne!(kids[1], kids[2]);
     assert_eq!(kids[2], kids[3]);
-    for (name, segs) in &l[1..] {
-        assert_eq!(segs, first, "{name} changes key elsewhere");
-    }
-    for (name, _) in &l {
+    assert_aligned(&l);
+    for (name, _) in &l[..5] {
         let playlist = std::fs::read_to_string(out.join(name).join("index.m3u8")).unwrap();
         assert!(playlist.contains("#EXT-X-KEY:METHOD=NONE"), "{name}");
         // Clear segments are plain TS in every rendition.
@@ -364,6 +445,7 @@ fn hls_js_plays_three_renditions_to_the_end_switching_level_mid_play() {
     assert_eq!(fatal_errors(&v), Vec::<serde_json::Value>::new(), "{v}");
     assert_eq!(v["levels"].as_array().map(Vec::len), Some(3), "{v}");
     assert_eq!(v["audioTracks"].as_array().map(Vec::len), Some(2), "{v}");
+    assert_eq!(v["subtitleTracks"].as_array().map(Vec::len), Some(1), "{v}");
     let audio = &v["audioSwitch"];
     assert!(
         audio["from"].as_u64().is_some() && audio["from"] != audio["to"],

@@ -11,6 +11,7 @@ pub mod detect;
 mod gop;
 mod mux;
 pub mod segment;
+pub mod subtitles;
 pub mod tsread;
 
 use std::path::{Path, PathBuf};

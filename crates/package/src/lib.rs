@@ -21,6 +21,7 @@
 mod multivariant;
 mod renditions;
 pub mod verify;
+mod webvtt;
 
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
@@ -729,15 +730,21 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     for m in made.iter_mut() {
         renditions::with_audio_group(&mut m.variant, &audio);
     }
-    let media = renditions::audio_media(&tracks, &audio);
+    let mut media = renditions::audio_media(&tracks, &audio);
     made.extend(audio);
+    let subs = package_subtitles(&inputs, &made[0].records, tracks.is_empty(), staged.path())?;
+    for m in made.iter_mut().filter(|m| m.audio.is_none()) {
+        m.variant.subtitles = (!subs.is_empty()).then(|| renditions::SUBS_GROUP.into());
+    }
+    media.extend(subs.iter().map(|(t, _)| renditions::subtitle_media(t)));
+    made.extend(subs.into_iter().map(|(_, m)| m));
     let master = MasterPlaylist {
         version: 3,
         independent_segments: independent,
         media,
         variants: made
             .iter()
-            .filter(|m| m.audio.is_none())
+            .filter(|m| m.audio.is_none() && m.variant.resolution.is_some())
             .map(|m| m.variant.clone())
             .collect(),
     };
@@ -1052,11 +1059,46 @@ fn package_audio(
                 codecs: Some(t.codecs.clone()),
                 frame_rate: None,
                 audio: None,
+                subtitles: None,
                 uri: format!("{}/index.m3u8", t.name),
             },
             records: w.records,
             audio: Some((t.language.clone(), t.channels)),
         });
+    }
+    Ok(out)
+}
+
+/// Writes every text subtitle track of the inputs as a WebVTT rendition,
+/// cut where the first video rendition was (`webvtt`), clear.
+fn package_subtitles(
+    inputs: &[&Path],
+    first: &[SegmentRecord],
+    muxed_audio: bool,
+    root: &Path,
+) -> Result<Vec<(renditions::SubtitleTrack, Made)>> {
+    let mut out = Vec::new();
+    for t in renditions::subtitle_tracks(inputs)? {
+        let subs = media::subtitles::read(&t.input, t.stream, muxed_audio)?;
+        let (records, playlist) = webvtt::write(root, &t.name, &subs, first)?;
+        write_media_playlist(&root.join(&t.name), playlist, true)?;
+        let made = Made {
+            name: t.name.clone(),
+            source: Some(file_name(&t.input)),
+            variant: Variant {
+                bandwidth: 0,
+                average_bandwidth: None,
+                resolution: None,
+                codecs: Some("wvtt".into()),
+                frame_rate: None,
+                audio: None,
+                subtitles: None,
+                uri: format!("{}/index.m3u8", t.name),
+            },
+            records,
+            audio: None,
+        };
+        out.push((t, made));
     }
     Ok(out)
 }
@@ -1093,6 +1135,7 @@ fn variant_of(records: &[SegmentRecord], sel: &media::Selection, uri: String) ->
         codecs: Some(media::MediaInfo::codecs_attr(sel)),
         frame_rate: sel.video.frame_rate.map(|f| (f * 1000.0).round() / 1000.0),
         audio: None,
+        subtitles: None,
         uri,
     }
 }
@@ -1145,6 +1188,9 @@ fn manifest_of(
                 let (w, h) = m.variant.resolution.unwrap_or((0, 0));
                 let (kind, language, channels) = match m.audio {
                     Some((l, c)) => (Some("audio".to_string()), l, c),
+                    None if m.variant.codecs.as_deref() == Some("wvtt") => {
+                        (Some("subtitles".to_string()), None, None)
+                    }
                     None => (None, None, None),
                 };
                 Rendition {
@@ -1358,6 +1404,9 @@ fn dropped_streams_warning(
         .iter()
         .filter(|s| !kept.contains(&Some(s.index)))
         .filter(|s| !(audio_apart && s.kind == "audio" && s.codecs.is_some()))
+        .filter(|s| {
+            !(s.kind == "subtitle" && media::subtitles::TEXT_CODECS.contains(&s.codec.as_str()))
+        })
         .map(|s| {
             let lang = s
                 .language
@@ -1372,8 +1421,8 @@ fn dropped_streams_warning(
     }
     if audio_apart {
         return Some(format!(
-            "left out {} stream{} of {}: {}. The package carries stream #{} (video) and every audio track \
-             as alternate audio (subtitles are not packaged yet)",
+            "left out {} stream{} of {}: {}. The package carries stream #{} (video), every audio track \
+             as alternate audio and every text subtitle track as WebVTT",
             dropped.len(),
             if dropped.len() == 1 { "" } else { "s" },
             info.path.display(),

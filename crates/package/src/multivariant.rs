@@ -34,13 +34,17 @@ pub(crate) fn alignment_defects(m: &Manifest) -> Vec<(String, String)> {
             ));
             continue;
         }
+        // Subtitles are clear whatever the video's key: times only.
+        let subtitles = r.kind.as_deref() == Some("subtitles");
         let differs = first.segments.iter().zip(&r.segments).find_map(|(a, b)| {
             if (a.start - b.start).abs() > SAME_CUT {
                 Some(format!(
                     "{} starts at {:.3}s, and {} at {:.3}s: renditions must be cut at the same times",
                     b.uri, b.start, a.uri, a.start
                 ))
-            } else if (a.period, a.generation, &a.kid) != (b.period, b.generation, &b.kid) {
+            } else if !subtitles
+                && (a.period, a.generation, &a.kid) != (b.period, b.generation, &b.kid)
+            {
                 Some(format!(
                     "{} is in key period {} generation {} (KID {}), and {} in period {} generation {} (KID {}): \
                      a player switching renditions there would change key mid-stream",
@@ -69,16 +73,18 @@ pub(crate) fn alignment_defects(m: &Manifest) -> Vec<(String, String)> {
 pub(crate) fn group_defects(master: &MasterPlaylist) -> Vec<String> {
     let mut out = Vec::new();
     for v in &master.variants {
-        if let Some(g) = &v.audio {
-            if !master
-                .media
-                .iter()
-                .any(|m| m.kind == "AUDIO" && &m.group_id == g)
-            {
-                out.push(format!(
-                    "{}: AUDIO=\"{g}\" names a group no EXT-X-MEDIA TYPE=AUDIO defines",
-                    v.uri
-                ));
+        for (kind, group) in [("AUDIO", &v.audio), ("SUBTITLES", &v.subtitles)] {
+            if let Some(g) = group {
+                if !master
+                    .media
+                    .iter()
+                    .any(|m| m.kind == kind && &m.group_id == g)
+                {
+                    out.push(format!(
+                        "{}: {kind}=\"{g}\" names a group no EXT-X-MEDIA TYPE={kind} defines",
+                        v.uri
+                    ));
+                }
             }
         }
     }
@@ -89,7 +95,7 @@ pub(crate) fn group_defects(master: &MasterPlaylist) -> Vec<String> {
         if !master
             .variants
             .iter()
-            .any(|v| v.audio.as_deref() == Some(g))
+            .any(|v| v.audio.as_deref() == Some(g) || v.subtitles.as_deref() == Some(g))
         {
             out.push(format!(
                 "EXT-X-MEDIA group \"{g}\" is named by no EXT-X-STREAM-INF"

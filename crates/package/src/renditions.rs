@@ -293,6 +293,89 @@ pub(crate) fn audio_media(tracks: &[AudioTrack], audio: &[Made]) -> Vec<Media> {
         .collect()
 }
 
+/// The GROUP-ID of the WebVTT subtitle renditions.
+pub(crate) const SUBS_GROUP: &str = "subs";
+
+/// A text subtitle track of the inputs that becomes a WebVTT rendition.
+#[derive(Debug, Clone)]
+pub(crate) struct SubtitleTrack {
+    pub input: PathBuf,
+    pub stream: usize,
+    /// Its folder: `subs-<lang>`, `-2`... for more in one language.
+    pub name: String,
+    pub language: Option<String>,
+    pub label: String,
+}
+
+/// Every text subtitle track (mov_text, SubRip, ASS/SSA, WebVTT) of the
+/// inputs, one of each (same codec, language, title and count in several
+/// inputs is one track). Bitmap subtitles are left to the dropped-streams
+/// warning.
+pub(crate) fn subtitle_tracks(inputs: &[&Path]) -> Result<Vec<SubtitleTrack>> {
+    let mut seen: Vec<(String, Option<String>, Option<String>, Option<u64>)> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    let mut out = Vec::new();
+    for input in inputs {
+        let info = media::probe_headers(input)?;
+        for s in info.streams.iter().filter(|s| {
+            s.kind == "subtitle" && media::subtitles::TEXT_CODECS.contains(&s.codec.as_str())
+        }) {
+            let id = (
+                s.codec.clone(),
+                s.language.clone(),
+                s.title.clone(),
+                s.frames,
+            );
+            if seen.contains(&id) {
+                continue;
+            }
+            seen.push(id);
+            let base = format!("subs-{}", s.language.as_deref().unwrap_or("und"));
+            let mut name = base.clone();
+            let mut n = 2;
+            while names.contains(&name) {
+                name = format!("{base}-{n}");
+                n += 1;
+            }
+            names.push(name.clone());
+            let language = s.language.as_deref().map(rfc5646);
+            let label = s
+                .title
+                .clone()
+                .or_else(|| {
+                    language
+                        .as_deref()
+                        .and_then(language_name)
+                        .map(str::to_string)
+                })
+                .unwrap_or_else(|| name.clone());
+            out.push(SubtitleTrack {
+                input: input.to_path_buf(),
+                stream: s.index,
+                name,
+                language,
+                label,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// A subtitle rendition's EXT-X-MEDIA: never DEFAULT (subtitles stay off
+/// until asked for), AUTOSELECT so a player may match the user's language.
+pub(crate) fn subtitle_media(t: &SubtitleTrack) -> Media {
+    Media {
+        kind: "SUBTITLES".into(),
+        group_id: SUBS_GROUP.into(),
+        language: t.language.clone(),
+        name: t.label.clone(),
+        default: false,
+        autoselect: true,
+        channels: None,
+        uri: Some(format!("{}/index.m3u8", t.name)),
+    }
+}
+
 /// The RFC 5646 tag for an ISO 639-2 code as containers store it: the
 /// two-letter ISO 639-1 code where there is one (BCP 47 prefers it, and
 /// Apple's authoring rules ask for RFC 5646), else the code as it is.

@@ -991,6 +991,15 @@ impl<'a> Walk<'a> {
         } else {
             data
         };
+        if uri.ends_with(".vtt") {
+            // A WebVTT subtitle segment: text, clear.
+            if !(plain.starts_with(b"WEBVTT") && std::str::from_utf8(&plain).is_ok()) {
+                c.defect(uri, "not a WebVTT file (UTF-8 text starting with WEBVTT)");
+            }
+            self.seen += 1;
+            self.progress.set_position(self.seen as u64);
+            return Ok(());
+        }
         // An alternate audio rendition's segments hold no video.
         let audio_only = record.is_some_and(|r| r.video_frames == 0);
         measure(c, uri, &plain, seg.duration, audio_only);

@@ -16,10 +16,13 @@ pub struct Variant {
     pub frame_rate: Option<f64>,
     /// The GROUP-ID of the alternate audio renditions it plays with.
     pub audio: Option<String>,
+    /// The GROUP-ID of its subtitle renditions.
+    pub subtitles: Option<String>,
     pub uri: String,
 }
 
-/// One EXT-X-MEDIA rendition (alternate audio, TYPE=AUDIO).
+/// One EXT-X-MEDIA rendition (alternate audio, TYPE=AUDIO, or WebVTT
+/// subtitles, TYPE=SUBTITLES).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Media {
     /// `AUDIO` (or another TYPE when parsed).
@@ -93,6 +96,9 @@ impl MasterPlaylist {
             }
             if let Some(a) = &v.audio {
                 let _ = write!(o, ",AUDIO={}", attr::quote(a));
+            }
+            if let Some(s) = &v.subtitles {
+                let _ = write!(o, ",SUBTITLES={}", attr::quote(s));
             }
             o.push('\n');
             o.push_str(&v.uri);
@@ -218,6 +224,9 @@ fn parse_stream_inf(value: &str) -> Result<Variant, String> {
         audio: attr::get(&a, "AUDIO")
             .map(|c| attr::quoted(c).map(str::to_string))
             .transpose()?,
+        subtitles: attr::get(&a, "SUBTITLES")
+            .map(|c| attr::quoted(c).map(str::to_string))
+            .transpose()?,
         uri: String::new(),
     })
 }
@@ -248,6 +257,7 @@ mod tests {
                 codecs: Some("avc1.64001f,mp4a.40.2".into()),
                 frame_rate: Some(24.0),
                 audio: Some("audio".into()),
+                subtitles: Some("subs".into()),
                 uri: "720p/index.m3u8".into(),
             }],
         };

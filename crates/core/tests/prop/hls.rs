@@ -101,6 +101,7 @@ fn master_playlist() -> impl Strategy<Value = MasterPlaylist> {
                 // The writer keeps three decimals.
                 frame_rate: fr.map(|f| f as f64 / 1000.0),
                 audio: None,
+                subtitles: None,
                 uri,
             },
         );
