@@ -92,8 +92,11 @@ fn manifest(out: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap()
 }
 
+/// A rendition's name and its segments' (start, period, kid or "clear").
+type Layout = (String, Vec<(f64, u64, String)>);
+
 /// Per rendition: (name, its segments' (start, period, kid or "clear")).
-fn layout(m: &serde_json::Value) -> Vec<(String, Vec<(f64, u64, String)>)> {
+fn layout(m: &serde_json::Value) -> Vec<Layout> {
     m["renditions"]
         .as_array()
         .unwrap()
@@ -118,7 +121,7 @@ fn layout(m: &serde_json::Value) -> Vec<(String, Vec<(f64, u64, String)>)> {
 
 /// Every rendition is cut where the first is; every one but the subtitles
 /// (clear WebVTT) has its key periods and KIDs too.
-fn assert_aligned(l: &[(String, Vec<(f64, u64, String)>)]) {
+fn assert_aligned(l: &[Layout]) {
     let first = &l[0].1;
     for (name, segs) in &l[1..] {
         if name.starts_with("subs-") {

@@ -312,7 +312,9 @@ pub(crate) struct SubtitleTrack {
 /// inputs is one track). Bitmap subtitles are left to the dropped-streams
 /// warning.
 pub(crate) fn subtitle_tracks(inputs: &[&Path]) -> Result<Vec<SubtitleTrack>> {
-    let mut seen: Vec<(String, Option<String>, Option<String>, Option<u64>)> = Vec::new();
+    // Codec, language, title and cue count.
+    type Identity = (String, Option<String>, Option<String>, Option<u64>);
+    let mut seen: Vec<Identity> = Vec::new();
     let mut names: Vec<String> = Vec::new();
     let mut out = Vec::new();
     for input in inputs {
