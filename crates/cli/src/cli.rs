@@ -469,7 +469,10 @@ pub struct PackageArgs {
     /// <height>p-<kbps>k when two share a height). All are cut at the first
     /// INPUT's cuts, so their keyframes must be at the same times (else exit 2,
     /// naming the first cut that differs); key periods and scenes line up across
-    /// them, and their IVs are always explicit and derived per rendition
+    /// them, and their IVs are always explicit and derived per rendition. Their
+    /// audio tracks become alternate audio renditions (audio-<lang>), text
+    /// subtitles WebVTT ones (subs-<lang>). No I-frame playlist is written:
+    /// whole-segment AES-128 allows no byte ranges into segments
     #[arg(value_name = "INPUT")]
     pub more_inputs: Vec<PathBuf>,
 
