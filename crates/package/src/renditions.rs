@@ -178,6 +178,10 @@ pub(crate) fn audio_tracks(inputs: &[&Path]) -> Result<Vec<AudioTrack>> {
         Option<String>,
         Option<String>,
     );
+    // A pipe can be read once: it keeps the muxed layout, unprobed.
+    if inputs.len() == 1 && !inputs[0].is_file() {
+        return Ok(Vec::new());
+    }
     let mut seen: Vec<Identity> = Vec::new();
     let mut found = Vec::new();
     let mut audio_streams = 0;
@@ -314,6 +318,10 @@ pub(crate) struct SubtitleTrack {
 pub(crate) fn subtitle_tracks(inputs: &[&Path]) -> Result<Vec<SubtitleTrack>> {
     // Codec, language, title and cue count.
     type Identity = (String, Option<String>, Option<String>, Option<u64>);
+    // A pipe was read once already, by the video rendition.
+    if inputs.len() == 1 && !inputs[0].is_file() {
+        return Ok(Vec::new());
+    }
     let mut seen: Vec<Identity> = Vec::new();
     let mut names: Vec<String> = Vec::new();
     let mut out = Vec::new();
