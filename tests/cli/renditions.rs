@@ -535,3 +535,57 @@ fn verify_flags_renditions_cut_or_keyed_apart_and_bandwidth_far_above_the_peak()
         "{d:?}"
     );
 }
+
+#[test]
+fn rekey_re_encrypts_every_rendition_with_ivs_of_its_own() {
+    let t = TestDir::new();
+    let keyring = new_keyring(&t);
+    let inputs = ladder(&t, 2.0);
+    let out = t.join("out");
+    run_ok(
+        package_all(&inputs, &out, &keyring)
+            .args(["--segment-duration", "2", "--rotate-segments", "1"])
+            .args(["--content-id", "film"]),
+    );
+    run_ok(shieldpack().args(["keys", "rotate"]).arg(&keyring).args([
+        "--content-id",
+        "film",
+        "--from-period",
+        "1",
+    ]));
+    run_ok(
+        shieldpack()
+            .arg("rekey")
+            .arg(&out)
+            .arg("--keyring")
+            .arg(&keyring),
+    );
+    let m = manifest(&out);
+    let mut ivs = BTreeSet::new();
+    for r in m["renditions"].as_array().unwrap() {
+        for s in r["segments"].as_array().unwrap() {
+            if let (Some(kid), Some(iv)) = (s["kid"].as_str(), s["iv"].as_str()) {
+                assert!(
+                    ivs.insert((kid.to_string(), iv.to_string())),
+                    "IV {iv} repeats under {kid}"
+                );
+                let generation = s["generation"].as_u64().unwrap();
+                assert_eq!(
+                    generation,
+                    u64::from(s["period"].as_u64().unwrap() >= 1),
+                    "{s}"
+                );
+            }
+        }
+    }
+    // Every segment of every rendition decrypts under the new keys.
+    let keys = t.join("keys");
+    export_key_files(&keyring, &out, &keys);
+    run_ok(
+        shieldpack()
+            .arg("verify")
+            .arg(&out)
+            .arg("--keys")
+            .arg(&keys),
+    );
+}
