@@ -184,9 +184,10 @@ fn verify_reports_an_understated_bandwidth() {
 }
 
 /// Issue 24 item 7: extra audio tracks and subtitles were left out without
-/// a word. The warning names each by index, type, codec and language.
+/// a word. Issue 21 now packages them (alternate audio, WebVTT); streams
+/// still left out (bitmap subtitles, data) get the warning.
 #[test]
-fn dropped_audio_and_subtitle_tracks_are_named_in_a_warning() {
+fn extra_audio_and_subtitle_tracks_are_packaged_not_dropped() {
     let t = TestDir::new();
     let srt = t.join("subs.srt");
     std::fs::write(&srt, "1\n00:00:00,000 --> 00:00:01,500\nhello\n").unwrap();
@@ -212,17 +213,22 @@ fn dropped_audio_and_subtitle_tracks_are_named_in_a_warning() {
             .arg(&input),
     );
     let (out, keyring, err) = package(&t, &input, &["--segment-duration", "2"]);
-    let warning = err
-        .lines()
-        .find(|l| l.contains("left out"))
-        .unwrap_or_else(|| panic!("no warning of left-out streams in: {err}"));
+    // Issue 21 packages both audio tracks as alternate audio renditions and
+    // the SubRip track as WebVTT: nothing is left out, so no warning.
+    assert!(!err.contains("left out"), "{err}");
+    for rendition in ["audio-eng", "audio-fre", "subs-ger"] {
+        assert!(
+            out.join(rendition).join("index.m3u8").is_file(),
+            "no {rendition}"
+        );
+    }
+    let vtt = std::fs::read_to_string(out.join("subs-ger/seg_00000.vtt")).unwrap();
     assert!(
-        warning.starts_with("warning: left out 2 streams of ")
-            && warning.contains("#2 audio (aac, language fre), #3 subtitle (subrip, language ger)")
-            && warning.contains("carries stream #0 (video) and #1 (audio)"),
-        "{warning}"
+        vtt.contains("00:00:00.000 --> 00:00:01.500\nhello"),
+        "{vtt}"
     );
-    // What it says it carries is what the package holds: one video, one audio.
+    // What it says it carries is what the package holds: video, and audio
+    // in the group the variant names.
     let master = std::fs::read_to_string(out.join("master.m3u8")).unwrap();
     let codecs = master
         .split("CODECS=\"")

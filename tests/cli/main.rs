@@ -18,6 +18,7 @@ mod keys;
 mod ladder;
 mod package;
 mod policy;
+mod renditions;
 mod sample_aes;
 mod serve;
 mod watermark;

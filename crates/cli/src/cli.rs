@@ -455,7 +455,8 @@ pub struct PackageFlags {
     #[arg(long, value_name = "TEMPLATE", default_value = "keys/{kid}.key")]
     pub key_uri: String,
 
-    /// How segment IVs are chosen
+    /// How segment IVs are chosen (with several INPUTs always derived, per
+    /// rendition: the sequence number would repeat under one key in each)
     #[arg(long, value_enum, default_value_t = IvMode::Sequence)]
     pub iv: IvMode,
 
@@ -533,6 +534,18 @@ pub struct PackageArgs {
     /// The media file to package (MP4, MOV, MKV, TS... with H.264/HEVC video)
     #[arg(value_name = "INPUT")]
     pub input: PathBuf,
+
+    /// More pre-encoded renditions of the same title (other sizes or bit rates),
+    /// each a variant of master.m3u8 in its own folder (<height>p, or
+    /// <height>p-<kbps>k when two share a height). All are cut at the first
+    /// INPUT's cuts, so their keyframes must be at the same times (else exit 2,
+    /// naming the first cut that differs); key periods and scenes line up across
+    /// them, and their IVs are always explicit and derived per rendition. Their
+    /// audio tracks become alternate audio renditions (audio-<lang>), text
+    /// subtitles WebVTT ones (subs-<lang>). No I-frame playlist is written:
+    /// whole-segment AES-128 allows no byte ranges into segments
+    #[arg(value_name = "INPUT")]
+    pub more_inputs: Vec<PathBuf>,
 
     /// The package folder to create
     #[arg(short, long, value_name = "OUTDIR")]

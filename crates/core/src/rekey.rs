@@ -216,7 +216,7 @@ fn plan_jobs(dir: &Path, manifest: &Manifest, kr: &Keyring, out: &mut Outcome) -
                 None => crypto::sequence_iv(s.sequence),
             };
             let new_iv = if explicit_iv {
-                kr.iv(&cid, target, s.period, s.sequence)
+                kr.rendition_iv(&cid, target, s.period, s.sequence, ri)
             } else {
                 // Same sequence number, new key: an IV is still never reused under one key.
                 crypto::sequence_iv(s.sequence)

@@ -42,6 +42,8 @@ pub struct Plan {
     pub cut_every: Option<f64>,
     /// The container the segments are written in.
     pub format: Container,
+    /// Leave the audio out: it goes into renditions of its own (`audio`).
+    pub video_only: bool,
 }
 
 /// What the segmenter produces, in order.
@@ -114,7 +116,10 @@ pub fn run(
 ) -> Result<Summary> {
     let mut ictx = open_input_with(path, Probe::Headers)?;
     let info = describe(path, &ictx);
-    let selection = info.select()?;
+    let mut selection = info.select()?;
+    if plan.video_only {
+        selection.audio = None;
+    }
     let streams = Streams::of(&ictx, &selection);
     let repair = Repair::new(&ictx, &selection);
     let mut mux = muxer(&ictx, &streams, plan.format).map_err(mux_err(path))?;

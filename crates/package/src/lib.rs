@@ -21,7 +21,10 @@
 pub mod cmaf;
 pub mod dash;
 pub mod ladder;
+mod multivariant;
+mod renditions;
 pub mod verify;
+mod webvtt;
 
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
@@ -61,6 +64,10 @@ impl IvMode {
 #[derive(Debug, Clone)]
 pub struct Options {
     pub input: PathBuf,
+    /// Further pre-encoded renditions of the same title (`package IN1 IN2
+    /// ...`): each becomes a variant of the master playlist, cut at the same
+    /// times as `input` (see `renditions`).
+    pub more_inputs: Vec<PathBuf>,
     pub output: PathBuf,
     pub content_id: String,
     pub segment_duration: f64,
@@ -268,8 +275,15 @@ impl PeriodCounter {
     }
 }
 
-/// The key, KID and IV of segment `sequence` in `period`.
-fn segment_key(o: &Options, kr: &Keyring, period: u64, sequence: u64) -> Result<SegmentKey> {
+/// The key, KID and IV of segment `sequence` in `period` of the
+/// `rendition`-th rendition (`Keyring::rendition_iv`).
+fn segment_key(
+    o: &Options,
+    kr: &Keyring,
+    period: u64,
+    sequence: u64,
+    rendition: usize,
+) -> Result<SegmentKey> {
     // A provider's keys (`--cpix`) must cover every period the package has.
     if let Some(c) = kr.provided().filter(|c| c.period(period).is_none()) {
         return Err(c.missing_period(period));
@@ -278,7 +292,7 @@ fn segment_key(o: &Options, kr: &Keyring, period: u64, sequence: u64) -> Result<
     let (iv, explicit) = match o.iv {
         IvMode::Sequence => (crypto::sequence_iv(sequence), None),
         IvMode::Derived => {
-            let iv = kr.iv(&o.content_id, generation, period, sequence);
+            let iv = kr.rendition_iv(&o.content_id, generation, period, sequence, rendition);
             (iv, Some(iv))
         }
     };
@@ -338,6 +352,10 @@ struct Writer<'a> {
     o: &'a Options,
     keyring: Option<&'a Keyring>,
     root: &'a Path,
+    /// Which rendition this is (its place in manifest.json), and its folder
+    /// name when the caller chose it (several renditions).
+    rendition_index: usize,
+    rendition_name: Option<String>,
     start: Option<(media::MediaInfo, media::Selection, String)>,
     cur: Option<Current>,
     /// The EXT-X-KEY in force: None before the first, Some(None) for METHOD=NONE.
@@ -425,7 +443,7 @@ impl Writer<'_> {
         let scene = &p.scenes[j];
         let mut buf = std::fs::read(&cur.path).map_err(|e| Error::io(&cur.path, e))?;
         if cur.kid.is_some() {
-            let old = segment_key(o, kr, cur.period, sequence)?;
+            let old = segment_key(o, kr, cur.period, sequence, self.rendition_index)?;
             let len = crypto::decrypt_in_place(&mut buf, &old.key, &old.iv).ok_or_else(|| {
                 Error::invalid_file(
                     &cur.path,
@@ -439,7 +457,7 @@ impl Writer<'_> {
             self.counter = before;
         }
         cur.period = self.counter.next(Region::Scene(j), index, start);
-        let k = segment_key(o, kr, cur.period, sequence)?;
+        let k = segment_key(o, kr, cur.period, sequence, self.rendition_index)?;
         crypto::encrypt_in_place(&mut buf, &k.key, &k.iv);
         let mut file = std::fs::File::create(&cur.path).map_err(|e| Error::io(&cur.path, e))?;
         std::io::Write::write_all(&mut file, &buf).map_err(|e| Error::io(&cur.path, e))?;
@@ -462,7 +480,10 @@ impl Writer<'_> {
             segment::Event::Start { info, selection } => {
                 // Before a segment is cut: the streams alone decide.
                 apple_refusal(self.o, &selection.video)?;
-                let name = format!("{}p", selection.video.height.unwrap_or(0));
+                let name = self
+                    .rendition_name
+                    .clone()
+                    .unwrap_or_else(|| format!("{}p", selection.video.height.unwrap_or(0)));
                 let dir = self.root.join(&name);
                 std::fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
                 self.start = Some((info, selection, name));
@@ -543,7 +564,7 @@ impl Writer<'_> {
                         self.last_key = Some(None);
                     }
                     Some(kr) => {
-                        let k = segment_key(o, kr, period, sequence)?;
+                        let k = segment_key(o, kr, period, sequence, self.rendition_index)?;
                         if o.scheme.common().is_some() {
                             let sk = cmaf::SampleKey {
                                 key: k.key.clone(),
@@ -657,11 +678,21 @@ impl Writer<'_> {
 /// (a clear package when `None`).
 pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) -> Result<Outcome> {
     check_options(o)?;
-    if !o.input.exists() {
-        return Err(Error::InputMissing {
-            path: o.input.clone(),
-        });
+    for input in std::iter::once(&o.input).chain(&o.more_inputs) {
+        if !input.exists() {
+            return Err(Error::InputMissing {
+                path: input.clone(),
+            });
+        }
     }
+    let several;
+    let o = match renditions::options(o) {
+        Some(changed) => {
+            several = changed;
+            &several
+        }
+        None => o,
+    };
     // Refuse a second title under a content id early, before any work;
     // recorded (and checked again, under the keyring's lock) at the end.
     // Only a regular file can be fingerprinted cheaply (and without blocking).
@@ -691,39 +722,132 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     let mut warnings = Vec::new();
     let policy = load_policy(o, keyring, &mut warnings)?;
     let staged = StagedDir::new(&o.output, o.force, o.clean_abandoned)?;
-    let plan = cut_plan(o, policy.as_ref());
-    let (summary, mut w) =
-        run_pipeline(o, keyring, policy.as_ref(), &plan, staged.path(), progress)?;
-    let (info, sel, rendition) = w.start.take().expect("a successful run started");
-    warnings.extend(dropped_streams_warning(&info, &sel));
-    warnings.extend(long_segments_warning(o, &w.records));
-    // `--apple` refused at `Start` already (`apple_refusal`).
-    let broken = apple_rules(&sel.video);
-    for (rule, what, how) in broken {
-        warnings.push(format!(
-            "Apple devices may refuse this package: rule {rule} of Apple's HLS Authoring Specification: {what}; to fix, {how} (--apple refuses such input)"
+    let mut plan = cut_plan(o, policy.as_ref());
+    let inputs: Vec<&Path> = std::iter::once(o.input.as_path())
+        .chain(o.more_inputs.iter().map(PathBuf::as_path))
+        .collect();
+    let names = renditions::names(&inputs)?;
+    let multi = inputs.len() > 1;
+    let map = (o.format == Container::Cmaf).then(|| "init.mp4".to_string());
+    // Every audio track becomes an alternate audio rendition, and video
+    // renditions carry none, unless one input has at most one (muxed, as
+    // it always was).
+    let tracks = renditions::audio_tracks(&inputs)?;
+    plan.video_only = !tracks.is_empty();
+    if o.format == Container::Cmaf && plan.video_only {
+        return Err(Error::arg(
+            "alternate audio renditions are written as MPEG-TS only for now, so --format cmaf takes one input with at most one audio track",
+            "package one input with one audio track with --format cmaf, or use --format ts for several renditions",
         ));
     }
-    let rdir = staged.path().join(&rendition);
-
-    // The tag promises that every segment decodes on its own.
-    let independent = summary.dependent == 0;
-    if !independent {
-        warnings.push(dependent_warning(&summary));
+    if o.dash && (multi || plan.video_only) {
+        return Err(Error::arg(
+            "--dash writes one muxed representation for now: several renditions or alternate audio tracks are not in its MPD yet",
+            "package one input with one audio track with --dash, or leave --dash out for HLS",
+        ));
     }
-    let map = (o.format == Container::Cmaf).then(|| "init.mp4".to_string());
-    write_media_playlist(&rdir, w.playlist, independent, map)?;
-    let variant = variant_of(&w.records, &sel, format!("{rendition}/index.m3u8"));
+    // Renditions run one after another through the same pipeline (memory
+    // stays that of one); the first decides the cuts, the others follow them.
+    let mut made: Vec<Made> = Vec::with_capacity(inputs.len());
+    let mut first_summary = None;
+    let mut independent = true;
+    for (r, (input, name)) in inputs.iter().copied().zip(names).enumerate() {
+        let plan_r = match made.first() {
+            None => plan.clone(),
+            Some(m) => renditions::follow(&plan, &m.records),
+        };
+        let (summary, mut w) = run_pipeline(
+            o,
+            input,
+            r,
+            name,
+            keyring,
+            policy.as_ref(),
+            Stage::Video(&plan_r),
+            staged.path(),
+            progress,
+        )?;
+        if let Some(m) = made.first() {
+            renditions::check_aligned(
+                inputs[0],
+                &m.records,
+                input,
+                &w.records,
+                o.segment_duration,
+            )?;
+        }
+        let (info, sel, rendition) = w.start.take().expect("a successful run started");
+        let of_input = |msg: String| match multi {
+            true => format!("{}: {msg}", input.display()),
+            false => msg,
+        };
+        warnings.extend(dropped_streams_warning(&info, &sel, plan.video_only).map(of_input));
+        if r == 0 {
+            // The others are cut at the same times.
+            warnings.extend(long_segments_warning(o, &w.records));
+        }
+        let broken = apple_rules(&sel.video);
+        // `--apple` refused at `Start` already (`apple_refusal`).
+        for (rule, what, how) in broken {
+            warnings.push(of_input(format!(
+                "Apple devices may refuse this package: rule {rule} of Apple's HLS Authoring Specification: {what}; to fix, {how} (--apple refuses such input)"
+            )));
+        }
+        let rdir = staged.path().join(&rendition);
+        // The tag promises that every segment decodes on its own.
+        let rendition_independent = summary.dependent == 0;
+        if !rendition_independent {
+            warnings.push(of_input(dependent_warning(&summary)));
+        }
+        independent &= rendition_independent;
+        write_media_playlist(&rdir, w.playlist, rendition_independent, map.clone())?;
+        let variant = variant_of(&w.records, &sel, format!("{rendition}/index.m3u8"));
+        made.push(Made {
+            name: rendition,
+            source: multi.then(|| file_name(input)),
+            variant,
+            records: w.records,
+            audio: None,
+        });
+        first_summary.get_or_insert(summary);
+    }
+    let summary = first_summary.expect("one input at least");
+    let audio = package_audio(
+        o,
+        keyring,
+        policy.as_ref(),
+        &tracks,
+        &made,
+        staged.path(),
+        progress,
+    )?;
+    for m in made.iter_mut() {
+        renditions::with_audio_group(&mut m.variant, &audio);
+    }
+    let mut media = renditions::audio_media(&tracks, &audio);
+    made.extend(audio);
+    let subs = package_subtitles(&inputs, &made[0].records, tracks.is_empty(), staged.path())?;
+    for m in made.iter_mut().filter(|m| m.audio.is_none()) {
+        m.variant.subtitles = (!subs.is_empty()).then(|| renditions::SUBS_GROUP.into());
+    }
+    media.extend(subs.iter().map(|(t, _)| renditions::subtitle_media(t)));
+    made.extend(subs.into_iter().map(|(_, m)| m));
     let master = MasterPlaylist {
         version: 3,
         independent_segments: independent,
-        variants: vec![variant.clone()],
+        media,
+        variants: made
+            .iter()
+            .filter(|m| m.audio.is_none() && m.variant.resolution.is_some())
+            .map(|m| m.variant.clone())
+            .collect(),
     };
     fsutil::write_file(
         &staged.path().join("master.m3u8"),
         master.write().as_bytes(),
     )?;
-    let manifest = manifest_of(o, keyring, &summary, rendition, variant.clone(), w.records);
+    let rdirs: Vec<PathBuf> = made.iter().map(|m| staged.path().join(&m.name)).collect();
+    let manifest = manifest_of(o, keyring, &summary, made);
     if let Some(c) = keyring.and_then(Keyring::provided) {
         let used: Vec<u64> = manifest.key_periods().iter().map(|p| p.0).collect();
         c.check_used(&used)?;
@@ -734,7 +858,11 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     )?;
     if o.dash {
         let r = &manifest.renditions[0];
-        let (w, h) = variant.resolution.unwrap_or((0, 0));
+        let (w, h) = r
+            .resolution
+            .split_once('x')
+            .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+            .unwrap_or((0, 0));
         let common = keyring.and(o.scheme.common()).map(|_| o.scheme.as_str());
         let mpd = dash::Mpd {
             rendition: &r.name,
@@ -786,7 +914,9 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
             r => r?,
         }
     }
-    fsutil::sync_dir(&rdir);
+    for rdir in &rdirs {
+        fsutil::sync_dir(rdir);
+    }
     fsutil::sync_dir(staged.path());
     staged.publish()?;
     if summary.dropped_leading > 0 {
@@ -894,17 +1024,22 @@ fn cut_plan(o: &Options, policy: Option<&Policy>) -> segment::Plan {
         forced_cuts: forced,
         cut_every,
         format: o.format,
+        video_only: false,
     }
 }
 
 /// Runs the pipeline: this thread demuxes and muxes, the writer encrypts,
 /// hashes and writes into `root` (on a thread of its own once a core is at
 /// hand), and a third thread flushes each finished segment to disk.
+#[allow(clippy::too_many_arguments)]
 fn run_pipeline<'a>(
     o: &'a Options,
+    input: &'a Path,
+    rendition_index: usize,
+    rendition_name: Option<String>,
     keyring: Option<&'a Keyring>,
     policy: Option<&'a Policy>,
-    plan: &segment::Plan,
+    stage: Stage,
     root: &'a Path,
     progress: &dyn Progress,
 ) -> Result<(segment::Summary, Writer<'a>)> {
@@ -916,6 +1051,8 @@ fn run_pipeline<'a>(
         o,
         keyring,
         root,
+        rendition_index,
+        rendition_name,
         start: None,
         cur: None,
         last_key: None,
@@ -928,7 +1065,6 @@ fn run_pipeline<'a>(
         init: None,
     };
     std::thread::scope(|scope| -> Result<(segment::Summary, Writer)> {
-        let input = &o.input;
         // Each segment is flushed to disk while the next ones are made, so
         // that the rename which publishes the package (and may delete the
         // one it replaces) never points at data still only in memory.
@@ -944,7 +1080,7 @@ fn run_pipeline<'a>(
         // thread only demuxes and muxes.
         let mut here = Some(w);
         let mut moved = None;
-        let demuxed = segment::run(input, plan, progress, spare_rx, |ev| {
+        let sink = |ev| {
             if let Some(w) = here.as_mut() {
                 let lent = if o.overlap {
                     None
@@ -966,7 +1102,13 @@ fn run_pipeline<'a>(
             }
             let (tx, _) = moved.as_ref().expect("the writer has moved");
             tx.send(ev).map_err(|_| Error::Interrupted)
-        });
+        };
+        let demuxed = match stage {
+            Stage::Video(plan) => segment::run(input, plan, progress, spare_rx, sink),
+            Stage::Audio { stream, cuts } => {
+                media::audio::run(input, stream, cuts, progress, spare_rx, sink)
+            }
+        };
         let (made, mut w) = match moved {
             None => (demuxed, here.expect("the writer stayed")),
             Some((tx, writer)) => {
@@ -981,6 +1123,125 @@ fn run_pipeline<'a>(
         // A flush that failed explains why the writer stopped.
         Ok((synced.and(made)?, w))
     })
+}
+
+/// What one run of the pipeline cuts: a video rendition (with its muxed
+/// audio, or none), or one audio stream at the video's cuts.
+#[derive(Clone, Copy)]
+enum Stage<'p> {
+    Video(&'p segment::Plan),
+    Audio { stream: usize, cuts: &'p [f64] },
+}
+
+/// Packages every alternate audio track through the pipeline, cut where the
+/// first video rendition was, as renditions after the video ones (their
+/// IVs derive from their index: `Keyring::rendition_iv`).
+fn package_audio(
+    o: &Options,
+    keyring: Option<&Keyring>,
+    policy: Option<&Policy>,
+    tracks: &[renditions::AudioTrack],
+    video: &[Made],
+    root: &Path,
+    progress: &dyn Progress,
+) -> Result<Vec<Made>> {
+    let first = &video[0];
+    let cuts: Vec<f64> = first.records.iter().skip(1).map(|r| r.start).collect();
+    let mut out = Vec::with_capacity(tracks.len());
+    for (j, t) in tracks.iter().enumerate() {
+        let (_, mut w) = run_pipeline(
+            o,
+            &t.input,
+            video.len() + j,
+            Some(t.name.clone()),
+            keyring,
+            policy,
+            Stage::Audio {
+                stream: t.stream,
+                cuts: &cuts,
+            },
+            root,
+            progress,
+        )?;
+        w.start.take();
+        // The last audio frame ends within a frame of the last video frame:
+        // the title lasts what its video does, in every playlist (verify
+        // checks each against the manifest's duration).
+        if let (Some(v), Some(a), Some(p)) = (
+            first.records.last(),
+            w.records.last_mut(),
+            w.playlist.last_mut(),
+        ) {
+            a.duration = ms(v.start + v.duration - a.start);
+            p.duration = a.duration;
+        }
+        renditions::check_aligned(
+            &o.input,
+            &first.records,
+            &t.input,
+            &w.records,
+            o.segment_duration,
+        )?;
+        write_media_playlist(
+            &root.join(&t.name),
+            w.playlist,
+            true,
+            (o.format == Container::Cmaf).then(|| "init.mp4".to_string()),
+        )?;
+        let sizes: Vec<(f64, u64)> = w.records.iter().map(|r| (r.duration, r.size)).collect();
+        let target = bandwidth::target_duration(w.records.iter().map(|r| r.duration));
+        out.push(Made {
+            name: t.name.clone(),
+            source: Some(file_name(&t.input)),
+            variant: Variant {
+                bandwidth: bandwidth::peak_bandwidth(&sizes, target),
+                average_bandwidth: Some(bandwidth::average_bandwidth(&sizes)),
+                resolution: None,
+                codecs: Some(t.codecs.clone()),
+                frame_rate: None,
+                audio: None,
+                subtitles: None,
+                uri: format!("{}/index.m3u8", t.name),
+            },
+            records: w.records,
+            audio: Some((t.language.clone(), t.channels)),
+        });
+    }
+    Ok(out)
+}
+
+/// Writes every text subtitle track of the inputs as a WebVTT rendition,
+/// cut where the first video rendition was (`webvtt`), clear.
+fn package_subtitles(
+    inputs: &[&Path],
+    first: &[SegmentRecord],
+    muxed_audio: bool,
+    root: &Path,
+) -> Result<Vec<(renditions::SubtitleTrack, Made)>> {
+    let mut out = Vec::new();
+    for t in renditions::subtitle_tracks(inputs)? {
+        let subs = media::subtitles::read(&t.input, t.stream, muxed_audio)?;
+        let (records, playlist) = webvtt::write(root, &t.name, &subs, first)?;
+        write_media_playlist(&root.join(&t.name), playlist, true, None)?;
+        let made = Made {
+            name: t.name.clone(),
+            source: Some(file_name(&t.input)),
+            variant: Variant {
+                bandwidth: 0,
+                average_bandwidth: None,
+                resolution: None,
+                codecs: Some("wvtt".into()),
+                frame_rate: None,
+                audio: None,
+                subtitles: None,
+                uri: format!("{}/index.m3u8", t.name),
+            },
+            records,
+            audio: None,
+        };
+        out.push((t, made));
+    }
+    Ok(out)
 }
 
 /// Writes the rendition's VOD media playlist.
@@ -1021,8 +1282,27 @@ fn variant_of(records: &[SegmentRecord], sel: &media::Selection, uri: String) ->
         resolution: Some((w, h)),
         codecs: Some(media::MediaInfo::codecs_attr(sel)),
         frame_rate: sel.video.frame_rate.map(|f| (f * 1000.0).round() / 1000.0),
+        audio: None,
+        subtitles: None,
         uri,
     }
+}
+
+/// One rendition as written: its folder, the input it came from (with
+/// several inputs), its EXT-X-STREAM-INF and its segments.
+pub(crate) struct Made {
+    pub name: String,
+    pub source: Option<String>,
+    pub variant: Variant,
+    pub records: Vec<SegmentRecord>,
+    /// For an alternate audio rendition: its language and channels.
+    pub audio: Option<(Option<String>, Option<u32>)>,
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// `manifest.json` for the package as written.
@@ -1030,11 +1310,8 @@ fn manifest_of(
     o: &Options,
     keyring: Option<&Keyring>,
     summary: &segment::Summary,
-    rendition: String,
-    variant: Variant,
-    records: Vec<SegmentRecord>,
+    made: Vec<Made>,
 ) -> Manifest {
-    let (w, h) = variant.resolution.unwrap_or((0, 0));
     Manifest {
         format: manifest::FORMAT.into(),
         format_version: manifest::FORMAT_VERSION,
@@ -1054,24 +1331,40 @@ fn manifest_of(
         rotation: o.rotation,
         rotation_config: o.rotation_config.clone(),
         source: Source {
-            file: o
-                .input
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            file: file_name(&o.input),
             duration: ms(summary.duration),
             video_frames: summary.video_frames,
         },
-        renditions: vec![Rendition {
-            name: rendition,
-            playlist: variant.uri,
-            bandwidth: variant.bandwidth,
-            average_bandwidth: variant.average_bandwidth.unwrap_or(0),
-            resolution: format!("{w}x{h}"),
-            frame_rate: variant.frame_rate,
-            codecs: variant.codecs.unwrap_or_default(),
-            segments: records,
-        }],
+        renditions: made
+            .into_iter()
+            .map(|m| {
+                let (w, h) = m.variant.resolution.unwrap_or((0, 0));
+                let (kind, language, channels) = match m.audio {
+                    Some((l, c)) => (Some("audio".to_string()), l, c),
+                    None if m.variant.codecs.as_deref() == Some("wvtt") => {
+                        (Some("subtitles".to_string()), None, None)
+                    }
+                    None => (None, None, None),
+                };
+                Rendition {
+                    name: m.name,
+                    source: m.source,
+                    kind,
+                    language,
+                    channels,
+                    playlist: m.variant.uri,
+                    bandwidth: m.variant.bandwidth,
+                    average_bandwidth: m.variant.average_bandwidth.unwrap_or(0),
+                    resolution: match m.variant.resolution {
+                        Some(_) => format!("{w}x{h}"),
+                        None => String::new(),
+                    },
+                    frame_rate: m.variant.frame_rate,
+                    codecs: m.variant.codecs.unwrap_or_default(),
+                    segments: m.records,
+                }
+            })
+            .collect(),
     }
 }
 
@@ -1265,12 +1558,21 @@ fn apple_refusal(o: &Options, v: &media::StreamInfo) -> Result<()> {
 
 /// Names the streams of the input that the package leaves out (it carries
 /// one video and at most one audio stream), so nothing goes silently.
-fn dropped_streams_warning(info: &media::MediaInfo, sel: &media::Selection) -> Option<String> {
+/// With `audio_apart`, audio tracks are alternate renditions, not dropped.
+fn dropped_streams_warning(
+    info: &media::MediaInfo,
+    sel: &media::Selection,
+    audio_apart: bool,
+) -> Option<String> {
     let kept = [Some(sel.video.index), sel.audio.as_ref().map(|a| a.index)];
     let dropped: Vec<String> = info
         .streams
         .iter()
         .filter(|s| !kept.contains(&Some(s.index)))
+        .filter(|s| !(audio_apart && s.kind == "audio" && s.codecs.is_some()))
+        .filter(|s| {
+            !(s.kind == "subtitle" && media::subtitles::TEXT_CODECS.contains(&s.codec.as_str()))
+        })
         .map(|s| {
             let lang = s
                 .language
@@ -1282,6 +1584,17 @@ fn dropped_streams_warning(info: &media::MediaInfo, sel: &media::Selection) -> O
         .collect();
     if dropped.is_empty() {
         return None;
+    }
+    if audio_apart {
+        return Some(format!(
+            "left out {} stream{} of {}: {}. The package carries stream #{} (video), every audio track \
+             as alternate audio and every text subtitle track as WebVTT",
+            dropped.len(),
+            if dropped.len() == 1 { "" } else { "s" },
+            info.path.display(),
+            dropped.join(", "),
+            sel.video.index,
+        ));
     }
     Some(format!(
         "left out {} stream{} of {}: {}. The package carries stream #{} (video){}; \
@@ -1413,6 +1726,7 @@ mod tests {
             .map(|(overlap, lent)| {
                 let o = Options {
                     input: input.clone(),
+                    more_inputs: Vec::new(),
                     output: tmp.path().join(format!("overlap-{overlap}-lent-{lent}")),
                     content_id: "clip".into(),
                     segment_duration: 2.0,
@@ -1550,6 +1864,7 @@ mod tests {
             input: Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("../../fixtures")
                 .join(name),
+            more_inputs: Vec::new(),
             output,
             content_id: "clip".into(),
             segment_duration: 2.0,

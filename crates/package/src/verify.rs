@@ -394,6 +394,9 @@ fn check(
     let manifest = read_manifest(&mut c, &root);
     if let Some(m) = &manifest {
         check_manifest(&mut c, &root, m)?;
+        for (file, msg) in crate::multivariant::alignment_defects(m) {
+            c.defect(&file, msg);
+        }
     }
     if let (Some(kf), Some(m)) = (keyring, &manifest) {
         check_generations(&mut c, kf, m)?;
@@ -412,6 +415,19 @@ fn check(
         if walked.insert(variant.uri.as_str()) {
             walk.playlist(&mut c, &variant.uri)?;
         }
+    }
+    for uri in master
+        .media
+        .iter()
+        .take(MAX_VARIANTS)
+        .filter_map(|m| m.uri.as_deref())
+    {
+        if walked.insert(uri) {
+            walk.playlist(&mut c, uri)?;
+        }
+    }
+    for msg in crate::multivariant::group_defects(&master) {
+        c.defect("master.m3u8", msg);
     }
     if let Some(m) = &manifest {
         for variant in master.variants.iter().take(MAX_VARIANTS) {
@@ -444,7 +460,9 @@ fn check(
 /// sizes and durations in the manifest give (RFC 8216 4.3.4.2), computed as
 /// `package` computes them, over the media playlist's target duration. A
 /// BANDWIDTH below the peak makes players pick a variant the network cannot
-/// carry; above it is only wasteful, and allowed.
+/// carry. Above it is only wasteful with one rendition, and allowed; with
+/// several, more than 10% above makes players pick the wrong one, so that is
+/// a defect (issue 21).
 fn check_bandwidth(
     c: &mut Checker,
     m: &Manifest,
@@ -469,8 +487,13 @@ fn check_bandwidth(
         return;
     }
     let target = target.clamp(1, MAX_SEGMENT_SECONDS as u64);
-    let average = hls::bandwidth::average_bandwidth(&segs);
-    let peak = hls::bandwidth::peak_bandwidth(&segs, target);
+    // A variant with an audio group counts the group's largest too.
+    let (group_peak, group_average) = match &variant.audio {
+        None => (0, 0),
+        Some(g) => crate::multivariant::group_rates(m, g, targets),
+    };
+    let average = hls::bandwidth::average_bandwidth(&segs) + group_average;
+    let peak = hls::bandwidth::peak_bandwidth(&segs, target) + group_peak;
     // Durations are written to the millisecond: allow what that moves the rate.
     let total: f64 = segs.iter().map(|s| s.0).sum();
     let slack = |rate: u64| 1 + (rate as f64 * 0.0005 * segs.len() as f64 / total).ceil() as u64;
@@ -481,6 +504,18 @@ fn check_bandwidth(
                 "{}: BANDWIDTH {} is below the peak segment bit rate {peak} its segments in manifest.json give \
                  over runs of 0.5 to 1.5 times EXT-X-TARGETDURATION {target} (RFC 8216 4.3.4.2): players would \
                  pick it on networks that cannot carry it",
+                variant.uri, variant.bandwidth
+            ),
+        );
+    }
+    if m.renditions.len() > 1
+        && variant.bandwidth > peak.saturating_add(peak / 10).saturating_add(slack(peak))
+    {
+        c.defect(
+            "master.m3u8",
+            format!(
+                "{}: BANDWIDTH {} is more than 10% above the peak segment bit rate {peak} its segments in \
+                 manifest.json give (RFC 8216 4.3.4.2): players would pass it over on networks that can carry it",
                 variant.uri, variant.bandwidth
             ),
         );
@@ -987,7 +1022,18 @@ impl<'a> Walk<'a> {
         } else {
             data
         };
-        measure(c, uri, &plain, seg.duration);
+        if uri.ends_with(".vtt") {
+            // A WebVTT subtitle segment: text, clear.
+            if !(plain.starts_with(b"WEBVTT") && std::str::from_utf8(&plain).is_ok()) {
+                c.defect(uri, "not a WebVTT file (UTF-8 text starting with WEBVTT)");
+            }
+            self.seen += 1;
+            self.progress.set_position(self.seen as u64);
+            return Ok(());
+        }
+        // An alternate audio rendition's segments hold no video.
+        let audio_only = record.is_some_and(|r| r.video_frames == 0);
+        measure(c, uri, &plain, seg.duration, audio_only);
         self.seen += 1;
         self.progress.set_position(self.seen as u64);
         Ok(())
@@ -1218,9 +1264,23 @@ fn check_file(c: &mut Checker, uri: &str, file: &SegmentFile, extinf: f64, r: &S
 /// Segment", and the rule `segment` writes EXTINF by (a segment runs to the
 /// next one's earliest picture, counting the open-GOP leading pictures that
 /// land in it), so a segment cut at an open-GOP keyframe measures right too.
-fn measure(c: &mut Checker, uri: &str, plain: &[u8], extinf: f64) {
+fn measure(c: &mut Checker, uri: &str, plain: &[u8], extinf: f64, audio_only: bool) {
     match tsread::analyze(plain) {
         Err(e) => c.defect(uri, format!("decrypted data is not valid MPEG-TS: {e}")),
+        // Audio-only: TS with audio and no video; its length is not measured.
+        Ok(ts) if audio_only => {
+            if ts.video_frames > 0 || ts.audio_packets == 0 {
+                c.defect(
+                    uri,
+                    format!(
+                        "an audio rendition's segment holds {} video frames and {} audio packets",
+                        ts.video_frames, ts.audio_packets
+                    ),
+                );
+            } else {
+                c.report.segments_decrypted += 1;
+            }
+        }
         Ok(ts) => {
             c.report.segments_decrypted += 1;
             c.report.video_frames += ts.video_frames;

@@ -888,6 +888,36 @@ impl Keyring {
         )
     }
 
+    /// The explicit IV of segment `sequence` in the `rendition`-th rendition
+    /// of a package (its place in manifest.json). Several renditions encrypt
+    /// their own bytes of the same segment under the same period key, so the
+    /// rendition joins the info: an IV never repeats under one key. The first
+    /// rendition keeps `iv`'s derivation, so a one-rendition package derives
+    /// the IVs it always did; the others use their own purpose, so no
+    /// rendition's IV can equal another's.
+    pub fn rendition_iv(
+        &self,
+        content_id: &str,
+        generation: u32,
+        period: u64,
+        sequence: u64,
+        rendition: usize,
+    ) -> [u8; 16] {
+        if rendition == 0 {
+            return self.iv(content_id, generation, period, sequence);
+        }
+        let mut i = info(
+            "rendition-iv",
+            content_id,
+            generation,
+            period,
+            Some(sequence),
+        );
+        i.extend_from_slice(&8u32.to_be_bytes());
+        i.extend_from_slice(&(rendition as u64).to_be_bytes());
+        *derive::<16>(&self.salt, &self.master, &i)
+    }
+
     /// The master, for `keys show --reveal` only.
     pub fn reveal_master(&self) -> String {
         hex::encode(*self.master)
@@ -904,6 +934,23 @@ mod tests {
         let i = info("kid", "x", 1, 2, None);
         assert_eq!(&i[..4], &13u32.to_be_bytes());
         assert_eq!(&i[4..17], b"shieldpack/v1");
+    }
+
+    #[test]
+    fn renditions_get_ivs_of_their_own_and_the_first_keeps_the_historic_ones() {
+        let dir = std::env::temp_dir().join(format!("sp-rendition-iv-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("kr");
+        create(&path, vec![], &[]).unwrap();
+        let kr = open(&path, &[]).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(kr.rendition_iv("t", 0, 3, 5, 0), kr.iv("t", 0, 3, 5));
+        let ivs: std::collections::BTreeSet<[u8; 16]> = (0..4)
+            .flat_map(|r| (0..3).map(move |seq| (r, seq)))
+            .map(|(r, seq)| kr.rendition_iv("t", 0, 3, seq, r))
+            .collect();
+        assert_eq!(ivs.len(), 12, "an IV repeats under one key");
     }
 
     #[test]

@@ -50,6 +50,19 @@ pub struct Source {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Rendition {
     pub name: String,
+    /// The input file it was packaged from, when a package has several
+    /// (`package IN1 IN2 ...`); `source.file` names the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// `audio` for an alternate audio rendition (EXT-X-MEDIA TYPE=AUDIO,
+    /// GROUP-ID "audio"), with its RFC 5646 language and channel count;
+    /// absent for video.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<u32>,
     pub playlist: String,
     pub bandwidth: u64,
     pub average_bandwidth: u64,

@@ -37,6 +37,19 @@ pub fn run(a: InspectArgs, p: &Printer) -> anyhow::Result<Status> {
             m.source.file, m.source.duration, m.source.video_frames
         );
         for r in &m.renditions {
+            if r.kind.as_deref() == Some("audio") {
+                o += &format!(
+                    "rendition:    {} audio ({}, {} channels) {}, {} segments, peak {} b/s, average {} b/s\n",
+                    r.name,
+                    r.language.as_deref().unwrap_or("und"),
+                    r.channels.map_or("?".into(), |c| c.to_string()),
+                    r.codecs,
+                    r.segments.len(),
+                    r.bandwidth,
+                    r.average_bandwidth
+                );
+                continue;
+            }
             o += &format!(
                 "rendition:    {} {} {} {} fps, {} segments, peak {} b/s, average {} b/s\n",
                 r.name,

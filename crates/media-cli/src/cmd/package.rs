@@ -46,6 +46,7 @@ pub fn options(
         .unwrap_or_else(|| package::default_content_id(&a.input));
     let mut o = options_for(&a.flags, &a.input, &a.output, content_id, a.force, loaded)?;
     o.reuse_content_id = a.reuse_content_id;
+    o.more_inputs.clone_from(&a.more_inputs);
     Ok(o)
 }
 
@@ -94,6 +95,7 @@ pub fn options_for(
     let (drm, drm_options) = super::drm::options(f, &content_id)?;
     Ok(Options {
         input: input.to_path_buf(),
+        more_inputs: Vec::new(),
         output: output.to_path_buf(),
         content_id,
         segment_duration: f.segment_duration,
