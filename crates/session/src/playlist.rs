@@ -1,0 +1,1 @@
+//! Per-session playlists over an A/B package (placeholder, filled below).
