@@ -15,4 +15,5 @@ mod keydist;
 mod keys;
 mod package;
 mod policy;
+mod session;
 mod watermark;

@@ -505,11 +505,21 @@ pub struct PackageArgs {
     pub ab_watermark: Option<PathBuf>,
 
     /// libx264 constant rate factor of the A/B re-encode
-    #[arg(long, value_name = "N", default_value_t = 18.0, requires = "ab_watermark")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 18.0,
+        requires = "ab_watermark"
+    )]
     pub ab_crf: f32,
 
     /// libx264 preset of the A/B re-encode (ultrafast ... veryslow)
-    #[arg(long, value_name = "P", default_value = "veryfast", requires = "ab_watermark")]
+    #[arg(
+        long,
+        value_name = "P",
+        default_value = "veryfast",
+        requires = "ab_watermark"
+    )]
     pub ab_preset: String,
 }
 

@@ -37,7 +37,7 @@ type HmacSha256 = Hmac<Sha256>;
 /// 1/(300 c) for c colluders; a larger cut-off gives up some resistance to
 /// large coalitions for shorter codes against one or two leakers, which is
 /// what a title's few hundred segments can carry (bench/sessions measures it).
-pub const CUTOFF: f64 = 0.05;
+pub const CUTOFF: f64 = 0.1;
 
 /// Session ids: what a playlist file name, a URL query and a token field can
 /// carry without escaping.
@@ -155,7 +155,9 @@ impl CodeKey {
         let t0 = CUTOFF.sqrt().asin();
         let r = t0 + u * (std::f64::consts::FRAC_PI_2 - 2.0 * t0);
         let p = r.sin().powi(2);
-        (p * 2f64.powi(32)).round().clamp(1.0, (u32::MAX - 1) as f64) as u32
+        (p * 2f64.powi(32))
+            .round()
+            .clamp(1.0, (u32::MAX - 1) as f64) as u32
     }
 
     /// The bias p_i of segment `i` as used in scoring (exactly threshold / 2^32).
@@ -287,7 +289,9 @@ mod tests {
     fn biases_follow_the_cut_off_arcsine() {
         let k = key();
         let ps: Vec<f64> = (0..4000).map(|i| k.bias(i)).collect();
-        assert!(ps.iter().all(|&p| (CUTOFF - 1e-9..=1.0 - CUTOFF + 1e-9).contains(&p)));
+        assert!(ps
+            .iter()
+            .all(|&p| (CUTOFF - 1e-9..=1.0 - CUTOFF + 1e-9).contains(&p)));
         let mean = ps.iter().sum::<f64>() / ps.len() as f64;
         assert!((mean - 0.5).abs() < 0.03, "mean bias {mean}");
         // the arcsine density puts more mass near the ends than in the middle
@@ -306,13 +310,20 @@ mod tests {
             .filter(|&j| k.variant(&generated_id(j), 3) == Variant::B)
             .count() as f64;
         let sd = (p * (1.0 - p) / n as f64).sqrt();
-        assert!((bs / n as f64 - p).abs() < 5.0 * sd, "b share {} for p {p}", bs / n as f64);
+        assert!(
+            (bs / n as f64 - p).abs() < 5.0 * sd,
+            "b share {} for p {p}",
+            bs / n as f64
+        );
         let a: Vec<_> = (0..64).map(|i| k.variant("alice", i)).collect();
         let b: Vec<_> = (0..64).map(|i| k.variant("bob", i)).collect();
         assert_ne!(a, b);
         // the same session gets the same variant whatever order segments are asked in
         let mut s = k.session("alice");
-        let rev: Vec<_> = (0..64).rev().map(|i| s.variant_with(i, k.threshold(i))).collect();
+        let rev: Vec<_> = (0..64)
+            .rev()
+            .map(|i| s.variant_with(i, k.threshold(i)))
+            .collect();
         assert_eq!(a, rev.into_iter().rev().collect::<Vec<_>>());
     }
 

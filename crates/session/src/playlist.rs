@@ -40,16 +40,26 @@ impl AbPackage {
         let rendition = manifest
             .renditions
             .iter()
-            .position(|r| !r.segments.is_empty() && r.segments.iter().all(|s| s.variants.len() == 2))
+            .position(|r| {
+                !r.segments.is_empty() && r.segments.iter().all(|s| s.variants.len() == 2)
+            })
             .ok_or_else(not_ab)?;
         let r = &manifest.renditions[rendition];
         let path = dir.join(&r.playlist);
         let text = shieldpack_core::manifest::read(&path)?;
         let text = String::from_utf8(text).map_err(|_| {
-            Error::invalid_file(&path, "the playlist is not UTF-8", "package the title again")
+            Error::invalid_file(
+                &path,
+                "the playlist is not UTF-8",
+                "package the title again",
+            )
         })?;
         let playlist = MediaPlaylist::parse(&text).map_err(|e| {
-            Error::invalid_file(&path, format!("invalid playlist: {e}"), "package the title again")
+            Error::invalid_file(
+                &path,
+                format!("invalid playlist: {e}"),
+                "package the title again",
+            )
         })?;
         if playlist.segments.len() != r.segments.len() {
             return Err(Error::invalid_file(
@@ -169,7 +179,10 @@ impl AbPackage {
 pub fn variant_of(code: &CodeKey, id: &str, segment: u64, segments: usize) -> Result<Variant> {
     if segment >= segments as u64 {
         return Err(Error::arg(
-            format!("segment {segment} is past the package's last ({})", segments.saturating_sub(1)),
+            format!(
+                "segment {segment} is past the package's last ({})",
+                segments.saturating_sub(1)
+            ),
             "segments are numbered from 0 in playlist order",
         ));
     }

@@ -189,7 +189,11 @@ mod tests {
             .map(|i| {
                 let mut v = k.variant(who[(i as usize) % who.len()], i);
                 if flip_every > 0 && i % flip_every == 0 {
-                    v = if v == Variant::A { Variant::B } else { Variant::A };
+                    v = if v == Variant::A {
+                        Variant::B
+                    } else {
+                        Variant::A
+                    };
                 }
                 Observation {
                     segment: i,
@@ -219,7 +223,11 @@ mod tests {
         let (x, y) = (generated_id(17), generated_id(9001));
         let obs = leak(&k, &[&x, &y], 400, 0);
         let r = rank(&k, &obs, 10_000, &ids, 5);
-        let mut named: Vec<_> = r.iter().filter(|s| s.log10_p <= -3.0).map(|s| s.session.clone()).collect();
+        let mut named: Vec<_> = r
+            .iter()
+            .filter(|s| s.log10_p <= -3.0)
+            .map(|s| s.session.clone())
+            .collect();
         named.sort();
         assert_eq!(named, vec![x, y], "{r:?}");
     }
@@ -248,7 +256,10 @@ mod tests {
             let s = sorted[rank];
             let empirical = (rank as f64 / 20_000.0).log10();
             let bound = log10_p_single(&k, &obs, s);
-            assert!(bound >= empirical - 0.2, "at {s}: bound {bound} empirical {empirical}");
+            assert!(
+                bound >= empirical - 0.2,
+                "at {s}: bound {bound} empirical {empirical}"
+            );
         }
     }
 }

@@ -103,7 +103,8 @@ pub fn edgeauth(key: &SignKey, g: &Grant) -> String {
 /// `{"exp":E,"iat":S,"path":PATH,"sid":ID}`.
 pub fn jwt(key: &SignKey, g: &Grant) -> String {
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-    let claims = serde_json::json!({"exp": g.exp, "iat": g.start, "path": g.path, "sid": g.session});
+    let claims =
+        serde_json::json!({"exp": g.exp, "iat": g.start, "path": g.path, "sid": g.session});
     let body = URL_SAFE_NO_PAD.encode(claims.to_string());
     let mut m = key.mac();
     m.update(format!("{header}.{body}").as_bytes());
@@ -150,20 +151,29 @@ pub enum Refusal {
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Refusal::NoToken => write!(f, "the URL carries no {EDGEAUTH_PARAM} or {JWT_PARAM} parameter"),
+            Refusal::NoToken => write!(
+                f,
+                "the URL carries no {EDGEAUTH_PARAM} or {JWT_PARAM} parameter"
+            ),
             Refusal::Malformed => f.write_str("the token is malformed"),
-            Refusal::BadSignature => f.write_str("the token's signature does not match (tampered, or another key)"),
+            Refusal::BadSignature => {
+                f.write_str("the token's signature does not match (tampered, or another key)")
+            }
             Refusal::Expired { exp, now } => write!(f, "the token expired at {exp} (now {now})"),
-            Refusal::NotYetValid { start, now } => write!(f, "the token is valid from {start} (now {now})"),
+            Refusal::NotYetValid { start, now } => {
+                write!(f, "the token is valid from {start} (now {now})")
+            }
             Refusal::WrongPath => f.write_str("the token was issued for another path"),
         }
     }
 }
 
 fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
-    query
-        .split('&')
-        .find_map(|kv| kv.split_once('=').filter(|(k, _)| *k == name).map(|(_, v)| v))
+    query.split('&').find_map(|kv| {
+        kv.split_once('=')
+            .filter(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    })
 }
 
 /// Verifies a signed URL (or path with query) at time `now`: the token's
@@ -195,9 +205,13 @@ pub fn verify_url(url: &str, key: &SignKey, now: u64) -> std::result::Result<Str
     if let Some(tok) = query_param(query, JWT_PARAM) {
         let (signed, sig) = tok.rsplit_once('.').ok_or(Refusal::Malformed)?;
         let (header, body) = signed.split_once('.').ok_or(Refusal::Malformed)?;
-        let sig = URL_SAFE_NO_PAD.decode(sig).map_err(|_| Refusal::Malformed)?;
+        let sig = URL_SAFE_NO_PAD
+            .decode(sig)
+            .map_err(|_| Refusal::Malformed)?;
         let header: serde_json::Value = serde_json::from_slice(
-            &URL_SAFE_NO_PAD.decode(header).map_err(|_| Refusal::Malformed)?,
+            &URL_SAFE_NO_PAD
+                .decode(header)
+                .map_err(|_| Refusal::Malformed)?,
         )
         .map_err(|_| Refusal::Malformed)?;
         // only HS256: never let the token choose its algorithm ("none")
@@ -208,10 +222,15 @@ pub fn verify_url(url: &str, key: &SignKey, now: u64) -> std::result::Result<Str
         m.update(signed.as_bytes());
         m.verify_slice(&sig).map_err(|_| Refusal::BadSignature)?;
         let claims: serde_json::Value = serde_json::from_slice(
-            &URL_SAFE_NO_PAD.decode(body).map_err(|_| Refusal::Malformed)?,
+            &URL_SAFE_NO_PAD
+                .decode(body)
+                .map_err(|_| Refusal::Malformed)?,
         )
         .map_err(|_| Refusal::Malformed)?;
-        let exp = claims.get("exp").and_then(|v| v.as_u64()).ok_or(Refusal::Malformed)?;
+        let exp = claims
+            .get("exp")
+            .and_then(|v| v.as_u64())
+            .ok_or(Refusal::Malformed)?;
         let start = claims.get("iat").and_then(|v| v.as_u64());
         if claims.get("path").and_then(|v| v.as_str()) != Some(path) {
             return Err(Refusal::WrongPath);
@@ -255,12 +274,23 @@ mod tests {
     fn signed_urls_verify_until_they_expire() {
         let key = SignKey::from_bytes(&[5u8; 32]);
         for kind in [TokenKind::EdgeAuth, TokenKind::Jwt] {
-            let url = sign_uri("/pkg/video/seg_00001.b.ts", kind, &key, &grant("/pkg/video/seg_00001.b.ts"));
+            let url = sign_uri(
+                "/pkg/video/seg_00001.b.ts",
+                kind,
+                &key,
+                &grant("/pkg/video/seg_00001.b.ts"),
+            );
             assert_eq!(verify_url(&url, &key, 1_050), Ok("alice".into()));
             let full = format!("https://cdn.example{url}");
             assert_eq!(verify_url(&full, &key, 1_050), Ok("alice".into()));
-            assert!(matches!(verify_url(&url, &key, 1_120), Err(Refusal::Expired { .. })));
-            assert!(matches!(verify_url(&url, &key, 999), Err(Refusal::NotYetValid { .. })));
+            assert!(matches!(
+                verify_url(&url, &key, 1_120),
+                Err(Refusal::Expired { .. })
+            ));
+            assert!(matches!(
+                verify_url(&url, &key, 999),
+                Err(Refusal::NotYetValid { .. })
+            ));
             // the token of one segment does not open another
             let moved = url.replacen("seg_00001.b", "seg_00001.a", 1);
             assert!(verify_url(&moved, &key, 1_050).is_err());
@@ -280,6 +310,9 @@ mod tests {
                 }
             }
         }
-        assert_eq!(verify_url("/pkg/a.ts", &SignKey::from_bytes(&[5u8; 32]), 0), Err(Refusal::NoToken));
+        assert_eq!(
+            verify_url("/pkg/a.ts", &SignKey::from_bytes(&[5u8; 32]), 0),
+            Err(Refusal::NoToken)
+        );
     }
 }

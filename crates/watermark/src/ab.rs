@@ -309,7 +309,9 @@ pub fn transcode_ab(
         process(&decoded, &mut out, &mut markers, &mut report)?;
     }
     for (v, o) in out.iter_mut().enumerate() {
-        o.enc.send_eof().map_err(ff_err(outs[v], "finish encoding"))?;
+        o.enc
+            .send_eof()
+            .map_err(ff_err(outs[v], "finish encoding"))?;
         drain(o, &mut packet_out, outs[v])?;
         o.octx
             .write_trailer()

@@ -7,7 +7,9 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::Context;
 use serde_json::json;
 
-use crate::cli::{SessionArgs, SessionCommand, SessionMakeArgs, SessionVariantArgs, SessionVerifyArgs, TokenArg};
+use crate::cli::{
+    SessionArgs, SessionCommand, SessionMakeArgs, SessionVariantArgs, SessionVerifyArgs, TokenArg,
+};
 use crate::output::Printer;
 use crate::Status;
 use shieldpack_core::error::Error;
@@ -49,7 +51,11 @@ fn relative_base(from: &Path, to: &Path) -> String {
 
 fn make(a: SessionMakeArgs, p: &Printer) -> anyhow::Result<Status> {
     let (Some(pkg), Some(out), Some(wm_key)) = (&a.package, &a.output, &a.wm_key) else {
-        return Err(Error::arg("session needs PKG, -o DIR and --wm-key", "see shieldpack session --help").into());
+        return Err(Error::arg(
+            "session needs PKG, -o DIR and --wm-key",
+            "see shieldpack session --help",
+        )
+        .into());
     };
     let mut ids = Vec::new();
     for id in &a.session {
@@ -60,7 +66,11 @@ fn make(a: SessionMakeArgs, p: &Printer) -> anyhow::Result<Status> {
         ids.extend(read_ids(f)?);
     }
     if ids.is_empty() {
-        return Err(Error::arg("no session ids given", "pass --session ID... or --sessions FILE").into());
+        return Err(Error::arg(
+            "no session ids given",
+            "pass --session ID... or --sessions FILE",
+        )
+        .into());
     }
     let code = CodeKey::load_wm_key(wm_key)?;
     let package = AbPackage::load(pkg)?;
@@ -86,7 +96,9 @@ fn make(a: SessionMakeArgs, p: &Printer) -> anyhow::Result<Status> {
             }
             let secs = shieldpack_core::timefmt::parse_seconds(&a.expires)?;
             if secs < 1.0 {
-                return Err(Error::arg("--expires must be at least 1s", "e.g. --expires 2m").into());
+                return Err(
+                    Error::arg("--expires must be at least 1s", "e.g. --expires 2m").into(),
+                );
             }
             let start = now();
             Some(Signing {
@@ -140,7 +152,9 @@ fn variant(a: SessionVariantArgs, p: &Printer) -> anyhow::Result<Status> {
         .map(|r| r.uri.clone())
         .unwrap_or_default();
     if p.json {
-        p.json_value(&json!({"session": a.session, "segment": a.segment, "variant": v.as_str(), "uri": uri}))?;
+        p.json_value(
+            &json!({"session": a.session, "segment": a.segment, "variant": v.as_str(), "uri": uri}),
+        )?;
     } else {
         p.data(v.as_str())?;
     }
