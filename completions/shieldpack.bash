@@ -40,6 +40,9 @@ _shieldpack() {
             shieldpack,rekey)
                 cmd="shieldpack__subcmd__rekey"
                 ;;
+            shieldpack,session)
+                cmd="shieldpack__subcmd__session"
+                ;;
             shieldpack,verify)
                 cmd="shieldpack__subcmd__verify"
                 ;;
@@ -88,6 +91,9 @@ _shieldpack() {
             shieldpack__subcmd__help,rekey)
                 cmd="shieldpack__subcmd__help__subcmd__rekey"
                 ;;
+            shieldpack__subcmd__help,session)
+                cmd="shieldpack__subcmd__help__subcmd__session"
+                ;;
             shieldpack__subcmd__help,verify)
                 cmd="shieldpack__subcmd__help__subcmd__verify"
                 ;;
@@ -130,6 +136,12 @@ _shieldpack() {
             shieldpack__subcmd__help__subcmd__policy,detect)
                 cmd="shieldpack__subcmd__help__subcmd__policy__subcmd__detect"
                 ;;
+            shieldpack__subcmd__help__subcmd__session,variant)
+                cmd="shieldpack__subcmd__help__subcmd__session__subcmd__variant"
+                ;;
+            shieldpack__subcmd__help__subcmd__session,verify-url)
+                cmd="shieldpack__subcmd__help__subcmd__session__subcmd__verify__subcmd__url"
+                ;;
             shieldpack__subcmd__help__subcmd__watermark,embed)
                 cmd="shieldpack__subcmd__help__subcmd__watermark__subcmd__embed"
                 ;;
@@ -138,6 +150,9 @@ _shieldpack() {
                 ;;
             shieldpack__subcmd__help__subcmd__watermark,keygen)
                 cmd="shieldpack__subcmd__help__subcmd__watermark__subcmd__keygen"
+                ;;
+            shieldpack__subcmd__help__subcmd__watermark,trace)
+                cmd="shieldpack__subcmd__help__subcmd__watermark__subcmd__trace"
                 ;;
             shieldpack__subcmd__keys,export)
                 cmd="shieldpack__subcmd__keys__subcmd__export"
@@ -211,6 +226,24 @@ _shieldpack() {
             shieldpack__subcmd__policy__subcmd__help,help)
                 cmd="shieldpack__subcmd__policy__subcmd__help__subcmd__help"
                 ;;
+            shieldpack__subcmd__session,help)
+                cmd="shieldpack__subcmd__session__subcmd__help"
+                ;;
+            shieldpack__subcmd__session,variant)
+                cmd="shieldpack__subcmd__session__subcmd__variant"
+                ;;
+            shieldpack__subcmd__session,verify-url)
+                cmd="shieldpack__subcmd__session__subcmd__verify__subcmd__url"
+                ;;
+            shieldpack__subcmd__session__subcmd__help,help)
+                cmd="shieldpack__subcmd__session__subcmd__help__subcmd__help"
+                ;;
+            shieldpack__subcmd__session__subcmd__help,variant)
+                cmd="shieldpack__subcmd__session__subcmd__help__subcmd__variant"
+                ;;
+            shieldpack__subcmd__session__subcmd__help,verify-url)
+                cmd="shieldpack__subcmd__session__subcmd__help__subcmd__verify__subcmd__url"
+                ;;
             shieldpack__subcmd__watermark,embed)
                 cmd="shieldpack__subcmd__watermark__subcmd__embed"
                 ;;
@@ -222,6 +255,9 @@ _shieldpack() {
                 ;;
             shieldpack__subcmd__watermark,keygen)
                 cmd="shieldpack__subcmd__watermark__subcmd__keygen"
+                ;;
+            shieldpack__subcmd__watermark,trace)
+                cmd="shieldpack__subcmd__watermark__subcmd__trace"
                 ;;
             shieldpack__subcmd__watermark__subcmd__help,embed)
                 cmd="shieldpack__subcmd__watermark__subcmd__help__subcmd__embed"
@@ -235,6 +271,9 @@ _shieldpack() {
             shieldpack__subcmd__watermark__subcmd__help,keygen)
                 cmd="shieldpack__subcmd__watermark__subcmd__help__subcmd__keygen"
                 ;;
+            shieldpack__subcmd__watermark__subcmd__help,trace)
+                cmd="shieldpack__subcmd__watermark__subcmd__help__subcmd__trace"
+                ;;
             *)
                 ;;
         esac
@@ -242,7 +281,7 @@ _shieldpack() {
 
     case "${cmd}" in
         shieldpack)
-            opts="-q -v -h -V --quiet --verbose --json --color --no-progress --help --version keys package batch verify policy inspect rekey watermark generate help"
+            opts="-q -v -h -V --quiet --verbose --json --color --no-progress --help --version keys package batch verify policy inspect rekey watermark session generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -456,7 +495,7 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__help)
-            opts="keys package batch verify policy inspect rekey watermark generate help"
+            opts="keys package batch verify policy inspect rekey watermark session generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -749,6 +788,48 @@ _shieldpack() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        shieldpack__subcmd__help__subcmd__session)
+            opts="variant verify-url"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__help__subcmd__session__subcmd__variant)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__help__subcmd__session__subcmd__verify__subcmd__url)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         shieldpack__subcmd__help__subcmd__verify)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -764,7 +845,7 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__help__subcmd__watermark)
-            opts="keygen embed extract"
+            opts="keygen embed extract trace"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -806,6 +887,20 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__help__subcmd__watermark__subcmd__keygen)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__help__subcmd__watermark__subcmd__trace)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1312,7 +1407,7 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__package)
-            opts="-o -i -q -v -h -V --output --keyring --identity --content-id --segment-duration --rotate-every --rotate-segments --key-uri --iv --rotation --policy --clear --apple --force --reuse-content-id --quiet --verbose --json --color --no-progress --help --version"
+            opts="-o -i -q -v -h -V --output --keyring --identity --content-id --segment-duration --rotate-every --rotate-segments --key-uri --iv --rotation --policy --clear --apple --force --reuse-content-id --ab-watermark --ab-crf --ab-preset --quiet --verbose --json --color --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1367,6 +1462,18 @@ _shieldpack() {
                     return 0
                     ;;
                 --policy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ab-watermark)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ab-crf)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ab-preset)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1549,6 +1656,172 @@ _shieldpack() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        shieldpack__subcmd__session)
+            opts="-o -q -v -h -V --session --sessions --output --wm-key --base-url --sign-key --expires --token --force --quiet --verbose --json --color --no-progress --help --version variant verify-url help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --session)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sessions)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wm-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --base-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sign-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --expires)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -W "edgeauth jwt" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__session__subcmd__help)
+            opts="variant verify-url help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__session__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__session__subcmd__help__subcmd__variant)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__session__subcmd__help__subcmd__verify__subcmd__url)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__session__subcmd__variant)
+            opts="-q -v -h -V --session --segment --wm-key --quiet --verbose --json --color --no-progress --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --session)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --segment)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wm-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__session__subcmd__verify__subcmd__url)
+            opts="-q -v -h -V --sign-key --at --quiet --verbose --json --color --no-progress --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --sign-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         shieldpack__subcmd__verify)
             opts="-i -q -v -h -V --keyring --identity --keys --quiet --verbose --json --color --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1584,7 +1857,7 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__watermark)
-            opts="-q -v -h -V --quiet --verbose --json --color --no-progress --help --version keygen embed extract help"
+            opts="-q -v -h -V --quiet --verbose --json --color --no-progress --help --version keygen embed extract trace help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1674,7 +1947,7 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__watermark__subcmd__help)
-            opts="keygen embed extract help"
+            opts="keygen embed extract trace help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1743,6 +2016,20 @@ _shieldpack() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        shieldpack__subcmd__watermark__subcmd__help__subcmd__trace)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         shieldpack__subcmd__watermark__subcmd__keygen)
             opts="-o -q -v -h -V --output --quiet --verbose --json --color --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1755,6 +2042,48 @@ _shieldpack() {
                     return 0
                     ;;
                 -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__watermark__subcmd__trace)
+            opts="-q -v -h -V --package --wm-key --sessions --session-count --threshold-log10 --window --quiet --verbose --json --color --no-progress --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --package)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wm-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sessions)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --session-count)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --threshold-log10)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --window)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -474,12 +474,14 @@ fn accused(v: &serde_json::Value) -> Vec<String> {
 }
 
 #[test]
-fn leak_recorded_over_http_is_traced_to_its_session_among_10000() {
+fn leak_recorded_over_http_and_reencoded_is_traced_to_its_session_among_10000() {
     let f = fixture();
     sessions(f, &["alice", "bob"], &[]);
     let t = TestDir::new();
-    let leak = t.join("leak.ts");
-    record(f, "s/alice.m3u8", None, &leak);
+    let leak = t.join("leak.mp4");
+    // CRF 23 at full size: the strongest re-encode the current mark survives
+    // per 1 s window at 360p (CRF 30, and half scale, below, do not yet)
+    record(f, "s/alice.m3u8", Some(("null", "23")), &leak);
     let v = trace(f, &leak, &f.wm_key, 0);
     assert_eq!(accused(&v), vec!["alice".to_string()], "{v}");
     assert_eq!(v["sessions_scored"], SESSIONS + 2);

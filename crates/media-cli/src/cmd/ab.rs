@@ -170,7 +170,7 @@ pub fn run(a: PackageArgs, wm: &Path, p: &Printer) -> anyhow::Result<Status> {
         )
         .into());
     }
-    for (j, (x, y)) in ra.segments.iter_mut().zip(&rb.segments).enumerate() {
+    for (x, y) in ra.segments.iter_mut().zip(&rb.segments) {
         let a_old = pkg_a.join(&x.uri);
         let a_uri = x.uri.replace(".ts", ".a.ts");
         let b_uri = x.uri.replace(".ts", ".b.ts");
@@ -208,7 +208,6 @@ pub fn run(a: PackageArgs, wm: &Path, p: &Printer) -> anyhow::Result<Status> {
             },
         ];
         x.uri = a_uri;
-        let _ = j;
     }
     // the base playlist lists variant a
     let pl_path = pkg_a.join(&ra.playlist);
