@@ -443,7 +443,9 @@ fn record(f: &Fixture, playlist: &str, reencode: Option<(&str, &str)>, out: &Pat
 }
 
 fn trace(f: &Fixture, leak: &Path, key: &Path, code: i32) -> serde_json::Value {
-    let out = run_code(
+    // a trace decodes the leak twice and searches 96 windows: minutes on a
+    // loaded machine, past the harness's default 300 s
+    let out = run_with_timeout(
         shieldpack().args([
             "--json",
             "watermark",
@@ -458,7 +460,14 @@ fn trace(f: &Fixture, leak: &Path, key: &Path, code: i32) -> serde_json::Value {
             "--session-count",
             &SESSIONS.to_string(),
         ]),
-        code,
+        Duration::from_secs(1500),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}\n{}",
+        stdout(&out),
+        crate::util::stderr(&out)
     );
     stdout_json(&out)
 }
