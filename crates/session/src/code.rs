@@ -294,10 +294,14 @@ mod tests {
             .all(|&p| (CUTOFF - 1e-9..=1.0 - CUTOFF + 1e-9).contains(&p)));
         let mean = ps.iter().sum::<f64>() / ps.len() as f64;
         assert!((mean - 0.5).abs() < 0.03, "mean bias {mean}");
-        // the arcsine density puts more mass near the ends than in the middle
-        let ends = ps.iter().filter(|&&p| !(0.2..0.8).contains(&p)).count();
-        let middle = ps.len() - ends;
-        assert!(ends > middle / 2, "ends {ends} middle {middle}");
+        // the share below 0.3 follows the cut-off arcsine distribution's CDF
+        let t0 = CUTOFF.sqrt().asin();
+        let want = (0.3f64.sqrt().asin() - t0) / (std::f64::consts::FRAC_PI_2 - 2.0 * t0);
+        let got = ps.iter().filter(|&&p| p < 0.3).count() as f64 / ps.len() as f64;
+        assert!(
+            (got - want).abs() < 0.025,
+            "share below 0.3: {got}, arcsine says {want}"
+        );
     }
 
     #[test]
