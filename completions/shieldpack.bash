@@ -43,6 +43,9 @@ _shieldpack() {
             shieldpack,serve)
                 cmd="shieldpack__subcmd__serve"
                 ;;
+            shieldpack,session)
+                cmd="shieldpack__subcmd__session"
+                ;;
             shieldpack,verify)
                 cmd="shieldpack__subcmd__verify"
                 ;;
@@ -94,6 +97,9 @@ _shieldpack() {
             shieldpack__subcmd__help,serve)
                 cmd="shieldpack__subcmd__help__subcmd__serve"
                 ;;
+            shieldpack__subcmd__help,session)
+                cmd="shieldpack__subcmd__help__subcmd__session"
+                ;;
             shieldpack__subcmd__help,verify)
                 cmd="shieldpack__subcmd__help__subcmd__verify"
                 ;;
@@ -136,6 +142,12 @@ _shieldpack() {
             shieldpack__subcmd__help__subcmd__policy,detect)
                 cmd="shieldpack__subcmd__help__subcmd__policy__subcmd__detect"
                 ;;
+            shieldpack__subcmd__help__subcmd__session,variant)
+                cmd="shieldpack__subcmd__help__subcmd__session__subcmd__variant"
+                ;;
+            shieldpack__subcmd__help__subcmd__session,verify-url)
+                cmd="shieldpack__subcmd__help__subcmd__session__subcmd__verify__subcmd__url"
+                ;;
             shieldpack__subcmd__help__subcmd__watermark,embed)
                 cmd="shieldpack__subcmd__help__subcmd__watermark__subcmd__embed"
                 ;;
@@ -144,6 +156,9 @@ _shieldpack() {
                 ;;
             shieldpack__subcmd__help__subcmd__watermark,keygen)
                 cmd="shieldpack__subcmd__help__subcmd__watermark__subcmd__keygen"
+                ;;
+            shieldpack__subcmd__help__subcmd__watermark,trace)
+                cmd="shieldpack__subcmd__help__subcmd__watermark__subcmd__trace"
                 ;;
             shieldpack__subcmd__keys,export)
                 cmd="shieldpack__subcmd__keys__subcmd__export"
@@ -217,6 +232,24 @@ _shieldpack() {
             shieldpack__subcmd__policy__subcmd__help,help)
                 cmd="shieldpack__subcmd__policy__subcmd__help__subcmd__help"
                 ;;
+            shieldpack__subcmd__session,help)
+                cmd="shieldpack__subcmd__session__subcmd__help"
+                ;;
+            shieldpack__subcmd__session,variant)
+                cmd="shieldpack__subcmd__session__subcmd__variant"
+                ;;
+            shieldpack__subcmd__session,verify-url)
+                cmd="shieldpack__subcmd__session__subcmd__verify__subcmd__url"
+                ;;
+            shieldpack__subcmd__session__subcmd__help,help)
+                cmd="shieldpack__subcmd__session__subcmd__help__subcmd__help"
+                ;;
+            shieldpack__subcmd__session__subcmd__help,variant)
+                cmd="shieldpack__subcmd__session__subcmd__help__subcmd__variant"
+                ;;
+            shieldpack__subcmd__session__subcmd__help,verify-url)
+                cmd="shieldpack__subcmd__session__subcmd__help__subcmd__verify__subcmd__url"
+                ;;
             shieldpack__subcmd__watermark,embed)
                 cmd="shieldpack__subcmd__watermark__subcmd__embed"
                 ;;
@@ -228,6 +261,9 @@ _shieldpack() {
                 ;;
             shieldpack__subcmd__watermark,keygen)
                 cmd="shieldpack__subcmd__watermark__subcmd__keygen"
+                ;;
+            shieldpack__subcmd__watermark,trace)
+                cmd="shieldpack__subcmd__watermark__subcmd__trace"
                 ;;
             shieldpack__subcmd__watermark__subcmd__help,embed)
                 cmd="shieldpack__subcmd__watermark__subcmd__help__subcmd__embed"
@@ -241,6 +277,9 @@ _shieldpack() {
             shieldpack__subcmd__watermark__subcmd__help,keygen)
                 cmd="shieldpack__subcmd__watermark__subcmd__help__subcmd__keygen"
                 ;;
+            shieldpack__subcmd__watermark__subcmd__help,trace)
+                cmd="shieldpack__subcmd__watermark__subcmd__help__subcmd__trace"
+                ;;
             *)
                 ;;
         esac
@@ -248,7 +287,7 @@ _shieldpack() {
 
     case "${cmd}" in
         shieldpack)
-            opts="-q -v -h -V --quiet --verbose --json --color --no-progress --help --version keys package batch verify policy inspect rekey watermark serve generate help"
+            opts="-q -v -h -V --quiet --verbose --json --color --no-progress --help --version keys package batch verify policy inspect rekey watermark serve session generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -478,7 +517,7 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__help)
-            opts="keys package batch verify policy inspect rekey watermark serve generate help"
+            opts="keys package batch verify policy inspect rekey watermark serve session generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -785,6 +824,48 @@ _shieldpack() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        shieldpack__subcmd__help__subcmd__session)
+            opts="variant verify-url"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__help__subcmd__session__subcmd__variant)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__help__subcmd__session__subcmd__verify__subcmd__url)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         shieldpack__subcmd__help__subcmd__verify)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -800,7 +881,7 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__help__subcmd__watermark)
-            opts="keygen embed extract"
+            opts="keygen embed extract trace"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -842,6 +923,20 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__help__subcmd__watermark__subcmd__keygen)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__help__subcmd__watermark__subcmd__trace)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1348,7 +1443,7 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__package)
-            opts="-o -i -q -v -h -V --output --keyring --cpix --identity --content-id --segment-duration --rotate-every --rotate-segments --key-uri --iv --rotation --policy --clear --drm --license-url --apple --format --scheme --dash --ladder --force --reuse-content-id --quiet --verbose --json --color --no-progress --help --version"
+            opts="-o -i -q -v -h -V --output --keyring --cpix --identity --content-id --segment-duration --rotate-every --rotate-segments --key-uri --iv --rotation --policy --clear --drm --license-url --apple --format --scheme --dash --ladder --force --reuse-content-id --ab-watermark --ab-crf --ab-preset --quiet --verbose --json --color --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1427,6 +1522,18 @@ _shieldpack() {
                     return 0
                     ;;
                 --ladder)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ab-watermark)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ab-crf)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ab-preset)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1639,6 +1746,172 @@ _shieldpack() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        shieldpack__subcmd__session)
+            opts="-o -q -v -h -V --session --sessions --output --wm-key --base-url --sign-key --expires --token --force --quiet --verbose --json --color --no-progress --help --version variant verify-url help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --session)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sessions)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wm-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --base-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sign-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --expires)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -W "edgeauth jwt" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__session__subcmd__help)
+            opts="variant verify-url help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__session__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__session__subcmd__help__subcmd__variant)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__session__subcmd__help__subcmd__verify__subcmd__url)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__session__subcmd__variant)
+            opts="-q -v -h -V --session --segment --wm-key --quiet --verbose --json --color --no-progress --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --session)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --segment)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wm-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__session__subcmd__verify__subcmd__url)
+            opts="-q -v -h -V --sign-key --at --quiet --verbose --json --color --no-progress --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --sign-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         shieldpack__subcmd__verify)
             opts="-i -q -v -h -V --keyring --identity --keys --quiet --verbose --json --color --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1674,7 +1947,7 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__watermark)
-            opts="-q -v -h -V --quiet --verbose --json --color --no-progress --help --version keygen embed extract help"
+            opts="-q -v -h -V --quiet --verbose --json --color --no-progress --help --version keygen embed extract trace help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1764,7 +2037,7 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__watermark__subcmd__help)
-            opts="keygen embed extract help"
+            opts="keygen embed extract trace help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1833,6 +2106,20 @@ _shieldpack() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        shieldpack__subcmd__watermark__subcmd__help__subcmd__trace)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         shieldpack__subcmd__watermark__subcmd__keygen)
             opts="-o -q -v -h -V --output --quiet --verbose --json --color --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1845,6 +2132,48 @@ _shieldpack() {
                     return 0
                     ;;
                 -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__watermark__subcmd__trace)
+            opts="-q -v -h -V --package --wm-key --sessions --session-count --threshold-log10 --window --quiet --verbose --json --color --no-progress --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --package)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wm-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sessions)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --session-count)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --threshold-log10)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --window)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

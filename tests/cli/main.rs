@@ -21,4 +21,5 @@ mod policy;
 mod renditions;
 mod sample_aes;
 mod serve;
+mod session;
 mod watermark;

@@ -85,6 +85,8 @@ pub enum Command {
 
     /// Preview a package on this machine: a loopback-only web server with a player page
     Serve(ServeArgs),
+    /// Per-session playlists over an A/B package (`package --ab-watermark`), signed URIs
+    Session(SessionArgs),
 
     /// Generate man pages or shell completions
     #[command(subcommand, hide = true)]
@@ -97,9 +99,11 @@ impl Command {
     /// `shieldpack-media`, the build that links FFmpeg (see `handoff.rs`).
     pub fn needs_ffmpeg(&self) -> bool {
         match self {
-            Command::Keys(_) | Command::Rekey(_) | Command::Generate(_) | Command::Serve(_) => {
-                false
-            }
+            Command::Keys(_)
+            | Command::Rekey(_)
+            | Command::Generate(_)
+            | Command::Serve(_)
+            | Command::Session(_) => false,
             Command::Policy(PolicyCommand::Check(a)) => a.media.is_some(),
             Command::Package(_)
             | Command::Batch(_)
@@ -589,6 +593,31 @@ pub struct PackageArgs {
     /// content id (both then share its keys and IVs: only for the same title)
     #[arg(long)]
     pub reuse_content_id: bool,
+
+    /// Session forensics: re-encode the video twice, variants a and b of every
+    /// segment (seg_NNNNN.a.ts, .b.ts) each marked with this watermark key, the
+    /// variant and the segment index; `shieldpack session` then gives every
+    /// session its own mix
+    #[arg(long, value_name = "WMKEY")]
+    pub ab_watermark: Option<PathBuf>,
+
+    /// libx264 constant rate factor of the A/B re-encode
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 18.0,
+        requires = "ab_watermark"
+    )]
+    pub ab_crf: f32,
+
+    /// libx264 preset of the A/B re-encode (ultrafast ... veryslow)
+    #[arg(
+        long,
+        value_name = "P",
+        default_value = "veryfast",
+        requires = "ab_watermark"
+    )]
+    pub ab_preset: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -802,6 +831,148 @@ pub enum WatermarkCommand {
 
     /// Read a mark blind from a clip: the payload and its false-alarm probability
     Extract(WmExtractArgs),
+
+    /// Name the sessions a leaked recording of an A/B package came from
+    Trace(WmTraceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WmTraceArgs {
+    /// The leaked recording (any stretch of the title; re-encoded, scaled or cropped)
+    #[arg(value_name = "LEAK")]
+    pub leak: PathBuf,
+
+    /// The A/B package the sessions were served from
+    #[arg(long, value_name = "PKG")]
+    pub package: PathBuf,
+
+    /// The watermark key given to `package --ab-watermark`
+    #[arg(long, value_name = "WMKEY")]
+    pub wm_key: PathBuf,
+
+    /// The session ids to score, one a line
+    #[arg(long, value_name = "FILE", required_unless_present = "session_count")]
+    pub sessions: Option<PathBuf>,
+
+    /// Score N generated ids (session-0000000 ...) as well, for benchmarks
+    #[arg(long, value_name = "N")]
+    pub session_count: Option<u64>,
+
+    /// Accuse a session when log10 of the chance that any innocent scores as
+    /// high is at most this
+    #[arg(long, value_name = "LOG10P", default_value_t = -3.0, allow_hyphen_values = true)]
+    pub threshold_log10: f64,
+
+    /// Seconds of the leak read per window (about one segment)
+    #[arg(long, value_name = "SECONDS")]
+    pub window: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct SessionArgs {
+    #[command(subcommand)]
+    pub command: Option<SessionCommand>,
+
+    #[command(flatten)]
+    pub make: SessionMakeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// Print the variant (a or b) a session gets for one segment, for an edge
+    /// function that picks variants itself
+    Variant(SessionVariantArgs),
+
+    /// Check a signed URL as a CDN or key server would (exit 1 when refused)
+    VerifyUrl(SessionVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SessionMakeArgs {
+    /// The A/B package (made by `package --ab-watermark`)
+    #[arg(value_name = "PKG", required = true)]
+    pub package: Option<PathBuf>,
+
+    /// Session ids to write playlists for
+    #[arg(long = "session", value_name = "ID", num_args = 1.., required_unless_present = "sessions")]
+    pub session: Vec<String>,
+
+    /// A file of session ids, one a line
+    #[arg(long, value_name = "FILE")]
+    pub sessions: Option<PathBuf>,
+
+    /// The folder to write one playlist per session into (ID.m3u8)
+    #[arg(short, long, value_name = "DIR", required = true)]
+    pub output: Option<PathBuf>,
+
+    /// The watermark key given to `package --ab-watermark` (the code is derived from it)
+    #[arg(long, value_name = "WMKEY", required = true)]
+    pub wm_key: Option<PathBuf>,
+
+    /// Where the package is served: URIs are written as BASE + the path in the
+    /// package (default: the package's path relative to DIR)
+    #[arg(long, value_name = "BASE")]
+    pub base_url: Option<String>,
+
+    /// Sign every segment and key URI with this HMAC key (32 to 128 hex digits);
+    /// needs --base-url naming the served path (/path/ or https://host/path/)
+    #[arg(long, value_name = "FILE", requires = "base_url")]
+    pub sign_key: Option<PathBuf>,
+
+    /// How long signed URIs stay valid (e.g. 2m, 90s, 1h)
+    #[arg(long, value_name = "DURATION", default_value = "2m")]
+    pub expires: String,
+
+    /// The token format of signed URIs
+    #[arg(long, value_enum, value_name = "KIND", default_value = "edgeauth")]
+    pub token: TokenArg,
+
+    /// Replace playlists that exist
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TokenArg {
+    /// Akamai EdgeAuth (`__token__=st=..~exp=..~id=..~hmac=..`, url mode)
+    Edgeauth,
+    /// JWT HS256 (`token=`), claims exp, iat, path, sid
+    Jwt,
+}
+
+#[derive(Debug, Args)]
+pub struct SessionVariantArgs {
+    /// The A/B package
+    #[arg(value_name = "PKG")]
+    pub package: PathBuf,
+
+    /// The session id
+    #[arg(long, value_name = "ID")]
+    pub session: String,
+
+    /// The segment index (0 is the first segment of the playlist)
+    #[arg(long, value_name = "N")]
+    pub segment: u64,
+
+    /// The watermark key given to `package --ab-watermark`
+    #[arg(long, value_name = "WMKEY")]
+    pub wm_key: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SessionVerifyArgs {
+    /// The signed URL or path with its query
+    #[arg(value_name = "URL")]
+    pub url: String,
+
+    /// The HMAC key the URL was signed with
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: PathBuf,
+
+    /// Check at this Unix time instead of now (to replay a log)
+    #[arg(long, value_name = "UNIX")]
+    pub at: Option<u64>,
 }
 
 #[derive(Debug, Args)]

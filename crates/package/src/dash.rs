@@ -171,6 +171,7 @@ mod tests {
             iv_mode: "sequence".into(),
             iv: None,
             scene: None,
+            variants: Vec::new(),
         }
     }
 

@@ -661,6 +661,7 @@ impl Writer<'_> {
                     iv_mode: self.o.iv.as_str().into(),
                     iv: cur.iv.map(hex::encode),
                     scene: cur.scene,
+                    variants: Vec::new(),
                 });
                 self.playlist.push(MediaSegment {
                     duration,

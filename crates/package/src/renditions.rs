@@ -472,6 +472,7 @@ mod tests {
                 iv_mode: "derived".into(),
                 iv: None,
                 scene: None,
+                variants: Vec::new(),
             })
             .collect()
     }

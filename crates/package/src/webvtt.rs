@@ -88,6 +88,7 @@ pub(crate) fn write(
             iv_mode: v.iv_mode.clone(),
             iv: None,
             scene: v.scene.clone(),
+            variants: Vec::new(),
         });
         playlist.push(MediaSegment {
             duration: v.duration,

@@ -28,6 +28,7 @@
 //! - The mark's strength follows local texture (8x8 block activity) and is set
 //!   per frame for a target luma PSNR.
 
+pub mod ab;
 pub mod codec;
 pub mod dsp;
 pub mod embed;

@@ -93,6 +93,24 @@ pub struct SegmentRecord {
     /// without a policy and for stretches no scene covers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scene: Option<SceneTag>,
+    /// `package --ab-watermark`: the segment's two variants, a then b (the
+    /// playlist lists a); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<VariantRecord>,
+}
+
+/// One A/B variant of a segment: same cut, key and duration, another mark and
+/// another (explicit) IV.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VariantRecord {
+    /// "a" or "b".
+    pub variant: String,
+    /// Relative to the package folder.
+    pub uri: String,
+    pub size: u64,
+    pub sha256: String,
+    /// The IV (32 hex digits) it is encrypted with; absent when clear.
+    pub iv: Option<String>,
 }
 
 /// The scene tag of a segment in manifest.json.

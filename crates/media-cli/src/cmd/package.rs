@@ -135,6 +135,9 @@ pub fn options_for(
 }
 
 pub fn run(a: PackageArgs, p: &Printer) -> anyhow::Result<Status> {
+    if let Some(wm) = a.ab_watermark.clone() {
+        return super::ab::run(a, &wm, p);
+    }
     let loaded = load_rotation(&a.flags, p)?;
     let mut o = options(&a, loaded.as_ref())?;
     let ladder = a.ladder.as_deref().map(str::parse).transpose()?;
