@@ -778,6 +778,8 @@ fn rewrite_keys(
                 )),
                 iv: rec.iv.as_deref().and_then(parse_iv),
                 keyformat: cur.and_then(|k| k.keyformat.clone()),
+                keyid: cur.and_then(|k| k.keyid),
+                keyformatversions: cur.and_then(|k| k.keyformatversions.clone()),
             }),
             (None, k) => k.cloned(),
         });

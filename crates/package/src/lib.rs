@@ -667,6 +667,7 @@ impl Writer<'_> {
                     duration,
                     uri: name,
                     key: cur.key_tag,
+                    extra_keys: Vec::new(),
                     line: 0,
                 });
             }
