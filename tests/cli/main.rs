@@ -9,6 +9,7 @@ mod batch;
 mod cmaf;
 mod docs;
 mod drm;
+mod drmwire;
 mod fidelity;
 mod frontend;
 mod harness;

@@ -20,6 +20,7 @@
 
 pub mod cmaf;
 pub mod dash;
+mod drmwire;
 pub mod ladder;
 mod multivariant;
 mod renditions;
@@ -802,6 +803,16 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
             warnings.push(of_input(dependent_warning(&summary)));
         }
         independent &= rendition_independent;
+        if drmwire::active(o, keyring) {
+            drmwire::finish_rendition(
+                o,
+                keyring,
+                &rdir,
+                w.init.as_ref(),
+                &w.records,
+                &mut w.playlist,
+            )?;
+        }
         write_media_playlist(&rdir, w.playlist, rendition_independent, map.clone())?;
         let variant = variant_of(&w.records, &sel, format!("{rendition}/index.m3u8"));
         made.push(Made {
@@ -875,7 +886,7 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
             bandwidth: r.bandwidth,
             scheme: common,
             default_kid: r.segments.iter().find_map(|s| s.kid.as_deref()),
-            extra_protection: &[],
+            extra_protection: &drmwire::mpd_protection(o, keyring, &r.segments),
             records: &r.segments,
             duration: manifest.source.duration,
         };
