@@ -164,6 +164,20 @@ fn drm_cmaf_signals_every_system_in_init_mpd_and_playlist() {
         .find(|n| n.has_tag_name("laurl"))
         .and_then(|n| n.text());
     assert_eq!(laurl, Some("https://wv.example.com/lic"));
+    // verify still decrypts every sample and accepts the init with its
+    // pssh boxes and the playlist with its further EXT-X-KEY lines.
+    let keys = t.join("keys");
+    export_key_files(&kr, &out, &keys);
+    let r = stdout_json(&run_ok(
+        shieldpack()
+            .arg("verify")
+            .arg(&out)
+            .arg("--keys")
+            .arg(&keys)
+            .arg("--json"),
+    ));
+    assert_eq!(r["defects"], serde_json::json!([]), "{r}");
+    assert_eq!(r["video_frames"], CLIP_FRAMES, "{r}");
 }
 
 #[test]
