@@ -367,11 +367,13 @@ pub fn search(accum: &Accumulator, patterns: &Patterns) -> Result<Detection> {
     let (scale_z, scale_zoom) = refined
         .filter(|r| r.0 > coarse_z)
         .unwrap_or((coarse_z, centre));
-    let mut best = (scale_z, Geom::plain(scale_zoom), step);
 
     // 2. reframing, in a window
     let rw = REFRAME_RADIUS_CELLS;
-    let (zstep, astep) = (2.0 * REFRAME_SLACK_CELLS / rw, 2.0 * REFRAME_SLACK_CELLS / rw);
+    let (zstep, astep) = (
+        2.0 * REFRAME_SLACK_CELLS / rw,
+        2.0 * REFRAME_SLACK_CELLS / rw,
+    );
     // the window's corners are rw * sqrt(2) from its centre
     let tstep = 2.0 * REFRAME_SLACK_CELLS / (rw * std::f64::consts::SQRT_2);
     let mut reframes = vec![];
@@ -391,7 +393,48 @@ pub fn search(accum: &Accumulator, patterns: &Patterns) -> Result<Detection> {
         }
         zoom *= 1.0 + zstep;
     }
-    // each fold is tested as is and mirrored (`dsp::mirrored`): two hypotheses
+    // Every hypothesis either search may try counts, whether or not the
+    // reframing search runs: it is skipped when the scale-only search has
+    // already read the payload beyond doubt (`EARLY_LOG10`), which makes the
+    // false-alarm probability at most the sum over both, as counted.
+    // (Each reframing fold is tested as is and mirrored: two hypotheses.)
+    let tried = tried + 2 * reframes.len() + REFINE_ROUNDS * REFINE_HYPOTHESES;
+    let hypotheses = (tried * TILE * TILE) as u64;
+    let conclude = |z: f64, geom: Geom, step: f64| -> Result<Detection> {
+        let log10_p = ((hypotheses as f64).log10() + dsp::log10_normal_tail(z)).min(0.0);
+        let read = read_symbols(&small, cell0, geom, step, &sync, patterns);
+        shieldpack_core::interrupt::check()?;
+        let symbols = std::array::from_fn(|k| read.candidates[k].first().map_or(0, |c| c.0));
+        let symbol_z = std::array::from_fn(|k| read.candidates[k].first().map_or(0.0, |c| c.1));
+        let (payload, payload_tries) = decode_list(&read.candidates);
+        let d = Detection {
+            z,
+            log10_p_sync: log10_p,
+            log10_p,
+            hypotheses,
+            cell_px: nominal * read.zoom,
+            zoom: read.zoom,
+            aspect: geom.aspect,
+            angle_deg: geom.angle.to_degrees(),
+            mirror: geom.mirror,
+            symbols,
+            symbol_z,
+            payload,
+            payload_tries,
+        };
+        if std::env::var_os("WM_TRACE").is_some() {
+            eprintln!("search: z {z:.2} at {geom:?}, payload {payload:?}, {tried} hypotheses");
+        }
+        Ok(d)
+    };
+    let first = conclude(scale_z, Geom::plain(scale_zoom), step)?;
+    if first.payload.is_some()
+        && first.log10_p_sync + first.log10_p_misread().unwrap_or(0.0) <= EARLY_LOG10
+    {
+        return Ok(first);
+    }
+
+    // each fold is tested as is and mirrored (`dsp::mirrored`)
     let sync_m = dsp::pattern_spectrum(&Fft2::new(), &dsp::mirrored(&patterns.sync));
     let coarse = best_of(&reframes, |fft, g| {
         let white = whitened(fft, &small, cell0, g, (0.0, 0.0), Some(rw));
@@ -403,73 +446,58 @@ pub fn search(accum: &Accumulator, patterns: &Patterns) -> Result<Detection> {
             (z, *g)
         })
     });
-    tried += 2 * reframes.len();
     shieldpack_core::interrupt::check()?;
-    if let Some((_, mut g)) = coarse {
-        // refine on the whole clip: halve the steps three times, each time
-        // trying the 27 neighbours in (zoom, aspect, angle) at 4 phases
-        let mut gz = f64::NEG_INFINITY;
-        let (mut dz, mut da, mut dt) = (zstep, astep, tstep);
-        for _ in 0..3 {
-            let mut around = vec![];
-            for i in -1..=1 {
-                for j in -1..=1 {
-                    for k in -1..=1 {
-                        for (px, py) in [(0.0, 0.0), (0.5, 0.0), (0.0, 0.5), (0.5, 0.5)] {
-                            around.push((
-                                Geom {
-                                    zoom: g.zoom * (1.0 + dz * i as f64),
-                                    aspect: g.aspect * (1.0 + da * j as f64),
-                                    angle: g.angle + dt * k as f64,
-                                    mirror: g.mirror,
-                                },
-                                (px, py),
-                            ));
-                        }
+    let Some((_, mut g)) = coarse else {
+        return Ok(first);
+    };
+    // refine on the whole clip: halve the steps each round, each time trying
+    // the 27 neighbours in (zoom, aspect, angle) at 4 phases
+    let mut gz = f64::NEG_INFINITY;
+    let (mut dz, mut da, mut dt) = (zstep, astep, tstep);
+    for _ in 0..REFINE_ROUNDS {
+        let mut around = vec![];
+        for i in -1..=1 {
+            for j in -1..=1 {
+                for k in -1..=1 {
+                    for (px, py) in [(0.0, 0.0), (0.5, 0.0), (0.0, 0.5), (0.5, 0.5)] {
+                        around.push((
+                            Geom {
+                                zoom: g.zoom * (1.0 + dz * i as f64),
+                                aspect: g.aspect * (1.0 + da * j as f64),
+                                angle: g.angle + dt * k as f64,
+                                mirror: g.mirror,
+                            },
+                            (px, py),
+                        ));
                     }
                 }
             }
-            (dz, da, dt) = (dz / 2.0, da / 2.0, dt / 2.0);
-            let r = best_of(&around, |fft, (g, ph)| Some((sync_z(fft, g, *ph, None), *g)));
-            tried += around.len();
-            shieldpack_core::interrupt::check()?;
-            if let Some((z, at)) = r.filter(|r| r.0 > gz) {
-                (gz, g) = (z, at);
-            }
         }
-        if gz > best.0 {
-            // the symbols' scale search: steps as fine as the last round's
-            best = (gz, g, dz * 2.0);
+        debug_assert_eq!(around.len(), REFINE_HYPOTHESES);
+        (dz, da, dt) = (dz / 2.0, da / 2.0, dt / 2.0);
+        let r = best_of(&around, |fft, (g, ph)| {
+            Some((sync_z(fft, g, *ph, None), *g))
+        });
+        shieldpack_core::interrupt::check()?;
+        if let Some((z, at)) = r.filter(|r| r.0 > gz) {
+            (gz, g) = (z, at);
         }
     }
-    let (best_z, geom, step) = best;
-    if std::env::var_os("WM_TRACE").is_some() {
-        eprintln!("search: scale-only z {scale_z:.2}, best {best_z:.2} at {geom:?}, {tried} hypotheses");
+    if gz > scale_z {
+        // the symbols' scale search: steps as fine as the last round's
+        conclude(gz, g, dz * 2.0)
+    } else {
+        Ok(first)
     }
-    let hypotheses = (tried * TILE * TILE) as u64;
-    let log10_p = ((hypotheses as f64).log10() + dsp::log10_normal_tail(best_z)).min(0.0);
-
-    let read = read_symbols(&small, cell0, geom, step, &sync, patterns);
-    shieldpack_core::interrupt::check()?;
-    let symbols = std::array::from_fn(|k| read.candidates[k].first().map_or(0, |c| c.0));
-    let symbol_z = std::array::from_fn(|k| read.candidates[k].first().map_or(0.0, |c| c.1));
-    let (payload, payload_tries) = decode_list(&read.candidates);
-    Ok(Detection {
-        z: best_z,
-        log10_p_sync: log10_p,
-        log10_p,
-        hypotheses,
-        cell_px: nominal * read.zoom,
-        zoom: read.zoom,
-        aspect: geom.aspect,
-        angle_deg: geom.angle.to_degrees(),
-        mirror: geom.mirror,
-        symbols,
-        symbol_z,
-        payload,
-        payload_tries,
-    })
 }
+
+/// Rounds and hypotheses per round of the reframing search's refinement.
+const REFINE_ROUNDS: usize = 3;
+const REFINE_HYPOTHESES: usize = 27 * 4;
+/// The reframing search is skipped when the scale-only search read a payload
+/// with log10 p at most this (before the caller's correction for its looks):
+/// an unframed clip then costs what it did before reframing was searched.
+const EARLY_LOG10: f64 = -10.0;
 
 /// Phase `q` (0..16) of the quarter-cell phases on both axes, as (x, y).
 fn quarter_cell(q: usize) -> (f64, f64) {
@@ -837,7 +865,8 @@ mod tests {
                     // inverse rotation, then inverse scale
                     let (ru, rv) = (c * u + s * v, -s * u + c * v);
                     let (qx, qy) = (ru / sx + cx, rv / sy + cy);
-                    acc += if qx < 0.0 || qy < 0.0 || qx > w as f64 - 1.001 || qy > h as f64 - 1.001 {
+                    acc += if qx < 0.0 || qy < 0.0 || qx > w as f64 - 1.001 || qy > h as f64 - 1.001
+                    {
                         128.0
                     } else {
                         let (ix, iy) = (qx as usize, qy as usize);
