@@ -40,6 +40,12 @@ _shieldpack() {
             shieldpack,rekey)
                 cmd="shieldpack__subcmd__rekey"
                 ;;
+            shieldpack,serve)
+                cmd="shieldpack__subcmd__serve"
+                ;;
+            shieldpack,session)
+                cmd="shieldpack__subcmd__session"
+                ;;
             shieldpack,verify)
                 cmd="shieldpack__subcmd__verify"
                 ;;
@@ -88,6 +94,12 @@ _shieldpack() {
             shieldpack__subcmd__help,rekey)
                 cmd="shieldpack__subcmd__help__subcmd__rekey"
                 ;;
+            shieldpack__subcmd__help,serve)
+                cmd="shieldpack__subcmd__help__subcmd__serve"
+                ;;
+            shieldpack__subcmd__help,session)
+                cmd="shieldpack__subcmd__help__subcmd__session"
+                ;;
             shieldpack__subcmd__help,verify)
                 cmd="shieldpack__subcmd__help__subcmd__verify"
                 ;;
@@ -130,6 +142,12 @@ _shieldpack() {
             shieldpack__subcmd__help__subcmd__policy,detect)
                 cmd="shieldpack__subcmd__help__subcmd__policy__subcmd__detect"
                 ;;
+            shieldpack__subcmd__help__subcmd__session,variant)
+                cmd="shieldpack__subcmd__help__subcmd__session__subcmd__variant"
+                ;;
+            shieldpack__subcmd__help__subcmd__session,verify-url)
+                cmd="shieldpack__subcmd__help__subcmd__session__subcmd__verify__subcmd__url"
+                ;;
             shieldpack__subcmd__help__subcmd__watermark,embed)
                 cmd="shieldpack__subcmd__help__subcmd__watermark__subcmd__embed"
                 ;;
@@ -138,6 +156,9 @@ _shieldpack() {
                 ;;
             shieldpack__subcmd__help__subcmd__watermark,keygen)
                 cmd="shieldpack__subcmd__help__subcmd__watermark__subcmd__keygen"
+                ;;
+            shieldpack__subcmd__help__subcmd__watermark,trace)
+                cmd="shieldpack__subcmd__help__subcmd__watermark__subcmd__trace"
                 ;;
             shieldpack__subcmd__keys,export)
                 cmd="shieldpack__subcmd__keys__subcmd__export"
@@ -211,6 +232,24 @@ _shieldpack() {
             shieldpack__subcmd__policy__subcmd__help,help)
                 cmd="shieldpack__subcmd__policy__subcmd__help__subcmd__help"
                 ;;
+            shieldpack__subcmd__session,help)
+                cmd="shieldpack__subcmd__session__subcmd__help"
+                ;;
+            shieldpack__subcmd__session,variant)
+                cmd="shieldpack__subcmd__session__subcmd__variant"
+                ;;
+            shieldpack__subcmd__session,verify-url)
+                cmd="shieldpack__subcmd__session__subcmd__verify__subcmd__url"
+                ;;
+            shieldpack__subcmd__session__subcmd__help,help)
+                cmd="shieldpack__subcmd__session__subcmd__help__subcmd__help"
+                ;;
+            shieldpack__subcmd__session__subcmd__help,variant)
+                cmd="shieldpack__subcmd__session__subcmd__help__subcmd__variant"
+                ;;
+            shieldpack__subcmd__session__subcmd__help,verify-url)
+                cmd="shieldpack__subcmd__session__subcmd__help__subcmd__verify__subcmd__url"
+                ;;
             shieldpack__subcmd__watermark,embed)
                 cmd="shieldpack__subcmd__watermark__subcmd__embed"
                 ;;
@@ -222,6 +261,9 @@ _shieldpack() {
                 ;;
             shieldpack__subcmd__watermark,keygen)
                 cmd="shieldpack__subcmd__watermark__subcmd__keygen"
+                ;;
+            shieldpack__subcmd__watermark,trace)
+                cmd="shieldpack__subcmd__watermark__subcmd__trace"
                 ;;
             shieldpack__subcmd__watermark__subcmd__help,embed)
                 cmd="shieldpack__subcmd__watermark__subcmd__help__subcmd__embed"
@@ -235,6 +277,9 @@ _shieldpack() {
             shieldpack__subcmd__watermark__subcmd__help,keygen)
                 cmd="shieldpack__subcmd__watermark__subcmd__help__subcmd__keygen"
                 ;;
+            shieldpack__subcmd__watermark__subcmd__help,trace)
+                cmd="shieldpack__subcmd__watermark__subcmd__help__subcmd__trace"
+                ;;
             *)
                 ;;
         esac
@@ -242,7 +287,7 @@ _shieldpack() {
 
     case "${cmd}" in
         shieldpack)
-            opts="-q -v -h -V --quiet --verbose --json --color --no-progress --help --version keys package batch verify policy inspect rekey watermark generate help"
+            opts="-q -v -h -V --quiet --verbose --json --color --no-progress --help --version keys package batch verify policy inspect rekey watermark serve session generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -260,7 +305,7 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__batch)
-            opts="-o -i -j -q -v -h -V --output --keyring --identity --jobs --shard --include --exclude --follow-links --dry-run --force --segment-duration --rotate-every --rotate-segments --key-uri --iv --rotation --policy --clear --apple --quiet --verbose --json --color --no-progress --help --version"
+            opts="-o -i -j -q -v -h -V --output --keyring --identity --jobs --shard --include --exclude --follow-links --dry-run --force --segment-duration --rotate-every --rotate-segments --key-uri --iv --rotation --policy --clear --drm --license-url --apple --format --scheme --dash --quiet --verbose --json --color --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -332,6 +377,22 @@ _shieldpack() {
                     ;;
                 --policy)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --drm)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --license-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "ts cmaf" -- "${cur}"))
+                    return 0
+                    ;;
+                --scheme)
+                    COMPREPLY=($(compgen -W "aes-128 sample-aes cbcs cenc" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -456,7 +517,7 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__help)
-            opts="keys package batch verify policy inspect rekey watermark generate help"
+            opts="keys package batch verify policy inspect rekey watermark serve session generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -749,6 +810,62 @@ _shieldpack() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        shieldpack__subcmd__help__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__help__subcmd__session)
+            opts="variant verify-url"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__help__subcmd__session__subcmd__variant)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__help__subcmd__session__subcmd__verify__subcmd__url)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         shieldpack__subcmd__help__subcmd__verify)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -764,7 +881,7 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__help__subcmd__watermark)
-            opts="keygen embed extract"
+            opts="keygen embed extract trace"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -806,6 +923,20 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__help__subcmd__watermark__subcmd__keygen)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__help__subcmd__watermark__subcmd__trace)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1312,7 +1443,7 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__package)
-            opts="-o -i -q -v -h -V --output --keyring --identity --content-id --segment-duration --rotate-every --rotate-segments --key-uri --iv --rotation --policy --clear --apple --force --reuse-content-id --quiet --verbose --json --color --no-progress --help --version"
+            opts="-o -i -q -v -h -V --output --keyring --cpix --identity --content-id --segment-duration --rotate-every --rotate-segments --key-uri --iv --rotation --policy --clear --drm --license-url --apple --format --scheme --dash --ladder --force --reuse-content-id --ab-watermark --ab-crf --ab-preset --quiet --verbose --json --color --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1327,6 +1458,10 @@ _shieldpack() {
                     return 0
                     ;;
                 --keyring)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cpix)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1367,6 +1502,38 @@ _shieldpack() {
                     return 0
                     ;;
                 --policy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --drm)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --license-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "ts cmaf" -- "${cur}"))
+                    return 0
+                    ;;
+                --scheme)
+                    COMPREPLY=($(compgen -W "aes-128 sample-aes cbcs cenc" -- "${cur}"))
+                    return 0
+                    ;;
+                --ladder)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ab-watermark)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ab-crf)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ab-preset)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1549,6 +1716,202 @@ _shieldpack() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        shieldpack__subcmd__serve)
+            opts="-q -v -h -V --keys --port --bind --quiet --verbose --json --color --no-progress --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --keys)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bind)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__session)
+            opts="-o -q -v -h -V --session --sessions --output --wm-key --base-url --sign-key --expires --token --force --quiet --verbose --json --color --no-progress --help --version variant verify-url help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --session)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sessions)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wm-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --base-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sign-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --expires)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token)
+                    COMPREPLY=($(compgen -W "edgeauth jwt" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__session__subcmd__help)
+            opts="variant verify-url help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__session__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__session__subcmd__help__subcmd__variant)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__session__subcmd__help__subcmd__verify__subcmd__url)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__session__subcmd__variant)
+            opts="-q -v -h -V --session --segment --wm-key --quiet --verbose --json --color --no-progress --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --session)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --segment)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wm-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__session__subcmd__verify__subcmd__url)
+            opts="-q -v -h -V --sign-key --at --quiet --verbose --json --color --no-progress --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --sign-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --at)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         shieldpack__subcmd__verify)
             opts="-i -q -v -h -V --keyring --identity --keys --quiet --verbose --json --color --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1584,7 +1947,7 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__watermark)
-            opts="-q -v -h -V --quiet --verbose --json --color --no-progress --help --version keygen embed extract help"
+            opts="-q -v -h -V --quiet --verbose --json --color --no-progress --help --version keygen embed extract trace help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1674,7 +2037,7 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__watermark__subcmd__help)
-            opts="keygen embed extract help"
+            opts="keygen embed extract trace help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1743,6 +2106,20 @@ _shieldpack() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        shieldpack__subcmd__watermark__subcmd__help__subcmd__trace)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         shieldpack__subcmd__watermark__subcmd__keygen)
             opts="-o -q -v -h -V --output --quiet --verbose --json --color --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1755,6 +2132,48 @@ _shieldpack() {
                     return 0
                     ;;
                 -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        shieldpack__subcmd__watermark__subcmd__trace)
+            opts="-q -v -h -V --package --wm-key --sessions --session-count --threshold-log10 --window --quiet --verbose --json --color --no-progress --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --package)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wm-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sessions)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --session-count)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --threshold-log10)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --window)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

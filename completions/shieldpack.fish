@@ -41,6 +41,8 @@ complete -c shieldpack -n "__fish_shieldpack_needs_command" -f -a "policy" -d 'C
 complete -c shieldpack -n "__fish_shieldpack_needs_command" -f -a "inspect" -d 'Summarise a package folder or a media file'
 complete -c shieldpack -n "__fish_shieldpack_needs_command" -f -a "rekey" -d 'Re-encrypt, in place and atomically, the segments whose key is no longer current'
 complete -c shieldpack -n "__fish_shieldpack_needs_command" -f -a "watermark" -d 'Embed and extract forensic watermarks that name the session behind a leak'
+complete -c shieldpack -n "__fish_shieldpack_needs_command" -f -a "serve" -d 'Preview a package on this machine: a loopback-only web server with a player page'
+complete -c shieldpack -n "__fish_shieldpack_needs_command" -f -a "session" -d 'Per-session playlists over an A/B package (`package --ab-watermark`), signed URIs'
 complete -c shieldpack -n "__fish_shieldpack_needs_command" -f -a "generate" -d 'Generate man pages or shell completions'
 complete -c shieldpack -n "__fish_shieldpack_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and not __fish_seen_subcommand_from new show export wrap unwrap rewrap rotate revoke help" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
@@ -180,22 +182,36 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_s
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Mark a content id\'s periods or a key generation revoked'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -s o -l output -d 'The package folder to create' -r -F
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l keyring -d 'The keyring that derives the content keys (not needed with --clear)' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l keyring -d 'The keyring that derives the content keys (not needed with --clear or --cpix)' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l cpix -d 'Take content keys, KIDs and key periods from a DRM provider\'s CPIX 2.3 document (plain, or age-wrapped to an identity given with -i) instead of a keyring; its periods must be the package\'s; it never lands in OUTDIR' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -s i -l identity -d 'An age identity file (or SSH private key) that opens the keyring; repeatable. Default: the file named by SHIELDPACK_IDENTITY, else KEYRING.identity' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l content-id -d 'The content id keys are derived for (default: the input\'s file name, with a hash of it appended when the name is not a valid id, so names never collide); the keyring records which title each id packaged and refuses another' -r
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l segment-duration -d 'Target segment duration in seconds; segments are cut on keyframes' -r
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l rotate-every -d 'Start a new key period every DURATION of media (e.g. 30s, 5m, 1h, 90)' -r
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l rotate-segments -d 'Start a new key period every N segments' -r
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l key-uri -d 'Key URI written in EXT-X-KEY; placeholders {kid}, {period}, {content_id}' -r
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l iv -d 'How segment IVs are chosen' -r -f -a "sequence\t'Omit the IV attribute: the media sequence number is the IV (RFC 8216 5.2)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l iv -d 'How segment IVs are chosen (with several INPUTs always derived, per rendition: the sequence number would repeat under one key in each)' -r -f -a "sequence\t'Omit the IV attribute: the media sequence number is the IV (RFC 8216 5.2)'
 derived\t'Write an explicit IV per segment, derived from the keyring'"
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l rotation -d 'Key rotation from a JSON config {"stream_id", "key_rotation": {"enabled", "interval_minutes", "pre_delivery_seconds", "on_compromise", "algorithm", "key_derivation"}}: the interval becomes --rotate-every; algorithm must be AES-128-CBC and key_derivation HKDF-SHA256; the other fields are recorded in manifest.json for the key server' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l policy -d 'Scene protection policy: each scene starts a new segment and key period; clear scenes are not encrypted; writes OUTDIR/policy.json' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l drm -d 'DRM systems to signal, comma-separated: clearkey, widevine, playready, fairplay (PSSH boxes, DASH ContentProtection, HLS EXT-X-KEY KEYFORMAT lines); they license sample encryption (cmaf cbcs/cenc, ts sample-aes for fairplay), not whole-segment AES-128' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l license-url -d 'A DRM system\'s license server, SYSTEM=URL (repeatable); for fairplay the skd:// key URI template, with {kid} and {content_id}' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l format -d 'Segment container: ts, or cmaf (init.mp4 + fragmented MP4 segments)' -r -f -a "ts\t'MPEG-TS segments (seg_NNNNN.ts)'
+cmaf\t'CMAF: init.mp4 and fragmented MP4 segments (seg_NNNNN.m4s), HLS with EXT-X-MAP'"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l scheme -d 'Encryption scheme; default aes-128 for ts, cbcs for cmaf' -r -f -a "aes-128\t'Whole-segment AES-128-CBC, HLS METHOD=AES-128 (ts default; cmaf too)'
+sample-aes\t'HLS SAMPLE-AES for MPEG-TS'
+cbcs\t'Common encryption, AES-CBC 1:9 pattern (cmaf default)'
+cenc\t'Common encryption, AES-CTR with per-sample IVs (cmaf)'"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l ladder -d 'Transcode INPUT into an aligned H.264 ladder and package every rung as a rendition: HEIGHTp:BITRATEk,... (e.g. 1080p:6000k,720p:3000k,360p:800k), `apple` (the HLS authoring specification\'s ladder, capped at the source\'s height) or `auto` (rungs and bit rates from a fast complexity probe of this title); INPUT is decoded once, keyframes are forced at the cuts' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l ab-watermark -d 'Session forensics: re-encode the video twice, variants a and b of every segment (seg_NNNNN.a.ts, .b.ts) each marked with this watermark key, the variant and the segment index; `shieldpack session` then gives every session its own mix' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l ab-crf -d 'libx264 constant rate factor of the A/B re-encode' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l ab-preset -d 'libx264 preset of the A/B re-encode (ultrafast ... veryslow)' -r
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l clear -d 'Package without encryption (no keyring needed)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l apple -d 'Refuse input that breaks Apple\'s HLS Authoring Specification (HEVC, which Apple wants in fMP4 not TS; H.264 above High@4.2; interlaced video), naming the rule; without it, such input gets a warning'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l dash -d 'With --format cmaf: also write a DASH manifest.mpd over the same segments'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l force -d 'Replace OUTDIR if it exists and is not empty'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l reuse-content-id -d 'Package even if the keyring already packaged a different title under this content id (both then share its keys and IVs: only for the same title)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -s q -l quiet -d 'Print nothing but errors and the data asked for'
@@ -215,10 +231,18 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l segment-
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l rotate-every -d 'Start a new key period every DURATION of media (e.g. 30s, 5m, 1h, 90)' -r
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l rotate-segments -d 'Start a new key period every N segments' -r
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l key-uri -d 'Key URI written in EXT-X-KEY; placeholders {kid}, {period}, {content_id}' -r
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l iv -d 'How segment IVs are chosen' -r -f -a "sequence\t'Omit the IV attribute: the media sequence number is the IV (RFC 8216 5.2)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l iv -d 'How segment IVs are chosen (with several INPUTs always derived, per rendition: the sequence number would repeat under one key in each)' -r -f -a "sequence\t'Omit the IV attribute: the media sequence number is the IV (RFC 8216 5.2)'
 derived\t'Write an explicit IV per segment, derived from the keyring'"
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l rotation -d 'Key rotation from a JSON config {"stream_id", "key_rotation": {"enabled", "interval_minutes", "pre_delivery_seconds", "on_compromise", "algorithm", "key_derivation"}}: the interval becomes --rotate-every; algorithm must be AES-128-CBC and key_derivation HKDF-SHA256; the other fields are recorded in manifest.json for the key server' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l policy -d 'Scene protection policy: each scene starts a new segment and key period; clear scenes are not encrypted; writes OUTDIR/policy.json' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l drm -d 'DRM systems to signal, comma-separated: clearkey, widevine, playready, fairplay (PSSH boxes, DASH ContentProtection, HLS EXT-X-KEY KEYFORMAT lines); they license sample encryption (cmaf cbcs/cenc, ts sample-aes for fairplay), not whole-segment AES-128' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l license-url -d 'A DRM system\'s license server, SYSTEM=URL (repeatable); for fairplay the skd:// key URI template, with {kid} and {content_id}' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l format -d 'Segment container: ts, or cmaf (init.mp4 + fragmented MP4 segments)' -r -f -a "ts\t'MPEG-TS segments (seg_NNNNN.ts)'
+cmaf\t'CMAF: init.mp4 and fragmented MP4 segments (seg_NNNNN.m4s), HLS with EXT-X-MAP'"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l scheme -d 'Encryption scheme; default aes-128 for ts, cbcs for cmaf' -r -f -a "aes-128\t'Whole-segment AES-128-CBC, HLS METHOD=AES-128 (ts default; cmaf too)'
+sample-aes\t'HLS SAMPLE-AES for MPEG-TS'
+cbcs\t'Common encryption, AES-CBC 1:9 pattern (cmaf default)'
+cenc\t'Common encryption, AES-CTR with per-sample IVs (cmaf)'"
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -227,6 +251,7 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l dry-run 
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l force -d 'Repackage every title, even those that are finished and unchanged'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l clear -d 'Package without encryption (no keyring needed)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l apple -d 'Refuse input that breaks Apple\'s HLS Authoring Specification (HEVC, which Apple wants in fMP4 not TS; H.264 above High@4.2; interlaced video), naming the rule; without it, such input gets a warning'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l dash -d 'With --format cmaf: also write a DASH manifest.mpd over the same segments'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -s q -l quiet -d 'Print nothing but errors and the data asked for'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'
@@ -309,19 +334,20 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand rekey" -l json -d 
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand rekey" -l no-progress -d 'Never draw progress bars'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand rekey" -s h -l help -d 'Print help'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand rekey" -s V -l version -d 'Print version'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and not __fish_seen_subcommand_from keygen embed extract help" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and not __fish_seen_subcommand_from keygen embed extract trace help" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and not __fish_seen_subcommand_from keygen embed extract help" -s q -l quiet -d 'Print nothing but errors and the data asked for'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and not __fish_seen_subcommand_from keygen embed extract help" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and not __fish_seen_subcommand_from keygen embed extract help" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and not __fish_seen_subcommand_from keygen embed extract help" -l no-progress -d 'Never draw progress bars'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and not __fish_seen_subcommand_from keygen embed extract help" -s h -l help -d 'Print help'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and not __fish_seen_subcommand_from keygen embed extract help" -s V -l version -d 'Print version'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and not __fish_seen_subcommand_from keygen embed extract help" -f -a "keygen" -d 'Create a watermark key: a random secret written with mode 0600'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and not __fish_seen_subcommand_from keygen embed extract help" -f -a "embed" -d 'Mark a video with a payload: decode, add a keyed mark to the luma, re-encode H.264'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and not __fish_seen_subcommand_from keygen embed extract help" -f -a "extract" -d 'Read a mark blind from a clip: the payload and its false-alarm probability'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and not __fish_seen_subcommand_from keygen embed extract help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and not __fish_seen_subcommand_from keygen embed extract trace help" -s q -l quiet -d 'Print nothing but errors and the data asked for'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and not __fish_seen_subcommand_from keygen embed extract trace help" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and not __fish_seen_subcommand_from keygen embed extract trace help" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and not __fish_seen_subcommand_from keygen embed extract trace help" -l no-progress -d 'Never draw progress bars'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and not __fish_seen_subcommand_from keygen embed extract trace help" -s h -l help -d 'Print help'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and not __fish_seen_subcommand_from keygen embed extract trace help" -s V -l version -d 'Print version'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and not __fish_seen_subcommand_from keygen embed extract trace help" -f -a "keygen" -d 'Create a watermark key: a random secret written with mode 0600'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and not __fish_seen_subcommand_from keygen embed extract trace help" -f -a "embed" -d 'Mark a video with a payload: decode, add a keyed mark to the luma, re-encode H.264'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and not __fish_seen_subcommand_from keygen embed extract trace help" -f -a "extract" -d 'Read a mark blind from a clip: the payload and its false-alarm probability'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and not __fish_seen_subcommand_from keygen embed extract trace help" -f -a "trace" -d 'Name the sessions a leaked recording of an A/B package came from'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and not __fish_seen_subcommand_from keygen embed extract trace help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __fish_seen_subcommand_from keygen" -s o -l output -d 'Where to write the key (refuses to overwrite)' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __fish_seen_subcommand_from keygen" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
 always\t''
@@ -359,10 +385,86 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __f
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __fish_seen_subcommand_from extract" -l no-progress -d 'Never draw progress bars'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __fish_seen_subcommand_from extract" -s h -l help -d 'Print help'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __fish_seen_subcommand_from extract" -s V -l version -d 'Print version'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __fish_seen_subcommand_from trace" -l package -d 'The A/B package the sessions were served from' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __fish_seen_subcommand_from trace" -l wm-key -d 'The watermark key given to `package --ab-watermark`' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __fish_seen_subcommand_from trace" -l sessions -d 'The session ids to score, one a line' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __fish_seen_subcommand_from trace" -l session-count -d 'Score N generated ids (session-0000000 ...) as well, for benchmarks' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __fish_seen_subcommand_from trace" -l threshold-log10 -d 'Accuse a session when log10 of the chance that any innocent scores as high is at most this' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __fish_seen_subcommand_from trace" -l window -d 'Seconds of the leak read per window (about one segment)' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __fish_seen_subcommand_from trace" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __fish_seen_subcommand_from trace" -s q -l quiet -d 'Print nothing but errors and the data asked for'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __fish_seen_subcommand_from trace" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __fish_seen_subcommand_from trace" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __fish_seen_subcommand_from trace" -l no-progress -d 'Never draw progress bars'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __fish_seen_subcommand_from trace" -s h -l help -d 'Print help'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __fish_seen_subcommand_from trace" -s V -l version -d 'Print version'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __fish_seen_subcommand_from help" -f -a "keygen" -d 'Create a watermark key: a random secret written with mode 0600'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __fish_seen_subcommand_from help" -f -a "embed" -d 'Mark a video with a payload: decode, add a keyed mark to the luma, re-encode H.264'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __fish_seen_subcommand_from help" -f -a "extract" -d 'Read a mark blind from a clip: the payload and its false-alarm probability'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __fish_seen_subcommand_from help" -f -a "trace" -d 'Name the sessions a leaked recording of an A/B package came from'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand serve" -l keys -d 'Key files (<kid>.key, as `keys export --format key-files` writes them) to answer the package\'s key URIs with, and ClearKey licenses for DASH' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand serve" -l port -d 'The port to listen on (0: any free port; the URL printed says which)' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand serve" -l bind -d 'The address to listen on: loopback only (127.0.0.1, ::1 or localhost); any other is refused, since the server hands out keys' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand serve" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand serve" -s q -l quiet -d 'Print nothing but errors and the data asked for'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand serve" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand serve" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand serve" -l no-progress -d 'Never draw progress bars'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand serve" -s V -l version -d 'Print version'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and not __fish_seen_subcommand_from variant verify-url help" -l session -d 'Session ids to write playlists for' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and not __fish_seen_subcommand_from variant verify-url help" -l sessions -d 'A file of session ids, one a line' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and not __fish_seen_subcommand_from variant verify-url help" -s o -l output -d 'The folder to write one playlist per session into (ID.m3u8)' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and not __fish_seen_subcommand_from variant verify-url help" -l wm-key -d 'The watermark key given to `package --ab-watermark` (the code is derived from it)' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and not __fish_seen_subcommand_from variant verify-url help" -l base-url -d 'Where the package is served: URIs are written as BASE + the path in the package (default: the package\'s path relative to DIR)' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and not __fish_seen_subcommand_from variant verify-url help" -l sign-key -d 'Sign every segment and key URI with this HMAC key (32 to 128 hex digits); needs --base-url naming the served path (/path/ or https://host/path/)' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and not __fish_seen_subcommand_from variant verify-url help" -l expires -d 'How long signed URIs stay valid (e.g. 2m, 90s, 1h)' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and not __fish_seen_subcommand_from variant verify-url help" -l token -d 'The token format of signed URIs' -r -f -a "edgeauth\t'Akamai EdgeAuth (`__token__=st=..~exp=..~id=..~hmac=..`, url mode)'
+jwt\t'JWT HS256 (`token=`), claims exp, iat, path, sid'"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and not __fish_seen_subcommand_from variant verify-url help" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and not __fish_seen_subcommand_from variant verify-url help" -l force -d 'Replace playlists that exist'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and not __fish_seen_subcommand_from variant verify-url help" -s q -l quiet -d 'Print nothing but errors and the data asked for'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and not __fish_seen_subcommand_from variant verify-url help" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and not __fish_seen_subcommand_from variant verify-url help" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and not __fish_seen_subcommand_from variant verify-url help" -l no-progress -d 'Never draw progress bars'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and not __fish_seen_subcommand_from variant verify-url help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and not __fish_seen_subcommand_from variant verify-url help" -s V -l version -d 'Print version'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and not __fish_seen_subcommand_from variant verify-url help" -a "variant" -d 'Print the variant (a or b) a session gets for one segment, for an edge function that picks variants itself'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and not __fish_seen_subcommand_from variant verify-url help" -a "verify-url" -d 'Check a signed URL as a CDN or key server would (exit 1 when refused)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and not __fish_seen_subcommand_from variant verify-url help" -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and __fish_seen_subcommand_from variant" -l session -d 'The session id' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and __fish_seen_subcommand_from variant" -l segment -d 'The segment index (0 is the first segment of the playlist)' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and __fish_seen_subcommand_from variant" -l wm-key -d 'The watermark key given to `package --ab-watermark`' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and __fish_seen_subcommand_from variant" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and __fish_seen_subcommand_from variant" -s q -l quiet -d 'Print nothing but errors and the data asked for'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and __fish_seen_subcommand_from variant" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and __fish_seen_subcommand_from variant" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and __fish_seen_subcommand_from variant" -l no-progress -d 'Never draw progress bars'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and __fish_seen_subcommand_from variant" -s h -l help -d 'Print help'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and __fish_seen_subcommand_from variant" -s V -l version -d 'Print version'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and __fish_seen_subcommand_from verify-url" -l sign-key -d 'The HMAC key the URL was signed with' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and __fish_seen_subcommand_from verify-url" -l at -d 'Check at this Unix time instead of now (to replay a log)' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and __fish_seen_subcommand_from verify-url" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and __fish_seen_subcommand_from verify-url" -s q -l quiet -d 'Print nothing but errors and the data asked for'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and __fish_seen_subcommand_from verify-url" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and __fish_seen_subcommand_from verify-url" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and __fish_seen_subcommand_from verify-url" -l no-progress -d 'Never draw progress bars'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and __fish_seen_subcommand_from verify-url" -s h -l help -d 'Print help'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and __fish_seen_subcommand_from verify-url" -s V -l version -d 'Print version'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "variant" -d 'Print the variant (a or b) a session gets for one segment, for an edge function that picks variants itself'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "verify-url" -d 'Check a signed URL as a CDN or key server would (exit 1 when refused)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and not __fish_seen_subcommand_from man completions help" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -396,16 +498,18 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and __fi
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "man" -d 'Write man pages for every command into DIR'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "completions" -d 'Print a completion script for SHELL on stdout'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect rekey watermark generate help" -f -a "keys" -d 'Create, inspect and export keyrings and content keys'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect rekey watermark generate help" -f -a "package" -d 'Package a media file into AES-128 encrypted HLS with rotating keys'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect rekey watermark generate help" -f -a "batch" -d 'Package every media file of a folder tree: parallel, resumable, shardable'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect rekey watermark generate help" -f -a "verify" -d 'Check a package: playlist rules, files, hashes and, with keys, decryption'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect rekey watermark generate help" -f -a "policy" -d 'Check scene protection policies, or make one from a video\'s shots'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect rekey watermark generate help" -f -a "inspect" -d 'Summarise a package folder or a media file'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect rekey watermark generate help" -f -a "rekey" -d 'Re-encrypt, in place and atomically, the segments whose key is no longer current'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect rekey watermark generate help" -f -a "watermark" -d 'Embed and extract forensic watermarks that name the session behind a leak'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect rekey watermark generate help" -f -a "generate" -d 'Generate man pages or shell completions'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect rekey watermark generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect rekey watermark serve session generate help" -f -a "keys" -d 'Create, inspect and export keyrings and content keys'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect rekey watermark serve session generate help" -f -a "package" -d 'Package a media file into AES-128 encrypted HLS with rotating keys'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect rekey watermark serve session generate help" -f -a "batch" -d 'Package every media file of a folder tree: parallel, resumable, shardable'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect rekey watermark serve session generate help" -f -a "verify" -d 'Check a package: playlist rules, files, hashes and, with keys, decryption'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect rekey watermark serve session generate help" -f -a "policy" -d 'Check scene protection policies, or make one from a video\'s shots'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect rekey watermark serve session generate help" -f -a "inspect" -d 'Summarise a package folder or a media file'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect rekey watermark serve session generate help" -f -a "rekey" -d 'Re-encrypt, in place and atomically, the segments whose key is no longer current'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect rekey watermark serve session generate help" -f -a "watermark" -d 'Embed and extract forensic watermarks that name the session behind a leak'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect rekey watermark serve session generate help" -f -a "serve" -d 'Preview a package on this machine: a loopback-only web server with a player page'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect rekey watermark serve session generate help" -f -a "session" -d 'Per-session playlists over an A/B package (`package --ab-watermark`), signed URIs'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect rekey watermark serve session generate help" -f -a "generate" -d 'Generate man pages or shell completions'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and not __fish_seen_subcommand_from keys package batch verify policy inspect rekey watermark serve session generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "new" -d 'Create a keyring: a random master secret age-wrapped to recipients'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "show" -d 'List a keyring\'s metadata (never a secret unless --reveal)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "export" -d 'Export the keys a package uses, for a key server, a packager or a player'
@@ -419,5 +523,8 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_s
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from watermark" -f -a "keygen" -d 'Create a watermark key: a random secret written with mode 0600'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from watermark" -f -a "embed" -d 'Mark a video with a payload: decode, add a keyed mark to the luma, re-encode H.264'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from watermark" -f -a "extract" -d 'Read a mark blind from a clip: the payload and its false-alarm probability'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from watermark" -f -a "trace" -d 'Name the sessions a leaked recording of an A/B package came from'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "variant" -d 'Print the variant (a or b) a session gets for one segment, for an edge function that picks variants itself'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from session" -f -a "verify-url" -d 'Check a signed URL as a CDN or key server would (exit 1 when refused)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "man" -d 'Write man pages for every command into DIR'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "completions" -d 'Print a completion script for SHELL on stdout'

@@ -2,10 +2,19 @@
 //! Plays an HLS package in a real browser: hls.js + MSE in Debian's headless chromium.
 //!
 //! usage: node play.mjs URL_OF_MASTER_M3U8 [--timeout-ms N] [--rate R]
+//!        [--switch-level-at S] [--switch-audio-at S]
 //!
 //! Prints ONE JSON line on stdout:
 //!   {"ended", "duration", "currentTime", "fragsLoaded", "keysLoaded", "errors",
-//!    "decodedFrames", "droppedFrames", "mseH264Aac", "timedOut"}
+//!    "decodedFrames", "droppedFrames", "mseH264Aac", "timedOut", "levels",
+//!    "fragLevels", "levelSwitch", "audioTracks", "audioSwitch", "audioFragTracks",
+//!    "subtitleTracks"}
+//! --switch-level-at S forces hls.js to another level (hls.currentLevel: the
+//! last if it plays the first, else the first) once S seconds have played;
+//! "levelSwitch" says when, from which level to which, and how many frames had
+//! been decoded by then, "fragLevels" the levels of the video fragments loaded.
+//! --switch-audio-at S does the same for the alternate audio track
+//! (hls.audioTrack), with "audioSwitch" and "audioFragTracks".
 //! and exits 0 when the video played to its end with no fatal hls.js error, 1
 //! otherwise, 2 on a usage or launch error (then the JSON has "launchError").
 //!
@@ -33,7 +42,7 @@ function usage(msg) {
 }
 
 function parseArgs(argv) {
-  const opts = { url: null, timeoutMs: 60000, rate: 1 };
+  const opts = { url: null, timeoutMs: 60000, rate: 1, switchLevelAt: null, switchAudioAt: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -42,6 +51,8 @@ function parseArgs(argv) {
     };
     if (a === '--timeout-ms') opts.timeoutMs = Number(value());
     else if (a === '--rate') opts.rate = Number(value());
+    else if (a === '--switch-level-at') opts.switchLevelAt = Number(value());
+    else if (a === '--switch-audio-at') opts.switchAudioAt = Number(value());
     else if (a === '-h' || a === '--help') usage('help');
     else if (a.startsWith('-')) usage(`unknown option ${a}`);
     else if (opts.url === null) opts.url = a;
@@ -76,10 +87,17 @@ const CHROMIUM_ARGS = [
 
 // Runs in the page. Resolves when the video ends, a fatal error happens or the
 // page-side deadline passes; always resolves with the summary object.
-async function playInPage({ url, rate, timeoutMs }) {
+async function playInPage({ url, rate, timeoutMs, switchLevelAt, switchAudioAt }) {
   const video = document.getElementById('v');
   const errors = [];
   let fragsLoaded = 0;
+  const fragLevels = new Set();
+  const audioFragTracks = new Set();
+  let levelSwitch = null;
+  let audioSwitch = null;
+  let levels = null;
+  let audioTracks = null;
+  let subtitleTracks = null;
   let keysLoaded = 0;
   let fatal = false;
   const mseH264Aac =
@@ -99,6 +117,13 @@ async function playInPage({ url, rate, timeoutMs }) {
       droppedFrames: q ? q.droppedVideoFrames : null,
       mseH264Aac,
       fatal,
+      levels,
+      fragLevels: [...fragLevels].sort(),
+      levelSwitch,
+      audioTracks,
+      audioFragTracks: [...audioFragTracks].sort(),
+      subtitleTracks,
+      audioSwitch,
       ...extra,
     };
   };
@@ -119,7 +144,29 @@ async function playInPage({ url, rate, timeoutMs }) {
       hls.destroy();
       resolve(s);
     };
-    hls.on(Hls.Events.FRAG_LOADED, () => fragsLoaded++);
+    hls.on(Hls.Events.FRAG_LOADED, (_ev, d) => {
+      fragsLoaded++;
+      if (d.frag.type === 'audio') audioFragTracks.add(d.frag.level);
+      else if (d.frag.type === 'main') fragLevels.add(d.frag.level);
+    });
+    const decoded = () => {
+      const q = video.getVideoPlaybackQuality ? video.getVideoPlaybackQuality() : null;
+      return q ? q.totalVideoFrames : null;
+    };
+    video.addEventListener('timeupdate', () => {
+      if (switchLevelAt !== null && levelSwitch === null && video.currentTime >= switchLevelAt) {
+        const from = hls.currentLevel >= 0 ? hls.currentLevel : hls.loadLevel;
+        const to = from === 0 ? hls.levels.length - 1 : 0;
+        levelSwitch = { at: video.currentTime, from, to, decodedAtSwitch: decoded() };
+        hls.currentLevel = to;
+      }
+      if (switchAudioAt !== null && audioSwitch === null && video.currentTime >= switchAudioAt) {
+        const from = hls.audioTrack;
+        const to = from === 0 ? hls.audioTracks.length - 1 : 0;
+        audioSwitch = { at: video.currentTime, from, to, decodedAtSwitch: decoded() };
+        hls.audioTrack = to;
+      }
+    });
     hls.on(Hls.Events.KEY_LOADED, () => keysLoaded++);
     hls.on(Hls.Events.ERROR, (_ev, d) => {
       errors.push({
@@ -145,7 +192,10 @@ async function playInPage({ url, rate, timeoutMs }) {
     // hls.js and the media element reset playbackRate on some transitions; keep it.
     video.addEventListener('playing', () => { video.playbackRate = rate; });
     video.addEventListener('ratechange', () => { if (video.playbackRate !== rate) video.playbackRate = rate; });
-    hls.on(Hls.Events.MANIFEST_PARSED, () => {
+    hls.on(Hls.Events.MANIFEST_PARSED, (_ev, d) => {
+      levels = d.levels.map((l) => ({ height: l.height, bitrate: l.bitrate }));
+      audioTracks = (d.audioTracks || []).map((t) => ({ lang: t.lang, name: t.name, default: t.default }));
+      subtitleTracks = (d.subtitleTracks || []).map((t) => ({ lang: t.lang, name: t.name }));
       video.playbackRate = rate;
       video.play().catch((e) => {
         errors.push({ type: 'play', details: String(e), fatal: true });
@@ -205,6 +255,8 @@ async function main() {
       url: opts.url,
       rate: opts.rate,
       timeoutMs: opts.timeoutMs,
+      switchLevelAt: opts.switchLevelAt,
+      switchAudioAt: opts.switchAudioAt,
     });
     let timer;
     const nodeDeadline = new Promise((resolve) => {

@@ -6,13 +6,20 @@
 mod util;
 
 mod batch;
+mod cmaf;
 mod docs;
+mod drm;
 mod fidelity;
 mod frontend;
 mod harness;
 mod hostile;
 mod keydist;
 mod keys;
+mod ladder;
 mod package;
 mod policy;
+mod renditions;
+mod sample_aes;
+mod serve;
+mod session;
 mod watermark;

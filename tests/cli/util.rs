@@ -716,7 +716,7 @@ pub fn is_mpeg_ts(data: &[u8]) -> bool {
 
 /// Only one chromium at a time: two cores cannot decode two videos in real time
 /// alongside cargo's other test threads without dropping frames.
-static BROWSER: Mutex<()> = Mutex::new(());
+pub static BROWSER: Mutex<()> = Mutex::new(());
 
 /// Options for [`play_in_browser_with`].
 #[derive(Debug, Clone)]
@@ -743,6 +743,11 @@ pub fn play_in_browser(url: &str) -> serde_json::Value {
 }
 
 pub fn play_in_browser_with(url: &str, opts: &PlayOptions) -> serde_json::Value {
+    play_in_browser_args(url, opts, &[])
+}
+
+/// [`play_in_browser_with`] with more play.mjs arguments (`--switch-level-at S`...).
+pub fn play_in_browser_args(url: &str, opts: &PlayOptions, extra: &[&str]) -> serde_json::Value {
     let dir = repo_root().join("tests").join("browser");
     let modules = dir.join("node_modules");
     if !modules.join("playwright-core").is_dir() || !modules.join("hls.js").is_dir() {
@@ -761,6 +766,7 @@ pub fn play_in_browser_with(url: &str, opts: &PlayOptions) -> serde_json::Value 
             .arg(opts.rate.to_string())
             .arg("--timeout-ms")
             .arg(opts.timeout.as_millis().to_string())
+            .args(extra)
             .current_dir(&dir),
         opts.timeout + Duration::from_secs(60),
     );

@@ -83,6 +83,11 @@ pub enum Command {
     #[command(subcommand)]
     Watermark(WatermarkCommand),
 
+    /// Preview a package on this machine: a loopback-only web server with a player page
+    Serve(ServeArgs),
+    /// Per-session playlists over an A/B package (`package --ab-watermark`), signed URIs
+    Session(SessionArgs),
+
     /// Generate man pages or shell completions
     #[command(subcommand, hide = true)]
     Generate(GenerateCommand),
@@ -94,7 +99,11 @@ impl Command {
     /// `shieldpack-media`, the build that links FFmpeg (see `handoff.rs`).
     pub fn needs_ffmpeg(&self) -> bool {
         match self {
-            Command::Keys(_) | Command::Rekey(_) | Command::Generate(_) => false,
+            Command::Keys(_)
+            | Command::Rekey(_)
+            | Command::Generate(_)
+            | Command::Serve(_)
+            | Command::Session(_) => false,
             Command::Policy(PolicyCommand::Check(a)) => a.media.is_some(),
             Command::Package(_)
             | Command::Batch(_)
@@ -409,6 +418,27 @@ pub enum IvMode {
     Derived,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// MPEG-TS segments (seg_NNNNN.ts)
+    Ts,
+    /// CMAF: init.mp4 and fragmented MP4 segments (seg_NNNNN.m4s), HLS with EXT-X-MAP
+    Cmaf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scheme {
+    /// Whole-segment AES-128-CBC, HLS METHOD=AES-128 (ts default; cmaf too)
+    #[value(name = "aes-128")]
+    Aes128,
+    /// HLS SAMPLE-AES for MPEG-TS
+    SampleAes,
+    /// Common encryption, AES-CBC 1:9 pattern (cmaf default)
+    Cbcs,
+    /// Common encryption, AES-CTR with per-sample IVs (cmaf)
+    Cenc,
+}
+
 /// The packaging flags that `package` and `batch` share: they decide the bytes
 /// of a package, so `batch` records them to know when a title must be redone.
 #[derive(Debug, Clone, Args)]
@@ -429,7 +459,8 @@ pub struct PackageFlags {
     #[arg(long, value_name = "TEMPLATE", default_value = "keys/{kid}.key")]
     pub key_uri: String,
 
-    /// How segment IVs are chosen
+    /// How segment IVs are chosen (with several INPUTs always derived, per
+    /// rendition: the sequence number would repeat under one key in each)
     #[arg(long, value_enum, default_value_t = IvMode::Sequence)]
     pub iv: IvMode,
 
@@ -450,11 +481,56 @@ pub struct PackageFlags {
     #[arg(long)]
     pub clear: bool,
 
+    /// DRM systems to signal, comma-separated: clearkey, widevine, playready,
+    /// fairplay (PSSH boxes, DASH ContentProtection, HLS EXT-X-KEY KEYFORMAT
+    /// lines); they license sample encryption (cmaf cbcs/cenc, ts sample-aes
+    /// for fairplay), not whole-segment AES-128
+    #[arg(long, value_name = "SYSTEMS")]
+    pub drm: Option<String>,
+
+    /// A DRM system's license server, SYSTEM=URL (repeatable); for fairplay
+    /// the skd:// key URI template, with {kid} and {content_id}
+    #[arg(long, value_name = "SYSTEM=URL")]
+    pub license_url: Vec<String>,
+
     /// Refuse input that breaks Apple's HLS Authoring Specification (HEVC,
     /// which Apple wants in fMP4 not TS; H.264 above High@4.2; interlaced
     /// video), naming the rule; without it, such input gets a warning
     #[arg(long)]
     pub apple: bool,
+
+    /// Segment container: ts, or cmaf (init.mp4 + fragmented MP4 segments)
+    #[arg(long, value_enum, default_value_t = Format::Ts)]
+    pub format: Format,
+
+    /// Encryption scheme; default aes-128 for ts, cbcs for cmaf
+    #[arg(long, value_enum, conflicts_with = "clear")]
+    pub scheme: Option<Scheme>,
+
+    /// With --format cmaf: also write a DASH manifest.mpd over the same segments
+    #[arg(long)]
+    pub dash: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The package folder to serve (master.m3u8 and/or manifest.mpd)
+    #[arg(value_name = "OUTDIR")]
+    pub outdir: PathBuf,
+
+    /// Key files (<kid>.key, as `keys export --format key-files` writes them) to
+    /// answer the package's key URIs with, and ClearKey licenses for DASH
+    #[arg(long, value_name = "DIR")]
+    pub keys: Option<PathBuf>,
+
+    /// The port to listen on (0: any free port; the URL printed says which)
+    #[arg(long, value_name = "N", default_value_t = 8000)]
+    pub port: u16,
+
+    /// The address to listen on: loopback only (127.0.0.1, ::1 or localhost);
+    /// any other is refused, since the server hands out keys
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    pub bind: String,
 }
 
 #[derive(Debug, Args)]
@@ -463,13 +539,31 @@ pub struct PackageArgs {
     #[arg(value_name = "INPUT")]
     pub input: PathBuf,
 
+    /// More pre-encoded renditions of the same title (other sizes or bit rates),
+    /// each a variant of master.m3u8 in its own folder (<height>p, or
+    /// <height>p-<kbps>k when two share a height). All are cut at the first
+    /// INPUT's cuts, so their keyframes must be at the same times (else exit 2,
+    /// naming the first cut that differs); key periods and scenes line up across
+    /// them, and their IVs are always explicit and derived per rendition. Their
+    /// audio tracks become alternate audio renditions (audio-<lang>), text
+    /// subtitles WebVTT ones (subs-<lang>). No I-frame playlist is written:
+    /// whole-segment AES-128 allows no byte ranges into segments
+    #[arg(value_name = "INPUT")]
+    pub more_inputs: Vec<PathBuf>,
+
     /// The package folder to create
     #[arg(short, long, value_name = "OUTDIR")]
     pub output: PathBuf,
 
-    /// The keyring that derives the content keys (not needed with --clear)
-    #[arg(long, value_name = "KEYRING", required_unless_present = "clear")]
+    /// The keyring that derives the content keys (not needed with --clear or --cpix)
+    #[arg(long, value_name = "KEYRING", required_unless_present_any = ["clear", "cpix"])]
     pub keyring: Option<PathBuf>,
+
+    /// Take content keys, KIDs and key periods from a DRM provider's CPIX 2.3
+    /// document (plain, or age-wrapped to an identity given with -i) instead of
+    /// a keyring; its periods must be the package's; it never lands in OUTDIR
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["keyring", "clear"])]
+    pub cpix: Option<PathBuf>,
 
     #[command(flatten)]
     pub identities: IdentityArgs,
@@ -483,6 +577,14 @@ pub struct PackageArgs {
     #[command(flatten)]
     pub flags: PackageFlags,
 
+    /// Transcode INPUT into an aligned H.264 ladder and package every rung as a
+    /// rendition: HEIGHTp:BITRATEk,... (e.g. 1080p:6000k,720p:3000k,360p:800k),
+    /// `apple` (the HLS authoring specification's ladder, capped at the source's
+    /// height) or `auto` (rungs and bit rates from a fast complexity probe of
+    /// this title); INPUT is decoded once, keyframes are forced at the cuts
+    #[arg(long, value_name = "SPEC")]
+    pub ladder: Option<String>,
+
     /// Replace OUTDIR if it exists and is not empty
     #[arg(long)]
     pub force: bool,
@@ -491,6 +593,31 @@ pub struct PackageArgs {
     /// content id (both then share its keys and IVs: only for the same title)
     #[arg(long)]
     pub reuse_content_id: bool,
+
+    /// Session forensics: re-encode the video twice, variants a and b of every
+    /// segment (seg_NNNNN.a.ts, .b.ts) each marked with this watermark key, the
+    /// variant and the segment index; `shieldpack session` then gives every
+    /// session its own mix
+    #[arg(long, value_name = "WMKEY")]
+    pub ab_watermark: Option<PathBuf>,
+
+    /// libx264 constant rate factor of the A/B re-encode
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 18.0,
+        requires = "ab_watermark"
+    )]
+    pub ab_crf: f32,
+
+    /// libx264 preset of the A/B re-encode (ultrafast ... veryslow)
+    #[arg(
+        long,
+        value_name = "P",
+        default_value = "veryfast",
+        requires = "ab_watermark"
+    )]
+    pub ab_preset: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -704,6 +831,148 @@ pub enum WatermarkCommand {
 
     /// Read a mark blind from a clip: the payload and its false-alarm probability
     Extract(WmExtractArgs),
+
+    /// Name the sessions a leaked recording of an A/B package came from
+    Trace(WmTraceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WmTraceArgs {
+    /// The leaked recording (any stretch of the title; re-encoded, scaled or cropped)
+    #[arg(value_name = "LEAK")]
+    pub leak: PathBuf,
+
+    /// The A/B package the sessions were served from
+    #[arg(long, value_name = "PKG")]
+    pub package: PathBuf,
+
+    /// The watermark key given to `package --ab-watermark`
+    #[arg(long, value_name = "WMKEY")]
+    pub wm_key: PathBuf,
+
+    /// The session ids to score, one a line
+    #[arg(long, value_name = "FILE", required_unless_present = "session_count")]
+    pub sessions: Option<PathBuf>,
+
+    /// Score N generated ids (session-0000000 ...) as well, for benchmarks
+    #[arg(long, value_name = "N")]
+    pub session_count: Option<u64>,
+
+    /// Accuse a session when log10 of the chance that any innocent scores as
+    /// high is at most this
+    #[arg(long, value_name = "LOG10P", default_value_t = -3.0, allow_hyphen_values = true)]
+    pub threshold_log10: f64,
+
+    /// Seconds of the leak read per window (about one segment)
+    #[arg(long, value_name = "SECONDS")]
+    pub window: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct SessionArgs {
+    #[command(subcommand)]
+    pub command: Option<SessionCommand>,
+
+    #[command(flatten)]
+    pub make: SessionMakeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// Print the variant (a or b) a session gets for one segment, for an edge
+    /// function that picks variants itself
+    Variant(SessionVariantArgs),
+
+    /// Check a signed URL as a CDN or key server would (exit 1 when refused)
+    VerifyUrl(SessionVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SessionMakeArgs {
+    /// The A/B package (made by `package --ab-watermark`)
+    #[arg(value_name = "PKG", required = true)]
+    pub package: Option<PathBuf>,
+
+    /// Session ids to write playlists for
+    #[arg(long = "session", value_name = "ID", num_args = 1.., required_unless_present = "sessions")]
+    pub session: Vec<String>,
+
+    /// A file of session ids, one a line
+    #[arg(long, value_name = "FILE")]
+    pub sessions: Option<PathBuf>,
+
+    /// The folder to write one playlist per session into (ID.m3u8)
+    #[arg(short, long, value_name = "DIR", required = true)]
+    pub output: Option<PathBuf>,
+
+    /// The watermark key given to `package --ab-watermark` (the code is derived from it)
+    #[arg(long, value_name = "WMKEY", required = true)]
+    pub wm_key: Option<PathBuf>,
+
+    /// Where the package is served: URIs are written as BASE + the path in the
+    /// package (default: the package's path relative to DIR)
+    #[arg(long, value_name = "BASE")]
+    pub base_url: Option<String>,
+
+    /// Sign every segment and key URI with this HMAC key (32 to 128 hex digits);
+    /// needs --base-url naming the served path (/path/ or https://host/path/)
+    #[arg(long, value_name = "FILE", requires = "base_url")]
+    pub sign_key: Option<PathBuf>,
+
+    /// How long signed URIs stay valid (e.g. 2m, 90s, 1h)
+    #[arg(long, value_name = "DURATION", default_value = "2m")]
+    pub expires: String,
+
+    /// The token format of signed URIs
+    #[arg(long, value_enum, value_name = "KIND", default_value = "edgeauth")]
+    pub token: TokenArg,
+
+    /// Replace playlists that exist
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TokenArg {
+    /// Akamai EdgeAuth (`__token__=st=..~exp=..~id=..~hmac=..`, url mode)
+    Edgeauth,
+    /// JWT HS256 (`token=`), claims exp, iat, path, sid
+    Jwt,
+}
+
+#[derive(Debug, Args)]
+pub struct SessionVariantArgs {
+    /// The A/B package
+    #[arg(value_name = "PKG")]
+    pub package: PathBuf,
+
+    /// The session id
+    #[arg(long, value_name = "ID")]
+    pub session: String,
+
+    /// The segment index (0 is the first segment of the playlist)
+    #[arg(long, value_name = "N")]
+    pub segment: u64,
+
+    /// The watermark key given to `package --ab-watermark`
+    #[arg(long, value_name = "WMKEY")]
+    pub wm_key: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SessionVerifyArgs {
+    /// The signed URL or path with its query
+    #[arg(value_name = "URL")]
+    pub url: String,
+
+    /// The HMAC key the URL was signed with
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: PathBuf,
+
+    /// Check at this Unix time instead of now (to replay a log)
+    #[arg(long, value_name = "UNIX")]
+    pub at: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -50,6 +50,20 @@ pub enum Error {
         err: String,
     },
 
+    /// FFmpeg's muxer refused one packet of the input (or no decode time
+    /// stamp fits it): which one, where, and why.
+    #[error("{path}: {kind} packet {index} of stream {stream} (at {time:.3}s) cannot be packaged: {why}")]
+    PacketRefused {
+        path: PathBuf,
+        kind: &'static str,
+        stream: usize,
+        /// Counted from 0 among the stream's packets, in file order.
+        index: u64,
+        /// Its time stamp in seconds, as ffprobe shows it.
+        time: f64,
+        why: String,
+    },
+
     #[error("{path}: output folder exists and is not empty")]
     OutputNotEmpty { path: PathBuf },
 
@@ -129,6 +143,11 @@ impl Error {
                 path.display()
             ),
             Ffmpeg { .. } => "run `shieldpack inspect` on the input to see its streams; re-run with -v for details".into(),
+            PacketRefused { path, stream, .. } => format!(
+                "the time stamps are broken there (`ffprobe -show_packets -select_streams {stream} {}` lists them); re-encode with new ones and package the result, e.g. ffmpeg -i {} -c:v libx264 -fps_mode cfr -c:a copy fixed.mkv",
+                path.display(),
+                path.display()
+            ),
             OutputNotEmpty { .. } => "choose a new folder, or pass --force to replace it".into(),
             AlreadyExists { .. } => "choose another path, or move the existing file away first".into(),
             KeyringCorrupt { .. } => "restore the keyring from a backup; `shieldpack keys new` makes a new one".into(),

@@ -10,11 +10,13 @@
 //! typed errors.
 
 pub mod crypto;
+pub mod drm;
 pub mod error;
 pub mod fsutil;
 pub mod hls;
 pub mod interrupt;
 pub mod keys;
+pub mod ladder;
 pub mod manifest;
 pub mod policy;
 pub mod progress;

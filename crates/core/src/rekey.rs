@@ -136,6 +136,17 @@ fn check_package(dir: &Path, manifest: &Manifest, kr: &Keyring) -> Result<()> {
             "package it again with --keyring to encrypt it",
         ));
     }
+    if manifest.encryption != "aes-128" {
+        // Common encryption re-encrypts samples, not whole segments.
+        return Err(Error::invalid_file(
+            &mpath,
+            format!(
+                "rekey of '{}' (common encryption) packages is not implemented yet",
+                manifest.encryption
+            ),
+            "package the title again with the rotated keyring instead",
+        ));
+    }
     if let Some(f) = manifest.keyring_fingerprint.as_deref() {
         if f != kr.fingerprint() {
             return Err(Error::arg(
@@ -205,7 +216,7 @@ fn plan_jobs(dir: &Path, manifest: &Manifest, kr: &Keyring, out: &mut Outcome) -
                 None => crypto::sequence_iv(s.sequence),
             };
             let new_iv = if explicit_iv {
-                kr.iv(&cid, target, s.period, s.sequence)
+                kr.rendition_iv(&cid, target, s.period, s.sequence, ri)
             } else {
                 // Same sequence number, new key: an IV is still never reused under one key.
                 crypto::sequence_iv(s.sequence)

@@ -138,6 +138,17 @@ impl AnnexB {
         self.random_access = true;
     }
 
+    /// Forgets the parameter sets seen in band, as at the start: the next
+    /// IDR picture gets the avcC's in front. For the first copied keyframe
+    /// after `editlist`'s re-encoded frames, which carried sets of their own
+    /// (after in-band sets, FFmpeg's rules followed here never put the
+    /// avcC's in front of an IDR again).
+    pub fn forget_in_band_sets(&mut self) {
+        self.new_idr = true;
+        self.idr_sps_seen = false;
+        self.idr_pps_seen = false;
+    }
+
     /// Converts one packet into `out` (emptied first) and returns where the
     /// bytes for the muxer start in it: 0 with the delimiter in front, past it
     /// when the packet carries its own.

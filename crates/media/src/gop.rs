@@ -209,6 +209,76 @@ fn rbsp(payload: &[u8], max: usize) -> Vec<u8> {
     out
 }
 
+/// Whether an H.264 stream's SPS (the first in `extradata`, an avcC record
+/// or Annex B) says every picture is coded as a frame (`frame_mbs_only_flag`,
+/// H.264 7.4.2.1.1): false for interlaced coding (fields, PAFF or MBAFF),
+/// which FFmpeg's field order shows only after decoding (not for an MP4
+/// opened from its header alone). None when there is no SPS or it does not
+/// parse.
+pub(crate) fn h264_frame_mbs_only(extradata: &[u8]) -> Option<bool> {
+    let sps = if extradata.first() == Some(&1) {
+        // avcC: version, profile, compat, level, length size, SPS count, then
+        // each SPS behind a 16-bit length.
+        let len = usize::from(u16::from_be_bytes([*extradata.get(6)?, *extradata.get(7)?]));
+        (extradata.get(5)? & 0x1f > 0).then_some(())?;
+        extradata.get(8..8 + len)?
+    } else {
+        annexb_units(extradata).find(|u| h264_type(u) == Some(SPS))?
+    };
+    let raw = rbsp(sps.get(1..)?, 256);
+    let mut b = Bits::new(&raw);
+    let profile = raw.first().copied()?;
+    b.at = 24; // profile_idc, constraint flags, level_idc
+    b.ue()?; // seq_parameter_set_id
+    if matches!(
+        profile,
+        100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135
+    ) {
+        let chroma = b.ue()?;
+        if chroma == 3 {
+            b.bit()?; // separate_colour_plane_flag
+        }
+        b.ue()?; // bit_depth_luma_minus8
+        b.ue()?; // bit_depth_chroma_minus8
+        b.bit()?; // qpprime_y_zero_transform_bypass_flag
+        if b.bit()? == 1 {
+            // seq_scaling_matrix_present_flag: skip the lists (7.3.2.1.1.1).
+            for i in 0..if chroma == 3 { 12 } else { 8 } {
+                if b.bit()? == 1 {
+                    let size = if i < 6 { 16 } else { 64 };
+                    let (mut last, mut next) = (8i64, 8i64);
+                    for _ in 0..size {
+                        if next != 0 {
+                            next = (last + b.se()? + 256) % 256;
+                        }
+                        last = if next == 0 { last } else { next };
+                    }
+                }
+            }
+        }
+    }
+    b.ue()?; // log2_max_frame_num_minus4
+    match b.ue()? {
+        0 => {
+            b.ue()?; // log2_max_pic_order_cnt_lsb_minus4
+        }
+        1 => {
+            b.bit()?; // delta_pic_order_always_zero_flag
+            b.se()?; // offset_for_non_ref_pic
+            b.se()?; // offset_for_top_to_bottom_field
+            for _ in 0..b.ue()? {
+                b.se()?; // offset_for_ref_frame
+            }
+        }
+        _ => {}
+    }
+    b.ue()?; // max_num_ref_frames
+    b.bit()?; // gaps_in_frame_num_value_allowed_flag
+    b.ue()?; // pic_width_in_mbs_minus1
+    b.ue()?; // pic_height_in_map_units_minus1
+    Some(b.bit()? == 1)
+}
+
 /// A reader of Exp-Golomb codes (H.264 section 9.1).
 struct Bits<'a> {
     data: &'a [u8],
@@ -241,6 +311,12 @@ impl<'a> Bits<'a> {
             v = v << 1 | self.bit()?;
         }
         Some(v - 1)
+    }
+
+    /// A signed Exp-Golomb value, se(v).
+    fn se(&mut self) -> Option<i64> {
+        let k = i64::from(self.ue()?);
+        Some(if k % 2 == 1 { (k + 1) / 2 } else { -(k / 2) })
     }
 }
 
@@ -344,6 +420,51 @@ mod tests {
         assert!(p.needs_previous_gop(&avcc(&[&[0x01, 0x9e]])));
         // A length that overruns the packet: no units, so open, as before.
         assert_eq!(p.start(&[0, 0, 0, 9, 0x65]), Start::Open);
+    }
+
+    #[test]
+    fn frame_mbs_only_is_read_from_the_sps_in_avcc_or_annexb() {
+        // The fixture's x264 High-profile SPS (progressive), from its avcC.
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/clip.mp4");
+        let ictx = crate::open_input_with(&path, crate::Probe::Headers).expect("fixture opens");
+        let v = ictx
+            .streams()
+            .best(ffmpeg_next::media::Type::Video)
+            .unwrap();
+        // SAFETY: the parameters live as long as `ictx`; only read.
+        let extradata = unsafe { crate::codecs::extradata(&*v.parameters().as_ptr()) }.to_vec();
+        assert_eq!(h264_frame_mbs_only(&extradata), Some(true));
+        // The same SPS in Annex B, with frame_mbs_only_flag cleared (the
+        // bit after pic_height_in_map_units_minus1): found and read.
+        let len = usize::from(u16::from_be_bytes([extradata[6], extradata[7]]));
+        let sps = extradata[8..8 + len].to_vec();
+        let mut annexb = vec![0, 0, 0, 1];
+        annexb.extend_from_slice(&sps);
+        assert_eq!(h264_frame_mbs_only(&annexb), Some(true));
+        // Baseline (no chroma fields): 66, level 30, sps id 0, frame_num 4
+        // bits (ue 0), POC type 2 (ue 2), 1 ref (ue 1), no gaps, 40x23 MBs
+        // (ue 39, ue 22), then frame_mbs_only_flag.
+        let bits = |flag: &str| {
+            let s = format!("1 1 011 010 0 00000101000 000010111 {flag} 1");
+            let s: String = s.split_whitespace().collect();
+            let mut bytes = vec![0x67, 66, 0, 30];
+            for chunk in s.as_bytes().chunks(8) {
+                let mut b = 0u8;
+                for (i, c) in chunk.iter().enumerate() {
+                    b |= (c - b'0') << (7 - i);
+                }
+                bytes.push(b);
+            }
+            bytes
+        };
+        let mut interlaced = vec![0, 0, 1];
+        interlaced.extend_from_slice(&bits("0"));
+        assert_eq!(h264_frame_mbs_only(&interlaced), Some(false));
+        let mut progressive = vec![0, 0, 1];
+        progressive.extend_from_slice(&bits("1"));
+        assert_eq!(h264_frame_mbs_only(&progressive), Some(true));
+        assert_eq!(h264_frame_mbs_only(&[]), None);
+        assert_eq!(h264_frame_mbs_only(&[1, 100, 0, 30, 0xff]), None);
     }
 
     #[test]

@@ -5,11 +5,20 @@
 //! packaging; `shieldpack-watermark` decodes and encodes through it too.
 
 mod annexb;
+pub mod audio;
 pub mod codecs;
 pub mod detect;
+mod editlist;
+mod fmp4;
+pub mod format;
 mod gop;
+pub mod ladder;
 mod mux;
 pub mod segment;
+mod timestamps;
+
+pub use timestamps::check as check_timestamps;
+pub mod subtitles;
 pub mod tsread;
 
 use std::path::{Path, PathBuf};
@@ -54,6 +63,9 @@ pub struct StreamInfo {
     /// The stream's `language` tag (ISO 639-2, e.g. `eng`), if it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
+    /// The stream's `title` tag (what players show as a track's name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
     /// FFmpeg's profile and level numbers (H.264: 100 High, 110 High 10;
     /// level 42 is 4.2), for Apple's authoring rules.
     #[serde(skip)]
@@ -319,6 +331,13 @@ fn rational(r: ff::Rational) -> Option<f64> {
 }
 
 /// Describes an input's container and streams.
+/// What the container's header says, without decoding (`Probe::Headers`):
+/// enough to count and name streams.
+pub fn probe_headers(path: &Path) -> Result<MediaInfo> {
+    let ictx = open_input_with(path, Probe::Headers)?;
+    Ok(describe(path, &ictx))
+}
+
 pub fn probe(path: &Path) -> Result<MediaInfo> {
     let ictx = open_input(path)?;
     Ok(describe(path, &ictx))
@@ -360,10 +379,20 @@ pub(crate) fn describe(path: &Path, ictx: &ff::format::context::Input) -> MediaI
                     .get("language")
                     .filter(|l| !l.is_empty() && *l != "und")
                     .map(str::to_owned),
+                title: st
+                    .metadata()
+                    .get("title")
+                    .filter(|t| !t.trim().is_empty())
+                    .map(str::to_owned),
                 profile: (raw.profile >= 0).then_some(raw.profile),
                 level: (raw.level > 0).then_some(raw.level),
                 // AV_FIELD_TT and the three after it: coded as fields.
-                interlaced: video && raw.field_order as i32 >= 2,
+                // FFmpeg's field order is known after decoding; from an MP4's
+                // header alone, the SPS says whether pictures may be fields.
+                interlaced: video
+                    && (raw.field_order as i32 >= 2
+                        || (raw.codec_id == ff::ffi::AVCodecID::AV_CODEC_ID_H264
+                            && gop::h264_frame_mbs_only(codecs::extradata(raw)) == Some(false))),
                 rotation: if video { rotation(&st) } else { None },
             }
         })

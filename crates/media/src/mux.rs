@@ -262,6 +262,15 @@ impl TsMuxer {
         self.repeat_annexb = self.annexb_params.is_some();
     }
 
+    /// The next video packet is an IDR picture after pictures with
+    /// parameter sets of their own (`editlist`): it gets the stream's
+    /// (`AnnexB::forget_in_band_sets`).
+    pub fn restore_parameter_sets(&mut self) {
+        if let Some(conv) = &mut self.annexb {
+            conv.forget_in_band_sets();
+        }
+    }
+
     /// Bytes muxed and not yet taken.
     pub fn pending(&self) -> usize {
         // SAFETY: sink is live until free().

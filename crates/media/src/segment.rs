@@ -20,9 +20,12 @@ use std::sync::mpsc;
 
 use ffmpeg_next as ff;
 
+use super::editlist::{Failure, Trim};
+use super::format::{Container, SegmentMuxer};
 use super::gop::{Pictures, Start};
 use super::mux::TsMuxer;
-use super::{describe, next_packet, open_input_with, MediaInfo, Probe, Selection};
+use super::timestamps::{At, Repair};
+use super::{describe, open_input_with, MediaInfo, Probe, Selection};
 use shieldpack_core::error::{Error, Result};
 use shieldpack_core::progress::Progress;
 
@@ -37,6 +40,10 @@ pub struct Plan {
     pub forced_cuts: Vec<f64>,
     /// Also begin a new segment at every multiple of this many seconds (key rotation).
     pub cut_every: Option<f64>,
+    /// The container the segments are written in.
+    pub format: Container,
+    /// Leave the audio out: it goes into renditions of its own (`audio`).
+    pub video_only: bool,
 }
 
 /// What the segmenter produces, in order.
@@ -50,6 +57,9 @@ pub enum Event {
         info: MediaInfo,
         selection: Selection,
     },
+    /// The initialisation segment every media segment needs (CMAF's
+    /// `init.mp4`, clear), sent once after `Start` by formats that have one.
+    Init(Vec<u8>),
     /// A segment begins; `start` is seconds from the first video keyframe.
     Begin { index: usize, start: f64 },
     /// The next bytes of the current segment.
@@ -77,6 +87,13 @@ pub struct Summary {
     pub dependent: usize,
     /// Of those, the ones that start in a gradual intra refresh.
     pub refresh: usize,
+    /// Video frames an MP4 edit list hides at the start, left out, and the
+    /// shown frames up to the next keyframe, re-encoded (`editlist`).
+    pub edit_hidden: u64,
+    pub edit_reencoded: u64,
+    /// Video frames an edit list hides that were packaged all the same
+    /// (HEVC: no re-encode).
+    pub edit_unhonoured: u64,
 }
 
 /// Slack for comparing times computed from different time bases.
@@ -99,16 +116,24 @@ pub fn run(
 ) -> Result<Summary> {
     let mut ictx = open_input_with(path, Probe::Headers)?;
     let info = describe(path, &ictx);
-    let selection = info.select()?;
+    let mut selection = info.select()?;
+    if plan.video_only {
+        selection.audio = None;
+    }
     let streams = Streams::of(&ictx, &selection);
-    let mut mux = muxer(&ictx, &streams).map_err(mux_err(path))?;
+    let repair = Repair::new(&ictx, &selection);
+    let mut mux = muxer(&ictx, &streams, plan.format).map_err(mux_err(path))?;
     mux.recycle(spares);
     let total_ms = info.duration.map(|d| (d * 1000.0) as u64).unwrap_or(0);
+    let init = mux.init_segment();
     sink(Event::Start { info, selection })?;
+    if let Some(init) = init {
+        sink(Event::Init(init))?;
+    }
     progress.set_length(total_ms.max(1));
 
     let mut out = Output::new(path, progress, mux, sink, &streams);
-    let dropped_leading = demux(&mut ictx, &streams, plan, &mut out)?;
+    let dropped_leading = demux(&mut ictx, &streams, repair, plan, &mut out)?;
     out.finish(streams.frame_rate, total_ms, dropped_leading)
 }
 
@@ -157,7 +182,8 @@ impl Streams {
 fn muxer(
     ictx: &ff::format::context::Input,
     streams: &Streams,
-) -> std::result::Result<TsMuxer, (&'static str, ff::Error)> {
+    format: Container,
+) -> std::result::Result<Box<dyn SegmentMuxer>, (&'static str, ff::Error)> {
     // The muxer copies the parameters, so their borrow of `ictx`, which the
     // packet loop needs to itself, ends here.
     let params: Vec<_> = std::iter::once(streams.video)
@@ -169,7 +195,10 @@ fn muxer(
         .collect();
     let refs: Vec<(&ff::codec::Parameters, ff::Rational)> =
         params.iter().map(|(p, t)| (p, *t)).collect();
-    TsMuxer::new(&refs)
+    Ok(match format {
+        Container::Ts => Box::new(TsMuxer::new(&refs)?),
+        Container::Cmaf => Box::new(super::fmp4::Fmp4Muxer::new(&refs)?),
+    })
 }
 
 /// Reads every packet of `ictx` into `out`, cutting where `plan` says, and
@@ -178,6 +207,7 @@ fn muxer(
 fn demux<S: FnMut(Event) -> Result<()>>(
     ictx: &mut ff::format::context::Input,
     streams: &Streams,
+    mut repair: Repair,
     plan: &Plan,
     out: &mut Output<S>,
 ) -> Result<u64> {
@@ -187,8 +217,8 @@ fn demux<S: FnMut(Event) -> Result<()>>(
     let mut t0: Option<i64> = None;
     let mut read_frames = 0u64;
     let mut dropped = 0u64;
-    let mut pending_audio: Vec<ff::Packet> = Vec::new();
-
+    let mut pending_audio: Vec<(ff::Packet, At)> = Vec::new();
+    let mut trim = Trim::new(ictx, streams.video, streams.audio);
     // Demuxing and muxing share this thread. On a thread of its own the
     // reader left each packet in the other core's cache for the muxer to copy
     // from, and woke it batch by batch: together about 3% of `package`'s CPU,
@@ -196,10 +226,13 @@ fn demux<S: FnMut(Event) -> Result<()>>(
     // a title per core runs `sink`'s encryption on this thread too:
     // `package::Options::overlap`.)
     loop {
-        let packet = match next_packet(ictx) {
+        // What players show of it: an MP4 edit list's hidden start is
+        // dropped or re-encoded (`editlist`).
+        let mut packet = match trim.next(ictx, path) {
             Ok(Some(p)) => p,
             Ok(None) => break,
-            Err(e) => {
+            Err(Failure::Fail(e)) => return Err(e),
+            Err(Failure::Read(e)) => {
                 return Err(Error::Truncated {
                     path: path.into(),
                     reason: format!("reading stopped after {read_frames} video frames: {e}"),
@@ -212,9 +245,25 @@ fn demux<S: FnMut(Event) -> Result<()>>(
                 reason: format!("a damaged or partial packet after {read_frames} video frames"),
             });
         }
+        // Decode time stamps as the ffmpeg command repairs them (`timestamps`).
+        let Some(at) = repair.apply(path, &mut packet)? else {
+            continue;
+        };
         let si = packet.stream();
         if si == streams.video {
             read_frames += 1;
+            if trim.resumes(&packet) {
+                // The re-encoded start has parameter sets of its own, which an
+                // fMP4 init segment's single avcC cannot describe.
+                if plan.format == Container::Cmaf && trim.reencoded() > 0 {
+                    return Err(Error::invalid_file(
+                        path,
+                        "an MP4 edit list hides the start of a GOP, which --format cmaf cannot re-encode yet".to_string(),
+                        "package it with --format ts, or cut the source on a keyframe (ffmpeg -ss before -i with re-encoding)".to_string(),
+                    ));
+                }
+                out.mux.restore_parameter_sets();
+            }
             // Times come from the packet as read, in the input's time base:
             // writing it rescales its time stamps to the muxer's in place.
             let Some(ts) = packet.pts().or(packet.dts()) else {
@@ -227,22 +276,21 @@ fn demux<S: FnMut(Event) -> Result<()>>(
                     continue;
                 }
                 t0 = Some(ts);
-                out.begin_first(packet, ts, ticks, &mut pending_audio)?;
+                out.begin_first(packet, &at, ts, ticks, &mut pending_audio)?;
                 continue;
             };
             let t = (ts - origin) as f64 * streams.v_sec;
             if packet.is_key() && t > out.seg_start + EPS && cuts.due(t, out.seg_start) {
                 out.cut(&packet, ts, t)?;
             }
-            out.video(packet, ts, t, ticks)?;
-        } else if Some(si) == streams.audio {
+            out.video(packet, ts, t, ticks)
+                .map_err(|e| at.wrap(path, e))?;
+        } else {
             if t0.is_none() {
-                pending_audio.push(packet);
+                pending_audio.push((packet, at));
                 continue;
             }
-            out.audio(packet)?;
-        } else {
-            continue;
+            out.audio(packet).map_err(|e| at.wrap(path, e))?;
         }
         out.hand_over_chunk()?;
     }
@@ -253,6 +301,14 @@ fn demux<S: FnMut(Event) -> Result<()>>(
         });
     }
     let v_declared = streams.v_declared;
+    // Packets of the input: those handed on, less the re-encoded ones, plus
+    // those the edit list hid or that were re-encoded.
+    let read_frames = read_frames - trim.reencoded() + trim.hidden();
+    out.edit = (
+        trim.hidden() - trim.reencoded(),
+        trim.reencoded(),
+        trim.unhonoured(),
+    );
     if v_declared > 0 && read_frames < v_declared {
         return Err(Error::Truncated {
             path: path.into(),
@@ -314,7 +370,7 @@ impl<'a> Cuts<'a> {
 struct Output<'a, S> {
     path: &'a Path,
     progress: &'a dyn Progress,
-    mux: TsMuxer,
+    mux: Box<dyn SegmentMuxer>,
     sink: S,
     v_sec: f64,
     pictures: Option<&'a Pictures>,
@@ -335,13 +391,15 @@ struct Output<'a, S> {
     /// The segments before the current one that need the one before them.
     dependent: usize,
     refresh: usize,
+    /// `Summary::edit_hidden`, `edit_reencoded` and `edit_unhonoured`.
+    edit: (u64, u64, u64),
 }
 
 impl<'a, S: FnMut(Event) -> Result<()>> Output<'a, S> {
     fn new(
         path: &'a Path,
         progress: &'a dyn Progress,
-        mux: TsMuxer,
+        mux: Box<dyn SegmentMuxer>,
         sink: S,
         streams: &'a Streams,
     ) -> Self {
@@ -362,6 +420,7 @@ impl<'a, S: FnMut(Event) -> Result<()>> Output<'a, S> {
             ended: None,
             dependent: 0,
             refresh: 0,
+            edit: (0, 0, 0),
         }
     }
 
@@ -370,9 +429,10 @@ impl<'a, S: FnMut(Event) -> Result<()>> Output<'a, S> {
     fn begin_first(
         &mut self,
         packet: ff::Packet,
+        at: &At,
         ts: i64,
         ticks: i64,
-        pending_audio: &mut Vec<ff::Packet>,
+        pending_audio: &mut Vec<(ff::Packet, At)>,
     ) -> Result<()> {
         self.start_at(&packet, ts);
         // The earliest time stamps known before the first write: the
@@ -382,7 +442,7 @@ impl<'a, S: FnMut(Event) -> Result<()>> Output<'a, S> {
             .chain(
                 pending_audio
                     .iter()
-                    .filter_map(|a| a.dts().or(a.pts()).map(|t| (t, 1))),
+                    .filter_map(|(a, _)| a.dts().or(a.pts()).map(|t| (t, 1))),
             )
             .collect();
         self.mux.start_at_zero(&firsts);
@@ -391,9 +451,14 @@ impl<'a, S: FnMut(Event) -> Result<()>> Output<'a, S> {
             start: 0.0,
         })?;
         self.last.saw(0.0, ticks, self.v_sec);
-        self.mux.write(packet, 0).map_err(mux_err(self.path))?;
-        for a in pending_audio.drain(..) {
-            self.mux.write(a, 1).map_err(mux_err(self.path))?;
+        let path = self.path;
+        self.mux
+            .write(packet, 0)
+            .map_err(|e| at.wrap(path, mux_err(path)(e)))?;
+        for (a, at) in pending_audio.drain(..) {
+            self.mux
+                .write(a, 1)
+                .map_err(|e| at.wrap(path, mux_err(path)(e)))?;
         }
         self.seg_frames = 1;
         self.total_frames = 1;
@@ -530,6 +595,9 @@ impl<'a, S: FnMut(Event) -> Result<()>> Output<'a, S> {
             dropped_leading,
             dependent: self.dependent + usize::from(self.seg_dependent),
             refresh: self.refresh,
+            edit_hidden: self.edit.0,
+            edit_reencoded: self.edit.1,
+            edit_unhonoured: self.edit.2,
         })
     }
 }

@@ -127,6 +127,14 @@ pub fn analyze(data: &[u8]) -> Result<TsInfo, String> {
         result?;
     }
     if pts.is_empty() {
+        // An alternate audio rendition's segment: audio alone.
+        if audio > 0 {
+            return Ok(TsInfo {
+                video_frames: 0,
+                audio_packets: audio,
+                video_duration: 0.0,
+            });
+        }
         return Err("carries no video frames".into());
     }
     pts.sort_unstable();

@@ -18,7 +18,13 @@
 //! is less protected than the policy asks. Without a policy, periods keep their historic
 //! numbering (`period_of`: segment count or time divided by the interval).
 
+pub mod cmaf;
+pub mod dash;
+pub mod ladder;
+mod multivariant;
+mod renditions;
 pub mod verify;
+mod webvtt;
 
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
@@ -36,7 +42,8 @@ use shieldpack_core::manifest::{
 };
 use shieldpack_core::policy::{self, rotation::RotationConfig, Hdcp, Level, Policy};
 use shieldpack_core::progress::Progress;
-use shieldpack_media::{self as media, segment};
+use shieldpack_media::{self as media, format::Container, segment};
+use shieldpack_mp4 as mp4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IvMode {
@@ -57,6 +64,10 @@ impl IvMode {
 #[derive(Debug, Clone)]
 pub struct Options {
     pub input: PathBuf,
+    /// Further pre-encoded renditions of the same title (`package IN1 IN2
+    /// ...`): each becomes a variant of the master playlist, cut at the same
+    /// times as `input` (see `renditions`).
+    pub more_inputs: Vec<PathBuf>,
     pub output: PathBuf,
     pub content_id: String,
     pub segment_duration: f64,
@@ -95,6 +106,16 @@ pub struct Options {
     /// Refuse input that breaks Apple's HLS authoring rules (`--apple`);
     /// without it they are warnings.
     pub apple: bool,
+    /// DRM systems to signal (`--drm`) and their options (`--license-url`),
+    /// checked against the format and scheme (`shieldpack_core::drm::validate`).
+    pub drm: Vec<shieldpack_core::drm::DrmSystem>,
+    pub drm_options: shieldpack_core::drm::DrmOptions,
+    /// The segment container (`--format`).
+    pub format: Container,
+    /// How segments are encrypted when a keyring is given (`--scheme`).
+    pub scheme: cmaf::Scheme,
+    /// Also write a DASH `manifest.mpd` over the CMAF segments (`--dash`).
+    pub dash: bool,
 }
 
 /// Lends the pipeline a core while it runs (`Options::idle`): `batch` lends
@@ -254,23 +275,34 @@ impl PeriodCounter {
     }
 }
 
-/// The key, KID and IV of segment `sequence` in `period`.
-fn segment_key(o: &Options, kr: &Keyring, period: u64, sequence: u64) -> SegmentKey {
+/// The key, KID and IV of segment `sequence` in `period` of the
+/// `rendition`-th rendition (`Keyring::rendition_iv`).
+fn segment_key(
+    o: &Options,
+    kr: &Keyring,
+    period: u64,
+    sequence: u64,
+    rendition: usize,
+) -> Result<SegmentKey> {
+    // A provider's keys (`--cpix`) must cover every period the package has.
+    if let Some(c) = kr.provided().filter(|c| c.period(period).is_none()) {
+        return Err(c.missing_period(period));
+    }
     let generation = kr.generation_for(&o.content_id, period);
     let (iv, explicit) = match o.iv {
         IvMode::Sequence => (crypto::sequence_iv(sequence), None),
         IvMode::Derived => {
-            let iv = kr.iv(&o.content_id, generation, period, sequence);
+            let iv = kr.rendition_iv(&o.content_id, generation, period, sequence, rendition);
             (iv, Some(iv))
         }
     };
-    SegmentKey {
+    Ok(SegmentKey {
         generation,
         kid: hex::encode(kr.kid(&o.content_id, generation, period)),
         key: kr.content_key(&o.content_id, generation, period),
         iv,
         explicit,
-    }
+    })
 }
 
 /// Rounds to what the playlist prints (milliseconds), so the target duration
@@ -300,6 +332,9 @@ struct Current {
     region: Option<Region>,
     counter_before: Option<PeriodCounter>,
     last_key_before: Option<Option<(u64, u32)>>,
+    /// With common encryption (cmaf `cenc`, `cbcs`): the clear segment,
+    /// encrypted sample by sample once whole (`End`), and its key.
+    common: Option<(Vec<u8>, cmaf::SampleKey)>,
 }
 
 /// The key material of one segment.
@@ -317,6 +352,10 @@ struct Writer<'a> {
     o: &'a Options,
     keyring: Option<&'a Keyring>,
     root: &'a Path,
+    /// Which rendition this is (its place in manifest.json), and its folder
+    /// name when the caller chose it (several renditions).
+    rendition_index: usize,
+    rendition_name: Option<String>,
     start: Option<(media::MediaInfo, media::Selection, String)>,
     cur: Option<Current>,
     /// The EXT-X-KEY in force: None before the first, Some(None) for METHOD=NONE.
@@ -331,6 +370,8 @@ struct Writer<'a> {
     /// the encrypting thread, before the package is published.
     /// `None` once the writer is done, which ends the syncer.
     finished: Option<mpsc::SyncSender<(std::fs::File, PathBuf)>>,
+    /// CMAF: the init segment as written (protected with common encryption).
+    init: Option<mp4::InitSegment>,
 }
 
 impl Writer<'_> {
@@ -375,7 +416,8 @@ impl Writer<'_> {
         let (period, generation) = (cur.period, k.generation);
         cur.key_tag = (k.explicit.is_some() || last_key_before != Some(Some((period, generation))))
             .then(|| {
-                Key::aes128(
+                cmaf::key_tag(
+                    o.scheme,
                     key_uri(&o.key_uri, &k.kid, period, &o.content_id),
                     k.explicit,
                 )
@@ -383,7 +425,8 @@ impl Writer<'_> {
         self.last_key = Some(Some((period, generation)));
         cur.generation = generation;
         cur.kid = Some(k.kid);
-        cur.iv = k.explicit;
+        // Common encryption's IVs are per sample, in each segment's senc.
+        cur.iv = k.explicit.filter(|_| o.scheme.common().is_none());
     }
 
     /// Re-protects a finished segment as scene `j`, stronger than the one it
@@ -400,7 +443,7 @@ impl Writer<'_> {
         let scene = &p.scenes[j];
         let mut buf = std::fs::read(&cur.path).map_err(|e| Error::io(&cur.path, e))?;
         if cur.kid.is_some() {
-            let old = segment_key(o, kr, cur.period, sequence);
+            let old = segment_key(o, kr, cur.period, sequence, self.rendition_index)?;
             let len = crypto::decrypt_in_place(&mut buf, &old.key, &old.iv).ok_or_else(|| {
                 Error::invalid_file(
                     &cur.path,
@@ -414,7 +457,7 @@ impl Writer<'_> {
             self.counter = before;
         }
         cur.period = self.counter.next(Region::Scene(j), index, start);
-        let k = segment_key(o, kr, cur.period, sequence);
+        let k = segment_key(o, kr, cur.period, sequence, self.rendition_index)?;
         crypto::encrypt_in_place(&mut buf, &k.key, &k.iv);
         let mut file = std::fs::File::create(&cur.path).map_err(|e| Error::io(&cur.path, e))?;
         std::io::Write::write_all(&mut file, &buf).map_err(|e| Error::io(&cur.path, e))?;
@@ -435,10 +478,35 @@ impl Writer<'_> {
     fn handle(&mut self, ev: segment::Event) -> Result<()> {
         match ev {
             segment::Event::Start { info, selection } => {
-                let name = format!("{}p", selection.video.height.unwrap_or(0));
+                // Before a segment is cut: the streams alone decide.
+                apple_refusal(self.o, &selection.video)?;
+                let name = self
+                    .rendition_name
+                    .clone()
+                    .unwrap_or_else(|| format!("{}p", selection.video.height.unwrap_or(0)));
                 let dir = self.root.join(&name);
                 std::fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
                 self.start = Some((info, selection, name));
+            }
+            segment::Event::Init(clear) => {
+                let o = self.o;
+                let path = self.root.join(self.rendition()).join("init.mp4");
+                let common = self.keyring.and(o.scheme.common());
+                // The default KID: the first key period's; segments under
+                // another key name theirs in a `seig` group.
+                let (kid, constant_iv) = self.keyring.map_or(([0; 16], [0; 16]), |kr| {
+                    let generation = kr.generation_for(&o.content_id, 0);
+                    (
+                        kr.kid(&o.content_id, generation, 0),
+                        // cbcs's constant IV, one for the title: derived
+                        // under a sequence number no segment has, so it is
+                        // none of the IVs `--iv derived` gives segments.
+                        kr.iv(&o.content_id, generation, 0, u64::MAX),
+                    )
+                });
+                let init = cmaf::init_segment(&path, &clear, common, kid, constant_iv, &[])?;
+                fsutil::write_file(&path, &init.to_bytes())?;
+                self.init = Some(init);
             }
             segment::Event::Begin { index, start } => {
                 let o = self.o;
@@ -460,7 +528,7 @@ impl Writer<'_> {
                 let path = self
                     .root
                     .join(self.rendition())
-                    .join(format!("seg_{index:05}.ts"));
+                    .join(format!("seg_{index:05}.{}", o.format.extension()));
                 let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
                 let mut cur = Current {
                     file,
@@ -481,6 +549,7 @@ impl Writer<'_> {
                     region,
                     counter_before,
                     last_key_before,
+                    common: None,
                 };
                 match self.keyring {
                     None => {
@@ -495,8 +564,26 @@ impl Writer<'_> {
                         self.last_key = Some(None);
                     }
                     Some(kr) => {
-                        let k = segment_key(o, kr, period, sequence);
-                        cur.enc = Some(crypto::StreamEncryptor::new(&k.key, &k.iv));
+                        let k = segment_key(o, kr, period, sequence, self.rendition_index)?;
+                        if o.scheme.common().is_some() {
+                            let sk = cmaf::SampleKey {
+                                key: k.key.clone(),
+                                kid: kr.kid(&o.content_id, k.generation, period),
+                                // One constant IV for the title, the init
+                                // segment's (`Event::Init`): under another key
+                                // it is no reuse, and readers that ignore
+                                // `seig` (FFmpeg) still find it in `tenc`.
+                                constant_iv: kr.iv(
+                                    &o.content_id,
+                                    kr.generation_for(&o.content_id, 0),
+                                    0,
+                                    u64::MAX,
+                                ),
+                            };
+                            cur.common = Some((Vec::new(), sk));
+                        } else {
+                            cur.enc = Some(crypto::StreamEncryptor::new(&k.key, &k.iv));
+                        }
                         self.use_key(&mut cur, k, last_key_before);
                     }
                 }
@@ -504,6 +591,10 @@ impl Writer<'_> {
             }
             segment::Event::Data(mut bytes) => {
                 let cur = self.cur.as_mut().expect("Data comes inside a segment");
+                if let Some((clear, _)) = cur.common.as_mut() {
+                    clear.extend_from_slice(&bytes);
+                    return Ok(());
+                }
                 match cur.enc.as_mut() {
                     Some(enc) => {
                         let out = enc.update_hashed(&mut bytes, &mut cur.hasher);
@@ -527,6 +618,17 @@ impl Writer<'_> {
                 video_frames,
             } => {
                 let mut cur = self.cur.take().expect("End closes a segment");
+                if let Some((clear, key)) = cur.common.take() {
+                    let (Some(init), Some(scheme)) = (&self.init, self.o.scheme.common()) else {
+                        unreachable!(
+                            "common encryption is only chosen for cmaf, which has an init segment"
+                        )
+                    };
+                    let seg =
+                        cmaf::encrypt_segment(&cur.path, &clear, init, scheme, &key, index as u64)?;
+                    cur.hasher.update(&seg);
+                    Self::write(&mut cur, &seg)?;
+                }
                 if let Some(enc) = cur.enc.take() {
                     let last = enc.finish_hashed(&mut cur.hasher);
                     Self::write(&mut cur, &last)?;
@@ -544,7 +646,7 @@ impl Writer<'_> {
                     }
                 }
                 let duration = ms(duration);
-                let name = format!("seg_{index:05}.ts");
+                let name = format!("seg_{index:05}.{}", self.o.format.extension());
                 self.records.push(SegmentRecord {
                     uri: format!("{}/{name}", self.rendition()),
                     sequence: index as u64,
@@ -559,6 +661,7 @@ impl Writer<'_> {
                     iv_mode: self.o.iv.as_str().into(),
                     iv: cur.iv.map(hex::encode),
                     scene: cur.scene,
+                    variants: Vec::new(),
                 });
                 self.playlist.push(MediaSegment {
                     duration,
@@ -576,15 +679,26 @@ impl Writer<'_> {
 /// (a clear package when `None`).
 pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) -> Result<Outcome> {
     check_options(o)?;
-    if !o.input.exists() {
-        return Err(Error::InputMissing {
-            path: o.input.clone(),
-        });
+    for input in std::iter::once(&o.input).chain(&o.more_inputs) {
+        if !input.exists() {
+            return Err(Error::InputMissing {
+                path: input.clone(),
+            });
+        }
     }
+    let several;
+    let o = match renditions::options(o) {
+        Some(changed) => {
+            several = changed;
+            &several
+        }
+        None => o,
+    };
     // Refuse a second title under a content id early, before any work;
     // recorded (and checked again, under the keyring's lock) at the end.
     // Only a regular file can be fingerprinted cheaply (and without blocking).
-    let title = match keyring.filter(|_| o.input.is_file()) {
+    // A provider's keys (`--cpix`) have no keyring file to record titles in.
+    let title = match keyring.filter(|k| k.provided().is_none() && o.input.is_file()) {
         Some(kr) => {
             let title = PackagedTitle::of(&o.input)?;
             let file = KeyringFile::load(&kr.path)?;
@@ -597,55 +711,175 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         }
         None => None,
     };
+    if o.dash && o.format != Container::Cmaf {
+        return Err(Error::arg(
+            "--dash needs CMAF segments",
+            "add --format cmaf: DASH and HLS then share the same init and media segments",
+        ));
+    }
+    if keyring.is_some() || o.format == Container::Ts {
+        cmaf::check(o.format, o.scheme, o.policy.is_some())?;
+    }
     let mut warnings = Vec::new();
     let policy = load_policy(o, keyring, &mut warnings)?;
     let staged = StagedDir::new(&o.output, o.force, o.clean_abandoned)?;
-    let plan = cut_plan(o, policy.as_ref());
-    let (summary, mut w) =
-        run_pipeline(o, keyring, policy.as_ref(), &plan, staged.path(), progress)?;
-    let (info, sel, rendition) = w.start.take().expect("a successful run started");
-    warnings.extend(dropped_streams_warning(&info, &sel));
-    warnings.extend(long_segments_warning(o, &w.records));
-    let broken = apple_rules(&sel.video);
-    if o.apple {
-        if let Some((rule, what, how)) = broken.first() {
-            return Err(Error::invalid_file(
-                &o.input,
-                format!(
-                    "breaks rule {rule} of Apple's HLS Authoring Specification (--apple): {what}"
-                ),
-                (*how).to_string(),
-            ));
-        }
-    }
-    for (rule, what, how) in broken {
-        warnings.push(format!(
-            "Apple devices may refuse this package: rule {rule} of Apple's HLS Authoring Specification: {what}; to fix, {how} (--apple refuses such input)"
+    let mut plan = cut_plan(o, policy.as_ref());
+    let inputs: Vec<&Path> = std::iter::once(o.input.as_path())
+        .chain(o.more_inputs.iter().map(PathBuf::as_path))
+        .collect();
+    let names = renditions::names(&inputs)?;
+    let multi = inputs.len() > 1;
+    let map = (o.format == Container::Cmaf).then(|| "init.mp4".to_string());
+    // Every audio track becomes an alternate audio rendition, and video
+    // renditions carry none, unless one input has at most one (muxed, as
+    // it always was).
+    let tracks = renditions::audio_tracks(&inputs)?;
+    plan.video_only = !tracks.is_empty();
+    if o.format == Container::Cmaf && plan.video_only {
+        return Err(Error::arg(
+            "alternate audio renditions are written as MPEG-TS only for now, so --format cmaf takes one input with at most one audio track",
+            "package one input with one audio track with --format cmaf, or use --format ts for several renditions",
         ));
     }
-    let rdir = staged.path().join(&rendition);
-
-    // The tag promises that every segment decodes on its own.
-    let independent = summary.dependent == 0;
-    if !independent {
-        warnings.push(dependent_warning(&summary));
+    if o.dash && (multi || plan.video_only) {
+        return Err(Error::arg(
+            "--dash writes one muxed representation for now: several renditions or alternate audio tracks are not in its MPD yet",
+            "package one input with one audio track with --dash, or leave --dash out for HLS",
+        ));
     }
-    write_media_playlist(&rdir, w.playlist, independent)?;
-    let variant = variant_of(&w.records, &sel, format!("{rendition}/index.m3u8"));
+    // Renditions run one after another through the same pipeline (memory
+    // stays that of one); the first decides the cuts, the others follow them.
+    let mut made: Vec<Made> = Vec::with_capacity(inputs.len());
+    let mut first_summary = None;
+    let mut independent = true;
+    for (r, (input, name)) in inputs.iter().copied().zip(names).enumerate() {
+        let plan_r = match made.first() {
+            None => plan.clone(),
+            Some(m) => renditions::follow(&plan, &m.records),
+        };
+        let (summary, mut w) = run_pipeline(
+            o,
+            input,
+            r,
+            name,
+            keyring,
+            policy.as_ref(),
+            Stage::Video(&plan_r),
+            staged.path(),
+            progress,
+        )?;
+        if let Some(m) = made.first() {
+            renditions::check_aligned(
+                inputs[0],
+                &m.records,
+                input,
+                &w.records,
+                o.segment_duration,
+            )?;
+        }
+        let (info, sel, rendition) = w.start.take().expect("a successful run started");
+        let of_input = |msg: String| match multi {
+            true => format!("{}: {msg}", input.display()),
+            false => msg,
+        };
+        warnings.extend(dropped_streams_warning(&info, &sel, plan.video_only).map(of_input));
+        if r == 0 {
+            // The others are cut at the same times.
+            warnings.extend(long_segments_warning(o, &w.records));
+        }
+        let broken = apple_rules(&sel.video);
+        // `--apple` refused at `Start` already (`apple_refusal`).
+        for (rule, what, how) in broken {
+            warnings.push(of_input(format!(
+                "Apple devices may refuse this package: rule {rule} of Apple's HLS Authoring Specification: {what}; to fix, {how} (--apple refuses such input)"
+            )));
+        }
+        let rdir = staged.path().join(&rendition);
+        // The tag promises that every segment decodes on its own.
+        let rendition_independent = summary.dependent == 0;
+        if !rendition_independent {
+            warnings.push(of_input(dependent_warning(&summary)));
+        }
+        independent &= rendition_independent;
+        write_media_playlist(&rdir, w.playlist, rendition_independent, map.clone())?;
+        let variant = variant_of(&w.records, &sel, format!("{rendition}/index.m3u8"));
+        made.push(Made {
+            name: rendition,
+            source: multi.then(|| file_name(input)),
+            variant,
+            records: w.records,
+            audio: None,
+        });
+        first_summary.get_or_insert(summary);
+    }
+    let summary = first_summary.expect("one input at least");
+    let audio = package_audio(
+        o,
+        keyring,
+        policy.as_ref(),
+        &tracks,
+        &made,
+        staged.path(),
+        progress,
+    )?;
+    for m in made.iter_mut() {
+        renditions::with_audio_group(&mut m.variant, &audio);
+    }
+    let mut media = renditions::audio_media(&tracks, &audio);
+    made.extend(audio);
+    let subs = package_subtitles(&inputs, &made[0].records, tracks.is_empty(), staged.path())?;
+    for m in made.iter_mut().filter(|m| m.audio.is_none()) {
+        m.variant.subtitles = (!subs.is_empty()).then(|| renditions::SUBS_GROUP.into());
+    }
+    media.extend(subs.iter().map(|(t, _)| renditions::subtitle_media(t)));
+    made.extend(subs.into_iter().map(|(_, m)| m));
     let master = MasterPlaylist {
         version: 3,
         independent_segments: independent,
-        variants: vec![variant.clone()],
+        media,
+        variants: made
+            .iter()
+            .filter(|m| m.audio.is_none() && m.variant.resolution.is_some())
+            .map(|m| m.variant.clone())
+            .collect(),
     };
     fsutil::write_file(
         &staged.path().join("master.m3u8"),
         master.write().as_bytes(),
     )?;
-    let manifest = manifest_of(o, keyring, &summary, rendition, variant, w.records);
+    let rdirs: Vec<PathBuf> = made.iter().map(|m| staged.path().join(&m.name)).collect();
+    let manifest = manifest_of(o, keyring, &summary, made);
+    if let Some(c) = keyring.and_then(Keyring::provided) {
+        let used: Vec<u64> = manifest.key_periods().iter().map(|p| p.0).collect();
+        c.check_used(&used)?;
+    }
     fsutil::write_file(
         &staged.path().join("manifest.json"),
         manifest.to_json().as_bytes(),
     )?;
+    if o.dash {
+        let r = &manifest.renditions[0];
+        let (w, h) = r
+            .resolution
+            .split_once('x')
+            .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+            .unwrap_or((0, 0));
+        let common = keyring.and(o.scheme.common()).map(|_| o.scheme.as_str());
+        let mpd = dash::Mpd {
+            rendition: &r.name,
+            codecs: &r.codecs,
+            width: w,
+            height: h,
+            frame_rate: r.frame_rate,
+            bandwidth: r.bandwidth,
+            scheme: common,
+            default_kid: r.segments.iter().find_map(|s| s.kid.as_deref()),
+            extra_protection: &[],
+            records: &r.segments,
+            duration: manifest.source.duration,
+        };
+        fsutil::write_file(&staged.path().join("manifest.mpd"), mpd.write().as_bytes())?;
+    }
     let resolved = match (&policy, &o.policy) {
         (Some(p), Some(path)) => {
             let r = write_resolved_policy(o, p, path, &manifest, staged.path())?;
@@ -681,13 +915,28 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
             r => r?,
         }
     }
-    fsutil::sync_dir(&rdir);
+    for rdir in &rdirs {
+        fsutil::sync_dir(rdir);
+    }
     fsutil::sync_dir(staged.path());
     staged.publish()?;
     if summary.dropped_leading > 0 {
         warnings.push(format!(
             "dropped {} video frames before the first keyframe (they cannot be decoded)",
             summary.dropped_leading
+        ));
+    }
+    if summary.edit_hidden + summary.edit_reencoded > 0 {
+        warnings.push(format!(
+            "the input's edit list hides its first {} video frames: left out, as players do; the {} shown before the next keyframe were re-encoded (libx264) so the package starts where the edit list does",
+            summary.edit_hidden, summary.edit_reencoded
+        ));
+    }
+    if summary.edit_unhonoured > 0 {
+        warnings.push(format!(
+            "the input's edit list hides its first {} video frames, which players do not show; the package shows them (only H.264 is re-encoded at an edit list's start); to leave them out, cut at a keyframe or re-encode, e.g. ffmpeg -i {} -c:a copy cut.mp4",
+            summary.edit_unhonoured,
+            o.input.display()
         ));
     }
     Ok(Outcome {
@@ -775,17 +1024,23 @@ fn cut_plan(o: &Options, policy: Option<&Policy>) -> segment::Plan {
         target: o.segment_duration,
         forced_cuts: forced,
         cut_every,
+        format: o.format,
+        video_only: false,
     }
 }
 
 /// Runs the pipeline: this thread demuxes and muxes, the writer encrypts,
 /// hashes and writes into `root` (on a thread of its own once a core is at
 /// hand), and a third thread flushes each finished segment to disk.
+#[allow(clippy::too_many_arguments)]
 fn run_pipeline<'a>(
     o: &'a Options,
+    input: &'a Path,
+    rendition_index: usize,
+    rendition_name: Option<String>,
     keyring: Option<&'a Keyring>,
     policy: Option<&'a Policy>,
-    plan: &segment::Plan,
+    stage: Stage,
     root: &'a Path,
     progress: &dyn Progress,
 ) -> Result<(segment::Summary, Writer<'a>)> {
@@ -797,6 +1052,8 @@ fn run_pipeline<'a>(
         o,
         keyring,
         root,
+        rendition_index,
+        rendition_name,
         start: None,
         cur: None,
         last_key: None,
@@ -806,9 +1063,9 @@ fn run_pipeline<'a>(
         playlist: Vec::new(),
         spares: spare_tx,
         finished: Some(finished_tx),
+        init: None,
     };
     std::thread::scope(|scope| -> Result<(segment::Summary, Writer)> {
-        let input = &o.input;
         // Each segment is flushed to disk while the next ones are made, so
         // that the rename which publishes the package (and may delete the
         // one it replaces) never points at data still only in memory.
@@ -824,7 +1081,7 @@ fn run_pipeline<'a>(
         // thread only demuxes and muxes.
         let mut here = Some(w);
         let mut moved = None;
-        let demuxed = segment::run(input, plan, progress, spare_rx, |ev| {
+        let sink = |ev| {
             if let Some(w) = here.as_mut() {
                 let lent = if o.overlap {
                     None
@@ -846,7 +1103,13 @@ fn run_pipeline<'a>(
             }
             let (tx, _) = moved.as_ref().expect("the writer has moved");
             tx.send(ev).map_err(|_| Error::Interrupted)
-        });
+        };
+        let demuxed = match stage {
+            Stage::Video(plan) => segment::run(input, plan, progress, spare_rx, sink),
+            Stage::Audio { stream, cuts } => {
+                media::audio::run(input, stream, cuts, progress, spare_rx, sink)
+            }
+        };
         let (made, mut w) = match moved {
             None => (demuxed, here.expect("the writer stayed")),
             Some((tx, writer)) => {
@@ -863,18 +1126,144 @@ fn run_pipeline<'a>(
     })
 }
 
+/// What one run of the pipeline cuts: a video rendition (with its muxed
+/// audio, or none), or one audio stream at the video's cuts.
+#[derive(Clone, Copy)]
+enum Stage<'p> {
+    Video(&'p segment::Plan),
+    Audio { stream: usize, cuts: &'p [f64] },
+}
+
+/// Packages every alternate audio track through the pipeline, cut where the
+/// first video rendition was, as renditions after the video ones (their
+/// IVs derive from their index: `Keyring::rendition_iv`).
+fn package_audio(
+    o: &Options,
+    keyring: Option<&Keyring>,
+    policy: Option<&Policy>,
+    tracks: &[renditions::AudioTrack],
+    video: &[Made],
+    root: &Path,
+    progress: &dyn Progress,
+) -> Result<Vec<Made>> {
+    let first = &video[0];
+    let cuts: Vec<f64> = first.records.iter().skip(1).map(|r| r.start).collect();
+    let mut out = Vec::with_capacity(tracks.len());
+    for (j, t) in tracks.iter().enumerate() {
+        let (_, mut w) = run_pipeline(
+            o,
+            &t.input,
+            video.len() + j,
+            Some(t.name.clone()),
+            keyring,
+            policy,
+            Stage::Audio {
+                stream: t.stream,
+                cuts: &cuts,
+            },
+            root,
+            progress,
+        )?;
+        w.start.take();
+        // The last audio frame ends within a frame of the last video frame:
+        // the title lasts what its video does, in every playlist (verify
+        // checks each against the manifest's duration).
+        if let (Some(v), Some(a), Some(p)) = (
+            first.records.last(),
+            w.records.last_mut(),
+            w.playlist.last_mut(),
+        ) {
+            a.duration = ms(v.start + v.duration - a.start);
+            p.duration = a.duration;
+        }
+        renditions::check_aligned(
+            &o.input,
+            &first.records,
+            &t.input,
+            &w.records,
+            o.segment_duration,
+        )?;
+        write_media_playlist(
+            &root.join(&t.name),
+            w.playlist,
+            true,
+            (o.format == Container::Cmaf).then(|| "init.mp4".to_string()),
+        )?;
+        let sizes: Vec<(f64, u64)> = w.records.iter().map(|r| (r.duration, r.size)).collect();
+        let target = bandwidth::target_duration(w.records.iter().map(|r| r.duration));
+        out.push(Made {
+            name: t.name.clone(),
+            source: Some(file_name(&t.input)),
+            variant: Variant {
+                bandwidth: bandwidth::peak_bandwidth(&sizes, target),
+                average_bandwidth: Some(bandwidth::average_bandwidth(&sizes)),
+                resolution: None,
+                codecs: Some(t.codecs.clone()),
+                frame_rate: None,
+                audio: None,
+                subtitles: None,
+                uri: format!("{}/index.m3u8", t.name),
+            },
+            records: w.records,
+            audio: Some((t.language.clone(), t.channels)),
+        });
+    }
+    Ok(out)
+}
+
+/// Writes every text subtitle track of the inputs as a WebVTT rendition,
+/// cut where the first video rendition was (`webvtt`), clear.
+fn package_subtitles(
+    inputs: &[&Path],
+    first: &[SegmentRecord],
+    muxed_audio: bool,
+    root: &Path,
+) -> Result<Vec<(renditions::SubtitleTrack, Made)>> {
+    let mut out = Vec::new();
+    for t in renditions::subtitle_tracks(inputs)? {
+        let subs = media::subtitles::read(&t.input, t.stream, muxed_audio)?;
+        let (records, playlist) = webvtt::write(root, &t.name, &subs, first)?;
+        write_media_playlist(&root.join(&t.name), playlist, true, None)?;
+        let made = Made {
+            name: t.name.clone(),
+            source: Some(file_name(&t.input)),
+            variant: Variant {
+                bandwidth: 0,
+                average_bandwidth: None,
+                resolution: None,
+                codecs: Some("wvtt".into()),
+                frame_rate: None,
+                audio: None,
+                subtitles: None,
+                uri: format!("{}/index.m3u8", t.name),
+            },
+            records,
+            audio: None,
+        };
+        out.push((t, made));
+    }
+    Ok(out)
+}
+
 /// Writes the rendition's VOD media playlist.
-fn write_media_playlist(rdir: &Path, segments: Vec<MediaSegment>, independent: bool) -> Result<()> {
+fn write_media_playlist(
+    rdir: &Path,
+    segments: Vec<MediaSegment>,
+    independent: bool,
+    map: Option<String>,
+) -> Result<()> {
     let target_duration = bandwidth::target_duration(segments.iter().map(|s| s.duration));
-    let media = MediaPlaylist {
+    let mut media = MediaPlaylist {
         version: 3,
         target_duration,
         media_sequence: 0,
         playlist_type: Some(PlaylistType::Vod),
         independent_segments: independent,
+        map,
         segments,
         end_list: true,
     };
+    media.version = media.required_version().max(3);
     fsutil::write_file(&rdir.join("index.m3u8"), media.write().as_bytes())
 }
 
@@ -894,8 +1283,27 @@ fn variant_of(records: &[SegmentRecord], sel: &media::Selection, uri: String) ->
         resolution: Some((w, h)),
         codecs: Some(media::MediaInfo::codecs_attr(sel)),
         frame_rate: sel.video.frame_rate.map(|f| (f * 1000.0).round() / 1000.0),
+        audio: None,
+        subtitles: None,
         uri,
     }
+}
+
+/// One rendition as written: its folder, the input it came from (with
+/// several inputs), its EXT-X-STREAM-INF and its segments.
+pub(crate) struct Made {
+    pub name: String,
+    pub source: Option<String>,
+    pub variant: Variant,
+    pub records: Vec<SegmentRecord>,
+    /// For an alternate audio rendition: its language and channels.
+    pub audio: Option<(Option<String>, Option<u32>)>,
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// `manifest.json` for the package as written.
@@ -903,11 +1311,8 @@ fn manifest_of(
     o: &Options,
     keyring: Option<&Keyring>,
     summary: &segment::Summary,
-    rendition: String,
-    variant: Variant,
-    records: Vec<SegmentRecord>,
+    made: Vec<Made>,
 ) -> Manifest {
-    let (w, h) = variant.resolution.unwrap_or((0, 0));
     Manifest {
         format: manifest::FORMAT.into(),
         format_version: manifest::FORMAT_VERSION,
@@ -915,31 +1320,52 @@ fn manifest_of(
         tool_version: env!("CARGO_PKG_VERSION").into(),
         content_id: o.content_id.clone(),
         keyring_fingerprint: keyring.map(|k| k.fingerprint().to_string()),
-        encryption: if keyring.is_some() { "aes-128" } else { "none" }.into(),
+        encryption: if keyring.is_some() {
+            o.scheme.as_str()
+        } else {
+            "none"
+        }
+        .into(),
         iv_mode: o.iv.as_str().into(),
         key_uri_template: o.key_uri.clone(),
         segment_duration: o.segment_duration,
         rotation: o.rotation,
         rotation_config: o.rotation_config.clone(),
         source: Source {
-            file: o
-                .input
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            file: file_name(&o.input),
             duration: ms(summary.duration),
             video_frames: summary.video_frames,
         },
-        renditions: vec![Rendition {
-            name: rendition,
-            playlist: variant.uri,
-            bandwidth: variant.bandwidth,
-            average_bandwidth: variant.average_bandwidth.unwrap_or(0),
-            resolution: format!("{w}x{h}"),
-            frame_rate: variant.frame_rate,
-            codecs: variant.codecs.unwrap_or_default(),
-            segments: records,
-        }],
+        renditions: made
+            .into_iter()
+            .map(|m| {
+                let (w, h) = m.variant.resolution.unwrap_or((0, 0));
+                let (kind, language, channels) = match m.audio {
+                    Some((l, c)) => (Some("audio".to_string()), l, c),
+                    None if m.variant.codecs.as_deref() == Some("wvtt") => {
+                        (Some("subtitles".to_string()), None, None)
+                    }
+                    None => (None, None, None),
+                };
+                Rendition {
+                    name: m.name,
+                    source: m.source,
+                    kind,
+                    language,
+                    channels,
+                    playlist: m.variant.uri,
+                    bandwidth: m.variant.bandwidth,
+                    average_bandwidth: m.variant.average_bandwidth.unwrap_or(0),
+                    resolution: match m.variant.resolution {
+                        Some(_) => format!("{w}x{h}"),
+                        None => String::new(),
+                    },
+                    frame_rate: m.variant.frame_rate,
+                    codecs: m.variant.codecs.unwrap_or_default(),
+                    segments: m.records,
+                }
+            })
+            .collect(),
     }
 }
 
@@ -1118,14 +1544,36 @@ fn apple_rules(v: &media::StreamInfo) -> Vec<(&'static str, String, &'static str
     out
 }
 
+/// With `--apple`, the first of Apple's rules the video breaks, as the
+/// error; checked as soon as the input is probed.
+fn apple_refusal(o: &Options, v: &media::StreamInfo) -> Result<()> {
+    match apple_rules(v).first() {
+        Some((rule, what, how)) if o.apple => Err(Error::invalid_file(
+            &o.input,
+            format!("breaks rule {rule} of Apple's HLS Authoring Specification (--apple): {what}"),
+            (*how).to_string(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Names the streams of the input that the package leaves out (it carries
 /// one video and at most one audio stream), so nothing goes silently.
-fn dropped_streams_warning(info: &media::MediaInfo, sel: &media::Selection) -> Option<String> {
+/// With `audio_apart`, audio tracks are alternate renditions, not dropped.
+fn dropped_streams_warning(
+    info: &media::MediaInfo,
+    sel: &media::Selection,
+    audio_apart: bool,
+) -> Option<String> {
     let kept = [Some(sel.video.index), sel.audio.as_ref().map(|a| a.index)];
     let dropped: Vec<String> = info
         .streams
         .iter()
         .filter(|s| !kept.contains(&Some(s.index)))
+        .filter(|s| !(audio_apart && s.kind == "audio" && s.codecs.is_some()))
+        .filter(|s| {
+            !(s.kind == "subtitle" && media::subtitles::TEXT_CODECS.contains(&s.codec.as_str()))
+        })
         .map(|s| {
             let lang = s
                 .language
@@ -1137,6 +1585,17 @@ fn dropped_streams_warning(info: &media::MediaInfo, sel: &media::Selection) -> O
         .collect();
     if dropped.is_empty() {
         return None;
+    }
+    if audio_apart {
+        return Some(format!(
+            "left out {} stream{} of {}: {}. The package carries stream #{} (video), every audio track \
+             as alternate audio and every text subtitle track as WebVTT",
+            dropped.len(),
+            if dropped.len() == 1 { "" } else { "s" },
+            info.path.display(),
+            dropped.join(", "),
+            sel.video.index,
+        ));
     }
     Some(format!(
         "left out {} stream{} of {}: {}. The package carries stream #{} (video){}; \
@@ -1268,6 +1727,7 @@ mod tests {
             .map(|(overlap, lent)| {
                 let o = Options {
                     input: input.clone(),
+                    more_inputs: Vec::new(),
                     output: tmp.path().join(format!("overlap-{overlap}-lent-{lent}")),
                     content_id: "clip".into(),
                     segment_duration: 2.0,
@@ -1283,6 +1743,11 @@ mod tests {
                     overlap,
                     idle: lent.then(|| Arc::clone(&lend) as Arc<dyn CoreLender>),
                     apple: false,
+                    drm: Vec::new(),
+                    drm_options: Default::default(),
+                    format: Container::Ts,
+                    scheme: cmaf::Scheme::Aes128,
+                    dash: false,
                 };
                 let progress: &dyn Progress = if lent {
                     &*lend
@@ -1400,6 +1865,7 @@ mod tests {
             input: Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("../../fixtures")
                 .join(name),
+            more_inputs: Vec::new(),
             output,
             content_id: "clip".into(),
             segment_duration: 2.0,
@@ -1414,7 +1880,12 @@ mod tests {
             overlap: false,
             idle: None,
             apple: false,
+            format: Container::Ts,
+            scheme: cmaf::Scheme::Aes128,
+            dash: false,
             reuse_content_id: false,
+            drm: Vec::new(),
+            drm_options: Default::default(),
         }
     }
 

@@ -394,6 +394,9 @@ fn check(
     let manifest = read_manifest(&mut c, &root);
     if let Some(m) = &manifest {
         check_manifest(&mut c, &root, m)?;
+        for (file, msg) in crate::multivariant::alignment_defects(m) {
+            c.defect(&file, msg);
+        }
     }
     if let (Some(kf), Some(m)) = (keyring, &manifest) {
         check_generations(&mut c, kf, m)?;
@@ -412,6 +415,19 @@ fn check(
         if walked.insert(variant.uri.as_str()) {
             walk.playlist(&mut c, &variant.uri)?;
         }
+    }
+    for uri in master
+        .media
+        .iter()
+        .take(MAX_VARIANTS)
+        .filter_map(|m| m.uri.as_deref())
+    {
+        if walked.insert(uri) {
+            walk.playlist(&mut c, uri)?;
+        }
+    }
+    for msg in crate::multivariant::group_defects(&master) {
+        c.defect("master.m3u8", msg);
     }
     if let Some(m) = &manifest {
         for variant in master.variants.iter().take(MAX_VARIANTS) {
@@ -444,7 +460,9 @@ fn check(
 /// sizes and durations in the manifest give (RFC 8216 4.3.4.2), computed as
 /// `package` computes them, over the media playlist's target duration. A
 /// BANDWIDTH below the peak makes players pick a variant the network cannot
-/// carry; above it is only wasteful, and allowed.
+/// carry. Above it is only wasteful with one rendition, and allowed; with
+/// several, more than 10% above makes players pick the wrong one, so that is
+/// a defect (issue 21).
 fn check_bandwidth(
     c: &mut Checker,
     m: &Manifest,
@@ -469,8 +487,13 @@ fn check_bandwidth(
         return;
     }
     let target = target.clamp(1, MAX_SEGMENT_SECONDS as u64);
-    let average = hls::bandwidth::average_bandwidth(&segs);
-    let peak = hls::bandwidth::peak_bandwidth(&segs, target);
+    // A variant with an audio group counts the group's largest too.
+    let (group_peak, group_average) = match &variant.audio {
+        None => (0, 0),
+        Some(g) => crate::multivariant::group_rates(m, g, targets),
+    };
+    let average = hls::bandwidth::average_bandwidth(&segs) + group_average;
+    let peak = hls::bandwidth::peak_bandwidth(&segs, target) + group_peak;
     // Durations are written to the millisecond: allow what that moves the rate.
     let total: f64 = segs.iter().map(|s| s.0).sum();
     let slack = |rate: u64| 1 + (rate as f64 * 0.0005 * segs.len() as f64 / total).ceil() as u64;
@@ -481,6 +504,18 @@ fn check_bandwidth(
                 "{}: BANDWIDTH {} is below the peak segment bit rate {peak} its segments in manifest.json give \
                  over runs of 0.5 to 1.5 times EXT-X-TARGETDURATION {target} (RFC 8216 4.3.4.2): players would \
                  pick it on networks that cannot carry it",
+                variant.uri, variant.bandwidth
+            ),
+        );
+    }
+    if m.renditions.len() > 1
+        && variant.bandwidth > peak.saturating_add(peak / 10).saturating_add(slack(peak))
+    {
+        c.defect(
+            "master.m3u8",
+            format!(
+                "{}: BANDWIDTH {} is more than 10% above the peak segment bit rate {peak} its segments in \
+                 manifest.json give (RFC 8216 4.3.4.2): players would pass it over on networks that can carry it",
                 variant.uri, variant.bandwidth
             ),
         );
@@ -550,10 +585,13 @@ fn check_manifest(c: &mut Checker, root: &Path, m: &Manifest) -> Result<()> {
             );
         }
     }
-    if !matches!(m.encryption.as_str(), "aes-128" | "none") {
+    if !matches!(m.encryption.as_str(), "aes-128" | "cenc" | "cbcs" | "none") {
         bad(
             "encryption",
-            format!("'{}' is neither \"aes-128\" nor \"none\"", m.encryption),
+            format!(
+                "'{}' is none of \"aes-128\", \"cenc\", \"cbcs\" and \"none\"",
+                m.encryption
+            ),
         );
     }
     if !matches!(m.iv_mode.as_str(), "sequence" | "derived") {
@@ -765,6 +803,8 @@ struct Walk<'a> {
     /// Whether segments are read (hashed, and measured when clear or keys
     /// are given), or only their sizes looked at.
     contents: bool,
+    /// The current media playlist's EXT-X-MAP init segment (CMAF), parsed.
+    init: Option<shieldpack_mp4::InitSegment>,
 }
 
 impl<'a> Walk<'a> {
@@ -790,6 +830,7 @@ impl<'a> Walk<'a> {
             seen: 0,
             targets: HashMap::new(),
             contents: true,
+            init: None,
         }
     }
 
@@ -836,6 +877,20 @@ impl<'a> Walk<'a> {
                     media.media_sequence
                 ),
             );
+        }
+        self.init = None;
+        if let Some(map) = &media.map {
+            let uri = base.join(map).to_string_lossy().into_owned();
+            self.listed.insert(uri.clone());
+            match path_syntax(map)
+                .and_then(|()| locate(self.root, &uri))
+                .and_then(|p| p.ok_or_else(|| "missing".to_string()))
+                .and_then(|p| std::fs::read(p).map_err(|e| format!("cannot read: {e}")))
+                .and_then(|b| shieldpack_mp4::InitSegment::parse(&b).map_err(|e| e.to_string()))
+            {
+                Ok(init) => self.init = Some(init),
+                Err(e) => c.defect(&uri, format!("EXT-X-MAP init segment: {e}")),
+            }
         }
         let keys_in_force = media.effective_keys();
         for (i, seg) in media.segments.iter().enumerate() {
@@ -886,7 +941,11 @@ impl<'a> Walk<'a> {
         if record.is_none() && self.manifest.is_some() {
             c.defect(uri, "not listed in manifest.json");
         }
-        let encrypted = key.is_some_and(|k| k.method == KeyMethod::Aes128);
+        let encrypted = key.is_some_and(|k| k.method != KeyMethod::None);
+        // Common encryption: samples in fMP4, per-sample IVs in `senc`.
+        let common = key
+            .is_some_and(|k| matches!(k.method, KeyMethod::SampleAesCtr | KeyMethod::SampleAes))
+            && self.init.is_some();
         if let (Some(k), Some(r), Some(m)) = (key, record, self.manifest) {
             self.check_key_uri(c, uri, k, r, m);
         }
@@ -937,11 +996,18 @@ impl<'a> Walk<'a> {
                     "the playlist and the manifest disagree on whether it is encrypted",
                 );
             }
-            if encrypted && k.iv.map(hex::encode) != r.iv {
+            if encrypted && !common && k.iv.map(hex::encode) != r.iv {
                 c.defect(uri, "the playlist's IV differs from the manifest's");
             }
         }
         if !keep || !self.contents {
+            return Ok(());
+        }
+        if let Some(init) = self.init.take() {
+            self.fmp4_segment(c, uri, data, record, key, sequence, &init, seg.duration);
+            self.init = Some(init);
+            self.seen += 1;
+            self.progress.set_position(self.seen as u64);
             return Ok(());
         }
         let plain = if encrypted {
@@ -956,7 +1022,18 @@ impl<'a> Walk<'a> {
         } else {
             data
         };
-        measure(c, uri, &plain, seg.duration);
+        if uri.ends_with(".vtt") {
+            // A WebVTT subtitle segment: text, clear.
+            if !(plain.starts_with(b"WEBVTT") && std::str::from_utf8(&plain).is_ok()) {
+                c.defect(uri, "not a WebVTT file (UTF-8 text starting with WEBVTT)");
+            }
+            self.seen += 1;
+            self.progress.set_position(self.seen as u64);
+            return Ok(());
+        }
+        // An alternate audio rendition's segments hold no video.
+        let audio_only = record.is_some_and(|r| r.video_frames == 0);
+        measure(c, uri, &plain, seg.duration, audio_only);
         self.seen += 1;
         self.progress.set_position(self.seen as u64);
         Ok(())
@@ -988,6 +1065,51 @@ impl<'a> Walk<'a> {
         }
     }
 
+    /// A CMAF media segment (the playlist has an EXT-X-MAP): whole-segment
+    /// AES-128 undone first, then every box parsed, common encryption's
+    /// samples decrypted, and the video measured against EXTINF.
+    #[allow(clippy::too_many_arguments)]
+    fn fmp4_segment(
+        &self,
+        c: &mut Checker,
+        uri: &str,
+        data: Vec<u8>,
+        record: Option<&SegmentRecord>,
+        key: Option<&hls::Key>,
+        sequence: u64,
+        init: &shieldpack_mp4::InitSegment,
+        extinf: f64,
+    ) {
+        let method = key.map_or(KeyMethod::None, |k| k.method);
+        let plain = match method {
+            KeyMethod::Aes128 => {
+                let iv = key
+                    .and_then(|k| k.iv)
+                    .unwrap_or_else(|| crypto::sequence_iv(sequence));
+                match self.decrypt(c, uri, &data, record, &iv) {
+                    Some(p) => p,
+                    None => return,
+                }
+            }
+            _ => data,
+        };
+        let sample_key = match method {
+            KeyMethod::SampleAesCtr | KeyMethod::SampleAes => match self.key_for(c, uri, record) {
+                Some(k) => Some(k),
+                None => return,
+            },
+            _ => None,
+        };
+        match crate::cmaf::check_segment(&plain, init, sample_key.as_deref()) {
+            Ok(m) => {
+                c.report.segments_decrypted += 1;
+                c.report.video_frames += m.video_frames;
+                check_length(c, uri, m.video_frames, m.video_duration, extinf);
+            }
+            Err(e) => c.defect(uri, e),
+        }
+    }
+
     /// An encrypted segment's plaintext, with the key its manifest entry's
     /// KID names; `None` once a defect says why not.
     fn decrypt(
@@ -998,6 +1120,25 @@ impl<'a> Walk<'a> {
         record: Option<&SegmentRecord>,
         iv: &[u8; 16],
     ) -> Option<Vec<u8>> {
+        let key_bytes = self.key_for(c, uri, record)?;
+        let kid = record.and_then(|r| r.kid.clone()).unwrap_or_default();
+        match crypto::decrypt(data, &key_bytes, iv) {
+            Some(p) => Some(p),
+            None => {
+                c.defect(uri, format!("does not decrypt with key {kid} (bad padding: wrong key, IV or damaged data)"));
+                None
+            }
+        }
+    }
+
+    /// The key a segment's manifest entry's KID names; `None` once a
+    /// defect says why not.
+    fn key_for(
+        &self,
+        c: &mut Checker,
+        uri: &str,
+        record: Option<&SegmentRecord>,
+    ) -> Option<Zeroizing<[u8; 16]>> {
         let Some(r) = record else {
             c.defect(uri, "cannot find its KID without a manifest entry");
             return None;
@@ -1029,13 +1170,7 @@ impl<'a> Walk<'a> {
             },
             Keys::None => unreachable!("`segment` skips encrypted segments without keys"),
         };
-        match crypto::decrypt(data, &key_bytes, iv) {
-            Some(p) => Some(p),
-            None => {
-                c.defect(uri, format!("does not decrypt with key {kid} (bad padding: wrong key, IV or damaged data)"));
-                None
-            }
-        }
+        Some(key_bytes)
     }
 }
 
@@ -1129,28 +1264,43 @@ fn check_file(c: &mut Checker, uri: &str, file: &SegmentFile, extinf: f64, r: &S
 /// Segment", and the rule `segment` writes EXTINF by (a segment runs to the
 /// next one's earliest picture, counting the open-GOP leading pictures that
 /// land in it), so a segment cut at an open-GOP keyframe measures right too.
-fn measure(c: &mut Checker, uri: &str, plain: &[u8], extinf: f64) {
+fn measure(c: &mut Checker, uri: &str, plain: &[u8], extinf: f64, audio_only: bool) {
     match tsread::analyze(plain) {
         Err(e) => c.defect(uri, format!("decrypted data is not valid MPEG-TS: {e}")),
-        Ok(ts) => {
-            c.report.segments_decrypted += 1;
-            c.report.video_frames += ts.video_frames;
-            // With one frame or none there is no interval to measure: take
-            // 25 fps's.
-            let frame = if ts.video_frames > 1 {
-                ts.video_duration / ts.video_frames as f64
-            } else {
-                0.04
-            };
-            if (ts.video_duration - extinf).abs() > 0.02 + frame / 2.0 {
+        // Audio-only: TS with audio and no video; its length is not measured.
+        Ok(ts) if audio_only => {
+            if ts.video_frames > 0 || ts.audio_packets == 0 {
                 c.defect(
                     uri,
                     format!(
-                        "its video lasts {:.3}s but EXTINF says {:.3}s",
-                        ts.video_duration, extinf
+                        "an audio rendition's segment holds {} video frames and {} audio packets",
+                        ts.video_frames, ts.audio_packets
                     ),
                 );
+            } else {
+                c.report.segments_decrypted += 1;
             }
         }
+        Ok(ts) => {
+            c.report.segments_decrypted += 1;
+            c.report.video_frames += ts.video_frames;
+            check_length(c, uri, ts.video_frames, ts.video_duration, extinf);
+        }
+    }
+}
+
+/// A segment's video length against its EXTINF, within half a frame and 20 ms.
+fn check_length(c: &mut Checker, uri: &str, frames: u64, duration: f64, extinf: f64) {
+    // With one frame or none there is no interval to measure: take 25 fps's.
+    let frame = if frames > 1 {
+        duration / frames as f64
+    } else {
+        0.04
+    };
+    if (duration - extinf).abs() > 0.02 + frame / 2.0 {
+        c.defect(
+            uri,
+            format!("its video lasts {duration:.3}s but EXTINF says {extinf:.3}s"),
+        );
     }
 }

@@ -40,6 +40,7 @@
 //!   luma PSNR but never boosted on a mostly flat frame. `embed` reports the
 //!   PSNR and SSIM of what it wrote, decoded again (`quality`).
 
+pub mod ab;
 pub mod codec;
 pub mod dsp;
 pub mod embed;

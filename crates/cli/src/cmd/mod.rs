@@ -6,6 +6,8 @@ pub mod generate;
 pub mod keys;
 pub mod policy;
 pub mod rekey;
+pub mod serve;
+pub mod session;
 
 use std::path::PathBuf;
 
@@ -19,6 +21,8 @@ pub fn dispatch(command: Command, p: &Printer) -> anyhow::Result<Status> {
         Command::Keys(c) => keys::run(c, p),
         Command::Rekey(a) => rekey::run(a, p),
         Command::Generate(c) => generate::run(c, p),
+        Command::Serve(a) => serve::run(a, p),
+        Command::Session(a) => session::run(a, p),
         Command::Policy(PolicyCommand::Check(a)) if a.media.is_none() => policy::check(a, None, p),
         _ => Err(anyhow::anyhow!(
             "internal error: a command that needs FFmpeg was not handed to shieldpack-media"

@@ -13,6 +13,8 @@
 //! eight through its parallel-blocks call, so the AES unit works on several
 //! blocks in flight. Decryption is already parallel in the `cbc` crate.
 
+pub mod sample_aes;
+
 use aes::cipher::{
     block_padding::Pkcs7, consts::U16, generic_array::GenericArray, inout::InOutBuf,
     typenum::Unsigned, BlockBackend, BlockClosure, BlockDecryptMut, BlockEncrypt, BlockSizeUser,

@@ -15,6 +15,8 @@ pub enum KeyMethod {
     None,
     Aes128,
     SampleAes,
+    /// Common encryption `cenc` (AES-CTR) in fMP4 segments (RFC 8216bis).
+    SampleAesCtr,
 }
 
 impl KeyMethod {
@@ -23,6 +25,7 @@ impl KeyMethod {
             KeyMethod::None => "NONE",
             KeyMethod::Aes128 => "AES-128",
             KeyMethod::SampleAes => "SAMPLE-AES",
+            KeyMethod::SampleAesCtr => "SAMPLE-AES-CTR",
         }
     }
 }
@@ -73,6 +76,9 @@ pub struct MediaPlaylist {
     pub media_sequence: u64,
     pub playlist_type: Option<PlaylistType>,
     pub independent_segments: bool,
+    /// The URI of EXT-X-MAP, the initialisation segment every fMP4 (CMAF)
+    /// media segment needs; written once before the first segment.
+    pub map: Option<String>,
     pub segments: Vec<MediaSegment>,
     pub end_list: bool,
 }
@@ -110,6 +116,17 @@ impl MediaPlaylist {
         if self.segments.iter().any(|s| s.duration.fract() != 0.0) {
             v = 3;
         }
+        if self
+            .segments
+            .iter()
+            .any(|s| s.key.as_ref().is_some_and(|k| k.keyformat.is_some()))
+        {
+            v = 5;
+        }
+        // EXT-X-MAP outside an I-frame playlist (RFC 8216 section 7).
+        if self.map.is_some() {
+            v = 6;
+        }
         v
     }
 
@@ -126,6 +143,9 @@ impl MediaPlaylist {
         }
         if self.independent_segments {
             o.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
+        }
+        if let Some(m) = &self.map {
+            let _ = writeln!(o, "#EXT-X-MAP:URI={}", attr::quote(m));
         }
         for s in &self.segments {
             if let Some(k) = &s.key {
@@ -159,6 +179,7 @@ impl MediaPlaylist {
             media_sequence: 0,
             playlist_type: None,
             independent_segments: false,
+            map: None,
             segments: Vec::new(),
             end_list: false,
         };
@@ -234,6 +255,13 @@ impl MediaPlaylist {
                     }
                     pending_dur = Some(d);
                 }
+                "#EXT-X-MAP" => {
+                    let a = attr::parse(value).map_err(|m| err(n, m))?;
+                    let uri = attr::get(&a, "URI")
+                        .ok_or_else(|| err(n, "EXT-X-MAP without URI"))
+                        .and_then(|u| attr::quoted(u).map_err(|m| err(n, m)))?;
+                    p.map = Some(uri.to_string());
+                }
                 "#EXT-X-KEY" => pending_key = Some(parse_key(value).map_err(|m| err(n, m))?),
                 "#EXT-X-STREAM-INF" | "#EXT-X-MEDIA" | "#EXT-X-I-FRAME-STREAM-INF" => {
                     return Err(err(
@@ -263,6 +291,7 @@ fn parse_key(value: &str) -> Result<Key, String> {
         Some("NONE") => KeyMethod::None,
         Some("AES-128") => KeyMethod::Aes128,
         Some("SAMPLE-AES") => KeyMethod::SampleAes,
+        Some("SAMPLE-AES-CTR") => KeyMethod::SampleAesCtr,
         Some(m) => return Err(format!("unknown key METHOD '{m}'")),
         None => return Err("EXT-X-KEY without METHOD".into()),
     };
@@ -277,7 +306,7 @@ fn parse_key(value: &str) -> Result<Key, String> {
         KeyMethod::None if uri.is_some() || iv.is_some() => {
             Err("METHOD=NONE must not have URI or IV".into())
         }
-        KeyMethod::Aes128 | KeyMethod::SampleAes if uri.is_none() => {
+        KeyMethod::Aes128 | KeyMethod::SampleAes | KeyMethod::SampleAesCtr if uri.is_none() => {
             Err("an encrypting EXT-X-KEY needs a URI".into())
         }
         _ => Ok(Key {
@@ -300,6 +329,7 @@ mod tests {
             media_sequence: 0,
             playlist_type: Some(PlaylistType::Vod),
             independent_segments: true,
+            map: None,
             segments: vec![
                 MediaSegment {
                     duration: 6.0,

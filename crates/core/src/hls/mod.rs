@@ -11,7 +11,7 @@ mod master;
 mod media;
 pub mod rules;
 
-pub use master::{MasterPlaylist, Variant};
+pub use master::{MasterPlaylist, Media, Variant};
 pub use media::{Key, KeyMethod, MediaPlaylist, MediaSegment, PlaylistType};
 
 /// A playlist syntax error at a 1-based line.

@@ -8,6 +8,7 @@
 //! same keyring, content id and period always give the same key.
 
 pub mod agewrap;
+pub mod cpix;
 pub mod export;
 
 use std::collections::BTreeMap;
@@ -177,6 +178,9 @@ pub struct Keyring {
     pub path: PathBuf,
     salt: [u8; 32],
     master: Zeroizing<[u8; 32]>,
+    /// Keys a DRM provider gave in a CPIX document (`package --cpix`): they
+    /// replace derived content keys and KIDs period by period.
+    provided: Option<std::sync::Arc<cpix::CpixKeys>>,
 }
 
 fn info(
@@ -402,6 +406,7 @@ impl KeyringFile {
             path: path.into(),
             salt,
             master,
+            provided: None,
         })
     }
 
@@ -803,6 +808,41 @@ impl Keyring {
         &self.file.fingerprint
     }
 
+    /// A keyring that holds no master of its own but a provider's keys from
+    /// a CPIX document (`package --cpix`): `content_key` and `kid` give the
+    /// document's key for a period. What is still derived (explicit IVs)
+    /// comes from a hash of every key in the document, so it stays
+    /// deterministic and secret to whoever holds the keys. It is never
+    /// saved; its `path` is the document's. Callers check that every period
+    /// they use has a key (`CpixKeys::period`) before asking for it.
+    pub fn from_cpix(keys: cpix::CpixKeys) -> Keyring {
+        let master = keys.secret();
+        let fingerprint = keys.fingerprint();
+        let mut salt = [0u8; 32];
+        salt[..22].copy_from_slice(b"shieldpack/cpix-derive");
+        Keyring {
+            file: KeyringFile {
+                format: "shieldpack-cpix".into(),
+                version: 0,
+                fingerprint,
+                salt: hex::encode(salt),
+                recipients: Vec::new(),
+                master: String::new(),
+                contents: BTreeMap::new(),
+                packaged: BTreeMap::new(),
+            },
+            path: keys.path.clone(),
+            salt,
+            master,
+            provided: Some(std::sync::Arc::new(keys)),
+        }
+    }
+
+    /// The provider's keys, when this keyring came from a CPIX document.
+    pub fn provided(&self) -> Option<&cpix::CpixKeys> {
+        self.provided.as_deref()
+    }
+
     /// The generation in force for a content id's period.
     pub fn generation_for(&self, content_id: &str, period: u64) -> u32 {
         self.file
@@ -818,6 +858,9 @@ impl Keyring {
         generation: u32,
         period: u64,
     ) -> Zeroizing<[u8; 16]> {
+        if let Some(k) = self.provided().and_then(|c| c.period(period)) {
+            return k.key.clone();
+        }
         derive(
             &self.salt,
             &self.master,
@@ -826,6 +869,9 @@ impl Keyring {
     }
 
     pub fn kid(&self, content_id: &str, generation: u32, period: u64) -> Kid {
+        if let Some(k) = self.provided().and_then(|c| c.period(period)) {
+            return k.kid;
+        }
         *derive::<16>(
             &self.salt,
             &self.master,
@@ -840,6 +886,36 @@ impl Keyring {
             &self.master,
             &info("iv", content_id, generation, period, Some(sequence)),
         )
+    }
+
+    /// The explicit IV of segment `sequence` in the `rendition`-th rendition
+    /// of a package (its place in manifest.json). Several renditions encrypt
+    /// their own bytes of the same segment under the same period key, so the
+    /// rendition joins the info: an IV never repeats under one key. The first
+    /// rendition keeps `iv`'s derivation, so a one-rendition package derives
+    /// the IVs it always did; the others use their own purpose, so no
+    /// rendition's IV can equal another's.
+    pub fn rendition_iv(
+        &self,
+        content_id: &str,
+        generation: u32,
+        period: u64,
+        sequence: u64,
+        rendition: usize,
+    ) -> [u8; 16] {
+        if rendition == 0 {
+            return self.iv(content_id, generation, period, sequence);
+        }
+        let mut i = info(
+            "rendition-iv",
+            content_id,
+            generation,
+            period,
+            Some(sequence),
+        );
+        i.extend_from_slice(&8u32.to_be_bytes());
+        i.extend_from_slice(&(rendition as u64).to_be_bytes());
+        *derive::<16>(&self.salt, &self.master, &i)
     }
 
     /// The master, for `keys show --reveal` only.
@@ -858,6 +934,23 @@ mod tests {
         let i = info("kid", "x", 1, 2, None);
         assert_eq!(&i[..4], &13u32.to_be_bytes());
         assert_eq!(&i[4..17], b"shieldpack/v1");
+    }
+
+    #[test]
+    fn renditions_get_ivs_of_their_own_and_the_first_keeps_the_historic_ones() {
+        let dir = std::env::temp_dir().join(format!("sp-rendition-iv-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("kr");
+        create(&path, vec![], &[]).unwrap();
+        let kr = open(&path, &[]).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(kr.rendition_iv("t", 0, 3, 5, 0), kr.iv("t", 0, 3, 5));
+        let ivs: std::collections::BTreeSet<[u8; 16]> = (0..4)
+            .flat_map(|r| (0..3).map(move |seq| (r, seq)))
+            .map(|(r, seq)| kr.rendition_iv("t", 0, 3, seq, r))
+            .collect();
+        assert_eq!(ivs.len(), 12, "an IV repeats under one key");
     }
 
     #[test]

@@ -50,6 +50,19 @@ pub struct Source {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Rendition {
     pub name: String,
+    /// The input file it was packaged from, when a package has several
+    /// (`package IN1 IN2 ...`); `source.file` names the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// `audio` for an alternate audio rendition (EXT-X-MEDIA TYPE=AUDIO,
+    /// GROUP-ID "audio"), with its RFC 5646 language and channel count;
+    /// absent for video.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<u32>,
     pub playlist: String,
     pub bandwidth: u64,
     pub average_bandwidth: u64,
@@ -80,6 +93,24 @@ pub struct SegmentRecord {
     /// without a policy and for stretches no scene covers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scene: Option<SceneTag>,
+    /// `package --ab-watermark`: the segment's two variants, a then b (the
+    /// playlist lists a); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<VariantRecord>,
+}
+
+/// One A/B variant of a segment: same cut, key and duration, another mark and
+/// another (explicit) IV.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VariantRecord {
+    /// "a" or "b".
+    pub variant: String,
+    /// Relative to the package folder.
+    pub uri: String,
+    pub size: u64,
+    pub sha256: String,
+    /// The IV (32 hex digits) it is encrypted with; absent when clear.
+    pub iv: Option<String>,
 }
 
 /// The scene tag of a segment in manifest.json.

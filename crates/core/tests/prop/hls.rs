@@ -76,6 +76,7 @@ fn media_playlist() -> impl Strategy<Value = MediaPlaylist> {
                     media_sequence,
                     playlist_type,
                     independent_segments,
+                    map: None,
                     segments,
                     end_list,
                 }
@@ -100,6 +101,8 @@ fn master_playlist() -> impl Strategy<Value = MasterPlaylist> {
                 codecs,
                 // The writer keeps three decimals.
                 frame_rate: fr.map(|f| f as f64 / 1000.0),
+                audio: None,
+                subtitles: None,
                 uri,
             },
         );
@@ -111,6 +114,7 @@ fn master_playlist() -> impl Strategy<Value = MasterPlaylist> {
         .prop_map(|(version, independent_segments, variants)| MasterPlaylist {
             version,
             independent_segments,
+            media: Vec::new(),
             variants,
         })
 }

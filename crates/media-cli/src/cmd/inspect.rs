@@ -37,6 +37,19 @@ pub fn run(a: InspectArgs, p: &Printer) -> anyhow::Result<Status> {
             m.source.file, m.source.duration, m.source.video_frames
         );
         for r in &m.renditions {
+            if r.kind.as_deref() == Some("audio") {
+                o += &format!(
+                    "rendition:    {} audio ({}, {} channels) {}, {} segments, peak {} b/s, average {} b/s\n",
+                    r.name,
+                    r.language.as_deref().unwrap_or("und"),
+                    r.channels.map_or("?".into(), |c| c.to_string()),
+                    r.codecs,
+                    r.segments.len(),
+                    r.bandwidth,
+                    r.average_bandwidth
+                );
+                continue;
+            }
             o += &format!(
                 "rendition:    {} {} {} {} fps, {} segments, peak {} b/s, average {} b/s\n",
                 r.name,
@@ -94,7 +107,12 @@ pub fn run(a: InspectArgs, p: &Printer) -> anyhow::Result<Status> {
         p.data(o)?;
     } else {
         let info = shieldpack_media::probe(&a.path)?;
-        let packagable = info.select().map(|_| ()).map_err(|e| e.to_string());
+        // The same checks `package` makes before it writes: the streams, then
+        // every packet's time stamps as the segmenter repairs them.
+        let packagable = info
+            .select()
+            .and_then(|sel| shieldpack_media::check_timestamps(&a.path, &sel))
+            .map_err(|e| e.to_string());
         if p.json {
             let mut v = json!(info);
             v["packagable"] = json!(packagable.is_ok());

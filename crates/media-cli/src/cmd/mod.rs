@@ -1,10 +1,14 @@
 //! One module per subcommand that reads or writes media; the others are the
 //! front end's (`shieldpack::cmd`).
 
+mod ab;
 mod batch;
+mod drm;
 mod inspect;
+mod ladder;
 mod package;
 mod policy;
+mod trace;
 mod verify;
 mod watermark;
 

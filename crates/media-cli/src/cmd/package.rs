@@ -4,11 +4,14 @@ use std::path::Path;
 
 use serde_json::json;
 
-use shieldpack::cli::{IvMode as CliIv, PackageArgs, PackageFlags};
+use shieldpack::cli::{
+    Format as CliFormat, IvMode as CliIv, PackageArgs, PackageFlags, Scheme as CliScheme,
+};
 use shieldpack::output::Printer;
 use shieldpack::Status;
 use shieldpack_core::manifest::Rotation;
 use shieldpack_core::policy::rotation;
+use shieldpack_media::format::Container;
 use shieldpack_package::{self as package, IvMode, Options};
 
 /// Reads the `--rotation` config, if any, and prints what it warns about.
@@ -43,6 +46,7 @@ pub fn options(
         .unwrap_or_else(|| package::default_content_id(&a.input));
     let mut o = options_for(&a.flags, &a.input, &a.output, content_id, a.force, loaded)?;
     o.reuse_content_id = a.reuse_content_id;
+    o.more_inputs.clone_from(&a.more_inputs);
     Ok(o)
 }
 
@@ -88,8 +92,10 @@ pub fn options_for(
             ));
         }
     }
+    let (drm, drm_options) = super::drm::options(f, &content_id)?;
     Ok(Options {
         input: input.to_path_buf(),
+        more_inputs: Vec::new(),
         output: output.to_path_buf(),
         content_id,
         segment_duration: f.segment_duration,
@@ -108,23 +114,59 @@ pub fn options_for(
         overlap: true,
         idle: None,
         apple: f.apple,
+        drm,
+        drm_options,
+        format: match f.format {
+            CliFormat::Ts => Container::Ts,
+            CliFormat::Cmaf => Container::Cmaf,
+        },
+        scheme: match f.scheme {
+            None => package::cmaf::Scheme::default_for(match f.format {
+                CliFormat::Ts => Container::Ts,
+                CliFormat::Cmaf => Container::Cmaf,
+            }),
+            Some(CliScheme::Aes128) => package::cmaf::Scheme::Aes128,
+            Some(CliScheme::SampleAes) => package::cmaf::Scheme::SampleAes,
+            Some(CliScheme::Cbcs) => package::cmaf::Scheme::Cbcs,
+            Some(CliScheme::Cenc) => package::cmaf::Scheme::Cenc,
+        },
+        dash: f.dash,
     })
 }
 
 pub fn run(a: PackageArgs, p: &Printer) -> anyhow::Result<Status> {
+    if let Some(wm) = a.ab_watermark.clone() {
+        return super::ab::run(a, &wm, p);
+    }
     let loaded = load_rotation(&a.flags, p)?;
-    let o = options(&a, loaded.as_ref())?;
-    package::check_options(&o)?;
-    let keyring = match (&a.keyring, a.flags.clear) {
-        (Some(k), false) => Some(shieldpack::cmd::open_keyring(
+    let mut o = options(&a, loaded.as_ref())?;
+    let ladder = a.ladder.as_deref().map(str::parse).transpose()?;
+    let keyring = match (&a.keyring, &a.cpix, a.flags.clear) {
+        (Some(k), _, false) => Some(shieldpack::cmd::open_keyring(
             k,
             &a.identities.identities,
             p,
         )?),
+        (None, Some(c), false) => {
+            let kr = super::drm::open_cpix(c, &a.identities.identities, p)?;
+            // The provider's content id, unless one was given.
+            if let (None, Some(id)) = (
+                &a.content_id,
+                kr.provided().and_then(|c| c.content_id.clone()),
+            ) {
+                o.content_id = id;
+                o.drm_options.content_id = o.content_id.clone();
+            }
+            Some(kr)
+        }
         _ => None,
     };
+    package::check_options(&o)?;
     let bar = p.progress(1, "packaging");
-    let outcome = package::package(&o, keyring.as_ref(), &bar);
+    let outcome = match &ladder {
+        Some(spec) => super::ladder::run(&o, spec, keyring.as_ref(), &bar, p),
+        None => package::package(&o, keyring.as_ref(), &bar),
+    };
     bar.finish_and_clear();
     let outcome = outcome?;
     for w in &outcome.warnings {
@@ -160,7 +202,9 @@ pub fn run(a: PackageArgs, p: &Printer) -> anyhow::Result<Status> {
             periods,
             m.content_id
         ));
-        if m.encryption != "none" {
+        if m.encryption != "none" && a.cpix.is_some() {
+            p.info("the keys are the CPIX document's; the package holds none of them");
+        } else if m.encryption != "none" {
             p.info(format!(
                 "keys are not in the package; export them with: shieldpack keys export {} --package {} --format key-files -o KEYS",
                 a.keyring.as_ref().map(|k| k.display().to_string()).unwrap_or_default(),

@@ -63,7 +63,7 @@ pub fn run(a: VerifyArgs, p: &Printer) -> anyhow::Result<Status> {
             " (no keys given: segments not decrypted)".to_string()
         } else {
             format!(
-                ", {} decrypted to MPEG-TS ({} video frames)",
+                ", {} decrypted and parsed ({} video frames)",
                 report.segments_decrypted, report.video_frames
             )
         };

@@ -15,6 +15,7 @@ pub fn run(c: WatermarkCommand, p: &Printer) -> anyhow::Result<Status> {
         WatermarkCommand::Keygen(a) => keygen(a, p),
         WatermarkCommand::Embed(a) => embed(a, p),
         WatermarkCommand::Extract(a) => extract(a, p),
+        WatermarkCommand::Trace(a) => super::trace::run(a, p),
     }
 }
 

@@ -1,0 +1,253 @@
+//! `package --ab-watermark WMKEY`: the A/B package of session forensics.
+//!
+//! The input is decoded once and encoded twice, variants a and b, every
+//! segment of each marked with its own payload (variant, segment index, keyed
+//! check: `shieldpack_session::code`), with IDRs forced on the segment grid.
+//! Variant a is packaged by the ordinary pipeline (keys, periods, IVs,
+//! playlists, manifest) and variant b clear with the same cut plan; the b
+//! segments are then encrypted with the very key of their a twin and an IV of
+//! their own (see `b_iv`), renamed `seg_NNNNN.a.ts` / `.b.ts`, and the manifest
+//! records both. Everything happens in a work folder beside OUTDIR, renamed
+//! into place only when whole.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use shieldpack::cli::PackageArgs;
+use shieldpack::output::Printer;
+use shieldpack::Status;
+use shieldpack_core::error::{Error, IoContext};
+use shieldpack_core::hls::MediaPlaylist;
+use shieldpack_core::manifest::{Manifest, VariantRecord};
+use shieldpack_package as package;
+use shieldpack_session::{CodeKey, Variant};
+use shieldpack_watermark::ab::{transcode_ab, AbSettings};
+use shieldpack_watermark::WmKey;
+
+/// The IV of variant b of a segment. The a twin keeps the pipeline's IV (the
+/// sequence number, or the keyring-derived IV), so b must differ under the
+/// same key: `SHA-256("shieldpack/v1/ab-iv" || KID hex || "b" || be64(sequence))`,
+/// first 16 bytes. The variant is in the input, and a 128-bit hash output
+/// meets a sequence IV (eight zero bytes first) or an HKDF IV with chance 2^-128.
+pub fn b_iv(kid: &str, sequence: u64) -> [u8; 16] {
+    let mut h = Sha256::new();
+    h.update(b"shieldpack/v1/ab-iv");
+    h.update(kid.as_bytes());
+    h.update(b"b");
+    h.update(sequence.to_be_bytes());
+    h.finalize()[..16].try_into().expect("16 bytes")
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+pub fn run(a: PackageArgs, wm: &Path, p: &Printer) -> anyhow::Result<Status> {
+    let loaded = super::package::load_rotation(&a.flags, p)?;
+    let mut o = super::package::options(&a, loaded.as_ref())?;
+    package::check_options(&o)?;
+    if o.policy.is_some() {
+        return Err(Error::arg(
+            "--ab-watermark does not take --policy yet",
+            "package the A/B title without a policy (scene cuts would leave the segment grid)",
+        )
+        .into());
+    }
+    if let shieldpack_core::manifest::Rotation::Time { seconds } = o.rotation {
+        let n = seconds / o.segment_duration;
+        if (n - n.round()).abs() > 1e-6 {
+            return Err(Error::arg(
+                "with --ab-watermark, --rotate-every must be a whole number of segments",
+                "use --rotate-segments N",
+            )
+            .into());
+        }
+    }
+    if !o.input.exists() {
+        return Err(Error::InputMissing {
+            path: o.input.clone(),
+        }
+        .into());
+    }
+    if shieldpack_core::fsutil::is_nonempty_dir(&o.output) && !o.force {
+        return Err(Error::OutputNotEmpty {
+            path: o.output.clone(),
+        }
+        .into());
+    }
+    let wm_key = WmKey::load(wm)?;
+    let code = CodeKey::load_wm_key(wm)?;
+    let keyring = match (&a.keyring, a.flags.clear) {
+        (Some(k), false) => Some(shieldpack::cmd::open_keyring(
+            k,
+            &a.identities.identities,
+            p,
+        )?),
+        _ => None,
+    };
+    let parent = match o.output.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).at(&parent)?;
+    let work = tempfile::Builder::new()
+        .prefix(".shieldpack-ab-")
+        .tempdir_in(&parent)
+        .at(&parent)?;
+    let (va, vb) = (work.path().join("a.ts"), work.path().join("b.ts"));
+    let bar = p.progress(1, "marking a/b");
+    let report = transcode_ab(
+        &o.input,
+        [&va, &vb],
+        &wm_key,
+        &AbSettings {
+            crf: a.ab_crf,
+            preset: a.ab_preset.clone(),
+            segment_duration: o.segment_duration,
+        },
+        &|is_b, seg| code.payload(if is_b { Variant::B } else { Variant::A }, seg),
+        &bar,
+    );
+    bar.finish_and_clear();
+    let report = report?;
+
+    let final_out = o.output.clone();
+    let source_name = o
+        .input
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let pkg_a = work.path().join("pkg");
+    let pkg_b = work.path().join("pkg-b");
+    o.clean_abandoned = false;
+    o.force = false;
+    let mut ob = o.clone();
+    o.input = va;
+    o.output = pkg_a.clone();
+    ob.input = vb;
+    ob.output = pkg_b.clone();
+    ob.reuse_content_id = true;
+    let bar = p.progress(1, "packaging a");
+    let outcome = package::package(&o, keyring.as_ref(), &bar);
+    bar.finish_and_clear();
+    let outcome = outcome?;
+    let bar = p.progress(1, "packaging b");
+    let outcome_b = package::package(&ob, None, &bar);
+    bar.finish_and_clear();
+    let outcome_b = outcome_b?;
+    for w in &outcome.warnings {
+        p.warn(w);
+    }
+    let mut m: Manifest = outcome.manifest;
+    let mb = &outcome_b.manifest;
+    if m.renditions.len() != 1 || mb.renditions.len() != 1 {
+        return Err(Error::arg(
+            "--ab-watermark packages one rendition",
+            "package a single input",
+        )
+        .into());
+    }
+    let (ra, rb) = (&mut m.renditions[0], &mb.renditions[0]);
+    let grid_ok = ra.segments.len() == rb.segments.len()
+        && ra
+            .segments
+            .iter()
+            .zip(&rb.segments)
+            .enumerate()
+            .all(|(j, (x, y))| {
+                (x.start - y.start).abs() < 1e-3
+                    && (x.duration - y.duration).abs() < 1e-3
+                    && (x.start - ra.segments[0].start - j as f64 * o.segment_duration).abs() < 0.5
+            });
+    if !grid_ok {
+        return Err(Error::invalid_file(
+            &final_out,
+            "the a and b encodes were not cut on the same segment grid",
+            "report this with the input's ffprobe output; meanwhile try another --segment-duration",
+        )
+        .into());
+    }
+    for (x, y) in ra.segments.iter_mut().zip(&rb.segments) {
+        let a_old = pkg_a.join(&x.uri);
+        let a_uri = x.uri.replace(".ts", ".a.ts");
+        let b_uri = x.uri.replace(".ts", ".b.ts");
+        std::fs::rename(&a_old, pkg_a.join(&a_uri)).at(&a_old)?;
+        let b_src = pkg_b.join(&y.uri);
+        let mut bytes = std::fs::read(&b_src).at(&b_src)?;
+        let (a_iv, b_ivhex) = match (&x.kid, keyring.as_ref()) {
+            (Some(kid), Some(kr)) => {
+                let key = kr.content_key(&m.content_id, x.generation, x.period);
+                let iv = b_iv(kid, x.sequence);
+                shieldpack_core::crypto::encrypt_in_place(&mut bytes, &key, &iv);
+                let a_iv = x.iv.clone().unwrap_or_else(|| {
+                    hex::encode(shieldpack_core::crypto::sequence_iv(x.sequence))
+                });
+                (Some(a_iv), Some(hex::encode(iv)))
+            }
+            _ => (None, None),
+        };
+        let b_dst = pkg_a.join(&b_uri);
+        std::fs::write(&b_dst, &bytes).at(&b_dst)?;
+        x.variants = vec![
+            VariantRecord {
+                variant: "a".into(),
+                uri: a_uri.clone(),
+                size: x.size,
+                sha256: x.sha256.clone(),
+                iv: a_iv,
+            },
+            VariantRecord {
+                variant: "b".into(),
+                uri: b_uri,
+                size: bytes.len() as u64,
+                sha256: sha256_hex(&bytes),
+                iv: b_ivhex,
+            },
+        ];
+        x.uri = a_uri;
+    }
+    // the base playlist lists variant a
+    let pl_path = pkg_a.join(&ra.playlist);
+    let text = std::fs::read_to_string(&pl_path).at(&pl_path)?;
+    let mut pl = MediaPlaylist::parse(&text).map_err(|e| {
+        Error::invalid_file(&pl_path, format!("invalid playlist: {e}"), "package again")
+    })?;
+    for s in &mut pl.segments {
+        s.uri = s.uri.replace(".ts", ".a.ts");
+    }
+    shieldpack_core::fsutil::write_atomic(&pl_path, pl.write().as_bytes(), 0o644, true)?;
+    m.source.file = source_name;
+    let man_path = pkg_a.join("manifest.json");
+    shieldpack_core::fsutil::write_atomic(&man_path, m.to_json().as_bytes(), 0o644, true)?;
+    if final_out.exists() {
+        std::fs::remove_dir_all(&final_out).at(&final_out)?;
+    }
+    std::fs::rename(&pkg_a, &final_out)
+        .at(&final_out)
+        .context("publishing the A/B package")?;
+    let segs = m.segments().count();
+    if p.json {
+        p.json_value(&json!({
+            "output": final_out,
+            "content_id": m.content_id,
+            "segments": segs,
+            "variants": ["a", "b"],
+            "video_frames": report.frames,
+            "psnr_luma_db": report.psnr_luma_db,
+            "key_periods": m.key_periods().len(),
+        }))?;
+    } else {
+        p.info(format!(
+            "packaged {} -> {}: {segs} segments in variants a and b, {} frames marked (luma PSNR {:.1} dB), content id {}",
+            a.input.display(),
+            final_out.display(),
+            report.frames,
+            report.psnr_luma_db,
+            m.content_id
+        ));
+    }
+    Ok(Status::Success)
+}

@@ -1,0 +1,290 @@
+//! Cutting one audio stream of an input into audio-only MPEG-TS segments at
+//! given times, for alternate audio renditions (EXT-X-MEDIA TYPE=AUDIO).
+//!
+//! The cut times are the video's (`segment`): seconds from the input's first
+//! video keyframe. A segment begins with the first audio frame at or after
+//! its cut (every AAC, AC-3 or MP3 frame starts on its own). Time stamps are
+//! shifted exactly as `segment` shifts a video-only rendition's (by the
+//! keyframe's decode time, `TsMuxer::start_at_zero`), so the audio and video
+//! segments of a title share one MPEG-TS clock and a player lines them up by
+//! PTS, as it must for alternate renditions (RFC 8216 6.2.4's "same
+//! timestamps"). Audio that would fall below zero (AAC priming ahead of a
+//! keyframe decoded at zero) is left out: one frame, about 21 ms, which a
+//! decoder drops as priming anyway.
+//!
+//! Events are `segment`'s: `Start` (its `selection.video` is the audio
+//! stream here, the one the segments are cut from), then `Begin`, `Data`
+//! chunks and `End` per segment, so the package's writer encrypts, hashes
+//! and writes them as it does video.
+
+use std::path::Path;
+use std::sync::mpsc;
+
+use ff::Rescale as _;
+use ffmpeg_next as ff;
+
+use super::mux::{TsMuxer, CHUNK};
+use super::segment::{Event, Summary};
+use super::{describe, next_packet, open_input_with, Probe, Selection};
+use shieldpack_core::error::{Error, Result};
+use shieldpack_core::progress::Progress;
+
+/// Slack for comparing times from different time bases.
+const EPS: f64 = 1e-6;
+
+/// Sends the audio stream `stream` of `path`, cut at `cuts` (seconds from
+/// the first video keyframe, ascending, the first cut after zero), to `sink`.
+pub fn run(
+    path: &Path,
+    stream: usize,
+    cuts: &[f64],
+    progress: &dyn Progress,
+    spares: mpsc::Receiver<Vec<u8>>,
+    mut sink: impl FnMut(Event) -> Result<()>,
+) -> Result<Summary> {
+    let mut ictx = open_input_with(path, Probe::Headers)?;
+    let info = describe(path, &ictx);
+    let video = info.select()?.video.index;
+    let audio = info
+        .streams
+        .iter()
+        .find(|s| s.index == stream && s.kind == "audio")
+        .cloned()
+        .ok_or_else(|| Error::NotMedia {
+            path: path.into(),
+            reason: format!("stream #{stream} is not an audio stream"),
+        })?;
+    if audio.codecs.is_none() {
+        return Err(Error::UnsupportedCodec {
+            path: path.into(),
+            kind: "audio",
+            codec: audio.codec.clone(),
+        });
+    }
+    let (v_tb, a_tb, params) = {
+        let v = ictx.stream(video).expect("selected stream exists");
+        let a = ictx.stream(stream).expect("checked above");
+        (v.time_base(), a.time_base(), a.parameters())
+    };
+    let mux_err = |(op, e): (&'static str, ff::Error)| Error::Ffmpeg {
+        path: path.into(),
+        op,
+        err: e.to_string(),
+    };
+    let mut mux = TsMuxer::new(&[(&params, a_tb)]).map_err(mux_err)?;
+    mux.recycle(spares);
+    let total_ms = info.duration.map(|d| (d * 1000.0) as u64).unwrap_or(0);
+    sink(Event::Start {
+        info,
+        selection: Selection {
+            video: audio,
+            audio: None,
+        },
+    })?;
+    progress.set_length(total_ms.max(1));
+
+    let a_sec = f64::from(a_tb);
+    // The first video keyframe: its presentation time is time zero, and its
+    // decode time, in the audio's time base, what the muxer shifts by.
+    let mut origin: Option<f64> = None;
+    let mut pending: Vec<ff::Packet> = Vec::new();
+    let mut next_cut = cuts.iter().copied().peekable();
+    let mut index = 0usize;
+    let mut seg_start = 0.0;
+    let mut begun = false;
+    let mut last_end = 0.0f64;
+    let mut written = 0u64;
+    let mut floor = 0i64;
+    loop {
+        let packet = match next_packet(&mut ictx) {
+            Ok(Some(p)) => p,
+            Ok(None) => break,
+            Err(e) => {
+                return Err(Error::Truncated {
+                    path: path.into(),
+                    reason: format!("reading stopped after {written} audio frames: {e}"),
+                })
+            }
+        };
+        if packet.stream() == video {
+            if origin.is_none() && packet.is_key() {
+                if let Some(pts) = packet.pts().or(packet.dts()) {
+                    let dts = packet.dts().unwrap_or(pts);
+                    origin = Some(pts as f64 * f64::from(v_tb));
+                    let dts_a = dts.rescale(v_tb, a_tb);
+                    mux.start_at_zero(&[(dts_a, 0)]);
+                    // What the muxer would write below zero.
+                    floor = dts_a.min(0);
+                    for p in std::mem::take(&mut pending) {
+                        write(
+                            &mut mux,
+                            p,
+                            origin,
+                            floor,
+                            a_sec,
+                            &mut State {
+                                next_cut: &mut next_cut,
+                                index: &mut index,
+                                seg_start: &mut seg_start,
+                                begun: &mut begun,
+                                last_end: &mut last_end,
+                                written: &mut written,
+                                sink: &mut sink,
+                                progress,
+                            },
+                        )
+                        .map_err(|e| e.into_error(path))?;
+                    }
+                }
+            }
+            continue;
+        }
+        if packet.stream() != stream {
+            continue;
+        }
+        if origin.is_none() {
+            pending.push(packet);
+            continue;
+        }
+        write(
+            &mut mux,
+            packet,
+            origin,
+            floor,
+            a_sec,
+            &mut State {
+                next_cut: &mut next_cut,
+                index: &mut index,
+                seg_start: &mut seg_start,
+                begun: &mut begun,
+                last_end: &mut last_end,
+                written: &mut written,
+                sink: &mut sink,
+                progress,
+            },
+        )
+        .map_err(|e| e.into_error(path))?;
+        if mux.pending() >= CHUNK {
+            sink(Event::Data(mux.take()))?;
+        }
+    }
+    if origin.is_none() {
+        return Err(Error::NotMedia {
+            path: path.into(),
+            reason: "no video keyframe found".into(),
+        });
+    }
+    if !begun {
+        return Err(Error::NotMedia {
+            path: path.into(),
+            reason: format!("audio stream #{stream} has no frame after the first video keyframe"),
+        });
+    }
+    sink(Event::Data(mux.finish().map_err(mux_err)?))?;
+    let duration = (last_end - seg_start).max(0.0);
+    sink(Event::End {
+        index,
+        start: seg_start,
+        duration,
+        video_frames: 0,
+    })?;
+    progress.set_position(total_ms);
+    Ok(Summary {
+        segments: index + 1,
+        video_frames: 0,
+        duration: seg_start + duration,
+        dropped_leading: 0,
+        dependent: 0,
+        refresh: 0,
+        edit_hidden: 0,
+        edit_reencoded: 0,
+        edit_unhonoured: 0,
+    })
+}
+
+/// Where the segments stand, for `write`.
+struct State<'a, I: Iterator<Item = f64>, S> {
+    next_cut: &'a mut std::iter::Peekable<I>,
+    index: &'a mut usize,
+    seg_start: &'a mut f64,
+    begun: &'a mut bool,
+    last_end: &'a mut f64,
+    written: &'a mut u64,
+    sink: &'a mut S,
+    progress: &'a dyn Progress,
+}
+
+/// Why `write` stopped: the sink's error, or the muxer's.
+enum Stop {
+    Sink(Error),
+    Mux((&'static str, ff::Error)),
+}
+
+impl Stop {
+    fn into_error(self, path: &Path) -> Error {
+        match self {
+            Stop::Sink(e) => e,
+            Stop::Mux((op, e)) => Error::Ffmpeg {
+                path: path.into(),
+                op,
+                err: e.to_string(),
+            },
+        }
+    }
+}
+
+/// Writes one audio packet, first ending the segment when it is at or past
+/// the next cut. Packets the muxer would write below zero are left out.
+fn write<I: Iterator<Item = f64>, S: FnMut(Event) -> Result<()>>(
+    mux: &mut TsMuxer,
+    packet: ff::Packet,
+    origin: Option<f64>,
+    floor: i64,
+    a_sec: f64,
+    st: &mut State<'_, I, S>,
+) -> std::result::Result<(), Stop> {
+    let Some(ts) = packet.pts().or(packet.dts()) else {
+        return Ok(());
+    };
+    if packet.dts().unwrap_or(ts) < floor {
+        return Ok(());
+    }
+    let t = ts as f64 * a_sec - origin.unwrap_or(0.0);
+    if !*st.begun {
+        *st.begun = true;
+        (st.sink)(Event::Begin {
+            index: 0,
+            start: 0.0,
+        })
+        .map_err(Stop::Sink)?;
+    } else {
+        let mut cut_at = None;
+        while st.next_cut.peek().is_some_and(|c| *c <= t + EPS) {
+            cut_at = st.next_cut.next();
+        }
+        if let Some(at) = cut_at {
+            shieldpack_core::interrupt::check().map_err(Stop::Sink)?;
+            let data = mux.cut().map_err(Stop::Mux)?;
+            (st.sink)(Event::Data(data)).map_err(Stop::Sink)?;
+            (st.sink)(Event::End {
+                index: *st.index,
+                start: *st.seg_start,
+                duration: at - *st.seg_start,
+                video_frames: 0,
+            })
+            .map_err(Stop::Sink)?;
+            *st.index += 1;
+            *st.seg_start = at;
+            st.progress.set_position((at * 1000.0) as u64);
+            (st.sink)(Event::Begin {
+                index: *st.index,
+                start: at,
+            })
+            .map_err(Stop::Sink)?;
+        }
+    }
+    let d = packet.duration().max(0) as f64 * a_sec;
+    *st.last_end = st.last_end.max(t + d);
+    *st.written += 1;
+    mux.write(packet, 0).map_err(Stop::Mux)
+}

@@ -1,0 +1,94 @@
+"""Reads fragmented MP4 files with pymp4 (an independent ISO BMFF parser) and
+prints, as JSON per file, every box path it parsed and the encryption facts
+the shieldpack tests check: tenc's KID and IV size, each trun's sample count,
+each saiz's count, each saio's offsets, and each senc's entries.
+
+pymp4 1.4.0's SampleEncryptionBox reads its flags from the wrong context
+(`this.flags` inside the per-sample struct, which has no flags), so it cannot
+read a senc with subsamples at all. Here senc gets the same structure with the
+flags looked up one level out (`this._.flags`); every other box is pymp4's.
+
+usage: python mp4_boxes.py FILE...
+"""
+
+import json
+import sys
+
+from construct import (BitStruct, Bytes, Const, Default, Flag, If, Int8ub,
+                       Int16ub, Int32ub, Padding, PrefixedArray, Struct, this)
+import pymp4.parser as p
+
+SENC = Struct(
+    "type" / Const(b"senc"),
+    "version" / Const(Int8ub, 0),
+    "flags" / BitStruct(Padding(22), "has_subsample_encryption_info" / Flag, Padding(1)),
+    "sample_encryption_info" / PrefixedArray(Int32ub, Struct(
+        "iv" / Bytes(8),
+        "subsample_encryption_info" / Default(If(
+            this._.flags.has_subsample_encryption_info,
+            PrefixedArray(Int16ub, Struct("clear_bytes" / Int16ub, "cipher_bytes" / Int32ub)),
+        ), None),
+    )),
+)
+
+
+def boxes_of(data):
+    """Top-level boxes of `data` as (offset, bytes), by their size fields."""
+    pos = 0
+    while pos < len(data):
+        size = int.from_bytes(data[pos:pos + 4], "big")
+        if size < 8:
+            raise ValueError(f"box size {size} at {pos}")
+        yield pos, data[pos:pos + size]
+        pos += size
+
+
+def walk(data, base, path, out, moof_at):
+    for off, raw in boxes_of(data):
+        t = raw[4:8].decode("latin-1")
+        here = f"{path}/{t}"
+        out["boxes"].append(here)
+        at = base + off
+        if t == "senc":
+            s = SENC.parse(raw[4:])
+            out["senc"].append({
+                "count": len(s.sample_encryption_info),
+                "entries_at": at + 16 - moof_at,
+                "covers": [sum(x.clear_bytes + x.cipher_bytes for x in (e.subsample_encryption_info or []))
+                           for e in s.sample_encryption_info],
+            })
+            continue
+        b = p.Box.parse(raw)
+        if t == "tenc":
+            kid = b.key_ID
+            out["kid"] = kid.hex() if isinstance(kid, (bytes, bytearray)) else str(kid).replace("-", "")
+            out["iv_size"] = b.iv_size
+        elif t == "trun":
+            out["trun"].append(b.sample_count)
+            out["sizes"].append([s.sample_size for s in b.sample_info])
+        elif t == "saiz":
+            out["saiz"].append(b.sample_count)
+        elif t == "saio":
+            out["saio"].append(list(b.offsets))
+        elif t == "mdat":
+            out["mdat"] = len(raw) - 8
+        if t == "moof":
+            moof_at = at
+        # Containers: walk the children from their bytes, so that every box
+        # below is parsed by pymp4 (or SENC) on its own.
+        header = {"stsd": 16, "encv": 8 + 78, "enca": 8 + 28, "avc1": 8 + 78, "mp4a": 8 + 28,
+                  "dref": 16}.get(t)
+        if t in ("moov", "trak", "mdia", "minf", "stbl", "mvex", "moof", "traf", "sinf", "schi", "dinf"):
+            header = 8
+        if header is not None and len(raw) > header:
+            walk(raw[header:], at + header, here, out, moof_at)
+
+
+def parse_file(path):
+    data = open(path, "rb").read()
+    out = {"boxes": [], "trun": [], "sizes": [], "saiz": [], "saio": [], "senc": []}
+    walk(data, 0, "", out, 0)
+    return out
+
+
+print(json.dumps({f: parse_file(f) for f in sys.argv[1:]}))
