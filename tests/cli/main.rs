@@ -13,6 +13,7 @@ mod fidelity;
 mod frontend;
 mod harness;
 mod hostile;
+mod iframes;
 mod keydist;
 mod keys;
 mod ladder;

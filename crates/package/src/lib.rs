@@ -20,6 +20,7 @@
 
 pub mod cmaf;
 pub mod dash;
+pub mod iframes;
 pub mod ladder;
 mod multivariant;
 mod renditions;
@@ -849,10 +850,19 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
             .map(|m| m.variant.clone())
             .collect(),
     };
-    fsutil::write_file(
-        &staged.path().join("master.m3u8"),
-        master.write().as_bytes(),
-    )?;
+    let mut master_text = master.write();
+    // Byte ranges into segments: clear TS only (see `iframes`).
+    if keyring.is_none() && o.format == Container::Ts {
+        for v in &master.variants {
+            let prefix = v.uri.trim_end_matches("index.m3u8");
+            let rdir = staged.path().join(prefix);
+            if let Some(line) = iframes::write(&rdir, prefix, v.resolution, v.codecs.as_deref())? {
+                master_text.push_str(&line);
+                master_text.push('\n');
+            }
+        }
+    }
+    fsutil::write_file(&staged.path().join("master.m3u8"), master_text.as_bytes())?;
     let rdirs: Vec<PathBuf> = made.iter().map(|m| staged.path().join(&m.name)).collect();
     let manifest = manifest_of(o, keyring, &summary, made);
     if let Some(c) = keyring.and_then(Keyring::provided) {
