@@ -160,7 +160,7 @@ fn pes_keyframe(pes: &[u8], codec: Codec) -> (bool, Option<u64>) {
 /// Reads a TS segment's leading tables and keyframes; `None` when it is not
 /// a clear TS segment starting with its PAT and PMT (and SDT).
 fn scan(bytes: &[u8]) -> Option<Scan> {
-    if bytes.len() % PACKET != 0 || bytes.len() < 2 * PACKET {
+    if !bytes.len().is_multiple_of(PACKET) || bytes.len() < 2 * PACKET {
         return None;
     }
     let mut out = Scan::default();
