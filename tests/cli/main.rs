@@ -14,6 +14,7 @@ mod fidelity;
 mod frontend;
 mod harness;
 mod hostile;
+mod iframes;
 mod keydist;
 mod keys;
 mod ladder;

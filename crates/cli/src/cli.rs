@@ -546,8 +546,9 @@ pub struct PackageArgs {
     /// naming the first cut that differs); key periods and scenes line up across
     /// them, and their IVs are always explicit and derived per rendition. Their
     /// audio tracks become alternate audio renditions (audio-<lang>), text
-    /// subtitles WebVTT ones (subs-<lang>). No I-frame playlist is written:
-    /// whole-segment AES-128 allows no byte ranges into segments
+    /// subtitles WebVTT ones (subs-<lang>). I-frame playlists (iframes.m3u8)
+    /// are written for --clear TS only: whole-segment AES-128 allows no byte
+    /// ranges into segments
     #[arg(value_name = "INPUT")]
     pub more_inputs: Vec<PathBuf>,
 

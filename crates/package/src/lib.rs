@@ -21,6 +21,7 @@
 pub mod cmaf;
 pub mod dash;
 mod drmwire;
+pub mod iframes;
 pub mod ladder;
 mod multivariant;
 mod renditions;
@@ -69,6 +70,11 @@ pub struct Options {
     /// ...`): each becomes a variant of the master playlist, cut at the same
     /// times as `input` (see `renditions`).
     pub more_inputs: Vec<PathBuf>,
+    /// The file the title came from when `input` is an intermediate (the
+    /// mezzanine of a `--ladder` run, whose rungs are temporary): the keyring
+    /// records it as the packaged title and `manifest.json` names it as the
+    /// source. `None`: `input` is the title.
+    pub title_source: Option<PathBuf>,
     pub output: PathBuf,
     pub content_id: String,
     pub segment_duration: f64,
@@ -700,9 +706,10 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     // recorded (and checked again, under the keyring's lock) at the end.
     // Only a regular file can be fingerprinted cheaply (and without blocking).
     // A provider's keys (`--cpix`) have no keyring file to record titles in.
-    let title = match keyring.filter(|k| k.provided().is_none() && o.input.is_file()) {
+    let title_file = o.title_source.as_deref().unwrap_or(&o.input);
+    let title = match keyring.filter(|k| k.provided().is_none() && title_file.is_file()) {
         Some(kr) => {
-            let title = PackagedTitle::of(&o.input)?;
+            let title = PackagedTitle::of(title_file)?;
             let file = KeyringFile::load(&kr.path)?;
             if let Some(had) = file.packaged_conflict(&o.content_id, &title) {
                 if !o.reuse_content_id {
@@ -855,10 +862,19 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
             .map(|m| m.variant.clone())
             .collect(),
     };
-    fsutil::write_file(
-        &staged.path().join("master.m3u8"),
-        master.write().as_bytes(),
-    )?;
+    let mut master_text = master.write();
+    // Byte ranges into segments: clear TS only (see `iframes`).
+    if keyring.is_none() && o.format == Container::Ts {
+        for v in &master.variants {
+            let prefix = v.uri.trim_end_matches("index.m3u8");
+            let rdir = staged.path().join(prefix);
+            if let Some(line) = iframes::write(&rdir, prefix, v.resolution, v.codecs.as_deref())? {
+                master_text.push_str(&line);
+                master_text.push('\n');
+            }
+        }
+    }
+    fsutil::write_file(&staged.path().join("master.m3u8"), master_text.as_bytes())?;
     let rdirs: Vec<PathBuf> = made.iter().map(|m| staged.path().join(&m.name)).collect();
     let manifest = manifest_of(o, keyring, &summary, made);
     if let Some(c) = keyring.and_then(Keyring::provided) {
@@ -921,7 +937,7 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
                      a different title under this id will not be refused later",
                     kr.path.display(),
                     o.content_id,
-                    o.input.display()
+                    title_file.display()
                 ))
             }
             r => r?,
@@ -1344,7 +1360,7 @@ fn manifest_of(
         rotation: o.rotation,
         rotation_config: o.rotation_config.clone(),
         source: Source {
-            file: file_name(&o.input),
+            file: file_name(o.title_source.as_deref().unwrap_or(&o.input)),
             duration: ms(summary.duration),
             video_frames: summary.video_frames,
         },
@@ -1740,6 +1756,7 @@ mod tests {
                 let o = Options {
                     input: input.clone(),
                     more_inputs: Vec::new(),
+                    title_source: None,
                     output: tmp.path().join(format!("overlap-{overlap}-lent-{lent}")),
                     content_id: "clip".into(),
                     segment_duration: 2.0,
@@ -1878,6 +1895,7 @@ mod tests {
                 .join("../../fixtures")
                 .join(name),
             more_inputs: Vec::new(),
+            title_source: None,
             output,
             content_id: "clip".into(),
             segment_duration: 2.0,

@@ -405,6 +405,11 @@ fn check(
         c.report.ok = false;
         return Ok(c.report);
     };
+    if let Ok(text) = read_text(&root, "master.m3u8", MAX_PLAYLIST_BYTES) {
+        for (file, msg) in crate::iframes::defects(&root, &text) {
+            c.defect(&file, msg);
+        }
+    }
     let total: usize = manifest.as_ref().map(|m| m.segments().count()).unwrap_or(0);
     progress.set_length(total.max(1) as u64);
     let mut walk = Walk::new(&root, keys, manifest.as_ref(), progress);

@@ -96,6 +96,7 @@ pub fn options_for(
     Ok(Options {
         input: input.to_path_buf(),
         more_inputs: Vec::new(),
+        title_source: None,
         output: output.to_path_buf(),
         content_id,
         segment_duration: f.segment_duration,
