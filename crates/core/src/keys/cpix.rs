@@ -643,6 +643,52 @@ mod tests {
     }
 
     #[test]
+    fn usage_rules_with_track_types_give_a_period_a_key_per_type() {
+        // Both keys in period a: the first by a VideoFilter band (HD), the
+        // second by intendedTrackType (AUDIO).
+        let doc = DOC
+            .replace(
+                "<cpix:KeyPeriodFilter periodId=\"a\"/>",
+                "<cpix:KeyPeriodFilter periodId=\"a\"/><cpix:VideoFilter minPixels=\"442369\" maxPixels=\"2073600\"/>",
+            )
+            .replace(
+                "kid=\"ffeeddcc-bbaa-9988-7766-554433221100\"><cpix:KeyPeriodFilter periodId=\"b\"/>",
+                "kid=\"ffeeddcc-bbaa-9988-7766-554433221100\" intendedTrackType=\"AUDIO\"><cpix:KeyPeriodFilter periodId=\"a\"/>",
+            );
+        let c = CpixKeys::parse(p(), &doc).unwrap();
+        assert!(c.has_track_types());
+        assert!(c.period(0).is_none(), "no key for the whole period");
+        let hd = c.scoped(0, Some(TrackType::Hd)).unwrap();
+        assert_eq!(hex::encode(hd.kid), "00112233445566778899aabbccddeeff");
+        let audio = c.scoped(0, Some(TrackType::Audio)).unwrap();
+        assert_eq!(hex::encode(*audio.key), "101112131415161718191a1b1c1d1e1f");
+        assert!(c.scoped(0, Some(TrackType::Sd)).is_none());
+        let e = c.missing_track(0, TrackType::Sd);
+        assert!(
+            e.to_string()
+                .contains("no SD key for key period 0 of the package (it has AUDIO, HD there)"),
+            "{e}"
+        );
+        assert_ne!(
+            c.fingerprint(),
+            CpixKeys::parse(p(), DOC).unwrap().fingerprint()
+        );
+        // An open-ended band is UHD; a filter with no bounds names nothing.
+        let uhd = doc
+            .replace(" maxPixels=\"2073600\"", "")
+            .replace("442369", "2073601");
+        let c = CpixKeys::parse(p(), &uhd).unwrap();
+        assert!(c.scoped(0, Some(TrackType::Uhd)).is_some());
+        let e = CpixKeys::parse(
+            p(),
+            &doc.replace(" minPixels=\"442369\" maxPixels=\"2073600\"", ""),
+        )
+        .err()
+        .unwrap();
+        assert!(e.to_string().contains("names no track type"), "{e}");
+    }
+
+    #[test]
     fn bad_documents_say_what_is_wrong() {
         let cases = [
             (
