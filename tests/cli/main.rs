@@ -15,6 +15,7 @@ mod harness;
 mod hostile;
 mod keydist;
 mod keys;
+mod keyscope;
 mod ladder;
 mod package;
 mod policy;
