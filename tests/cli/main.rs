@@ -17,6 +17,7 @@ mod hostile;
 mod iframes;
 mod keydist;
 mod keys;
+mod keyscope;
 mod ladder;
 mod package;
 mod policy;

@@ -25,6 +25,7 @@ pub mod iframes;
 pub mod ladder;
 mod multivariant;
 mod renditions;
+mod scope;
 pub mod verify;
 mod webvtt;
 
@@ -37,7 +38,7 @@ use shieldpack_core::fsutil::{self, StagedDir};
 use shieldpack_core::hls::{
     bandwidth, Key, MasterPlaylist, MediaPlaylist, MediaSegment, PlaylistType, Variant,
 };
-use shieldpack_core::keys::{self, Keyring, KeyringFile, PackagedTitle};
+use shieldpack_core::keys::{self, KeyScope, Keyring, KeyringFile, PackagedTitle, TrackType};
 use shieldpack_core::manifest::resolved;
 use shieldpack_core::manifest::{
     self, key_uri, Manifest, Rendition, Rotation, SceneTag, SegmentRecord, Source,
@@ -123,6 +124,8 @@ pub struct Options {
     pub scheme: cmaf::Scheme,
     /// Also write a DASH `manifest.mpd` over the CMAF segments (`--dash`).
     pub dash: bool,
+    /// One key per period, or one per period and track type (`--key-scope`).
+    pub key_scope: KeyScope,
 }
 
 /// Lends the pipeline a core while it runs (`Options::idle`): `batch` lends
@@ -282,6 +285,32 @@ impl PeriodCounter {
     }
 }
 
+/// What `--key-scope track-type` cannot do (yet).
+fn check_track_type_scope(o: &Options, keyring: Option<&Keyring>) -> Result<()> {
+    if !o.key_uri.contains("{kid}") {
+        return Err(Error::arg(
+            format!("--key-scope track-type gives each track type its own key, but --key-uri '{}' would name them all alike", o.key_uri),
+            "put {kid} in --key-uri (the default keys/{kid}.key has it)",
+        ));
+    }
+    if let Some(c) = keyring.and_then(Keyring::provided) {
+        if !c.has_track_types() {
+            return Err(Error::invalid_file(
+                &c.path,
+                "has no key for a track type (no usage rule with an intendedTrackType, AudioFilter or VideoFilter), but --key-scope track-type needs one per period and track type",
+                "leave --key-scope out to use its one key per period, or ask the provider for keys by track type (`shieldpack keys export --format cpix` of a track-type package writes such a document)",
+            ));
+        }
+    }
+    if o.policy.is_some() || o.format != Container::Ts {
+        return Err(Error::arg(
+            "--key-scope track-type is supported for MPEG-TS packages without --policy for now",
+            "leave --key-scope out, or package with --format ts and no --policy",
+        ));
+    }
+    Ok(())
+}
+
 /// The key, KID and IV of segment `sequence` in `period` of the
 /// `rendition`-th rendition (`Keyring::rendition_iv`).
 fn segment_key(
@@ -290,10 +319,14 @@ fn segment_key(
     period: u64,
     sequence: u64,
     rendition: usize,
+    track: Option<TrackType>,
 ) -> Result<SegmentKey> {
     // A provider's keys (`--cpix`) must cover every period the package has.
-    if let Some(c) = kr.provided().filter(|c| c.period(period).is_none()) {
-        return Err(c.missing_period(period));
+    if let Some(c) = kr.provided().filter(|c| c.scoped(period, track).is_none()) {
+        return Err(match track {
+            None => c.missing_period(period),
+            Some(t) => c.missing_track(period, t),
+        });
     }
     let generation = kr.generation_for(&o.content_id, period);
     let (iv, explicit) = match o.iv {
@@ -305,8 +338,8 @@ fn segment_key(
     };
     Ok(SegmentKey {
         generation,
-        kid: hex::encode(kr.kid(&o.content_id, generation, period)),
-        key: kr.content_key(&o.content_id, generation, period),
+        kid: hex::encode(kr.scoped_kid(&o.content_id, generation, period, track)),
+        key: kr.scoped_content_key(&o.content_id, generation, period, track),
         iv,
         explicit,
     })
@@ -363,6 +396,9 @@ struct Writer<'a> {
     /// name when the caller chose it (several renditions).
     rendition_index: usize,
     rendition_name: Option<String>,
+    /// The rendition's track type under `--key-scope track-type` (known
+    /// for video at `Event::Start`), `None` under the period scope.
+    track: Option<TrackType>,
     start: Option<(media::MediaInfo, media::Selection, String)>,
     cur: Option<Current>,
     /// The EXT-X-KEY in force: None before the first, Some(None) for METHOD=NONE.
@@ -450,7 +486,14 @@ impl Writer<'_> {
         let scene = &p.scenes[j];
         let mut buf = std::fs::read(&cur.path).map_err(|e| Error::io(&cur.path, e))?;
         if cur.kid.is_some() {
-            let old = segment_key(o, kr, cur.period, sequence, self.rendition_index)?;
+            let old = segment_key(
+                o,
+                kr,
+                cur.period,
+                sequence,
+                self.rendition_index,
+                self.track,
+            )?;
             let len = crypto::decrypt_in_place(&mut buf, &old.key, &old.iv).ok_or_else(|| {
                 Error::invalid_file(
                     &cur.path,
@@ -464,7 +507,14 @@ impl Writer<'_> {
             self.counter = before;
         }
         cur.period = self.counter.next(Region::Scene(j), index, start);
-        let k = segment_key(o, kr, cur.period, sequence, self.rendition_index)?;
+        let k = segment_key(
+            o,
+            kr,
+            cur.period,
+            sequence,
+            self.rendition_index,
+            self.track,
+        )?;
         crypto::encrypt_in_place(&mut buf, &k.key, &k.iv);
         let mut file = std::fs::File::create(&cur.path).map_err(|e| Error::io(&cur.path, e))?;
         std::io::Write::write_all(&mut file, &buf).map_err(|e| Error::io(&cur.path, e))?;
@@ -493,6 +543,12 @@ impl Writer<'_> {
                     .unwrap_or_else(|| format!("{}p", selection.video.height.unwrap_or(0)));
                 let dir = self.root.join(&name);
                 std::fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+                if self.o.key_scope == KeyScope::TrackType && self.track.is_none() {
+                    self.track = Some(TrackType::of_video(
+                        selection.video.width.unwrap_or(0),
+                        selection.video.height.unwrap_or(0),
+                    ));
+                }
                 self.start = Some((info, selection, name));
             }
             segment::Event::Init(clear) => {
@@ -504,7 +560,7 @@ impl Writer<'_> {
                 let (kid, constant_iv) = self.keyring.map_or(([0; 16], [0; 16]), |kr| {
                     let generation = kr.generation_for(&o.content_id, 0);
                     (
-                        kr.kid(&o.content_id, generation, 0),
+                        kr.scoped_kid(&o.content_id, generation, 0, self.track),
                         // cbcs's constant IV, one for the title: derived
                         // under a sequence number no segment has, so it is
                         // none of the IVs `--iv derived` gives segments.
@@ -571,11 +627,12 @@ impl Writer<'_> {
                         self.last_key = Some(None);
                     }
                     Some(kr) => {
-                        let k = segment_key(o, kr, period, sequence, self.rendition_index)?;
+                        let k =
+                            segment_key(o, kr, period, sequence, self.rendition_index, self.track)?;
                         if o.scheme.common().is_some() {
                             let sk = cmaf::SampleKey {
                                 key: k.key.clone(),
-                                kid: kr.kid(&o.content_id, k.generation, period),
+                                kid: kr.scoped_kid(&o.content_id, k.generation, period, self.track),
                                 // One constant IV for the title, the init
                                 // segment's (`Event::Init`): under another key
                                 // it is no reuse, and readers that ignore
@@ -720,6 +777,17 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         }
         None => None,
     };
+    if o.key_scope == KeyScope::TrackType {
+        check_track_type_scope(o, keyring)?;
+    } else if let Some(c) = keyring.and_then(Keyring::provided) {
+        if c.has_track_types() {
+            return Err(Error::invalid_file(
+                &c.path,
+                "gives its keys by track type (usage rules with intendedTrackType, AudioFilter or VideoFilter), one key per period and track type",
+                "add --key-scope track-type, so that each rendition is encrypted with its track type's key",
+            ));
+        }
+    }
     if o.dash && o.format != Container::Cmaf {
         return Err(Error::arg(
             "--dash needs CMAF segments",
@@ -1082,6 +1150,10 @@ fn run_pipeline<'a>(
         root,
         rendition_index,
         rendition_name,
+        track: match (o.key_scope, &stage) {
+            (KeyScope::TrackType, Stage::Audio { .. }) => Some(TrackType::Audio),
+            _ => None,
+        },
         start: None,
         cur: None,
         last_key: None,
@@ -1359,6 +1431,7 @@ fn manifest_of(
         segment_duration: o.segment_duration,
         rotation: o.rotation,
         rotation_config: o.rotation_config.clone(),
+        key_scope: o.key_scope,
         source: Source {
             file: file_name(o.title_source.as_deref().unwrap_or(&o.input)),
             duration: ms(summary.duration),
@@ -1375,6 +1448,13 @@ fn manifest_of(
                     }
                     None => (None, None, None),
                 };
+                // As the writer chose it (`Writer::track`), from the same
+                // kind and dimensions.
+                let track_type = match (o.key_scope, kind.as_deref()) {
+                    (KeyScope::Period, _) | (_, Some("subtitles")) => None,
+                    (KeyScope::TrackType, Some("audio")) => Some(TrackType::Audio),
+                    (KeyScope::TrackType, _) => Some(TrackType::of_video(w, h)),
+                };
                 Rendition {
                     name: m.name,
                     source: m.source,
@@ -1389,6 +1469,7 @@ fn manifest_of(
                         None => String::new(),
                     },
                     frame_rate: m.variant.frame_rate,
+                    track_type,
                     codecs: m.variant.codecs.unwrap_or_default(),
                     segments: m.records,
                 }
@@ -1777,6 +1858,7 @@ mod tests {
                     format: Container::Ts,
                     scheme: cmaf::Scheme::Aes128,
                     dash: false,
+                    key_scope: KeyScope::Period,
                 };
                 let progress: &dyn Progress = if lent {
                     &*lend
@@ -1913,6 +1995,7 @@ mod tests {
             format: Container::Ts,
             scheme: cmaf::Scheme::Aes128,
             dash: false,
+            key_scope: KeyScope::Period,
             reuse_content_id: false,
             drm: Vec::new(),
             drm_options: Default::default(),

@@ -132,6 +132,10 @@ pub fn options_for(
             Some(CliScheme::Cenc) => package::cmaf::Scheme::Cenc,
         },
         dash: f.dash,
+        key_scope: match f.key_scope {
+            shieldpack::cli::KeyScopeArg::Period => shieldpack_core::keys::KeyScope::Period,
+            shieldpack::cli::KeyScopeArg::TrackType => shieldpack_core::keys::KeyScope::TrackType,
+        },
     })
 }
 
