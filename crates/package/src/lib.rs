@@ -24,6 +24,7 @@ mod drmwire;
 pub mod iframes;
 pub mod ladder;
 mod multivariant;
+mod parallel;
 mod renditions;
 mod scope;
 pub mod verify;
@@ -824,27 +825,56 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
             "package one input with one audio track with --dash, or leave --dash out for HLS",
         ));
     }
-    // Renditions run one after another through the same pipeline (memory
-    // stays that of one); the first decides the cuts, the others follow them.
+    // Renditions run through the same pipeline, as many at once as there
+    // are cores (`parallel`), each cut by the same plan. The first decides
+    // the cuts: one whose own keyframes put a cut elsewhere runs again,
+    // following the first's cuts (and is refused if it cannot).
+    let workers = parallel::workers(inputs.len(), o.overlap);
+    let mut runs: Vec<Option<_>> = parallel::ordered(inputs.len(), workers, progress, |r, p| {
+        let stage = Stage::Video(&plan);
+        run_pipeline(
+            o,
+            inputs[r],
+            r,
+            names[r].clone(),
+            keyring,
+            policy.as_ref(),
+            stage,
+            staged.path(),
+            p,
+        )
+    })?
+    .into_iter()
+    .map(Some)
+    .collect();
     let mut made: Vec<Made> = Vec::with_capacity(inputs.len());
     let mut first_summary = None;
     let mut independent = true;
     for (r, (input, name)) in inputs.iter().copied().zip(names).enumerate() {
-        let plan_r = match made.first() {
-            None => plan.clone(),
-            Some(m) => renditions::follow(&plan, &m.records),
+        let run = runs[r].take().expect("each run is taken once");
+        let (summary, mut w) = match made.first() {
+            Some(m) if !renditions::same_cuts(&m.records, &run.1.records) => {
+                let (_, w) = run;
+                let dir = w.start.as_ref().map(|(_, _, d)| staged.path().join(d));
+                drop(w);
+                if let Some(dir) = dir.filter(|d| d.is_dir()) {
+                    std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+                }
+                let plan_r = renditions::follow(&plan, &m.records);
+                run_pipeline(
+                    o,
+                    input,
+                    r,
+                    name,
+                    keyring,
+                    policy.as_ref(),
+                    Stage::Video(&plan_r),
+                    staged.path(),
+                    progress,
+                )?
+            }
+            _ => run,
         };
-        let (summary, mut w) = run_pipeline(
-            o,
-            input,
-            r,
-            name,
-            keyring,
-            policy.as_ref(),
-            Stage::Video(&plan_r),
-            staged.path(),
-            progress,
-        )?;
         if let Some(m) = made.first() {
             renditions::check_aligned(
                 inputs[0],

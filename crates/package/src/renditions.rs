@@ -97,6 +97,15 @@ pub(crate) fn follow(plan: &segment::Plan, first: &[SegmentRecord]) -> segment::
     }
 }
 
+/// Whether `got` starts its segments where `first` did.
+pub(crate) fn same_cuts(first: &[SegmentRecord], got: &[SegmentRecord]) -> bool {
+    first.len() == got.len()
+        && first
+            .iter()
+            .zip(got)
+            .all(|(a, b)| (a.start - b.start).abs() <= SAME_CUT)
+}
+
 /// Refuses `input`'s segments unless they start where `first_input`'s did.
 pub(crate) fn check_aligned(
     first_input: &Path,
