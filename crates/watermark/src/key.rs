@@ -75,6 +75,7 @@ impl WmKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shieldpack_core::error::Error;
 
     #[test]
     fn key_file_round_trips_and_is_private() {
