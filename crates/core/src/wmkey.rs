@@ -22,15 +22,7 @@ pub fn read(path: &Path) -> Result<Zeroizing<[u8; 32]>> {
             "pass the file written by `shieldpack watermark keygen -o WMKEY`",
         )
     };
-    let meta = std::fs::metadata(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            Error::InputMissing {
-                path: path.to_path_buf(),
-            }
-        } else {
-            Error::io(path, e)
-        }
-    })?;
+    let meta = std::fs::metadata(path).map_err(|e| Error::input(path, e))?;
     if !meta.is_file() || meta.len() > MAX_BYTES {
         return Err(bad("not a small regular file"));
     }
@@ -41,7 +33,8 @@ pub fn read(path: &Path) -> Result<Zeroizing<[u8; 32]>> {
         .strip_prefix(PREFIX)
         .ok_or_else(|| bad("missing the shieldpack-wmkey-v1 header"))?;
     let mut secret = Zeroizing::new([0u8; 32]);
-    hex::decode_to_slice(hexpart, &mut secret[..]).map_err(|_| bad("the key is not 64 hex digits"))?;
+    hex::decode_to_slice(hexpart, &mut secret[..])
+        .map_err(|_| bad("the key is not 64 hex digits"))?;
     Ok(secret)
 }
 

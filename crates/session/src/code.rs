@@ -215,15 +215,7 @@ pub fn check_id(id: &str) -> Result<()> {
 
 /// Reads a sessions file: one id a line; blank lines and `#` comments skipped.
 pub fn read_ids(path: &Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            Error::InputMissing {
-                path: path.to_path_buf(),
-            }
-        } else {
-            Error::io(path, e)
-        }
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::input(path, e))?;
     let mut ids = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
