@@ -23,11 +23,13 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 
 use ff::format::Pixel;
-use ff::{codec, decoder, encoder, format, frame, media, picture, Dictionary, Packet, Rational};
+use ff::{codec, encoder, format, frame, media, picture, Dictionary, Packet, Rational};
 use ffmpeg_next as ff;
 
 use shieldpack_core::error::{Error, Result};
 use shieldpack_core::ladder::{Probe, RungPlan};
+
+use crate::decode::{open_video, VideoIn};
 use shieldpack_core::progress::Progress;
 
 use crate::ff_err;
@@ -90,52 +92,6 @@ pub struct Transcoded {
     pub cuts: Vec<f64>,
     /// Frames decoded from the source (each rung has as many).
     pub frames: u64,
-}
-
-struct VideoIn {
-    index: usize,
-    decoder: decoder::Video,
-    time_base: Rational,
-    fps: Rational,
-}
-
-fn open_video(ictx: &format::context::Input, path: &Path) -> Result<VideoIn> {
-    let ist = ictx
-        .streams()
-        .best(media::Type::Video)
-        .ok_or_else(|| Error::NoVideo {
-            path: path.to_path_buf(),
-        })?;
-    let mut ctx = codec::context::Context::from_parameters(ist.parameters())
-        .map_err(ff_err(path, "read the video stream's parameters"))?;
-    ctx.set_threading(codec::threading::Config {
-        kind: codec::threading::Type::Frame,
-        count: 0,
-        ..Default::default()
-    });
-    let decoder = ctx
-        .decoder()
-        .video()
-        .map_err(ff_err(path, "open the video decoder"))?;
-    if decoder.width() < 16 || decoder.height() < 16 {
-        return Err(Error::NotMedia {
-            path: path.to_path_buf(),
-            reason: format!("video of {}x{} pixels", decoder.width(), decoder.height()),
-        });
-    }
-    let mut fps = ist.avg_frame_rate();
-    if fps.numerator() <= 0 || fps.denominator() <= 0 {
-        fps = ist.rate();
-    }
-    if fps.numerator() <= 0 || fps.denominator() <= 0 {
-        fps = Rational(25, 1);
-    }
-    Ok(VideoIn {
-        index: ist.index(),
-        decoder,
-        time_base: ist.time_base(),
-        fps,
-    })
 }
 
 fn sar_of(r: Rational) -> f64 {
@@ -512,17 +468,7 @@ pub fn transcode(
     }
     let audio_params: Vec<(ff::codec::Parameters, Rational)> =
         audio.into_iter().map(|(_, p, tb)| (p, tb)).collect();
-    let frames_estimate = {
-        let ist = ictx.stream(vin.index).expect("found above");
-        let n = ist.frames().max(0) as u64;
-        if n > 0 {
-            n
-        } else if ictx.duration() > 0 {
-            (ictx.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE) * f64::from(vin.fps)) as u64
-        } else {
-            0
-        }
-    };
+    let frames_estimate = vin.frames_estimate;
     progress.set_length(frames_estimate.max(1));
 
     // x264's own threads split the cores among the rungs; each rung also has

@@ -7,6 +7,7 @@
 mod annexb;
 pub mod audio;
 pub mod codecs;
+pub mod decode;
 pub mod detect;
 mod editlist;
 mod fmp4;
