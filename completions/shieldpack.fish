@@ -247,6 +247,7 @@ cbcs\t'Common encryption, AES-CBC 1:9 pattern (cmaf default)'
 cenc\t'Common encryption, AES-CTR with per-sample IVs (cmaf)'"
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l key-scope -d 'Keys per period: one for the whole title, or one for each track type (AUDIO, SD up to 768x576 pixels, HD up to 1920x1080, UHD above), as DRM key servers issue them; track-type needs {kid} in --key-uri' -r -f -a "period\t'One key per period for the whole title'
 track-type\t'A key per period for each of AUDIO, SD, HD and UHD'"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l ladder -d 'Transcode every title into an aligned H.264 ladder and package every rung as a rendition, as `package --ladder SPEC` does (HEIGHTp:BITRATEk,..., `apple`, or `auto`, which picks a ladder per title)' -r
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
 always\t''
 never\t''"

@@ -762,6 +762,12 @@ pub struct BatchArgs {
 
     #[command(flatten)]
     pub flags: PackageFlags,
+
+    /// Transcode every title into an aligned H.264 ladder and package every
+    /// rung as a rendition, as `package --ladder SPEC` does (HEIGHTp:BITRATEk,...,
+    /// `apple`, or `auto`, which picks a ladder per title)
+    #[arg(long, value_name = "SPEC")]
+    pub ladder: Option<String>,
 }
 
 #[derive(Debug, Args)]
