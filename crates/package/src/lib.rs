@@ -303,10 +303,10 @@ fn check_track_type_scope(o: &Options, keyring: Option<&Keyring>) -> Result<()> 
             ));
         }
     }
-    if o.policy.is_some() || o.format != Container::Ts {
+    if o.format != Container::Ts {
         return Err(Error::arg(
-            "--key-scope track-type is supported for MPEG-TS packages without --policy for now",
-            "leave --key-scope out, or package with --format ts and no --policy",
+            "--key-scope track-type is supported for MPEG-TS packages for now",
+            "leave --key-scope out, or package with --format ts",
         ));
     }
     Ok(())
@@ -1520,13 +1520,19 @@ fn write_resolved_policy(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let r = resolved::resolve(
+    let mut r = resolved::resolve(
         p,
         &file_name,
         &o.content_id,
         &manifest.renditions[0].name,
         &manifest.renditions[0].segments,
     );
+    for other in manifest.renditions[1..]
+        .iter()
+        .filter(|x| resolved::keyed(x))
+    {
+        r.add_kids_of(&other.segments);
+    }
     fsutil::write_file(&root.join(resolved::FILE), r.to_json().as_bytes())?;
     Ok(r)
 }

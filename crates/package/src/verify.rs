@@ -317,6 +317,41 @@ fn check_policy(
                 }
             }
         }
+        // The other renditions' segments of the range (cut alike: the
+        // multivariant check says when not): clear or encrypted as the
+        // scene is, and their KIDs (a track type's own, under
+        // `--key-scope track-type`) listed after the first's.
+        let should_encrypt = scene.is_none_or(|s| s.drm_level.encrypted());
+        let range = span.first_sequence..=span.last_sequence;
+        let others = m
+            .renditions
+            .iter()
+            .filter(|x| x.name != rendition.name && resolved::keyed(x));
+        for seg in others.flat_map(|x| x.segments.iter().filter(|s| range.contains(&s.sequence))) {
+            if encrypted_by_uri
+                .get(&seg.uri)
+                .is_some_and(|&enc| enc != should_encrypt)
+            {
+                c.defect(
+                    &seg.uri,
+                    format!(
+                        "is {} but {name} is {}",
+                        if should_encrypt { "clear" } else { "encrypted" },
+                        if should_encrypt { "protected" } else { "clear" }
+                    ),
+                );
+            }
+            if let Some(k) = &seg.kid {
+                if kid_set.insert(k) {
+                    kids.push(k.clone());
+                }
+                if let Some(other) = kid_owner.insert(k.clone(), name.clone()) {
+                    if other != name {
+                        c.defect(f, format!("KID {k} is used by both {other} and {name}: a key spans two scenes"));
+                    }
+                }
+            }
+        }
         if kids != span.kids {
             c.defect(
                 f,
