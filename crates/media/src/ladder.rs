@@ -94,6 +94,19 @@ pub struct Transcoded {
     pub frames: u64,
 }
 
+/// x264 threads per rung: the cores in proportion to the rung's share of
+/// the largest rung's pixels, at least one. On 2 cores a 1080p/720p/540p/
+/// 360p ladder gets 2, 1, 1, 1: the 1080p rung (over half the pixels of the
+/// ladder) can use both cores while the small rungs are done.
+fn encoder_threads(rungs: &[RungPlan], cores: usize) -> Vec<usize> {
+    let pixels = |r: &RungPlan| u64::from(r.width) * u64::from(r.height);
+    let top = rungs.iter().map(pixels).max().unwrap_or(1).max(1);
+    rungs
+        .iter()
+        .map(|r| ((cores as u64 * pixels(r) + top / 2) / top).max(1) as usize)
+        .collect()
+}
+
 fn sar_of(r: Rational) -> f64 {
     if r.numerator() > 0 && r.denominator() > 0 {
         f64::from(r)
@@ -471,13 +484,15 @@ pub fn transcode(
     let frames_estimate = vin.frames_estimate;
     progress.set_length(frames_estimate.max(1));
 
-    // x264's own threads split the cores among the rungs; each rung also has
-    // its own thread, so one slow rung does not hold the others back.
+    // Each rung has its own thread, so one slow rung does not hold the
+    // others back, and x264 threads of its own in proportion to its pixels
+    // (`encoder_threads`): the top rung is most of the work, and with one
+    // thread it alone set the wall time while the other core idled.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = cores.div_ceil(rungs.len()).max(1);
+    let threads = encoder_threads(rungs, cores);
     let mut senders: Vec<SyncSender<Msg>> = Vec::new();
     let mut handles = Vec::new();
-    for plan in rungs {
+    for (plan, threads) in rungs.iter().zip(threads) {
         let path = dir.join(format!("{}.{ext}", plan.name(rungs)));
         let (tx, rx) = sync_channel::<Msg>(QUEUE);
         let (plan, tb, fps, ap, st) = (
@@ -755,5 +770,19 @@ mod tests {
             .collect();
         let got: Vec<usize> = (0..150).filter(|i| k.is_key(times[*i], *i == 0)).collect();
         assert_eq!(got, vec![0, 60, 120]);
+    }
+
+    #[test]
+    fn encoder_threads_follow_each_rungs_pixels() {
+        let r = |width, height| RungPlan {
+            width,
+            height,
+            kbps: 1000,
+        };
+        let ladder = [r(1920, 1080), r(1280, 720), r(960, 540), r(640, 360)];
+        assert_eq!(encoder_threads(&ladder, 2), vec![2, 1, 1, 1]);
+        assert_eq!(encoder_threads(&ladder, 4), vec![4, 2, 1, 1]);
+        assert_eq!(encoder_threads(&ladder, 1), vec![1, 1, 1, 1]);
+        assert_eq!(encoder_threads(&[r(640, 360)], 8), vec![8]);
     }
 }
