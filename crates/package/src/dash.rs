@@ -8,29 +8,27 @@
 //! `cenc:default_KID`, then whatever DRM systems' elements the caller adds
 //! (`extra_protection`, written as given: `--drm`'s signalling plugs in here).
 //!
-//! Not yet IOP's one AdaptationSet per content type: the segments carry video
-//! and audio muxed (one `moof`, two track fragments), so the one
-//! Representation lists both codecs. Shaka Player plays that; dash.js refuses
-//! multiplexed representations by design.
+//! One AdaptationSet per content type, as DASH-IF IOP wants and dash.js
+//! needs (it does not play multiplexed representations): the video
+//! renditions are Representations of one set, each audio language a set of
+//! its own with `lang`, every Representation one CMAF track with its own
+//! SegmentTemplate and SegmentTimeline (audio segments are cut at the
+//! video's times but their records keep their own starts and durations).
+//! ContentProtection goes on each AdaptationSet, with the default KID of
+//! its first Representation's first encrypted segment. WebVTT subtitle
+//! renditions are HLS-only for now (their segments are not fMP4).
 
 use std::fmt::Write as _;
 
-use shieldpack_core::manifest::SegmentRecord;
+use shieldpack_core::manifest::{Rendition, SegmentRecord};
 
-/// What the MPD says about the one rendition.
+/// What the MPD lists: the package's renditions (video, and audio with
+/// `kind` "audio"; others are left out), in the manifest's order.
 pub struct Mpd<'a> {
-    pub rendition: &'a str,
-    pub codecs: &'a str,
-    pub width: u32,
-    pub height: u32,
-    pub frame_rate: Option<f64>,
-    pub bandwidth: u64,
+    pub renditions: &'a [Rendition],
     /// `cenc` or `cbcs` with common encryption, else `None`.
     pub scheme: Option<&'a str>,
-    /// The default KID, 32 hex digits.
-    pub default_kid: Option<&'a str>,
     pub extra_protection: &'a [String],
-    pub records: &'a [SegmentRecord],
     pub duration: f64,
 }
 
@@ -93,6 +91,35 @@ fn timeline(records: &[SegmentRecord]) -> String {
 }
 
 impl Mpd<'_> {
+    /// The AdaptationSets: all video renditions in one, then one per audio
+    /// language (in order of first appearance).
+    fn sets(&self) -> Vec<(&'static str, Option<&str>, Vec<&Rendition>)> {
+        let mut sets: Vec<(&'static str, Option<&str>, Vec<&Rendition>)> = Vec::new();
+        let video: Vec<&Rendition> = self
+            .renditions
+            .iter()
+            .filter(|r| r.kind.is_none())
+            .collect();
+        if !video.is_empty() {
+            sets.push(("video", None, video));
+        }
+        for r in self
+            .renditions
+            .iter()
+            .filter(|r| r.kind.as_deref() == Some("audio"))
+        {
+            let lang = r.language.as_deref();
+            match sets
+                .iter_mut()
+                .find(|(t, l, _)| *t == "audio" && *l == lang)
+            {
+                Some((_, _, rs)) => rs.push(r),
+                None => sets.push(("audio", lang, vec![r])),
+            }
+        }
+        sets
+    }
+
     pub fn write(&self) -> String {
         let mut o = String::new();
         o.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -104,52 +131,85 @@ impl Mpd<'_> {
             iso_duration(self.duration)
         );
         o.push_str("  <Period id=\"0\" start=\"PT0S\">\n");
-        o.push_str(
-            "    <AdaptationSet id=\"0\" contentType=\"video\" mimeType=\"video/mp4\" \
-             segmentAlignment=\"true\" startWithSAP=\"1\">\n",
-        );
-        if let Some(scheme) = self.scheme {
+        for (id, (kind, lang, reps)) in self.sets().into_iter().enumerate() {
             let _ = write!(
                 o,
-                "      <ContentProtection schemeIdUri=\"urn:mpeg:dash:mp4protection:2011\" value=\"{scheme}\""
+                "    <AdaptationSet id=\"{id}\" contentType=\"{kind}\" mimeType=\"{kind}/mp4\" \
+                 segmentAlignment=\"true\" startWithSAP=\"1\""
             );
-            if let Some(kid) = self.default_kid {
-                let _ = write!(o, " cenc:default_KID=\"{}\"", uuid(kid));
+            if let Some(l) = lang {
+                let _ = write!(o, " lang=\"{}\"", escape(l));
             }
-            o.push_str("/>\n");
-            for e in self.extra_protection {
-                let _ = writeln!(o, "      {}", e.trim());
+            o.push_str(">\n");
+            if kind == "audio" {
+                o.push_str(
+                    "      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"main\"/>\n",
+                );
             }
+            if let Some(scheme) = self.scheme {
+                let _ = write!(
+                    o,
+                    "      <ContentProtection schemeIdUri=\"urn:mpeg:dash:mp4protection:2011\" value=\"{scheme}\""
+                );
+                let kid = reps
+                    .iter()
+                    .find_map(|r| r.segments.iter().find_map(|s| s.kid.as_deref()));
+                if let Some(kid) = kid {
+                    let _ = write!(o, " cenc:default_KID=\"{}\"", uuid(kid));
+                }
+                o.push_str("/>\n");
+                for e in self.extra_protection {
+                    let _ = writeln!(o, "      {}", e.trim());
+                }
+            }
+            for r in reps {
+                representation(&mut o, r);
+            }
+            o.push_str("    </AdaptationSet>\n");
         }
-        let _ = write!(
-            o,
-            "      <Representation id=\"{}\" bandwidth=\"{}\" codecs=\"{}\" width=\"{}\" height=\"{}\"",
-            escape(self.rendition),
-            self.bandwidth,
-            escape(self.codecs),
-            self.width,
-            self.height
-        );
-        if let Some(f) = self.frame_rate {
-            let _ = write!(o, " frameRate=\"{}\"", (f * 1000.0).round() / 1000.0);
-        }
-        o.push_str(">\n");
-        let _ = writeln!(
-            o,
-            "        <SegmentTemplate timescale=\"1000\" initialization=\"{r}/init.mp4\" \
-             media=\"{r}/seg_$Number%05d$.m4s\" startNumber=\"0\">",
-            r = escape(self.rendition)
-        );
-        o.push_str("          <SegmentTimeline>\n");
-        o.push_str(&timeline(self.records).replace("          <S", "            <S"));
-        o.push_str("          </SegmentTimeline>\n");
-        o.push_str("        </SegmentTemplate>\n");
-        o.push_str("      </Representation>\n");
-        o.push_str("    </AdaptationSet>\n");
         o.push_str("  </Period>\n");
         o.push_str("</MPD>\n");
         o
     }
+}
+
+/// One Representation: one rendition's track, its own timeline.
+fn representation(o: &mut String, r: &Rendition) {
+    let _ = write!(
+        o,
+        "      <Representation id=\"{}\" bandwidth=\"{}\" codecs=\"{}\"",
+        escape(&r.name),
+        r.bandwidth,
+        escape(&r.codecs),
+    );
+    if let Some((w, h)) = r
+        .resolution
+        .split_once('x')
+        .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
+    {
+        let _ = write!(o, " width=\"{w}\" height=\"{h}\"");
+    }
+    if let Some(f) = r.frame_rate {
+        let _ = write!(o, " frameRate=\"{}\"", (f * 1000.0).round() / 1000.0);
+    }
+    o.push_str(">\n");
+    if let Some(c) = r.channels {
+        let _ = writeln!(
+            o,
+            "        <AudioChannelConfiguration schemeIdUri=\"urn:mpeg:dash:23003:3:audio_channel_configuration:2011\" value=\"{c}\"/>"
+        );
+    }
+    let _ = writeln!(
+        o,
+        "        <SegmentTemplate timescale=\"1000\" initialization=\"{r}/init.mp4\" \
+         media=\"{r}/seg_$Number%05d$.m4s\" startNumber=\"0\">",
+        r = escape(&r.name)
+    );
+    o.push_str("          <SegmentTimeline>\n");
+    o.push_str(&timeline(&r.segments).replace("          <S", "            <S"));
+    o.push_str("          </SegmentTimeline>\n");
+    o.push_str("        </SegmentTemplate>\n");
+    o.push_str("      </Representation>\n");
 }
 
 #[cfg(test)]
@@ -185,6 +245,66 @@ mod tests {
         assert_eq!(
             uuid("00112233445566778899AABBCCDDEEFF"),
             "00112233-4455-6677-8899-aabbccddeeff"
+        );
+    }
+
+    fn rendition(name: &str, kind: Option<&str>, language: Option<&str>) -> Rendition {
+        Rendition {
+            name: name.into(),
+            source: None,
+            kind: kind.map(str::to_string),
+            language: language.map(str::to_string),
+            channels: kind.map(|_| 2),
+            playlist: format!("{name}/index.m3u8"),
+            bandwidth: 100_000,
+            average_bandwidth: 90_000,
+            resolution: if kind.is_none() {
+                "640x360".into()
+            } else {
+                String::new()
+            },
+            frame_rate: kind.is_none().then_some(25.0),
+            codecs: if kind.is_none() {
+                "avc1.64001e".into()
+            } else {
+                "mp4a.40.2".into()
+            },
+            segments: vec![rec(0.0, 6.0), rec(6.0, 4.0)],
+        }
+    }
+
+    #[test]
+    fn one_adaptation_set_per_content_type_and_audio_language() {
+        let rs = [
+            rendition("360p", None, None),
+            rendition("720p", None, None),
+            rendition("audio-en", Some("audio"), Some("en")),
+            rendition("audio-fr", Some("audio"), Some("fr")),
+            rendition("audio-en-2", Some("audio"), Some("en")),
+            rendition("subs-en", Some("subtitles"), Some("en")),
+        ];
+        let mpd = Mpd {
+            renditions: &rs,
+            scheme: Some("cenc"),
+            extra_protection: &[],
+            duration: 10.0,
+        }
+        .write();
+        let sets: Vec<&str> = mpd
+            .lines()
+            .filter(|l| l.contains("<AdaptationSet"))
+            .collect();
+        assert_eq!(sets.len(), 3, "{mpd}");
+        assert!(sets[0].contains("contentType=\"video\""), "{mpd}");
+        assert!(sets[1].contains("lang=\"en\""), "{mpd}");
+        assert!(sets[2].contains("lang=\"fr\""), "{mpd}");
+        assert_eq!(mpd.matches("<ContentProtection").count(), 3, "{mpd}");
+        assert_eq!(mpd.matches("<Representation").count(), 5, "{mpd}");
+        assert_eq!(mpd.matches("<SegmentTimeline>").count(), 5, "{mpd}");
+        assert!(!mpd.contains("subs-en"), "{mpd}");
+        assert!(
+            mpd.contains("initialization=\"audio-en-2/init.mp4\""),
+            "{mpd}"
         );
     }
 }

@@ -498,10 +498,9 @@ impl Writer<'_> {
                     let generation = kr.generation_for(&o.content_id, 0);
                     (
                         kr.kid(&o.content_id, generation, 0),
-                        // cbcs's constant IV, one for the title: derived
-                        // under a sequence number no segment has, so it is
-                        // none of the IVs `--iv derived` gives segments.
-                        kr.iv(&o.content_id, generation, 0, u64::MAX),
+                        // cbcs's constant IV, one per rendition for the
+                        // title (`cmaf::iv_sequence` says why).
+                        cmaf::constant_iv(kr, &o.content_id, generation, self.rendition_index),
                     )
                 });
                 let init = cmaf::init_segment(&path, &clear, common, kid, constant_iv, &[])?;
@@ -573,11 +572,11 @@ impl Writer<'_> {
                                 // segment's (`Event::Init`): under another key
                                 // it is no reuse, and readers that ignore
                                 // `seig` (FFmpeg) still find it in `tenc`.
-                                constant_iv: kr.iv(
+                                constant_iv: cmaf::constant_iv(
+                                    kr,
                                     &o.content_id,
                                     kr.generation_for(&o.content_id, 0),
-                                    0,
-                                    u64::MAX,
+                                    self.rendition_index,
                                 ),
                             };
                             cur.common = Some((Vec::new(), sk));
@@ -624,8 +623,9 @@ impl Writer<'_> {
                             "common encryption is only chosen for cmaf, which has an init segment"
                         )
                     };
+                    let sequence = cmaf::iv_sequence(self.rendition_index, index)?;
                     let seg =
-                        cmaf::encrypt_segment(&cur.path, &clear, init, scheme, &key, index as u64)?;
+                        cmaf::encrypt_segment(&cur.path, &clear, init, scheme, &key, sequence)?;
                     cur.hasher.update(&seg);
                     Self::write(&mut cur, &seg)?;
                 }
@@ -732,21 +732,10 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     let map = (o.format == Container::Cmaf).then(|| "init.mp4".to_string());
     // Every audio track becomes an alternate audio rendition, and video
     // renditions carry none, unless one input has at most one (muxed, as
-    // it always was).
-    let tracks = renditions::audio_tracks(&inputs)?;
+    // it always was). CMAF keeps every track apart (one track per file, as
+    // DASH-IF IOP and dash.js want), except from a pipe, read once.
+    let tracks = renditions::audio_tracks(&inputs, o.format == Container::Cmaf)?;
     plan.video_only = !tracks.is_empty();
-    if o.format == Container::Cmaf && plan.video_only {
-        return Err(Error::arg(
-            "alternate audio renditions are written as MPEG-TS only for now, so --format cmaf takes one input with at most one audio track",
-            "package one input with one audio track with --format cmaf, or use --format ts for several renditions",
-        ));
-    }
-    if o.dash && (multi || plan.video_only) {
-        return Err(Error::arg(
-            "--dash writes one muxed representation for now: several renditions or alternate audio tracks are not in its MPD yet",
-            "package one input with one audio track with --dash, or leave --dash out for HLS",
-        ));
-    }
     // Renditions run one after another through the same pipeline (memory
     // stays that of one); the first decides the cuts, the others follow them.
     let mut made: Vec<Made> = Vec::with_capacity(inputs.len());
@@ -858,24 +847,11 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         manifest.to_json().as_bytes(),
     )?;
     if o.dash {
-        let r = &manifest.renditions[0];
-        let (w, h) = r
-            .resolution
-            .split_once('x')
-            .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
-            .unwrap_or((0, 0));
         let common = keyring.and(o.scheme.common()).map(|_| o.scheme.as_str());
         let mpd = dash::Mpd {
-            rendition: &r.name,
-            codecs: &r.codecs,
-            width: w,
-            height: h,
-            frame_rate: r.frame_rate,
-            bandwidth: r.bandwidth,
+            renditions: &manifest.renditions,
             scheme: common,
-            default_kid: r.segments.iter().find_map(|s| s.kid.as_deref()),
             extra_protection: &[],
-            records: &r.segments,
             duration: manifest.source.duration,
         };
         fsutil::write_file(&staged.path().join("manifest.mpd"), mpd.write().as_bytes())?;
@@ -1107,7 +1083,7 @@ fn run_pipeline<'a>(
         let demuxed = match stage {
             Stage::Video(plan) => segment::run(input, plan, progress, spare_rx, sink),
             Stage::Audio { stream, cuts } => {
-                media::audio::run(input, stream, cuts, progress, spare_rx, sink)
+                media::audio::run(input, stream, o.format, cuts, progress, spare_rx, sink)
             }
         };
         let (made, mut w) = match moved {
