@@ -305,7 +305,7 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__batch)
-            opts="-o -i -j -q -v -h -V --output --keyring --identity --jobs --shard --include --exclude --follow-links --dry-run --force --segment-duration --rotate-every --rotate-segments --key-uri --iv --rotation --policy --clear --drm --license-url --apple --format --scheme --dash --quiet --verbose --json --color --no-progress --help --version"
+            opts="-o -i -j -q -v -h -V --output --keyring --identity --jobs --shard --include --exclude --follow-links --dry-run --force --segment-duration --rotate-every --rotate-segments --key-uri --iv --rotation --policy --clear --drm --license-url --apple --format --scheme --dash --key-scope --quiet --verbose --json --color --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -393,6 +393,10 @@ _shieldpack() {
                     ;;
                 --scheme)
                     COMPREPLY=($(compgen -W "aes-128 sample-aes cbcs cenc" -- "${cur}"))
+                    return 0
+                    ;;
+                --key-scope)
+                    COMPREPLY=($(compgen -W "period track-type" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -1443,7 +1447,7 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__package)
-            opts="-o -i -q -v -h -V --output --keyring --cpix --identity --content-id --segment-duration --rotate-every --rotate-segments --key-uri --iv --rotation --policy --clear --drm --license-url --apple --format --scheme --dash --ladder --force --reuse-content-id --ab-watermark --ab-crf --ab-preset --quiet --verbose --json --color --no-progress --help --version"
+            opts="-o -i -q -v -h -V --output --keyring --cpix --identity --content-id --segment-duration --rotate-every --rotate-segments --key-uri --iv --rotation --policy --clear --drm --license-url --apple --format --scheme --dash --key-scope --ladder --force --reuse-content-id --ab-watermark --ab-crf --ab-preset --quiet --verbose --json --color --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1519,6 +1523,10 @@ _shieldpack() {
                     ;;
                 --scheme)
                     COMPREPLY=($(compgen -W "aes-128 sample-aes cbcs cenc" -- "${cur}"))
+                    return 0
+                    ;;
+                --key-scope)
+                    COMPREPLY=($(compgen -W "period track-type" -- "${cur}"))
                     return 0
                     ;;
                 --ladder)

@@ -202,6 +202,8 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l scheme
 sample-aes\t'HLS SAMPLE-AES for MPEG-TS'
 cbcs\t'Common encryption, AES-CBC 1:9 pattern (cmaf default)'
 cenc\t'Common encryption, AES-CTR with per-sample IVs (cmaf)'"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l key-scope -d 'Keys per period: one for the whole title, or one for each track type (AUDIO, SD up to 768x576 pixels, HD up to 1920x1080, UHD above), as DRM key servers issue them; track-type needs {kid} in --key-uri' -r -f -a "period\t'One key per period for the whole title'
+track-type\t'A key per period for each of AUDIO, SD, HD and UHD'"
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l ladder -d 'Transcode INPUT into an aligned H.264 ladder and package every rung as a rendition: HEIGHTp:BITRATEk,... (e.g. 1080p:6000k,720p:3000k,360p:800k), `apple` (the HLS authoring specification\'s ladder, capped at the source\'s height) or `auto` (rungs and bit rates from a fast complexity probe of this title); INPUT is decoded once, keyframes are forced at the cuts' -r
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l ab-watermark -d 'Session forensics: re-encode the video twice, variants a and b of every segment (seg_NNNNN.a.ts, .b.ts) each marked with this watermark key, the variant and the segment index; `shieldpack session` then gives every session its own mix' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l ab-crf -d 'libx264 constant rate factor of the A/B re-encode' -r
@@ -243,6 +245,8 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l scheme -
 sample-aes\t'HLS SAMPLE-AES for MPEG-TS'
 cbcs\t'Common encryption, AES-CBC 1:9 pattern (cmaf default)'
 cenc\t'Common encryption, AES-CTR with per-sample IVs (cmaf)'"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l key-scope -d 'Keys per period: one for the whole title, or one for each track type (AUDIO, SD up to 768x576 pixels, HD up to 1920x1080, UHD above), as DRM key servers issue them; track-type needs {kid} in --key-uri' -r -f -a "period\t'One key per period for the whole title'
+track-type\t'A key per period for each of AUDIO, SD, HD and UHD'"
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
 always\t''
 never\t''"

@@ -20,12 +20,13 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 # openssh-client's ssh-keygen makes the SSH identities the age tests wrap to;
 # strace shows a test which files are flushed before a package is published;
 # gcc (also the linker rustc calls as cc) builds the shim a test preloads to
-# make fsync fail.
+# make fsync fail; python3-numpy lets bench/watermark measure the mark's
+# difference in a clip's flat areas.
 debs=(
   ca-certificates pkg-config clang libclang-dev
   libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libavdevice-dev
   libswscale-dev libswresample-dev
-  ffmpeg openssl age chromium openssh-client strace gcc
+  ffmpeg openssl age chromium openssh-client strace gcc python3-numpy
 )
 
 installed() {

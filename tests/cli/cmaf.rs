@@ -480,7 +480,7 @@ fn cmaf_schemes_are_refused_where_they_do_not_apply() {
 /// Plays `url` with `player` (`shaka` or `dashjs`) in chromium through
 /// tests/browser/play-eme.mjs, with ClearKey `keys` (KID hex, key hex):
 /// its JSON summary plus `"exitCode"` (0 = played to the end, no fatal error).
-fn play_eme(url: &str, player: &str, keys: &[(String, String)]) -> serde_json::Value {
+pub(crate) fn play_eme(url: &str, player: &str, keys: &[(String, String)]) -> serde_json::Value {
     let dir = repo_root().join("tests/browser");
     assert!(
         dir.join("node_modules/shaka-player").is_dir() && dir.join("node_modules/dashjs").is_dir(),
@@ -515,7 +515,7 @@ fn play_eme(url: &str, player: &str, keys: &[(String, String)]) -> serde_json::V
     v
 }
 
-fn assert_played(v: &serde_json::Value, segments: usize) {
+pub(crate) fn assert_played(v: &serde_json::Value, segments: usize) {
     assert_eq!(v["exitCode"], 0, "{v}");
     assert_eq!(v["ended"], true, "{v}");
     let decoded = v["decodedFrames"].as_u64().unwrap_or(0);

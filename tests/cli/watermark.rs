@@ -377,6 +377,76 @@ fn survives_a_crop_at_an_odd_offset_from_the_middle() {
     })
 }
 
+/// The marked clip reframed by the ffmpeg CLI with `filter`, then CRF 23 as
+/// a leak would be, extracted with the fixture's key: the payload must be
+/// read (`assert_found`); returns the report for the geometry found.
+fn reframed(name: &str, filter: &str) -> serde_json::Value {
+    let f = fixture();
+    let clip = f.dir.join(format!("{name}.mp4"));
+    run_ok(ffmpeg().args([
+        "-i",
+        s(&f.marked),
+        "-vf",
+        filter,
+        "-c:v",
+        "libx264",
+        "-crf",
+        "23",
+        "-preset",
+        "veryfast",
+        "-an",
+        s(&clip),
+    ]));
+    assert_found(&clip, None);
+    extract(&clip, &f.key).1
+}
+
+#[test]
+fn survives_a_rotation_of_3_degrees() {
+    seeded(|| {
+        // rotated about the centre, corners filled black, same frame size
+        let v = reframed("rotated", "rotate=3*PI/180");
+        let angle = v["angle_deg"].as_f64().unwrap();
+        assert!((angle.abs() - 3.0).abs() < 0.4, "angle {angle}: {v}");
+        assert_eq!(v["mirror"], false, "{v}");
+    })
+}
+
+#[test]
+fn survives_aspect_changes_of_10_percent() {
+    seeded(|| {
+        // squashed vertically (960x540 to 960x486) and horizontally (864x540)
+        let v = reframed("squashed-v", "scale=960:486,setsar=1");
+        let aspect = v["aspect"].as_f64().unwrap();
+        assert!((aspect - 1.0 / 0.9).abs() < 0.02, "aspect {aspect}: {v}");
+        let v = reframed("squashed-h", "scale=864:540,setsar=1");
+        let aspect = v["aspect"].as_f64().unwrap();
+        assert!((aspect - 0.9).abs() < 0.02, "aspect {aspect}: {v}");
+    })
+}
+
+#[test]
+fn survives_shrink_and_pad_to_three_quarters() {
+    seeded(|| {
+        // letterboxed and pillarboxed at once: the picture at 0.75 in the
+        // middle of a black 960x540 frame
+        let v = reframed("windowed", "scale=720:406,pad=960:540:120:67");
+        assert!(
+            (v["zoom"].as_f64().unwrap() / (FULL_HEIGHT * 0.75) - 1.0).abs() < 0.01,
+            "{v}"
+        );
+    })
+}
+
+#[test]
+fn survives_a_horizontal_mirror() {
+    seeded(|| {
+        let v = reframed("mirrored", "hflip");
+        assert_eq!(v["mirror"], true, "{v}");
+        assert!(v["angle_deg"].as_f64().unwrap().abs() < 0.4, "{v}");
+    })
+}
+
 #[test]
 fn unmarked_clip_is_not_detected() {
     seeded(|| {

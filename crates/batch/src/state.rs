@@ -115,14 +115,20 @@ pub fn flags_of(o: &Options) -> serde_json::Value {
         Ok(bytes) => hex::encode(Sha256::digest(&bytes)),
         Err(_) => format!("unreadable {}", p.display()),
     });
-    serde_json::json!({
+    let mut flags = serde_json::json!({
         "segment_duration": o.segment_duration,
         "rotation": o.rotation,
         "rotation_config": o.rotation_config,
         "policy_sha256": policy,
         "key_uri": o.key_uri,
         "iv": o.iv.as_str(),
-    })
+    });
+    // Only when not the default, so catalogues made before --key-scope
+    // are not all redone.
+    if !o.key_scope.is_period() {
+        flags["key_scope"] = o.key_scope.as_str().into();
+    }
+    flags
 }
 
 impl State {

@@ -510,6 +510,20 @@ pub struct PackageFlags {
     /// With --format cmaf: also write a DASH manifest.mpd over the same segments
     #[arg(long)]
     pub dash: bool,
+
+    /// Keys per period: one for the whole title, or one for each track type
+    /// (AUDIO, SD up to 768x576 pixels, HD up to 1920x1080, UHD above), as
+    /// DRM key servers issue them; track-type needs {kid} in --key-uri
+    #[arg(long, value_enum, default_value_t = KeyScopeArg::Period)]
+    pub key_scope: KeyScopeArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeyScopeArg {
+    /// One key per period for the whole title
+    Period,
+    /// A key per period for each of AUDIO, SD, HD and UHD
+    TrackType,
 }
 
 #[derive(Debug, Args)]
@@ -546,8 +560,9 @@ pub struct PackageArgs {
     /// naming the first cut that differs); key periods and scenes line up across
     /// them, and their IVs are always explicit and derived per rendition. Their
     /// audio tracks become alternate audio renditions (audio-<lang>), text
-    /// subtitles WebVTT ones (subs-<lang>). No I-frame playlist is written:
-    /// whole-segment AES-128 allows no byte ranges into segments
+    /// subtitles WebVTT ones (subs-<lang>). I-frame playlists (iframes.m3u8)
+    /// are written for --clear TS only: whole-segment AES-128 allows no byte
+    /// ranges into segments
     #[arg(value_name = "INPUT")]
     pub more_inputs: Vec<PathBuf>,
 

@@ -171,6 +171,9 @@ fn plan_jobs(dir: &Path, manifest: &Manifest, kr: &Keyring, out: &mut Outcome) -
     let st = kr.file.content(&cid);
     let mut work = Vec::new();
     for (ri, r) in manifest.renditions.iter().enumerate() {
+        // Under `--key-scope track-type` the rendition's track type joins
+        // the derivation (`Keyring::scoped_kid`).
+        let track = r.track_type.filter(|_| !manifest.key_scope.is_period());
         for (si, s) in r.segments.iter().enumerate() {
             let Some(kid) = &s.kid else { continue };
             let rel = Path::new(&s.uri);
@@ -194,7 +197,7 @@ fn plan_jobs(dir: &Path, manifest: &Manifest, kr: &Keyring, out: &mut Outcome) -
                 out.revoked += 1;
                 continue;
             }
-            if hex::encode(kr.kid(&cid, s.generation, s.period)) != *kid {
+            if hex::encode(kr.scoped_kid(&cid, s.generation, s.period, track)) != *kid {
                 return Err(Error::invalid_file(
                     &mpath,
                     format!(
@@ -227,12 +230,12 @@ fn plan_jobs(dir: &Path, manifest: &Manifest, kr: &Keyring, out: &mut Outcome) -
                 path: dir.join(&s.uri),
                 size: s.size,
                 sha256: s.sha256.clone(),
-                old_key: kr.content_key(&cid, s.generation, s.period),
+                old_key: kr.scoped_content_key(&cid, s.generation, s.period, track),
                 old_iv,
-                new_key: kr.content_key(&cid, target, s.period),
+                new_key: kr.scoped_content_key(&cid, target, s.period, track),
                 new_iv,
                 new_generation: target,
-                new_kid: hex::encode(kr.kid(&cid, target, s.period)),
+                new_kid: hex::encode(kr.scoped_kid(&cid, target, s.period, track)),
                 explicit_iv,
             });
         }
@@ -778,6 +781,8 @@ fn rewrite_keys(
                 )),
                 iv: rec.iv.as_deref().and_then(parse_iv),
                 keyformat: cur.and_then(|k| k.keyformat.clone()),
+                keyid: cur.and_then(|k| k.keyid),
+                keyformatversions: cur.and_then(|k| k.keyformatversions.clone()),
             }),
             (None, k) => k.cloned(),
         });

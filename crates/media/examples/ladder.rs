@@ -1,6 +1,5 @@
-//! Runs the ladder transcoder alone, for `bench/ladder`: until several-inputs
-//! packaging lands, `package --ladder` packages one rung only, so the bench
-//! transcodes the whole ladder here and packages each rung with `package`.
+//! Runs the ladder transcoder alone (no packaging), to time or inspect the
+//! rung files it makes; `package --ladder` runs it and then packages them.
 //!
 //! Usage: ladder INPUT OUTDIR SPEC SEGMENT_SECONDS [PRESET]
 //! Prints one rung file path per line.

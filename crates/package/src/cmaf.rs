@@ -85,12 +85,16 @@ pub fn key_tag(scheme: Scheme, uri: String, explicit_iv: Option<[u8; 16]>) -> Ke
             uri: Some(uri),
             iv: None,
             keyformat: Some("identity".into()),
+            keyid: None,
+            keyformatversions: None,
         },
         Scheme::Cbcs => Key {
             method: KeyMethod::SampleAes,
             uri: Some(uri),
             iv: None,
             keyformat: Some("identity".into()),
+            keyid: None,
+            keyformatversions: None,
         },
         _ => Key::aes128(uri, explicit_iv),
     }

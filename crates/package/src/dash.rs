@@ -28,7 +28,9 @@ pub struct Mpd<'a> {
     pub renditions: &'a [Rendition],
     /// `cenc` or `cbcs` with common encryption, else `None`.
     pub scheme: Option<&'a str>,
-    pub extra_protection: &'a [String],
+    /// The DRM systems' elements for an AdaptationSet, given the segment
+    /// records of its Representations (their KIDs).
+    pub extra_protection: &'a dyn Fn(&[SegmentRecord]) -> Vec<String>,
     pub duration: f64,
 }
 
@@ -158,7 +160,9 @@ impl Mpd<'_> {
                     let _ = write!(o, " cenc:default_KID=\"{}\"", uuid(kid));
                 }
                 o.push_str("/>\n");
-                for e in self.extra_protection {
+                let records: Vec<SegmentRecord> =
+                    reps.iter().flat_map(|r| r.segments.iter().cloned()).collect();
+                for e in (self.extra_protection)(&records) {
                     let _ = writeln!(o, "      {}", e.trim());
                 }
             }
@@ -286,7 +290,7 @@ mod tests {
         let mpd = Mpd {
             renditions: &rs,
             scheme: Some("cenc"),
-            extra_protection: &[],
+            extra_protection: &|_| Vec::new(),
             duration: 10.0,
         }
         .write();

@@ -96,6 +96,15 @@ pub fn package_ladder(
             path: o.input.clone(),
         });
     }
+    if let Some(more) = o.more_inputs.first() {
+        return Err(Error::arg(
+            format!(
+                "--ladder encodes its renditions from one source, and {} is a second input",
+                more.display()
+            ),
+            "give the one mezzanine with --ladder, or the pre-encoded renditions without it",
+        ));
+    }
     // Refuse now what `package` would refuse after the transcode.
     if shieldpack_core::fsutil::is_nonempty_dir(&o.output) && !o.force {
         return Err(Error::OutputNotEmpty {
@@ -103,7 +112,6 @@ pub fn package_ladder(
         });
     }
     let (src, rungs, probe) = plan(o, ladder, progress)?;
-    check_packageable(&rungs)?;
     let cuts = cut_times(o, src.duration)?;
     let name = o
         .output
@@ -126,25 +134,9 @@ pub fn package_ladder(
     })
 }
 
-/// Refuses, before any encoding, a ladder this build cannot package.
-fn check_packageable(rungs: &[RungPlan]) -> Result<()> {
-    if rungs.len() > 1 {
-        return Err(Error::arg(
-            format!(
-                "a ladder of {} rungs needs several-inputs packaging (`package IN1 IN2 ...`), which this build does not have yet",
-                rungs.len()
-            ),
-            "give one rung (e.g. --ladder 720p:3000k) for now, or build a shieldpack with issue 21's several-inputs path",
-        ));
-    }
-    Ok(())
-}
-
 /// Packages the rung files as renditions of one title: the first rung is the
-/// input whose cuts the others follow.
-//
-// JOIN (issue 21 part 1): with `Options::more_inputs`, set
-// `one.more_inputs` to the other rungs' paths and drop `check_packageable`.
+/// input whose cuts the others follow (`renditions`), and the mezzanine is
+/// the title (`Options::title_source`), since the rung files are temporary.
 fn package_rungs(
     o: &Options,
     made: &Transcoded,
@@ -152,7 +144,9 @@ fn package_rungs(
     progress: &dyn Progress,
 ) -> Result<Outcome> {
     let paths: Vec<PathBuf> = made.rungs.iter().map(|r| r.path.clone()).collect();
-    let mut one = o.clone();
-    one.input = paths[0].clone();
-    super::package(&one, keyring, progress)
+    let mut all = o.clone();
+    all.input = paths[0].clone();
+    all.more_inputs = paths[1..].to_vec();
+    all.title_source = Some(o.title_source.clone().unwrap_or_else(|| o.input.clone()));
+    super::package(&all, keyring, progress)
 }

@@ -20,9 +20,12 @@
 
 pub mod cmaf;
 pub mod dash;
+mod drmwire;
+pub mod iframes;
 pub mod ladder;
 mod multivariant;
 mod renditions;
+mod scope;
 pub mod verify;
 mod webvtt;
 
@@ -35,7 +38,7 @@ use shieldpack_core::fsutil::{self, StagedDir};
 use shieldpack_core::hls::{
     bandwidth, Key, MasterPlaylist, MediaPlaylist, MediaSegment, PlaylistType, Variant,
 };
-use shieldpack_core::keys::{self, Keyring, KeyringFile, PackagedTitle};
+use shieldpack_core::keys::{self, KeyScope, Keyring, KeyringFile, PackagedTitle, TrackType};
 use shieldpack_core::manifest::resolved;
 use shieldpack_core::manifest::{
     self, key_uri, Manifest, Rendition, Rotation, SceneTag, SegmentRecord, Source,
@@ -68,6 +71,11 @@ pub struct Options {
     /// ...`): each becomes a variant of the master playlist, cut at the same
     /// times as `input` (see `renditions`).
     pub more_inputs: Vec<PathBuf>,
+    /// The file the title came from when `input` is an intermediate (the
+    /// mezzanine of a `--ladder` run, whose rungs are temporary): the keyring
+    /// records it as the packaged title and `manifest.json` names it as the
+    /// source. `None`: `input` is the title.
+    pub title_source: Option<PathBuf>,
     pub output: PathBuf,
     pub content_id: String,
     pub segment_duration: f64,
@@ -116,6 +124,8 @@ pub struct Options {
     pub scheme: cmaf::Scheme,
     /// Also write a DASH `manifest.mpd` over the CMAF segments (`--dash`).
     pub dash: bool,
+    /// One key per period, or one per period and track type (`--key-scope`).
+    pub key_scope: KeyScope,
 }
 
 /// Lends the pipeline a core while it runs (`Options::idle`): `batch` lends
@@ -275,6 +285,32 @@ impl PeriodCounter {
     }
 }
 
+/// What `--key-scope track-type` cannot do (yet).
+fn check_track_type_scope(o: &Options, keyring: Option<&Keyring>) -> Result<()> {
+    if !o.key_uri.contains("{kid}") {
+        return Err(Error::arg(
+            format!("--key-scope track-type gives each track type its own key, but --key-uri '{}' would name them all alike", o.key_uri),
+            "put {kid} in --key-uri (the default keys/{kid}.key has it)",
+        ));
+    }
+    if let Some(c) = keyring.and_then(Keyring::provided) {
+        if !c.has_track_types() {
+            return Err(Error::invalid_file(
+                &c.path,
+                "has no key for a track type (no usage rule with an intendedTrackType, AudioFilter or VideoFilter), but --key-scope track-type needs one per period and track type",
+                "leave --key-scope out to use its one key per period, or ask the provider for keys by track type (`shieldpack keys export --format cpix` of a track-type package writes such a document)",
+            ));
+        }
+    }
+    if o.policy.is_some() || o.format != Container::Ts {
+        return Err(Error::arg(
+            "--key-scope track-type is supported for MPEG-TS packages without --policy for now",
+            "leave --key-scope out, or package with --format ts and no --policy",
+        ));
+    }
+    Ok(())
+}
+
 /// The key, KID and IV of segment `sequence` in `period` of the
 /// `rendition`-th rendition (`Keyring::rendition_iv`).
 fn segment_key(
@@ -283,10 +319,14 @@ fn segment_key(
     period: u64,
     sequence: u64,
     rendition: usize,
+    track: Option<TrackType>,
 ) -> Result<SegmentKey> {
     // A provider's keys (`--cpix`) must cover every period the package has.
-    if let Some(c) = kr.provided().filter(|c| c.period(period).is_none()) {
-        return Err(c.missing_period(period));
+    if let Some(c) = kr.provided().filter(|c| c.scoped(period, track).is_none()) {
+        return Err(match track {
+            None => c.missing_period(period),
+            Some(t) => c.missing_track(period, t),
+        });
     }
     let generation = kr.generation_for(&o.content_id, period);
     let (iv, explicit) = match o.iv {
@@ -298,8 +338,8 @@ fn segment_key(
     };
     Ok(SegmentKey {
         generation,
-        kid: hex::encode(kr.kid(&o.content_id, generation, period)),
-        key: kr.content_key(&o.content_id, generation, period),
+        kid: hex::encode(kr.scoped_kid(&o.content_id, generation, period, track)),
+        key: kr.scoped_content_key(&o.content_id, generation, period, track),
         iv,
         explicit,
     })
@@ -356,6 +396,9 @@ struct Writer<'a> {
     /// name when the caller chose it (several renditions).
     rendition_index: usize,
     rendition_name: Option<String>,
+    /// The rendition's track type under `--key-scope track-type` (known
+    /// for video at `Event::Start`), `None` under the period scope.
+    track: Option<TrackType>,
     start: Option<(media::MediaInfo, media::Selection, String)>,
     cur: Option<Current>,
     /// The EXT-X-KEY in force: None before the first, Some(None) for METHOD=NONE.
@@ -443,7 +486,14 @@ impl Writer<'_> {
         let scene = &p.scenes[j];
         let mut buf = std::fs::read(&cur.path).map_err(|e| Error::io(&cur.path, e))?;
         if cur.kid.is_some() {
-            let old = segment_key(o, kr, cur.period, sequence, self.rendition_index)?;
+            let old = segment_key(
+                o,
+                kr,
+                cur.period,
+                sequence,
+                self.rendition_index,
+                self.track,
+            )?;
             let len = crypto::decrypt_in_place(&mut buf, &old.key, &old.iv).ok_or_else(|| {
                 Error::invalid_file(
                     &cur.path,
@@ -457,7 +507,14 @@ impl Writer<'_> {
             self.counter = before;
         }
         cur.period = self.counter.next(Region::Scene(j), index, start);
-        let k = segment_key(o, kr, cur.period, sequence, self.rendition_index)?;
+        let k = segment_key(
+            o,
+            kr,
+            cur.period,
+            sequence,
+            self.rendition_index,
+            self.track,
+        )?;
         crypto::encrypt_in_place(&mut buf, &k.key, &k.iv);
         let mut file = std::fs::File::create(&cur.path).map_err(|e| Error::io(&cur.path, e))?;
         std::io::Write::write_all(&mut file, &buf).map_err(|e| Error::io(&cur.path, e))?;
@@ -486,6 +543,12 @@ impl Writer<'_> {
                     .unwrap_or_else(|| format!("{}p", selection.video.height.unwrap_or(0)));
                 let dir = self.root.join(&name);
                 std::fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+                if self.o.key_scope == KeyScope::TrackType && self.track.is_none() {
+                    self.track = Some(TrackType::of_video(
+                        selection.video.width.unwrap_or(0),
+                        selection.video.height.unwrap_or(0),
+                    ));
+                }
                 self.start = Some((info, selection, name));
             }
             segment::Event::Init(clear) => {
@@ -497,7 +560,7 @@ impl Writer<'_> {
                 let (kid, constant_iv) = self.keyring.map_or(([0; 16], [0; 16]), |kr| {
                     let generation = kr.generation_for(&o.content_id, 0);
                     (
-                        kr.kid(&o.content_id, generation, 0),
+                        kr.scoped_kid(&o.content_id, generation, 0, self.track),
                         // cbcs's constant IV, one per rendition for the
                         // title (`cmaf::iv_sequence` says why).
                         cmaf::constant_iv(kr, &o.content_id, generation, self.rendition_index),
@@ -563,11 +626,12 @@ impl Writer<'_> {
                         self.last_key = Some(None);
                     }
                     Some(kr) => {
-                        let k = segment_key(o, kr, period, sequence, self.rendition_index)?;
+                        let k =
+                            segment_key(o, kr, period, sequence, self.rendition_index, self.track)?;
                         if o.scheme.common().is_some() {
                             let sk = cmaf::SampleKey {
                                 key: k.key.clone(),
-                                kid: kr.kid(&o.content_id, k.generation, period),
+                                kid: kr.scoped_kid(&o.content_id, k.generation, period, self.track),
                                 // One constant IV for the title, the init
                                 // segment's (`Event::Init`): under another key
                                 // it is no reuse, and readers that ignore
@@ -667,6 +731,7 @@ impl Writer<'_> {
                     duration,
                     uri: name,
                     key: cur.key_tag,
+                    extra_keys: Vec::new(),
                     line: 0,
                 });
             }
@@ -698,9 +763,10 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     // recorded (and checked again, under the keyring's lock) at the end.
     // Only a regular file can be fingerprinted cheaply (and without blocking).
     // A provider's keys (`--cpix`) have no keyring file to record titles in.
-    let title = match keyring.filter(|k| k.provided().is_none() && o.input.is_file()) {
+    let title_file = o.title_source.as_deref().unwrap_or(&o.input);
+    let title = match keyring.filter(|k| k.provided().is_none() && title_file.is_file()) {
         Some(kr) => {
-            let title = PackagedTitle::of(&o.input)?;
+            let title = PackagedTitle::of(title_file)?;
             let file = KeyringFile::load(&kr.path)?;
             if let Some(had) = file.packaged_conflict(&o.content_id, &title) {
                 if !o.reuse_content_id {
@@ -711,6 +777,17 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         }
         None => None,
     };
+    if o.key_scope == KeyScope::TrackType {
+        check_track_type_scope(o, keyring)?;
+    } else if let Some(c) = keyring.and_then(Keyring::provided) {
+        if c.has_track_types() {
+            return Err(Error::invalid_file(
+                &c.path,
+                "gives its keys by track type (usage rules with intendedTrackType, AudioFilter or VideoFilter), one key per period and track type",
+                "add --key-scope track-type, so that each rendition is encrypted with its track type's key",
+            ));
+        }
+    }
     if o.dash && o.format != Container::Cmaf {
         return Err(Error::arg(
             "--dash needs CMAF segments",
@@ -790,6 +867,16 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
             warnings.push(of_input(dependent_warning(&summary)));
         }
         independent &= rendition_independent;
+        if drmwire::active(o, keyring) {
+            drmwire::finish_rendition(
+                o,
+                keyring,
+                &rdir,
+                w.init.as_ref(),
+                &w.records,
+                &mut w.playlist,
+            )?;
+        }
         write_media_playlist(&rdir, w.playlist, rendition_independent, map.clone())?;
         let variant = variant_of(&w.records, &sel, format!("{rendition}/index.m3u8"));
         made.push(Made {
@@ -832,10 +919,19 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
             .map(|m| m.variant.clone())
             .collect(),
     };
-    fsutil::write_file(
-        &staged.path().join("master.m3u8"),
-        master.write().as_bytes(),
-    )?;
+    let mut master_text = master.write();
+    // Byte ranges into segments: clear TS only (see `iframes`).
+    if keyring.is_none() && o.format == Container::Ts {
+        for v in &master.variants {
+            let prefix = v.uri.trim_end_matches("index.m3u8");
+            let rdir = staged.path().join(prefix);
+            if let Some(line) = iframes::write(&rdir, prefix, v.resolution, v.codecs.as_deref())? {
+                master_text.push_str(&line);
+                master_text.push('\n');
+            }
+        }
+    }
+    fsutil::write_file(&staged.path().join("master.m3u8"), master_text.as_bytes())?;
     let rdirs: Vec<PathBuf> = made.iter().map(|m| staged.path().join(&m.name)).collect();
     let manifest = manifest_of(o, keyring, &summary, made);
     if let Some(c) = keyring.and_then(Keyring::provided) {
@@ -851,7 +947,7 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         let mpd = dash::Mpd {
             renditions: &manifest.renditions,
             scheme: common,
-            extra_protection: &[],
+            extra_protection: &|records| drmwire::mpd_protection(o, keyring, records),
             duration: manifest.source.duration,
         };
         fsutil::write_file(&staged.path().join("manifest.mpd"), mpd.write().as_bytes())?;
@@ -885,7 +981,7 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
                      a different title under this id will not be refused later",
                     kr.path.display(),
                     o.content_id,
-                    o.input.display()
+                    title_file.display()
                 ))
             }
             r => r?,
@@ -1030,6 +1126,10 @@ fn run_pipeline<'a>(
         root,
         rendition_index,
         rendition_name,
+        track: match (o.key_scope, &stage) {
+            (KeyScope::TrackType, Stage::Audio { .. }) => Some(TrackType::Audio),
+            _ => None,
+        },
         start: None,
         cur: None,
         last_key: None,
@@ -1307,8 +1407,9 @@ fn manifest_of(
         segment_duration: o.segment_duration,
         rotation: o.rotation,
         rotation_config: o.rotation_config.clone(),
+        key_scope: o.key_scope,
         source: Source {
-            file: file_name(&o.input),
+            file: file_name(o.title_source.as_deref().unwrap_or(&o.input)),
             duration: ms(summary.duration),
             video_frames: summary.video_frames,
         },
@@ -1322,6 +1423,13 @@ fn manifest_of(
                         (Some("subtitles".to_string()), None, None)
                     }
                     None => (None, None, None),
+                };
+                // As the writer chose it (`Writer::track`), from the same
+                // kind and dimensions.
+                let track_type = match (o.key_scope, kind.as_deref()) {
+                    (KeyScope::Period, _) | (_, Some("subtitles")) => None,
+                    (KeyScope::TrackType, Some("audio")) => Some(TrackType::Audio),
+                    (KeyScope::TrackType, _) => Some(TrackType::of_video(w, h)),
                 };
                 Rendition {
                     name: m.name,
@@ -1337,6 +1445,7 @@ fn manifest_of(
                         None => String::new(),
                     },
                     frame_rate: m.variant.frame_rate,
+                    track_type,
                     codecs: m.variant.codecs.unwrap_or_default(),
                     segments: m.records,
                 }
@@ -1704,6 +1813,7 @@ mod tests {
                 let o = Options {
                     input: input.clone(),
                     more_inputs: Vec::new(),
+                    title_source: None,
                     output: tmp.path().join(format!("overlap-{overlap}-lent-{lent}")),
                     content_id: "clip".into(),
                     segment_duration: 2.0,
@@ -1724,6 +1834,7 @@ mod tests {
                     format: Container::Ts,
                     scheme: cmaf::Scheme::Aes128,
                     dash: false,
+                    key_scope: KeyScope::Period,
                 };
                 let progress: &dyn Progress = if lent {
                     &*lend
@@ -1842,6 +1953,7 @@ mod tests {
                 .join("../../fixtures")
                 .join(name),
             more_inputs: Vec::new(),
+            title_source: None,
             output,
             content_id: "clip".into(),
             segment_duration: 2.0,
@@ -1859,6 +1971,7 @@ mod tests {
             format: Container::Ts,
             scheme: cmaf::Scheme::Aes128,
             dash: false,
+            key_scope: KeyScope::Period,
             reuse_content_id: false,
             drm: Vec::new(),
             drm_options: Default::default(),

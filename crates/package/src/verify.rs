@@ -405,6 +405,11 @@ fn check(
         c.report.ok = false;
         return Ok(c.report);
     };
+    if let Ok(text) = read_text(&root, "master.m3u8", MAX_PLAYLIST_BYTES) {
+        for (file, msg) in crate::iframes::defects(&root, &text) {
+            c.defect(&file, msg);
+        }
+    }
     let total: usize = manifest.as_ref().map(|m| m.segments().count()).unwrap_or(0);
     progress.set_length(total.max(1) as u64);
     let mut walk = Walk::new(&root, keys, manifest.as_ref(), progress);
@@ -1164,18 +1169,23 @@ impl<'a> Walk<'a> {
             Keys::Keyring(kr) => {
                 // A record comes from the manifest, so it is there.
                 let m = self.manifest?;
-                let derived = hex::encode(kr.kid(&m.content_id, r.generation, r.period));
+                let track = crate::scope::track_of(m, r);
+                let derived =
+                    hex::encode(kr.scoped_kid(&m.content_id, r.generation, r.period, track));
                 if derived != kid {
+                    let of_track = track
+                        .map(|t| format!(" track type {t}"))
+                        .unwrap_or_default();
                     c.defect(
                         uri,
                         format!(
-                            "KID {kid} is not the keyring's for period {} generation {}",
+                            "KID {kid} is not the keyring's for period {} generation {}{of_track}",
                             r.period, r.generation
                         ),
                     );
                     return None;
                 }
-                kr.content_key(&m.content_id, r.generation, r.period)
+                kr.scoped_content_key(&m.content_id, r.generation, r.period, track)
             }
             Keys::Dir(d) => match key_from_dir(d, &kid) {
                 Ok(k) => k,

@@ -94,6 +94,7 @@ pub(crate) fn write(
             duration: v.duration,
             uri: file,
             key: None,
+            extra_keys: Vec::new(),
             line: 0,
         });
     }

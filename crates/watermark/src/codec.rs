@@ -154,6 +154,26 @@ pub fn decode_luma(
     path: &Path,
     max_seconds: f64,
     progress: &dyn Progress,
+    f: impl FnMut(&[u8], usize, usize, usize, f64) -> Result<bool>,
+) -> Result<VideoInfo> {
+    decode_luma_with(path, max_seconds, true, progress, f)
+}
+
+/// `decode_luma` of every frame, exactly decoded (never the fast mode), for
+/// measuring what was written against its source frame by frame.
+pub fn decode_luma_exact(
+    path: &Path,
+    progress: &dyn Progress,
+    f: impl FnMut(&[u8], usize, usize, usize, f64) -> Result<bool>,
+) -> Result<VideoInfo> {
+    decode_luma_with(path, f64::INFINITY, false, progress, f)
+}
+
+fn decode_luma_with(
+    path: &Path,
+    max_seconds: f64,
+    fast: bool,
+    progress: &dyn Progress,
     mut f: impl FnMut(&[u8], usize, usize, usize, f64) -> Result<bool>,
 ) -> Result<VideoInfo> {
     let mut ictx = shieldpack_media::open_input(path)?;
@@ -162,7 +182,8 @@ pub fn decode_luma(
     // A long clip has frames to spare: skip the non-reference ones and the
     // deblocking filter, which roughly halves decoding time. A short clip
     // needs every frame's worth of signal.
-    if vin.frames_estimate.min(max_frames) as f64 > FAST_DECODE_SECONDS * f64::from(vin.fps) {
+    if fast && vin.frames_estimate.min(max_frames) as f64 > FAST_DECODE_SECONDS * f64::from(vin.fps)
+    {
         vin.decoder
             .skip_frame(ff::codec::discard::Discard::NonReference);
         vin.decoder

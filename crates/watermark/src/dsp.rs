@@ -78,30 +78,60 @@ pub fn whiten(fft: &Fft2, fold: &[f64]) -> Vec<Complex64> {
     let f = fft.forward_real(&centred);
     let power: Vec<f64> = f.iter().map(|c| c.norm_sqr()).collect();
     let total = power.iter().sum::<f64>() / power.len() as f64 + 1e-30;
+    // the 3x3 cyclic mean of the power, separably
+    let mut rows = vec![0f64; TILE * TILE];
+    for y in 0..TILE {
+        let r = &power[y * TILE..(y + 1) * TILE];
+        for x in 0..TILE {
+            rows[y * TILE + x] = r[(x + TILE - 1) % TILE] + r[x] + r[(x + 1) % TILE];
+        }
+    }
+    let lp = low_pass();
     let mut out = vec![Complex64::default(); TILE * TILE];
     for y in 0..TILE {
+        let (a, b, c) = (
+            ((y + TILE - 1) % TILE) * TILE,
+            y * TILE,
+            ((y + 1) % TILE) * TILE,
+        );
         for x in 0..TILE {
-            let mut s = 0.0;
-            for dy in [TILE - 1, 0, 1] {
-                for dx in [TILE - 1, 0, 1] {
-                    s += power[((y + dy) % TILE) * TILE + (x + dx) % TILE];
-                }
-            }
-            s = s / 9.0 + 1e-6 * total;
-            let (fy, fx) = (freq(y) / TILE as f64, freq(x) / TILE as f64);
-            let lp = (0.5 + 0.5 * (2.0 * std::f64::consts::PI * fy).cos())
-                * (0.5 + 0.5 * (2.0 * std::f64::consts::PI * fx).cos());
-            out[y * TILE + x] = f[y * TILE + x] * (lp.sqrt() / s);
+            let s = (rows[a + x] + rows[b + x] + rows[c + x]) / 9.0 + 1e-6 * total;
+            out[b + x] = f[b + x] * (lp[b + x] / s);
         }
     }
     out[0] = Complex64::default();
     out
 }
 
+/// The square root of `whiten`'s low-pass at every frequency of a tile.
+fn low_pass() -> &'static [f64] {
+    static LP: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
+    LP.get_or_init(|| {
+        (0..TILE * TILE)
+            .map(|i| {
+                let (fy, fx) = (freq(i / TILE) / TILE as f64, freq(i % TILE) / TILE as f64);
+                let lp = (0.5 + 0.5 * (2.0 * std::f64::consts::PI * fy).cos())
+                    * (0.5 + 0.5 * (2.0 * std::f64::consts::PI * fx).cos());
+                lp.sqrt()
+            })
+            .collect()
+    })
+}
+
 /// The spectrum of a pattern, conjugated, ready for `correlate`.
 pub fn pattern_spectrum(fft: &Fft2, p: &[f32]) -> Vec<Complex64> {
     let v: Vec<f64> = p.iter().map(|&x| x as f64).collect();
     fft.forward_real(&v).iter().map(|c| c.conj()).collect()
+}
+
+/// A pattern reversed left-right (cell x to -x mod TILE): correlating a
+/// whitened fold with its spectrum gives the same z-scores, up to where they
+/// lie, as correlating the fold of the mirrored grid with the pattern's (the
+/// whitening is symmetric in x), so one fold tests both.
+pub fn mirrored(p: &[f32]) -> Vec<f32> {
+    (0..TILE * TILE)
+        .map(|i| p[(i / TILE) * TILE + (TILE - i % TILE) % TILE])
+        .collect()
 }
 
 /// Cyclic cross-correlation of a whitened tile with a pattern, at every shift,
@@ -221,6 +251,97 @@ impl Image {
             }
         }
         t
+    }
+
+    /// Samples the image at every node of `grid` inside it (bilinear) and sums
+    /// the samples onto one tile: node (i, j) lands on (i mod TILE, j mod
+    /// TILE). Only the nodes within `radius` cells of the origin when given
+    /// (a cheaper, coarser look whose grid may be less exact).
+    pub fn fold_grid(&self, grid: &Grid, radius: Option<f64>) -> Vec<f64> {
+        let mut t = vec![0f64; TILE * TILE];
+        let Grid { ex, ey, origin } = *grid;
+        let det = ex.0 * ey.1 - ex.1 * ey.0;
+        if det.abs() < 1e-9 || self.w < 2 || self.h < 2 {
+            return t;
+        }
+        // the image corners in cell coordinates bound the nodes to visit
+        let (mut imin, mut imax, mut jmin, mut jmax) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+        for (x, y) in [
+            (0.0, 0.0),
+            (self.w as f64 - 1.0, 0.0),
+            (0.0, self.h as f64 - 1.0),
+            (self.w as f64 - 1.0, self.h as f64 - 1.0),
+        ] {
+            let (dx, dy) = (x - origin.0, y - origin.1);
+            let i = (dx * ey.1 - dy * ey.0) / det;
+            let j = (ex.0 * dy - ex.1 * dx) / det;
+            imin = imin.min(i);
+            imax = imax.max(i);
+            jmin = jmin.min(j);
+            jmax = jmax.max(j);
+        }
+        if let Some(r) = radius {
+            imin = imin.max(-r);
+            imax = imax.min(r);
+            jmin = jmin.max(-r);
+            jmax = jmax.min(r);
+        }
+        let (xmax, ymax) = (self.w as f64 - 1.001, self.h as f64 - 1.001);
+        for j in jmin.ceil() as i64..=jmax.floor() as i64 {
+            let row = j.rem_euclid(TILE as i64) as usize * TILE;
+            let (bx, by) = (origin.0 + j as f64 * ey.0, origin.1 + j as f64 * ey.1);
+            for i in imin.ceil() as i64..=imax.floor() as i64 {
+                let (x, y) = (bx + i as f64 * ex.0, by + i as f64 * ex.1);
+                if x < 0.0 || y < 0.0 || x > xmax || y > ymax {
+                    continue;
+                }
+                t[row + i.rem_euclid(TILE as i64) as usize] += self.bilinear(x, y);
+            }
+        }
+        t
+    }
+}
+
+/// Where the mark's cell grid lies in a clip: the cell basis vectors in
+/// reduced pixels and the grid's origin. Covers what reframing does to the
+/// grid: scale, aspect change, rotation and a horizontal mirror (a perspective
+/// warp of a few percent is, over the clip, close to one of these).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Grid {
+    /// Step of one cell along the tile's x axis, in image pixels.
+    pub ex: (f64, f64),
+    /// Step of one cell along the tile's y axis.
+    pub ey: (f64, f64),
+    /// Image position of cell (0, 0).
+    pub origin: (f64, f64),
+}
+
+impl Grid {
+    /// The grid of `cell`-pixel cells (vertically; `aspect` times that
+    /// horizontally), rotated by `angle` radians about the image centre,
+    /// mirrored left-right when `mirror`, at sub-cell `phase`.
+    pub fn new(
+        w: usize,
+        h: usize,
+        cell: f64,
+        aspect: f64,
+        angle: f64,
+        mirror: bool,
+        phase: (f64, f64),
+    ) -> Grid {
+        let (s, c) = angle.sin_cos();
+        let fx = if mirror { -aspect } else { aspect } * cell;
+        let ex = (fx * c, fx * s);
+        let ey = (-cell * s, cell * c);
+        let centre = ((w as f64 - 1.0) / 2.0, (h as f64 - 1.0) / 2.0);
+        Grid {
+            ex,
+            ey,
+            origin: (
+                centre.0 + phase.0 * ex.0 + phase.1 * ey.0,
+                centre.1 + phase.0 * ex.1 + phase.1 * ey.1,
+            ),
+        }
     }
 }
 

@@ -15,6 +15,21 @@ pub const TARGET_PSNR: f64 = 46.0;
 const BLOCK: usize = 8;
 /// No pixel moves by more than this many levels.
 const MAX_DELTA: f32 = 10.0;
+/// Blocks whose luma varies less than this (standard deviation, grey levels)
+/// are flat: they get no mark, since there it would show as a fixed dirty
+/// window over a pan; the mark rises with texture above it.
+const FLAT_SD: f32 = 0.8;
+/// The share of a block's whole standard deviation added to its quarters'
+/// lowest: an edge between flat areas masks a little (it carries some mark on
+/// flat content), far less than texture does.
+const EDGE_SHARE: f32 = 0.1;
+/// Texture (block standard deviation above `FLAT_SD`) for a mask of 1.
+const TEXTURE_SD: f32 = 6.0;
+/// The per-frame strength normalisation never boosts a frame beyond what a
+/// frame whose mask has this RMS gets: a mostly flat frame gets a weaker mark
+/// in its few textured blocks, not a stronger one (it once got up to
+/// `MAX_DELTA` there, and the mark showed on flat content).
+const MIN_MASK_RMS: f64 = 0.25;
 
 #[derive(Debug, Clone)]
 pub struct EmbedOptions {
@@ -29,6 +44,9 @@ pub struct EmbedReport {
     /// Luma PSNR of the marked frames against the decoded input (before the
     /// H.264 encode, so it measures the mark alone), in dB.
     pub psnr_luma_db: f64,
+    /// Luma PSNR and SSIM of what was written (decoded again) against the
+    /// decoded input: the mark and the encode together, as a viewer sees it.
+    pub written: super::quality::Quality,
     pub cell_px: f64,
 }
 
@@ -83,17 +101,38 @@ impl Marker {
         // texture mask: the standard deviation of each 8x8 block
         for (bi, g) in self.gains.iter_mut().enumerate() {
             let (bx, by) = (bi % bw * BLOCK, bi / bw * BLOCK);
+            // activity: the lowest standard deviation of the block's four
+            // quarters, so that a lone edge between two flat areas (quarters
+            // either side of it flat) masks nothing, while texture does
             let (mut s, mut s2, mut n) = (0f32, 0f32, 0f32);
+            let mut q = [(0f32, 0f32, 0f32); 4];
             for y in by..(by + BLOCK).min(h) {
-                for &p in &luma[y * stride + bx..y * stride + (bx + BLOCK).min(w)] {
+                for (i, &p) in luma[y * stride + bx..y * stride + (bx + BLOCK).min(w)]
+                    .iter()
+                    .enumerate()
+                {
                     let p = p as f32;
+                    let k = (y - by) / (BLOCK / 2) * 2 + i / (BLOCK / 2);
+                    q[k].0 += p;
+                    q[k].1 += p * p;
+                    q[k].2 += 1.0;
                     s += p;
                     s2 += p * p;
                     n += 1.0;
                 }
             }
-            let sd = ((s2 - s * s / n) / n).max(0.0).sqrt();
-            *g = (sd / 6.0).clamp(0.3, 2.5);
+            let sd = q
+                .iter()
+                .filter(|q| q.2 > 0.0)
+                .map(|&(s, s2, n)| ((s2 - s * s / n) / n).max(0.0).sqrt())
+                .fold(f32::INFINITY, f32::min)
+                + EDGE_SHARE * ((s2 - s * s / n) / n).max(0.0).sqrt();
+            // 0 on flat blocks, rising with texture; a Weber-like factor
+            // lets the mark follow the local brightness a little (a level
+            // shows less on bright areas than on dark ones)
+            let mean = s / n;
+            let lum = (0.75 + mean / 255.0 * 0.5).clamp(0.75, 1.25);
+            *g = ((sd - FLAT_SD) / TEXTURE_SD * lum).clamp(0.0, 2.5);
         }
         // scale so that the frame's mark has the target RMS
         let mut energy = 0f64;
@@ -105,7 +144,7 @@ impl Marker {
                 energy += (v * v) as f64;
             }
         }
-        let amp = (self.target_rms / (energy / (w * h) as f64).sqrt().max(1e-9)) as f32;
+        let amp = (self.target_rms / (energy / (w * h) as f64).sqrt().max(MIN_MASK_RMS)) as f32;
         let mut sse = 0f64;
         for y in 0..h {
             let grow = &self.gains[y / BLOCK * bw..];
@@ -191,6 +230,7 @@ pub fn embed_file(
             "check the file with ffprobe",
         )
     })?;
+    let written = super::quality::measure(input, tmp.path())?;
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
@@ -206,6 +246,7 @@ pub fn embed_file(
     Ok(EmbedReport {
         video,
         psnr_luma_db: marker.psnr(),
+        written,
         cell_px: marker.cell_px(),
     })
 }

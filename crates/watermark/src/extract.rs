@@ -12,7 +12,7 @@ use std::path::Path;
 use rustfft::num_complex::Complex64;
 
 use super::codec::{self, VideoInfo};
-use super::dsp::{self, Fft2, Image};
+use super::dsp::{self, Fft2, Grid, Image};
 use super::pattern::{decode_list, Patterns, Payload, SYNC_GAIN};
 use super::{WmKey, SYMBOLS, TILE, WORK_ROWS, WORK_ROWS_SMALL};
 use shieldpack_core::error::{Error, Result};
@@ -21,8 +21,33 @@ use shieldpack_core::progress::Progress;
 /// Largest cell size tried, relative to `height / WORK_ROWS`: a crop keeping
 /// 2/3 of the height of a video marked with `WORK_ROWS_SMALL` rows.
 const R_MAX: f64 = WORK_ROWS / WORK_ROWS_SMALL * 1.5;
-/// Smallest ratio: a clip slightly larger than its content (padding, rounding).
+/// Smallest ratio of the scale-only search: a clip slightly larger than its
+/// content (padding, rounding).
 const R_MIN: f64 = 0.97;
+/// Smallest ratio the reframing search tries: a picture shrunk to 0.75 inside
+/// its frame (letterbox, pillarbox, window), squashed by up to 10% more.
+const R_MIN_REFRAME: f64 = 0.66;
+/// Largest ratio the reframing search tries: the full picture of a video
+/// marked with `WORK_ROWS_SMALL` rows, stretched by up to 10%.
+const R_MAX_REFRAME: f64 = WORK_ROWS / WORK_ROWS_SMALL * 1.12;
+/// Rotations the reframing search tries: up to this many radians either way
+/// (3.5 degrees), in steps of `REFRAME_STEP_ANGLE`.
+const REFRAME_MAX_ANGLE: f64 = 3.5 * std::f64::consts::PI / 180.0;
+/// Aspect changes it tries: horizontal over vertical scale within this
+/// fraction of 1 either way.
+const REFRAME_MAX_ASPECT: f64 = 0.11;
+/// The reframing search looks at the nodes within this many cells of the
+/// clip's centre only (the whole height of an HD clip, 144 rows): a window
+/// small enough that a coarse grid of rotations, aspects and scales stays
+/// within `REFRAME_SLACK_CELLS` of every node, so the search is affordable;
+/// its best hypothesis is then refined on the whole clip. (40 cells and half a
+/// cell read 960x540 clips but not 1080p ones, whose mark is finer: the
+/// window held a sixth of the mark; 72 and 0.75 read both, at about the same
+/// number of hypotheses.)
+const REFRAME_RADIUS_CELLS: f64 = 72.0;
+/// Worst grid misalignment, in cells, at the window's edge between two
+/// neighbouring hypotheses of the reframing search.
+const REFRAME_SLACK_CELLS: f64 = 0.75;
 /// Sub-cell phases tried on each axis.
 const PHASES: [f64; 2] = [0.0, 0.5];
 /// Checkpoints, in frames' worth of seconds, where the detector looks before
@@ -71,6 +96,13 @@ pub struct Detection {
     pub cell_px: f64,
     /// Cell size relative to an uncropped clip of this height (1/crop).
     pub zoom: f64,
+    /// Horizontal over vertical cell size found (1: the clip's aspect is the
+    /// source's).
+    pub aspect: f64,
+    /// Rotation of the mark's grid found, in degrees.
+    pub angle_deg: f64,
+    /// The clip is the source mirrored left-right.
+    pub mirror: bool,
     /// Each symbol's highest peak and its z-score, and the payload if a word
     /// whose check bits agree was found within `payload_tries` words (see
     /// `decode_list`).
@@ -137,6 +169,8 @@ impl Accumulator {
     pub fn new(w: usize, h: usize) -> Self {
         let nominal = h as f64 / WORK_ROWS;
         let k = ((nominal * R_MIN) / 2.0).floor().max(1.0) as usize;
+        // (a picture shrunk inside its frame has cells down to R_MIN_REFRAME
+        // times the nominal: under 2 reduced pixels, still above 1.5)
         // Not `.max(1)`: a frame narrower (or shorter) than `k` pixels has no
         // reduced pixel, and `add` must not read a k-pixel row it lacks;
         // `search` then refuses the clip as too small to carry the mark.
@@ -236,7 +270,41 @@ fn box_blur(src: &[f32], dst: &mut [f32], w: usize, h: usize, r: usize) {
     }
 }
 
+/// Where the mark's grid may lie: its vertical cell size relative to the
+/// nominal `height / WORK_ROWS` (`zoom`), horizontal over vertical cell size,
+/// rotation in radians and a left-right mirror.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Geom {
+    zoom: f64,
+    aspect: f64,
+    angle: f64,
+    mirror: bool,
+}
+
+impl Geom {
+    fn plain(zoom: f64) -> Geom {
+        Geom {
+            zoom,
+            aspect: 1.0,
+            angle: 0.0,
+            mirror: false,
+        }
+    }
+}
+
 /// Searches the accumulated frames for the key's mark.
+///
+/// Two searches, each over a grid of hypotheses fine enough that one of them
+/// aligns the mark's grid within a fraction of a cell everywhere it looks:
+/// - scale only (crops and rescales), over the whole clip, sub-cell phases;
+/// - reframing: rotations, aspect changes, scales from a picture shrunk
+///   inside its frame to a full one, and mirrored or not, over a window
+///   around the clip's centre (`REFRAME_RADIUS_CELLS`), cheap enough to try
+///   them all.
+///
+/// The best of each is refined on the whole clip, and the higher wins. Every
+/// hypothesis evaluated, in either search and in the refinements, counts in
+/// the Bonferroni correction of the sync's false-alarm probability.
 pub fn search(accum: &Accumulator, patterns: &Patterns) -> Result<Detection> {
     let small = Image {
         w: accum.sw,
@@ -270,18 +338,21 @@ pub fn search(accum: &Accumulator, patterns: &Patterns) -> Result<Detection> {
         r *= 1.0 + step_at(r);
     }
     let sync = dsp::pattern_spectrum(&Fft2::new(), &patterns.sync);
-    // the sync's highest peak over every offset, at one scale and phase
-    let sync_z = |fft: &Fft2, zoom: f64, phase: (f64, f64)| {
-        let white = whitened(fft, &small, cell0 * zoom, phase);
+    // the sync's highest peak over every offset, at one hypothesis
+    let sync_z = |fft: &Fft2, g: &Geom, phase: (f64, f64), radius: Option<f64>| {
+        let white = whitened(fft, &small, cell0, g, phase, radius);
         dsp::peak(&dsp::correlate(fft, &white, &sync)).1
     };
+    let mut tried = 0usize;
+    // 1. scale only, whole clip
     let best = best_of(&zooms, |fft, &zoom| {
         PHASES
             .iter()
             .flat_map(|&py| PHASES.iter().map(move |&px| (px, py)))
-            .map(|phase| (sync_z(fft, zoom, phase), zoom))
+            .map(|phase| (sync_z(fft, &Geom::plain(zoom), phase, None), zoom))
             .max_by(|a, b| a.0.total_cmp(&b.0))
     });
+    tried += zooms.len() * PHASES.len() * PHASES.len();
     shieldpack_core::interrupt::check()?;
     let (coarse_z, centre) = best.expect("at least one hypothesis");
     // refine around the best: a third of a scale step, quarter-cell phases, on
@@ -292,44 +363,168 @@ pub fn search(accum: &Accumulator, patterns: &Patterns) -> Result<Detection> {
         .flat_map(|j| (0..16).map(move |q| (centre * (1.0 + step * j as f64 / 3.0), q)))
         .collect();
     let refined = best_of(&fine, |fft, &(zoom, q)| {
-        Some((sync_z(fft, zoom, quarter_cell(q)), zoom))
+        Some((sync_z(fft, &Geom::plain(zoom), quarter_cell(q), None), zoom))
     });
+    tried += fine.len();
     shieldpack_core::interrupt::check()?;
-    let (best_z, best_zoom) = refined
+    let (scale_z, scale_zoom) = refined
         .filter(|r| r.0 > coarse_z)
         .unwrap_or((coarse_z, centre));
-    let tried = zooms.len() * PHASES.len() * PHASES.len() + fine.len();
-    let hypotheses = (tried * TILE * TILE) as u64;
-    let log10_p = ((hypotheses as f64).log10() + dsp::log10_normal_tail(best_z)).min(0.0);
 
-    let read = read_symbols(&small, cell0, best_zoom, step, &sync, patterns);
+    // 2. reframing, in a window
+    let rw = REFRAME_RADIUS_CELLS;
+    let (zstep, astep) = (
+        2.0 * REFRAME_SLACK_CELLS / rw,
+        2.0 * REFRAME_SLACK_CELLS / rw,
+    );
+    // the window's corners are rw * sqrt(2) from its centre
+    let tstep = 2.0 * REFRAME_SLACK_CELLS / (rw * std::f64::consts::SQRT_2);
+    let mut reframes = vec![];
+    let mut zoom = R_MIN_REFRAME;
+    while zoom <= R_MAX_REFRAME {
+        let na = (REFRAME_MAX_ASPECT / astep).round() as i32;
+        let nt = (REFRAME_MAX_ANGLE / tstep).round() as i32;
+        for a in -na..=na {
+            for t in -nt..=nt {
+                reframes.push(Geom {
+                    zoom,
+                    aspect: 1.0 + a as f64 * astep,
+                    angle: t as f64 * tstep,
+                    mirror: false,
+                });
+            }
+        }
+        zoom *= 1.0 + zstep;
+    }
+    // Every hypothesis either search may try counts, whether or not the
+    // reframing search runs: it is skipped when the scale-only search has
+    // already read the payload beyond doubt (`EARLY_LOG10`), which makes the
+    // false-alarm probability at most the sum over both, as counted.
+    // (Each reframing fold is tested as is and mirrored: two hypotheses.)
+    let tried = tried + 2 * reframes.len() + REFINE_ROUNDS * REFINE_HYPOTHESES;
+    let hypotheses = (tried * TILE * TILE) as u64;
+    let conclude = |z: f64, geom: Geom, step: f64| -> Result<Detection> {
+        let log10_p = ((hypotheses as f64).log10() + dsp::log10_normal_tail(z)).min(0.0);
+        let read = read_symbols(&small, cell0, geom, step, &sync, patterns);
+        shieldpack_core::interrupt::check()?;
+        let symbols = std::array::from_fn(|k| read.candidates[k].first().map_or(0, |c| c.0));
+        let symbol_z = std::array::from_fn(|k| read.candidates[k].first().map_or(0.0, |c| c.1));
+        let (payload, payload_tries) = decode_list(&read.candidates);
+        let d = Detection {
+            z,
+            log10_p_sync: log10_p,
+            log10_p,
+            hypotheses,
+            cell_px: nominal * read.zoom,
+            zoom: read.zoom,
+            aspect: geom.aspect,
+            angle_deg: geom.angle.to_degrees(),
+            mirror: geom.mirror,
+            symbols,
+            symbol_z,
+            payload,
+            payload_tries,
+        };
+        Ok(d)
+    };
+    let first = conclude(scale_z, Geom::plain(scale_zoom), step)?;
+    if first.payload.is_some()
+        && first.log10_p_sync + first.log10_p_misread().unwrap_or(0.0) <= EARLY_LOG10
+    {
+        return Ok(first);
+    }
+
+    // each fold is tested as is and mirrored (`dsp::mirrored`)
+    let sync_m = dsp::pattern_spectrum(&Fft2::new(), &dsp::mirrored(&patterns.sync));
+    let coarse = best_of(&reframes, |fft, g| {
+        let white = whitened(fft, &small, cell0, g, (0.0, 0.0), Some(rw));
+        let z = dsp::peak(&dsp::correlate(fft, &white, &sync)).1;
+        let zm = dsp::peak(&dsp::correlate(fft, &white, &sync_m)).1;
+        Some(if zm > z {
+            (zm, Geom { mirror: true, ..*g })
+        } else {
+            (z, *g)
+        })
+    });
     shieldpack_core::interrupt::check()?;
-    let symbols = std::array::from_fn(|k| read.candidates[k].first().map_or(0, |c| c.0));
-    let symbol_z = std::array::from_fn(|k| read.candidates[k].first().map_or(0.0, |c| c.1));
-    let (payload, payload_tries) = decode_list(&read.candidates);
-    Ok(Detection {
-        z: best_z,
-        log10_p_sync: log10_p,
-        log10_p,
-        hypotheses,
-        cell_px: nominal * read.zoom,
-        zoom: read.zoom,
-        symbols,
-        symbol_z,
-        payload,
-        payload_tries,
-    })
+    let Some((_, mut g)) = coarse else {
+        return Ok(first);
+    };
+    // refine on the whole clip: halve the steps each round, each time trying
+    // the 27 neighbours in (zoom, aspect, angle) at 4 phases
+    let mut gz = f64::NEG_INFINITY;
+    let (mut dz, mut da, mut dt) = (zstep, astep, tstep);
+    for _ in 0..REFINE_ROUNDS {
+        let mut around = vec![];
+        for i in -1..=1 {
+            for j in -1..=1 {
+                for k in -1..=1 {
+                    for (px, py) in [(0.0, 0.0), (0.5, 0.0), (0.0, 0.5), (0.5, 0.5)] {
+                        around.push((
+                            Geom {
+                                zoom: g.zoom * (1.0 + dz * i as f64),
+                                aspect: g.aspect * (1.0 + da * j as f64),
+                                angle: g.angle + dt * k as f64,
+                                mirror: g.mirror,
+                            },
+                            (px, py),
+                        ));
+                    }
+                }
+            }
+        }
+        debug_assert_eq!(around.len(), REFINE_HYPOTHESES);
+        (dz, da, dt) = (dz / 2.0, da / 2.0, dt / 2.0);
+        let r = best_of(&around, |fft, (g, ph)| {
+            Some((sync_z(fft, g, *ph, None), *g))
+        });
+        shieldpack_core::interrupt::check()?;
+        if let Some((z, at)) = r.filter(|r| r.0 > gz) {
+            (gz, g) = (z, at);
+        }
+    }
+    if gz > scale_z {
+        // the symbols' scale search: steps as fine as the last round's
+        conclude(gz, g, dz * 2.0)
+    } else {
+        Ok(first)
+    }
 }
+
+/// Rounds and hypotheses per round of the reframing search's refinement.
+const REFINE_ROUNDS: usize = 3;
+const REFINE_HYPOTHESES: usize = 27 * 4;
+/// The reframing search is skipped when the scale-only search read a payload
+/// with log10 p at most this (before the caller's correction for its looks):
+/// an unframed clip then costs what it did before reframing was searched.
+const EARLY_LOG10: f64 = -10.0;
 
 /// Phase `q` (0..16) of the quarter-cell phases on both axes, as (x, y).
 fn quarter_cell(q: usize) -> (f64, f64) {
     ((q % 4) as f64 / 4.0, (q / 4) as f64 / 4.0)
 }
 
-/// The frames folded onto one tile at `cell` pixels and `phase`, whitened:
-/// what every pattern is correlated with.
-fn whitened(fft: &Fft2, small: &Image, cell: f64, phase: (f64, f64)) -> Vec<Complex64> {
-    dsp::whiten(fft, &small.fold(cell, phase.0, phase.1))
+/// The frames folded onto one tile along the grid of `geom` (cells of
+/// `cell0 * geom.zoom` reduced pixels) at `phase`, within `radius` cells of
+/// the centre if given, whitened: what every pattern is correlated with.
+fn whitened(
+    fft: &Fft2,
+    small: &Image,
+    cell0: f64,
+    geom: &Geom,
+    phase: (f64, f64),
+    radius: Option<f64>,
+) -> Vec<Complex64> {
+    let grid = Grid::new(
+        small.w,
+        small.h,
+        cell0 * geom.zoom,
+        geom.aspect,
+        geom.angle,
+        geom.mirror,
+        phase,
+    );
+    dsp::whiten(fft, &small.fold_grid(&grid, radius))
 }
 
 /// Runs `eval` on every item, spread over up to 8 threads, and keeps the
@@ -402,7 +597,7 @@ struct Reading {
 fn read_symbols(
     small: &Image,
     cell0: f64,
-    zoom: f64,
+    geom: Geom,
     step: f64,
     sync: &[Complex64],
     patterns: &Patterns,
@@ -415,7 +610,14 @@ fn read_symbols(
         .collect();
     // the sync's peak offset and z, and each symbol's correlation map
     let maps_at = |fft: &Fft2, zoom: f64, q: usize| {
-        let white = whitened(fft, small, cell0 * zoom, quarter_cell(q));
+        let white = whitened(
+            fft,
+            small,
+            cell0,
+            &Geom { zoom, ..geom },
+            quarter_cell(q),
+            None,
+        );
         let (offset, top, _) = dsp::peak(&dsp::correlate(fft, &white, sync));
         let maps: Vec<Vec<f64>> = specs
             .iter()
@@ -426,7 +628,7 @@ fn read_symbols(
     let mut grid = vec![];
     for j in -READ_QUARTER_STEPS..=READ_QUARTER_STEPS {
         for q in 0..16 {
-            grid.push((zoom * (1.0 + step * j as f64 / 4.0), q));
+            grid.push((geom.zoom * (1.0 + step * j as f64 / 4.0), q));
         }
     }
     let best = best_of(&grid, |fft, &(zoom, q)| {
@@ -435,7 +637,7 @@ fn read_symbols(
         Some((f64::from(SYNC_GAIN) * top + symbols, (zoom, q)))
     });
     // None only when interrupted, which the caller reports
-    let (zoom, q) = best.map_or((zoom, 0), |(_, at)| at);
+    let (zoom, q) = best.map_or((geom.zoom, 0), |(_, at)| at);
     let (offset, _, maps) = maps_at(&fft, zoom, q);
     let (ty, tx) = (offset / TILE, offset % TILE);
     let candidates = std::array::from_fn(|k| {
@@ -629,12 +831,91 @@ mod tests {
         assert_eq!(d.payload, Some(payload), "{d:?}");
         // the scale found: cells of 270/96 pixels, times 0.75, against 162/144
         let zoom = 270.0 / 96.0 * 0.75 / (162.0 / 144.0);
-        assert!((d.zoom / zoom - 1.0).abs() < 0.002, "{} vs {zoom}", d.zoom);
+        // (read 0.28% off since the grid is laid from the clip's centre, 0.1%
+        // before: the same sub-cell phases, another sampling of them)
+        assert!((d.zoom / zoom - 1.0).abs() < 0.004, "{} vs {zoom}", d.zoom);
         // the wrong key sees nothing
         let other = Patterns::new(&WmKey::from_bytes([8; 32]));
         let d = search(&acc, &other).unwrap();
         assert!(d.log10_p > -3.0, "{d:?}");
         assert_eq!(d.payload, None);
+    }
+
+    /// `src` (`w`x`h`) seen through a reframing: rotated by `deg` degrees
+    /// about the centre, scaled by `sx`, `sy` about it, mirrored if `mirror`,
+    /// on a frame of the same size padded with grey (bilinear, 2x2 taps).
+    fn reframe(
+        src: &[u8],
+        (w, h): (usize, usize),
+        deg: f64,
+        (sx, sy): (f64, f64),
+        mirror: bool,
+    ) -> Image {
+        let (s, c) = deg.to_radians().sin_cos();
+        let (cx, cy) = ((w as f64 - 1.0) / 2.0, (h as f64 - 1.0) / 2.0);
+        let mut px = vec![0f32; w * h];
+        for y in 0..h {
+            for x in 0..w {
+                let mut acc = 0f32;
+                for (dy, dx) in [(-0.25, -0.25), (-0.25, 0.25), (0.25, -0.25), (0.25, 0.25)] {
+                    let (mut u, v) = (x as f64 + dx - cx, y as f64 + dy - cy);
+                    if mirror {
+                        u = -u;
+                    }
+                    // inverse rotation, then inverse scale
+                    let (ru, rv) = (c * u + s * v, -s * u + c * v);
+                    let (qx, qy) = (ru / sx + cx, rv / sy + cy);
+                    acc += if qx < 0.0 || qy < 0.0 || qx > w as f64 - 1.001 || qy > h as f64 - 1.001
+                    {
+                        128.0
+                    } else {
+                        let (ix, iy) = (qx as usize, qy as usize);
+                        let (fx, fy) = ((qx - ix as f64) as f32, (qy - iy as f64) as f32);
+                        let p = |xx: usize, yy: usize| src[yy * w + xx] as f32;
+                        (p(ix, iy) * (1.0 - fx) + p(ix + 1, iy) * fx) * (1.0 - fy)
+                            + (p(ix, iy + 1) * (1.0 - fx) + p(ix + 1, iy + 1) * fx) * fy
+                    };
+                }
+                px[y * w + x] = (acc / 4.0).round();
+            }
+        }
+        Image { w, h, px }
+    }
+
+    #[test]
+    fn finds_the_payload_after_reframing() {
+        let key = WmKey::from_bytes([9; 32]);
+        let payload = Payload(0x5a17c0de12345678);
+        let pats = Patterns::new(&key);
+        let other = Patterns::new(&WmKey::from_bytes([8; 32]));
+        let (w, h) = (640, 360);
+        let mut frame = host(w, h, 2);
+        let mut m = Marker::new(&pats.tile(payload), w, h);
+        m.mark(&mut frame, w);
+        for (name, deg, scale, mirror) in [
+            ("rotate 3", 3.0, (1.0, 1.0), false),
+            ("rotate -2", -2.0, (1.0, 1.0), false),
+            ("aspect 0.9 x", 0.0, (0.9, 1.0), false),
+            ("aspect 1.1 y", 0.0, (1.0, 1.1), false),
+            ("shrink-pad 0.75", 0.0, (0.75, 0.75), false),
+            ("mirror", 0.0, (1.0, 1.0), true),
+            ("mirror rotate 1.5", 1.5, (1.0, 1.0), true),
+        ] {
+            let img = reframe(&frame, (w, h), deg, scale, mirror);
+            let acc = accumulate(&img);
+            let t = std::time::Instant::now();
+            let d = search(&acc, &pats).unwrap();
+            eprintln!("{name}: {d:?} in {:?}", t.elapsed());
+            assert!(d.log10_p < -9.0, "{name}: {d:?}");
+            assert_eq!(d.payload, Some(payload), "{name}: {d:?}");
+            assert_eq!(d.mirror, mirror, "{name}: {d:?}");
+            // a mirror turns the rotation the other way
+            let angle = if mirror { -deg } else { deg };
+            assert!((d.angle_deg - angle).abs() < 0.5, "{name}: {d:?}");
+            let d = search(&acc, &other).unwrap();
+            assert!(d.log10_p > -3.0, "{name}, wrong key: {d:?}");
+            assert_eq!(d.payload, None, "{name}, wrong key: {d:?}");
+        }
     }
 
     #[test]

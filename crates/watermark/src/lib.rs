@@ -15,9 +15,18 @@
 //!   and finds the offset by FFT correlation with spectral whitening.
 //! - Each frame is prefiltered (a wide local mean removed, divided by local
 //!   activity) before averaging, which weighs quiet areas over busy ones.
+//! - Reframing (rotation, aspect change, a picture shrunk inside its frame, a
+//!   left-right mirror, a slight perspective) moves the grid the tile lies on:
+//!   a second search folds the frames along a grid of affine hypotheses
+//!   (rotations to 3.5 degrees, aspects within 11%, scales down to 0.66, each
+//!   mirrored or not) over a window round the clip's centre, small enough that
+//!   a coarse grid of hypotheses stays within half a cell of the mark, then
+//!   refines its best on the whole clip. It runs unless the scale-only search
+//!   has read the payload beyond doubt; its hypotheses always count.
 //! - The detection statistic is the sync peak's z-score; its Gaussian tail times
-//!   the number of hypotheses tried (scales x phases x offsets x looks,
-//!   Bonferroni) is the sync false-alarm probability, and a payload whose 20
+//!   the number of hypotheses tried (every scale, reframing and phase of
+//!   both searches x offsets x looks, Bonferroni) is the sync false-alarm
+//!   probability, and a payload whose 20
 //!   check bits agree adds a factor 2^-20 per word tried (`log10_p`). Reading
 //!   stops early (at 6, 12 or 24 s) once the payload is read.
 //! - The symbols are read near the sync's alignment where sync and symbols
@@ -25,8 +34,11 @@
 //!   peaks: words in order of likelihood, up to 16, the first whose check bits
 //!   agree. A payload read on try n is another misread with probability at
 //!   most n x 2^-20 (`log10_p_misread`).
-//! - The mark's strength follows local texture (8x8 block activity) and is set
-//!   per frame for a target luma PSNR.
+//! - The mark's strength follows local texture (8x8 block activity): none on
+//!   flat blocks (where it would show as a fixed pattern over a pan), rising
+//!   with texture and a little with brightness, set per frame for a target
+//!   luma PSNR but never boosted on a mostly flat frame. `embed` reports the
+//!   PSNR and SSIM of what it wrote, decoded again (`quality`).
 
 pub mod ab;
 pub mod codec;
@@ -35,6 +47,7 @@ pub mod embed;
 pub mod extract;
 pub mod key;
 pub mod pattern;
+pub mod quality;
 
 pub use embed::{embed_file, EmbedOptions, EmbedReport};
 pub use extract::{extract_file, ExtractOptions, ExtractReport};

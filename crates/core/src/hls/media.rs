@@ -37,6 +37,9 @@ pub struct Key {
     pub uri: Option<String>,
     pub iv: Option<[u8; 16]>,
     pub keyformat: Option<String>,
+    /// KEYID (fMP4 common encryption: the KID a DRM system licenses).
+    pub keyid: Option<[u8; 16]>,
+    pub keyformatversions: Option<String>,
 }
 
 impl Key {
@@ -46,7 +49,14 @@ impl Key {
             uri: None,
             iv: None,
             keyformat: None,
+            keyid: None,
+            keyformatversions: None,
         }
+    }
+
+    /// Parses an EXT-X-KEY attribute list (what follows `#EXT-X-KEY:`).
+    pub fn parse_attrs(value: &str) -> Result<Key, String> {
+        parse_key(value)
     }
 
     pub fn aes128(uri: String, iv: Option<[u8; 16]>) -> Self {
@@ -55,7 +65,29 @@ impl Key {
             uri: Some(uri),
             iv,
             keyformat: None,
+            keyid: None,
+            keyformatversions: None,
         }
+    }
+
+    fn write(&self, o: &mut String) {
+        let _ = write!(o, "#EXT-X-KEY:METHOD={}", self.method.as_str());
+        if let Some(u) = &self.uri {
+            let _ = write!(o, ",URI={}", attr::quote(u));
+        }
+        if let Some(iv) = &self.iv {
+            let _ = write!(o, ",IV=0x{}", hex::encode(iv));
+        }
+        if let Some(k) = &self.keyid {
+            let _ = write!(o, ",KEYID=0x{}", hex::encode(k));
+        }
+        if let Some(f) = &self.keyformat {
+            let _ = write!(o, ",KEYFORMAT={}", attr::quote(f));
+        }
+        if let Some(v) = &self.keyformatversions {
+            let _ = write!(o, ",KEYFORMATVERSIONS={}", attr::quote(v));
+        }
+        o.push('\n');
     }
 }
 
@@ -65,6 +97,10 @@ pub struct MediaSegment {
     pub uri: String,
     /// An EXT-X-KEY written just before this segment, if any.
     pub key: Option<Key>,
+    /// More EXT-X-KEY tags for the same segments, one per further KEYFORMAT
+    /// (RFC 8216 4.3.2.4: each DRM system's own line beside `key`); written
+    /// after `key`, which alone `effective_keys` reports.
+    pub extra_keys: Vec<Key>,
     /// Line number of the URI, when parsed.
     pub line: usize,
 }
@@ -149,17 +185,10 @@ impl MediaPlaylist {
         }
         for s in &self.segments {
             if let Some(k) = &s.key {
-                let _ = write!(o, "#EXT-X-KEY:METHOD={}", k.method.as_str());
-                if let Some(u) = &k.uri {
-                    let _ = write!(o, ",URI={}", attr::quote(u));
+                k.write(&mut o);
+                for e in &s.extra_keys {
+                    e.write(&mut o);
                 }
-                if let Some(iv) = &k.iv {
-                    let _ = write!(o, ",IV=0x{}", hex::encode(iv));
-                }
-                if let Some(f) = &k.keyformat {
-                    let _ = write!(o, ",KEYFORMAT={}", attr::quote(f));
-                }
-                o.push('\n');
             }
             let _ = writeln!(o, "#EXTINF:{:.3},", s.duration);
             o.push_str(&s.uri);
@@ -186,6 +215,7 @@ impl MediaPlaylist {
         let (mut saw_version, mut saw_target) = (false, false);
         let mut pending_dur: Option<f64> = None;
         let mut pending_key: Option<Key> = None;
+        let mut pending_extra: Vec<Key> = Vec::new();
         for (n, line) in it {
             if !line.starts_with('#') {
                 let duration = pending_dur
@@ -195,6 +225,7 @@ impl MediaPlaylist {
                     duration,
                     uri: line.to_string(),
                     key: pending_key.take(),
+                    extra_keys: std::mem::take(&mut pending_extra),
                     line: n,
                 });
                 continue;
@@ -262,7 +293,27 @@ impl MediaPlaylist {
                         .and_then(|u| attr::quoted(u).map_err(|m| err(n, m)))?;
                     p.map = Some(uri.to_string());
                 }
-                "#EXT-X-KEY" => pending_key = Some(parse_key(value).map_err(|m| err(n, m))?),
+                "#EXT-X-KEY" => {
+                    let k = parse_key(value).map_err(|m| err(n, m))?;
+                    // Tags with different KEYFORMATs before one segment
+                    // apply together (one per DRM system); one with the
+                    // same KEYFORMAT replaces the earlier.
+                    match &mut pending_key {
+                        Some(first) if first.keyformat != k.keyformat => {
+                            match pending_extra
+                                .iter_mut()
+                                .find(|e| e.keyformat == k.keyformat)
+                            {
+                                Some(e) => *e = k,
+                                None => pending_extra.push(k),
+                            }
+                        }
+                        _ => {
+                            pending_key = Some(k);
+                            pending_extra.clear();
+                        }
+                    }
+                }
                 "#EXT-X-STREAM-INF" | "#EXT-X-MEDIA" | "#EXT-X-I-FRAME-STREAM-INF" => {
                     return Err(err(
                         n,
@@ -302,6 +353,10 @@ fn parse_key(value: &str) -> Result<Key, String> {
     let keyformat = attr::get(&a, "KEYFORMAT")
         .map(|u| attr::quoted(u).map(str::to_string))
         .transpose()?;
+    let keyformatversions = attr::get(&a, "KEYFORMATVERSIONS")
+        .map(|u| attr::quoted(u).map(str::to_string))
+        .transpose()?;
+    let keyid = attr::get(&a, "KEYID").map(attr::hex128).transpose()?;
     match method {
         KeyMethod::None if uri.is_some() || iv.is_some() => {
             Err("METHOD=NONE must not have URI or IV".into())
@@ -314,6 +369,8 @@ fn parse_key(value: &str) -> Result<Key, String> {
             uri,
             iv,
             keyformat,
+            keyid,
+            keyformatversions,
         }),
     }
 }
@@ -335,24 +392,28 @@ mod tests {
                     duration: 6.0,
                     uri: "seg_00000.ts".into(),
                     key: Some(Key::aes128("keys/a.key".into(), None)),
+                    extra_keys: Vec::new(),
                     line: 0,
                 },
                 MediaSegment {
                     duration: 5.5,
                     uri: "seg_00001.ts".into(),
                     key: None,
+                    extra_keys: Vec::new(),
                     line: 0,
                 },
                 MediaSegment {
                     duration: 2.25,
                     uri: "seg_00002.ts".into(),
                     key: Some(Key::aes128("keys/b.key".into(), Some([1; 16]))),
+                    extra_keys: Vec::new(),
                     line: 0,
                 },
                 MediaSegment {
                     duration: 1.0,
                     uri: "seg_00003.ts".into(),
                     key: Some(Key::none()),
+                    extra_keys: Vec::new(),
                     line: 0,
                 },
             ],
@@ -372,6 +433,53 @@ mod tests {
         let keys = back.effective_keys();
         assert_eq!(keys[1].unwrap().uri.as_deref(), Some("keys/a.key"));
         assert_eq!(keys[3].unwrap().method, KeyMethod::None);
+    }
+
+    /// One segment under several DRM systems: the identity line and one
+    /// per further KEYFORMAT, all before the segment, back as written.
+    #[test]
+    fn several_keys_per_segment_round_trip() {
+        let mut p = sample();
+        p.version = 5;
+        let identity = Key {
+            method: KeyMethod::SampleAes,
+            uri: Some("keys/a.key".into()),
+            iv: None,
+            keyformat: Some("identity".into()),
+            keyid: Some([7; 16]),
+            keyformatversions: Some("1".into()),
+        };
+        let widevine = Key::parse_attrs(
+            "METHOD=SAMPLE-AES,URI=\"data:text/plain;base64,AAAA\",KEYID=0x07070707070707070707070707070707,KEYFORMAT=\"urn:uuid:edef8ba9-79d6-4ace-a3c8-27dcd51d21ed\",KEYFORMATVERSIONS=\"1\"",
+        )
+        .unwrap();
+        assert_eq!(widevine.keyid, Some([7; 16]));
+        let fairplay = Key::parse_attrs(
+            "METHOD=SAMPLE-AES,URI=\"skd://k/07\",KEYFORMAT=\"com.apple.streamingkeydelivery\",KEYFORMATVERSIONS=\"1\"",
+        )
+        .unwrap();
+        p.segments[0].key = Some(identity.clone());
+        p.segments[0].extra_keys = vec![widevine.clone(), fairplay.clone()];
+        let text = p.write();
+        assert_eq!(text.matches("#EXT-X-KEY:").count(), 3 + 2);
+        let mut back = MediaPlaylist::parse(&text).unwrap();
+        for s in &mut back.segments {
+            s.line = 0;
+        }
+        assert_eq!(back, p);
+        assert_eq!(back.effective_keys()[1], Some(&identity));
+        // A later line with a KEYFORMAT already given replaces it.
+        let twice = text.replacen("skd://k/07", "skd://k/08", 1).replacen(
+            "#EXTINF:6.000,",
+            "#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"skd://k/09\",KEYFORMAT=\"com.apple.streamingkeydelivery\"\n#EXTINF:6.000,",
+            1,
+        );
+        let back = MediaPlaylist::parse(&twice).unwrap();
+        assert_eq!(back.segments[0].extra_keys.len(), 2);
+        assert_eq!(
+            back.segments[0].extra_keys[1].uri.as_deref(),
+            Some("skd://k/09")
+        );
     }
 
     #[test]

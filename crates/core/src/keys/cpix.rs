@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::agewrap::{self, UnwrapError};
+use super::TrackType;
 use crate::error::{Error, IoContext, Result};
 
 /// The largest CPIX document read (plain or age-wrapped). Providers' CPIX
@@ -59,6 +60,10 @@ pub struct CpixKeys {
     /// The document's `contentId`, when it has one.
     pub content_id: Option<String>,
     periods: BTreeMap<u64, ProvidedKey>,
+    /// Keys whose usage rule names a track type (`intendedTrackType`, or an
+    /// AudioFilter / VideoFilter): a period has one per track type, for
+    /// `--key-scope track-type`.
+    tracks: BTreeMap<(u64, TrackType), ProvidedKey>,
     pub drm: Vec<DrmSystemData>,
 }
 
@@ -242,8 +247,9 @@ impl CpixKeys {
             }
         }
 
-        // Usage rules: period index -> kid.
+        // Usage rules: period index (and track type) -> kid.
         let mut periods: BTreeMap<u64, ProvidedKey> = BTreeMap::new();
+        let mut tracks: BTreeMap<(u64, TrackType), ProvidedKey> = BTreeMap::new();
         let rules: Vec<_> = list("ContentKeyUsageRuleList")
             .into_iter()
             .flat_map(|l| {
@@ -271,6 +277,7 @@ impl CpixKeys {
             if filters.is_empty() && !period_ids.is_empty() {
                 return Err(bad(path, format!("ContentKeyUsageRule for {kid_s} has no KeyPeriodFilter although the document has periods")));
             }
+            let track = rule_track_type(path, r, kid_s)?;
             for f in filters {
                 let pid = f
                     .attribute("periodId")
@@ -282,18 +289,30 @@ impl CpixKeys {
                     kid,
                     key: key.clone(),
                 };
+                if let Some(t) = track {
+                    if let Some(had) = tracks.insert((index, t), pk) {
+                        if had.kid != kid {
+                            return Err(Error::invalid_file(
+                                path,
+                                format!("key period {index} ({pid}) has two {t} keys: {} and {kid_s}", super::export::kid_uuid(&hex::encode(had.kid))),
+                                "a period has one key per track type; ask the provider for one ContentKey per period and track type",
+                            ));
+                        }
+                    }
+                    continue;
+                }
                 if let Some(had) = periods.insert(index, pk) {
                     if had.kid != kid {
                         return Err(Error::invalid_file(
                             path,
                             format!("key period {index} ({pid}) has two keys: {} and {kid_s}", super::export::kid_uuid(&hex::encode(had.kid))),
-                            "a shieldpack key period encrypts with one key; ask the provider for one ContentKey per period (track-type keys are not read from CPIX yet)",
+                            "a key period has one key, or one per track type: give each rule an intendedTrackType (AUDIO, SD, HD, UHD) or an AudioFilter / VideoFilter, and package with --key-scope track-type",
                         ));
                     }
                 }
             }
         }
-        if periods.is_empty() {
+        if periods.is_empty() && tracks.is_empty() {
             // No periods: one key for the whole title, as period 0.
             if keys.len() != 1 || !period_ids.is_empty() {
                 return Err(Error::invalid_file(
@@ -357,8 +376,23 @@ impl CpixKeys {
             path: path.to_path_buf(),
             content_id: root.attribute("contentId").map(str::to_string),
             periods,
+            tracks,
             drm,
         })
+    }
+
+    /// The key of `period` for `track` (`--key-scope track-type`), or the
+    /// period's key when `track` is None.
+    pub fn scoped(&self, period: u64, track: Option<TrackType>) -> Option<&ProvidedKey> {
+        match track {
+            None => self.period(period),
+            Some(t) => self.tracks.get(&(period, t)),
+        }
+    }
+
+    /// Whether the document keys its periods by track type.
+    pub fn has_track_types(&self) -> bool {
+        !self.tracks.is_empty()
     }
 
     /// The key of period `period`.
@@ -368,7 +402,15 @@ impl CpixKeys {
 
     /// The key periods the document has keys for.
     pub fn period_indexes(&self) -> impl Iterator<Item = u64> + '_ {
-        self.periods.keys().copied()
+        let mut all: Vec<u64> = self
+            .periods
+            .keys()
+            .copied()
+            .chain(self.tracks.keys().map(|(p, _)| *p))
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all.into_iter()
     }
 
     /// A stable public name for this set of keys, recorded in the manifest
@@ -378,6 +420,12 @@ impl CpixKeys {
         let mut h = Sha256::new();
         for (p, k) in &self.periods {
             h.update(p.to_be_bytes());
+            h.update(k.kid);
+        }
+        // Absent from documents without track types: their name is unchanged.
+        for ((p, t), k) in &self.tracks {
+            h.update(p.to_be_bytes());
+            h.update(t.as_str());
             h.update(k.kid);
         }
         format!("cpix:{}", &hex::encode(h.finalize())[..16])
@@ -390,6 +438,12 @@ impl CpixKeys {
         h.update(b"shieldpack/cpix-secret");
         for (p, k) in &self.periods {
             h.update(p.to_be_bytes());
+            h.update(k.kid);
+            h.update(*k.key);
+        }
+        for ((p, t), k) in &self.tracks {
+            h.update(p.to_be_bytes());
+            h.update(t.as_str());
             h.update(k.kid);
             h.update(*k.key);
         }
@@ -406,6 +460,25 @@ impl CpixKeys {
                 show_ranges(self.period_indexes())
             ),
             "package with the rotation the CPIX was made for (--rotate-every / --rotate-segments / --policy), or ask the provider for a CPIX with a key for every period (`shieldpack package --clear` on the same flags shows how many periods the title has)",
+        )
+    }
+
+    /// The error for a key period and track type of the package that the
+    /// document has no key for (`--key-scope track-type`).
+    pub fn missing_track(&self, period: u64, track: TrackType) -> Error {
+        let has: Vec<String> = self
+            .tracks
+            .keys()
+            .filter(|(p, _)| *p == period)
+            .map(|(_, t)| t.to_string())
+            .collect();
+        Error::invalid_file(
+            &self.path,
+            format!(
+                "has no {track} key for key period {period} of the package (it has {} there)",
+                if has.is_empty() { "none".to_string() } else { has.join(", ") }
+            ),
+            "ask the provider for a key per period and track type the package has (AUDIO for alternate audio; SD up to 768x576 pixels, HD up to 1920x1080, UHD above), or check the renditions' sizes with `shieldpack inspect`",
         )
     }
 
@@ -430,6 +503,60 @@ impl CpixKeys {
             "package with the rotation the CPIX was made for (--rotate-every / --rotate-segments / --policy), or ask the provider for a CPIX with exactly the package's periods",
         ))
     }
+}
+
+/// The track type a usage rule is for: its `intendedTrackType` when that
+/// names one (AUDIO, SD, HD, UHD), else an AudioFilter (AUDIO) or a
+/// VideoFilter's pixel band (by its largest picture: `maxPixels`, or just
+/// above `minPixels` when open-ended); None for a rule with neither (a
+/// period's single key). A scene label in `intendedTrackType` (as shieldpack
+/// writes for policies) is not a track type and is ignored.
+fn rule_track_type(path: &Path, rule: &roxmltree::Node, kid_s: &str) -> Result<Option<TrackType>> {
+    if let Some(t) = rule
+        .attribute("intendedTrackType")
+        .and_then(TrackType::parse)
+    {
+        return Ok(Some(t));
+    }
+    let child = |name: &str| {
+        rule.children().find(|n| {
+            n.is_element()
+                && n.tag_name().name() == name
+                && n.tag_name().namespace() == Some(CPIX_NS)
+        })
+    };
+    if child("AudioFilter").is_some() {
+        return Ok(Some(TrackType::Audio));
+    }
+    let Some(v) = child("VideoFilter") else {
+        return Ok(None);
+    };
+    let num = |a: &str| -> Result<Option<u64>> {
+        v.attribute(a)
+            .map(|x| {
+                x.trim().parse::<u64>().map_err(|_| {
+                    bad(
+                        path,
+                        format!(
+                            "the VideoFilter of the rule for {kid_s} has {a}=\"{x}\", not a number"
+                        ),
+                    )
+                })
+            })
+            .transpose()
+    };
+    let pixels = match (num("minPixels")?, num("maxPixels")?) {
+        (_, Some(max)) => max,
+        (Some(min), None) => min.saturating_add(1),
+        (None, None) => {
+            return Err(Error::invalid_file(
+                path,
+                format!("the VideoFilter of the rule for {kid_s} has no minPixels or maxPixels, so it names no track type"),
+                "give the rule an intendedTrackType (SD, HD, UHD) or pixel bounds",
+            ))
+        }
+    };
+    Ok(Some(TrackType::of_video_pixels(pixels)))
 }
 
 /// `0..3, 7` for 0, 1, 2, 3, 7.
@@ -513,6 +640,52 @@ mod tests {
             "{e}"
         );
         assert!(c.fingerprint().starts_with("cpix:"));
+    }
+
+    #[test]
+    fn usage_rules_with_track_types_give_a_period_a_key_per_type() {
+        // Both keys in period a: the first by a VideoFilter band (HD), the
+        // second by intendedTrackType (AUDIO).
+        let doc = DOC
+            .replace(
+                "<cpix:KeyPeriodFilter periodId=\"a\"/>",
+                "<cpix:KeyPeriodFilter periodId=\"a\"/><cpix:VideoFilter minPixels=\"442369\" maxPixels=\"2073600\"/>",
+            )
+            .replace(
+                "kid=\"ffeeddcc-bbaa-9988-7766-554433221100\"><cpix:KeyPeriodFilter periodId=\"b\"/>",
+                "kid=\"ffeeddcc-bbaa-9988-7766-554433221100\" intendedTrackType=\"AUDIO\"><cpix:KeyPeriodFilter periodId=\"a\"/>",
+            );
+        let c = CpixKeys::parse(p(), &doc).unwrap();
+        assert!(c.has_track_types());
+        assert!(c.period(0).is_none(), "no key for the whole period");
+        let hd = c.scoped(0, Some(TrackType::Hd)).unwrap();
+        assert_eq!(hex::encode(hd.kid), "00112233445566778899aabbccddeeff");
+        let audio = c.scoped(0, Some(TrackType::Audio)).unwrap();
+        assert_eq!(hex::encode(*audio.key), "101112131415161718191a1b1c1d1e1f");
+        assert!(c.scoped(0, Some(TrackType::Sd)).is_none());
+        let e = c.missing_track(0, TrackType::Sd);
+        assert!(
+            e.to_string()
+                .contains("no SD key for key period 0 of the package (it has AUDIO, HD there)"),
+            "{e}"
+        );
+        assert_ne!(
+            c.fingerprint(),
+            CpixKeys::parse(p(), DOC).unwrap().fingerprint()
+        );
+        // An open-ended band is UHD; a filter with no bounds names nothing.
+        let uhd = doc
+            .replace(" maxPixels=\"2073600\"", "")
+            .replace("442369", "2073601");
+        let c = CpixKeys::parse(p(), &uhd).unwrap();
+        assert!(c.scoped(0, Some(TrackType::Uhd)).is_some());
+        let e = CpixKeys::parse(
+            p(),
+            &doc.replace(" minPixels=\"442369\" maxPixels=\"2073600\"", ""),
+        )
+        .err()
+        .unwrap();
+        assert!(e.to_string().contains("names no track type"), "{e}");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use base64::Engine;
 use zeroize::Zeroizing;
 
 use super::agewrap::{self, Recipient};
-use super::Keyring;
+use super::{Keyring, TrackType};
 use crate::error::{Error, IoContext, Result};
 use crate::manifest::{Manifest, SceneTag};
 
@@ -26,6 +26,8 @@ pub struct ExportedKey {
     pub key: Zeroizing<[u8; 16]>,
     /// The scene of the period's first segment, when the package has a policy.
     pub scene: Option<SceneTag>,
+    /// Under `--key-scope track-type`: the track type the key is for.
+    pub track_type: Option<TrackType>,
 }
 
 /// The keys to export, and the (period, generation) pairs left out as revoked.
@@ -65,15 +67,32 @@ pub fn collect(kr: &Keyring, manifest: &Manifest, range: Option<(u64, u64)>) -> 
         keys: Vec::new(),
         revoked: Vec::new(),
     };
+    // Under `--key-scope track-type` each KID is one track type's: the
+    // type of the renditions whose segments name it.
+    let tracks: std::collections::BTreeMap<&str, TrackType> = manifest
+        .renditions
+        .iter()
+        .filter(|_| !manifest.key_scope.is_period())
+        .filter_map(|r| r.track_type.map(|t| (r, t)))
+        .flat_map(|(r, t)| {
+            r.segments
+                .iter()
+                .filter_map(move |s| Some((s.kid.as_deref()?, t)))
+        })
+        .collect();
     for (period, generation, kid) in manifest.key_periods() {
         if range.is_some_and(|(a, b)| period < a || period > b) {
             continue;
         }
-        let derived = hex::encode(kr.kid(&manifest.content_id, generation, period));
+        let track = tracks.get(kid.as_str()).copied();
+        let derived = hex::encode(kr.scoped_kid(&manifest.content_id, generation, period, track));
         if derived != kid {
+            let of_track = track
+                .map(|t| format!(" track type {t}"))
+                .unwrap_or_default();
             return Err(Error::arg(
                 format!(
-                    "KID {kid} of period {period} does not derive from {}",
+                    "KID {kid} of period {period}{of_track} does not derive from {}",
                     kr.path.display()
                 ),
                 "pass the keyring the package was made with",
@@ -91,8 +110,9 @@ pub fn collect(kr: &Keyring, manifest: &Manifest, range: Option<(u64, u64)>) -> 
             period,
             generation,
             kid,
-            key: kr.content_key(&manifest.content_id, generation, period),
+            key: kr.scoped_content_key(&manifest.content_id, generation, period, track),
             scene,
+            track_type: track,
         });
     }
     if out.keys.is_empty() {
@@ -214,7 +234,10 @@ pub fn write_ffmpeg_keyinfo(
     for k in keys {
         let key_path = abs.join(format!("{}.key", k.kid));
         let text = format!("{}\n{}\n", key_uri(manifest, k), key_path.display());
-        let path = dir.join(format!("period-{}.keyinfo", k.period));
+        let path = match k.track_type {
+            None => dir.join(format!("period-{}.keyinfo", k.period)),
+            Some(t) => dir.join(format!("period-{}-{t}.keyinfo", k.period)),
+        };
         crate::fsutil::write_atomic(&path, text.as_bytes(), 0o600, true)?;
         out.push(path);
     }
@@ -230,9 +253,10 @@ pub fn render_shaka(keys: &[ExportedKey]) -> Zeroizing<String> {
         if i > 0 {
             s.push(',');
         }
+        let track = k.track_type.map(|t| format!("_{t}")).unwrap_or_default();
         let _ = write!(
             s,
-            "label=period{}:key_id={}:key={}",
+            "label=period{}{track}:key_id={}:key={}",
             k.period,
             k.kid,
             hex::encode(*k.key)
@@ -297,6 +321,10 @@ fn xml_escape(s: &str) -> String {
 /// (`id="period-N"`, `index`), and one ContentKeyUsageRule per key tying it to
 /// its period through a KeyPeriodFilter. A scene's label becomes the rule's
 /// `intendedTrackType`, and its level and HDCP an XML comment beside it.
+/// Under `--key-scope track-type` the rule's `intendedTrackType` is the
+/// track type (AUDIO, SD, HD, UHD) and it carries the matching AudioFilter,
+/// or VideoFilter with the type's pixel band (`TrackType::pixel_band`), so a
+/// packager (and `package --cpix`) gives each rendition its key.
 pub fn render_cpix(keys: &[ExportedKey], manifest: &Manifest) -> Zeroizing<String> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut s = Zeroizing::new(String::new());
@@ -345,9 +373,23 @@ pub fn render_cpix(keys: &[ExportedKey], manifest: &Manifest) -> Zeroizing<Strin
             }
             None => String::new(),
         };
+        let (track, filter) = match k.track_type {
+            None => (track, String::new()),
+            Some(t) => (
+                format!(" intendedTrackType=\"{t}\""),
+                match t.pixel_band() {
+                    None => "\n      <cpix:AudioFilter/>".to_string(),
+                    Some((min, max)) => format!(
+                        "\n      <cpix:VideoFilter minPixels=\"{min}\"{}/>",
+                        max.map(|m| format!(" maxPixels=\"{m}\""))
+                            .unwrap_or_default()
+                    ),
+                },
+            ),
+        };
         let _ = writeln!(
             s,
-            "    <cpix:ContentKeyUsageRule kid=\"{}\"{track}>\n      <cpix:KeyPeriodFilter periodId=\"period-{}\"/>\n    </cpix:ContentKeyUsageRule>",
+            "    <cpix:ContentKeyUsageRule kid=\"{}\"{track}>\n      <cpix:KeyPeriodFilter periodId=\"period-{}\"/>{filter}\n    </cpix:ContentKeyUsageRule>",
             kid_uuid(&k.kid),
             k.period
         );

@@ -10,6 +10,9 @@
 pub mod agewrap;
 pub mod cpix;
 pub mod export;
+pub mod scope;
+
+pub use scope::{KeyScope, TrackType};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -204,6 +207,23 @@ fn info(
         field(&x.to_be_bytes());
     }
     out
+}
+
+/// `info` with the track type as one more length-prefixed field: a
+/// different length from every period-scope info, so no track-type key can
+/// equal a period key.
+fn scoped_info(
+    purpose: &str,
+    content_id: &str,
+    generation: u32,
+    period: u64,
+    track: TrackType,
+) -> Vec<u8> {
+    let mut i = info(purpose, content_id, generation, period, None);
+    let t = track.as_str().as_bytes();
+    i.extend_from_slice(&(t.len() as u32).to_be_bytes());
+    i.extend_from_slice(t);
+    i
 }
 
 fn derive<const N: usize>(salt: &[u8; 32], master: &[u8; 32], info: &[u8]) -> Zeroizing<[u8; N]> {
@@ -879,6 +899,54 @@ impl Keyring {
         )
     }
 
+    /// The content key of `period` for `track` under `--key-scope
+    /// track-type`; `None` is the period scope (`content_key`). The track
+    /// type joins the HKDF info only when given, so every package made
+    /// without it derives the keys it always did.
+    pub fn scoped_content_key(
+        &self,
+        content_id: &str,
+        generation: u32,
+        period: u64,
+        track: Option<TrackType>,
+    ) -> Zeroizing<[u8; 16]> {
+        let Some(t) = track else {
+            return self.content_key(content_id, generation, period);
+        };
+        if let Some(c) = self.provided() {
+            // Callers check first that the document has it (`CpixKeys::scoped`).
+            return c
+                .scoped(period, Some(t))
+                .map_or_else(|| Zeroizing::new([0; 16]), |k| k.key.clone());
+        }
+        derive(
+            &self.salt,
+            &self.master,
+            &scoped_info("content-key", content_id, generation, period, t),
+        )
+    }
+
+    /// The KID that goes with `scoped_content_key`.
+    pub fn scoped_kid(
+        &self,
+        content_id: &str,
+        generation: u32,
+        period: u64,
+        track: Option<TrackType>,
+    ) -> Kid {
+        let Some(t) = track else {
+            return self.kid(content_id, generation, period);
+        };
+        if let Some(c) = self.provided() {
+            return c.scoped(period, Some(t)).map_or([0; 16], |k| k.kid);
+        }
+        *derive::<16>(
+            &self.salt,
+            &self.master,
+            &scoped_info("kid", content_id, generation, period, t),
+        )
+    }
+
     /// An explicit per-segment IV (`--iv derived`): unique per (key, sequence).
     pub fn iv(&self, content_id: &str, generation: u32, period: u64, sequence: u64) -> [u8; 16] {
         *derive::<16>(
@@ -951,6 +1019,52 @@ mod tests {
             .map(|(r, seq)| kr.rendition_iv("t", 0, 3, seq, r))
             .collect();
         assert_eq!(ivs.len(), 12, "an IV repeats under one key");
+    }
+
+    /// The expected bytes come from `openssl kdf ... HKDF` on the same salt,
+    /// master and info, not from this code: the period key every existing
+    /// package uses is pinned, and the track-type keys are HKDF over the
+    /// info with the track type as one more field.
+    #[test]
+    fn track_type_joins_the_info_only_in_that_scope_and_period_keys_stay_pinned() {
+        let salt = [7u8; 32];
+        let master = [9u8; 32];
+        let period: Zeroizing<[u8; 16]> =
+            derive(&salt, &master, &info("content-key", "t", 0, 3, None));
+        assert_eq!(hex::encode(*period), "fdaa7e00f1c766d6b9a159aa55ee56b4");
+        let hd: Zeroizing<[u8; 16]> = derive(
+            &salt,
+            &master,
+            &scoped_info("content-key", "t", 0, 3, TrackType::Hd),
+        );
+        assert_eq!(hex::encode(*hd), "8da802b06415592cdb03eb5ea0342345");
+        let audio_kid: Zeroizing<[u8; 16]> = derive(
+            &salt,
+            &master,
+            &scoped_info("kid", "t", 0, 3, TrackType::Audio),
+        );
+        assert_eq!(hex::encode(*audio_kid), "cbd8af9a7a567baae28f310961b9fff5");
+
+        let dir = std::env::temp_dir().join(format!("sp-scoped-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("kr");
+        create(&path, vec![], &[]).unwrap();
+        let kr = open(&path, &[]).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            *kr.scoped_content_key("t", 0, 2, None),
+            *kr.content_key("t", 0, 2)
+        );
+        assert_eq!(kr.scoped_kid("t", 0, 2, None), kr.kid("t", 0, 2));
+        let mut kids: Vec<Kid> = TrackType::ALL
+            .into_iter()
+            .map(|t| kr.scoped_kid("t", 0, 2, Some(t)))
+            .collect();
+        kids.push(kr.kid("t", 0, 2));
+        kids.sort();
+        kids.dedup();
+        assert_eq!(kids.len(), 5, "a track type shares a KID");
     }
 
     #[test]

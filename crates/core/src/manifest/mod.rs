@@ -1,6 +1,7 @@
 //! `manifest.json`: what a package holds, for `verify`, `keys export`, `rekey`
 //! and license servers. It names KIDs, periods and hashes, never a key.
 
+use crate::keys::{KeyScope, TrackType};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -35,6 +36,10 @@ pub struct Manifest {
     /// The `--rotation` config the rotation came from, as given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotation_config: Option<RotationConfig>,
+    /// `--key-scope`: absent for `period` (every package before it), so
+    /// their manifests read and write as they did.
+    #[serde(default, skip_serializing_if = "KeyScope::is_period")]
+    pub key_scope: KeyScope,
     pub source: Source,
     pub renditions: Vec<Rendition>,
 }
@@ -69,6 +74,10 @@ pub struct Rendition {
     pub resolution: String,
     pub frame_rate: Option<f64>,
     pub codecs: String,
+    /// Under `--key-scope track-type`: the track type whose keys encrypt
+    /// this rendition's segments (each segment's `kid` is that key's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track_type: Option<TrackType>,
     pub segments: Vec<SegmentRecord>,
 }
 
@@ -178,6 +187,18 @@ impl Manifest {
     }
 
     /// The distinct (period, generation, kid) triples the package uses, in order.
+    /// Under `--key-scope track-type`: the track type whose key `kid` is
+    /// (that of the renditions whose segments name it).
+    pub fn track_type_of(&self, kid: &str) -> Option<TrackType> {
+        if self.key_scope.is_period() {
+            return None;
+        }
+        self.renditions
+            .iter()
+            .find(|r| r.segments.iter().any(|s| s.kid.as_deref() == Some(kid)))
+            .and_then(|r| r.track_type)
+    }
+
     pub fn key_periods(&self) -> Vec<(u64, u32, String)> {
         let mut out: Vec<(u64, u32, String)> = self
             .segments()

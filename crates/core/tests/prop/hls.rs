@@ -33,6 +33,8 @@ fn key() -> impl Strategy<Value = Key> {
                 uri: Some(uri),
                 iv,
                 keyformat,
+                keyid: None,
+                keyformatversions: None,
             }),
     ]
 }
@@ -45,6 +47,7 @@ fn media_playlist() -> impl Strategy<Value = MediaPlaylist> {
                 duration: ms as f64 / 1000.0,
                 uri,
                 key,
+                extra_keys: Vec::new(),
                 line: 0,
             }
         });

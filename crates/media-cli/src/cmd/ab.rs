@@ -150,7 +150,10 @@ pub fn run(a: PackageArgs, wm: &Path, p: &Printer) -> anyhow::Result<Status> {
         )
         .into());
     }
+    let scope = m.key_scope;
     let (ra, rb) = (&mut m.renditions[0], &mb.renditions[0]);
+    // Under `--key-scope track-type` the rendition's track type's key.
+    let track = ra.track_type.filter(|_| !scope.is_period());
     let grid_ok = ra.segments.len() == rb.segments.len()
         && ra
             .segments
@@ -179,7 +182,7 @@ pub fn run(a: PackageArgs, wm: &Path, p: &Printer) -> anyhow::Result<Status> {
         let mut bytes = std::fs::read(&b_src).at(&b_src)?;
         let (a_iv, b_ivhex) = match (&x.kid, keyring.as_ref()) {
             (Some(kid), Some(kr)) => {
-                let key = kr.content_key(&m.content_id, x.generation, x.period);
+                let key = kr.scoped_content_key(&m.content_id, x.generation, x.period, track);
                 let iv = b_iv(kid, x.sequence);
                 shieldpack_core::crypto::encrypt_in_place(&mut bytes, &key, &iv);
                 let a_iv = x.iv.clone().unwrap_or_else(|| {

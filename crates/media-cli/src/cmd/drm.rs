@@ -10,9 +10,9 @@ use shieldpack_core::drm::{self, DrmOptions, DrmSystem};
 use shieldpack_core::keys::{self, cpix::CpixKeys, Keyring};
 
 /// `--drm` and `--license-url`, parsed and checked for the package's format
-/// and scheme. Today's packages are MPEG-TS with whole-segment AES-128 (or
-/// clear), which no DRM system licenses, so any `--drm` is refused there
-/// with a hint; the fMP4 formats pass their scheme's method here.
+/// and scheme: whole-segment AES-128 and clear packages, which no DRM system
+/// licenses, refuse any `--drm` with a hint; cmaf cbcs signals as HLS
+/// `SAMPLE-AES`, cenc as `SAMPLE-AES-CTR` (where FairPlay is refused).
 pub fn options(
     f: &PackageFlags,
     content_id: &str,
@@ -34,8 +34,23 @@ pub fn options(
         return Ok((Vec::new(), o));
     };
     let systems = DrmSystem::parse_list(list)?;
-    let method = if f.clear { "NONE" } else { "AES-128" };
-    drm::validate(&systems, &o, "ts", method)?;
+    use shieldpack::cli::{Format as CliFormat, Scheme as CliScheme};
+    let (format, default) = match f.format {
+        CliFormat::Ts => ("ts", CliScheme::Aes128),
+        CliFormat::Cmaf => ("cmaf", CliScheme::Cbcs),
+    };
+    let method = match (f.clear, f.scheme.unwrap_or(default)) {
+        (true, _) => "NONE",
+        (_, CliScheme::Aes128) => "AES-128",
+        (_, CliScheme::SampleAes | CliScheme::Cbcs) => "SAMPLE-AES",
+        (_, CliScheme::Cenc) => "SAMPLE-AES-CTR",
+    };
+    // Widevine's protection_scheme and PlayReady's ALGID name cbcs; cenc is
+    // their default.
+    if method == "SAMPLE-AES" {
+        o.scheme = Some(*b"cbcs");
+    }
+    drm::validate(&systems, &o, format, method)?;
     Ok((systems, o))
 }
 

@@ -16,7 +16,13 @@ pub fn run(a: InspectArgs, p: &Printer) -> anyhow::Result<Status> {
             v["key_periods"] = json!(m
                 .key_periods()
                 .iter()
-                .map(|(period, generation, kid)| json!({"period": period, "generation": generation, "kid": kid}))
+                .map(|(period, generation, kid)| {
+                    let mut k = json!({"period": period, "generation": generation, "kid": kid});
+                    if let Some(t) = m.track_type_of(kid) {
+                        k["track_type"] = json!(t);
+                    }
+                    k
+                })
                 .collect::<Vec<_>>());
             if let Some(r) = &policy {
                 v["policy"] = json!(r);
@@ -31,6 +37,9 @@ pub fn run(a: InspectArgs, p: &Printer) -> anyhow::Result<Status> {
         o += &format!("encryption:   {} (IV {})\n", m.encryption, m.iv_mode);
         if let Some(f) = &m.keyring_fingerprint {
             o += &format!("keyring:      {f}\n");
+        }
+        if !m.key_scope.is_period() {
+            o += &format!("key scope:    {}\n", m.key_scope.as_str());
         }
         o += &format!(
             "source:       {} ({:.3}s, {} video frames)\n",
@@ -72,8 +81,12 @@ pub fn run(a: InspectArgs, p: &Printer) -> anyhow::Result<Status> {
                     .filter(|s| s.period == *period && s.generation == *generation)
                     .map(|s| s.sequence)
                     .collect();
+                let track = m
+                    .track_type_of(kid)
+                    .map(|t| format!(" {t}"))
+                    .unwrap_or_default();
                 o += &format!(
-                    "  period {period} gen {generation}: kid {kid}, segments {}..{}\n",
+                    "  period {period} gen {generation}{track}: kid {kid}, segments {}..{}\n",
                     segs.first().unwrap_or(&0),
                     segs.last().unwrap_or(&0)
                 );

@@ -96,6 +96,7 @@ pub fn options_for(
     Ok(Options {
         input: input.to_path_buf(),
         more_inputs: Vec::new(),
+        title_source: None,
         output: output.to_path_buf(),
         content_id,
         segment_duration: f.segment_duration,
@@ -131,6 +132,10 @@ pub fn options_for(
             Some(CliScheme::Cenc) => package::cmaf::Scheme::Cenc,
         },
         dash: f.dash,
+        key_scope: match f.key_scope {
+            shieldpack::cli::KeyScopeArg::Period => shieldpack_core::keys::KeyScope::Period,
+            shieldpack::cli::KeyScopeArg::TrackType => shieldpack_core::keys::KeyScope::TrackType,
+        },
     })
 }
 

@@ -65,6 +65,9 @@ fn embed(a: WmEmbedArgs, p: &Printer) -> anyhow::Result<Status> {
             "height": r.video.height,
             "fps": r.video.fps,
             "psnr_luma_db": round2(r.psnr_luma_db),
+            // what was written, decoded again, against the decoded input
+            "written_psnr_luma_db": round2(r.written.psnr_luma_db),
+            "written_ssim_luma": (r.written.ssim_luma * 10000.0).round() / 10000.0,
             "cell_px": round2(r.cell_px),
             "crf": a.crf,
             "preset": a.preset,
@@ -72,12 +75,13 @@ fn embed(a: WmEmbedArgs, p: &Printer) -> anyhow::Result<Status> {
         }))?;
     } else {
         p.info(format!(
-            "marked {} frames of {} with payload {} into {} (luma PSNR {:.1} dB, {:.1} s)",
+            "marked {} frames of {} with payload {} into {} (as written: luma PSNR {:.1} dB, SSIM {:.4}; {:.1} s)",
             r.video.frames,
             a.input.display(),
             payload.to_hex(),
             a.output.display(),
-            r.psnr_luma_db,
+            r.written.psnr_luma_db,
+            r.written.ssim_luma,
             elapsed
         ));
     }
@@ -133,6 +137,11 @@ fn extract(a: WmExtractArgs, p: &Printer) -> anyhow::Result<Status> {
             "symbol_z": d.symbol_z.iter().map(|z| round2(*z)).collect::<Vec<_>>(),
             "cell_px": round2(d.cell_px),
             "zoom": (d.zoom * 1000.0).round() / 1000.0,
+            // the reframing found: horizontal over vertical scale, rotation
+            // in degrees, left-right mirror
+            "aspect": (d.aspect * 1000.0).round() / 1000.0,
+            "angle_deg": round2(d.angle_deg),
+            "mirror": d.mirror,
             "width": r.video.width,
             "height": r.video.height,
             "fps": r.video.fps,
