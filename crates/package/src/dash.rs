@@ -22,10 +22,15 @@ use std::fmt::Write as _;
 
 use shieldpack_core::manifest::{Rendition, SegmentRecord};
 
+use crate::dashtime::TrackTimes;
+
 /// What the MPD lists: the package's renditions (video, and audio with
 /// `kind` "audio"; others are left out), in the manifest's order.
 pub struct Mpd<'a> {
     pub renditions: &'a [Rendition],
+    /// Each rendition's track times (`dashtime`), in the same order; `None`
+    /// (or a shorter slice) falls back to milliseconds from the records.
+    pub times: &'a [Option<TrackTimes>],
     /// `cenc` or `cbcs` with common encryption, else `None`.
     pub scheme: Option<&'a str>,
     /// The DRM systems' elements for an AdaptationSet, given the segment
@@ -64,13 +69,11 @@ fn escape(s: &str) -> String {
 
 /// The SegmentTimeline's `S` elements: explicit `t` where a segment does not
 /// start where the one before ended, `r` for runs of equal durations.
-fn timeline(records: &[SegmentRecord]) -> String {
+fn timeline(segments: &[(u64, u64)]) -> String {
     let mut out = String::new();
-    let mut runs: Vec<(Option<i64>, i64, u32)> = Vec::new();
-    let mut next: Option<i64> = None;
-    for r in records {
-        let t = (r.start * 1000.0).round() as i64;
-        let d = (r.duration * 1000.0).round() as i64;
+    let mut runs: Vec<(Option<u64>, u64, u32)> = Vec::new();
+    let mut next: Option<u64> = None;
+    for &(t, d) in segments {
         let explicit = (next != Some(t)).then_some(t);
         match runs.last_mut() {
             Some((_, ld, n)) if explicit.is_none() && *ld == d => *n += 1,
@@ -160,14 +163,22 @@ impl Mpd<'_> {
                     let _ = write!(o, " cenc:default_KID=\"{}\"", uuid(kid));
                 }
                 o.push_str("/>\n");
-                let records: Vec<SegmentRecord> =
-                    reps.iter().flat_map(|r| r.segments.iter().cloned()).collect();
+                let records: Vec<SegmentRecord> = reps
+                    .iter()
+                    .flat_map(|r| r.segments.iter().cloned())
+                    .collect();
                 for e in (self.extra_protection)(&records) {
                     let _ = writeln!(o, "      {}", e.trim());
                 }
             }
             for r in reps {
-                representation(&mut o, r);
+                let times = self
+                    .renditions
+                    .iter()
+                    .position(|x| std::ptr::eq(x, r))
+                    .and_then(|i| self.times.get(i).cloned().flatten())
+                    .unwrap_or_else(|| millis(&r.segments));
+                representation(&mut o, r, kind, &times);
             }
             o.push_str("    </AdaptationSet>\n");
         }
@@ -177,14 +188,56 @@ impl Mpd<'_> {
     }
 }
 
+/// The codecs of a `kind` ("video" or "audio") track out of a rendition's
+/// CODECS: a video rendition's HLS CODECS also names its audio group's
+/// codec (RFC 8216 4.3.4.2), but its CMAF track holds video only, and a
+/// player asks the CDM for `video/mp4; codecs="..."` with exactly these
+/// (Chromium refuses an audio codec there: Shaka's 6001).
+fn track_codecs(codecs: &str, kind: &str) -> String {
+    const AUDIO: [&str; 7] = ["mp4a", "ac-3", "ec-3", "ac-4", "opus", "flac", "alac"];
+    let all: Vec<&str> = codecs.split(',').map(str::trim).collect();
+    let own: Vec<&str> = all
+        .iter()
+        .copied()
+        .filter(|c| {
+            let audio = AUDIO
+                .iter()
+                .any(|a| c.eq_ignore_ascii_case(a) || c.starts_with(&format!("{a}.")));
+            audio == (kind == "audio")
+        })
+        .collect();
+    if own.is_empty() {
+        codecs.to_string()
+    } else {
+        own.join(",")
+    }
+}
+
+/// The records' times in milliseconds, for a track whose boxes were not
+/// read.
+fn millis(records: &[SegmentRecord]) -> TrackTimes {
+    TrackTimes {
+        timescale: 1000,
+        segments: records
+            .iter()
+            .map(|r| {
+                (
+                    (r.start * 1000.0).round().max(0.0) as u64,
+                    (r.duration * 1000.0).round().max(0.0) as u64,
+                )
+            })
+            .collect(),
+    }
+}
+
 /// One Representation: one rendition's track, its own timeline.
-fn representation(o: &mut String, r: &Rendition) {
+fn representation(o: &mut String, r: &Rendition, kind: &str, times: &TrackTimes) {
     let _ = write!(
         o,
         "      <Representation id=\"{}\" bandwidth=\"{}\" codecs=\"{}\"",
         escape(&r.name),
         r.bandwidth,
-        escape(&r.codecs),
+        escape(&track_codecs(&r.codecs, kind)),
     );
     if let Some((w, h)) = r
         .resolution
@@ -205,12 +258,13 @@ fn representation(o: &mut String, r: &Rendition) {
     }
     let _ = writeln!(
         o,
-        "        <SegmentTemplate timescale=\"1000\" initialization=\"{r}/init.mp4\" \
+        "        <SegmentTemplate timescale=\"{ts}\" initialization=\"{r}/init.mp4\" \
          media=\"{r}/seg_$Number%05d$.m4s\" startNumber=\"0\">",
+        ts = times.timescale,
         r = escape(&r.name)
     );
     o.push_str("          <SegmentTimeline>\n");
-    o.push_str(&timeline(&r.segments).replace("          <S", "            <S"));
+    o.push_str(&timeline(&times.segments).replace("          <S", "            <S"));
     o.push_str("          </SegmentTimeline>\n");
     o.push_str("        </SegmentTemplate>\n");
     o.push_str("      </Representation>\n");
@@ -243,7 +297,7 @@ mod tests {
     fn timelines_run_equal_durations_and_say_t_at_gaps() {
         let r = [rec(0.0, 6.0), rec(6.0, 6.0), rec(12.0, 4.5), rec(16.6, 1.0)];
         assert_eq!(
-            timeline(&r),
+            timeline(&millis(&r).segments),
             "          <S t=\"0\" d=\"6000\" r=\"1\"/>\n          <S d=\"4500\"/>\n          <S t=\"16600\" d=\"1000\"/>\n"
         );
         assert_eq!(
@@ -289,6 +343,7 @@ mod tests {
         ];
         let mpd = Mpd {
             renditions: &rs,
+            times: &[],
             scheme: Some("cenc"),
             extra_protection: &|_| Vec::new(),
             duration: 10.0,

@@ -20,6 +20,7 @@
 
 pub mod cmaf;
 pub mod dash;
+pub mod dashtime;
 mod drmwire;
 pub mod iframes;
 pub mod ladder;
@@ -946,6 +947,7 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         let common = keyring.and(o.scheme.common()).map(|_| o.scheme.as_str());
         let mpd = dash::Mpd {
             renditions: &manifest.renditions,
+            times: &dash_times(staged.path(), &manifest.renditions)?,
             scheme: common,
             extra_protection: &|records| drmwire::mpd_protection(o, keyring, records),
             duration: manifest.source.duration,
@@ -1341,6 +1343,24 @@ fn write_media_playlist(
     };
     media.version = media.required_version().max(3);
     fsutil::write_file(&rdir.join("index.m3u8"), media.write().as_bytes())
+}
+
+/// Each rendition's CMAF track times for the MPD (`dashtime`); none for
+/// the renditions the MPD leaves out (WebVTT subtitles).
+fn dash_times(
+    dir: &Path,
+    renditions: &[shieldpack_core::manifest::Rendition],
+) -> Result<Vec<Option<dashtime::TrackTimes>>> {
+    renditions
+        .iter()
+        .map(|r| {
+            if !matches!(r.kind.as_deref(), None | Some("audio")) {
+                return Ok(None);
+            }
+            let segments: Vec<PathBuf> = r.segments.iter().map(|s| dir.join(&s.uri)).collect();
+            dashtime::read(&dir.join(&r.name).join("init.mp4"), &segments).map(Some)
+        })
+        .collect()
 }
 
 /// The rendition's EXT-X-STREAM-INF: measured peak and average bandwidth
