@@ -136,6 +136,7 @@ impl Mpd<'_> {
             iso_duration(self.duration)
         );
         o.push_str("  <Period id=\"0\" start=\"PT0S\">\n");
+        let mut first_audio = true;
         for (id, (kind, lang, reps)) in self.sets().into_iter().enumerate() {
             let _ = write!(
                 o,
@@ -147,29 +148,22 @@ impl Mpd<'_> {
             }
             o.push_str(">\n");
             if kind == "audio" {
-                o.push_str(
-                    "      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"main\"/>\n",
+                // The first language is the default (HLS DEFAULT=YES): main;
+                // the others are alternates.
+                let role = if first_audio { "main" } else { "alternate" };
+                first_audio = false;
+                let _ = writeln!(
+                    o,
+                    "      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"{role}\"/>"
                 );
             }
-            if let Some(scheme) = self.scheme {
-                let _ = write!(
-                    o,
-                    "      <ContentProtection schemeIdUri=\"urn:mpeg:dash:mp4protection:2011\" value=\"{scheme}\""
-                );
-                let kid = reps
-                    .iter()
-                    .find_map(|r| r.segments.iter().find_map(|s| s.kid.as_deref()));
-                if let Some(kid) = kid {
-                    let _ = write!(o, " cenc:default_KID=\"{}\"", uuid(kid));
-                }
-                o.push_str("/>\n");
-                let records: Vec<SegmentRecord> = reps
-                    .iter()
-                    .flat_map(|r| r.segments.iter().cloned())
-                    .collect();
-                for e in (self.extra_protection)(&records) {
-                    let _ = writeln!(o, "      {}", e.trim());
-                }
+            // One default KID for the set (DASH-IF IOP: ContentProtection
+            // on the AdaptationSet), else (`--key-scope track-type`: HD and
+            // SD renditions under keys of their own) on each Representation.
+            let kids: Vec<Option<&str>> = reps.iter().map(|r| default_kid(r)).collect();
+            let per_rep = kids.windows(2).any(|w| w[0] != w[1]);
+            if !per_rep {
+                self.protection(&mut o, &reps, "      ");
             }
             for r in reps {
                 let times = self
@@ -178,13 +172,48 @@ impl Mpd<'_> {
                     .position(|x| std::ptr::eq(x, r))
                     .and_then(|i| self.times.get(i).cloned().flatten())
                     .unwrap_or_else(|| millis(&r.segments));
-                representation(&mut o, r, kind, &times);
+                let mut inner = String::new();
+                if per_rep {
+                    self.protection(&mut inner, &[r], "        ");
+                }
+                representation(&mut o, r, kind, &times, &inner);
             }
             o.push_str("    </AdaptationSet>\n");
         }
         o.push_str("  </Period>\n");
         o.push_str("</MPD>\n");
         o
+    }
+}
+
+/// A rendition's default KID: its first encrypted segment's.
+fn default_kid(r: &Rendition) -> Option<&str> {
+    r.segments.iter().find_map(|s| s.kid.as_deref())
+}
+
+impl Mpd<'_> {
+    /// The ContentProtection elements for `reps`, at `indent`: the common
+    /// encryption scheme with the default KID, then the DRM systems' own
+    /// (for the KIDs of every segment of `reps`).
+    fn protection(&self, o: &mut String, reps: &[&Rendition], indent: &str) {
+        let Some(scheme) = self.scheme else {
+            return;
+        };
+        let _ = write!(
+            o,
+            "{indent}<ContentProtection schemeIdUri=\"urn:mpeg:dash:mp4protection:2011\" value=\"{scheme}\""
+        );
+        if let Some(kid) = reps.iter().find_map(|r| default_kid(r)) {
+            let _ = write!(o, " cenc:default_KID=\"{}\"", uuid(kid));
+        }
+        o.push_str("/>\n");
+        let records: Vec<SegmentRecord> = reps
+            .iter()
+            .flat_map(|r| r.segments.iter().cloned())
+            .collect();
+        for e in (self.extra_protection)(&records) {
+            let _ = writeln!(o, "{indent}{}", e.trim());
+        }
     }
 }
 
@@ -231,7 +260,7 @@ fn millis(records: &[SegmentRecord]) -> TrackTimes {
 }
 
 /// One Representation: one rendition's track, its own timeline.
-fn representation(o: &mut String, r: &Rendition, kind: &str, times: &TrackTimes) {
+fn representation(o: &mut String, r: &Rendition, kind: &str, times: &TrackTimes, inner: &str) {
     let _ = write!(
         o,
         "      <Representation id=\"{}\" bandwidth=\"{}\" codecs=\"{}\"",
@@ -256,6 +285,7 @@ fn representation(o: &mut String, r: &Rendition, kind: &str, times: &TrackTimes)
             "        <AudioChannelConfiguration schemeIdUri=\"urn:mpeg:dash:23003:3:audio_channel_configuration:2011\" value=\"{c}\"/>"
         );
     }
+    o.push_str(inner);
     let _ = writeln!(
         o,
         "        <SegmentTemplate timescale=\"{ts}\" initialization=\"{r}/init.mp4\" \
@@ -310,6 +340,7 @@ mod tests {
         Rendition {
             name: name.into(),
             source: None,
+            track_type: None,
             kind: kind.map(str::to_string),
             language: language.map(str::to_string),
             channels: kind.map(|_| 2),
@@ -363,6 +394,53 @@ mod tests {
         assert!(!mpd.contains("subs-en"), "{mpd}");
         assert!(
             mpd.contains("initialization=\"audio-en-2/init.mp4\""),
+            "{mpd}"
+        );
+    }
+
+    #[test]
+    fn track_codecs_keep_their_own_kind() {
+        assert_eq!(
+            track_codecs("avc1.64001e,mp4a.40.2", "video"),
+            "avc1.64001e"
+        );
+        assert_eq!(track_codecs("avc1.64001e, mp4a.40.2", "audio"), "mp4a.40.2");
+        assert_eq!(
+            track_codecs("hvc1.1.6.L93.B0,ec-3", "video"),
+            "hvc1.1.6.L93.B0"
+        );
+        assert_eq!(track_codecs("mp4a.40.2", "audio"), "mp4a.40.2");
+    }
+
+    #[test]
+    fn renditions_under_keys_of_their_own_carry_their_own_protection() {
+        let mut hd = rendition("720p", None, None);
+        let mut sd = rendition("360p", None, None);
+        for s in &mut hd.segments {
+            s.kid = Some("11".repeat(16));
+        }
+        for s in &mut sd.segments {
+            s.kid = Some("22".repeat(16));
+        }
+        let rs = [hd, sd];
+        let mpd = Mpd {
+            renditions: &rs,
+            times: &[],
+            scheme: Some("cenc"),
+            extra_protection: &|_| Vec::new(),
+            duration: 10.0,
+        }
+        .write();
+        // Two Representations, each with its own default KID, none on the set.
+        assert_eq!(mpd.matches("<ContentProtection").count(), 2, "{mpd}");
+        let set_end = mpd.find("<Representation").unwrap();
+        assert!(!mpd[..set_end].contains("<ContentProtection"), "{mpd}");
+        assert!(
+            mpd.contains("11111111-1111-1111-1111-111111111111"),
+            "{mpd}"
+        );
+        assert!(
+            mpd.contains("22222222-2222-2222-2222-222222222222"),
             "{mpd}"
         );
     }

@@ -303,10 +303,10 @@ fn check_track_type_scope(o: &Options, keyring: Option<&Keyring>) -> Result<()> 
             ));
         }
     }
-    if o.policy.is_some() || o.format != Container::Ts {
+    if o.policy.is_some() {
         return Err(Error::arg(
-            "--key-scope track-type is supported for MPEG-TS packages without --policy for now",
-            "leave --key-scope out, or package with --format ts and no --policy",
+            "--key-scope track-type is supported without --policy for now",
+            "leave --key-scope out, or package with no --policy",
         ));
     }
     Ok(())
@@ -1261,6 +1261,12 @@ fn package_audio(
             &w.records,
             o.segment_duration,
         )?;
+        // A CMAF audio track signals the DRM systems as video does.
+        if drmwire::active(o, keyring) {
+            let rdir = root.join(&t.name);
+            let init = w.init.as_ref();
+            drmwire::finish_rendition(o, keyring, &rdir, init, &w.records, &mut w.playlist)?;
+        }
         write_media_playlist(
             &root.join(&t.name),
             w.playlist,
