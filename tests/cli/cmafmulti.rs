@@ -587,3 +587,50 @@ fn cmaf_key_scope_track_type_gives_each_track_type_its_key_and_plays_in_shaka() 
     let all: Vec<(String, String)> = keys.into_iter().collect();
     assert_played(&play_eme(&server.url("manifest.mpd"), "shaka", &all), 3);
 }
+
+#[test]
+fn cmaf_ladder_packages_every_rung_as_a_track_and_plays_in_dashjs() {
+    let t = TestDir::new();
+    let kr = new_keyring(&t);
+    // The mezzanine: one 360p input with its two languages; two rungs.
+    let mezz = input(&t, 640, 360);
+    let out = t.join("out");
+    run_ok(package_input(&mezz, &out, &kr).args([
+        "--ladder",
+        "360p:600k,180p:250k",
+        "--format",
+        "cmaf",
+        "--segment-duration",
+        "2",
+        "--scheme",
+        "cenc",
+        "--dash",
+        "--drm",
+        "clearkey",
+    ]));
+    let mpd = std::fs::read_to_string(out.join("manifest.mpd")).unwrap();
+    let doc = roxmltree::Document::parse(&mpd).expect("manifest.mpd is XML");
+    let reps = |kind: &str| -> usize {
+        doc.descendants()
+            .filter(|n| n.has_tag_name("AdaptationSet"))
+            .filter(|n| n.attribute("contentType") == Some(kind))
+            .flat_map(|n| n.children().filter(|c| c.has_tag_name("Representation")))
+            .count()
+    };
+    assert_eq!(reps("video"), 2, "{mpd}");
+    assert_eq!(reps("audio"), 2, "{mpd}");
+    let keys = keys_of(&t, &kr, &out);
+    let r = stdout_json(&run_ok(
+        shieldpack()
+            .arg("verify")
+            .arg(&out)
+            .arg("--keys")
+            .arg(t.join("keys-out"))
+            .arg("--json"),
+    ));
+    assert_eq!(r["defects"], serde_json::json!([]), "{r}");
+    assert_eq!(r["video_frames"], 2 * FRAMES, "{r}");
+    let server = HttpServer::serve(&out);
+    let keys: Vec<(String, String)> = keys.into_iter().collect();
+    assert_played(&play_eme(&server.url("manifest.mpd"), "dashjs", &keys), 6);
+}
