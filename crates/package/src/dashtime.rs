@@ -60,7 +60,7 @@ fn moof_of(path: &Path) -> Result<mp4::Moof> {
 /// The times of the track whose init segment is `init_path` and whose
 /// media segments are `segments`, in order.
 pub fn read(init_path: &Path, segments: &[PathBuf]) -> Result<TrackTimes> {
-    let init = std::fs::read(init_path).map_err(|e| Error::io(&init_path, e))?;
+    let init = std::fs::read(init_path).map_err(|e| Error::io(init_path, e))?;
     let init = mp4::InitSegment::parse(&init).map_err(|e| bad(init_path, e))?;
     let timescale = init
         .moov
