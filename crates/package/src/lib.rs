@@ -633,7 +633,7 @@ impl Writer<'_> {
                             let sk = cmaf::SampleKey {
                                 key: k.key.clone(),
                                 kid: kr.scoped_kid(&o.content_id, k.generation, period, self.track),
-                                // One constant IV for the title, the init
+                                // One constant IV for the rendition, the init
                                 // segment's (`Event::Init`): under another key
                                 // it is no reuse, and readers that ignore
                                 // `seig` (FFmpeg) still find it in `tenc`.
