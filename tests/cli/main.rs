@@ -7,6 +7,7 @@ mod util;
 
 mod batch;
 mod cmaf;
+mod cmafmulti;
 mod docs;
 mod drm;
 mod drmwire;

@@ -1,7 +1,9 @@
 """Reads fragmented MP4 files with pymp4 (an independent ISO BMFF parser) and
 prints, as JSON per file, every box path it parsed and the encryption facts
 the shieldpack tests check: tenc's KID and IV size, each trun's sample count,
-each saiz's count, each saio's offsets, and each senc's entries.
+each saiz's count, each saio's offsets, and each senc's entries (and their
+IVs); for DASH timelines, mdhd's timescale, tfdt's base media decode time
+and each trun's sample durations and composition offsets.
 
 pymp4 1.4.0's SampleEncryptionBox reads its flags from the wrong context
 (`this.flags` inside the per-sample struct, which has no flags), so it cannot
@@ -54,6 +56,7 @@ def walk(data, base, path, out, moof_at):
             out["senc"].append({
                 "count": len(s.sample_encryption_info),
                 "entries_at": at + 16 - moof_at,
+                "ivs": [e.iv.hex() for e in s.sample_encryption_info],
                 "covers": [sum(x.clear_bytes + x.cipher_bytes for x in (e.subsample_encryption_info or []))
                            for e in s.sample_encryption_info],
             })
@@ -66,6 +69,12 @@ def walk(data, base, path, out, moof_at):
         elif t == "trun":
             out["trun"].append(b.sample_count)
             out["sizes"].append([s.sample_size for s in b.sample_info])
+            out["durations"].append([s.sample_duration for s in b.sample_info])
+            out["offsets"].append([s.sample_composition_time_offsets or 0 for s in b.sample_info])
+        elif t == "mdhd":
+            out["timescale"] = b.timescale
+        elif t == "tfdt":
+            out["tfdt"].append(b.baseMediaDecodeTime)
         elif t == "saiz":
             out["saiz"].append(b.sample_count)
         elif t == "saio":
@@ -86,7 +95,8 @@ def walk(data, base, path, out, moof_at):
 
 def parse_file(path):
     data = open(path, "rb").read()
-    out = {"boxes": [], "trun": [], "sizes": [], "saiz": [], "saio": [], "senc": []}
+    out = {"boxes": [], "trun": [], "sizes": [], "saiz": [], "saio": [], "senc": [],
+           "durations": [], "offsets": [], "tfdt": []}
     walk(data, 0, "", out, 0)
     return out
 

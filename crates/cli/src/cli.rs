@@ -499,7 +499,8 @@ pub struct PackageFlags {
     #[arg(long)]
     pub apple: bool,
 
-    /// Segment container: ts, or cmaf (init.mp4 + fragmented MP4 segments)
+    /// Segment container: ts, or cmaf (init.mp4 + fragmented MP4 segments,
+    /// every video rendition and every audio track a CMAF track of its own)
     #[arg(long, value_enum, default_value_t = Format::Ts)]
     pub format: Format,
 
@@ -507,7 +508,9 @@ pub struct PackageFlags {
     #[arg(long, value_enum, conflicts_with = "clear")]
     pub scheme: Option<Scheme>,
 
-    /// With --format cmaf: also write a DASH manifest.mpd over the same segments
+    /// With --format cmaf: also write a DASH manifest.mpd over the same
+    /// segments (one AdaptationSet per content type, a Representation per
+    /// rendition)
     #[arg(long)]
     pub dash: bool,
 

@@ -25,7 +25,9 @@
 //! lets a single segment be re-encrypted alone (`rekey`, a segment given a
 //! stronger scene's key) with the same IVs. A second encryption of the same
 //! segment under the same key (A/B variants, renditions sharing a key) must
-//! put its variant or rendition into the top bits of the sequence.
+//! put its variant or rendition into the top bits of the sequence (the
+//! package does: `rendition << 32 | segment`, `cmaf::iv_sequence`; and one
+//! cbcs constant IV per rendition).
 
 use aes::cipher::{KeyIvInit, StreamCipher};
 

@@ -129,6 +129,41 @@ pub fn init_segment(
     Ok(init)
 }
 
+/// The IVs of one rendition under common encryption, so that none repeats
+/// under one key across the renditions (tracks) of a title, which share each
+/// key period's key:
+/// - cenc: sample `n` of segment `index` gets `sequence << 24 | n`
+///   (`mp4::cenc::sample_iv`, 40 bits of sequence); the sequence is
+///   `rendition << 32 | index`, so each rendition owns its range of
+///   sequences (256 renditions of 2^32 segments each);
+/// - cbcs: one constant IV per rendition for the title, derived like a
+///   segment IV (`Keyring::rendition_iv`) under a sequence number no segment
+///   has (`u64::MAX`), so it is none of the IVs `--iv derived` gives segments.
+///
+/// Rendition 0 keeps the IVs of a single-rendition package.
+pub fn iv_sequence(rendition: usize, index: usize) -> Result<u64> {
+    if rendition >= 1 << 8 || index as u64 >= 1 << 32 {
+        return Err(Error::arg(
+            format!(
+                "rendition {rendition}, segment {index}: too many renditions or segments for unique common encryption IVs (at most 256 renditions of 2^32 segments)"
+            ),
+            "package fewer renditions or longer segments (--segment-duration)",
+        ));
+    }
+    Ok((rendition as u64) << 32 | index as u64)
+}
+
+/// cbcs's constant IV of `rendition` for the title under the key generation
+/// `generation` (`iv_sequence` says why it differs per rendition).
+pub fn constant_iv(
+    kr: &shieldpack_core::keys::Keyring,
+    content_id: &str,
+    generation: u32,
+    rendition: usize,
+) -> [u8; 16] {
+    kr.rendition_iv(content_id, generation, 0, u64::MAX, rendition)
+}
+
 /// The key of one segment under common encryption: key, KID, and cbcs's
 /// constant IV for the key period.
 pub struct SampleKey {
@@ -230,4 +265,30 @@ pub fn check_segment(
         }
     }
     Ok(measured)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_ivs_of_renditions_sharing_a_key_never_meet() {
+        // Every (rendition, segment, sample) of a small grid: all IVs distinct.
+        let mut seen = std::collections::HashSet::new();
+        for rendition in [0, 1, 2, 255] {
+            for index in [0, 1, 2, (1 << 32) - 1] {
+                let seq = iv_sequence(rendition, index).unwrap();
+                for n in [0, 1, (1 << 24) - 1] {
+                    assert!(
+                        seen.insert(cenc::sample_iv(seq, n).unwrap()),
+                        "rendition {rendition} segment {index} sample {n}"
+                    );
+                }
+            }
+        }
+        // Rendition 0 keeps a single-rendition package's IVs.
+        assert_eq!(iv_sequence(0, 7).unwrap(), 7);
+        assert!(iv_sequence(256, 0).is_err());
+        assert!(iv_sequence(0, 1 << 32).is_err());
+    }
 }

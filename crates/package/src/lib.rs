@@ -20,6 +20,7 @@
 
 pub mod cmaf;
 pub mod dash;
+pub mod dashtime;
 mod drmwire;
 pub mod iframes;
 pub mod ladder;
@@ -303,12 +304,6 @@ fn check_track_type_scope(o: &Options, keyring: Option<&Keyring>) -> Result<()> 
             ));
         }
     }
-    if o.format != Container::Ts {
-        return Err(Error::arg(
-            "--key-scope track-type is supported for MPEG-TS packages for now",
-            "leave --key-scope out, or package with --format ts",
-        ));
-    }
     Ok(())
 }
 
@@ -562,10 +557,9 @@ impl Writer<'_> {
                     let generation = kr.generation_for(&o.content_id, 0);
                     (
                         kr.scoped_kid(&o.content_id, generation, 0, self.track),
-                        // cbcs's constant IV, one for the title: derived
-                        // under a sequence number no segment has, so it is
-                        // none of the IVs `--iv derived` gives segments.
-                        kr.iv(&o.content_id, generation, 0, u64::MAX),
+                        // cbcs's constant IV, one per rendition for the
+                        // title (`cmaf::iv_sequence` says why).
+                        cmaf::constant_iv(kr, &o.content_id, generation, self.rendition_index),
                     )
                 });
                 let init = cmaf::init_segment(&path, &clear, common, kid, constant_iv, &[])?;
@@ -634,15 +628,15 @@ impl Writer<'_> {
                             let sk = cmaf::SampleKey {
                                 key: k.key.clone(),
                                 kid: kr.scoped_kid(&o.content_id, k.generation, period, self.track),
-                                // One constant IV for the title, the init
+                                // One constant IV for the rendition, the init
                                 // segment's (`Event::Init`): under another key
                                 // it is no reuse, and readers that ignore
                                 // `seig` (FFmpeg) still find it in `tenc`.
-                                constant_iv: kr.iv(
+                                constant_iv: cmaf::constant_iv(
+                                    kr,
                                     &o.content_id,
                                     kr.generation_for(&o.content_id, 0),
-                                    0,
-                                    u64::MAX,
+                                    self.rendition_index,
                                 ),
                             };
                             cur.common = Some((Vec::new(), sk));
@@ -689,8 +683,9 @@ impl Writer<'_> {
                             "common encryption is only chosen for cmaf, which has an init segment"
                         )
                     };
+                    let sequence = cmaf::iv_sequence(self.rendition_index, index)?;
                     let seg =
-                        cmaf::encrypt_segment(&cur.path, &clear, init, scheme, &key, index as u64)?;
+                        cmaf::encrypt_segment(&cur.path, &clear, init, scheme, &key, sequence)?;
                     cur.hasher.update(&seg);
                     Self::write(&mut cur, &seg)?;
                 }
@@ -810,21 +805,10 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     let map = (o.format == Container::Cmaf).then(|| "init.mp4".to_string());
     // Every audio track becomes an alternate audio rendition, and video
     // renditions carry none, unless one input has at most one (muxed, as
-    // it always was).
-    let tracks = renditions::audio_tracks(&inputs)?;
+    // it always was). CMAF keeps every track apart (one track per file, as
+    // DASH-IF IOP and dash.js want), except from a pipe, read once.
+    let tracks = renditions::audio_tracks(&inputs, o.format == Container::Cmaf)?;
     plan.video_only = !tracks.is_empty();
-    if o.format == Container::Cmaf && plan.video_only {
-        return Err(Error::arg(
-            "alternate audio renditions are written as MPEG-TS only for now, so --format cmaf takes one input with at most one audio track",
-            "package one input with one audio track with --format cmaf, or use --format ts for several renditions",
-        ));
-    }
-    if o.dash && (multi || plan.video_only) {
-        return Err(Error::arg(
-            "--dash writes one muxed representation for now: several renditions or alternate audio tracks are not in its MPD yet",
-            "package one input with one audio track with --dash, or leave --dash out for HLS",
-        ));
-    }
     // Renditions run through the same pipeline, as many at once as there
     // are cores (`parallel`), each cut by the same plan. The first decides
     // the cuts: one whose own keyframes put a cut elsewhere runs again,
@@ -984,24 +968,12 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         manifest.to_json().as_bytes(),
     )?;
     if o.dash {
-        let r = &manifest.renditions[0];
-        let (w, h) = r
-            .resolution
-            .split_once('x')
-            .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
-            .unwrap_or((0, 0));
         let common = keyring.and(o.scheme.common()).map(|_| o.scheme.as_str());
         let mpd = dash::Mpd {
-            rendition: &r.name,
-            codecs: &r.codecs,
-            width: w,
-            height: h,
-            frame_rate: r.frame_rate,
-            bandwidth: r.bandwidth,
+            renditions: &manifest.renditions,
+            times: &dash_times(staged.path(), &manifest.renditions)?,
             scheme: common,
-            default_kid: r.segments.iter().find_map(|s| s.kid.as_deref()),
-            extra_protection: &drmwire::mpd_protection(o, keyring, &r.segments),
-            records: &r.segments,
+            extra_protection: &|records| drmwire::mpd_protection(o, keyring, records),
             duration: manifest.source.duration,
         };
         fsutil::write_file(&staged.path().join("manifest.mpd"), mpd.write().as_bytes())?;
@@ -1237,7 +1209,7 @@ fn run_pipeline<'a>(
         let demuxed = match stage {
             Stage::Video(plan) => segment::run(input, plan, progress, spare_rx, sink),
             Stage::Audio { stream, cuts } => {
-                media::audio::run(input, stream, cuts, progress, spare_rx, sink)
+                media::audio::run(input, stream, o.format, cuts, progress, spare_rx, sink)
             }
         };
         let (made, mut w) = match moved {
@@ -1313,6 +1285,12 @@ fn package_audio(
             &w.records,
             o.segment_duration,
         )?;
+        // A CMAF audio track signals the DRM systems as video does.
+        if drmwire::active(o, keyring) {
+            let rdir = root.join(&t.name);
+            let init = w.init.as_ref();
+            drmwire::finish_rendition(o, keyring, &rdir, init, &w.records, &mut w.playlist)?;
+        }
         write_media_playlist(
             &root.join(&t.name),
             w.playlist,
@@ -1395,6 +1373,24 @@ fn write_media_playlist(
     };
     media.version = media.required_version().max(3);
     fsutil::write_file(&rdir.join("index.m3u8"), media.write().as_bytes())
+}
+
+/// Each rendition's CMAF track times for the MPD (`dashtime`); none for
+/// the renditions the MPD leaves out (WebVTT subtitles).
+fn dash_times(
+    dir: &Path,
+    renditions: &[shieldpack_core::manifest::Rendition],
+) -> Result<Vec<Option<dashtime::TrackTimes>>> {
+    renditions
+        .iter()
+        .map(|r| {
+            if !matches!(r.kind.as_deref(), None | Some("audio")) {
+                return Ok(None);
+            }
+            let segments: Vec<PathBuf> = r.segments.iter().map(|s| dir.join(&s.uri)).collect();
+            dashtime::read(&dir.join(&r.name).join("init.mp4"), &segments).map(Some)
+        })
+        .collect()
 }
 
 /// The rendition's EXT-X-STREAM-INF: measured peak and average bandwidth

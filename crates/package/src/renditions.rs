@@ -178,7 +178,7 @@ pub(crate) struct AudioTrack {
 /// count, language and title: what a ladder encoder copies into every rung)
 /// is packaged once. Tracks in codecs HLS cannot carry are left to the
 /// warning about dropped streams.
-pub(crate) fn audio_tracks(inputs: &[&Path]) -> Result<Vec<AudioTrack>> {
+pub(crate) fn audio_tracks(inputs: &[&Path], split: bool) -> Result<Vec<AudioTrack>> {
     type Identity = (
         String,
         String,
@@ -218,7 +218,8 @@ pub(crate) fn audio_tracks(inputs: &[&Path]) -> Result<Vec<AudioTrack>> {
             found.push((input.to_path_buf(), s.clone(), codecs));
         }
     }
-    if inputs.len() < 2 && audio_streams < 2 {
+    // `split` (CMAF: one track per file) keeps even a single track apart.
+    if !split && inputs.len() < 2 && audio_streams < 2 {
         return Ok(Vec::new());
     }
     let mut names: Vec<String> = Vec::new();

@@ -1140,7 +1140,23 @@ impl<'a> Walk<'a> {
             },
             _ => None,
         };
+        // An audio rendition (a CMAF audio track): every sample parsed and
+        // decrypted, no video; its length is not measured, as for TS.
+        let audio_only = record.is_some_and(|r| r.video_frames == 0);
         match crate::cmaf::check_segment(&plain, init, sample_key.as_deref()) {
+            Ok(m) if audio_only => {
+                if m.video_frames > 0 {
+                    c.defect(
+                        uri,
+                        format!(
+                            "an audio rendition's segment holds {} video frames",
+                            m.video_frames
+                        ),
+                    );
+                } else {
+                    c.report.segments_decrypted += 1;
+                }
+            }
             Ok(m) => {
                 c.report.segments_decrypted += 1;
                 c.report.video_frames += m.video_frames;
