@@ -107,6 +107,9 @@ fn encoder_threads(rungs: &[RungPlan], cores: usize) -> Vec<usize> {
         .collect()
 }
 
+/// A stream's metadata carried into the rung files (language, title).
+type Tags = Vec<(String, String)>;
+
 fn sar_of(r: Rational) -> f64 {
     if r.numerator() > 0 && r.denominator() > 0 {
         f64::from(r)
@@ -286,7 +289,7 @@ impl RungWriter {
         path: PathBuf,
         vin_tb: Rational,
         fps: Rational,
-        audio: &[(ff::codec::Parameters, Rational)],
+        audio: &[(ff::codec::Parameters, Rational, Tags)],
         settings: &EncodeSettings,
         threads: usize,
     ) -> Result<Self> {
@@ -312,11 +315,17 @@ impl RungWriter {
             ost.set_time_base(vin_tb);
         }
         let mut audio_map = Vec::new();
-        for (params, tb) in audio {
+        for (params, tb, tags) in audio {
             let mut ost = octx
                 .add_stream(encoder::find(codec::Id::None))
                 .map_err(&out_err)?;
             ost.set_parameters(params.clone());
+            // Language and title name the alternate audio renditions.
+            let mut meta = Dictionary::new();
+            for (k, v) in tags {
+                meta.set(k, v);
+            }
+            ost.set_metadata(meta);
             // The input's codec tag may mean nothing in the output container.
             // SAFETY: the stream's codec parameters are allocated by FFmpeg
             // with the stream, which `ost` borrows mutably here.
@@ -465,22 +474,32 @@ pub fn transcode(
     x264()?;
     let mut ictx = crate::open_input(input)?;
     let mut vin = open_video(&ictx, input)?;
-    let audio: Vec<(usize, ff::codec::Parameters, Rational)> = ictx
+    let audio: Vec<(usize, ff::codec::Parameters, Rational, Tags)> = ictx
         .streams()
         .filter(|s| s.parameters().medium() == media::Type::Audio)
-        .map(|s| (s.index(), s.parameters(), s.time_base()))
+        .map(|s| {
+            let tags = s
+                .metadata()
+                .iter()
+                .filter(|(k, _)| matches!(*k, "language" | "title"))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            (s.index(), s.parameters(), s.time_base(), tags)
+        })
         .collect();
-    let ext = if audio.iter().all(|(_, p, _)| mp4_carries(p.id())) {
+    let ext = if audio.iter().all(|(_, p, _, _)| mp4_carries(p.id())) {
         "mp4"
     } else {
         "mkv"
     };
     let mut audio_slot = vec![None; ictx.nb_streams() as usize];
-    for (slot, (i, _, _)) in audio.iter().enumerate() {
+    for (slot, (i, _, _, _)) in audio.iter().enumerate() {
         audio_slot[*i] = Some(slot);
     }
-    let audio_params: Vec<(ff::codec::Parameters, Rational)> =
-        audio.into_iter().map(|(_, p, tb)| (p, tb)).collect();
+    let audio_params: Vec<(ff::codec::Parameters, Rational, Tags)> = audio
+        .into_iter()
+        .map(|(_, p, tb, tags)| (p, tb, tags))
+        .collect();
     let frames_estimate = vin.frames_estimate;
     progress.set_length(frames_estimate.max(1));
 

@@ -928,7 +928,18 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     }
     let mut media = renditions::audio_media(&tracks, &audio);
     made.extend(audio);
-    let subs = package_subtitles(&inputs, &made[0].records, tracks.is_empty(), staged.path())?;
+    // A ladder's rungs carry the source's audio but not its subtitles: those
+    // come from the source itself (`title_source`), on the same clock.
+    let sub_inputs: Vec<&Path> = match &o.title_source {
+        Some(src) => vec![src.as_path()],
+        None => inputs.clone(),
+    };
+    let subs = package_subtitles(
+        &sub_inputs,
+        &made[0].records,
+        tracks.is_empty(),
+        staged.path(),
+    )?;
     for m in made.iter_mut().filter(|m| m.audio.is_none()) {
         m.variant.subtitles = (!subs.is_empty()).then(|| renditions::SUBS_GROUP.into());
     }
