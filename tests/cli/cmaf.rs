@@ -24,7 +24,7 @@ fn only_key(t: &TestDir, keyring: &Path, out: &Path) -> (String, String) {
 }
 
 /// The rendition's segment files, in order.
-fn segments(out: &Path) -> Vec<PathBuf> {
+pub(crate) fn segments(out: &Path) -> Vec<PathBuf> {
     let mut s: Vec<PathBuf> = files_under(&out.join("360p"))
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "m4s"))
@@ -35,7 +35,7 @@ fn segments(out: &Path) -> Vec<PathBuf> {
 
 /// Init segment + one media segment as one file FFmpeg can open (a player
 /// appends exactly these two to its source buffer).
-fn joined(t: &TestDir, out: &Path, seg: &Path) -> PathBuf {
+pub(crate) fn joined(t: &TestDir, out: &Path, seg: &Path) -> PathBuf {
     let mut bytes = std::fs::read(out.join("360p/init.mp4")).unwrap();
     bytes.extend(std::fs::read(seg).unwrap());
     let p = t.join(format!(
@@ -49,7 +49,7 @@ fn joined(t: &TestDir, out: &Path, seg: &Path) -> PathBuf {
 
 /// FFmpeg's MD5 of every packet of stream `map` (e.g. `0:v`) of `input`,
 /// copied without decoding, decrypted with `key` when given.
-fn packet_md5s(input: &Path, map: &str, key: Option<&str>) -> Vec<String> {
+pub(crate) fn packet_md5s(input: &Path, map: &str, key: Option<&str>) -> Vec<String> {
     let mut c = ffmpeg();
     if let Some(k) = key {
         c.args(["-decryption_key", k]);

@@ -492,6 +492,12 @@ pub fn decrypt_segment(seg: &mut MediaSegment, init: &InitSegment, key: &[u8; 16
         let Some(sinf) = trak.entry().and_then(|e| e.sinf()) else {
             continue; // a clear track
         };
+        if crate::recrypt::is_clear_fragment(traf) {
+            return err(
+                *b"seig",
+                format!("track {id}: the fragment says its samples are clear (isProtected 0), so there is nothing to decrypt"),
+            );
+        }
         let scheme = Scheme::of(sinf.schm.scheme);
         let iv_size = usize::from(sinf.tenc.per_sample_iv_size);
         let constant_iv = traf

@@ -18,6 +18,7 @@
 //! is less protected than the policy asks. Without a policy, periods keep their historic
 //! numbering (`period_of`: segment count or time divided by the interval).
 
+mod cencops;
 pub mod cmaf;
 pub mod dash;
 mod drmwire;
@@ -375,6 +376,9 @@ struct Current {
     /// With common encryption (cmaf `cenc`, `cbcs`): the clear segment,
     /// encrypted sample by sample once whole (`End`), and its key.
     common: Option<(Vec<u8>, cmaf::SampleKey)>,
+    /// With common encryption, a clear scene's segment: buffered whole, to
+    /// be written as a clear fragment under the protected init (`cencops`).
+    clear_common: Option<Vec<u8>>,
 }
 
 /// The key material of one segment.
@@ -478,6 +482,9 @@ impl Writer<'_> {
     /// under that key. Only a segment that straddles a scene start between
     /// keyframes comes here, so reading one segment back is cheap.
     fn protect_as(&mut self, cur: &mut Current, j: usize, index: usize, start: f64) -> Result<()> {
+        if self.o.scheme.common().is_some() {
+            return self.protect_as_common(cur, j, index, start);
+        }
         let (Some(p), Some(kr)) = (self.policy, self.keyring) else {
             return Ok(());
         };
@@ -613,6 +620,7 @@ impl Writer<'_> {
                     counter_before,
                     last_key_before,
                     common: None,
+                    clear_common: None,
                 };
                 match self.keyring {
                     None => {
@@ -625,6 +633,7 @@ impl Writer<'_> {
                             cur.key_tag = Some(Key::none());
                         }
                         self.last_key = Some(None);
+                        cur.clear_common = o.scheme.common().map(|_| Vec::new());
                     }
                     Some(kr) => {
                         let k =
@@ -659,6 +668,10 @@ impl Writer<'_> {
                     clear.extend_from_slice(&bytes);
                     return Ok(());
                 }
+                if let Some(clear) = cur.clear_common.as_mut() {
+                    clear.extend_from_slice(&bytes);
+                    return Ok(());
+                }
                 match cur.enc.as_mut() {
                     Some(enc) => {
                         let out = enc.update_hashed(&mut bytes, &mut cur.hasher);
@@ -690,6 +703,11 @@ impl Writer<'_> {
                     };
                     let seg =
                         cmaf::encrypt_segment(&cur.path, &clear, init, scheme, &key, index as u64)?;
+                    cur.hasher.update(&seg);
+                    Self::write(&mut cur, &seg)?;
+                }
+                if let (Some(clear), Some(init)) = (cur.clear_common.take(), &self.init) {
+                    let seg = cencops::clear_segment(&cur.path, &clear, init)?;
                     cur.hasher.update(&seg);
                     Self::write(&mut cur, &seg)?;
                 }

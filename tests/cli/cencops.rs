@@ -1,0 +1,186 @@
+//! Common encryption beyond a plain package: scene policies with cmaf
+//! `cenc`/`cbcs` (clear fragments under a protected init segment), checked
+//! with FFmpeg (decrypts, decodes with no key) and Shaka Player in chromium.
+
+use std::path::{Path, PathBuf};
+
+use crate::cmaf::{assert_played, joined, packet_md5s, play_eme, segments};
+use crate::util::*;
+
+/// A clear intro (0-5 s) and an L1 scene (5-12 s): with 2 s segments the
+/// scene start moves to the keyframe at 6 s, and the segment from 4 s
+/// straddles it, so it takes the L1 scene's key.
+const INTRO_AND_MATCH: &str = r#"{"scenes": [
+  {"label": "intro", "start": 0, "end": 5, "drm_level": "clear", "hdcp": false},
+  {"label": "match", "start": 5, "end": "00:00:12", "drm_level": "L1", "hdcp": "2.2"}
+]}"#;
+
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// Each segment's METHOD as a player reads the playlist.
+fn methods(playlist: &str) -> Vec<String> {
+    let mut method = "NONE".to_string();
+    let mut out = Vec::new();
+    for l in playlist.lines() {
+        if let Some(attrs) = l.strip_prefix("#EXT-X-KEY:") {
+            method = attrs
+                .split(',')
+                .find_map(|a| a.strip_prefix("METHOD="))
+                .unwrap()
+                .to_string();
+        } else if l.starts_with("seg_") {
+            out.push(method.clone());
+        }
+    }
+    out
+}
+
+/// FFmpeg's MD5 of every packet's data of stream `map` of `input`, copied
+/// with no key. (FFmpeg 5.1 does not read `seig`, so it attaches the init
+/// segment's default encryption info to a clear fragment's packets as side
+/// data; only the data column is compared.)
+fn data_md5s(input: &Path, map: &str) -> Vec<String> {
+    let out = run_ok(
+        ffmpeg()
+            .arg("-i")
+            .arg(input)
+            .args(["-map", map, "-c", "copy", "-f", "framemd5", "-"]),
+    );
+    stdout(&out)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split(',').nth(5).unwrap().trim().to_string())
+        .collect()
+}
+
+/// Decodes every video frame of `input` with no key, failing on any decode
+/// error: the number of frames.
+fn decoded_without_key(input: &Path) -> u64 {
+    let out = run_ok(
+        ffmpeg()
+            .args(["-xerror", "-i"])
+            .arg(input)
+            .args(["-map", "0:v", "-f", "framecrc", "-"]),
+    );
+    let e = stderr(&out);
+    assert!(
+        e.trim().is_empty(),
+        "FFmpeg complained decoding {}: {e}",
+        input.display()
+    );
+    stdout(&out).lines().filter(|l| l.starts_with("0,")).count() as u64
+}
+
+fn clear_reference(t: &TestDir) -> PathBuf {
+    let clear = t.join("clear");
+    run_ok(
+        shieldpack()
+            .arg("package")
+            .arg(fixture("clip.mp4"))
+            .arg("-o")
+            .arg(&clear)
+            .args(["--format", "cmaf", "--clear", "--segment-duration", "2"]),
+    );
+    clear
+}
+
+#[test]
+fn cmaf_policy_clear_scenes_are_clear_fragments_and_protected_ones_decrypt_for_cenc_and_cbcs() {
+    let t = TestDir::new();
+    let kr = new_keyring(&t);
+    let pfile = t.join("policy.json");
+    std::fs::write(&pfile, INTRO_AND_MATCH).unwrap();
+    let clear = clear_reference(&t);
+    let clear_segs = segments(&clear);
+    assert_eq!(clear_segs.len(), 6);
+    for (scheme, method) in [("cenc", "SAMPLE-AES-CTR"), ("cbcs", "SAMPLE-AES")] {
+        let out = t.join(scheme);
+        run_ok(
+            package_clip(&out, &kr)
+                .args(["--format", "cmaf", "--scheme", scheme])
+                .args(["--segment-duration", "2", "--policy"])
+                .arg(&pfile),
+        );
+        let playlist = std::fs::read_to_string(out.join("360p/index.m3u8")).unwrap();
+        let want: Vec<String> = ["NONE", "NONE", method, method, method, method]
+            .iter()
+            .map(|m| m.to_string())
+            .collect();
+        assert_eq!(methods(&playlist), want, "{scheme}: {playlist}");
+        let records = read_json(&out.join("manifest.json"))["renditions"][0]["segments"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert!(records[0]["kid"].is_null() && records[1]["kid"].is_null());
+        let kid = records[2]["kid"].as_str().unwrap().to_string();
+        for r in &records[2..] {
+            assert_eq!(r["kid"], kid.as_str(), "{scheme}: the L1 scene has one key");
+            assert_eq!(r["scene"]["label"], "match");
+        }
+        let keys = t.join(format!("keys-{scheme}"));
+        export_key_files(&kr, &out, &keys);
+        let key = hex::encode(std::fs::read(keys.join(format!("{kid}.key"))).unwrap());
+
+        let segs = segments(&out);
+        assert_eq!(segs.len(), clear_segs.len());
+        let mut frames = 0;
+        for (i, (e, c)) in segs.iter().zip(&clear_segs).enumerate() {
+            let (e, c) = (joined(&t, &out, e), joined(&t, &clear, c));
+            let cv = packet_md5s(&c, "0:v", None);
+            let ca = packet_md5s(&c, "0:a", None);
+            if i < 2 {
+                // The clear scene: FFmpeg reads the clear package's samples
+                // with no key, and decodes every frame.
+                assert_eq!(data_md5s(&e, "0:v"), cv, "{scheme}: segment {i}");
+                assert_eq!(data_md5s(&e, "0:a"), ca, "{scheme}: segment {i}");
+                frames += decoded_without_key(&e);
+            } else {
+                // The L1 scene: encrypted, and its key gives the clear samples back.
+                assert_ne!(data_md5s(&e, "0:v"), cv, "{scheme}: segment {i}");
+                assert_eq!(
+                    packet_md5s(&e, "0:v", Some(&key)),
+                    cv,
+                    "{scheme}: segment {i}"
+                );
+                assert_eq!(
+                    packet_md5s(&e, "0:a", Some(&key)),
+                    ca,
+                    "{scheme}: segment {i}"
+                );
+            }
+        }
+        assert_eq!(frames, 96, "{scheme}: the clear scene's 4 s at 24 fps");
+
+        // verify: clear fragments are checked as clear (seig isProtected 0,
+        // no senc), the rest decrypted sample by sample.
+        let v = stdout_json(&run_ok(
+            shieldpack()
+                .arg("verify")
+                .arg(&out)
+                .arg("--keys")
+                .arg(&keys)
+                .arg("--json"),
+        ));
+        assert_eq!(v["defects"], serde_json::json!([]), "{scheme}: {v}");
+        assert_eq!(v["video_frames"], CLIP_FRAMES, "{scheme}: {v}");
+
+        if scheme == "cbcs" {
+            // Shaka Player (HLS, ClearKey through the "identity" key URIs)
+            // plays across the METHOD=NONE stretch into the protected one.
+            let served = out.join("360p/keys");
+            std::fs::create_dir_all(&served).unwrap();
+            std::fs::copy(
+                keys.join(format!("{kid}.key")),
+                served.join(format!("{kid}.key")),
+            )
+            .unwrap();
+            let server = HttpServer::serve(&out);
+            assert_played(
+                &play_eme(&server.url("master.m3u8"), "shaka", &[]),
+                segs.len(),
+            );
+        }
+    }
+}
