@@ -184,3 +184,170 @@ fn cmaf_policy_clear_scenes_are_clear_fragments_and_protected_ones_decrypt_for_c
         }
     }
 }
+
+/// 4 s of the fixture as HEVC (`hvc1`) by x265's defaults: wavefront entry
+/// points and weighted prediction in its slice headers.
+fn hevc_clip(t: &TestDir) -> PathBuf {
+    let out = t.join("hevc.mp4");
+    run_ok(
+        ffmpeg()
+            .arg("-i")
+            .arg(fixture("clip.mp4"))
+            .args(["-t", "4", "-c:v", "libx265", "-tag:v", "hvc1"])
+            .args(["-x265-params", "log-level=error:keyint=48", "-c:a", "copy"])
+            .arg(&out),
+    );
+    out
+}
+
+/// The video packets of `input`, copied as they are (no key: encrypted
+/// samples stay encrypted), concatenated.
+fn raw_video(t: &TestDir, input: &Path) -> Vec<u8> {
+    let out = t.join(format!(
+        "{}.raw",
+        input.file_name().unwrap().to_string_lossy()
+    ));
+    run_ok(
+        ffmpeg()
+            .arg("-i")
+            .arg(input)
+            .args(["-map", "0:v", "-c", "copy", "-f", "data"])
+            .arg(&out),
+    );
+    std::fs::read(&out).unwrap()
+}
+
+/// Each slice segment header's length in bytes, in stream order, as
+/// FFmpeg's `trace_headers` reads them (through byte_alignment()).
+fn slice_header_lengths(input: &Path) -> Vec<usize> {
+    let out = run_ok(
+        ffmpeg()
+            .args(["-v", "trace", "-i"])
+            .arg(input)
+            .args(["-map", "0:v", "-c", "copy", "-bsf:v", "trace_headers"])
+            .args(["-f", "null", "-"]),
+    );
+    let mut lengths = Vec::new();
+    let mut last: Option<usize> = None;
+    for l in stderr(&out).lines().filter(|l| l.contains("trace_headers")) {
+        let body = l.split("] ").nth(1).unwrap_or("");
+        if body.starts_with("Slice Segment Header") {
+            if let Some(n) = last.take() {
+                lengths.push(n);
+            }
+            last = Some(0);
+        }
+        if let (Some(_), Some(pos)) = (last, body.split_whitespace().next()) {
+            if body.contains("alignment_bit_equal_to") {
+                let bit: usize = pos.parse().unwrap();
+                last = Some((bit + 1).div_ceil(8));
+            }
+        }
+    }
+    lengths.extend(last);
+    lengths
+}
+
+#[test]
+fn hevc_cbcs_and_cenc_decrypt_in_ffmpeg_with_slice_headers_clear() {
+    let t = TestDir::new();
+    let kr = new_keyring(&t);
+    let input = hevc_clip(&t);
+    let clear = t.join("clear");
+    run_ok(
+        shieldpack()
+            .arg("package")
+            .arg(&input)
+            .arg("-o")
+            .arg(&clear)
+            .args(["--format", "cmaf", "--clear"]),
+    );
+    let clear_segs = segments(&clear);
+    let headers: Vec<Vec<usize>> = clear_segs
+        .iter()
+        .map(|s| slice_header_lengths(&joined(&t, &clear, s)))
+        .collect();
+    assert!(headers.iter().all(|h| !h.is_empty()), "{headers:?}");
+    for scheme in ["cbcs", "cenc"] {
+        let out = t.join(scheme);
+        run_ok(
+            package_input(&input, &out, &kr)
+                .args(["--format", "cmaf", "--scheme", scheme, "--content-id"])
+                .arg(format!("hevc-{scheme}")),
+        );
+        let init = std::fs::read(out.join("360p/init.mp4")).unwrap();
+        assert!(
+            init.windows(4).any(|w| w == b"hvcC") && init.windows(4).any(|w| w == b"encv"),
+            "{scheme}: an encrypted hvc1 track"
+        );
+        let keys = t.join(format!("keys-{scheme}"));
+        export_key_files(&kr, &out, &keys);
+        let key_file = files_under(&keys)
+            .into_iter()
+            .find(|p| p.extension().is_some_and(|e| e == "key"))
+            .unwrap();
+        let key = hex::encode(std::fs::read(key_file).unwrap());
+        let segs = segments(&out);
+        assert_eq!(segs.len(), clear_segs.len());
+        let (mut slices, mut protected) = (0, 0);
+        for ((e, c), heads) in segs.iter().zip(&clear_segs).zip(&headers) {
+            let (e, c) = (joined(&t, &out, e), joined(&t, &clear, c));
+            // FFmpeg decrypts to the clear package's samples, byte for byte,
+            // and decodes every frame.
+            assert_eq!(
+                packet_md5s(&e, "0:v", Some(&key)),
+                packet_md5s(&c, "0:v", None),
+                "{scheme}: {}",
+                e.display()
+            );
+            run_ok(
+                ffmpeg()
+                    .args(["-xerror", "-decryption_key", &key, "-i"])
+                    .arg(&e)
+                    .args(["-f", "null", "-"]),
+            );
+            // Slice segment headers (by FFmpeg's reading) are clear bytes;
+            // encrypted bytes come only after them.
+            let (enc, plain) = (raw_video(&t, &e), raw_video(&t, &c));
+            assert_eq!(enc.len(), plain.len());
+            let mut heads = heads.iter();
+            let mut pos = 0;
+            while pos + 4 <= plain.len() {
+                let n = u32::from_be_bytes(plain[pos..pos + 4].try_into().unwrap()) as usize;
+                let (a, b) = (pos + 4, pos + 4 + n);
+                let nal_type = (plain[a] >> 1) & 0x3f;
+                if nal_type <= 9 || (16..=21).contains(&nal_type) {
+                    let h = *heads.next().expect("a header for every slice");
+                    assert_eq!(
+                        enc[pos..a + h],
+                        plain[pos..a + h],
+                        "{scheme}: a slice segment header is not clear"
+                    );
+                    slices += 1;
+                    if enc[a + h..b] != plain[a + h..b] {
+                        protected += 1;
+                    }
+                } else {
+                    assert_eq!(enc[pos..b], plain[pos..b], "{scheme}: a non-VCL NAL unit");
+                }
+                pos = b;
+            }
+            assert_eq!(pos, plain.len());
+            assert!(heads.next().is_none());
+        }
+        // Slices with 16 bytes or more of data are encrypted; tiny ones may not be.
+        assert!(
+            protected * 10 >= slices * 9,
+            "{scheme}: {protected} of {slices} slices encrypted"
+        );
+        let v = stdout_json(&run_ok(
+            shieldpack()
+                .arg("verify")
+                .arg(&out)
+                .arg("--keys")
+                .arg(&keys)
+                .arg("--json"),
+        ));
+        assert_eq!(v["defects"], serde_json::json!([]), "{scheme}: {v}");
+    }
+}

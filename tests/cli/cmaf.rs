@@ -356,20 +356,7 @@ fn cmaf_schemes_are_refused_where_they_do_not_apply() {
         e.contains("sample-aes is for MPEG-TS") && e.contains("hint:"),
         "{e}"
     );
-    let policy = t.join("scenes.json");
-    std::fs::write(
-        &policy,
-        r#"{"scenes": [{"label": "a", "start": "00:00:00", "end": "00:00:06", "drm_level": "clear", "hdcp": false}]}"#,
-    )
-    .unwrap();
-    let e = stderr(&run_code(
-        package_clip(t.join("c"), &kr)
-            .args(["--format", "cmaf", "--scheme", "cenc", "--policy"])
-            .arg(&policy),
-        2,
-    ));
-    assert!(e.contains("scene policy") && e.contains("hint:"), "{e}");
-    assert!(!t.join("a").exists() && !t.join("b").exists() && !t.join("c").exists());
+    assert!(!t.join("a").exists() && !t.join("b").exists());
     let e = stderr(&run_code(package_clip(t.join("d"), &kr).arg("--dash"), 2));
     assert!(
         e.contains("--dash needs CMAF") && e.contains("hint:"),

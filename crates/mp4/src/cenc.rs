@@ -13,7 +13,8 @@
 //! constant 16-byte IV (in `tenc`) that restarts the chain at every
 //! subsample. Audio samples are encrypted whole (every full block, the chain
 //! over the sample, a trailing partial block clear) and need no `senc`.
-//! HEVC slice headers are not read yet, so HEVC is `cenc` only.
+//! HEVC (`hvc1`/`hev1`) under either scheme: each slice segment header
+//! stays clear too, found by the `hevc` reader.
 //!
 //! IVs (`cenc`): `iv = segment_sequence << 24 | n`, where `n` counts the segment's
 //! samples over all its tracks (video first, then audio). The counter
@@ -279,12 +280,18 @@ pub fn encrypt_segment(
                 .or_else(|m| err(*b"avcC", m))?,
             )
             .flatten(),
-            (Scheme::Cbcs, TrackKind::Video { hevc: true, .. }, _) => {
-                return err(
-                    *b"hvc1",
-                    "cbcs needs HEVC slice headers read, which is not written yet; use cenc",
+            _ => None,
+        };
+        // HEVC, both schemes: slice segment headers clear (`hevc`).
+        let mut hevc_params = match (kind, entry) {
+            (TrackKind::Video { hevc: true, .. }, Some(e)) => Some(
+                crate::hevc::ParameterSets::from_hvcc(
+                    &e.config(b"hvcC")
+                        .map(|c| c.body.clone())
+                        .unwrap_or_default(),
                 )
-            }
+                .or_else(|m| err(*b"hvcC", m))?,
+            ),
             _ => None,
         };
         let Some(tenc) = entry.and_then(|e| e.sinf()).map(|s| &s.tenc) else {
@@ -312,12 +319,15 @@ pub fn encrypt_segment(
             let sample = &mut seg.mdat.data[r];
             match (scheme, kind) {
                 (Scheme::Cenc, _) => {
-                    let subsamples = match kind {
-                        TrackKind::Video {
+                    let subsamples = match (kind, hevc_params.as_mut()) {
+                        (TrackKind::Video {
+                            nal_length_size, ..
+                        }, Some(ps)) => crate::hevc::subsamples(sample, *nal_length_size, ps)?,
+                        (TrackKind::Video {
                             hevc,
                             nal_length_size,
-                        } => video_subsamples(sample, *hevc, *nal_length_size)?,
-                        TrackKind::Audio => Vec::new(),
+                        }, None) => video_subsamples(sample, *hevc, *nal_length_size)?,
+                        (TrackKind::Audio, _) => Vec::new(),
                     };
                     let iv = sample_iv(sequence, n)?;
                     n += 1;
@@ -333,8 +343,11 @@ pub fn encrypt_segment(
                         nal_length_size, ..
                     },
                 ) => {
-                    let ps = params.as_mut().expect("made above for AVC");
-                    let subsamples = cbcs_subsamples(sample, *nal_length_size, ps)?;
+                    let subsamples = match (params.as_mut(), hevc_params.as_mut()) {
+                        (_, Some(ps)) => crate::hevc::subsamples(sample, *nal_length_size, ps)?,
+                        (Some(ps), None) => cbcs_subsamples(sample, *nal_length_size, ps)?,
+                        (None, None) => unreachable!("made above for AVC and HEVC"),
+                    };
                     cbcs_apply(key, &constant_iv, sample, &subsamples, true);
                     aux.push(SampleAux {
                         iv: Vec::new(),
@@ -396,7 +409,7 @@ pub fn cbcs_subsamples(
 }
 
 /// Splits clear runs longer than 16 bits (BytesOfClearData) into several entries.
-fn fit_clear(out: Vec<(u32, u32)>) -> Vec<(u16, u32)> {
+pub(crate) fn fit_clear(out: Vec<(u32, u32)>) -> Vec<(u16, u32)> {
     let mut fitted = Vec::with_capacity(out.len());
     for (mut c, p) in out {
         while c > u32::from(u16::MAX) {
@@ -409,7 +422,7 @@ fn fit_clear(out: Vec<(u32, u32)>) -> Vec<(u16, u32)> {
 }
 
 /// Each NAL unit of a length-prefixed sample: (start of its header, length).
-fn nal_units(sample: &[u8], len_size: usize) -> Result<Vec<(usize, usize)>> {
+pub(crate) fn nal_units(sample: &[u8], len_size: usize) -> Result<Vec<(usize, usize)>> {
     let mut out = Vec::new();
     let mut pos = 0usize;
     while pos < sample.len() {

@@ -145,6 +145,32 @@ pub fn reencrypt(
     )
 }
 
+/// The default KID of every protected track of `init` (`tenc`), or `None`
+/// for a clear init.
+pub fn default_kid(init: &InitSegment) -> Option<[u8; 16]> {
+    init.moov
+        .traks
+        .iter()
+        .find_map(|t| t.entry().and_then(|e| e.sinf()).map(|s| s.tenc.kid))
+}
+
+/// Makes `kid` the default KID of every protected track of `init`.
+pub fn set_default_kid(init: &mut InitSegment, kid: [u8; 16]) {
+    for t in &mut init.moov.traks {
+        if let Some(
+            crate::SampleEntry::Visual {
+                sinf: Some(sinf), ..
+            }
+            | crate::SampleEntry::Audio {
+                sinf: Some(sinf), ..
+            },
+        ) = t.entry_mut()
+        {
+            sinf.tenc.kid = kid;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,6 +32,37 @@ pub(crate) fn clear_segment(path: &Path, clear: &[u8], init: &mp4::InitSegment) 
 }
 
 impl Writer<'_> {
+    /// When no segment uses the init segment's default KID (a policy
+    /// package that opens with a clear scene: the first period's key is
+    /// never used), names the first KID the segments use instead, so that
+    /// `tenc`, DASH's `cenc:default_KID` and HLS players that take the KID
+    /// from the init segment (Shaka with "identity" keys) agree on a key that
+    /// exists. Segments under that KID name it in their `seig` group too.
+    pub(crate) fn default_kid_to_first_used(&mut self) -> Result<()> {
+        let Some((_, _, name)) = self.start.as_ref() else {
+            return Ok(());
+        };
+        let path = self.root.join(name).join("init.mp4");
+        let Some(init) = self.init.as_mut() else {
+            return Ok(());
+        };
+        let Some(current) = recrypt::default_kid(init) else {
+            return Ok(());
+        };
+        let kids: Vec<&str> = self.records.iter().filter_map(|r| r.kid.as_deref()).collect();
+        let Some(first) = kids.first() else {
+            return Ok(());
+        };
+        if kids.contains(&hex::encode(current).as_str()) {
+            return Ok(());
+        }
+        let Some(kid) = hex::decode(first).ok().and_then(|v| <[u8; 16]>::try_from(v).ok()) else {
+            return Ok(());
+        };
+        recrypt::set_default_kid(init, kid);
+        shieldpack_core::fsutil::write_file(&path, &init.to_bytes())
+    }
+
     /// `protect_as` for common encryption: the finished segment (a clear
     /// fragment, or encrypted under its first period's key) read back,
     /// decrypted, and encrypted sample by sample under scene `j`'s key.

@@ -1240,7 +1240,9 @@ fn run_pipeline<'a>(
         w.finished = None; // the syncer ends once it has caught up
         let synced = syncer.join().expect("the sync thread does not panic");
         // A flush that failed explains why the writer stopped.
-        Ok((synced.and(made)?, w))
+        let made = synced.and(made)?;
+        w.default_kid_to_first_used()?;
+        Ok((made, w))
     })
 }
 
