@@ -56,6 +56,7 @@ def walk(data, base, path, out, moof_at):
                 "entries_at": at + 16 - moof_at,
                 "covers": [sum(x.clear_bytes + x.cipher_bytes for x in (e.subsample_encryption_info or []))
                            for e in s.sample_encryption_info],
+                "ivs": [e.iv.hex() for e in s.sample_encryption_info],
             })
             continue
         b = p.Box.parse(raw)

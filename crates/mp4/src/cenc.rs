@@ -320,13 +320,19 @@ pub fn encrypt_segment(
             match (scheme, kind) {
                 (Scheme::Cenc, _) => {
                     let subsamples = match (kind, hevc_params.as_mut()) {
-                        (TrackKind::Video {
-                            nal_length_size, ..
-                        }, Some(ps)) => crate::hevc::subsamples(sample, *nal_length_size, ps)?,
-                        (TrackKind::Video {
-                            hevc,
-                            nal_length_size,
-                        }, None) => video_subsamples(sample, *hevc, *nal_length_size)?,
+                        (
+                            TrackKind::Video {
+                                nal_length_size, ..
+                            },
+                            Some(ps),
+                        ) => crate::hevc::subsamples(sample, *nal_length_size, ps)?,
+                        (
+                            TrackKind::Video {
+                                hevc,
+                                nal_length_size,
+                            },
+                            None,
+                        ) => video_subsamples(sample, *hevc, *nal_length_size)?,
                         (TrackKind::Audio, _) => Vec::new(),
                     };
                     let iv = sample_iv(sequence, n)?;

@@ -274,7 +274,10 @@ impl ParameterSets {
         let log2_min_cb = ue_max(&mut b, 3, "log2_min_luma_coding_block_size_minus3")? + 3;
         let log2_ctb = log2_min_cb + ue_max(&mut b, 3, "log2_diff_max_min_luma_coding_block_size")?;
         if log2_ctb > 6 {
-            return Err(format!("an SPS with {}-sample coding tree blocks", 1 << log2_ctb));
+            return Err(format!(
+                "an SPS with {}-sample coding tree blocks",
+                1 << log2_ctb
+            ));
         }
         b.ue()?; // log2_min_luma_transform_block_size_minus2
         b.ue()?; // log2_diff_max_min_luma_transform_block_size

@@ -49,14 +49,21 @@ impl Writer<'_> {
         let Some(current) = recrypt::default_kid(init) else {
             return Ok(());
         };
-        let kids: Vec<&str> = self.records.iter().filter_map(|r| r.kid.as_deref()).collect();
+        let kids: Vec<&str> = self
+            .records
+            .iter()
+            .filter_map(|r| r.kid.as_deref())
+            .collect();
         let Some(first) = kids.first() else {
             return Ok(());
         };
         if kids.contains(&hex::encode(current).as_str()) {
             return Ok(());
         }
-        let Some(kid) = hex::decode(first).ok().and_then(|v| <[u8; 16]>::try_from(v).ok()) else {
+        let Some(kid) = hex::decode(first)
+            .ok()
+            .and_then(|v| <[u8; 16]>::try_from(v).ok())
+        else {
             return Ok(());
         };
         recrypt::set_default_kid(init, kid);
@@ -73,9 +80,12 @@ impl Writer<'_> {
         index: usize,
         start: f64,
     ) -> Result<()> {
-        let (Some(p), Some(kr), Some(init), Some(scheme)) =
-            (self.policy, self.keyring, self.init.as_ref(), self.o.scheme.common())
-        else {
+        let (Some(p), Some(kr), Some(init), Some(scheme)) = (
+            self.policy,
+            self.keyring,
+            self.init.as_ref(),
+            self.o.scheme.common(),
+        ) else {
             return Ok(());
         };
         let o = self.o;
