@@ -425,3 +425,155 @@ fn no_iv_repeats_under_any_key_across_a_10_minute_rotated_cenc_package() {
     // 600 s of 12 fps video alone is 7200 samples.
     assert!(samples > 7200, "{samples} samples");
 }
+
+/// tenc's default KID of `init`, as pymp4 reads it.
+fn tenc_kid(init: &Path) -> String {
+    let v = stdout_json(&run_ok(
+        python()
+            .arg(repo_root().join("tests/python/mp4_boxes.py"))
+            .arg(init),
+    ));
+    v[init.to_str().unwrap()]["kid"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// `rekey` after `keys rotate`: every encrypted segment's samples move to
+/// the new generation's keys (FFmpeg decrypts them with the new key to the
+/// clear package's samples, and not with the old), the init's default KID,
+/// the MPD, the playlists and the manifest follow, a policy package's clear
+/// fragments are left as they were, and verify passes with the new keys.
+#[test]
+fn rekey_of_cenc_and_cbcs_moves_samples_to_the_new_keys_only() {
+    let t = TestDir::new();
+    let kr = new_keyring(&t);
+    let pfile = t.join("policy.json");
+    std::fs::write(&pfile, INTRO_AND_MATCH).unwrap();
+    let clear = clear_reference(&t);
+    let clear_segs = segments(&clear);
+    for (scheme, extra) in [("cenc", vec!["--dash"]), ("cbcs", vec!["--policy"])] {
+        let out = t.join(scheme);
+        let mut c = package_clip(&out, &kr);
+        c.args([
+            "--format",
+            "cmaf",
+            "--scheme",
+            scheme,
+            "--segment-duration",
+            "2",
+        ])
+        .args(["--content-id", scheme]);
+        c.args(&extra);
+        if scheme == "cbcs" {
+            c.arg(&pfile);
+        }
+        run_ok(&mut c);
+        let old_keys = t.join(format!("old-{scheme}"));
+        export_key_files(&kr, &out, &old_keys);
+        let before = snapshot(&out);
+        let old_records = read_json(&out.join("manifest.json"))["renditions"][0]["segments"]
+            .as_array()
+            .unwrap()
+            .clone();
+        run_ok(shieldpack().args(["keys", "rotate"]).arg(&kr).args([
+            "--content-id",
+            scheme,
+            "--from-period",
+            "0",
+        ]));
+        run_ok(
+            shieldpack()
+                .arg("rekey")
+                .arg(&out)
+                .arg("--keyring")
+                .arg(&kr),
+        );
+        let new_keys = t.join(format!("new-{scheme}"));
+        export_key_files(&kr, &out, &new_keys);
+        let records = read_json(&out.join("manifest.json"))["renditions"][0]["segments"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let segs = segments(&out);
+        assert_eq!(segs.len(), clear_segs.len());
+        let mut first_kid = None;
+        for (i, ((seg, c), (r, old))) in segs
+            .iter()
+            .zip(&clear_segs)
+            .zip(records.iter().zip(&old_records))
+            .enumerate()
+        {
+            let was = &before.iter().find(|(p, _)| p == seg).unwrap().1;
+            let now = std::fs::read(seg).unwrap();
+            let Some(kid) = r["kid"].as_str() else {
+                // A clear scene's fragment: untouched.
+                assert!(old["kid"].is_null());
+                assert_eq!(&now, was, "{scheme}: clear segment {i} changed");
+                continue;
+            };
+            first_kid.get_or_insert(kid.to_string());
+            let old_kid = old["kid"].as_str().unwrap();
+            assert_ne!(kid, old_kid, "{scheme}: segment {i} keeps its old KID");
+            assert_ne!(&now, was, "{scheme}: segment {i} was not re-encrypted");
+            let key = hex::encode(std::fs::read(new_keys.join(format!("{kid}.key"))).unwrap());
+            let old_key =
+                hex::encode(std::fs::read(old_keys.join(format!("{old_kid}.key"))).unwrap());
+            let (e, c) = (joined(&t, &out, seg), joined(&t, &clear, c));
+            let cv = packet_md5s(&c, "0:v", None);
+            assert_eq!(
+                packet_md5s(&e, "0:v", Some(&key)),
+                cv,
+                "{scheme}: segment {i}"
+            );
+            assert_eq!(
+                packet_md5s(&e, "0:a", Some(&key)),
+                packet_md5s(&c, "0:a", None),
+                "{scheme}: segment {i}"
+            );
+            assert_ne!(
+                packet_md5s(&e, "0:v", Some(&old_key)),
+                cv,
+                "{scheme}: segment {i} still decrypts with the old key"
+            );
+        }
+        let first_kid = first_kid.expect("encrypted segments");
+        assert_eq!(tenc_kid(&out.join("360p/init.mp4")), first_kid, "{scheme}");
+        let playlist = std::fs::read_to_string(out.join("360p/index.m3u8")).unwrap();
+        assert!(
+            playlist.contains(&format!("keys/{first_kid}.key")),
+            "{scheme}: {playlist}"
+        );
+        if scheme == "cenc" {
+            let mpd = std::fs::read_to_string(out.join("manifest.mpd")).unwrap();
+            let doc = roxmltree::Document::parse(&mpd).unwrap();
+            let default_kid = doc
+                .descendants()
+                .find_map(|n| n.attribute(("urn:mpeg:cenc:2013", "default_KID")))
+                .unwrap()
+                .replace('-', "");
+            assert_eq!(default_kid, first_kid);
+        }
+        let v = stdout_json(&run_ok(
+            shieldpack()
+                .arg("verify")
+                .arg(&out)
+                .arg("--keys")
+                .arg(&new_keys)
+                .arg("--json"),
+        ));
+        assert_eq!(v["defects"], serde_json::json!([]), "{scheme}: {v}");
+        assert_eq!(v["video_frames"], CLIP_FRAMES, "{scheme}: {v}");
+        // The old keys no longer open it.
+        let v = stdout_json(&run_code(
+            shieldpack()
+                .arg("verify")
+                .arg(&out)
+                .arg("--keys")
+                .arg(&old_keys)
+                .arg("--json"),
+            1,
+        ));
+        assert_ne!(v["defects"], serde_json::json!([]), "{scheme}: {v}");
+    }
+}

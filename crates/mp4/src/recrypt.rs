@@ -119,7 +119,10 @@ pub struct Target<'a> {
 /// describes, then encrypted under `to` as `new_init` describes (the same
 /// init, or one whose `tenc` names another default KID). The IVs are the
 /// position-derived ones of `cenc::encrypt_segment`, so under the new key,
-/// which no other segment position uses, none repeats.
+/// which no other segment position uses, none repeats. A track fragment
+/// that had a `seig` group keeps one (naming the new KID even where it is
+/// the default), so the segment's size does not change and the sizes and
+/// bit rates recorded for it stay true.
 pub fn reencrypt(
     seg: &mut MediaSegment,
     old_init: &InitSegment,
@@ -129,6 +132,7 @@ pub fn reencrypt(
     to: &Target,
     sequence: u64,
 ) -> Result<()> {
+    let grouped: Vec<bool> = seg.moof.trafs.iter().map(|t| t.sgpd.is_some()).collect();
     match old_key {
         Some(k) => cenc::decrypt_segment(seg, old_init, k)?,
         None => check_clear(seg, old_init)?,
@@ -142,7 +146,39 @@ pub fn reencrypt(
         to.kid,
         to.constant_iv,
         sequence,
-    )
+    )?;
+    for (traf, grouped) in seg.moof.trafs.iter_mut().zip(grouped) {
+        if !grouped || traf.sgpd.is_some() {
+            continue;
+        }
+        let id = traf.tfhd.track_id;
+        let Some(tenc) = new_init
+            .moov
+            .traks
+            .iter()
+            .find(|t| t.tkhd.track_id == id)
+            .and_then(|t| t.entry())
+            .and_then(|e| e.sinf())
+            .map(|s| &s.tenc)
+        else {
+            continue;
+        };
+        traf.sgpd = Some(Sgpd {
+            entries: vec![Seig {
+                crypt_byte_block: tenc.crypt_byte_block,
+                skip_byte_block: tenc.skip_byte_block,
+                is_protected: true,
+                per_sample_iv_size: tenc.per_sample_iv_size,
+                kid: to.kid,
+                constant_iv: (scheme == Scheme::Cbcs).then_some(to.constant_iv),
+            }],
+        });
+        traf.sbgp = Some(Sbgp {
+            entries: vec![(traf.trun.samples.len() as u32, 0x10001)],
+        });
+    }
+    seg.moof.fix_offsets();
+    Ok(())
 }
 
 /// The default KID of every protected track of `init` (`tenc`), or `None`
