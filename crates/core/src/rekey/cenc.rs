@@ -26,6 +26,9 @@ use crate::keys::Keyring;
 use crate::manifest::Manifest;
 use crate::progress::Progress;
 
+/// Each re-encrypted job's index, new SHA-256 and new size.
+type Moved = Vec<(usize, (String, u64))>;
+
 fn kid_bytes(hex_kid: &str) -> Option<[u8; 16]> {
     hex::decode(hex_kid).ok()?.try_into().ok()
 }
@@ -171,11 +174,11 @@ pub(super) fn rekey(
     let threads = o.jobs.clamp(1, 16).min(work.len());
     progress.set_length(work.iter().map(|j| j.size).sum::<u64>().max(1));
     let done = std::sync::atomic::AtomicU64::new(0);
-    let results: Vec<Result<Vec<(usize, (String, u64))>>> = std::thread::scope(|scope| {
+    let results: Vec<Result<Moved>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let (work, manifest, inits, root, done) = (&work, &manifest, &inits, &root, &done);
-                scope.spawn(move || -> Result<Vec<(usize, (String, u64))>> {
+                scope.spawn(move || -> Result<Moved> {
                     let mut hashes = Vec::new();
                     for (i, j) in work.iter().enumerate().skip(t).step_by(threads) {
                         let sequence =
