@@ -55,6 +55,16 @@ fn data_md5s(input: &Path, map: &str) -> Vec<String> {
         .collect()
 }
 
+/// pymp4's reading of `init` and `segs` (tests/python/mp4_boxes.py).
+fn boxes_by_pymp4(init: &Path, segs: &[PathBuf]) -> serde_json::Value {
+    stdout_json(&run_ok(
+        python()
+            .arg(repo_root().join("tests/python/mp4_boxes.py"))
+            .arg(init)
+            .args(segs),
+    ))
+}
+
 /// Decodes every video frame of `input` with no key, failing on any decode
 /// error: the number of frames.
 fn decoded_without_key(input: &Path) -> u64 {
@@ -152,6 +162,33 @@ fn cmaf_policy_clear_scenes_are_clear_fragments_and_protected_ones_decrypt_for_c
             }
         }
         assert_eq!(frames, 96, "{scheme}: the clear scene's 4 s at 24 fps");
+
+        // pymp4 reads every box: the clear fragments carry a seig group and
+        // no sample encryption boxes, the protected ones senc, saiz and saio.
+        let v = boxes_by_pymp4(&out.join("360p/init.mp4"), &segs);
+        for (i, seg) in segs.iter().enumerate() {
+            let s = &v[seg.to_str().unwrap()];
+            let boxes: Vec<&str> = s["boxes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| b.as_str().unwrap())
+                .collect();
+            let has = |b: &str| boxes.contains(&b);
+            assert!(
+                has("/moof/traf/sgpd") && has("/moof/traf/sbgp"),
+                "{scheme} {i}: {boxes:?}"
+            );
+            if i < 2 {
+                assert!(
+                    !has("/moof/traf/senc") && !has("/moof/traf/saiz") && !has("/moof/traf/saio"),
+                    "{scheme}: clear segment {i}: {boxes:?}"
+                );
+            } else {
+                assert!(has("/moof/traf/senc"), "{scheme} {i}: {boxes:?}");
+                assert_eq!(s["senc"][0]["covers"], s["sizes"][0], "{scheme} {i}: {s}");
+            }
+        }
 
         // verify: clear fragments are checked as clear (seig isProtected 0,
         // no senc), the rest decrypted sample by sample.
@@ -289,6 +326,7 @@ fn hevc_cbcs_and_cenc_decrypt_in_ffmpeg_with_slice_headers_clear() {
         let key = hex::encode(std::fs::read(key_file).unwrap());
         let segs = segments(&out);
         assert_eq!(segs.len(), clear_segs.len());
+        let boxes = boxes_by_pymp4(&out.join("360p/init.mp4"), &segs);
         let (mut slices, mut protected) = (0, 0);
         for ((e, c), heads) in segs.iter().zip(&clear_segs).zip(&headers) {
             let (e, c) = (joined(&t, &out, e), joined(&t, &clear, c));
@@ -310,6 +348,10 @@ fn hevc_cbcs_and_cenc_decrypt_in_ffmpeg_with_slice_headers_clear() {
             // encrypted bytes come only after them.
             let (enc, plain) = (raw_video(&t, &e), raw_video(&t, &c));
             assert_eq!(enc.len(), plain.len());
+            // The subsample map (senc, read by pymp4): no protected byte
+            // before the end of a slice segment header, none outside slices.
+            let seg_boxes = &boxes[segs[0].parent().unwrap().join(e_name(&e)).to_str().unwrap()];
+            check_maps(&plain, seg_boxes, heads, scheme);
             let mut heads = heads.iter();
             let mut pos = 0;
             while pos + 4 <= plain.len() {
@@ -576,4 +618,61 @@ fn rekey_of_cenc_and_cbcs_moves_samples_to_the_new_keys_only() {
         ));
         assert_ne!(v["defects"], serde_json::json!([]), "{scheme}: {v}");
     }
+}
+
+/// `seg_00000.m4s` from the joined file `…-seg_00000.mp4`.
+fn e_name(joined: &Path) -> String {
+    let stem = joined.file_stem().unwrap().to_string_lossy();
+    format!("{}.m4s", stem.rsplit_once('-').unwrap().1)
+}
+
+/// Checks the video subsample maps of one segment (pymp4's `senc`) against
+/// its clear samples `plain` (concatenated, 4-byte NAL lengths) and the
+/// slice segment header lengths FFmpeg read: every protected range lies in a
+/// slice NAL unit, after its header.
+fn check_maps(plain: &[u8], s: &serde_json::Value, heads: &[usize], scheme: &str) {
+    let sizes: Vec<usize> = s["sizes"][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_u64().unwrap() as usize)
+        .collect();
+    let maps = s["senc"][0]["maps"].as_array().unwrap();
+    assert_eq!(maps.len(), sizes.len(), "{scheme}: a map per video sample");
+    // Where slice data may be encrypted: [header end, NAL end) per slice.
+    let mut allowed = Vec::new();
+    let mut heads = heads.iter();
+    let mut pos = 0;
+    while pos + 4 <= plain.len() {
+        let n = u32::from_be_bytes(plain[pos..pos + 4].try_into().unwrap()) as usize;
+        let t = (plain[pos + 4] >> 1) & 0x3f;
+        if t <= 9 || (16..=21).contains(&t) {
+            allowed.push((pos + 4 + heads.next().unwrap(), pos + 4 + n));
+        }
+        pos += 4 + n;
+    }
+    let mut start = 0;
+    let mut ranges = 0;
+    for (size, map) in sizes.iter().zip(maps) {
+        let mut at = start;
+        for pair in map.as_array().unwrap() {
+            let (c, p) = (
+                pair[0].as_u64().unwrap() as usize,
+                pair[1].as_u64().unwrap() as usize,
+            );
+            at += c;
+            if p > 0 {
+                assert!(
+                    allowed.iter().any(|(a, b)| *a <= at && at + p <= *b),
+                    "{scheme}: protected bytes {at}..{} are not slice data after a header",
+                    at + p
+                );
+                ranges += 1;
+            }
+            at += p;
+        }
+        assert_eq!(at, start + size, "{scheme}: the map covers the sample");
+        start += size;
+    }
+    assert!(ranges > 0, "{scheme}: nothing protected");
 }
