@@ -110,7 +110,7 @@ fn cmaf_policy_clear_scenes_are_clear_fragments_and_protected_ones_decrypt_for_c
         run_ok(
             package_clip(&out, &kr)
                 .args(["--format", "cmaf", "--scheme", scheme])
-                .args(["--segment-duration", "2", "--policy"])
+                .args(["--segment-duration", "2", "--dash", "--policy"])
                 .arg(&pfile),
         );
         let playlist = std::fs::read_to_string(out.join("360p/index.m3u8")).unwrap();
@@ -203,6 +203,19 @@ fn cmaf_policy_clear_scenes_are_clear_fragments_and_protected_ones_decrypt_for_c
         assert_eq!(v["defects"], serde_json::json!([]), "{scheme}: {v}");
         assert_eq!(v["video_frames"], CLIP_FRAMES, "{scheme}: {v}");
 
+        if scheme == "cenc" {
+            // Shaka Player, DASH: the MPD is as without a policy (the init
+            // is protected), and the clear fragments say so themselves.
+            let server = HttpServer::serve(&out);
+            assert_played(
+                &play_eme(
+                    &server.url("manifest.mpd"),
+                    "shaka",
+                    &[(kid.clone(), key.clone())],
+                ),
+                segs.len(),
+            );
+        }
         if scheme == "cbcs" {
             // Shaka Player (HLS, ClearKey through the "identity" key URIs)
             // plays across the METHOD=NONE stretch into the protected one.
