@@ -6,6 +6,7 @@
 mod util;
 
 mod batch;
+mod cencops;
 mod cmaf;
 mod cmafmulti;
 mod docs;

@@ -32,6 +32,8 @@ use crate::keys::Keyring;
 use crate::manifest::{self, Manifest};
 use crate::progress::Progress;
 
+mod cenc;
+
 /// What a rekey did.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Outcome {
@@ -97,6 +99,9 @@ pub fn rekey(dir: &Path, kr: &Keyring, o: Options, progress: &dyn Progress) -> R
     };
     let mut manifest = Manifest::load(dir)?;
     check_package(dir, &manifest, kr)?;
+    if matches!(manifest.encryption.as_str(), "cenc" | "cbcs") {
+        return cenc::rekey(dir, kr, o, progress, manifest);
+    }
     let mut out = Outcome::default();
     let work = plan_jobs(dir, &manifest, kr, &mut out)?;
     if work.is_empty() {
@@ -136,12 +141,11 @@ fn check_package(dir: &Path, manifest: &Manifest, kr: &Keyring) -> Result<()> {
             "package it again with --keyring to encrypt it",
         ));
     }
-    if manifest.encryption != "aes-128" {
-        // Common encryption re-encrypts samples, not whole segments.
+    if !matches!(manifest.encryption.as_str(), "aes-128" | "cenc" | "cbcs") {
         return Err(Error::invalid_file(
             &mpath,
             format!(
-                "rekey of '{}' (common encryption) packages is not implemented yet",
+                "rekey of '{}' packages is not implemented yet",
                 manifest.encryption
             ),
             "package the title again with the rotated keyring instead",
@@ -772,7 +776,11 @@ fn rewrite_keys(
         let cur = effective[i];
         desired.push(match (&rec.kid, cur) {
             (Some(kid), _) => Some(Key {
-                method: KeyMethod::Aes128,
+                // The segment's own method (SAMPLE-AES, -CTR for cmaf).
+                method: cur
+                    .map(|k| k.method)
+                    .filter(|m| *m != KeyMethod::None)
+                    .unwrap_or(KeyMethod::Aes128),
                 uri: Some(manifest::key_uri(
                     &manifest.key_uri_template,
                     kid,

@@ -53,7 +53,8 @@ impl Scheme {
 }
 
 /// Refuses a scheme the format cannot carry, or that is not written yet.
-pub fn check(format: Container, scheme: Scheme, has_policy: bool) -> Result<()> {
+/// (`_has_policy`: scene policies work with every scheme now; kept for callers.)
+pub fn check(format: Container, scheme: Scheme, _has_policy: bool) -> Result<()> {
     let name = scheme.as_str();
     match (format, scheme) {
         (Container::Ts, Scheme::Cbcs | Scheme::Cenc) => Err(Error::arg(
@@ -67,10 +68,6 @@ pub fn check(format: Container, scheme: Scheme, has_policy: bool) -> Result<()> 
         (_, Scheme::SampleAes) => Err(Error::arg(
             format!("--scheme {name} is not implemented yet"),
             "use --scheme aes-128 for MPEG-TS, or --format cmaf --scheme cbcs",
-        )),
-        (Container::Cmaf, Scheme::Cenc | Scheme::Cbcs) if has_policy => Err(Error::arg(
-            format!("--scheme {name} with a scene policy is not implemented yet (clear scenes need clear fragments under a protected init segment)"),
-            "package cmaf without --policy (key rotation works), or use --scheme aes-128",
         )),
         _ => Ok(()),
     }
@@ -142,15 +139,14 @@ pub fn init_segment(
 ///
 /// Rendition 0 keeps the IVs of a single-rendition package.
 pub fn iv_sequence(rendition: usize, index: usize) -> Result<u64> {
-    if rendition >= 1 << 8 || index as u64 >= 1 << 32 {
-        return Err(Error::arg(
+    cenc::rendition_sequence(rendition as u64, index as u64).ok_or_else(|| {
+        Error::arg(
             format!(
                 "rendition {rendition}, segment {index}: too many renditions or segments for unique common encryption IVs (at most 256 renditions of 2^32 segments)"
             ),
             "package fewer renditions or longer segments (--segment-duration)",
-        ));
-    }
-    Ok((rendition as u64) << 32 | index as u64)
+        )
+    })
 }
 
 /// cbcs's constant IV of `rendition` for the title under the key generation
@@ -219,6 +215,8 @@ pub fn check_segment(
         mp4::MediaSegment::parse(data).map_err(|e| format!("not a valid fMP4 segment: {e}"))?;
     if let Some(k) = key {
         cenc::decrypt_segment(&mut seg, init, k).map_err(|e| format!("does not decrypt: {e}"))?;
+    } else {
+        mp4::recrypt::check_clear(&seg, init).map_err(|e| format!("presented as clear: {e}"))?;
     }
     let kinds = cenc::tracks(init).map_err(|e| format!("init segment: {e}"))?;
     let ranges = seg

@@ -18,6 +18,7 @@
 //! is less protected than the policy asks. Without a policy, periods keep their historic
 //! numbering (`period_of`: segment count or time divided by the interval).
 
+mod cencops;
 pub mod cmaf;
 pub mod dash;
 pub mod dashtime;
@@ -371,6 +372,9 @@ struct Current {
     /// With common encryption (cmaf `cenc`, `cbcs`): the clear segment,
     /// encrypted sample by sample once whole (`End`), and its key.
     common: Option<(Vec<u8>, cmaf::SampleKey)>,
+    /// With common encryption, a clear scene's segment: buffered whole, to
+    /// be written as a clear fragment under the protected init (`cencops`).
+    clear_common: Option<Vec<u8>>,
 }
 
 /// The key material of one segment.
@@ -474,6 +478,9 @@ impl Writer<'_> {
     /// under that key. Only a segment that straddles a scene start between
     /// keyframes comes here, so reading one segment back is cheap.
     fn protect_as(&mut self, cur: &mut Current, j: usize, index: usize, start: f64) -> Result<()> {
+        if self.o.scheme.common().is_some() {
+            return self.protect_as_common(cur, j, index, start);
+        }
         let (Some(p), Some(kr)) = (self.policy, self.keyring) else {
             return Ok(());
         };
@@ -608,6 +615,7 @@ impl Writer<'_> {
                     counter_before,
                     last_key_before,
                     common: None,
+                    clear_common: None,
                 };
                 match self.keyring {
                     None => {
@@ -620,6 +628,7 @@ impl Writer<'_> {
                             cur.key_tag = Some(Key::none());
                         }
                         self.last_key = Some(None);
+                        cur.clear_common = o.scheme.common().map(|_| Vec::new());
                     }
                     Some(kr) => {
                         let k =
@@ -651,6 +660,10 @@ impl Writer<'_> {
             segment::Event::Data(mut bytes) => {
                 let cur = self.cur.as_mut().expect("Data comes inside a segment");
                 if let Some((clear, _)) = cur.common.as_mut() {
+                    clear.extend_from_slice(&bytes);
+                    return Ok(());
+                }
+                if let Some(clear) = cur.clear_common.as_mut() {
                     clear.extend_from_slice(&bytes);
                     return Ok(());
                 }
@@ -686,6 +699,11 @@ impl Writer<'_> {
                     let sequence = cmaf::iv_sequence(self.rendition_index, index)?;
                     let seg =
                         cmaf::encrypt_segment(&cur.path, &clear, init, scheme, &key, sequence)?;
+                    cur.hasher.update(&seg);
+                    Self::write(&mut cur, &seg)?;
+                }
+                if let (Some(clear), Some(init)) = (cur.clear_common.take(), &self.init) {
+                    let seg = cencops::clear_segment(&cur.path, &clear, init)?;
                     cur.hasher.update(&seg);
                     Self::write(&mut cur, &seg)?;
                 }
@@ -1235,7 +1253,9 @@ fn run_pipeline<'a>(
         w.finished = None; // the syncer ends once it has caught up
         let synced = syncer.join().expect("the sync thread does not panic");
         // A flush that failed explains why the writer stopped.
-        Ok((synced.and(made)?, w))
+        let made = synced.and(made)?;
+        w.default_kid_to_first_used()?;
+        Ok((made, w))
     })
 }
 
