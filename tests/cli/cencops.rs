@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cmaf::{assert_played, joined, packet_md5s, play_eme, segments};
+use crate::cmaf::{assert_played, joined, packet_md5s, play_eme, segments, segments_of, AUDIO};
 use crate::util::*;
 
 /// A clear intro (0-5 s) and an L1 scene (5-12 s): with 2 s segments the
@@ -135,16 +135,23 @@ fn cmaf_policy_clear_scenes_are_clear_fragments_and_protected_ones_decrypt_for_c
 
         let segs = segments(&out);
         assert_eq!(segs.len(), clear_segs.len());
+        // The audio is a CMAF track of its own, cut and keyed alike.
+        let (asegs, clear_asegs) = (segments_of(&out, AUDIO), segments_of(&clear, AUDIO));
+        assert_eq!(asegs.len(), clear_asegs.len());
         let mut frames = 0;
         for (i, (e, c)) in segs.iter().zip(&clear_segs).enumerate() {
             let (e, c) = (joined(&t, &out, e), joined(&t, &clear, c));
+            let (ea, ca) = (
+                joined(&t, &out, &asegs[i]),
+                joined(&t, &clear, &clear_asegs[i]),
+            );
             let cv = packet_md5s(&c, "0:v", None);
-            let ca = packet_md5s(&c, "0:a", None);
+            let ca = packet_md5s(&ca, "0:a", None);
             if i < 2 {
                 // The clear scene: FFmpeg reads the clear package's samples
                 // with no key, and decodes every frame.
                 assert_eq!(data_md5s(&e, "0:v"), cv, "{scheme}: segment {i}");
-                assert_eq!(data_md5s(&e, "0:a"), ca, "{scheme}: segment {i}");
+                assert_eq!(data_md5s(&ea, "0:a"), ca, "{scheme}: segment {i}");
                 frames += decoded_without_key(&e);
             } else {
                 // The L1 scene: encrypted, and its key gives the clear samples back.
@@ -155,7 +162,7 @@ fn cmaf_policy_clear_scenes_are_clear_fragments_and_protected_ones_decrypt_for_c
                     "{scheme}: segment {i}"
                 );
                 assert_eq!(
-                    packet_md5s(&e, "0:a", Some(&key)),
+                    packet_md5s(&ea, "0:a", Some(&key)),
                     ca,
                     "{scheme}: segment {i}"
                 );
@@ -219,13 +226,16 @@ fn cmaf_policy_clear_scenes_are_clear_fragments_and_protected_ones_decrypt_for_c
         if scheme == "cbcs" {
             // Shaka Player (HLS, ClearKey through the "identity" key URIs)
             // plays across the METHOD=NONE stretch into the protected one.
-            let served = out.join("360p/keys");
-            std::fs::create_dir_all(&served).unwrap();
-            std::fs::copy(
-                keys.join(format!("{kid}.key")),
-                served.join(format!("{kid}.key")),
-            )
-            .unwrap();
+            // Each track's playlist (video, and the audio's own) names its
+            // keys relative to itself.
+            for name in ["360p", AUDIO] {
+                let served = out.join(name).join("keys");
+                std::fs::create_dir_all(&served).unwrap();
+                for k in std::fs::read_dir(&keys).unwrap() {
+                    let k = k.unwrap().path();
+                    std::fs::copy(&k, served.join(k.file_name().unwrap())).unwrap();
+                }
+            }
             let server = HttpServer::serve(&out);
             assert_played(
                 &play_eme(&server.url("master.m3u8"), "shaka", &[]),
@@ -432,17 +442,25 @@ fn no_iv_repeats_under_any_key_across_a_10_minute_rotated_cenc_package() {
         "--rotate-segments",
         "3",
     ]));
-    let records = read_json(&out.join("manifest.json"))["renditions"][0]["segments"]
-        .as_array()
-        .unwrap()
-        .clone();
-    assert!(records.len() >= 90, "{} segments", records.len());
-    let mut segs: Vec<PathBuf> = files_under(&out)
+    // Every track's segments: the video's and the audio's (a CMAF track of
+    // its own, under the same key periods' keys).
+    let manifest = read_json(&out.join("manifest.json"));
+    let renditions = manifest["renditions"].as_array().unwrap();
+    assert_eq!(renditions.len(), 2, "video and audio");
+    assert!(renditions[0]["segments"].as_array().unwrap().len() >= 90);
+    let records: Vec<serde_json::Value> = renditions
+        .iter()
+        .flat_map(|r| r["segments"].as_array().unwrap().clone())
+        .collect();
+    let segs: Vec<PathBuf> = records
+        .iter()
+        .map(|r| out.join(r["uri"].as_str().unwrap()))
+        .collect();
+    let on_disk = files_under(&out)
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "m4s"))
-        .collect();
-    segs.sort();
-    assert_eq!(segs.len(), records.len());
+        .count();
+    assert_eq!(segs.len(), on_disk);
     let v = stdout_json(&run_ok(
         python()
             .arg(repo_root().join("tests/python/mp4_boxes.py"))
@@ -581,9 +599,14 @@ fn rekey_of_cenc_and_cbcs_moves_samples_to_the_new_keys_only() {
                 cv,
                 "{scheme}: segment {i}"
             );
+            // The audio track's segment, rekeyed alike (its own IV range).
+            let (ea, ca) = (
+                joined(&t, &out, &segments_of(&out, AUDIO)[i]),
+                joined(&t, &clear, &segments_of(&clear, AUDIO)[i]),
+            );
             assert_eq!(
-                packet_md5s(&e, "0:a", Some(&key)),
-                packet_md5s(&c, "0:a", None),
+                packet_md5s(&ea, "0:a", Some(&key)),
+                packet_md5s(&ca, "0:a", None),
                 "{scheme}: segment {i}"
             );
             assert_ne!(

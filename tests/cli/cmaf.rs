@@ -25,7 +25,7 @@ fn only_key(t: &TestDir, keyring: &Path, out: &Path) -> (String, String) {
 
 /// The audio rendition of the clip: CMAF writes every track apart, the
 /// clip's one (language und) too.
-const AUDIO: &str = "audio-und";
+pub(crate) const AUDIO: &str = "audio-und";
 
 /// The video rendition's segment files, in order.
 pub(crate) fn segments(out: &Path) -> Vec<PathBuf> {
@@ -33,7 +33,7 @@ pub(crate) fn segments(out: &Path) -> Vec<PathBuf> {
 }
 
 /// Rendition `name`'s segment files, in order.
-fn segments_of(out: &Path, name: &str) -> Vec<PathBuf> {
+pub(crate) fn segments_of(out: &Path, name: &str) -> Vec<PathBuf> {
     let mut s: Vec<PathBuf> = files_under(&out.join(name))
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "m4s"))
