@@ -25,6 +25,7 @@ pub mod iframes;
 pub mod ladder;
 mod multivariant;
 mod renditions;
+mod saes;
 mod scope;
 pub mod verify;
 mod webvtt;
@@ -375,6 +376,9 @@ struct Current {
     /// With common encryption (cmaf `cenc`, `cbcs`): the clear segment,
     /// encrypted sample by sample once whole (`End`), and its key.
     common: Option<(Vec<u8>, cmaf::SampleKey)>,
+    /// With SAMPLE-AES (ts): the clear segment, encrypted once whole
+    /// (`End`), its key and IV (`saes`).
+    saes: Option<(Vec<u8>, zeroize::Zeroizing<[u8; 16]>, [u8; 16])>,
 }
 
 /// The key material of one segment.
@@ -485,7 +489,11 @@ impl Writer<'_> {
         let sequence = index as u64;
         let scene = &p.scenes[j];
         let mut buf = std::fs::read(&cur.path).map_err(|e| Error::io(&cur.path, e))?;
-        if cur.kid.is_some() {
+        let sample_aes = o.scheme == cmaf::Scheme::SampleAes;
+        if cur.kid.is_some() && sample_aes {
+            let old = segment_key(o, kr, cur.period, sequence, self.rendition_index, self.track)?;
+            buf = saes::decrypt(&cur.path, &buf, &old.key, &old.iv)?;
+        } else if cur.kid.is_some() {
             let old = segment_key(
                 o,
                 kr,
@@ -515,7 +523,11 @@ impl Writer<'_> {
             self.rendition_index,
             self.track,
         )?;
-        crypto::encrypt_in_place(&mut buf, &k.key, &k.iv);
+        if sample_aes {
+            buf = saes::encrypt(&cur.path, &buf, &k.key, &k.iv)?;
+        } else {
+            crypto::encrypt_in_place(&mut buf, &k.key, &k.iv);
+        }
         let mut file = std::fs::File::create(&cur.path).map_err(|e| Error::io(&cur.path, e))?;
         std::io::Write::write_all(&mut file, &buf).map_err(|e| Error::io(&cur.path, e))?;
         cur.file = file;
@@ -613,6 +625,7 @@ impl Writer<'_> {
                     counter_before,
                     last_key_before,
                     common: None,
+                    saes: None,
                 };
                 match self.keyring {
                     None => {
@@ -645,6 +658,8 @@ impl Writer<'_> {
                                 ),
                             };
                             cur.common = Some((Vec::new(), sk));
+                        } else if o.scheme == cmaf::Scheme::SampleAes {
+                            cur.saes = Some((Vec::new(), k.key.clone(), k.iv));
                         } else {
                             cur.enc = Some(crypto::StreamEncryptor::new(&k.key, &k.iv));
                         }
@@ -657,6 +672,12 @@ impl Writer<'_> {
                 let cur = self.cur.as_mut().expect("Data comes inside a segment");
                 if let Some((clear, _)) = cur.common.as_mut() {
                     clear.extend_from_slice(&bytes);
+                    return Ok(());
+                }
+                if let Some((clear, _, _)) = cur.saes.as_mut() {
+                    clear.extend_from_slice(&bytes);
+                    bytes.clear();
+                    let _ = self.spares.try_send(bytes);
                     return Ok(());
                 }
                 match cur.enc.as_mut() {
@@ -690,6 +711,11 @@ impl Writer<'_> {
                     };
                     let seg =
                         cmaf::encrypt_segment(&cur.path, &clear, init, scheme, &key, index as u64)?;
+                    cur.hasher.update(&seg);
+                    Self::write(&mut cur, &seg)?;
+                }
+                if let Some((clear, key, iv)) = cur.saes.take() {
+                    let seg = saes::encrypt(&cur.path, &clear, &key, &iv)?;
                     cur.hasher.update(&seg);
                     Self::write(&mut cur, &seg)?;
                 }
@@ -756,6 +782,14 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         Some(changed) => {
             several = changed;
             &several
+        }
+        None => o,
+    };
+    let explicit;
+    let o = match saes::options(o) {
+        Some(changed) => {
+            explicit = changed;
+            &explicit
         }
         None => o,
     };
