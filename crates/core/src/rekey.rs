@@ -791,9 +791,7 @@ fn rewrite_keys(
                 iv: rec.iv.as_deref().and_then(parse_iv),
                 keyformat: cur.and_then(|k| k.keyformat.clone()),
                 // A KEYID (`--drm`) names the new key.
-                keyid: cur
-                    .and_then(|k| k.keyid)
-                    .and_then(|_| parse_iv(kid)),
+                keyid: cur.and_then(|k| k.keyid).and_then(|_| parse_iv(kid)),
                 keyformatversions: cur.and_then(|k| k.keyformatversions.clone()),
             }),
             (None, k) => k.cloned(),

@@ -491,7 +491,14 @@ impl Writer<'_> {
         let mut buf = std::fs::read(&cur.path).map_err(|e| Error::io(&cur.path, e))?;
         let sample_aes = o.scheme == cmaf::Scheme::SampleAes;
         if cur.kid.is_some() && sample_aes {
-            let old = segment_key(o, kr, cur.period, sequence, self.rendition_index, self.track)?;
+            let old = segment_key(
+                o,
+                kr,
+                cur.period,
+                sequence,
+                self.rendition_index,
+                self.track,
+            )?;
             buf = saes::decrypt(&cur.path, &buf, &old.key, &old.iv)?;
         } else if cur.kid.is_some() {
             let old = segment_key(

@@ -45,6 +45,11 @@ pub(crate) fn encrypt(path: &Path, clear: &[u8], key: &[u8; 16], iv: &[u8; 16]) 
 
 /// The SAMPLE-AES segment at `path` decrypted to clear TS.
 pub(crate) fn decrypt(path: &Path, data: &[u8], key: &[u8; 16], iv: &[u8; 16]) -> Result<Vec<u8>> {
-    sample_aes::decrypt_segment(data, key, iv)
-        .map_err(|e| problem(path, "a SAMPLE-AES segment just written does not decrypt", e))
+    sample_aes::decrypt_segment(data, key, iv).map_err(|e| {
+        problem(
+            path,
+            "a SAMPLE-AES segment just written does not decrypt",
+            e,
+        )
+    })
 }

@@ -590,7 +590,10 @@ fn check_manifest(c: &mut Checker, root: &Path, m: &Manifest) -> Result<()> {
             );
         }
     }
-    if !matches!(m.encryption.as_str(), "aes-128" | "sample-aes" | "cenc" | "cbcs" | "none") {
+    if !matches!(
+        m.encryption.as_str(),
+        "aes-128" | "sample-aes" | "cenc" | "cbcs" | "none"
+    ) {
         bad(
             "encryption",
             format!(

@@ -341,7 +341,10 @@ fn pmt_streams(section: &[u8]) -> Result<Vec<(u8, u16)>, Problem> {
 /// 'zavc'/'aacd'/'ac3d'/'ec3d', or the 'apad' `registration_descriptor`.
 fn is_saes_descriptor(d: &[u8]) -> bool {
     match d {
-        [0x0f, 4, rest @ ..] => matches!(&rest[..4.min(rest.len())], b"zavc" | b"aacd" | b"ac3d" | b"ec3d"),
+        [0x0f, 4, rest @ ..] => matches!(
+            &rest[..4.min(rest.len())],
+            b"zavc" | b"aacd" | b"ac3d" | b"ec3d"
+        ),
         [0x05, _, rest @ ..] => rest.starts_with(b"apad"),
         _ => false,
     }
