@@ -424,3 +424,170 @@ fn rekey_moves_a_sample_aes_package_to_the_new_keys_and_it_still_plays() {
     assert_eq!(kids.len(), 2, "{fetched:?}");
     assert_plays_to_end(&out, 6, CLIP_FRAMES);
 }
+
+/// 640x360, 4 s, a keyframe every second (two per 2-second segment), AAC.
+fn keyframe_every_second(t: &TestDir) -> std::path::PathBuf {
+    let out = t.join("in.mp4");
+    run_ok(
+        ffmpeg()
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=640x360:rate=25:duration=4",
+            ])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:duration=4"])
+            .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "25"])
+            .args(["-sc_threshold", "0", "-c:a", "aac", "-b:a", "64k"])
+            .arg(&out),
+    );
+    out
+}
+
+/// Byte offsets of the keyframe packets of a TS file, as ffprobe reads them
+/// (SAMPLE-AES leaves the TS and PES structure clear).
+fn keyframe_positions(seg: &Path) -> Vec<u64> {
+    let o = run_ok(
+        std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+            .args(["packet=pos,flags", "-of", "csv=p=0"])
+            .arg(seg),
+    );
+    stdout(&o)
+        .lines()
+        .filter_map(|l| {
+            let (pos, flags) = l.split_once(',')?;
+            flags.starts_with('K').then(|| pos.parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn sample_aes_ts_gets_i_frame_playlists_under_its_segments_keys() {
+    let t = TestDir::new();
+    let kr = new_keyring(&t);
+    let src = keyframe_every_second(&t);
+    let out = t.join("out");
+    run_ok(
+        package_input(&src, &out, &kr)
+            .args(["--scheme", "sample-aes", "--segment-duration", "2"])
+            .args(["--rotate-segments", "1"]),
+    );
+    let master = std::fs::read_to_string(out.join("master.m3u8")).unwrap();
+    let line = master
+        .lines()
+        .find(|l| l.starts_with("#EXT-X-I-FRAME-STREAM-INF:"))
+        .unwrap_or_else(|| panic!("no I-frame stream: {master}"));
+    let uri = line.split("URI=\"").nth(1).unwrap().trim_end_matches('"');
+    let rdir = out.join(uri).parent().unwrap().to_path_buf();
+    let iframes = std::fs::read_to_string(out.join(uri)).unwrap();
+    let index = std::fs::read_to_string(rdir.join("index.m3u8")).unwrap();
+
+    // Each entry: its segment's EXT-X-KEY (same key, same IV) before the
+    // first of its entries, and a range starting where ffprobe finds a
+    // keyframe. Two keyframes per segment, one segment per key.
+    let key_of = |text: &str, seg: &str| -> String {
+        let at = text.find(&format!("\n{seg}\n")).unwrap();
+        let before = &text[..at];
+        before[before.rfind("#EXT-X-KEY:").unwrap()..]
+            .lines()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let mut entries = Vec::new();
+    let mut range = None;
+    for l in iframes.lines() {
+        if let Some(r) = l.strip_prefix("#EXT-X-BYTERANGE:") {
+            let (len, off) = r.split_once('@').unwrap();
+            range = Some((off.parse::<u64>().unwrap(), len.parse::<u64>().unwrap()));
+        } else if !l.starts_with('#') && !l.is_empty() {
+            entries.push((l.to_string(), range.take().expect("a range per entry")));
+        }
+    }
+    assert_eq!(entries.len(), 4, "{iframes}");
+    let mut segs: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
+    segs.dedup();
+    assert_eq!(segs.len(), 2, "{iframes}");
+    for seg in segs {
+        let key = key_of(&index, seg);
+        assert!(
+            key.contains("METHOD=SAMPLE-AES") && key.contains(",IV=0x"),
+            "{key}"
+        );
+        assert_eq!(key_of(&iframes, seg), key, "{iframes}");
+        let offsets: Vec<u64> = entries
+            .iter()
+            .filter(|e| e.0 == seg)
+            .map(|e| e.1 .0)
+            .collect();
+        assert_eq!(offsets, keyframe_positions(&rdir.join(seg)), "{seg}");
+    }
+    run_ok(
+        shieldpack()
+            .arg("verify")
+            .arg(&out)
+            .arg("--keyring")
+            .arg(&kr),
+    );
+
+    // Each entry decrypts on its own into one picture: the map and the
+    // range, decrypted with the key and IV its key line names, decode in
+    // FFmpeg to exactly the picture the clear package's I-frame playlist
+    // gives at that place. (The players cannot show this themselves: hls.js
+    // 1.7.4 hands the last PES of a fragment to the decoder undecrypted, and
+    // FFmpeg 5.1 decrypts it with the next segment's IV and asks for key
+    // files with the segment's byte range; so both fail on every I-frame
+    // entry, whose range ends with its keyframe's PES, while a whole
+    // segment loses at most its last picture.)
+    let keys_dir = t.join("keys");
+    export_key_files(&kr, &out, &keys_dir);
+    let map_len: usize = iframes
+        .split("BYTERANGE=\"")
+        .nth(1)
+        .and_then(|r| r.split('@').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut got = Vec::new();
+    for (n, (seg, (off, len))) in entries.iter().enumerate() {
+        let key_line = key_of(&index, seg);
+        let kid = key_line
+            .split("keys/")
+            .nth(1)
+            .unwrap()
+            .split(".key")
+            .next()
+            .unwrap();
+        let key: [u8; 16] = std::fs::read(keys_dir.join(format!("{kid}.key")))
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let iv: [u8; 16] = hex::decode(key_line.split("IV=0x").nth(1).unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let bytes = std::fs::read(rdir.join(seg)).unwrap();
+        let mut piece = bytes[..map_len].to_vec();
+        piece.extend_from_slice(&bytes[*off as usize..(*off + *len) as usize]);
+        let plain = sample_aes::decrypt_segment(&piece, &key, &iv).unwrap();
+        let f = t.join(format!("entry{n}.ts"));
+        std::fs::write(&f, plain).unwrap();
+        let (hashes, err) = frame_md5s(&f.to_string_lossy());
+        assert_eq!(hashes.len(), 1, "entry {n}: {err}");
+        got.extend(hashes);
+    }
+    let clear = t.join("clear");
+    run_ok(
+        shieldpack()
+            .arg("package")
+            .arg(&src)
+            .arg("-o")
+            .arg(&clear)
+            .args(["--clear", "--segment-duration", "2"]),
+    );
+    let server = HttpServer::serve(&clear);
+    let (want, err) = frame_md5s(&server.url(uri));
+    assert_eq!(want.len(), 4, "{err}");
+    assert_eq!(got, want);
+}

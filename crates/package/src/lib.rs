@@ -972,8 +972,8 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
             .collect(),
     };
     let mut master_text = master.write();
-    // Byte ranges into segments: clear TS only (see `iframes`).
-    if keyring.is_none() && o.format == Container::Ts {
+    // Byte ranges into segments: clear or SAMPLE-AES TS (see `iframes`).
+    if o.format == Container::Ts && (keyring.is_none() || o.scheme == cmaf::Scheme::SampleAes) {
         for v in &master.variants {
             let prefix = v.uri.trim_end_matches("index.m3u8");
             let rdir = staged.path().join(prefix);
