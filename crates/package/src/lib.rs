@@ -1324,6 +1324,17 @@ fn package_audio(
             &w.records,
             o.segment_duration,
         )?;
+        if drmwire::active(o, keyring) {
+            // TS SAMPLE-AES audio: the same further key lines as video.
+            drmwire::finish_rendition(
+                o,
+                keyring,
+                &root.join(&t.name),
+                w.init.as_ref(),
+                &w.records,
+                &mut w.playlist,
+            )?;
+        }
         write_media_playlist(
             &root.join(&t.name),
             w.playlist,

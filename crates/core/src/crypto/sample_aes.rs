@@ -3,12 +3,14 @@
 //! the container stays readable.
 //!
 //! - H.264 (stream type 0x1b becomes 0xdb): only NAL units of type 1 and 5
-//!   longer than 48 bytes. With emulation prevention removed, the first 32
-//!   bytes stay clear, then one 16-byte block is encrypted and up to nine
-//!   (144 bytes) left clear, repeating while more than 16 bytes remain; the
-//!   rest stays clear. AES-128-CBC runs over the encrypted blocks of one NAL
-//!   unit, restarting from the IV at each; emulation prevention is applied
-//!   again after encryption, so a NAL unit may grow.
+//!   longer than 48 bytes. The first 32 bytes stay clear, then one 16-byte
+//!   block is encrypted and up to nine (144 bytes) left clear, repeating
+//!   while more than 16 bytes remain; the rest stays clear. AES-128-CBC runs
+//!   over the encrypted blocks of one NAL unit, restarting from the IV at
+//!   each. The plaintext is the NAL unit as the encoder wrote it (its own
+//!   emulation prevention bytes in place); emulation prevention is applied
+//!   over the result, so a NAL unit may grow, and a reader that removes it
+//!   and decrypts has the encoder's NAL unit again.
 //! - AAC in ADTS (0x0f becomes 0xcf): each frame's header and the first 16
 //!   bytes after it stay clear, then every whole 16-byte block is encrypted
 //!   (CBC from the IV per frame), and the trailing partial block stays clear.
@@ -124,7 +126,16 @@ fn crypt_nal(nal: &[u8], key: &[u8; 16], iv: &[u8; 16], way: Way, out: &mut Vec<
         out.extend_from_slice(nal);
         return;
     }
-    let mut u = unescape(nal);
+    // The plaintext is the NAL unit as it stands in the stream, its own
+    // emulation prevention bytes included; only the bytes escaping the
+    // ciphertext are added on top. So a reader that removes emulation
+    // prevention, decrypts and hands the result to its decoder (FFmpeg's
+    // hls_sample_encryption.c, hls.js's sample-aes.ts both do) gets the
+    // original NAL unit back, byte for byte.
+    let mut u = match way {
+        Way::Encrypt => nal.to_vec(),
+        Way::Decrypt => unescape(nal),
+    };
     let positions: Vec<usize> = (32..)
         .step_by(160)
         .take_while(|&p| p + 16 < u.len())
@@ -137,7 +148,10 @@ fn crypt_nal(nal: &[u8], key: &[u8; 16], iv: &[u8; 16], way: Way, out: &mut Vec<
     for (i, &p) in positions.iter().enumerate() {
         u[p..p + 16].copy_from_slice(&blocks[i * 16..i * 16 + 16]);
     }
-    escape(&u, out);
+    match way {
+        Way::Encrypt => escape(&u, out),
+        Way::Decrypt => out.extend_from_slice(&u),
+    }
 }
 
 /// Encrypts (or decrypts) the NAL units of an H.264 Annex B elementary
@@ -679,15 +693,27 @@ mod tests {
         let iv = [6u8; 16];
         // A slice with bytes that need emulation prevention once encrypted or not.
         let mut rbsp = vec![0x65u8];
-        rbsp.extend((1..700).map(|i| if i % 37 == 0 { 0 } else { (i * 7 % 256) as u8 }));
+        rbsp.extend((1..700).map(|i| match i % 37 {
+            0 | 1 => 0,
+            2 => 1,
+            _ => (i * 7 % 256) as u8,
+        }));
         let mut nal = Vec::new();
         escape(&rbsp, &mut nal);
+        assert!(
+            nal.windows(4).any(|w| w == [0, 0, 3, 1]),
+            "the NAL has its own escapes"
+        );
         let mut enc = Vec::new();
         crypt_nal(&nal, &key, &iv, Way::Encrypt, &mut enc);
         assert_ne!(enc, nal);
         let mut dec = Vec::new();
         crypt_nal(&enc, &key, &iv, Way::Decrypt, &mut dec);
         assert_eq!(dec, nal);
+        assert!(
+            !enc.windows(3).any(|w| w[0] == 0 && w[1] == 0 && w[2] <= 2),
+            "a start code inside the encrypted NAL"
+        );
 
         let len = 100usize;
         let mut f = vec![0xff, 0xf1, 0x50, 0x80, 0, 0, 0xfc];
