@@ -378,7 +378,7 @@ struct Current {
     common: Option<(Vec<u8>, cmaf::SampleKey)>,
     /// With SAMPLE-AES (ts): the clear segment, encrypted once whole
     /// (`End`), its key and IV (`saes`).
-    saes: Option<(Vec<u8>, zeroize::Zeroizing<[u8; 16]>, [u8; 16])>,
+    saes: Option<saes::Pending>,
 }
 
 /// The key material of one segment.
