@@ -320,23 +320,63 @@ fn sample_aes_package_with_rotation_and_a_clear_scene_decrypts_in_ffmpeg_verifie
     let keys = assert_plays_to_end(&out, 6, CLIP_FRAMES);
     assert_eq!(keys.len(), 2, "{keys:?}");
 
-    // A flipped byte inside an encrypted slice: verify names the segment.
+    // A flipped byte inside an encrypted block of a keyframe's slice:
+    // verify names the segment, by its hash, and with the manifest made to
+    // agree with the damaged file, by the picture that no longer decodes
+    // (SAMPLE-AES has no padding to give a bad block away).
+    let verify_keys = |dir: &Path| -> Vec<String> {
+        let o = run_code(
+            shieldpack()
+                .args(["--json", "verify"])
+                .arg(&out)
+                .arg("--keys")
+                .arg(dir),
+            1,
+        );
+        verify_defects(&o)
+    };
     let seg = out.join("360p/seg_00005.ts");
     let mut bytes = std::fs::read(&seg).unwrap();
     let at = encrypted_slice_byte(&bytes);
     bytes[at] ^= 0x20;
     std::fs::write(&seg, &bytes).unwrap();
-    let o = run_code(
-        shieldpack()
-            .args(["--json", "verify"])
-            .arg(&out)
-            .arg("--keys")
-            .arg(&keys_dir),
-        1,
-    );
-    let defects = verify_defects(&o);
+    let defects = verify_keys(&keys_dir);
     assert!(
-        defects.iter().any(|d| d.starts_with("360p/seg_00005.ts: ")),
+        defects
+            .iter()
+            .any(|d| d.starts_with("360p/seg_00005.ts: SHA-256 differs")),
+        "{defects:?}"
+    );
+    let manifest_path = out.join("manifest.json");
+    let text = std::fs::read_to_string(&manifest_path).unwrap();
+    let old = segs[5]["sha256"].as_str().unwrap();
+    let new = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    std::fs::write(&manifest_path, text.replace(old, &new)).unwrap();
+    let defects = verify_keys(&keys_dir);
+    assert_eq!(
+        defects,
+        ["360p/seg_00005.ts: its first picture does not decode after decryption, so the key or the encrypted data is wrong: the decoder rejects it (Invalid data found when processing input)"],
+    );
+    std::fs::write(&manifest_path, &text).unwrap();
+    bytes[at] ^= 0x20;
+    std::fs::write(&seg, &bytes).unwrap();
+
+    // A wrong key file under the right KID: every segment under it fails.
+    let wrong = t.join("wrong");
+    export_key_files(&kr, &out, &wrong);
+    let kid = kids[3];
+    let mut k = std::fs::read(wrong.join(format!("{kid}.key"))).unwrap();
+    k[0] ^= 1;
+    std::fs::write(wrong.join(format!("{kid}.key")), &k).unwrap();
+    let defects = verify_keys(&wrong);
+    let named: Vec<&str> = defects
+        .iter()
+        .filter(|d| d.contains("does not decode after decryption"))
+        .map(|d| d.split(':').next().unwrap())
+        .collect();
+    assert_eq!(
+        named,
+        ["360p/seg_00004.ts", "360p/seg_00005.ts"],
         "{defects:?}"
     );
 }

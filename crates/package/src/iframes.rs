@@ -53,7 +53,7 @@ struct Pes {
 
 /// The header and payload of the TS packet `p` (188 bytes): (pid, payload
 /// unit start, payload).
-fn packet(p: &[u8]) -> Option<(u16, bool, &[u8])> {
+pub(crate) fn packet(p: &[u8]) -> Option<(u16, bool, &[u8])> {
     if p.len() != PACKET || p[0] != 0x47 {
         return None;
     }
@@ -73,13 +73,13 @@ fn packet(p: &[u8]) -> Option<(u16, bool, &[u8])> {
 }
 
 /// The section after a PSI payload's pointer field.
-fn section(payload: &[u8]) -> Option<&[u8]> {
+pub(crate) fn section(payload: &[u8]) -> Option<&[u8]> {
     let skip = usize::from(*payload.first()?);
     payload.get(1 + skip..)
 }
 
 /// The PMT PID of the first program of a PAT section.
-fn pat_pmt_pid(s: &[u8]) -> Option<u16> {
+pub(crate) fn pat_pmt_pid(s: &[u8]) -> Option<u16> {
     if *s.first()? != 0 {
         return None;
     }
@@ -98,7 +98,7 @@ fn pat_pmt_pid(s: &[u8]) -> Option<u16> {
 }
 
 /// The video PID and its codec (H.264 or HEVC) of a PMT section.
-fn pmt_video(s: &[u8]) -> Option<(u16, Codec)> {
+pub(crate) fn pmt_video(s: &[u8]) -> Option<(u16, Codec)> {
     if *s.first()? != 2 {
         return None;
     }
@@ -122,7 +122,7 @@ fn pmt_video(s: &[u8]) -> Option<(u16, Codec)> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Codec {
+pub(crate) enum Codec {
     H264,
     Hevc,
 }

@@ -56,3 +56,46 @@ pub(crate) fn decrypt(path: &Path, data: &[u8], key: &[u8; 16], iv: &[u8; 16]) -
         )
     })
 }
+
+/// The elementary stream bytes of the first H.264 PES of a clear TS
+/// segment (its first access unit: FFmpeg's muxer writes one per PES), or
+/// `None` when it has no H.264 video (an audio rendition's segment).
+fn first_h264_access_unit(ts: &[u8]) -> Option<Vec<u8>> {
+    use crate::iframes::{packet, pat_pmt_pid, pmt_video, section, Codec};
+    let mut pmt = None;
+    let mut video = None;
+    let mut pes: Option<Vec<u8>> = None;
+    for p in ts.chunks(188) {
+        let (pid, pusi, payload) = packet(p)?;
+        if pid == 0 && pusi && pmt.is_none() {
+            pmt = pat_pmt_pid(section(payload)?);
+        } else if Some(pid) == pmt && pusi && video.is_none() {
+            match pmt_video(section(payload)?) {
+                Some((v, Codec::H264)) => video = Some(v),
+                _ => return None,
+            }
+        } else if Some(pid) == video {
+            match (&mut pes, pusi) {
+                (None, true) => pes = Some(payload.to_vec()),
+                (Some(_), true) => break,
+                (Some(b), false) => b.extend_from_slice(payload),
+                (None, false) => {}
+            }
+        }
+    }
+    let pes = pes?;
+    let header = 9 + usize::from(*pes.get(8)?);
+    (pes.get(..3) == Some(&[0, 0, 1][..])).then(|| pes.get(header..).map(<[u8]>::to_vec))?
+}
+
+/// `verify`'s check of a decrypted SAMPLE-AES segment that padding gives
+/// AES-128 for free: its first picture (a keyframe, encrypted) decodes
+/// without error. A wrong key or a changed byte in an encrypted block makes
+/// its slice data noise, which FFmpeg's H.264 decoder rejects.
+pub(crate) fn first_picture_decodes(clear_ts: &[u8]) -> std::result::Result<(), String> {
+    match first_h264_access_unit(clear_ts) {
+        None => Ok(()),
+        Some(au) => shieldpack_media::picture::h264_decodes(&au)
+            .map_err(|e| format!("its first picture does not decode after decryption, so the key or the encrypted data is wrong: {e}")),
+    }
+}

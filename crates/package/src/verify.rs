@@ -1163,7 +1163,13 @@ impl<'a> Walk<'a> {
     ) -> Option<Vec<u8>> {
         let key_bytes = self.key_for(c, uri, record)?;
         match crypto::sample_aes::decrypt_segment(data, &key_bytes, iv) {
-            Ok(p) => Some(p),
+            Ok(p) => match crate::saes::first_picture_decodes(&p) {
+                Ok(()) => Some(p),
+                Err(e) => {
+                    c.defect(uri, e);
+                    None
+                }
+            },
             Err(e) => {
                 c.defect(uri, format!("does not decrypt as SAMPLE-AES: {e}"));
                 None
