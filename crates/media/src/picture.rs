@@ -15,7 +15,7 @@ pub fn h264_decodes(annexb: &[u8]) -> Result<(), String> {
     // these are plain fields FFmpeg reads when it opens the decoder.
     unsafe {
         let raw = ctx.as_mut_ptr();
-        (*raw).err_recognition |= ff::ffi::AV_EF_EXPLODE as i32;
+        (*raw).err_recognition |= ff::ffi::AV_EF_EXPLODE;
         (*raw).thread_count = 1;
     }
     let mut dec = ctx
