@@ -819,3 +819,65 @@ fn sample_aes_renditions_and_alternate_audio_with_fairplay_decrypt_verify_and_pl
     assert_eq!(v["audioFragTracks"], serde_json::json!([0, 1]), "{v}");
     assert!(v["decodedFrames"].as_u64().unwrap_or(0) > 150, "{v}");
 }
+
+#[test]
+fn batch_and_inspect_take_sample_aes_and_what_does_not_is_refused() {
+    let t = TestDir::new();
+    let kr = new_keyring(&t);
+    let inputs = t.join("in");
+    std::fs::create_dir_all(&inputs).unwrap();
+    std::fs::copy(fixture("clip.mp4"), inputs.join("a.mp4")).unwrap();
+    let root = t.join("out");
+    run_ok(
+        shieldpack()
+            .arg("batch")
+            .arg(&inputs)
+            .arg("-o")
+            .arg(&root)
+            .arg("--keyring")
+            .arg(&kr)
+            .args(["--scheme", "sample-aes", "--segment-duration", "2"]),
+    );
+    let pkg = root.join("a");
+    let playlist = std::fs::read_to_string(pkg.join("360p/index.m3u8")).unwrap();
+    assert_eq!(
+        key_lines(&playlist)
+            .iter()
+            .filter(|l| l.starts_with("#EXT-X-KEY:METHOD=SAMPLE-AES,") && l.contains(",IV=0x"))
+            .count(),
+        6,
+        "{playlist}"
+    );
+    let j = stdout_json(&run_ok(shieldpack().args(["--json", "inspect"]).arg(&pkg)));
+    assert_eq!(j["encryption"], "sample-aes", "{j}");
+    run_ok(
+        shieldpack()
+            .arg("verify")
+            .arg(&pkg)
+            .arg("--keyring")
+            .arg(&kr),
+    );
+
+    // Where SAMPLE-AES does not apply: fMP4 (cbcs is its form there), and
+    // A/B watermarking, whose b variants are whole-segment AES-128.
+    let e = stderr(&run_code(
+        package_clip(t.join("cmaf"), &kr).args(["--format", "cmaf", "--scheme", "sample-aes"]),
+        2,
+    ));
+    assert!(
+        e.contains("sample-aes is for MPEG-TS") && e.contains("hint:"),
+        "{e}"
+    );
+    let wm = t.join("wm.key");
+    run_ok(shieldpack().args(["watermark", "keygen", "-o"]).arg(&wm));
+    let e = stderr(&run_code(
+        package_clip(t.join("ab"), &kr)
+            .args(["--scheme", "sample-aes", "--ab-watermark"])
+            .arg(&wm),
+        2,
+    ));
+    assert!(
+        e.contains("--ab-watermark does not take --scheme sample-aes") && e.contains("hint:"),
+        "{e}"
+    );
+}
