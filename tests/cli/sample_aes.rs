@@ -868,6 +868,25 @@ fn batch_and_inspect_take_sample_aes_and_what_does_not_is_refused() {
         e.contains("sample-aes is for MPEG-TS") && e.contains("hint:"),
         "{e}"
     );
+    // Audio SAMPLE-AES does not encrypt (MP3): refused before any work,
+    // naming the input and the stream.
+    let mp3 = t.join("mp3.mp4");
+    run_ok(
+        ffmpeg()
+            .arg("-i")
+            .arg(fixture("clip.mp4"))
+            .args(["-c:v", "copy", "-c:a", "libmp3lame"])
+            .arg(&mp3),
+    );
+    let e = stderr(&run_code(
+        package_input(&mp3, t.join("mp3"), &kr).args(["--scheme", "sample-aes"]),
+        2,
+    ));
+    assert!(
+        e.contains("mp3.mp4: its audio stream 1 is mp3") && e.contains("hint:"),
+        "{e}"
+    );
+    assert!(!t.join("mp3").exists());
     let wm = t.join("wm.key");
     run_ok(shieldpack().args(["watermark", "keygen", "-o"]).arg(&wm));
     let e = stderr(&run_code(

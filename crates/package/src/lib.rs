@@ -845,6 +845,9 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     let inputs: Vec<&Path> = std::iter::once(o.input.as_path())
         .chain(o.more_inputs.iter().map(PathBuf::as_path))
         .collect();
+    if keyring.is_some() && o.scheme == cmaf::Scheme::SampleAes {
+        saes::check_inputs(&inputs)?;
+    }
     let names = renditions::names(&inputs)?;
     let multi = inputs.len() > 1;
     let map = (o.format == Container::Cmaf).then(|| "init.mp4".to_string());

@@ -99,3 +99,31 @@ pub(crate) fn first_picture_decodes(clear_ts: &[u8]) -> std::result::Result<(), 
             .map_err(|e| format!("its first picture does not decode after decryption, so the key or the encrypted data is wrong: {e}")),
     }
 }
+
+/// Refuses, before any work, inputs SAMPLE-AES for TS cannot carry: video
+/// other than H.264, audio other than AAC (Apple's format also has AC-3 and
+/// E-AC-3, which shieldpack does not encrypt yet).
+pub(crate) fn check_inputs(inputs: &[&Path]) -> Result<()> {
+    for input in inputs {
+        let info = shieldpack_media::probe_headers(input)?;
+        let video = info.select()?.video;
+        let audio = info.streams.iter().filter(|s| s.kind == "audio");
+        for s in std::iter::once(&video).chain(audio) {
+            let ok = match s.kind {
+                "video" => s.codec == "h264",
+                _ => s.codec == "aac",
+            };
+            if !ok {
+                return Err(Error::invalid_file(
+                    input,
+                    format!(
+                        "its {} stream {} is {}, but --scheme sample-aes encrypts H.264 video and AAC audio only",
+                        s.kind, s.index, s.codec
+                    ),
+                    "re-encode it (ffmpeg -i IN -c:v libx264 -c:a aac OUT.mp4), or use --scheme aes-128",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
