@@ -199,7 +199,7 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l licens
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l format -d 'Segment container: ts, or cmaf (init.mp4 + fragmented MP4 segments, every video rendition and every audio track a CMAF track of its own)' -r -f -a "ts\t'MPEG-TS segments (seg_NNNNN.ts)'
 cmaf\t'CMAF: init.mp4 and fragmented MP4 segments (seg_NNNNN.m4s), HLS with EXT-X-MAP'"
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l scheme -d 'Encryption scheme; default aes-128 for ts, cbcs for cmaf' -r -f -a "aes-128\t'Whole-segment AES-128-CBC, HLS METHOD=AES-128 (ts default; cmaf too)'
-sample-aes\t'HLS SAMPLE-AES for MPEG-TS'
+sample-aes\t'HLS SAMPLE-AES for MPEG-TS (H.264 slices, AAC frames; explicit IVs)'
 cbcs\t'Common encryption, AES-CBC 1:9 pattern (cmaf default)'
 cenc\t'Common encryption, AES-CTR with per-sample IVs (cmaf)'"
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l key-scope -d 'Keys per period: one for the whole title, or one for each track type (AUDIO, SD up to 768x576 pixels, HD up to 1920x1080, UHD above), as DRM key servers issue them; track-type needs {kid} in --key-uri' -r -f -a "period\t'One key per period for the whole title'
@@ -242,7 +242,7 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l license-
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l format -d 'Segment container: ts, or cmaf (init.mp4 + fragmented MP4 segments, every video rendition and every audio track a CMAF track of its own)' -r -f -a "ts\t'MPEG-TS segments (seg_NNNNN.ts)'
 cmaf\t'CMAF: init.mp4 and fragmented MP4 segments (seg_NNNNN.m4s), HLS with EXT-X-MAP'"
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l scheme -d 'Encryption scheme; default aes-128 for ts, cbcs for cmaf' -r -f -a "aes-128\t'Whole-segment AES-128-CBC, HLS METHOD=AES-128 (ts default; cmaf too)'
-sample-aes\t'HLS SAMPLE-AES for MPEG-TS'
+sample-aes\t'HLS SAMPLE-AES for MPEG-TS (H.264 slices, AAC frames; explicit IVs)'
 cbcs\t'Common encryption, AES-CBC 1:9 pattern (cmaf default)'
 cenc\t'Common encryption, AES-CTR with per-sample IVs (cmaf)'"
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l key-scope -d 'Keys per period: one for the whole title, or one for each track type (AUDIO, SD up to 768x576 pixels, HD up to 1920x1080, UHD above), as DRM key servers issue them; track-type needs {kid} in --key-uri' -r -f -a "period\t'One key per period for the whole title'

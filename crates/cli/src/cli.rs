@@ -431,7 +431,7 @@ pub enum Scheme {
     /// Whole-segment AES-128-CBC, HLS METHOD=AES-128 (ts default; cmaf too)
     #[value(name = "aes-128")]
     Aes128,
-    /// HLS SAMPLE-AES for MPEG-TS
+    /// HLS SAMPLE-AES for MPEG-TS (H.264 slices, AAC frames; explicit IVs)
     SampleAes,
     /// Common encryption, AES-CBC 1:9 pattern (cmaf default)
     Cbcs,
@@ -564,8 +564,8 @@ pub struct PackageArgs {
     /// them, and their IVs are always explicit and derived per rendition. Their
     /// audio tracks become alternate audio renditions (audio-<lang>), text
     /// subtitles WebVTT ones (subs-<lang>). I-frame playlists (iframes.m3u8)
-    /// are written for --clear TS only: whole-segment AES-128 allows no byte
-    /// ranges into segments
+    /// are written for --clear and --scheme sample-aes TS only: whole-segment
+    /// AES-128 allows no byte ranges into segments
     #[arg(value_name = "INPUT")]
     pub more_inputs: Vec<PathBuf>,
 

@@ -19,6 +19,7 @@ pub mod segment;
 mod timestamps;
 
 pub use timestamps::check as check_timestamps;
+pub mod picture;
 pub mod subtitles;
 pub mod tsread;
 

@@ -65,10 +65,6 @@ pub fn check(format: Container, scheme: Scheme, _has_policy: bool) -> Result<()>
             "--scheme sample-aes is for MPEG-TS segments",
             "with --format cmaf use --scheme cbcs (SAMPLE-AES in fMP4) or cenc",
         )),
-        (_, Scheme::SampleAes) => Err(Error::arg(
-            format!("--scheme {name} is not implemented yet"),
-            "use --scheme aes-128 for MPEG-TS, or --format cmaf --scheme cbcs",
-        )),
         _ => Ok(()),
     }
 }
@@ -90,6 +86,15 @@ pub fn key_tag(scheme: Scheme, uri: String, explicit_iv: Option<[u8; 16]>) -> Ke
             uri: Some(uri),
             iv: None,
             keyformat: Some("identity".into()),
+            keyid: None,
+            keyformatversions: None,
+        },
+        // TS SAMPLE-AES: the segment's IV, always written out.
+        Scheme::SampleAes => Key {
+            method: KeyMethod::SampleAes,
+            uri: Some(uri),
+            iv: explicit_iv,
+            keyformat: None,
             keyid: None,
             keyformatversions: None,
         },

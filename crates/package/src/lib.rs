@@ -28,6 +28,7 @@ pub mod ladder;
 mod multivariant;
 mod parallel;
 mod renditions;
+mod saes;
 mod scope;
 pub mod verify;
 mod webvtt;
@@ -375,6 +376,9 @@ struct Current {
     /// With common encryption, a clear scene's segment: buffered whole, to
     /// be written as a clear fragment under the protected init (`cencops`).
     clear_common: Option<Vec<u8>>,
+    /// With SAMPLE-AES (ts): the clear segment, encrypted once whole
+    /// (`End`), its key and IV (`saes`).
+    saes: Option<saes::Pending>,
 }
 
 /// The key material of one segment.
@@ -488,7 +492,18 @@ impl Writer<'_> {
         let sequence = index as u64;
         let scene = &p.scenes[j];
         let mut buf = std::fs::read(&cur.path).map_err(|e| Error::io(&cur.path, e))?;
-        if cur.kid.is_some() {
+        let sample_aes = o.scheme == cmaf::Scheme::SampleAes;
+        if cur.kid.is_some() && sample_aes {
+            let old = segment_key(
+                o,
+                kr,
+                cur.period,
+                sequence,
+                self.rendition_index,
+                self.track,
+            )?;
+            buf = saes::decrypt(&cur.path, &buf, &old.key, &old.iv)?;
+        } else if cur.kid.is_some() {
             let old = segment_key(
                 o,
                 kr,
@@ -518,7 +533,11 @@ impl Writer<'_> {
             self.rendition_index,
             self.track,
         )?;
-        crypto::encrypt_in_place(&mut buf, &k.key, &k.iv);
+        if sample_aes {
+            buf = saes::encrypt(&cur.path, &buf, &k.key, &k.iv)?;
+        } else {
+            crypto::encrypt_in_place(&mut buf, &k.key, &k.iv);
+        }
         let mut file = std::fs::File::create(&cur.path).map_err(|e| Error::io(&cur.path, e))?;
         std::io::Write::write_all(&mut file, &buf).map_err(|e| Error::io(&cur.path, e))?;
         cur.file = file;
@@ -616,6 +635,7 @@ impl Writer<'_> {
                     last_key_before,
                     common: None,
                     clear_common: None,
+                    saes: None,
                 };
                 match self.keyring {
                     None => {
@@ -649,6 +669,8 @@ impl Writer<'_> {
                                 ),
                             };
                             cur.common = Some((Vec::new(), sk));
+                        } else if o.scheme == cmaf::Scheme::SampleAes {
+                            cur.saes = Some((Vec::new(), k.key.clone(), k.iv));
                         } else {
                             cur.enc = Some(crypto::StreamEncryptor::new(&k.key, &k.iv));
                         }
@@ -665,6 +687,12 @@ impl Writer<'_> {
                 }
                 if let Some(clear) = cur.clear_common.as_mut() {
                     clear.extend_from_slice(&bytes);
+                    return Ok(());
+                }
+                if let Some((clear, _, _)) = cur.saes.as_mut() {
+                    clear.extend_from_slice(&bytes);
+                    bytes.clear();
+                    let _ = self.spares.try_send(bytes);
                     return Ok(());
                 }
                 match cur.enc.as_mut() {
@@ -704,6 +732,11 @@ impl Writer<'_> {
                 }
                 if let (Some(clear), Some(init)) = (cur.clear_common.take(), &self.init) {
                     let seg = cencops::clear_segment(&cur.path, &clear, init)?;
+                    cur.hasher.update(&seg);
+                    Self::write(&mut cur, &seg)?;
+                }
+                if let Some((clear, key, iv)) = cur.saes.take() {
+                    let seg = saes::encrypt(&cur.path, &clear, &key, &iv)?;
                     cur.hasher.update(&seg);
                     Self::write(&mut cur, &seg)?;
                 }
@@ -773,6 +806,14 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         }
         None => o,
     };
+    let explicit;
+    let o = match saes::options(o) {
+        Some(changed) => {
+            explicit = changed;
+            &explicit
+        }
+        None => o,
+    };
     // Refuse a second title under a content id early, before any work;
     // recorded (and checked again, under the keyring's lock) at the end.
     // Only a regular file can be fingerprinted cheaply (and without blocking).
@@ -818,6 +859,9 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     let inputs: Vec<&Path> = std::iter::once(o.input.as_path())
         .chain(o.more_inputs.iter().map(PathBuf::as_path))
         .collect();
+    if keyring.is_some() && o.scheme == cmaf::Scheme::SampleAes {
+        saes::check_inputs(&inputs)?;
+    }
     let names = renditions::names(&inputs)?;
     let multi = inputs.len() > 1;
     let map = (o.format == Container::Cmaf).then(|| "init.mp4".to_string());
@@ -974,8 +1018,8 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
             .collect(),
     };
     let mut master_text = master.write();
-    // Byte ranges into segments: clear TS only (see `iframes`).
-    if keyring.is_none() && o.format == Container::Ts {
+    // Byte ranges into segments: clear or SAMPLE-AES TS (see `iframes`).
+    if o.format == Container::Ts && (keyring.is_none() || o.scheme == cmaf::Scheme::SampleAes) {
         for v in &master.variants {
             let prefix = v.uri.trim_end_matches("index.m3u8");
             let rdir = staged.path().join(prefix);

@@ -625,11 +625,14 @@ fn check_manifest(c: &mut Checker, root: &Path, m: &Manifest) -> Result<()> {
             );
         }
     }
-    if !matches!(m.encryption.as_str(), "aes-128" | "cenc" | "cbcs" | "none") {
+    if !matches!(
+        m.encryption.as_str(),
+        "aes-128" | "sample-aes" | "cenc" | "cbcs" | "none"
+    ) {
         bad(
             "encryption",
             format!(
-                "'{}' is none of \"aes-128\", \"cenc\", \"cbcs\" and \"none\"",
+                "'{}' is none of \"aes-128\", \"sample-aes\", \"cenc\", \"cbcs\" and \"none\"",
                 m.encryption
             ),
         );
@@ -1039,6 +1042,12 @@ impl<'a> Walk<'a> {
             if encrypted && !common && k.iv.map(hex::encode) != r.iv {
                 c.defect(uri, "the playlist's IV differs from the manifest's");
             }
+            if k.method == KeyMethod::SampleAes && !common && k.iv.is_none() {
+                c.defect(
+                    uri,
+                    "its SAMPLE-AES EXT-X-KEY has no IV attribute: hls.js decrypts SAMPLE-AES only with an explicit IV",
+                );
+            }
         }
         if !keep || !self.contents {
             return Ok(());
@@ -1055,7 +1064,12 @@ impl<'a> Walk<'a> {
             let iv = key
                 .and_then(|k| k.iv)
                 .unwrap_or_else(|| crypto::sequence_iv(sequence));
-            let Some(p) = self.decrypt(c, uri, &data, record, &iv) else {
+            let sample_aes = key.is_some_and(|k| k.method == KeyMethod::SampleAes);
+            let p = match sample_aes {
+                true => self.decrypt_samples(c, uri, &data, record, &iv),
+                false => self.decrypt(c, uri, &data, record, &iv),
+            };
+            let Some(p) = p else {
                 return Ok(());
             };
             p
@@ -1182,6 +1196,33 @@ impl<'a> Walk<'a> {
             Some(p) => Some(p),
             None => {
                 c.defect(uri, format!("does not decrypt with key {kid} (bad padding: wrong key, IV or damaged data)"));
+                None
+            }
+        }
+    }
+
+    /// A SAMPLE-AES TS segment's plaintext (every H.264 slice and AAC frame
+    /// decrypted, the PMT as before encryption); `None` once a defect says
+    /// why not.
+    fn decrypt_samples(
+        &self,
+        c: &mut Checker,
+        uri: &str,
+        data: &[u8],
+        record: Option<&SegmentRecord>,
+        iv: &[u8; 16],
+    ) -> Option<Vec<u8>> {
+        let key_bytes = self.key_for(c, uri, record)?;
+        match crypto::sample_aes::decrypt_segment(data, &key_bytes, iv) {
+            Ok(p) => match crate::saes::first_picture_decodes(&p) {
+                Ok(()) => Some(p),
+                Err(e) => {
+                    c.defect(uri, e);
+                    None
+                }
+            },
+            Err(e) => {
+                c.defect(uri, format!("does not decrypt as SAMPLE-AES: {e}"));
                 None
             }
         }
