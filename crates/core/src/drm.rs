@@ -106,6 +106,32 @@ impl DrmSystem {
         }
     }
 
+    /// The system whose DASH `ContentProtection` has `schemeIdUri` (as
+    /// [`dash_content_protection`] writes it: `urn:uuid:` and the id in
+    /// lower case), if any.
+    pub fn from_dash_scheme(scheme_id_uri: &str) -> Option<DrmSystem> {
+        let id = scheme_id_uri.strip_prefix("urn:uuid:")?;
+        [
+            (CLEARKEY_DASH_ID, DrmSystem::ClearKey),
+            (WIDEVINE_ID, DrmSystem::Widevine),
+            (PLAYREADY_ID, DrmSystem::PlayReady),
+        ]
+        .into_iter()
+        .find(|(i, _)| uuid(i) == id)
+        .map(|(_, s)| s)
+    }
+
+    /// The HLS `KEYFORMAT` of the system's own `EXT-X-KEY` lines (Clear
+    /// Key's is `identity`, the package's key line itself).
+    pub fn hls_keyformat(self) -> String {
+        match self {
+            DrmSystem::ClearKey => "identity".into(),
+            DrmSystem::Widevine => format!("urn:uuid:{}", uuid(&WIDEVINE_ID)),
+            DrmSystem::PlayReady => "com.microsoft.playready".into(),
+            DrmSystem::FairPlay => "com.apple.streamingkeydelivery".into(),
+        }
+    }
+
     /// The name `--drm` and `--license-url` use.
     pub fn name(self) -> &'static str {
         match self {
@@ -257,6 +283,191 @@ pub fn fairplay_uri(
                 .as_deref()
                 .map(|t| skd_uri(t, kid, &opts.content_id))
         })
+}
+
+// --- What a package records -------------------------------------------
+
+/// What `manifest.json` records of a package's `--drm` signalling, for
+/// `rekey` to rebuild it ([`from_record`]). `cpix_pssh`: some `pssh` box is
+/// a provider's from its CPIX document.
+pub fn record(
+    systems: &[DrmSystem],
+    opts: &DrmOptions,
+    cpix_pssh: bool,
+) -> crate::manifest::DrmRecord {
+    crate::manifest::DrmRecord {
+        systems: systems.iter().map(|s| s.name().to_string()).collect(),
+        license_urls: opts
+            .license_urls
+            .iter()
+            .map(|(s, u)| (s.name().to_string(), u.clone()))
+            .collect(),
+        cpix_pssh,
+    }
+}
+
+/// The systems and options a package's signalling was built with, from what
+/// its manifest records ([`record`]), its content id and its `encryption`
+/// (`cenc`, `cbcs`, `sample-aes`): what packaging gave `pssh_box`,
+/// `dash_content_protection` and `hls_key_attrs`. `path` names the manifest
+/// in errors.
+pub fn from_record(
+    rec: &crate::manifest::DrmRecord,
+    content_id: &str,
+    encryption: &str,
+    path: &std::path::Path,
+) -> Result<(Vec<DrmSystem>, DrmOptions)> {
+    let bad = |what: String| {
+        Error::invalid_file(
+            path,
+            what,
+            "manifest.json's \"drm\" is written by `shieldpack package --drm`; package the title again",
+        )
+    };
+    let mut systems = Vec::with_capacity(rec.systems.len());
+    for n in &rec.systems {
+        let s = DrmSystem::parse(n).map_err(|_| bad(format!("\"drm\" names an unknown DRM system '{n}'")))?;
+        if !systems.contains(&s) {
+            systems.push(s);
+        }
+    }
+    let mut opts = DrmOptions {
+        content_id: content_id.to_string(),
+        // As `package` sets it: cbcs is named, cenc is the systems' default.
+        scheme: (encryption == "cbcs" || encryption == "sample-aes").then_some(*b"cbcs"),
+        ..Default::default()
+    };
+    for (n, u) in &rec.license_urls {
+        add_license_url(&mut opts, &format!("{n}={u}"))
+            .map_err(|e| bad(format!("\"drm\" has a license URL that does not parse: {e}")))?;
+    }
+    Ok((systems, opts))
+}
+
+/// The system id and KIDs of a `pssh` box as shieldpack writes them: those
+/// listed in a version 1 box, else (version 0) those in Widevine's protobuf
+/// or PlayReady's `WRMHEADER`. None for a box that is not one, or whose data
+/// does not parse; an empty list for another system's version 0 box.
+pub fn pssh_kids(b: &[u8]) -> Option<([u8; 16], Vec<[u8; 16]>)> {
+    let mut r = Bytes(b);
+    let size = r.u32()? as usize;
+    if size != b.len() || r.take(4)? != b"pssh" {
+        return None;
+    }
+    let version = r.take(4)?[0];
+    let id: [u8; 16] = r.take(16)?.try_into().ok()?;
+    let mut kids = Vec::new();
+    if version > 0 {
+        let n = r.u32()? as usize;
+        // Each KID takes 16 of the bytes left: a count beyond them is a lie.
+        if n > r.0.len() / 16 {
+            return None;
+        }
+        for _ in 0..n {
+            kids.push(r.take(16)?.try_into().ok()?);
+        }
+    }
+    let len = r.u32()? as usize;
+    let data = r.take(len)?;
+    if !r.0.is_empty() {
+        return None;
+    }
+    if version == 0 {
+        kids = match id {
+            WIDEVINE_ID => widevine_kids(data)?,
+            PLAYREADY_ID => playready_kids(data)?,
+            _ => Vec::new(),
+        };
+    }
+    Some((id, kids))
+}
+
+/// A cursor over bytes that fails instead of reading past the end.
+struct Bytes<'a>(&'a [u8]);
+
+impl<'a> Bytes<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if n > self.0.len() {
+            return None;
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Some(a)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn varint(&mut self) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.take(1)?[0];
+            v |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return Some(v);
+            }
+        }
+        None
+    }
+}
+
+/// The `key_id` fields (2) of `WidevinePsshData`, skipping the others.
+fn widevine_kids(data: &[u8]) -> Option<Vec<[u8; 16]>> {
+    let mut r = Bytes(data);
+    let mut kids = Vec::new();
+    while !r.0.is_empty() {
+        let tag = r.varint()?;
+        match tag & 7 {
+            0 => {
+                r.varint()?;
+            }
+            2 => {
+                let n = usize::try_from(r.varint()?).ok()?;
+                let v = r.take(n)?;
+                if tag >> 3 == 2 {
+                    kids.push(v.try_into().ok()?);
+                }
+            }
+            _ => return None,
+        }
+    }
+    Some(kids)
+}
+
+/// The KIDs of a PlayReady Object's `WRMHEADER` (4.0's `KID` element or
+/// 4.1+'s `KID VALUE` attributes), back from GUID byte order.
+fn playready_kids(data: &[u8]) -> Option<Vec<[u8; 16]>> {
+    let mut r = Bytes(data);
+    let total = u32::from_le_bytes(r.take(4)?.try_into().ok()?) as usize;
+    if total != data.len() {
+        return None;
+    }
+    let count = u16::from_le_bytes(r.take(2)?.try_into().ok()?);
+    for _ in 0..count {
+        let kind = u16::from_le_bytes(r.take(2)?.try_into().ok()?);
+        let len = u16::from_le_bytes(r.take(2)?.try_into().ok()?) as usize;
+        let rec = r.take(len)?;
+        if kind != 1 || len % 2 != 0 {
+            continue;
+        }
+        let units: Vec<u16> = rec
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        let xml = String::from_utf16(&units).ok()?;
+        let doc = roxmltree::Document::parse(&xml).ok()?;
+        let mut kids = Vec::new();
+        for n in doc.descendants().filter(|n| n.has_tag_name("KID")) {
+            let v = n.attribute("VALUE").or_else(|| n.text())?;
+            let g: [u8; 16] = base64::engine::general_purpose::STANDARD
+                .decode(v.trim())
+                .ok()?
+                .try_into()
+                .ok()?;
+            kids.push(guid_bytes(&g));
+        }
+        return Some(kids);
+    }
+    None
 }
 
 // --- Widevine ------------------------------------------------------------

@@ -34,6 +34,7 @@ use crate::progress::Progress;
 
 mod cenc;
 mod samples;
+mod signalling;
 
 /// What a rekey did.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -129,7 +130,7 @@ pub fn rekey(dir: &Path, kr: &Keyring, o: Options, progress: &dyn Progress) -> R
         out.rekeyed += 1;
         out.bytes += j.size;
     }
-    rewrite_records(dir, &root, &manifest, &changed, &mut out)?;
+    rewrite_records(dir, &root, &manifest, &changed, None, &mut out)?;
     publish(dir, &root, &manifest, &work, threads)?;
     drop(staged);
     Ok(out)
@@ -156,6 +157,18 @@ fn check_package(dir: &Path, manifest: &Manifest, kr: &Keyring) -> Result<()> {
         ));
     }
     if let Some(f) = manifest.keyring_fingerprint.as_deref() {
+        // A provider's keys (`package --cpix`): no keyring of ours derives
+        // them, nor their new ones, nor the provider's pssh data.
+        if f.starts_with("cpix:") {
+            if manifest.drm.as_ref().is_some_and(|d| d.cpix_pssh) {
+                return Err(signalling::cpix_refusal(&mpath));
+            }
+            return Err(Error::invalid_file(
+                &mpath,
+                "the package's keys came from a DRM provider's CPIX document (package --cpix), not from a keyring rekey can move to new keys",
+                "rekey with a new CPIX is not supported: package the title again with `shieldpack package --cpix` and the provider's new document",
+            ));
+        }
         if f != kr.fingerprint() {
             return Err(Error::arg(
                 format!(
@@ -328,6 +341,7 @@ fn rewrite_records(
     root: &Path,
     manifest: &Manifest,
     changed: &BTreeSet<usize>,
+    sig: Option<&signalling::Signalling>,
     out: &mut Outcome,
 ) -> Result<()> {
     for ri in changed {
@@ -341,7 +355,7 @@ fn rewrite_records(
                 "`shieldpack verify` checks the package; package the title again",
             )
         })?;
-        let new = rewrite_keys(&old, manifest, *ri, &rel)?;
+        let new = rewrite_keys(&old, manifest, *ri, &dir.join(&rel), sig)?;
         fsutil::write_file(&root.join(&rel), new.write().as_bytes())?;
         out.playlists.push(rel);
     }
@@ -753,9 +767,11 @@ fn rewrite_keys(
     old: &MediaPlaylist,
     manifest: &Manifest,
     rendition: usize,
-    playlist_rel: &str,
+    playlist: &Path,
+    sig: Option<&signalling::Signalling>,
 ) -> Result<MediaPlaylist> {
     let r = &manifest.renditions[rendition];
+    let playlist_rel = r.playlist.as_str();
     let base = Path::new(playlist_rel)
         .parent()
         .map(Path::to_path_buf)
@@ -802,14 +818,25 @@ fn rewrite_keys(
     }
     let mut new = old.clone();
     for (i, seg) in new.segments.iter_mut().enumerate() {
-        // The further DRM systems' lines (`--drm fairplay`'s skd:// URI)
-        // name the KID too: moved to the new one with the identity line.
+        // The further DRM systems' lines name the KID too: moved to the
+        // new one with the identity line. Widevine's and PlayReady's carry
+        // it inside their data URI, so they are built again; FairPlay's
+        // skd:// URI names it as text.
         if let (Some(old_kid), Some(new_kid)) = (
             effective[i].and_then(|k| k.keyid),
             desired[i].as_ref().and_then(|k| k.keyid),
         ) {
             let (from, to) = (hex::encode(old_kid), hex::encode(new_kid));
             for k in &mut seg.extra_keys {
+                if old_kid == new_kid {
+                    continue;
+                }
+                if let Some(rebuilt) =
+                    signalling::Signalling::hls_key(sig, playlist, k, &old_kid, &new_kid)?
+                {
+                    *k = rebuilt;
+                    continue;
+                }
                 k.uri = k.uri.as_ref().map(|u| u.replace(&from, &to));
                 if k.keyid.is_some() {
                     k.keyid = Some(new_kid);

@@ -61,6 +61,22 @@ pub(crate) fn kids(records: &[SegmentRecord]) -> Vec<[u8; 16]> {
     out
 }
 
+/// What `manifest.json` records of the signalling (`drm`), for `rekey` to
+/// build it again for new KIDs; None without it.
+pub(crate) fn record(
+    o: &Options,
+    keyring: Option<&Keyring>,
+) -> Option<shieldpack_core::manifest::DrmRecord> {
+    if !active(o, keyring) {
+        return None;
+    }
+    // A provider's pssh for one of the systems (`drm::pssh_for` prefers it).
+    let cpix_pssh = provided(keyring)
+        .iter()
+        .any(|d| d.pssh.is_some() && o.drm.iter().any(|s| s.system_id() == d.system_id));
+    Some(drm::record(&o.drm, &o.drm_options, cpix_pssh))
+}
+
 /// Each system's `pssh` box for `kids` (a provider's from its CPIX when it
 /// sent one).
 pub(crate) fn pssh_boxes(

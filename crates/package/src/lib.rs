@@ -1533,6 +1533,7 @@ fn manifest_of(
         rotation: o.rotation,
         rotation_config: o.rotation_config.clone(),
         key_scope: o.key_scope,
+        drm: drmwire::record(o, keyring),
         source: Source {
             file: file_name(o.title_source.as_deref().unwrap_or(&o.input)),
             duration: ms(summary.duration),

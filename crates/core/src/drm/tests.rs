@@ -411,3 +411,51 @@ fn a_providers_pssh_and_skd_uri_win_over_generated_ones() {
         Some("skd://fps.example.com/title-1/00112233445566778899aabbccddeeff")
     );
 }
+
+#[test]
+fn pssh_kids_reads_back_every_systems_box() {
+    let o = opts();
+    for sys in [DrmSystem::ClearKey, DrmSystem::Widevine, DrmSystem::PlayReady] {
+        let b = pssh_box(sys, &KIDS, &o).unwrap();
+        assert_eq!(pssh_kids(&b), Some((sys.system_id(), KIDS.to_vec())), "{sys:?}");
+        // Cut short, or with a size that is not the box's, it is no box.
+        assert_eq!(pssh_kids(&b[..b.len() - 1]), None, "{sys:?}");
+        let mut long = b.clone();
+        long.push(0);
+        assert_eq!(pssh_kids(&long), None, "{sys:?}");
+    }
+    // A version 1 box that claims more KIDs than it holds.
+    let mut b = raw_pssh(COMMON_ID, 1, &KIDS, &[]);
+    b[28..32].copy_from_slice(&u32::MAX.to_be_bytes());
+    assert_eq!(pssh_kids(&b), None);
+}
+
+#[test]
+fn a_recorded_drm_selection_gives_back_its_systems_and_options() {
+    let o = opts();
+    let systems = [DrmSystem::PlayReady, DrmSystem::ClearKey, DrmSystem::FairPlay];
+    let rec = record(&systems, &o, false);
+    let json = serde_json::to_string(&rec).unwrap();
+    assert!(!json.contains("cpix_pssh"), "{json}");
+    let rec: crate::manifest::DrmRecord = serde_json::from_str(&json).unwrap();
+    let p = std::path::Path::new("manifest.json");
+    let (s, back) = from_record(&rec, "title-1", "cbcs", p).unwrap();
+    assert_eq!(s, systems);
+    assert_eq!(back.license_urls, o.license_urls);
+    assert_eq!(back.skd_template, o.skd_template);
+    assert_eq!(back.scheme, Some(*b"cbcs"));
+    for sys in systems {
+        assert_eq!(
+            pssh_box(sys, &KIDS, &back),
+            pssh_box(sys, &KIDS, &DrmOptions { provider: None, ..o.clone() })
+        );
+    }
+    let (_, cenc) = from_record(&rec, "title-1", "cenc", p).unwrap();
+    assert_eq!(cenc.scheme, None);
+    let bad = crate::manifest::DrmRecord {
+        systems: vec!["nosuch".into()],
+        ..Default::default()
+    };
+    let e = from_record(&bad, "t", "cenc", p).unwrap_err();
+    assert!(e.to_string().contains("unknown DRM system 'nosuch'"), "{e}");
+}

@@ -20,7 +20,8 @@ pub enum KeyMethod {
 }
 
 impl KeyMethod {
-    fn as_str(self) -> &'static str {
+    /// The METHOD attribute's value.
+    pub fn as_str(self) -> &'static str {
         match self {
             KeyMethod::None => "NONE",
             KeyMethod::Aes128 => "AES-128",

@@ -40,8 +40,31 @@ pub struct Manifest {
     /// their manifests read and write as they did.
     #[serde(default, skip_serializing_if = "KeyScope::is_period")]
     pub key_scope: KeyScope,
+    /// `--drm`: the DRM systems signalled and their license URLs, so that
+    /// `rekey` can rebuild their signalling for new KIDs. Absent without
+    /// `--drm` (and in packages made before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drm: Option<DrmRecord>,
     pub source: Source,
     pub renditions: Vec<Rendition>,
+}
+
+/// The `--drm` signalling a package was made with: everything public that
+/// the systems' `pssh` boxes, `ContentProtection` elements and `EXT-X-KEY`
+/// lines were built from besides the KIDs, the content id and the scheme.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct DrmRecord {
+    /// The systems in `--drm` order (`clearkey`, `widevine`, `playready`,
+    /// `fairplay`): the init segments' `pssh` boxes come in this order.
+    pub systems: Vec<String>,
+    /// `--license-url SYSTEM=URL` by system name (FairPlay's is its `skd://`
+    /// template).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub license_urls: std::collections::BTreeMap<String, String>,
+    /// Some `pssh` data is a DRM provider's, from its CPIX document
+    /// (`package --cpix`), which only the provider can make for other KIDs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cpix_pssh: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use shieldpack_mp4::{self as mp4, cenc, recrypt};
 
+use super::signalling::Signalling;
 use super::{damaged, plan_jobs, publish, rewrite_records, stage, Job, Options, Outcome};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
@@ -31,6 +32,17 @@ type Moved = Vec<(usize, (String, u64))>;
 
 fn kid_bytes(hex_kid: &str) -> Option<[u8; 16]> {
     hex::decode(hex_kid).ok()?.try_into().ok()
+}
+
+/// The KIDs `segments` are encrypted under, each once, in order.
+fn rendition_kids(segments: &[crate::manifest::SegmentRecord]) -> Vec<[u8; 16]> {
+    let mut out: Vec<[u8; 16]> = Vec::new();
+    for k in segments.iter().filter_map(|s| kid_bytes(s.kid.as_deref()?)) {
+        if !out.contains(&k) {
+            out.push(k);
+        }
+    }
+    out
 }
 
 /// The init segment of a rendition, before and after.
@@ -56,13 +68,6 @@ fn load_init(dir: &Path, playlist: &str) -> Result<Init> {
             "`shieldpack verify` checks the package; package the title again",
         )
     })?;
-    if !old.moov.pssh.is_empty() {
-        return Err(Error::invalid_file(
-            &path,
-            "holds DRM systems' pssh boxes (--drm), whose KIDs rekey does not rewrite yet",
-            "package the title again with the rotated keyring instead",
-        ));
-    }
     let constant_iv = old
         .moov
         .traks
@@ -158,13 +163,40 @@ pub(super) fn rekey(
             moved.insert(k.clone(), j.new_kid.clone());
         }
     }
+    let moved_kids: BTreeMap<[u8; 16], [u8; 16]> = moved
+        .iter()
+        .filter_map(|(o, n)| Some((kid_bytes(o)?, kid_bytes(n)?)))
+        .collect();
+    // `--drm`: the systems' signalling, rebuilt for the new KIDs below.
+    let sig = Signalling::of(dir, &manifest)?;
     let mut inits: BTreeMap<usize, Init> = BTreeMap::new();
     for ri in &changed {
         let mut init = load_init(dir, &manifest.renditions[*ri].playlist)?;
         if let Some(default) = recrypt::default_kid(&init.old) {
-            if let Some(new) = moved.get(&hex::encode(default)).and_then(|k| kid_bytes(k)) {
-                recrypt::set_default_kid(&mut init.new, new);
+            if let Some(new) = moved_kids.get(&default) {
+                recrypt::set_default_kid(&mut init.new, *new);
             }
+        }
+        // The pssh boxes name every KID of the rendition, in segment order
+        // (as `package` wrote them): each old one becomes its new one.
+        let old_kids = rendition_kids(&manifest.renditions[*ri].segments);
+        let new_kids: Vec<[u8; 16]> = old_kids
+            .iter()
+            .map(|k| *moved_kids.get(k).unwrap_or(k))
+            .collect();
+        match &sig {
+            Some(sig) => {
+                init.new.moov.pssh =
+                    sig.pssh(&dir.join(&init.rel), &init.old.moov.pssh, &old_kids, &new_kids)?;
+            }
+            None if !init.old.moov.pssh.is_empty() => {
+                return Err(Error::invalid_file(
+                    dir.join(&init.rel),
+                    "holds DRM systems' pssh boxes (--drm), but manifest.json does not record which systems and license URLs they were built for (the package was made before shieldpack recorded them), so rekey cannot rebuild them for the new KIDs",
+                    "package the title again with the rotated keyring instead",
+                ));
+            }
+            None => {}
         }
         inits.insert(*ri, init);
     }
@@ -214,17 +246,12 @@ pub(super) fn rekey(
             write_fresh(&root, &init.rel, &init.new.to_bytes())?;
         }
     }
-    // DASH: cenc:default_KID (a UUID) follows the init segments.
+    // DASH: cenc:default_KID (a UUID) follows the init segments, and each
+    // DRM system's element is built again for the new KIDs.
     let mpd = dir.join("manifest.mpd");
     if mpd.is_file() {
-        let mut text = std::fs::read_to_string(&mpd).at(&mpd)?;
-        for (old, new) in &moved {
-            let (o, n) = (
-                crate::keys::export::kid_uuid(old),
-                crate::keys::export::kid_uuid(new),
-            );
-            text = text.replace(&o, &n).replace(&o.to_uppercase(), &n);
-        }
+        let text = std::fs::read_to_string(&mpd).at(&mpd)?;
+        let text = Signalling::mpd(sig.as_ref(), &mpd, &text, &moved_kids)?;
         write_fresh(&root, Path::new("manifest.mpd"), text.as_bytes())?;
     }
     for (i, j) in work.iter().enumerate() {
@@ -237,7 +264,7 @@ pub(super) fn rekey(
         out.rekeyed += 1;
         out.bytes += j.size;
     }
-    rewrite_records(dir, &root, &manifest, &changed, &mut out)?;
+    rewrite_records(dir, &root, &manifest, &changed, sig.as_ref(), &mut out)?;
     publish(dir, &root, &manifest, &work, threads)?;
     drop(staged);
     Ok(out)
