@@ -249,3 +249,331 @@ fn drm_clearkey_widevine_package_plays_in_shaka() {
     let server = HttpServer::serve(&out);
     assert_played(&play_eme(&server.url("manifest.mpd"), "shaka", &keys), n);
 }
+
+/// Every DRM system's view of a package's KIDs, by independent parsers:
+/// pywidevine reads the Widevine and PlayReady `pssh` boxes of the init
+/// segment and of the MPD (it parses PlayReady's WRMHEADER, but reads its
+/// KIDs' bytes big-endian: turned back into GUIDs here), pymp4 the W3C
+/// common box; Python's own XML and UTF-16 reading gives PlayReady's KIDs
+/// (GUID byte order, `uuid.UUID(bytes_le=...)`) and LA_URL; the m3u8 library
+/// the playlist's EXT-X-KEY lines, whose data URIs go through pywidevine.
+const SIGNALLED_KIDS: &str = r#"
+import base64, json, sys, uuid
+import xml.etree.ElementTree as ET
+from pymp4.parser import Box
+import m3u8
+from pywidevine.pssh import PSSH
+init, playlist, mpd = sys.argv[1:4]
+WV = "edef8ba9-79d6-4ace-a3c8-27dcd51d21ed"
+PR = "9a04f079-9840-4286-ab92-e65be0885f95"
+def boxes(d):
+    pos = 0
+    while pos < len(d):
+        size = int.from_bytes(d[pos:pos + 4], "big")
+        assert size >= 8, (size, pos)
+        yield d[pos + 4:pos + 8], d[pos:pos + size]
+        pos += size
+def pywidevine_kids(p):
+    ks = PSSH(p).key_ids
+    if str(PSSH(p).system_id) == PR:
+        ks = [uuid.UUID(bytes_le=k.bytes) for k in ks]
+    return [k.hex for k in ks]
+def playready(pro):
+    # PlayReady Object: length, record count, then (type, length, UTF-16LE XML).
+    n = int.from_bytes(pro[4:6], "little")
+    pos = 6
+    for _ in range(n):
+        kind = int.from_bytes(pro[pos:pos + 2], "little")
+        size = int.from_bytes(pro[pos + 2:pos + 4], "little")
+        rec = pro[pos + 4:pos + 4 + size]
+        pos += 4 + size
+        if kind != 1:
+            continue
+        root = ET.fromstring(rec.decode("utf-16-le"))
+        ns = "{http://schemas.microsoft.com/DRM/2007/03/PlayReadyHeader}"
+        kids = [uuid.UUID(bytes_le=base64.b64decode(k.get("VALUE"))).hex for k in root.iter(ns + "KID")]
+        la = root.find(f"{ns}DATA/{ns}LA_URL")
+        return {"kids": kids, "la_url": la.text if la is not None else None}
+out = {"init": {}, "hls": [], "mpd": []}
+data = open(init, "rb").read()
+for t, raw in boxes(data):
+    if t != b"moov":
+        continue
+    for ct, craw in boxes(raw[8:]):
+        if ct != b"pssh":
+            continue
+        c = Box.parse(craw)
+        sid = str(c.system_ID)
+        e = {"box_kids": [k.hex for k in (c.key_IDs or [])]}
+        if sid in (WV, PR):
+            e["pywidevine_kids"] = pywidevine_kids(craw)
+        if sid == PR:
+            e["playready"] = playready(c.init_data)
+        out["init"][sid] = e
+for k in m3u8.load(playlist).keys:
+    if not k or not (k.uri or "").startswith("data:"):
+        continue
+    b = base64.b64decode(k.uri.split(",", 1)[1])
+    if k.keyformat == "com.microsoft.playready":
+        out["hls"].append({"system": PR, "kids": playready(b)["kids"]})
+    else:
+        out["hls"].append({"system": WV, "kids": [x.hex for x in PSSH(b).key_ids]})
+CENC = "{urn:mpeg:cenc:2013}"
+for cp in ET.parse(mpd).getroot().iter("{urn:mpeg:dash:schema:mpd:2011}ContentProtection"):
+    e = {"scheme": cp.get("schemeIdUri"), "default_kid": cp.get(CENC + "default_KID")}
+    p = cp.find(CENC + "pssh")
+    if p is not None:
+        e["pywidevine_kids"] = pywidevine_kids(p.text)
+    pro = cp.find("{urn:microsoft:playready}pro")
+    if pro is not None:
+        e["pro"] = playready(base64.b64decode(pro.text))
+    out["mpd"].append(e)
+print(json.dumps(out))
+"#;
+
+/// Decodes every video frame of `input` decrypted with `key`, failing on a
+/// decode error: the number of frames, or None when FFmpeg complained.
+fn frames_with_key(input: &Path, key: &str) -> Option<u64> {
+    let out = run(ffmpeg()
+        .args(["-xerror", "-decryption_key", key, "-i"])
+        .arg(input)
+        .args(["-map", "0:v", "-f", "framecrc", "-"]));
+    (out.status.success() && stderr(&out).trim().is_empty())
+        .then(|| stdout(&out).lines().filter(|l| l.starts_with("0,")).count() as u64)
+}
+
+/// Issue 22: `rekey` of a cmaf package made with `--drm` was refused. Now
+/// the init segments' `pssh` boxes (Clear Key's common box, Widevine's
+/// protobuf, PlayReady's WRMHEADER with its LA_URL kept), the MPD's
+/// ContentProtection elements and the HLS lines are built again for the
+/// new KIDs, and the samples decrypt with the new keys.
+#[test]
+fn rekey_of_a_drm_package_rebuilds_every_systems_signalling_for_the_new_kids() {
+    let t = TestDir::new();
+    let kr = new_keyring(&t);
+    let out = t.join("out");
+    let la_url = "https://pr.example.com/rightsmanager.asmx?cid=drm22&x=1";
+    run_ok(package_clip(&out, &kr).args([
+        "--format",
+        "cmaf",
+        "--scheme",
+        "cenc",
+        "--dash",
+        "--rotate-segments",
+        "1",
+        "--content-id",
+        "drm22",
+        "--drm",
+        "clearkey,widevine,playready",
+        "--license-url",
+        &format!("playready={la_url}"),
+        "--license-url",
+        "widevine=https://wv.example.com/lic",
+    ]));
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(
+        m["drm"]["systems"],
+        serde_json::json!(["clearkey", "widevine", "playready"]),
+        "{}",
+        m["drm"]
+    );
+    assert_eq!(m["drm"]["license_urls"]["playready"], la_url);
+    let old_kids = kids(&out);
+    assert!(old_kids.len() >= 2, "{old_kids:?}");
+    let old_keys = t.join("old-keys");
+    export_key_files(&kr, &out, &old_keys);
+    let read = || {
+        stdout_json(&run_ok(
+            python()
+                .arg("-c")
+                .arg(SIGNALLED_KIDS)
+                .arg(out.join("360p/init.mp4"))
+                .arg(out.join("360p/index.m3u8"))
+                .arg(out.join("manifest.mpd")),
+        ))
+    };
+    let before = read();
+    assert_eq!(
+        before["init"][WIDEVINE]["pywidevine_kids"],
+        serde_json::json!(old_kids),
+        "{before}"
+    );
+
+    run_ok(shieldpack().args(["keys", "rotate"]).arg(&kr).args([
+        "--content-id",
+        "drm22",
+        "--from-period",
+        "0",
+    ]));
+    run_ok(shieldpack().arg("rekey").arg(&out).arg("--keyring").arg(&kr));
+    let new_kids = kids(&out);
+    assert_eq!(new_kids.len(), old_kids.len());
+    assert!(
+        new_kids.iter().all(|k| !old_kids.contains(k)),
+        "{old_kids:?} -> {new_kids:?}"
+    );
+    let v = read();
+    let list = |x: &serde_json::Value| -> Vec<String> { serde_json::from_value(x.clone()).unwrap() };
+    // Init: every system's box names the new KIDs, and no old one.
+    assert_eq!(list(&v["init"][COMMON]["box_kids"]), new_kids, "{v}");
+    assert_eq!(list(&v["init"][WIDEVINE]["pywidevine_kids"]), new_kids, "{v}");
+    assert_eq!(list(&v["init"][PLAYREADY]["pywidevine_kids"]), new_kids, "{v}");
+    let pr = &v["init"][PLAYREADY]["playready"];
+    assert_eq!(list(&pr["kids"]), new_kids, "{v}");
+    assert_eq!(pr["la_url"], la_url, "LA_URL kept: {v}");
+    let init = std::fs::read(out.join("360p/init.mp4")).unwrap();
+    for k in &old_kids {
+        let b = hex::decode(k).unwrap();
+        assert!(
+            !init.windows(16).any(|w| w == b.as_slice()),
+            "init.mp4 still names {k}"
+        );
+    }
+    // HLS: each key change's Widevine and PlayReady line names its new KID.
+    let hls = v["hls"].as_array().unwrap();
+    assert_eq!(hls.len(), 2 * new_kids.len(), "{v}");
+    for (i, k) in new_kids.iter().enumerate() {
+        assert_eq!(hls[2 * i]["system"], WIDEVINE, "{v}");
+        assert_eq!(list(&hls[2 * i]["kids"]), [k.clone()], "{v}");
+        assert_eq!(list(&hls[2 * i + 1]["kids"]), [k.clone()], "{v}");
+    }
+    // MPD: on each AdaptationSet, default_KID is the new first KID in every
+    // element, the pssh data name the new KIDs, PlayReady's pro the first.
+    let mpd = v["mpd"].as_array().unwrap();
+    assert_eq!(mpd.len(), 2 * 4, "two sets of four elements: {v}");
+    for e in mpd {
+        assert_eq!(
+            e["default_kid"].as_str().unwrap().replace('-', ""),
+            new_kids[0],
+            "{e}"
+        );
+        if let Some(k) = e.get("pywidevine_kids") {
+            assert_eq!(list(k), new_kids, "{e}");
+        }
+        if let Some(p) = e.get("pro") {
+            assert_eq!(list(&p["kids"]), [new_kids[0].clone()], "{e}");
+            assert_eq!(p["la_url"], la_url, "{e}");
+        }
+    }
+    let text = std::fs::read_to_string(out.join("manifest.mpd")).unwrap();
+    assert!(text.contains("<dashif:laurl>https://wv.example.com/lic</dashif:laurl>"));
+    // FFmpeg decodes every frame with the new keys, and not with the old.
+    let new_keys = t.join("new-keys");
+    export_key_files(&kr, &out, &new_keys);
+    let key = |dir: &Path, kid: &str| hex::encode(std::fs::read(dir.join(format!("{kid}.key"))).unwrap());
+    let mut frames = 0;
+    for (i, seg) in crate::cmaf::segments(&out).iter().enumerate() {
+        let j = crate::cmaf::joined(&t, &out, seg);
+        frames += frames_with_key(&j, &key(&new_keys, &new_kids[i]))
+            .unwrap_or_else(|| panic!("{} does not decode with its new key", seg.display()));
+        assert_ne!(
+            crate::cmaf::packet_md5s(&j, "0:v", Some(&key(&old_keys, &old_kids[i]))),
+            crate::cmaf::packet_md5s(&j, "0:v", Some(&key(&new_keys, &new_kids[i]))),
+            "{} still decrypts with its old key",
+            seg.display()
+        );
+    }
+    assert_eq!(frames, CLIP_FRAMES);
+    let r = stdout_json(&run_ok(
+        shieldpack()
+            .arg("verify")
+            .arg(&out)
+            .arg("--keys")
+            .arg(&new_keys)
+            .arg("--json"),
+    ));
+    assert_eq!(r["defects"], serde_json::json!([]), "{r}");
+    assert_eq!(r["video_frames"], CLIP_FRAMES, "{r}");
+}
+
+/// A package whose Widevine `pssh` is a provider's (`package --cpix` with
+/// the box in its DRMSystemList) is refused by `rekey`, which cannot make
+/// the provider's data for new KIDs, and left byte for byte as it was.
+#[test]
+fn rekey_refuses_a_package_whose_pssh_came_from_a_providers_cpix() {
+    let t = TestDir::new();
+    let kr = new_keyring(&t);
+    let flags = ["--format", "cmaf", "--scheme", "cenc", "--content-id", "cpix22"];
+    let first = t.join("first");
+    run_ok(package_clip(&first, &kr).args(flags));
+    let cpix = t.join("provider.cpix.xml");
+    run_ok(
+        shieldpack()
+            .args(["keys", "export"])
+            .arg(&kr)
+            .arg("--package")
+            .arg(&first)
+            .args(["--format", "cpix", "-o"])
+            .arg(&cpix),
+    );
+    // The provider's Widevine box: its own data (a provider field the
+    // packager does not write) for the package's KID.
+    let kid = kids(&first)[0].clone();
+    let mut data = vec![0x12, 16];
+    data.extend(hex::decode(&kid).unwrap());
+    data.extend([0x1a, 8]);
+    data.extend(b"provider");
+    let mut body = vec![0, 0, 0, 0];
+    body.extend(hex::decode(WIDEVINE.replace('-', "")).unwrap());
+    body.extend((data.len() as u32).to_be_bytes());
+    body.extend(&data);
+    let mut pssh = ((body.len() + 8) as u32).to_be_bytes().to_vec();
+    pssh.extend(b"pssh");
+    pssh.extend(&body);
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&pssh);
+    let kid_uuid = format!(
+        "{}-{}-{}-{}-{}",
+        &kid[0..8],
+        &kid[8..12],
+        &kid[12..16],
+        &kid[16..20],
+        &kid[20..]
+    );
+    let text = std::fs::read_to_string(&cpix).unwrap().replacen(
+        "</cpix:ContentKeyList>",
+        &format!("</cpix:ContentKeyList>\n  <cpix:DRMSystemList><cpix:DRMSystem kid=\"{kid_uuid}\" systemId=\"{WIDEVINE}\"><cpix:PSSH>{b64}</cpix:PSSH></cpix:DRMSystem></cpix:DRMSystemList>"),
+        1,
+    );
+    assert!(text.contains("<cpix:PSSH>"), "{text}");
+    std::fs::write(&cpix, text).unwrap();
+    let out = t.join("out");
+    run_ok(
+        shieldpack()
+            .arg("package")
+            .arg(fixture("clip.mp4"))
+            .arg("-o")
+            .arg(&out)
+            .arg("--cpix")
+            .arg(&cpix)
+            .args(flags)
+            .args(["--dash", "--drm", "widevine,playready"]),
+    );
+    // The provider's box is the one in the init segment.
+    let init = std::fs::read(out.join("360p/init.mp4")).unwrap();
+    assert!(init.windows(pssh.len()).any(|w| w == pssh.as_slice()));
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["drm"]["cpix_pssh"], true, "{}", m["drm"]);
+
+    run_ok(shieldpack().args(["keys", "rotate"]).arg(&kr).args([
+        "--content-id",
+        "cpix22",
+        "--from-period",
+        "0",
+    ]));
+    let before = snapshot(&out);
+    let o = run(shieldpack().arg("rekey").arg(&out).arg("--keyring").arg(&kr));
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("pssh data came from a DRM provider's CPIX document"),
+        "{e}"
+    );
+    assert!(
+        e.contains("hint:") && e.contains("rekey with a new CPIX is not supported"),
+        "{e}"
+    );
+    assert_eq!(snapshot(&out), before, "the package changed");
+}
