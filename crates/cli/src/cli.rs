@@ -797,7 +797,10 @@ pub struct VerifyArgs {
     after_help = "After `keys rotate` (or `keys revoke --generation`), segments still \
 encrypted with an old generation's key are decrypted with it and encrypted with the key \
 now in force (no FFmpeg); the playlists and manifest.json get the new KIDs and key URIs \
-(from the package's key URI template). The new package is built in a sibling folder, \
+(from the package's key URI template). With --drm, the DRM systems' pssh boxes, \
+DASH ContentProtection elements and HLS key lines are built again for the new KIDs; \
+a package made with --cpix is refused (package it again with the provider's new \
+document). The new package is built in a sibling folder, \
 with untouched segments hard-linked, and swapped in with one rename: an interrupted \
 rekey leaves the old package as it was. Export the new keys afterwards."
 )]

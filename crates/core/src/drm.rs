@@ -326,7 +326,8 @@ pub fn from_record(
     };
     let mut systems = Vec::with_capacity(rec.systems.len());
     for n in &rec.systems {
-        let s = DrmSystem::parse(n).map_err(|_| bad(format!("\"drm\" names an unknown DRM system '{n}'")))?;
+        let s = DrmSystem::parse(n)
+            .map_err(|_| bad(format!("\"drm\" names an unknown DRM system '{n}'")))?;
         if !systems.contains(&s) {
             systems.push(s);
         }
@@ -338,8 +339,11 @@ pub fn from_record(
         ..Default::default()
     };
     for (n, u) in &rec.license_urls {
-        add_license_url(&mut opts, &format!("{n}={u}"))
-            .map_err(|e| bad(format!("\"drm\" has a license URL that does not parse: {e}")))?;
+        add_license_url(&mut opts, &format!("{n}={u}")).map_err(|e| {
+            bad(format!(
+                "\"drm\" has a license URL that does not parse: {e}"
+            ))
+        })?;
     }
     Ok((systems, opts))
 }
@@ -446,7 +450,7 @@ fn playready_kids(data: &[u8]) -> Option<Vec<[u8; 16]>> {
         let kind = u16::from_le_bytes(r.take(2)?.try_into().ok()?);
         let len = u16::from_le_bytes(r.take(2)?.try_into().ok()?) as usize;
         let rec = r.take(len)?;
-        if kind != 1 || len % 2 != 0 {
+        if kind != 1 || !len.is_multiple_of(2) {
             continue;
         }
         let units: Vec<u16> = rec

@@ -415,9 +415,17 @@ fn a_providers_pssh_and_skd_uri_win_over_generated_ones() {
 #[test]
 fn pssh_kids_reads_back_every_systems_box() {
     let o = opts();
-    for sys in [DrmSystem::ClearKey, DrmSystem::Widevine, DrmSystem::PlayReady] {
+    for sys in [
+        DrmSystem::ClearKey,
+        DrmSystem::Widevine,
+        DrmSystem::PlayReady,
+    ] {
         let b = pssh_box(sys, &KIDS, &o).unwrap();
-        assert_eq!(pssh_kids(&b), Some((sys.system_id(), KIDS.to_vec())), "{sys:?}");
+        assert_eq!(
+            pssh_kids(&b),
+            Some((sys.system_id(), KIDS.to_vec())),
+            "{sys:?}"
+        );
         // Cut short, or with a size that is not the box's, it is no box.
         assert_eq!(pssh_kids(&b[..b.len() - 1]), None, "{sys:?}");
         let mut long = b.clone();
@@ -433,7 +441,11 @@ fn pssh_kids_reads_back_every_systems_box() {
 #[test]
 fn a_recorded_drm_selection_gives_back_its_systems_and_options() {
     let o = opts();
-    let systems = [DrmSystem::PlayReady, DrmSystem::ClearKey, DrmSystem::FairPlay];
+    let systems = [
+        DrmSystem::PlayReady,
+        DrmSystem::ClearKey,
+        DrmSystem::FairPlay,
+    ];
     let rec = record(&systems, &o, false);
     let json = serde_json::to_string(&rec).unwrap();
     assert!(!json.contains("cpix_pssh"), "{json}");
@@ -447,7 +459,14 @@ fn a_recorded_drm_selection_gives_back_its_systems_and_options() {
     for sys in systems {
         assert_eq!(
             pssh_box(sys, &KIDS, &back),
-            pssh_box(sys, &KIDS, &DrmOptions { provider: None, ..o.clone() })
+            pssh_box(
+                sys,
+                &KIDS,
+                &DrmOptions {
+                    provider: None,
+                    ..o.clone()
+                }
+            )
         );
     }
     let (_, cenc) = from_record(&rec, "title-1", "cenc", p).unwrap();

@@ -186,8 +186,12 @@ pub(super) fn rekey(
             .collect();
         match &sig {
             Some(sig) => {
-                init.new.moov.pssh =
-                    sig.pssh(&dir.join(&init.rel), &init.old.moov.pssh, &old_kids, &new_kids)?;
+                init.new.moov.pssh = sig.pssh(
+                    &dir.join(&init.rel),
+                    &init.old.moov.pssh,
+                    &old_kids,
+                    &new_kids,
+                )?;
             }
             None if !init.old.moov.pssh.is_empty() => {
                 return Err(Error::invalid_file(

@@ -303,7 +303,11 @@ mod tests {
 
     #[test]
     fn an_mpd_gets_each_systems_element_built_for_the_new_kids() {
-        let all = [DrmSystem::ClearKey, DrmSystem::Widevine, DrmSystem::PlayReady];
+        let all = [
+            DrmSystem::ClearKey,
+            DrmSystem::Widevine,
+            DrmSystem::PlayReady,
+        ];
         let s = sig(&all);
         let mpd = |kids: &[[u8; 16]]| {
             let mut m = format!(
@@ -313,7 +317,12 @@ mod tests {
             for sys in all {
                 let b = drm::pssh_box(sys, kids, &s.opts);
                 m.push_str("  ");
-                m.push_str(&drm::dash_content_protection(sys, &kids[0], b.as_deref(), &s.opts));
+                m.push_str(&drm::dash_content_protection(
+                    sys,
+                    &kids[0],
+                    b.as_deref(),
+                    &s.opts,
+                ));
                 m.push('\n');
             }
             m + "</MPD>\n"
@@ -331,7 +340,11 @@ mod tests {
 
     #[test]
     fn init_boxes_are_rebuilt_only_when_they_are_ours() {
-        let s = sig(&[DrmSystem::Widevine, DrmSystem::PlayReady, DrmSystem::ClearKey]);
+        let s = sig(&[
+            DrmSystem::Widevine,
+            DrmSystem::PlayReady,
+            DrmSystem::ClearKey,
+        ]);
         let old = RawBox::parse_all(&s.boxes(&OLD)).unwrap();
         let new = s.pssh(Path::new("init.mp4"), &old, &OLD, &NEW).unwrap();
         let mut bytes = Vec::new();
@@ -344,7 +357,9 @@ mod tests {
         }
         // A provider's box (another order of the KIDs stands in for one).
         let theirs = RawBox::parse_all(&s.boxes(&[OLD[1], OLD[0]])).unwrap();
-        let e = s.pssh(Path::new("init.mp4"), &theirs, &OLD, &NEW).unwrap_err();
+        let e = s
+            .pssh(Path::new("init.mp4"), &theirs, &OLD, &NEW)
+            .unwrap_err();
         assert!(e.to_string().contains("pssh boxes are not the ones"), "{e}");
     }
 
@@ -354,8 +369,10 @@ mod tests {
         let p = Path::new("index.m3u8");
         for sys in [DrmSystem::Widevine, DrmSystem::PlayReady] {
             let line = |k: &[u8; 16]| {
-                Key::parse_attrs(&drm::hls_key_attrs(sys, "SAMPLE-AES-CTR", k, "", &s.opts).unwrap())
-                    .unwrap()
+                Key::parse_attrs(
+                    &drm::hls_key_attrs(sys, "SAMPLE-AES-CTR", k, "", &s.opts).unwrap(),
+                )
+                .unwrap()
             };
             let got = Signalling::hls_key(Some(&s), p, &line(&OLD[0]), &OLD[0], &NEW[0]).unwrap();
             assert_eq!(got, Some(line(&NEW[0])));
