@@ -49,6 +49,13 @@ pub fn run(a: PackageArgs, wm: &Path, p: &Printer) -> anyhow::Result<Status> {
     let loaded = super::package::load_rotation(&a.flags, p)?;
     let mut o = super::package::options(&a, loaded.as_ref())?;
     package::check_options(&o)?;
+    if o.scheme == package::cmaf::Scheme::SampleAes && !a.flags.clear {
+        return Err(Error::arg(
+            "--ab-watermark does not take --scheme sample-aes yet (its b variants are encrypted as whole segments)",
+            "package the A/B title with --scheme aes-128 (the default for ts)",
+        )
+        .into());
+    }
     if o.policy.is_some() {
         return Err(Error::arg(
             "--ab-watermark does not take --policy yet",
