@@ -622,3 +622,53 @@ fn rekey_re_encrypts_every_rendition_with_ivs_of_its_own() {
             .arg(&keys),
     );
 }
+
+/// One input with two audio languages: the audio renditions share each key
+/// period's key with the video, so under the default `--iv sequence` segment
+/// N of each would have had the same IV. Every segment's effective IV (the
+/// explicit one, or its sequence number) is distinct under its key, and
+/// openssl decrypts every audio segment with it.
+#[test]
+fn one_input_with_two_languages_reuses_no_iv_under_a_key() {
+    let t = TestDir::new();
+    let keyring = new_keyring(&t);
+    let input = input(&t, 320, 180, 2.0);
+    let out = t.join("out");
+    run_ok(package_input(&input, &out, &keyring).args(["--segment-duration", "2"]));
+    run_ok(shieldpack().arg("verify").arg(&out));
+    let m = manifest(&out);
+    let keys = t.join("keys");
+    export_key_files(&keyring, &out, &keys);
+    let mut ivs = BTreeSet::new();
+    let mut audio_segments = 0;
+    for r in m["renditions"].as_array().unwrap() {
+        if r["kind"] == "subtitles" {
+            continue;
+        }
+        for s in r["segments"].as_array().unwrap() {
+            let kid = s["kid"].as_str().unwrap();
+            let iv = match s["iv"].as_str() {
+                Some(iv) => iv.to_string(),
+                None => format!("{:032x}", s["sequence"].as_u64().unwrap()),
+            };
+            assert!(
+                ivs.insert((kid.to_string(), iv.clone())),
+                "IV {iv} repeats under {kid} (rendition {})",
+                r["name"]
+            );
+            if r["kind"] == "audio" {
+                let key = std::fs::read(keys.join(format!("{kid}.key"))).unwrap();
+                let plain = openssl_decrypt(
+                    out.join(s["uri"].as_str().unwrap()),
+                    &hex::encode(&key),
+                    &iv,
+                )
+                .expect("openssl decrypts the audio segment");
+                assert!(is_mpeg_ts(&plain));
+                audio_segments += 1;
+            }
+        }
+    }
+    // Two languages of three 2 s segments each.
+    assert_eq!(audio_segments, 6, "{m}");
+}

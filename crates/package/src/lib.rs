@@ -871,6 +871,18 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     // DASH-IF IOP and dash.js want), except from a pipe, read once.
     let tracks = renditions::audio_tracks(&inputs, o.format == Container::Cmaf)?;
     plan.video_only = !tracks.is_empty();
+    // Alternate audio shares each key period's key with the video: with
+    // sequence IVs, segment N of every rendition would get the same IV, so
+    // the renditions take derived IVs with their index in the derivation, as
+    // several inputs do (`renditions::options`).
+    let apart;
+    let o = match renditions::audio_options(o, !tracks.is_empty()) {
+        Some(changed) => {
+            apart = changed;
+            &apart
+        }
+        None => o,
+    };
     // Renditions run through the same pipeline, as many at once as there
     // are cores (`parallel`), each cut by the same plan. The first decides
     // the cuts: one whose own keyframes put a cut elsewhere runs again,

@@ -35,7 +35,15 @@ const SAME_CUT: f64 = 0.0015;
 /// `o` as several inputs need it (explicit, per-rendition IVs), or `None`
 /// when it needs no change.
 pub(crate) fn options(o: &Options) -> Option<Options> {
-    (!o.more_inputs.is_empty() && o.iv == IvMode::Sequence).then(|| Options {
+    audio_options(o, !o.more_inputs.is_empty())
+}
+
+/// `o` as renditions sharing a key period's key need it, as several inputs
+/// or one input's audio tracks packaged apart (`apart`) do: sequence IVs
+/// would repeat across them (segment N of each), so IVs are derived, with
+/// the rendition's index in the derivation. `None` when it needs no change.
+pub(crate) fn audio_options(o: &Options, apart: bool) -> Option<Options> {
+    (apart && o.iv == IvMode::Sequence).then(|| Options {
         iv: IvMode::Derived,
         ..o.clone()
     })
