@@ -1018,12 +1018,21 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
             .collect(),
     };
     let mut master_text = master.write();
-    // Byte ranges into segments: clear or SAMPLE-AES TS (see `iframes`).
-    if o.format == Container::Ts && (keyring.is_none() || o.scheme == cmaf::Scheme::SampleAes) {
+    // Byte ranges into segments: clear or SAMPLE-AES TS, clear or common
+    // encryption CMAF; never whole-segment AES-128 (see `iframes`).
+    let ranges = match o.format {
+        Container::Ts => keyring.is_none() || o.scheme == cmaf::Scheme::SampleAes,
+        Container::Cmaf => keyring.is_none() || o.scheme.common().is_some(),
+    };
+    if ranges {
+        let write = match o.format {
+            Container::Ts => iframes::write,
+            Container::Cmaf => iframes::write_cmaf,
+        };
         for v in &master.variants {
             let prefix = v.uri.trim_end_matches("index.m3u8");
             let rdir = staged.path().join(prefix);
-            if let Some(line) = iframes::write(&rdir, prefix, v.resolution, v.codecs.as_deref())? {
+            if let Some(line) = write(&rdir, prefix, v.resolution, v.codecs.as_deref())? {
                 master_text.push_str(&line);
                 master_text.push('\n');
             }
