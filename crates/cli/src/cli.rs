@@ -510,7 +510,7 @@ pub struct PackageFlags {
 
     /// With --format cmaf: also write a DASH manifest.mpd over the same
     /// segments (one AdaptationSet per content type, a Representation per
-    /// rendition)
+    /// rendition; WebVTT subtitles as one subs-<lang>/subs.vtt each)
     #[arg(long)]
     pub dash: bool,
 
