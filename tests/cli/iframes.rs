@@ -240,8 +240,7 @@ fn cmaf_i_frames_decode(t: &TestDir, scheme: Option<(&str, &str)>) {
         .sum();
     assert!((total - f64::from(SECONDS)).abs() < 0.05, "{pl}");
     let want_method = scheme.map(|(_, m)| m);
-    let init = std::fs::read(out.join("360p/init.mp4")).unwrap();
-    for (i, (e, seg)) in entries.iter().zip(&segs).enumerate() {
+    for (e, seg) in entries.iter().zip(&segs) {
         assert_eq!(e["method"].as_str(), want_method, "{e}");
         assert_eq!(
             e["uri"].as_str().unwrap(),
@@ -258,54 +257,7 @@ fn cmaf_i_frames_decode(t: &TestDir, scheme: Option<(&str, &str)>) {
             len as f64 * 8.0 / e["duration"].as_f64().unwrap() <= bandwidth,
             "BANDWIDTH {bandwidth} below {e}"
         );
-        let mut one = init.clone();
-        one.extend_from_slice(&bytes[off..off + len]);
-        let f = t.join(format!("iframe-{i}.mp4"));
-        std::fs::write(&f, one).unwrap();
-        let whole = crate::cmaf::joined(t, &out, seg);
-
-        // ffprobe decodes what the range holds: a single keyframe.
-        let mut probe = std::process::Command::new("ffprobe");
-        probe.args(["-v", "error"]);
-        if let Some(k) = &key {
-            probe.args(["-decryption_key", k]);
-        }
-        let o = run_ok(
-            probe
-                .args(["-select_streams", "v:0", "-show_entries"])
-                .args(["frame=key_frame,pict_type", "-of", "csv=p=0"])
-                .arg(&f),
-        );
-        // key_frame,pict_type (and an empty side data field) per frame.
-        let frames: Vec<String> = stdout(&o)
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| l.split(',').take(2).collect::<Vec<_>>().join(","))
-            .collect();
-        assert_eq!(frames, ["1,I"], "{}: {}", f.display(), stderr(&o));
-
-        // The same picture as the segment's first, decrypted and decoded.
-        let first = |input: &Path| {
-            let mut c = ffmpeg();
-            if let Some(k) = &key {
-                c.args(["-decryption_key", k]);
-            }
-            let o = run_ok(c.arg("-i").arg(input).args([
-                "-map",
-                "0:v",
-                "-frames:v",
-                "1",
-                "-f",
-                "framecrc",
-                "-",
-            ]));
-            let line = stdout(&o)
-                .lines()
-                .find(|l| l.starts_with("0,"))
-                .map(|l| l.rsplit(',').next().unwrap().trim().to_string());
-            line.unwrap_or_else(|| panic!("no frame from {}", input.display()))
-        };
-        assert_eq!(first(&f), first(&whole), "{e}");
+        assert_range_decodes(t, &out, seg, off, len, key.as_deref(), &e.to_string());
     }
     run_ok(shieldpack().arg("verify").arg(&out));
 }
@@ -418,6 +370,140 @@ fn an_ab_clear_package_i_frame_playlist_names_variant_a() {
         assert!(
             keyframe_positions(&rdir.join(seg)).contains(off),
             "{seg}@{off}"
+        );
+    }
+    run_ok(shieldpack().arg("verify").arg(&out));
+}
+
+/// Init segment + bytes `off..off + len` of `seg` decode (decrypted with
+/// `key`) to one keyframe, the picture decoding init + the whole segment
+/// starts with.
+fn assert_range_decodes(
+    t: &TestDir,
+    out: &Path,
+    seg: &Path,
+    off: usize,
+    len: usize,
+    key: Option<&str>,
+    what: &str,
+) {
+    let bytes = std::fs::read(seg).unwrap();
+    let mut one = std::fs::read(seg.parent().unwrap().join("init.mp4")).unwrap();
+    one.extend_from_slice(&bytes[off..off + len]);
+    let f = t.join(format!(
+        "iframe-{}-{}.mp4",
+        out.file_name().unwrap().to_string_lossy(),
+        seg.file_stem().unwrap().to_string_lossy()
+    ));
+    std::fs::write(&f, one).unwrap();
+    let whole = crate::cmaf::joined(t, out, seg);
+
+    // ffprobe decodes what the range holds: a single keyframe.
+    let mut probe = std::process::Command::new("ffprobe");
+    probe.args(["-v", "error"]);
+    if let Some(k) = key {
+        probe.args(["-decryption_key", k]);
+    }
+    let o = run_ok(
+        probe
+            .args(["-select_streams", "v:0", "-show_entries"])
+            .args(["frame=key_frame,pict_type", "-of", "csv=p=0"])
+            .arg(&f),
+    );
+    // key_frame,pict_type (and an empty side data field) per frame.
+    let frames: Vec<String> = stdout(&o)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split(',').take(2).collect::<Vec<_>>().join(","))
+        .collect();
+    assert_eq!(frames, ["1,I"], "{}: {}", f.display(), stderr(&o));
+
+    // The same picture as the segment's first, decrypted and decoded.
+    let first = |input: &Path| {
+        let mut c = ffmpeg();
+        if let Some(k) = key {
+            c.args(["-decryption_key", k]);
+        }
+        let o = run_ok(c.arg("-i").arg(input).args([
+            "-map",
+            "0:v",
+            "-frames:v",
+            "1",
+            "-f",
+            "framecrc",
+            "-",
+        ]));
+        let line = stdout(&o)
+            .lines()
+            .find(|l| l.starts_with("0,"))
+            .map(|l| l.rsplit(',').next().unwrap().trim().to_string());
+        line.unwrap_or_else(|| panic!("no frame from {}", input.display()))
+    };
+    assert_eq!(first(&f), first(&whole), "{what}");
+}
+
+/// The one key of the package in `out` (made with `kr`) as hex: (KID, key).
+fn only_key(t: &TestDir, kr: &Path, out: &Path, name: &str) -> (String, String) {
+    let dir = t.join(name);
+    export_key_files(kr, out, &dir);
+    let files: Vec<PathBuf> = files_under(&dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "key"))
+        .collect();
+    assert_eq!(files.len(), 1, "one key period: {files:?}");
+    (
+        files[0].file_stem().unwrap().to_string_lossy().into_owned(),
+        hex::encode(std::fs::read(&files[0]).unwrap()),
+    )
+}
+
+#[test]
+fn rekey_moves_a_cbcs_i_frame_playlist_to_the_new_keys() {
+    let t = TestDir::new();
+    let kr = new_keyring(&t);
+    let out = t.join("out");
+    run_ok(
+        package_input(input(&t), &out, &kr)
+            .args(["--format", "cmaf", "--segment-duration", "2"])
+            .args(["--content-id", "title"]),
+    );
+    let (old_kid, _) = only_key(&t, &kr, &out, "old-keys");
+    run_ok(shieldpack().args(["keys", "rotate"]).arg(&kr).args([
+        "--content-id",
+        "title",
+        "--from-period",
+        "0",
+    ]));
+    run_ok(
+        shieldpack()
+            .arg("rekey")
+            .arg(&out)
+            .arg("--keyring")
+            .arg(&kr),
+    );
+    let (kid, key) = only_key(&t, &kr, &out, "new-keys");
+    assert_ne!(kid, old_kid);
+    let keys_of = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with("#EXT-X-KEY:"))
+            .map(str::to_string)
+            .collect()
+    };
+    let index = std::fs::read_to_string(out.join("360p/index.m3u8")).unwrap();
+    let playlist = std::fs::read_to_string(out.join("360p/iframes.m3u8")).unwrap();
+    assert_eq!(keys_of(&playlist), keys_of(&index), "{playlist}");
+    assert!(playlist.contains(&format!("keys/{kid}.key")), "{playlist}");
+    assert!(!playlist.contains(&old_kid), "{playlist}");
+    for (seg, off, len) in ranges(&playlist) {
+        let seg = out.join("360p").join(seg);
+        assert_range_decodes(
+            &t,
+            &out,
+            &seg,
+            off as usize,
+            len as usize,
+            Some(&key),
+            "rekeyed",
         );
     }
     run_ok(shieldpack().arg("verify").arg(&out));
