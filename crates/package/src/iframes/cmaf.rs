@@ -68,12 +68,13 @@ pub(super) fn first_sample(
     };
     // Offsets count from the moof (default-base-is-moof, or the first traf
     // without a base offset) unless the tfhd names a base.
-    let base = traf.tfhd.base_data_offset.unwrap_or(at as u64) as i64;
-    let start = base + i64::from(traf.trun.data_offset);
-    let end = start + i64::from(size);
+    // (i128: a hostile base offset cannot overflow.)
+    let base = i128::from(traf.tfhd.base_data_offset.unwrap_or(at as u64));
+    let start = base + i128::from(traf.trun.data_offset);
+    let end = start + i128::from(size);
     let (mdat_body, _) =
         box_at(bytes, moof_end, b"mdat").map_err(|e| format!("after its moof: {e}"))?;
-    if size == 0 || start < mdat_body.start as i64 || end > mdat_body.end as i64 {
+    if size == 0 || start < mdat_body.start as i128 || end > mdat_body.end as i128 {
         return Err(format!(
             "its first sample ({size} bytes at {start}) lies outside the mdat after the moof"
         ));
@@ -336,10 +337,17 @@ mod tests {
     /// styp, then a moof whose one traf lists a sync sample of 5 bytes and
     /// a non-sync one of 3, then their mdat.
     fn segment(first_flags: u32) -> (Vec<u8>, usize) {
+        segment_with(first_flags, None)
+    }
+
+    fn segment_with(first_flags: u32, base_data_offset: Option<u64>) -> (Vec<u8>, usize) {
         let mut moof = mp4::Moof {
             mfhd: mp4::Mfhd { sequence: 1 },
             trafs: vec![mp4::Traf {
-                tfhd: mp4::Tfhd::new(1),
+                tfhd: mp4::Tfhd {
+                    base_data_offset,
+                    ..mp4::Tfhd::new(1)
+                },
                 tfdt: mp4::Tfdt {
                     base_media_decode_time: 0,
                 },
@@ -403,5 +411,14 @@ mod tests {
         assert!(e.contains("not a moof"), "{e}");
         let e = first_sample(&bytes, 0, 0).unwrap_err();
         assert!(e.contains("'styp'"), "{e}");
+    }
+
+    #[test]
+    fn a_base_offset_far_outside_the_file_is_told_not_a_panic() {
+        for base in [u64::MAX, i64::MAX as u64, 1 << 40] {
+            let (bytes, at) = segment_with(mp4::SYNC_SAMPLE, Some(base));
+            let e = first_sample(&bytes, at, 0).unwrap_err();
+            assert!(e.contains("outside the mdat"), "{e}");
+        }
     }
 }
