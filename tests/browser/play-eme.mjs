@@ -72,6 +72,8 @@ async function playInPage({ url, player, keys, rate, timeoutMs }) {
   const video = document.getElementById('v');
   const errors = [];
   let fatal = false;
+  // The text tracks the player lists once the manifest is loaded (Shaka).
+  let textTracks = null;
   const summary = (extra) => {
     const q = video.getVideoPlaybackQuality ? video.getVideoPlaybackQuality() : null;
     return {
@@ -82,6 +84,7 @@ async function playInPage({ url, player, keys, rate, timeoutMs }) {
       decodedFrames: q ? q.totalVideoFrames : null,
       droppedFrames: q ? q.droppedVideoFrames : null,
       player,
+      textTracks,
       fatal,
       ...extra,
     };
@@ -129,7 +132,10 @@ async function playInPage({ url, player, keys, rate, timeoutMs }) {
       if (Object.keys(keys).length) p.configure({ drm: { clearKeys: keys } });
       p.attach(video)
         .then(() => p.load(url))
-        .then(start)
+        .then(() => {
+          textTracks = p.getTextTracks().map((t) => ({ language: t.language, kind: t.kind, mimeType: t.mimeType, roles: t.roles }));
+          start();
+        })
         .catch((e) => fail('shaka', e && e.code ? `code ${e.code} ${JSON.stringify(e.data || []).slice(0, 400)}` : e));
     } else {
       const p = dashjs.MediaPlayer().create();

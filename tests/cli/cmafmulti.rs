@@ -3,7 +3,9 @@
 //! seg_NNNNN.m4s per folder), one multivariant HLS playlist and one DASH MPD
 //! over the same files. Checked with independent implementations: dash.js
 //! and Shaka Player play them with ClearKey in chromium, FFmpeg decrypts and
-//! decodes every track, pymp4 reads every box, its times and its IVs.
+//! decodes every track, pymp4 reads every box, its times and its IVs. The
+//! MPD lists the WebVTT subtitles as one sidecar file per language, whose
+//! cues are where ffprobe finds them in the source, and Shaka lists it.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -257,10 +259,15 @@ fn cmaf_two_renditions_and_two_languages_play_in_dashjs_and_shaka() {
             (Some("video"), None, vec!["360p", "180p"]),
             (Some("audio"), Some("en"), vec!["audio-eng"]),
             (Some("audio"), Some("fr"), vec!["audio-fra"]),
+            (Some("text"), Some("en"), vec!["subs-eng"]),
         ],
         "{mpd}"
     );
-    for set in &sets {
+    // The WebVTT sidecar is clear text: no protection, no timeline.
+    for set in sets
+        .iter()
+        .filter(|s| s.attribute("contentType") != Some("text"))
+    {
         let kind = set.attribute("contentType").unwrap();
         assert!(
             set.children().any(|n| n.has_tag_name("ContentProtection")
@@ -578,9 +585,13 @@ fn cmaf_key_scope_track_type_gives_each_track_type_its_key_and_plays_in_shaka() 
                 let kid = &kid_of[r.attribute("id").unwrap()];
                 assert_eq!(default_kid(r), [kid.clone(), kid.clone()], "{mpd}");
             }
-        } else {
+        } else if set.attribute("contentType") == Some("audio") {
             let kid = &type_kid["AUDIO"];
             assert_eq!(default_kid(set), [kid.clone(), kid.clone()], "{mpd}");
+        } else {
+            // The WebVTT sidecar is clear.
+            assert_eq!(set.attribute("contentType"), Some("text"), "{mpd}");
+            assert!(default_kid(set).is_empty(), "{mpd}");
         }
     }
     let server = HttpServer::serve(&out);
@@ -633,4 +644,179 @@ fn cmaf_ladder_packages_every_rung_as_a_track_and_plays_in_dashjs() {
     let server = HttpServer::serve(&out);
     let keys: Vec<(String, String)> = keys.into_iter().collect();
     assert_played(&play_eme(&server.url("manifest.mpd"), "dashjs", &keys), 6);
+}
+
+/// ffprobe's packets of stream `sel` of `input`: (pts, duration, size,
+/// flags), times in seconds.
+fn packets(input: &Path, sel: &str) -> Vec<(f64, f64, u64, String)> {
+    let o = run_ok(
+        std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", sel, "-show_entries"])
+            .args(["packet=pts_time,duration_time,size,flags", "-of", "json"])
+            .arg(input),
+    );
+    let v = stdout_json(&o);
+    let num = |p: &serde_json::Value, k: &str| {
+        p[k].as_str()
+            .and_then(|x| x.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    v["packets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                num(p, "pts_time"),
+                num(p, "duration_time"),
+                num(p, "size") as u64,
+                p["flags"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// WebVTT cue times (`HH:MM:SS.mmm`) in seconds.
+fn vtt_time(t: &str) -> f64 {
+    let f: Vec<f64> = t.split(':').map(|x| x.parse().unwrap()).collect();
+    f[0] * 3600.0 + f[1] * 60.0 + f[2]
+}
+
+#[test]
+fn cmaf_dash_lists_webvtt_subtitles_as_one_sidecar_that_shaka_lists() {
+    let t = TestDir::new();
+    // B-frames: the first keyframe is shown a composition offset after its
+    // decode time, so the MPD's video starts after zero, and the cues must
+    // move with it.
+    let src = t.join("bframes.mp4");
+    let srt = t.join("subs.srt");
+    std::fs::write(
+        &srt,
+        "1\n00:00:00,500 --> 00:00:02,500\nfirst\n\n2\n00:00:04,200 --> 00:00:05,000\nsecond\n",
+    )
+    .unwrap();
+    run_ok(
+        ffmpeg()
+            .args(["-f", "lavfi", "-i"])
+            .arg(format!(
+                "testsrc2=size=640x360:rate={FPS}:duration={SECONDS}"
+            ))
+            .args(["-f", "lavfi", "-i"])
+            .arg(format!("sine=frequency=440:duration={SECONDS}"))
+            .arg("-i")
+            .arg(&srt)
+            .args(["-map", "0:v", "-map", "1:a", "-map", "2:s"])
+            .args([
+                "-c:v", "libx264", "-preset", "veryfast", "-bf", "2", "-g", "50",
+            ])
+            .args(["-sc_threshold", "0", "-c:a", "aac", "-b:a", "64k"])
+            .args(["-c:s", "mov_text", "-metadata:s:s:0", "language=eng"])
+            .arg(&src),
+    );
+    let out = t.join("out");
+    run_ok(
+        shieldpack()
+            .arg("package")
+            .arg(&src)
+            .arg("-o")
+            .arg(&out)
+            .args(["--format", "cmaf", "--clear", "--dash"])
+            .args(["--segment-duration", "2"]),
+    );
+    let mpd = std::fs::read_to_string(out.join("manifest.mpd")).unwrap();
+    let doc = roxmltree::Document::parse(&mpd).expect("manifest.mpd is XML");
+    let set_of = |kind: &str| {
+        doc.descendants()
+            .filter(|n| n.has_tag_name("AdaptationSet") && n.attribute("contentType") == Some(kind))
+            .collect::<Vec<_>>()
+    };
+    let text = set_of("text");
+    assert_eq!(text.len(), 1, "{mpd}");
+    let set = text[0];
+    assert_eq!(set.attribute("mimeType"), Some("text/vtt"), "{mpd}");
+    assert_eq!(set.attribute("lang"), Some("en"), "{mpd}");
+    let role = set
+        .children()
+        .find(|n| n.has_tag_name("Role"))
+        .expect("a Role");
+    assert_eq!(
+        (role.attribute("schemeIdUri"), role.attribute("value")),
+        (Some("urn:mpeg:dash:role:2011"), Some("subtitle")),
+        "{mpd}"
+    );
+    let reps: Vec<_> = set
+        .children()
+        .filter(|n| n.has_tag_name("Representation"))
+        .collect();
+    assert_eq!(reps.len(), 1, "{mpd}");
+    assert!(
+        reps[0]
+            .attribute("bandwidth")
+            .and_then(|b| b.parse::<u64>().ok())
+            .is_some_and(|b| b > 0),
+        "{mpd}"
+    );
+    let base = reps[0]
+        .children()
+        .find(|n| n.has_tag_name("BaseURL"))
+        .and_then(|n| n.text())
+        .expect("a BaseURL");
+    assert_eq!(base, "subs-eng/subs.vtt", "{mpd}");
+
+    // One WebVTT file, every cue once, on the MPD's timeline: the source's
+    // cue times moved as far as the MPD moves the video's first frame.
+    let vtt = std::fs::read_to_string(out.join(base)).unwrap();
+    assert!(vtt.starts_with("WEBVTT\n"), "{vtt}");
+    assert!(!vtt.contains("X-TIMESTAMP-MAP"), "{vtt}");
+    let lines: Vec<&str> = vtt.lines().collect();
+    let cues: Vec<(f64, f64, &str)> = lines
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let (a, b) = l.split_once(" --> ")?;
+            Some((vtt_time(a), vtt_time(b), lines[i + 1]))
+        })
+        .collect();
+    let video = set_of("video")[0]
+        .children()
+        .find(|n| n.has_tag_name("Representation"))
+        .unwrap();
+    let (timescale, s) = timeline(video);
+    let first_shown = s[0].0 as f64 / timescale as f64;
+    assert!(first_shown > 0.0, "the B-frames' offset: {mpd}");
+    let first_key = packets(&src, "v:0")
+        .into_iter()
+        .find(|p| p.3.starts_with('K'))
+        .unwrap()
+        .0;
+    // mov_text fills the gaps between cues with empty samples (a 2-byte
+    // text length and no text).
+    let want: Vec<(f64, f64)> = packets(&src, "s:0")
+        .into_iter()
+        .filter(|p| p.2 > 2)
+        .map(|(pts, d, _, _)| {
+            let at = pts - first_key + first_shown;
+            (at, at + d)
+        })
+        .collect();
+    assert_eq!(cues.len(), want.len(), "{vtt}");
+    assert_eq!(
+        cues.iter().map(|c| c.2).collect::<Vec<_>>(),
+        ["first", "second"]
+    );
+    for (c, w) in cues.iter().zip(&want) {
+        assert!(
+            (c.0 - w.0).abs() < 0.0015 && (c.1 - w.1).abs() < 0.0015,
+            "cue {c:?}, want {w:?} (video first shown at {first_shown}):\n{vtt}"
+        );
+    }
+
+    // Shaka Player lists the text track and plays the title to its end.
+    let server = HttpServer::serve(&out);
+    let v = play_eme(&server.url("manifest.mpd"), "shaka", &[]);
+    assert_played(&v, 3);
+    let tracks = v["textTracks"].as_array().expect("Shaka's text tracks");
+    assert_eq!(tracks.len(), 1, "{v}");
+    assert_eq!(tracks[0]["language"], "en", "{v}");
+    assert_eq!(tracks[0]["mimeType"], "text/vtt", "{v}");
 }

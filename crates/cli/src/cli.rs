@@ -510,7 +510,7 @@ pub struct PackageFlags {
 
     /// With --format cmaf: also write a DASH manifest.mpd over the same
     /// segments (one AdaptationSet per content type, a Representation per
-    /// rendition)
+    /// rendition; WebVTT subtitles as one subs-<lang>/subs.vtt each)
     #[arg(long)]
     pub dash: bool,
 
@@ -564,8 +564,9 @@ pub struct PackageArgs {
     /// them, and their IVs are always explicit and derived per rendition. Their
     /// audio tracks become alternate audio renditions (audio-<lang>), text
     /// subtitles WebVTT ones (subs-<lang>). I-frame playlists (iframes.m3u8)
-    /// are written for --clear and --scheme sample-aes TS only: whole-segment
-    /// AES-128 allows no byte ranges into segments
+    /// are written for --clear, --scheme sample-aes TS and --format cmaf
+    /// (clear, cbcs, cenc; one keyframe per fragment): whole-segment AES-128
+    /// allows no byte ranges into segments
     #[arg(value_name = "INPUT")]
     pub more_inputs: Vec<PathBuf>,
 

@@ -282,7 +282,9 @@ fn stage(
     // Files written fresh; everything else is hard-linked.
     let mut fresh: HashSet<PathBuf> = work.iter().map(|j| j.path.clone()).collect();
     for ri in changed {
-        fresh.insert(dir.join(&manifest.renditions[*ri].playlist));
+        let playlist = dir.join(&manifest.renditions[*ri].playlist);
+        fresh.insert(playlist.with_file_name(IFRAMES));
+        fresh.insert(playlist);
     }
     fresh.insert(dir.join("manifest.json"));
     let policy_path = dir.join("policy.json");
@@ -358,8 +360,16 @@ fn rewrite_records(
                 "`shieldpack verify` checks the package; package the title again",
             )
         })?;
-        let new = rewrite_keys(&old, manifest, *ri, &dir.join(&rel), sig)?;
-        fsutil::write_file(&root.join(&rel), new.write().as_bytes())?;
+        let new = rewrite_keys(&old, manifest, *ri, &dir.join(&rel), sig)?.write();
+        fsutil::write_file(&root.join(&rel), new.as_bytes())?;
+        // Its I-frame playlist's ranges lie in the same segments, now
+        // under the new keys: its key lines follow the media playlist's.
+        let iframes = dir.join(&rel).with_file_name(IFRAMES);
+        if iframes.is_file() {
+            let text = std::fs::read_to_string(&iframes).at(&iframes)?;
+            let staged = root.join(&rel).with_file_name(IFRAMES);
+            fsutil::write_file(&staged, rekey_iframes(&new, &text).as_bytes())?;
+        }
         out.playlists.push(rel);
     }
     let policy_path = dir.join("policy.json");
@@ -856,6 +866,56 @@ fn rewrite_keys(
     Ok(new)
 }
 
+/// A rendition's I-frame playlist (SAMPLE-AES TS, cbcs/cenc CMAF), beside
+/// its media playlist.
+const IFRAMES: &str = "iframes.m3u8";
+
+/// I-frame playlist `iframes` with its EXT-X-KEY lines replaced by the ones
+/// media playlist `index` has in force for each entry's segment, written
+/// before the entry wherever they change (as `package` writes them).
+fn rekey_iframes(index: &str, iframes: &str) -> String {
+    let mut in_force: HashMap<&str, Vec<&str>> = HashMap::new();
+    let mut run: Vec<&str> = Vec::new();
+    let mut in_run = false;
+    for l in index.lines() {
+        if l.starts_with("#EXT-X-KEY:") {
+            if !in_run {
+                run.clear();
+                in_run = true;
+            }
+            run.push(l);
+        } else if !l.starts_with('#') && !l.trim().is_empty() {
+            in_run = false;
+            in_force.insert(l, run.clone());
+        }
+    }
+    let lines: Vec<&str> = iframes.lines().collect();
+    let mut out = String::with_capacity(iframes.len());
+    let mut last: Option<&Vec<&str>> = None;
+    for (i, l) in lines.iter().enumerate() {
+        if l.starts_with("#EXT-X-KEY:") {
+            continue;
+        }
+        if l.starts_with("#EXTINF:") {
+            let uri = lines[i + 1..]
+                .iter()
+                .find(|n| !n.starts_with('#') && !n.trim().is_empty());
+            if let Some(keys) = uri.and_then(|u| in_force.get(u)) {
+                if last != Some(keys) {
+                    for k in keys {
+                        out.push_str(k);
+                        out.push('\n');
+                    }
+                    last = Some(keys);
+                }
+            }
+        }
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
+}
+
 /// Replaces every JSON string that is an old KID (hex or UUID form) with the new one.
 fn replace_kids(v: &mut serde_json::Value, kids: &BTreeMap<String, String>) {
     match v {
@@ -888,6 +948,31 @@ pub fn lock_path(dir: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_i_frame_playlist_takes_the_media_playlists_new_key_lines() {
+        let index = "#EXTM3U\n#EXT-X-MAP:URI=\"init.mp4\"\n\
+                     #EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"keys/new1.key\"\n\
+                     #EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"skd://h/new1\",KEYFORMAT=\"com.apple.streamingkeydelivery\"\n\
+                     #EXTINF:2.000,\nseg_00000.m4s\n#EXTINF:2.000,\nseg_00001.m4s\n\
+                     #EXT-X-KEY:METHOD=NONE\n#EXTINF:2.000,\nseg_00002.m4s\n#EXT-X-ENDLIST\n";
+        let iframes = "#EXTM3U\n#EXT-X-I-FRAMES-ONLY\n#EXT-X-MAP:URI=\"init.mp4\"\n\
+                       #EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"keys/old1.key\"\n\
+                       #EXTINF:2.000,\n#EXT-X-BYTERANGE:10@24\nseg_00000.m4s\n\
+                       #EXTINF:2.000,\n#EXT-X-BYTERANGE:11@24\nseg_00001.m4s\n\
+                       #EXT-X-KEY:METHOD=NONE\n\
+                       #EXTINF:2.000,\n#EXT-X-BYTERANGE:12@24\nseg_00002.m4s\n#EXT-X-ENDLIST\n";
+        assert_eq!(
+            rekey_iframes(index, iframes),
+            "#EXTM3U\n#EXT-X-I-FRAMES-ONLY\n#EXT-X-MAP:URI=\"init.mp4\"\n\
+             #EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"keys/new1.key\"\n\
+             #EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"skd://h/new1\",KEYFORMAT=\"com.apple.streamingkeydelivery\"\n\
+             #EXTINF:2.000,\n#EXT-X-BYTERANGE:10@24\nseg_00000.m4s\n\
+             #EXTINF:2.000,\n#EXT-X-BYTERANGE:11@24\nseg_00001.m4s\n\
+             #EXT-X-KEY:METHOD=NONE\n\
+             #EXTINF:2.000,\n#EXT-X-BYTERANGE:12@24\nseg_00002.m4s\n#EXT-X-ENDLIST\n"
+        );
+    }
 
     #[test]
     fn the_fair_share_splits_open_lanes_evenly_up_to_four() {

@@ -15,8 +15,13 @@
 //! SegmentTemplate and SegmentTimeline (audio segments are cut at the
 //! video's times but their records keep their own starts and durations).
 //! ContentProtection goes on each AdaptationSet, with the default KID of
-//! its first Representation's first encrypted segment. WebVTT subtitle
-//! renditions are HLS-only for now (their segments are not fMP4).
+//! its first Representation's first encrypted segment.
+//!
+//! WebVTT subtitles: a text AdaptationSet per subtitle rendition
+//! (`contentType="text" mimeType="text/vtt"`, its `lang`, Role `subtitle`)
+//! whose Representation is one whole WebVTT file named by `BaseURL`, the
+//! sidecar form of DASH-IF IOP 6.4.5 that Shaka Player and dash.js read
+//! (HLS's WebVTT segments are not fMP4, so no SegmentTemplate fits them).
 
 use std::fmt::Write as _;
 
@@ -37,6 +42,21 @@ pub struct Mpd<'a> {
     /// records of its Representations (their KIDs).
     pub extra_protection: &'a dyn Fn(&[SegmentRecord]) -> Vec<String>,
     pub duration: f64,
+    /// The WebVTT sidecars, one per subtitle rendition, in order.
+    pub text: &'a [TextTrack],
+}
+
+/// A subtitle rendition as one WebVTT file (`BaseURL`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextTrack {
+    /// The rendition's name: the Representation's id.
+    pub name: String,
+    pub language: Option<String>,
+    /// The file, relative to the MPD.
+    pub uri: String,
+    /// Its size in bits over the title's duration (at least 1: DASH wants
+    /// a bandwidth on every Representation).
+    pub bandwidth: u64,
 }
 
 /// ISO 8601 duration of `s` seconds, to the millisecond.
@@ -137,7 +157,9 @@ impl Mpd<'_> {
         );
         o.push_str("  <Period id=\"0\" start=\"PT0S\">\n");
         let mut first_audio = true;
-        for (id, (kind, lang, reps)) in self.sets().into_iter().enumerate() {
+        let sets = self.sets();
+        let first_text = sets.len();
+        for (id, (kind, lang, reps)) in sets.into_iter().enumerate() {
             let _ = write!(
                 o,
                 "    <AdaptationSet id=\"{id}\" contentType=\"{kind}\" mimeType=\"{kind}/mp4\" \
@@ -178,6 +200,29 @@ impl Mpd<'_> {
                 }
                 representation(&mut o, r, kind, &times, &inner);
             }
+            o.push_str("    </AdaptationSet>\n");
+        }
+        for (i, t) in self.text.iter().enumerate() {
+            let _ = write!(
+                o,
+                "    <AdaptationSet id=\"{}\" contentType=\"text\" mimeType=\"text/vtt\"",
+                first_text + i
+            );
+            if let Some(l) = &t.language {
+                let _ = write!(o, " lang=\"{}\"", escape(l));
+            }
+            o.push_str(">\n");
+            o.push_str(
+                "      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"subtitle\"/>\n",
+            );
+            let _ = writeln!(
+                o,
+                "      <Representation id=\"{}\" bandwidth=\"{}\">",
+                escape(&t.name),
+                t.bandwidth.max(1)
+            );
+            let _ = writeln!(o, "        <BaseURL>{}</BaseURL>", escape(&t.uri));
+            o.push_str("      </Representation>\n");
             o.push_str("    </AdaptationSet>\n");
         }
         o.push_str("  </Period>\n");
@@ -378,6 +423,7 @@ mod tests {
             scheme: Some("cenc"),
             extra_protection: &|_| Vec::new(),
             duration: 10.0,
+            text: &[],
         }
         .write();
         let sets: Vec<&str> = mpd
@@ -394,6 +440,35 @@ mod tests {
         assert!(!mpd.contains("subs-en"), "{mpd}");
         assert!(
             mpd.contains("initialization=\"audio-en-2/init.mp4\""),
+            "{mpd}"
+        );
+    }
+
+    #[test]
+    fn subtitles_are_text_adaptation_sets_over_one_webvtt_file() {
+        let rs = [rendition("360p", None, None)];
+        let text = [TextTrack {
+            name: "subs-en".into(),
+            language: Some("en".into()),
+            uri: "subs-en/subs.vtt".into(),
+            bandwidth: 0,
+        }];
+        let mpd = Mpd {
+            renditions: &rs,
+            times: &[],
+            scheme: None,
+            extra_protection: &|_| Vec::new(),
+            duration: 10.0,
+            text: &text,
+        }
+        .write();
+        assert!(
+            mpd.contains(
+                "    <AdaptationSet id=\"1\" contentType=\"text\" mimeType=\"text/vtt\" lang=\"en\">\n\
+                 \x20     <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"subtitle\"/>\n\
+                 \x20     <Representation id=\"subs-en\" bandwidth=\"1\">\n\
+                 \x20       <BaseURL>subs-en/subs.vtt</BaseURL>\n"
+            ),
             "{mpd}"
         );
     }
@@ -429,6 +504,7 @@ mod tests {
             scheme: Some("cenc"),
             extra_protection: &|_| Vec::new(),
             duration: 10.0,
+            text: &[],
         }
         .write();
         // Two Representations, each with its own default KID, none on the set.

@@ -17,12 +17,19 @@
 //! so a range holding a keyframe's PES decrypts on its own: SAMPLE-AES
 //! renditions get I-frame playlists too, each range under the EXT-X-KEY
 //! lines (method, URI, IV, KEYFORMATs) its segment has in `index.m3u8`.
+//!
+//! CMAF renditions get theirs from [`cmaf`]: a range per fragment, from its
+//! `moof` to the end of its keyframe.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use shieldpack_core::error::{Error, Result};
 use shieldpack_core::hls::{KeyMethod, MediaPlaylist};
+
+mod cmaf;
+
+pub use cmaf::write as write_cmaf;
 
 /// The I-frame playlist's name in a rendition folder.
 pub const PLAYLIST: &str = "iframes.m3u8";
@@ -323,6 +330,18 @@ pub fn write(
     out.push_str(&body);
     out.push_str("#EXT-X-ENDLIST\n");
     shieldpack_core::fsutil::write_file(&rdir.join(PLAYLIST), out.as_bytes())?;
+    Ok(Some(stream_inf(peak, resolution, codecs, uri_prefix)))
+}
+
+/// The master's EXT-X-I-FRAME-STREAM-INF line for a rendition's I-frame
+/// playlist: BANDWIDTH the peak of range bits over EXTINF, the video codecs
+/// only, RESOLUTION, URI `uri_prefix` + iframes.m3u8.
+fn stream_inf(
+    peak: f64,
+    resolution: Option<(u32, u32)>,
+    codecs: Option<&str>,
+    uri_prefix: &str,
+) -> String {
     let mut line = format!("#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH={}", peak.ceil() as u64);
     if let Some((w, h)) = resolution {
         let _ = write!(line, ",RESOLUTION={w}x{h}");
@@ -336,7 +355,7 @@ pub fn write(
         let _ = write!(line, ",CODECS=\"{}\"", video.join(","));
     }
     let _ = write!(line, ",URI=\"{uri_prefix}{PLAYLIST}\"");
-    Ok(Some(line))
+    line
 }
 
 /// The EXT-X-KEY lines in force for each segment URI of a media playlist's
@@ -403,6 +422,9 @@ fn check_playlist(root: &Path, uri: &str, out: &mut Vec<(String, String)>) {
     };
     if !text.lines().any(|l| l == "#EXT-X-I-FRAMES-ONLY") {
         defect("has no #EXT-X-I-FRAMES-ONLY".into());
+    }
+    if let Some(map) = cmaf::map_uri(&text) {
+        return cmaf::check(dir, &text, map, &mut defect);
     }
     let mut range: Option<(u64, u64)> = None;
     let mut entries = 0;

@@ -1017,8 +1017,13 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     for m in made.iter_mut().filter(|m| m.audio.is_none()) {
         m.variant.subtitles = (!subs.is_empty()).then(|| renditions::SUBS_GROUP.into());
     }
-    media.extend(subs.iter().map(|(t, _)| renditions::subtitle_media(t)));
-    made.extend(subs.into_iter().map(|(_, m)| m));
+    media.extend(subs.iter().map(|(t, _, _)| renditions::subtitle_media(t)));
+    // The cues, for the MPD's WebVTT sidecars.
+    let mut cues = Vec::new();
+    for (t, m, s) in subs {
+        cues.push((m.name.clone(), t.language, s));
+        made.push(m);
+    }
     let master = MasterPlaylist {
         version: 3,
         independent_segments: independent,
@@ -1030,12 +1035,21 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
             .collect(),
     };
     let mut master_text = master.write();
-    // Byte ranges into segments: clear or SAMPLE-AES TS (see `iframes`).
-    if o.format == Container::Ts && (keyring.is_none() || o.scheme == cmaf::Scheme::SampleAes) {
+    // Byte ranges into segments: clear or SAMPLE-AES TS, clear or common
+    // encryption CMAF; never whole-segment AES-128 (see `iframes`).
+    let ranges = match o.format {
+        Container::Ts => keyring.is_none() || o.scheme == cmaf::Scheme::SampleAes,
+        Container::Cmaf => keyring.is_none() || o.scheme.common().is_some(),
+    };
+    if ranges {
+        let write = match o.format {
+            Container::Ts => iframes::write,
+            Container::Cmaf => iframes::write_cmaf,
+        };
         for v in &master.variants {
             let prefix = v.uri.trim_end_matches("index.m3u8");
             let rdir = staged.path().join(prefix);
-            if let Some(line) = iframes::write(&rdir, prefix, v.resolution, v.codecs.as_deref())? {
+            if let Some(line) = write(&rdir, prefix, v.resolution, v.codecs.as_deref())? {
                 master_text.push_str(&line);
                 master_text.push('\n');
             }
@@ -1054,12 +1068,15 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     )?;
     if o.dash {
         let common = keyring.and(o.scheme.common()).map(|_| o.scheme.as_str());
+        let times = dash_times(staged.path(), &manifest.renditions)?;
+        let text = dash_subtitles(staged.path(), &manifest, &times, &cues)?;
         let mpd = dash::Mpd {
             renditions: &manifest.renditions,
-            times: &dash_times(staged.path(), &manifest.renditions)?,
+            times: &times,
             scheme: common,
             extra_protection: &|records| drmwire::mpd_protection(o, keyring, records),
             duration: manifest.source.duration,
+            text: &text,
         };
         fsutil::write_file(&staged.path().join("manifest.mpd"), mpd.write().as_bytes())?;
     }
@@ -1407,13 +1424,14 @@ fn package_audio(
 }
 
 /// Writes every text subtitle track of the inputs as a WebVTT rendition,
-/// cut where the first video rendition was (`webvtt`), clear.
+/// cut where the first video rendition was (`webvtt`), clear; with each,
+/// its cues (for `--dash`'s sidecars).
 fn package_subtitles(
     inputs: &[&Path],
     first: &[SegmentRecord],
     muxed_audio: bool,
     root: &Path,
-) -> Result<Vec<(renditions::SubtitleTrack, Made)>> {
+) -> Result<Vec<(renditions::SubtitleTrack, Made, media::subtitles::Subtitles)>> {
     let mut out = Vec::new();
     for t in renditions::subtitle_tracks(inputs)? {
         let subs = media::subtitles::read(&t.input, t.stream, muxed_audio)?;
@@ -1435,7 +1453,7 @@ fn package_subtitles(
             records,
             audio: None,
         };
-        out.push((t, made));
+        out.push((t, made, subs));
     }
     Ok(out)
 }
@@ -1460,6 +1478,50 @@ fn write_media_playlist(
     };
     media.version = media.required_version().max(3);
     fsutil::write_file(&rdir.join("index.m3u8"), media.write().as_bytes())
+}
+
+/// The sidecar file of each subtitle rendition for the MPD.
+const SIDECAR: &str = "subs.vtt";
+
+/// Writes each subtitle rendition's cues as one WebVTT file beside its
+/// segments (`webvtt::sidecar_text`) and returns the MPD's text tracks.
+/// Cue times count from the first video keyframe, the first video
+/// segment's record start; the MPD's Period starts at media time zero with
+/// no presentationTimeOffset, where that keyframe is at the video track's
+/// first earliest presentation time (`dashtime`): the cues move by the
+/// difference, so they show with the frames they showed with.
+fn dash_subtitles(
+    dir: &Path,
+    manifest: &Manifest,
+    times: &[Option<dashtime::TrackTimes>],
+    cues: &[(String, Option<String>, media::subtitles::Subtitles)],
+) -> Result<Vec<dash::TextTrack>> {
+    let video = manifest
+        .renditions
+        .iter()
+        .zip(times)
+        .find(|(r, _)| r.kind.is_none());
+    let shift = match video {
+        Some((r, Some(t))) => match (t.segments.first(), r.segments.first()) {
+            (Some(&(ept, _)), Some(s)) => ept as f64 / f64::from(t.timescale) - s.start,
+            _ => 0.0,
+        },
+        _ => 0.0,
+    };
+    let mut out = Vec::new();
+    for (name, language, subs) in cues {
+        let text = webvtt::sidecar_text(&subs.cues, shift);
+        let uri = format!("{name}/{SIDECAR}");
+        fsutil::write_file(&dir.join(&uri), text.as_bytes())?;
+        let duration = manifest.source.duration.max(1e-3);
+        out.push(dash::TextTrack {
+            name: name.clone(),
+            language: language.clone(),
+            uri,
+            bandwidth: (text.len() as f64 * 8.0 / duration).ceil() as u64,
+        });
+    }
+    Ok(out)
 }
 
 /// Each rendition's CMAF track times for the MPD (`dashtime`); none for

@@ -55,6 +55,24 @@ pub(crate) fn segment_text(cues: &[Cue], mpegts: i64, start: f64, end: f64) -> S
     o
 }
 
+/// The whole track as one WebVTT file for DASH (a sidecar named by the
+/// MPD's `BaseURL`, DASH-IF IOP 6.4.5): every cue once, its times moved by
+/// `shift` seconds onto the MPD's presentation timeline, no
+/// X-TIMESTAMP-MAP (an HLS header; DASH times a sidecar from the Period's
+/// start).
+pub(crate) fn sidecar_text(cues: &[Cue], shift: f64) -> String {
+    let mut o = String::from("WEBVTT\n");
+    for c in cues {
+        o.push_str(&format!(
+            "\n{} --> {}\n{}\n",
+            timestamp(c.start + shift),
+            timestamp(c.end + shift),
+            escape(&c.text)
+        ));
+    }
+    o
+}
+
 /// Writes rendition `name`'s segments into `root/name`, one per segment of
 /// `video` (the first video rendition's), and returns their records and
 /// playlist entries. Key periods and scenes are the video's, with no key.
@@ -128,5 +146,10 @@ mod tests {
         );
         assert_eq!(timestamp(3723.0456), "01:02:03.046");
         assert_eq!(segment_text(&cues, 0, 4.0, 6.0).matches("-->").count(), 0);
+        assert_eq!(
+            sidecar_text(&cues, 0.08),
+            "WEBVTT\n\n00:00:00.580 --> 00:00:02.580\na &lt;b&gt; &amp; c\n\n\
+             00:00:03.080 --> 00:00:03.580\nsecond\nline\n"
+        );
     }
 }

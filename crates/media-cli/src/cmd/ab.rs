@@ -41,6 +41,24 @@ pub fn b_iv(kid: &str, sequence: u64) -> [u8; 16] {
     h.finalize()[..16].try_into().expect("16 bytes")
 }
 
+/// An I-frame playlist naming variant a's segments, as the base playlist
+/// does: the a twins are the package's own bytes, so every range (and a TS
+/// map's range of the first segment) still lies where it was. Variant b's
+/// keyframes are not listed: trick play shows a's pictures, which carry the
+/// a marks of their segments.
+fn rename_iframe_uris(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 256);
+    for l in text.lines() {
+        if l.starts_with("#EXT-X-MAP:") || (!l.starts_with('#') && !l.trim().is_empty()) {
+            out.push_str(&l.replace(".ts", ".a.ts"));
+        } else {
+            out.push_str(l);
+        }
+        out.push('\n');
+    }
+    out
+}
+
 fn sha256_hex(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
 }
@@ -229,6 +247,15 @@ pub fn run(a: PackageArgs, wm: &Path, p: &Printer) -> anyhow::Result<Status> {
         s.uri = s.uri.replace(".ts", ".a.ts");
     }
     shieldpack_core::fsutil::write_atomic(&pl_path, pl.write().as_bytes(), 0o644, true)?;
+    // A clear package has an I-frame playlist beside it, whose ranges lie
+    // in the files now named variant a. (CMAF A/B packages cannot be made
+    // yet: FFmpeg writes no CMAF from the marked MPEG-TS encodes.)
+    let iframes = pl_path.with_file_name(package::iframes::PLAYLIST);
+    if iframes.is_file() {
+        let text = std::fs::read_to_string(&iframes).at(&iframes)?;
+        let renamed = rename_iframe_uris(&text);
+        shieldpack_core::fsutil::write_atomic(&iframes, renamed.as_bytes(), 0o644, true)?;
+    }
     m.source.file = source_name;
     let man_path = pkg_a.join("manifest.json");
     shieldpack_core::fsutil::write_atomic(&man_path, m.to_json().as_bytes(), 0o644, true)?;
