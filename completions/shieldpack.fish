@@ -424,7 +424,8 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand serve" -s V -l ver
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and not __fish_seen_subcommand_from variant verify-url help" -l session -d 'Session ids to write playlists for' -r
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and not __fish_seen_subcommand_from variant verify-url help" -l sessions -d 'A file of session ids, one a line' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and not __fish_seen_subcommand_from variant verify-url help" -s o -l output -d 'The folder to write one playlist per session into (ID.m3u8)' -r -F
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and not __fish_seen_subcommand_from variant verify-url help" -l wm-key -d 'The watermark key given to `package --ab-watermark` (the code is derived from it)' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and not __fish_seen_subcommand_from variant verify-url help" -l wm-key -d 'The watermark key given to `package --ab-watermark` (the code is derived from it). Default: the code sealed in the package (session-code.age), opened with -i' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and not __fish_seen_subcommand_from variant verify-url help" -s i -l identity -d 'The identity that opens the package\'s keyring, to open the code sealed in the package; repeatable. Default: the file named by SHIELDPACK_IDENTITY' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and not __fish_seen_subcommand_from variant verify-url help" -l base-url -d 'Where the package is served: URIs are written as BASE + the path in the package (default: the package\'s path relative to DIR)' -r
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and not __fish_seen_subcommand_from variant verify-url help" -l sign-key -d 'Sign every segment and key URI with this HMAC key (32 to 128 hex digits); needs --base-url naming the served path (/path/ or https://host/path/)' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and not __fish_seen_subcommand_from variant verify-url help" -l expires -d 'How long signed URIs stay valid (e.g. 2m, 90s, 1h)' -r
@@ -445,7 +446,8 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and not _
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and not __fish_seen_subcommand_from variant verify-url help" -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and __fish_seen_subcommand_from variant" -l session -d 'The session id' -r
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and __fish_seen_subcommand_from variant" -l segment -d 'The segment index (0 is the first segment of the playlist)' -r
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and __fish_seen_subcommand_from variant" -l wm-key -d 'The watermark key given to `package --ab-watermark`' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and __fish_seen_subcommand_from variant" -l wm-key -d 'The watermark key given to `package --ab-watermark`. Default: the code sealed in the package, opened with -i' -r -F
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and __fish_seen_subcommand_from variant" -s i -l identity -d 'The identity that opens the package\'s keyring; repeatable. Default: the file named by SHIELDPACK_IDENTITY' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand session; and __fish_seen_subcommand_from variant" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
 always\t''
 never\t''"

@@ -131,6 +131,15 @@ impl AbPackage {
             .map(|k| k.cloned())
             .collect();
         let mut out = self.playlist.clone();
+        // CMAF: the one init segment both variants share.
+        if let Some(map) = out.map.take() {
+            let abs = map.contains("://") || map.starts_with('/');
+            out.map = Some(signed(if abs {
+                map
+            } else {
+                format!("{base}{dir}{map}")
+            }));
+        }
         let mut cs = code.session(id);
         for (i, (seg, key)) in out.segments.iter_mut().zip(keys).enumerate() {
             let rec = &self.rendition().segments[i];
@@ -146,7 +155,11 @@ impl AbPackage {
                     )
                 })?;
             seg.uri = signed(format!("{base}{}", var.uri));
+            // Common encryption (CMAF cenc/cbcs) keeps IVs in the segments:
+            // the key lines stay where the package has them.
+            let had_line = seg.key.is_some();
             seg.key = match key {
+                Some(_) if var.iv.is_none() && !had_line => None,
                 Some(mut k) if k.uri.is_some() => {
                     let u = k.uri.take().unwrap_or_default();
                     let abs = u.contains("://") || u.starts_with('/');
