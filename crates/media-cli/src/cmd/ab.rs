@@ -4,11 +4,14 @@
 //! segment of each marked with its own payload (variant, segment index, keyed
 //! check: `shieldpack_session::code`), with IDRs forced on the segment grid.
 //! Variant a is packaged by the ordinary pipeline (keys, periods, IVs,
-//! playlists, manifest) and variant b clear with the same cut plan; the b
-//! segments are then encrypted with the very key of their a twin and an IV of
-//! their own (see `b_iv`), renamed `seg_NNNNN.a.ts` / `.b.ts`, and the manifest
-//! records both. Everything happens in a work folder beside OUTDIR, renamed
-//! into place only when whole.
+//! playlists, manifest; TS or CMAF) and variant b clear with the same cut
+//! plan; the b segments are then encrypted with the very key of their a twin
+//! and IVs of their own (`shieldpack_package::ab` says which), renamed
+//! `seg_NNNNN.a.ts` / `.b.ts` (`.m4s` for CMAF, under a's one init segment),
+//! the manifest records both, BANDWIDTH counts the larger, and the code
+//! secret is sealed into the package for `session` (`shieldpack_session::
+//! sealed`). Everything happens in a work folder beside OUTDIR, renamed into
+//! place only when whole.
 
 use std::path::{Path, PathBuf};
 
@@ -27,20 +30,6 @@ use shieldpack_session::{CodeKey, Variant};
 use shieldpack_watermark::ab::{transcode_ab, AbSettings};
 use shieldpack_watermark::WmKey;
 
-/// The IV of variant b of a segment. The a twin keeps the pipeline's IV (the
-/// sequence number, or the keyring-derived IV), so b must differ under the
-/// same key: `SHA-256("shieldpack/v1/ab-iv" || KID hex || "b" || be64(sequence))`,
-/// first 16 bytes. The variant is in the input, and a 128-bit hash output
-/// meets a sequence IV (eight zero bytes first) or an HKDF IV with chance 2^-128.
-pub fn b_iv(kid: &str, sequence: u64) -> [u8; 16] {
-    let mut h = Sha256::new();
-    h.update(b"shieldpack/v1/ab-iv");
-    h.update(kid.as_bytes());
-    h.update(b"b");
-    h.update(sequence.to_be_bytes());
-    h.finalize()[..16].try_into().expect("16 bytes")
-}
-
 fn sha256_hex(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
 }
@@ -53,6 +42,13 @@ pub fn run(a: PackageArgs, wm: &Path, p: &Printer) -> anyhow::Result<Status> {
         return Err(Error::arg(
             "--ab-watermark does not take --policy yet",
             "package the A/B title without a policy (scene cuts would leave the segment grid)",
+        )
+        .into());
+    }
+    if o.dash {
+        return Err(Error::arg(
+            "--ab-watermark does not take --dash: a session's variants are chosen in its HLS playlist",
+            "package the A/B title without --dash, and give each session `shieldpack session` playlists",
         )
         .into());
     }
@@ -97,7 +93,15 @@ pub fn run(a: PackageArgs, wm: &Path, p: &Printer) -> anyhow::Result<Status> {
         .prefix(".shieldpack-ab-")
         .tempdir_in(&parent)
         .at(&parent)?;
-    let (va, vb) = (work.path().join("a.ts"), work.path().join("b.ts"));
+    // CMAF's writer takes avcC-style (MP4) input, not Annex B.
+    let mezz = match o.format {
+        shieldpack_media::format::Container::Ts => "ts",
+        shieldpack_media::format::Container::Cmaf => "mp4",
+    };
+    let (va, vb) = (
+        work.path().join(format!("a.{mezz}")),
+        work.path().join(format!("b.{mezz}")),
+    );
     let bar = p.progress(1, "marking a/b");
     let report = transcode_ab(
         &o.input,
@@ -173,22 +177,52 @@ pub fn run(a: PackageArgs, wm: &Path, p: &Printer) -> anyhow::Result<Status> {
         )
         .into());
     }
-    for (x, y) in ra.segments.iter_mut().zip(&rb.segments) {
+    let ext = format!(".{}", o.format.extension());
+    let (a_ext, b_ext) = (format!(".a{ext}"), format!(".b{ext}"));
+    let rdir = match ra.playlist.rsplit_once('/') {
+        Some((d, _)) => d.to_string(),
+        None => String::new(),
+    };
+    // CMAF under cenc/cbcs: b's samples under a's init segment (see
+    // `shieldpack_package::ab` for why its IVs differ from a's).
+    let common_b = match keyring.as_ref() {
+        Some(kr) if o.format == shieldpack_media::format::Container::Cmaf => {
+            package::ab::CommonB::new(
+                o.scheme,
+                &pkg_a.join(&rdir).join("init.mp4"),
+                &pkg_b.join(&rdir).join("init.mp4"),
+                kr,
+                &m.content_id,
+            )?
+        }
+        _ => None,
+    };
+    for (j, (x, y)) in ra.segments.iter_mut().zip(&rb.segments).enumerate() {
         let a_old = pkg_a.join(&x.uri);
-        let a_uri = x.uri.replace(".ts", ".a.ts");
-        let b_uri = x.uri.replace(".ts", ".b.ts");
+        let a_uri = x.uri.replace(&ext, &a_ext);
+        let b_uri = x.uri.replace(&ext, &b_ext);
         std::fs::rename(&a_old, pkg_a.join(&a_uri)).at(&a_old)?;
         let b_src = pkg_b.join(&y.uri);
         let mut bytes = std::fs::read(&b_src).at(&b_src)?;
         let (a_iv, b_ivhex) = match (&x.kid, keyring.as_ref()) {
             (Some(kid), Some(kr)) => {
                 let key = kr.scoped_content_key(&m.content_id, x.generation, x.period, track);
-                let iv = b_iv(kid, x.sequence);
-                shieldpack_core::crypto::encrypt_in_place(&mut bytes, &key, &iv);
-                let a_iv = x.iv.clone().unwrap_or_else(|| {
-                    hex::encode(shieldpack_core::crypto::sequence_iv(x.sequence))
-                });
-                (Some(a_iv), Some(hex::encode(iv)))
+                match &common_b {
+                    Some(cb) => {
+                        let kid_bytes = kr.scoped_kid(&m.content_id, x.generation, x.period, track);
+                        bytes = cb.encrypt(&b_src, &bytes, &key, kid_bytes, j as u64)?;
+                        // The IVs are in each segment's senc / seig.
+                        (None, None)
+                    }
+                    None => {
+                        let iv = package::ab::b_iv(kid, x.sequence);
+                        shieldpack_core::crypto::encrypt_in_place(&mut bytes, &key, &iv);
+                        let a_iv = x.iv.clone().unwrap_or_else(|| {
+                            hex::encode(shieldpack_core::crypto::sequence_iv(x.sequence))
+                        });
+                        (Some(a_iv), Some(hex::encode(iv)))
+                    }
+                }
             }
             _ => (None, None),
         };
@@ -219,10 +253,25 @@ pub fn run(a: PackageArgs, wm: &Path, p: &Printer) -> anyhow::Result<Status> {
         Error::invalid_file(&pl_path, format!("invalid playlist: {e}"), "package again")
     })?;
     for s in &mut pl.segments {
-        s.uri = s.uri.replace(".ts", ".a.ts");
+        s.uri = s.uri.replace(&ext, &a_ext);
     }
     shieldpack_core::fsutil::write_atomic(&pl_path, pl.write().as_bytes(), 0o644, true)?;
     m.source.file = source_name;
+    // A session may get either variant: BANDWIDTH counts the larger.
+    package::ab::restate_bandwidth(&pkg_a, &mut m.renditions)?;
+    if let Some(kr) = keyring.as_ref() {
+        // What `session PKG` needs without the watermark key, sealed to the
+        // keyring's recipients (`shieldpack_session::sealed`).
+        let recipients = kr
+            .file
+            .recipients
+            .iter()
+            .map(|r| shieldpack_core::keys::agewrap::Recipient::parse(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let sealed = shieldpack_session::sealed::seal(&code, &recipients)?;
+        let path = pkg_a.join(shieldpack_session::sealed::FILE);
+        shieldpack_core::fsutil::write_atomic(&path, &sealed, 0o644, true)?;
+    }
     let man_path = pkg_a.join("manifest.json");
     shieldpack_core::fsutil::write_atomic(&man_path, m.to_json().as_bytes(), 0o644, true)?;
     if final_out.exists() {

@@ -1,0 +1,189 @@
+//! The package side of `package --ab-watermark`: variant b of a segment,
+//! encrypted under the key of its a twin with IVs a never uses, for TS and
+//! CMAF, and the master playlist's BANDWIDTH over the larger of the two.
+//!
+//! No (key, IV) pair covers two plaintexts (ISO/IEC 23001-7 and RFC 8216
+//! leave IV uniqueness to the packager):
+//! - whole-segment AES-128 (ts, and cmaf `--scheme aes-128`): b's IV is
+//!   `b_iv`, a hash of the KID, "b" and the sequence; a keeps the sequence
+//!   number or the keyring-derived IV.
+//! - cenc (AES-CTR): a's sample IVs are `sequence << 24 | sample` with the
+//!   sequence below 2^39 (`shieldpack_mp4::cenc::sample_iv` takes it below
+//!   2^40); b's use sequence + 2^39 (`B_CENC_SEQUENCE`), so bit 63 of every b
+//!   IV is set and of every a IV clear.
+//! - cbcs: one constant IV per title for a (in `tenc`); b's fragments carry
+//!   their own constant IV in a `seig` sample group (23001-7 6), derived
+//!   from the keyring under a sequence number no segment has.
+
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use shieldpack_core::error::{Error, Result};
+use shieldpack_core::hls::{bandwidth, MasterPlaylist};
+use shieldpack_core::keys::Keyring;
+use shieldpack_core::manifest::Rendition;
+use shieldpack_mp4 as mp4;
+
+use crate::cmaf::{self, Scheme};
+
+/// Added to a cenc segment's sequence number for its b variant's sample IVs.
+pub const B_CENC_SEQUENCE: u64 = 1 << 39;
+
+/// The IV of variant b of a segment under whole-segment AES-128:
+/// `SHA-256("shieldpack/v1/ab-iv" || KID hex || "b" || be64(sequence))`,
+/// first 16 bytes. A 128-bit hash output meets a sequence IV (eight zero
+/// bytes first) or an HKDF IV with chance 2^-128.
+pub fn b_iv(kid: &str, sequence: u64) -> [u8; 16] {
+    let mut h = Sha256::new();
+    h.update(b"shieldpack/v1/ab-iv");
+    h.update(kid.as_bytes());
+    h.update(b"b");
+    h.update(sequence.to_be_bytes());
+    h.finalize()[..16].try_into().expect("16 bytes")
+}
+
+/// cbcs's constant IV for variant b: derived like a's (`Event::Init` in
+/// lib.rs, sequence `u64::MAX`) under sequence `u64::MAX - 1`, which no
+/// segment has either.
+pub fn b_constant_iv(kr: &Keyring, content_id: &str) -> [u8; 16] {
+    kr.iv(
+        content_id,
+        kr.generation_for(content_id, 0),
+        0,
+        u64::MAX - 1,
+    )
+}
+
+/// Encrypts variant b's segments of one CMAF rendition under common
+/// encryption, with the protected init segment variant a's playlist maps.
+pub struct CommonB {
+    init: mp4::InitSegment,
+    scheme: mp4::cenc::Scheme,
+    constant_iv: [u8; 16],
+}
+
+impl CommonB {
+    /// For `scheme` (`None` when it does not encrypt samples): a's protected
+    /// `a_init` and b's clear `b_init`, which must describe the same streams
+    /// (same codec configurations), since one EXT-X-MAP serves both.
+    pub fn new(
+        scheme: Scheme,
+        a_init: &Path,
+        b_init: &Path,
+        kr: &Keyring,
+        content_id: &str,
+    ) -> Result<Option<Self>> {
+        let Some(common) = scheme.common() else {
+            return Ok(None);
+        };
+        let read = |p: &Path| -> Result<mp4::InitSegment> {
+            let bytes = std::fs::read(p).map_err(|e| Error::io(p, e))?;
+            mp4::InitSegment::parse(&bytes).map_err(|e| {
+                Error::invalid_file(p, format!("the init segment: {e}"), "package again")
+            })
+        };
+        let (ia, ib) = (read(a_init)?, read(b_init)?);
+        let configs = |i: &mp4::InitSegment| -> Vec<Option<Vec<u8>>> {
+            i.moov
+                .traks
+                .iter()
+                .flat_map(|t| {
+                    let e = t.entry();
+                    [b"avcC", b"hvcC", b"esds"]
+                        .map(|c| e.and_then(|e| e.config(c)).map(|b| b.body.clone()))
+                })
+                .collect()
+        };
+        if configs(&ia) != configs(&ib) {
+            return Err(Error::invalid_file(
+                b_init,
+                "the a and b encodes have different codec configurations, so one init segment cannot serve both",
+                "report this with the input's ffprobe output",
+            ));
+        }
+        Ok(Some(CommonB {
+            init: ia,
+            scheme: common,
+            constant_iv: b_constant_iv(kr, content_id),
+        }))
+    }
+
+    /// Variant b of segment `sequence`, clear in `clear`, encrypted under
+    /// `key` / `kid`.
+    pub fn encrypt(
+        &self,
+        path: &Path,
+        clear: &[u8],
+        key: &Zeroizing<[u8; 16]>,
+        kid: [u8; 16],
+        sequence: u64,
+    ) -> Result<Vec<u8>> {
+        if sequence >= B_CENC_SEQUENCE {
+            return Err(Error::invalid_file(
+                path,
+                format!("segment number {sequence} is too large for distinct a and b IVs"),
+                "package shorter titles",
+            ));
+        }
+        let k = cmaf::SampleKey {
+            key: key.clone(),
+            kid,
+            constant_iv: self.constant_iv,
+        };
+        let seq = match self.scheme {
+            mp4::cenc::Scheme::Cenc => sequence + B_CENC_SEQUENCE,
+            mp4::cenc::Scheme::Cbcs => sequence,
+        };
+        cmaf::encrypt_segment(path, clear, &self.init, self.scheme, &k, seq)
+    }
+}
+
+/// The rendition's peak and average bit rate with every segment counted at
+/// the larger of its variants (a session may get either), as its
+/// EXT-X-STREAM-INF must say (RFC 8216 4.3.4.2).
+pub fn rates(r: &Rendition) -> (u64, u64) {
+    let sizes: Vec<(f64, u64)> = r
+        .segments
+        .iter()
+        .map(|s| {
+            (
+                s.duration,
+                s.variants.iter().map(|v| v.size).fold(s.size, u64::max),
+            )
+        })
+        .collect();
+    let target = bandwidth::target_duration(r.segments.iter().map(|s| s.duration));
+    (
+        bandwidth::peak_bandwidth(&sizes, target),
+        bandwidth::average_bandwidth(&sizes),
+    )
+}
+
+/// Sets the A/B renditions' bandwidths in `renditions` and in the master
+/// playlist of the package in `dir`.
+pub fn restate_bandwidth(dir: &Path, renditions: &mut [Rendition]) -> Result<()> {
+    let path = dir.join("master.m3u8");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let mut master = MasterPlaylist::parse(&text).map_err(|e| {
+        Error::invalid_file(
+            &path,
+            format!("invalid master playlist: {e}"),
+            "package again",
+        )
+    })?;
+    for r in renditions
+        .iter_mut()
+        .filter(|r| r.segments.iter().any(|s| !s.variants.is_empty()))
+    {
+        let (peak, average) = rates(r);
+        r.bandwidth = peak;
+        r.average_bandwidth = average;
+        for v in master.variants.iter_mut().filter(|v| v.uri == r.playlist) {
+            v.bandwidth = peak;
+            v.average_bandwidth = Some(average);
+        }
+    }
+    shieldpack_core::fsutil::write_atomic(&path, master.write().as_bytes(), 0o644, true)
+}
