@@ -877,11 +877,8 @@ fn ffmpeg_decrypts(t: &TestDir, init: &[u8], seg: &Path, key: &str) -> (usize, S
     (frames.len(), md5s, out.status.success())
 }
 
-#[test]
-fn ab_cmaf_package_decrypts_in_ffmpeg_both_variants_and_a_session_plays_in_shaka() {
-    let f = fixture();
-    let t = TestDir::new();
-    // 8 s of the fixture's title, 2 s segments: 4 segments of 48 frames.
+/// 8 s of the fixture's title (192 frames), to cut in 2 s segments.
+fn short_title(f: &Fixture, t: &TestDir) -> PathBuf {
     let short = t.join("short.mp4");
     run_ok(
         ffmpeg()
@@ -900,6 +897,14 @@ fn ab_cmaf_package_decrypts_in_ffmpeg_both_variants_and_a_session_plays_in_shaka
             .args(["-preset", "veryfast", "-c:a", "aac"])
             .arg(&short),
     );
+    short
+}
+
+#[test]
+fn ab_cmaf_package_decrypts_in_ffmpeg_both_variants_and_a_session_plays_in_shaka() {
+    let f = fixture();
+    let t = TestDir::new();
+    let short = short_title(f, &t);
     let keyring = new_keyring(&t);
     let identity = keyring.with_extension("json.identity");
     for scheme in ["cenc", "cbcs"] {
@@ -1029,5 +1034,134 @@ fn ab_cmaf_package_decrypts_in_ffmpeg_both_variants_and_a_session_plays_in_shaka
         for seg in pl.lines().filter(|l| l.ends_with(".m4s")) {
             assert!(got.iter().any(|r| r == seg), "{seg} not fetched: {got:?}");
         }
+    }
+}
+
+#[test]
+fn ab_ladder_marks_every_video_rung_twice_audio_once_and_a_session_master_plays_in_hlsjs() {
+    let f = fixture();
+    let t = TestDir::new();
+    let short = short_title(f, &t);
+    let keyring = new_keyring(&t);
+    let pkg = t.join("pkg");
+    run_ok(shieldpack().args([
+        "package",
+        s(&short),
+        "-o",
+        s(&pkg),
+        "--keyring",
+        s(&keyring),
+        "--segment-duration",
+        "2",
+        "--ladder",
+        "360p:800k,240p:400k",
+        "--ab-watermark",
+        s(&f.wm_key),
+        "--content-id",
+        "ab-ladder",
+    ]));
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(pkg.join("manifest.json")).unwrap()).unwrap();
+    let mut video = Vec::new();
+    for r in m["renditions"].as_array().unwrap() {
+        let name = r["name"].as_str().unwrap().to_string();
+        let segs = r["segments"].as_array().unwrap();
+        assert_eq!(segs.len(), 4, "{name}");
+        if r["kind"] == "audio" {
+            assert!(segs.iter().all(|s| s.get("variants").is_none()), "{name}");
+        } else {
+            assert!(
+                segs.iter()
+                    .all(|s| s["variants"].as_array().unwrap().len() == 2),
+                "{name}"
+            );
+            video.push(name);
+        }
+    }
+    assert_eq!(video, ["360p", "240p"]);
+    let keys = t.join("keys");
+    export_key_files(&keyring, &pkg, &keys);
+    let v = stdout_json(&run_ok(shieldpack().args([
+        "--json",
+        "verify",
+        s(&pkg),
+        "--keys",
+        s(&keys),
+    ])));
+    assert_eq!(v["defects"], serde_json::json!([]), "{v}");
+    // 2 video rungs x 4 segments x 2 variants, and 4 audio segments
+    assert_eq!(v["segments_decrypted"], 20, "{v}");
+    assert_eq!(v["video_frames"], 2 * 2 * 192, "{v}");
+
+    // Session playlists: a master over one media playlist per rendition,
+    // every rung following the one codeword.
+    let sdir = t.join("s");
+    let ids: Vec<String> = (0..16).map(|i| format!("viewer-{i}")).collect();
+    run_ok(
+        shieldpack()
+            .args([
+                "session",
+                s(&pkg),
+                "-o",
+                s(&sdir),
+                "--base-url",
+                "/pkg/",
+                "--session",
+            ])
+            .args(&ids)
+            .env(
+                "SHIELDPACK_IDENTITY",
+                keyring.with_extension("json.identity"),
+            ),
+    );
+    let letters = |id: &str, rung: &str| -> String {
+        std::fs::read_to_string(sdir.join(id).join(format!("{rung}.m3u8")))
+            .unwrap()
+            .lines()
+            .filter(|l| l.ends_with(".ts"))
+            .map(|l| if l.ends_with(".b.ts") { 'b' } else { 'a' })
+            .collect()
+    };
+    let id = ids
+        .iter()
+        .find(|id| {
+            let w = letters(id, "360p");
+            w.contains('a') && w.contains('b')
+        })
+        .expect("a session with both variants among 16");
+    for id in &ids {
+        assert_eq!(letters(id, "360p"), letters(id, "240p"), "{id}");
+    }
+    let master = std::fs::read_to_string(sdir.join(format!("{id}.m3u8"))).unwrap();
+    assert!(
+        master.contains(&format!("{id}/360p.m3u8")) && master.contains(&format!("{id}/240p.m3u8")),
+        "{master}"
+    );
+    assert!(
+        master.contains(&format!("URI=\"{id}/audio-und.m3u8\"")),
+        "{master}"
+    );
+    for name in ["360p", "240p", "audio-und"] {
+        let served = pkg.join(name).join("keys");
+        std::fs::create_dir_all(&served).unwrap();
+        for k in std::fs::read_dir(&keys).unwrap() {
+            let k = k.unwrap().path();
+            std::fs::copy(&k, served.join(k.file_name().unwrap())).unwrap();
+        }
+    }
+    let server = HttpServer::serve(t.path());
+    let v = play_in_browser(&server.url(&format!("s/{id}.m3u8")));
+    assert_eq!(v["ended"], true, "did not play to the end: {v}");
+    assert_eq!(fatal_errors(&v), Vec::<serde_json::Value>::new(), "{v}");
+    // whatever rung it played, it fetched the session's variants only
+    let want = letters(id, "360p");
+    for r in server
+        .requests()
+        .iter()
+        .filter(|r| r.ends_with(".ts") && !r.contains("audio"))
+    {
+        let i: usize = r.rsplit("seg_").next().unwrap()[..5].parse().unwrap();
+        let got = if r.ends_with(".b.ts") { 'b' } else { 'a' };
+        assert_eq!(got, want.as_bytes()[i] as char, "{r}");
     }
 }

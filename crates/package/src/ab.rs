@@ -23,7 +23,7 @@ use zeroize::Zeroizing;
 use shieldpack_core::error::{Error, Result};
 use shieldpack_core::hls::{bandwidth, MasterPlaylist};
 use shieldpack_core::keys::Keyring;
-use shieldpack_core::manifest::Rendition;
+use shieldpack_core::manifest::{Rendition, SegmentRecord};
 use shieldpack_mp4 as mp4;
 
 use crate::cmaf::{self, Scheme};
@@ -144,16 +144,13 @@ impl CommonB {
 /// the larger of its variants (a session may get either), as its
 /// EXT-X-STREAM-INF must say (RFC 8216 4.3.4.2).
 pub fn rates(r: &Rendition) -> (u64, u64) {
-    let sizes: Vec<(f64, u64)> = r
-        .segments
-        .iter()
-        .map(|s| {
-            (
-                s.duration,
-                s.variants.iter().map(|v| v.size).fold(s.size, u64::max),
-            )
-        })
-        .collect();
+    rates_of(r, |s| {
+        s.variants.iter().map(|v| v.size).fold(s.size, u64::max)
+    })
+}
+
+fn rates_of(r: &Rendition, size: impl Fn(&SegmentRecord) -> u64) -> (u64, u64) {
+    let sizes: Vec<(f64, u64)> = r.segments.iter().map(|s| (s.duration, size(s))).collect();
     let target = bandwidth::target_duration(r.segments.iter().map(|s| s.duration));
     (
         bandwidth::peak_bandwidth(&sizes, target),
@@ -178,11 +175,15 @@ pub fn restate_bandwidth(dir: &Path, renditions: &mut [Rendition]) -> Result<()>
         .filter(|r| r.segments.iter().any(|s| !s.variants.is_empty()))
     {
         let (peak, average) = rates(r);
+        // What the packager wrote less a's own rates: an audio group's.
+        let (a_peak, a_average) = rates_of(r, |s| s.size);
         r.bandwidth = peak;
         r.average_bandwidth = average;
         for v in master.variants.iter_mut().filter(|v| v.uri == r.playlist) {
-            v.bandwidth = peak;
-            v.average_bandwidth = Some(average);
+            v.bandwidth = v.bandwidth.saturating_sub(a_peak) + peak;
+            v.average_bandwidth = v
+                .average_bandwidth
+                .map(|x| x.saturating_sub(a_average) + average);
         }
     }
     shieldpack_core::fsutil::write_atomic(&path, master.write().as_bytes(), 0o644, true)

@@ -124,10 +124,16 @@ fn make(a: SessionMakeArgs, p: &Printer) -> anyhow::Result<Status> {
     };
     let mut written = 0usize;
     for id in &ids {
-        let text = package.session_playlist(&code, id, &base, signing.as_ref(), id)?;
-        let path: PathBuf = out.join(format!("{id}.m3u8"));
-        shieldpack_core::fsutil::write_atomic(&path, text.as_bytes(), 0o644, a.force)
-            .with_context(|| format!("writing the playlist of session {id}"))?;
+        let files = package.session_files(&code, id, &base, signing.as_ref(), id)?;
+        for (rel, text) in &files {
+            let path = out.join(rel);
+            if let Some(d) = path.parent() {
+                std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+            }
+            shieldpack_core::fsutil::write_atomic(&path, text.as_bytes(), 0o644, a.force)
+                .with_context(|| format!("writing the playlists of session {id}"))?;
+        }
+        let path: PathBuf = out.join(&files[0].0);
         written += 1;
         if p.json {
             p.json_value(&json!({

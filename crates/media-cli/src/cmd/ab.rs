@@ -74,6 +74,18 @@ pub fn run(a: PackageArgs, wm: &Path, p: &Printer) -> anyhow::Result<Status> {
         }
         .into());
     }
+    if let Some(more) = o.more_inputs.first() {
+        return Err(Error::arg(
+            format!(
+                "--ab-watermark re-encodes its renditions from one source, and {} is a second input",
+                more.display()
+            ),
+            "give the one mezzanine with --ladder SPEC for several renditions",
+        )
+        .into());
+    }
+    let ladder: Option<shieldpack_core::ladder::LadderSpec> =
+        a.ladder.as_deref().map(str::parse).transpose()?;
     let wm_key = WmKey::load(wm)?;
     let code = CodeKey::load_wm_key(wm)?;
     let keyring = match (&a.keyring, a.flags.clear) {
@@ -134,128 +146,152 @@ pub fn run(a: PackageArgs, wm: &Path, p: &Printer) -> anyhow::Result<Status> {
     ob.input = vb;
     ob.output = pkg_b.clone();
     ob.reuse_content_id = true;
-    let bar = p.progress(1, "packaging a");
-    let outcome = package::package(&o, keyring.as_ref(), &bar);
-    bar.finish_and_clear();
-    let outcome = outcome?;
-    let bar = p.progress(1, "packaging b");
-    let outcome_b = package::package(&ob, None, &bar);
-    bar.finish_and_clear();
-    let outcome_b = outcome_b?;
+    // With --ladder each marked encode is transcoded into the same rungs
+    // with keyframes at the same cuts: every video rendition gets a and b.
+    let pack = |o: &package::Options, kr: Option<&shieldpack_core::keys::Keyring>, what: &str| {
+        let bar = p.progress(1, what);
+        let r = match &ladder {
+            Some(spec) => super::ladder::run(o, spec, kr, &bar, p),
+            None => package::package(o, kr, &bar),
+        };
+        bar.finish_and_clear();
+        r
+    };
+    let outcome = pack(&o, keyring.as_ref(), "packaging a")?;
+    let outcome_b = pack(&ob, None, "packaging b")?;
     for w in &outcome.warnings {
         p.warn(w);
     }
     let mut m: Manifest = outcome.manifest;
     let mb = &outcome_b.manifest;
-    if m.renditions.len() != 1 || mb.renditions.len() != 1 {
-        return Err(Error::arg(
-            "--ab-watermark packages one rendition",
-            "package a single input",
-        )
-        .into());
-    }
     let scope = m.key_scope;
-    let (ra, rb) = (&mut m.renditions[0], &mb.renditions[0]);
-    // Under `--key-scope track-type` the rendition's track type's key.
-    let track = ra.track_type.filter(|_| !scope.is_period());
-    let grid_ok = ra.segments.len() == rb.segments.len()
-        && ra
-            .segments
-            .iter()
-            .zip(&rb.segments)
-            .enumerate()
-            .all(|(j, (x, y))| {
-                (x.start - y.start).abs() < 1e-3
-                    && (x.duration - y.duration).abs() < 1e-3
-                    && (x.start - ra.segments[0].start - j as f64 * o.segment_duration).abs() < 0.5
-            });
-    if !grid_ok {
-        return Err(Error::invalid_file(
-            &final_out,
-            "the a and b encodes were not cut on the same segment grid",
-            "report this with the input's ffprobe output; meanwhile try another --segment-duration",
-        )
-        .into());
-    }
+    let content_id = m.content_id.clone();
     let ext = format!(".{}", o.format.extension());
     let (a_ext, b_ext) = (format!(".a{ext}"), format!(".b{ext}"));
-    let rdir = match ra.playlist.rsplit_once('/') {
-        Some((d, _)) => d.to_string(),
-        None => String::new(),
-    };
-    // CMAF under cenc/cbcs: b's samples under a's init segment (see
-    // `shieldpack_package::ab` for why its IVs differ from a's).
-    let common_b = match keyring.as_ref() {
-        Some(kr) if o.format == shieldpack_media::format::Container::Cmaf => {
-            package::ab::CommonB::new(
-                o.scheme,
-                &pkg_a.join(&rdir).join("init.mp4"),
-                &pkg_b.join(&rdir).join("init.mp4"),
-                kr,
-                &m.content_id,
-            )?
+    let mut marked = 0usize;
+    for ra in m.renditions.iter_mut() {
+        // Alternate audio is the same in both encodes: packaged once, from a.
+        if ra.kind.as_deref() == Some("audio") || ra.segments.iter().all(|s| s.video_frames == 0) {
+            continue;
         }
-        _ => None,
-    };
-    for (j, (x, y)) in ra.segments.iter_mut().zip(&rb.segments).enumerate() {
-        let a_old = pkg_a.join(&x.uri);
-        let a_uri = x.uri.replace(&ext, &a_ext);
-        let b_uri = x.uri.replace(&ext, &b_ext);
-        std::fs::rename(&a_old, pkg_a.join(&a_uri)).at(&a_old)?;
-        let b_src = pkg_b.join(&y.uri);
-        let mut bytes = std::fs::read(&b_src).at(&b_src)?;
-        let (a_iv, b_ivhex) = match (&x.kid, keyring.as_ref()) {
-            (Some(kid), Some(kr)) => {
-                let key = kr.scoped_content_key(&m.content_id, x.generation, x.period, track);
-                match &common_b {
-                    Some(cb) => {
-                        let kid_bytes = kr.scoped_kid(&m.content_id, x.generation, x.period, track);
-                        bytes = cb.encrypt(&b_src, &bytes, &key, kid_bytes, j as u64)?;
-                        // The IVs are in each segment's senc / seig.
-                        (None, None)
-                    }
-                    None => {
-                        let iv = package::ab::b_iv(kid, x.sequence);
-                        shieldpack_core::crypto::encrypt_in_place(&mut bytes, &key, &iv);
-                        let a_iv = x.iv.clone().unwrap_or_else(|| {
-                            hex::encode(shieldpack_core::crypto::sequence_iv(x.sequence))
-                        });
-                        (Some(a_iv), Some(hex::encode(iv)))
+        let Some(rb) = mb.renditions.iter().find(|r| r.name == ra.name) else {
+            return Err(Error::invalid_file(
+                &final_out,
+                format!("the b encode has no rendition {}", ra.name),
+                "report this with the input's ffprobe output",
+            )
+            .into());
+        };
+        marked += 1;
+        // Under `--key-scope track-type` the rendition's track type's key.
+        let track = ra.track_type.filter(|_| !scope.is_period());
+        let grid_ok = ra.segments.len() == rb.segments.len()
+            && ra
+                .segments
+                .iter()
+                .zip(&rb.segments)
+                .enumerate()
+                .all(|(j, (x, y))| {
+                    (x.start - y.start).abs() < 1e-3
+                        && (x.duration - y.duration).abs() < 1e-3
+                        && (x.start - ra.segments[0].start - j as f64 * o.segment_duration).abs()
+                            < 0.5
+                });
+        if !grid_ok {
+            return Err(Error::invalid_file(
+                &final_out,
+                format!("the a and b encodes of {} were not cut on the same segment grid", ra.name),
+                "report this with the input's ffprobe output; meanwhile try another --segment-duration",
+            )
+            .into());
+        }
+        let rdir = match ra.playlist.rsplit_once('/') {
+            Some((d, _)) => d.to_string(),
+            None => String::new(),
+        };
+        // CMAF under cenc/cbcs: b's samples under a's init segment (see
+        // `shieldpack_package::ab` for why its IVs differ from a's).
+        let common_b = match keyring.as_ref() {
+            Some(kr) if o.format == shieldpack_media::format::Container::Cmaf => {
+                package::ab::CommonB::new(
+                    o.scheme,
+                    &pkg_a.join(&rdir).join("init.mp4"),
+                    &pkg_b.join(&rdir).join("init.mp4"),
+                    kr,
+                    &content_id,
+                )?
+            }
+            _ => None,
+        };
+        for (j, (x, y)) in ra.segments.iter_mut().zip(&rb.segments).enumerate() {
+            let a_old = pkg_a.join(&x.uri);
+            let a_uri = x.uri.replace(&ext, &a_ext);
+            let b_uri = x.uri.replace(&ext, &b_ext);
+            std::fs::rename(&a_old, pkg_a.join(&a_uri)).at(&a_old)?;
+            let b_src = pkg_b.join(&y.uri);
+            let mut bytes = std::fs::read(&b_src).at(&b_src)?;
+            let (a_iv, b_ivhex) = match (&x.kid, keyring.as_ref()) {
+                (Some(kid), Some(kr)) => {
+                    let key = kr.scoped_content_key(&content_id, x.generation, x.period, track);
+                    match &common_b {
+                        Some(cb) => {
+                            let kid_bytes =
+                                kr.scoped_kid(&content_id, x.generation, x.period, track);
+                            bytes = cb.encrypt(&b_src, &bytes, &key, kid_bytes, j as u64)?;
+                            // The IVs are in each segment's senc / seig.
+                            (None, None)
+                        }
+                        None => {
+                            let iv = package::ab::b_iv(kid, x.sequence);
+                            shieldpack_core::crypto::encrypt_in_place(&mut bytes, &key, &iv);
+                            let a_iv = x.iv.clone().unwrap_or_else(|| {
+                                hex::encode(shieldpack_core::crypto::sequence_iv(x.sequence))
+                            });
+                            (Some(a_iv), Some(hex::encode(iv)))
+                        }
                     }
                 }
-            }
-            _ => (None, None),
-        };
-        let b_dst = pkg_a.join(&b_uri);
-        std::fs::write(&b_dst, &bytes).at(&b_dst)?;
-        x.variants = vec![
-            VariantRecord {
-                variant: "a".into(),
-                uri: a_uri.clone(),
-                size: x.size,
-                sha256: x.sha256.clone(),
-                iv: a_iv,
-            },
-            VariantRecord {
-                variant: "b".into(),
-                uri: b_uri,
-                size: bytes.len() as u64,
-                sha256: sha256_hex(&bytes),
-                iv: b_ivhex,
-            },
-        ];
-        x.uri = a_uri;
+                _ => (None, None),
+            };
+            let b_dst = pkg_a.join(&b_uri);
+            std::fs::write(&b_dst, &bytes).at(&b_dst)?;
+            x.variants = vec![
+                VariantRecord {
+                    variant: "a".into(),
+                    uri: a_uri.clone(),
+                    size: x.size,
+                    sha256: x.sha256.clone(),
+                    iv: a_iv,
+                },
+                VariantRecord {
+                    variant: "b".into(),
+                    uri: b_uri,
+                    size: bytes.len() as u64,
+                    sha256: sha256_hex(&bytes),
+                    iv: b_ivhex,
+                },
+            ];
+            x.uri = a_uri;
+        }
+        // the base playlist lists variant a
+        let pl_path = pkg_a.join(&ra.playlist);
+        let text = std::fs::read_to_string(&pl_path).at(&pl_path)?;
+        let mut pl = MediaPlaylist::parse(&text).map_err(|e| {
+            Error::invalid_file(&pl_path, format!("invalid playlist: {e}"), "package again")
+        })?;
+        for s in &mut pl.segments {
+            s.uri = s.uri.replace(&ext, &a_ext);
+        }
+        shieldpack_core::fsutil::write_atomic(&pl_path, pl.write().as_bytes(), 0o644, true)?;
     }
-    // the base playlist lists variant a
-    let pl_path = pkg_a.join(&ra.playlist);
-    let text = std::fs::read_to_string(&pl_path).at(&pl_path)?;
-    let mut pl = MediaPlaylist::parse(&text).map_err(|e| {
-        Error::invalid_file(&pl_path, format!("invalid playlist: {e}"), "package again")
-    })?;
-    for s in &mut pl.segments {
-        s.uri = s.uri.replace(&ext, &a_ext);
+    if marked == 0 {
+        return Err(Error::invalid_file(
+            &final_out,
+            "no video rendition to mark",
+            "give a title with video",
+        )
+        .into());
     }
-    shieldpack_core::fsutil::write_atomic(&pl_path, pl.write().as_bytes(), 0o644, true)?;
     m.source.file = source_name;
     // A session may get either variant: BANDWIDTH counts the larger.
     package::ab::restate_bandwidth(&pkg_a, &mut m.renditions)?;
