@@ -34,7 +34,8 @@ echo "== two colluders, 2-hour title (1200 segments of 6 s), among $n sessions"
 # A TITLE seconds of 1080p24 (default 60; 600 for the 10-minute goal), made
 # with FFmpeg's lavfi sources. Whole-process wall and CPU seconds from
 # /usr/bin/time. SHIELDPACK=path/to/shieldpack picks the build (default
-# release; shieldpack-media must sit beside it). Skip with TITLE=0.
+# release; shieldpack-media must sit beside it). Skip with TITLE=0; SKIP_EMBED=1
+# leaves out the embed run (trace speed only).
 title=${TITLE:-60}
 if [[ $title != 0 ]]; then
   BIN=${SHIELDPACK:-target/release/shieldpack}
@@ -45,11 +46,13 @@ if [[ $title != 0 ]]; then
   work=$(mktemp -d "${TMPDIR:-/tmp}/sessions-bench.XXXXXX")
   trap 'rm -rf "$work"' EXIT
   FF=(ffmpeg -hide_banner -v error -nostdin -y)
-  timed() { # LABEL CMD...: prints "LABEL wall W cpu C" (seconds)
-    local label=$1; shift
-    /usr/bin/time -f "%e %U %S" -o "$work/time" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; return 1; }
-    read -r w u s <"$work/time"
-    echo "$label wall $w cpu $(echo "$u + $s" | bc -l)"
+  timed() { # LABEL CMD...: prints "LABEL wall W cpu C exit E" (seconds);
+    # exit 1 is an answer (trace: nobody accused), more is a failure
+    local label=$1 rc=0; shift
+    /usr/bin/time -f "%e %U %S" -o "$work/time" "$@" >/dev/null 2>"$work/err" || rc=$?
+    if [[ $rc -gt 1 ]]; then cat "$work/err" >&2; return 1; fi
+    read -r w u s < <(tail -1 "$work/time")
+    echo "$label wall $w cpu $(echo "$u + $s" | bc -l) exit $rc"
   }
   echo "== A/B packaging and trace, ${title}s of 1080p24 (in $work)"
   "${FF[@]}" -f lavfi -i "mandelbrot=s=960x540:r=24,scale=1920:1080:flags=bicubic" \
@@ -58,7 +61,8 @@ if [[ $title != 0 ]]; then
     -map "[v]" -map 2:a -t "$title" -c:v libx264 -crf 18 -preset veryfast -c:a aac "$work/title.mp4"
   "$BIN" -q watermark keygen -o "$work/wm.key"
   "$BIN" -q keys new -o "$work/k.json"
-  e=$(timed embed "$BIN" -q watermark embed "$work/title.mp4" -o "$work/marked.mp4" --wm-key "$work/wm.key" --payload 5a17c0de12345678 --preset veryfast --crf 18)
+  if [[ ${SKIP_EMBED:-0} == 1 ]]; then e="embed wall 1 cpu 1 exit 0 (skipped)"; else
+  e=$(timed embed "$BIN" -q watermark embed "$work/title.mp4" -o "$work/marked.mp4" --wm-key "$work/wm.key" --payload 5a17c0de12345678 --preset veryfast --crf 18); fi
   ab=$(timed ab "$BIN" -q package "$work/title.mp4" -o "$work/pkg" --keyring "$work/k.json" --ab-watermark "$work/wm.key" --ab-preset veryfast --ab-crf 18)
   echo "$e"
   echo "$ab"

@@ -1165,3 +1165,50 @@ fn ab_ladder_marks_every_video_rung_twice_audio_once_and_a_session_master_plays_
         assert_eq!(got, want.as_bytes()[i] as char, "{r}");
     }
 }
+
+#[test]
+fn clear_ab_package_keeps_its_iframe_playlist_on_variant_a_and_its_sessions_need_the_wm_key() {
+    let f = fixture();
+    let t = TestDir::new();
+    let short = short_title(f, &t);
+    let pkg = t.join("pkg");
+    run_ok(shieldpack().args([
+        "package",
+        s(&short),
+        "-o",
+        s(&pkg),
+        "--clear",
+        "--segment-duration",
+        "2",
+        "--ab-watermark",
+        s(&f.wm_key),
+    ]));
+    // The I-frame playlist (clear TS) points into variant a's files, and
+    // the master still lists it after BANDWIDTH was restated.
+    let master = std::fs::read_to_string(pkg.join("master.m3u8")).unwrap();
+    assert!(master.contains("#EXT-X-I-FRAME-STREAM-INF:"), "{master}");
+    let iframes = std::fs::read_to_string(pkg.join("360p/iframes.m3u8")).unwrap();
+    assert!(
+        iframes.contains("seg_00000.a.ts") && !iframes.contains("seg_00000.ts"),
+        "{iframes}"
+    );
+    let v = stdout_json(&run_ok(shieldpack().args(["--json", "verify", s(&pkg)])));
+    assert_eq!(v["defects"], serde_json::json!([]), "{v}");
+    assert_eq!(v["segments_decrypted"], 8, "{v}");
+    // No keyring, nothing to seal the code to: sessions need --wm-key.
+    assert!(!pkg.join("session-code.age").exists());
+    let o = run(shieldpack().args(["session", s(&pkg), "-o", s(&t.join("s")), "--session", "x"]));
+    assert!(!o.status.success());
+    let err = crate::util::stderr(&o);
+    assert!(err.contains("--wm-key"), "{err}");
+    run_ok(shieldpack().args([
+        "session",
+        s(&pkg),
+        "-o",
+        s(&t.join("s")),
+        "--session",
+        "x",
+        "--wm-key",
+        s(&f.wm_key),
+    ]));
+}

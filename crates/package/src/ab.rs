@@ -186,5 +186,67 @@ pub fn restate_bandwidth(dir: &Path, renditions: &mut [Rendition]) -> Result<()>
                 .map(|x| x.saturating_sub(a_average) + average);
         }
     }
-    shieldpack_core::fsutil::write_atomic(&path, master.write().as_bytes(), 0o644, true)
+    // Only the two attributes change: the rest of the file (I-frame stream
+    // lines among it) stays as the packager wrote it.
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in lines.iter().enumerate() {
+        let uri = lines[i + 1..]
+            .iter()
+            .find(|l| !l.is_empty() && !l.starts_with('#'));
+        let v = line
+            .strip_prefix("#EXT-X-STREAM-INF:")
+            .and(uri)
+            .and_then(|u| master.variants.iter().find(|v| v.uri == *u));
+        match v {
+            Some(v) => {
+                let mut l = set_attr(line, "BANDWIDTH", v.bandwidth);
+                if let Some(a) = v.average_bandwidth {
+                    l = set_attr(&l, "AVERAGE-BANDWIDTH", a);
+                }
+                out.push_str(&l);
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    shieldpack_core::fsutil::write_atomic(&path, out.as_bytes(), 0o644, true)
+}
+
+/// `line` with attribute `name`'s decimal value set to `value` (the
+/// attribute follows ':' or ',').
+fn set_attr(line: &str, name: &str, value: u64) -> String {
+    for sep in [':', ','] {
+        let key = format!("{sep}{name}=");
+        if let Some(at) = line.find(&key) {
+            let start = at + key.len();
+            let end = line[start..].find(',').map_or(line.len(), |e| start + e);
+            return format!("{}{value}{}", &line[..start], &line[end..]);
+        }
+    }
+    line.to_string()
+}
+
+/// A rendition's I-frame playlist (`iframes.m3u8`, clear TS) points into
+/// variant a's segments, renamed from `.ts` to `.a.ts`: its URIs follow.
+pub fn rename_iframe_uris(rendition_dir: &Path) -> Result<()> {
+    let path = rendition_dir.join("iframes.m3u8");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let mut out = String::with_capacity(text.len() + 256);
+    for line in text.lines() {
+        let l = if line.starts_with('#') {
+            line.replace(".ts\"", ".a.ts\"")
+        } else if let Some(stem) = line.strip_suffix(".ts") {
+            format!("{stem}.a.ts")
+        } else {
+            line.to_string()
+        };
+        out.push_str(&l);
+        out.push('\n');
+    }
+    shieldpack_core::fsutil::write_atomic(&path, out.as_bytes(), 0o644, true)
 }

@@ -283,6 +283,7 @@ pub fn run(a: PackageArgs, wm: &Path, p: &Printer) -> anyhow::Result<Status> {
             s.uri = s.uri.replace(&ext, &a_ext);
         }
         shieldpack_core::fsutil::write_atomic(&pl_path, pl.write().as_bytes(), 0o644, true)?;
+        package::ab::rename_iframe_uris(&pkg_a.join(&rdir))?;
     }
     if marked == 0 {
         return Err(Error::invalid_file(
