@@ -305,7 +305,7 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__batch)
-            opts="-o -i -j -q -v -h -V --output --keyring --identity --jobs --shard --include --exclude --follow-links --dry-run --force --segment-duration --rotate-every --rotate-segments --key-uri --iv --rotation --policy --clear --drm --license-url --apple --format --scheme --dash --key-scope --quiet --verbose --json --color --no-progress --help --version"
+            opts="-o -i -j -q -v -h -V --output --keyring --identity --jobs --shard --include --exclude --follow-links --dry-run --force --segment-duration --rotate-every --rotate-segments --key-uri --iv --rotation --policy --clear --drm --license-url --apple --format --scheme --dash --key-scope --ladder --quiet --verbose --json --color --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -397,6 +397,10 @@ _shieldpack() {
                     ;;
                 --key-scope)
                     COMPREPLY=($(compgen -W "period track-type" -- "${cur}"))
+                    return 0
+                    ;;
+                --ladder)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --color)

@@ -196,10 +196,10 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l rotati
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l policy -d 'Scene protection policy: each scene starts a new segment and key period; clear scenes are not encrypted; writes OUTDIR/policy.json' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l drm -d 'DRM systems to signal, comma-separated: clearkey, widevine, playready, fairplay (PSSH boxes, DASH ContentProtection, HLS EXT-X-KEY KEYFORMAT lines); they license sample encryption (cmaf cbcs/cenc, ts sample-aes for fairplay), not whole-segment AES-128' -r
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l license-url -d 'A DRM system\'s license server, SYSTEM=URL (repeatable); for fairplay the skd:// key URI template, with {kid} and {content_id}' -r
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l format -d 'Segment container: ts, or cmaf (init.mp4 + fragmented MP4 segments)' -r -f -a "ts\t'MPEG-TS segments (seg_NNNNN.ts)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l format -d 'Segment container: ts, or cmaf (init.mp4 + fragmented MP4 segments, every video rendition and every audio track a CMAF track of its own)' -r -f -a "ts\t'MPEG-TS segments (seg_NNNNN.ts)'
 cmaf\t'CMAF: init.mp4 and fragmented MP4 segments (seg_NNNNN.m4s), HLS with EXT-X-MAP'"
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l scheme -d 'Encryption scheme; default aes-128 for ts, cbcs for cmaf' -r -f -a "aes-128\t'Whole-segment AES-128-CBC, HLS METHOD=AES-128 (ts default; cmaf too)'
-sample-aes\t'HLS SAMPLE-AES for MPEG-TS'
+sample-aes\t'HLS SAMPLE-AES for MPEG-TS (H.264 slices, AAC frames; explicit IVs)'
 cbcs\t'Common encryption, AES-CBC 1:9 pattern (cmaf default)'
 cenc\t'Common encryption, AES-CTR with per-sample IVs (cmaf)'"
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l key-scope -d 'Keys per period: one for the whole title, or one for each track type (AUDIO, SD up to 768x576 pixels, HD up to 1920x1080, UHD above), as DRM key servers issue them; track-type needs {kid} in --key-uri' -r -f -a "period\t'One key per period for the whole title'
@@ -213,7 +213,7 @@ always\t''
 never\t''"
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l clear -d 'Package without encryption (no keyring needed)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l apple -d 'Refuse input that breaks Apple\'s HLS Authoring Specification (HEVC, which Apple wants in fMP4 not TS; H.264 above High@4.2; interlaced video), naming the rule; without it, such input gets a warning'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l dash -d 'With --format cmaf: also write a DASH manifest.mpd over the same segments'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l dash -d 'With --format cmaf: also write a DASH manifest.mpd over the same segments (one AdaptationSet per content type, a Representation per rendition)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l force -d 'Replace OUTDIR if it exists and is not empty'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -l reuse-content-id -d 'Package even if the keyring already packaged a different title under this content id (both then share its keys and IVs: only for the same title)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand package" -s q -l quiet -d 'Print nothing but errors and the data asked for'
@@ -239,14 +239,15 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l rotation
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l policy -d 'Scene protection policy: each scene starts a new segment and key period; clear scenes are not encrypted; writes OUTDIR/policy.json' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l drm -d 'DRM systems to signal, comma-separated: clearkey, widevine, playready, fairplay (PSSH boxes, DASH ContentProtection, HLS EXT-X-KEY KEYFORMAT lines); they license sample encryption (cmaf cbcs/cenc, ts sample-aes for fairplay), not whole-segment AES-128' -r
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l license-url -d 'A DRM system\'s license server, SYSTEM=URL (repeatable); for fairplay the skd:// key URI template, with {kid} and {content_id}' -r
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l format -d 'Segment container: ts, or cmaf (init.mp4 + fragmented MP4 segments)' -r -f -a "ts\t'MPEG-TS segments (seg_NNNNN.ts)'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l format -d 'Segment container: ts, or cmaf (init.mp4 + fragmented MP4 segments, every video rendition and every audio track a CMAF track of its own)' -r -f -a "ts\t'MPEG-TS segments (seg_NNNNN.ts)'
 cmaf\t'CMAF: init.mp4 and fragmented MP4 segments (seg_NNNNN.m4s), HLS with EXT-X-MAP'"
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l scheme -d 'Encryption scheme; default aes-128 for ts, cbcs for cmaf' -r -f -a "aes-128\t'Whole-segment AES-128-CBC, HLS METHOD=AES-128 (ts default; cmaf too)'
-sample-aes\t'HLS SAMPLE-AES for MPEG-TS'
+sample-aes\t'HLS SAMPLE-AES for MPEG-TS (H.264 slices, AAC frames; explicit IVs)'
 cbcs\t'Common encryption, AES-CBC 1:9 pattern (cmaf default)'
 cenc\t'Common encryption, AES-CTR with per-sample IVs (cmaf)'"
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l key-scope -d 'Keys per period: one for the whole title, or one for each track type (AUDIO, SD up to 768x576 pixels, HD up to 1920x1080, UHD above), as DRM key servers issue them; track-type needs {kid} in --key-uri' -r -f -a "period\t'One key per period for the whole title'
 track-type\t'A key per period for each of AUDIO, SD, HD and UHD'"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l ladder -d 'Transcode every title into an aligned H.264 ladder and package every rung as a rendition, as `package --ladder SPEC` does (HEIGHTp:BITRATEk,..., `apple`, or `auto`, which picks a ladder per title)' -r
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -255,7 +256,7 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l dry-run 
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l force -d 'Repackage every title, even those that are finished and unchanged'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l clear -d 'Package without encryption (no keyring needed)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l apple -d 'Refuse input that breaks Apple\'s HLS Authoring Specification (HEVC, which Apple wants in fMP4 not TS; H.264 above High@4.2; interlaced video), naming the rule; without it, such input gets a warning'
-complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l dash -d 'With --format cmaf: also write a DASH manifest.mpd over the same segments'
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l dash -d 'With --format cmaf: also write a DASH manifest.mpd over the same segments (one AdaptationSet per content type, a Representation per rendition)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -s q -l quiet -d 'Print nothing but errors and the data asked for'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand batch" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'

@@ -603,3 +603,88 @@ fn a_second_batch_into_one_outroot_is_refused_while_the_first_runs() {
     assert!(!lock.exists(), "the lock file outlived the run");
     assert!(!out.join(".batch-0-of-2.lock").exists());
 }
+
+/// `batch --ladder` transcodes every title into the ladder and packages the
+/// rungs as renditions of one title; a different ladder, or a different
+/// format, is a change of package flags that redoes every title.
+#[test]
+fn batch_ladders_every_title_and_a_changed_ladder_or_format_redoes_them() {
+    let t = TestDir::new();
+    let keyring = new_keyring(&t);
+    let cat = t.join("catalog");
+    for (rel, _, start, len) in [GOOD[0], GOOD[2]] {
+        cut(&cat.join(rel), start, len);
+    }
+    let ids_made = set(&[GOOD[0].1, GOOD[2].1]);
+    let out = t.join("out");
+    let first = events(&run_ok(
+        batch(&cat, &out, &keyring).args(["--ladder", "270p:500k,180p:250k"]),
+    ));
+    assert_eq!(ids(&first, "done"), ids_made);
+    for id in &ids_made {
+        let master = std::fs::read_to_string(out.join(id).join("master.m3u8")).unwrap();
+        let heights: Vec<&str> = master
+            .lines()
+            .filter(|l| l.starts_with("#EXT-X-STREAM-INF"))
+            .filter_map(|l| l.split("RESOLUTION=").nth(1))
+            .map(|r| r.split(',').next().unwrap())
+            .collect();
+        assert_eq!(heights.len(), 2, "{id}: {master}");
+        assert!(
+            heights.iter().any(|r| r.ends_with("x270")),
+            "{id}: {heights:?}"
+        );
+        assert!(
+            heights.iter().any(|r| r.ends_with("x180")),
+            "{id}: {heights:?}"
+        );
+        run_ok(
+            shieldpack()
+                .arg("verify")
+                .arg(out.join(id))
+                .arg("--keyring")
+                .arg(&keyring),
+        );
+    }
+    let again = events(&run_ok(
+        batch(&cat, &out, &keyring).args(["--ladder", "270p:500k,180p:250k"]),
+    ));
+    assert_eq!(
+        ids(&again, "skipped"),
+        ids_made,
+        "the same ladder is up to date"
+    );
+    let other = events(&run_ok(
+        batch(&cat, &out, &keyring).args(["--ladder", "180p:250k"]),
+    ));
+    assert_eq!(ids(&other, "done"), ids_made);
+    assert!(other
+        .iter()
+        .filter(|e| e["event"] == "start")
+        .all(|e| e["reason"] == "package flags changed"));
+    let master = std::fs::read_to_string(out.join(GOOD[0].1).join("master.m3u8")).unwrap();
+    assert_eq!(master.matches("#EXT-X-STREAM-INF").count(), 1, "{master}");
+    // No ladder, CMAF: redone again, now as one fMP4 rendition.
+    let cmaf = events(&run_ok(
+        batch(&cat, &out, &keyring).args(["--format", "cmaf"]),
+    ));
+    assert_eq!(ids(&cmaf, "done"), ids_made);
+    for id in &ids_made {
+        assert!(
+            out.join(id).join("init.mp4").is_file()
+                || out.join(id).join(".").read_dir().unwrap().any(|e| e
+                    .unwrap()
+                    .path()
+                    .join("init.mp4")
+                    .is_file()),
+            "{id}: no init.mp4"
+        );
+        run_ok(
+            shieldpack()
+                .arg("verify")
+                .arg(out.join(id))
+                .arg("--keyring")
+                .arg(&keyring),
+        );
+    }
+}

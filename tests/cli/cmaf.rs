@@ -23,9 +23,18 @@ fn only_key(t: &TestDir, keyring: &Path, out: &Path) -> (String, String) {
     (kid, hex::encode(std::fs::read(&files[0]).unwrap()))
 }
 
-/// The rendition's segment files, in order.
-fn segments(out: &Path) -> Vec<PathBuf> {
-    let mut s: Vec<PathBuf> = files_under(&out.join("360p"))
+/// The audio rendition of the clip: CMAF writes every track apart, the
+/// clip's one (language und) too.
+pub(crate) const AUDIO: &str = "audio-und";
+
+/// The video rendition's segment files, in order.
+pub(crate) fn segments(out: &Path) -> Vec<PathBuf> {
+    segments_of(out, "360p")
+}
+
+/// Rendition `name`'s segment files, in order.
+pub(crate) fn segments_of(out: &Path, name: &str) -> Vec<PathBuf> {
+    let mut s: Vec<PathBuf> = files_under(&out.join(name))
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "m4s"))
         .collect();
@@ -33,14 +42,17 @@ fn segments(out: &Path) -> Vec<PathBuf> {
     s
 }
 
-/// Init segment + one media segment as one file FFmpeg can open (a player
-/// appends exactly these two to its source buffer).
-fn joined(t: &TestDir, out: &Path, seg: &Path) -> PathBuf {
-    let mut bytes = std::fs::read(out.join("360p/init.mp4")).unwrap();
+/// Init segment + one media segment (of the rendition the segment is in)
+/// as one file FFmpeg can open (a player appends exactly these two to its
+/// source buffer).
+pub(crate) fn joined(t: &TestDir, out: &Path, seg: &Path) -> PathBuf {
+    let dir = seg.parent().unwrap();
+    let mut bytes = std::fs::read(dir.join("init.mp4")).unwrap();
     bytes.extend(std::fs::read(seg).unwrap());
     let p = t.join(format!(
-        "{}-{}.mp4",
+        "{}-{}-{}.mp4",
         out.file_name().unwrap().to_string_lossy(),
+        dir.file_name().unwrap().to_string_lossy(),
         seg.file_stem().unwrap().to_string_lossy()
     ));
     std::fs::write(&p, bytes).unwrap();
@@ -49,7 +61,7 @@ fn joined(t: &TestDir, out: &Path, seg: &Path) -> PathBuf {
 
 /// FFmpeg's MD5 of every packet of stream `map` (e.g. `0:v`) of `input`,
 /// copied without decoding, decrypted with `key` when given.
-fn packet_md5s(input: &Path, map: &str, key: Option<&str>) -> Vec<String> {
+pub(crate) fn packet_md5s(input: &Path, map: &str, key: Option<&str>) -> Vec<String> {
     let mut c = ffmpeg();
     if let Some(k) = key {
         c.args(["-decryption_key", k]);
@@ -119,19 +131,29 @@ fn decrypts_in_ffmpeg_to_the_clear_packages_samples(scheme: &str, method: &str) 
     );
     let (kid, key) = only_key(&t, &kr, &enc);
 
-    // The HLS side: EXT-X-MAP and the scheme's key tag, no IV attribute.
-    let playlist = std::fs::read_to_string(enc.join("360p/index.m3u8")).unwrap();
-    assert!(playlist.contains("#EXT-X-VERSION:6\n"), "{playlist}");
+    // The HLS side: video and audio are renditions of their own (an
+    // EXT-X-MEDIA audio group), each with EXT-X-MAP and the scheme's key
+    // tag, no IV attribute.
+    let master = std::fs::read_to_string(enc.join("master.m3u8")).unwrap();
     assert!(
-        playlist.contains("#EXT-X-MAP:URI=\"init.mp4\"\n"),
-        "{playlist}"
+        master.contains("#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\"")
+            && master.contains(&format!("URI=\"{AUDIO}/index.m3u8\"")),
+        "{master}"
     );
-    assert!(
-        playlist.contains(&format!(
-            "#EXT-X-KEY:{method},URI=\"keys/{kid}.key\",KEYFORMAT=\"identity\"\n"
-        )),
-        "{playlist}"
-    );
+    for r in ["360p", AUDIO] {
+        let playlist = std::fs::read_to_string(enc.join(r).join("index.m3u8")).unwrap();
+        assert!(playlist.contains("#EXT-X-VERSION:6\n"), "{playlist}");
+        assert!(
+            playlist.contains("#EXT-X-MAP:URI=\"init.mp4\"\n"),
+            "{playlist}"
+        );
+        assert!(
+            playlist.contains(&format!(
+                "#EXT-X-KEY:{method},URI=\"keys/{kid}.key\",KEYFORMAT=\"identity\"\n"
+            )),
+            "{playlist}"
+        );
+    }
 
     // The same cuts as the clear package, and the same segment count as TS.
     let (enc_segs, clear_segs) = (segments(&enc), segments(&clear));
@@ -139,7 +161,7 @@ fn decrypts_in_ffmpeg_to_the_clear_packages_samples(scheme: &str, method: &str) 
     assert_eq!(enc_segs.len(), clear_segs.len());
 
     // Each segment, decrypted by FFmpeg, carries the clear package's samples
-    // byte for byte (video and audio), and decodes frame by frame. (FFmpeg 5.1
+    // byte for byte (video here, audio below), and decodes frame by frame. (FFmpeg 5.1
     // loses its place in the encryption info of a second fragment in one
     // file, so each segment goes in with the init segment alone, as a
     // player appends it.)
@@ -162,12 +184,6 @@ fn decrypts_in_ffmpeg_to_the_clear_packages_samples(scheme: &str, method: &str) 
             "video samples of {} differ once decrypted",
             e.display()
         );
-        assert_eq!(
-            packet_md5s(&e, "0:a", Some(&key)),
-            packet_md5s(&c, "0:a", None),
-            "audio samples of {} differ once decrypted",
-            e.display()
-        );
         // Without the key the samples are not the clear ones: encrypted.
         let wrong = "00".repeat(16);
         assert_ne!(packet_md5s(&e, "0:v", Some(&wrong)), cv);
@@ -177,6 +193,35 @@ fn decrypts_in_ffmpeg_to_the_clear_packages_samples(scheme: &str, method: &str) 
     assert_eq!(frames, CLIP_FRAMES);
     // And the clear package's samples are the input's, in order.
     assert_eq!(video, packet_md5s(&fixture("clip.mp4"), "0:v", None));
+
+    // The audio track, cut at the same times, decrypts to the clear
+    // package's samples too, and without the key it does not.
+    let (enc_audio, clear_audio) = (segments_of(&enc, AUDIO), segments_of(&clear, AUDIO));
+    assert_eq!(enc_audio.len(), enc_segs.len());
+    assert_eq!(enc_audio.len(), clear_audio.len());
+    let mut audio = Vec::new();
+    for (e, c) in enc_audio.iter().zip(&clear_audio) {
+        let (e, c) = (joined(&t, &enc, e), joined(&t, &clear, c));
+        let ca = packet_md5s(&c, "0:a", None);
+        assert!(!ca.is_empty(), "{} has no audio", c.display());
+        assert_eq!(
+            packet_md5s(&e, "0:a", Some(&key)),
+            ca,
+            "audio samples of {} differ once decrypted",
+            e.display()
+        );
+        assert_ne!(packet_md5s(&e, "0:a", Some(&"00".repeat(16))), ca);
+        audio.extend(ca);
+    }
+    // As many audio frames as the input has, but at most the priming one
+    // ahead of the first video keyframe (`media::audio`).
+    let input_audio = packet_md5s(&fixture("clip.mp4"), "0:a", None);
+    assert!(
+        audio.len() <= input_audio.len() && input_audio.len() - audio.len() <= 1,
+        "{} input audio frames, {} packaged",
+        input_audio.len(),
+        audio.len()
+    );
 
     // verify decrypts every sample and checks every box, with the keys.
     let keys = t.join("keys-enc");
@@ -190,7 +235,11 @@ fn decrypts_in_ffmpeg_to_the_clear_packages_samples(scheme: &str, method: &str) 
     );
     let v = stdout_json(&out);
     assert_eq!(v["defects"], serde_json::json!([]), "{v}");
-    assert_eq!(v["segments_decrypted"], enc_segs.len(), "{v}");
+    assert_eq!(
+        v["segments_decrypted"],
+        enc_segs.len() + enc_audio.len(),
+        "{v}"
+    );
     assert_eq!(v["video_frames"], CLIP_FRAMES, "{v}");
 }
 
@@ -200,95 +249,104 @@ fn cmaf_boxes_parse_in_pymp4() {
     let kr = new_keyring(&t);
     let enc = t.join("enc");
     run_ok(package_clip(&enc, &kr).args(["--format", "cmaf", "--scheme", "cenc"]));
-    let segs = segments(&enc);
-    let init = enc.join("360p/init.mp4");
-    // Every box parsed by pymp4 on its own (tests/python/mp4_boxes.py).
-    let out = run_ok(
-        python()
-            .arg(repo_root().join("tests/python/mp4_boxes.py"))
-            .arg(&init)
-            .args(&segs),
-    );
-    let v = stdout_json(&out);
-    let i = &v[init.to_str().unwrap()];
-    let boxes: Vec<&str> = i["boxes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b.as_str().unwrap())
-        .collect();
-    for want in [
-        "/ftyp",
-        "/moov/mvhd",
-        "/moov/trak/tkhd",
-        "/moov/trak/mdia/mdhd",
-        "/moov/trak/mdia/hdlr",
-        "/moov/trak/mdia/minf/vmhd",
-        "/moov/trak/mdia/minf/smhd",
-        "/moov/trak/mdia/minf/dinf",
-        "/moov/trak/mdia/minf/stbl/stsd",
-        "/moov/trak/mdia/minf/stbl/stsd/encv",
-        "/moov/trak/mdia/minf/stbl/stsd/enca",
-        "/moov/mvex/trex",
-    ] {
-        assert!(boxes.contains(&want), "{want} not in {boxes:?}");
-    }
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(enc.join("manifest.json")).unwrap()).unwrap();
     let kid = manifest["renditions"][0]["segments"][0]["kid"]
         .as_str()
         .unwrap();
-    assert_eq!(i["kid"], kid, "tenc's default KID is the manifest's");
-    assert_eq!(i["iv_size"], 8);
-    for s in &segs {
-        let s = &v[s.to_str().unwrap()];
-        let boxes: Vec<&str> = s["boxes"]
+    // One track per rendition: video in 360p/, audio in audio-und/.
+    for (rendition, entry, other) in [("360p", "encv", "enca"), (AUDIO, "enca", "encv")] {
+        let segs = segments_of(&enc, rendition);
+        assert!(segs.len() >= 2, "{rendition}: {segs:?}");
+        let init = enc.join(rendition).join("init.mp4");
+        // Every box parsed by pymp4 on its own (tests/python/mp4_boxes.py).
+        let out = run_ok(
+            python()
+                .arg(repo_root().join("tests/python/mp4_boxes.py"))
+                .arg(&init)
+                .args(&segs),
+        );
+        let v = stdout_json(&out);
+        let i = &v[init.to_str().unwrap()];
+        let boxes: Vec<&str> = i["boxes"]
             .as_array()
             .unwrap()
             .iter()
             .map(|b| b.as_str().unwrap())
             .collect();
+        let media_header = if entry == "encv" { "vmhd" } else { "smhd" };
         for want in [
-            "/styp",
-            "/moof/mfhd",
-            "/moof/traf/tfhd",
-            "/moof/traf/tfdt",
-            "/moof/traf/trun",
-            "/moof/traf/saiz",
-            "/moof/traf/saio",
-            "/moof/traf/senc",
-            "/mdat",
+            "/ftyp".to_string(),
+            "/moov/mvhd".into(),
+            "/moov/trak/tkhd".into(),
+            "/moov/trak/mdia/mdhd".into(),
+            "/moov/trak/mdia/hdlr".into(),
+            format!("/moov/trak/mdia/minf/{media_header}"),
+            "/moov/trak/mdia/minf/dinf".into(),
+            "/moov/trak/mdia/minf/stbl/stsd".into(),
+            format!("/moov/trak/mdia/minf/stbl/stsd/{entry}"),
+            "/moov/mvex/trex".into(),
         ] {
-            assert!(boxes.contains(&want), "{want} not in {boxes:?}");
+            assert!(
+                boxes.contains(&want.as_str()),
+                "{rendition}: {want} not in {boxes:?}"
+            );
         }
-        // Per track: as many senc entries and saiz counts as trun samples,
-        // and saio pointing at senc's first entry (from the moof).
-        let trun = s["trun"].as_array().unwrap();
-        assert_eq!(trun.len(), 2, "video and audio fragments: {s}");
-        assert_eq!(&s["saiz"], &s["trun"], "{s}");
-        for (k, senc) in s["senc"].as_array().unwrap().iter().enumerate() {
-            assert_eq!(senc["count"], trun[k], "{s}");
-            assert_eq!(s["saio"][k], serde_json::json!([senc["entries_at"]]), "{s}");
-        }
-        // Video (track 1): every subsample map covers its whole sample;
-        // audio (track 2) is encrypted whole, without maps.
-        assert_eq!(s["senc"][0]["covers"], s["sizes"][0], "{s}");
-        assert!(
-            s["senc"][1]["covers"]
+        let absent = format!("/moov/trak/mdia/minf/stbl/stsd/{other}");
+        assert!(!boxes.contains(&absent.as_str()), "{rendition}: {boxes:?}");
+        assert_eq!(
+            i["kid"], kid,
+            "{rendition}: tenc's default KID is the manifest's"
+        );
+        assert_eq!(i["iv_size"], 8);
+        for s in &segs {
+            let s = &v[s.to_str().unwrap()];
+            let boxes: Vec<&str> = s["boxes"]
                 .as_array()
                 .unwrap()
                 .iter()
-                .all(|c| c == 0),
-            "{s}"
-        );
-        let mdat: u64 = s["sizes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|t| t.as_array().unwrap())
-            .map(|n| n.as_u64().unwrap())
-            .sum();
-        assert_eq!(s["mdat"], mdat, "the mdat holds exactly the samples: {s}");
+                .map(|b| b.as_str().unwrap())
+                .collect();
+            for want in [
+                "/styp",
+                "/moof/mfhd",
+                "/moof/traf/tfhd",
+                "/moof/traf/tfdt",
+                "/moof/traf/trun",
+                "/moof/traf/saiz",
+                "/moof/traf/saio",
+                "/moof/traf/senc",
+                "/mdat",
+            ] {
+                assert!(boxes.contains(&want), "{want} not in {boxes:?}");
+            }
+            // One track fragment: as many senc entries and saiz counts as
+            // trun samples, and saio pointing at senc's first entry.
+            let trun = s["trun"].as_array().unwrap();
+            assert_eq!(trun.len(), 1, "{rendition}: one track per segment: {s}");
+            assert_eq!(&s["saiz"], &s["trun"], "{s}");
+            let senc = &s["senc"][0];
+            assert_eq!(senc["count"], trun[0], "{s}");
+            assert_eq!(s["saio"][0], serde_json::json!([senc["entries_at"]]), "{s}");
+            if entry == "encv" {
+                // Every subsample map covers its whole sample.
+                assert_eq!(senc["covers"], s["sizes"][0], "{s}");
+            } else {
+                // Audio is encrypted whole, without maps.
+                assert!(
+                    senc["covers"].as_array().unwrap().iter().all(|c| c == 0),
+                    "{s}"
+                );
+            }
+            let mdat: u64 = s["sizes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|t| t.as_array().unwrap())
+                .map(|n| n.as_u64().unwrap())
+                .sum();
+            assert_eq!(s["mdat"], mdat, "the mdat holds exactly the samples: {s}");
+        }
     }
 }
 
@@ -305,7 +363,8 @@ fn cmaf_clear_and_aes128_play_in_hls_js() {
             .arg(&clear)
             .args(["--format", "cmaf", "--clear"]),
     );
-    let n = segments(&clear).len() as u64;
+    // hls.js loads the video and the audio rendition's fragments.
+    let n = (segments(&clear).len() + segments_of(&clear, AUDIO).len()) as u64;
     assert_plays_to_end(&clear, n, CLIP_FRAMES);
     // FFmpeg's HLS demuxer reads it too, every frame.
     let (frames, errors, _) = decode_over_http(&clear);
@@ -320,20 +379,32 @@ fn cmaf_clear_and_aes128_play_in_hls_js() {
     );
     // Whole segments under AES-128-CBC: openssl decrypts one to the fMP4
     // the clear package has (the same muxer, the same cuts).
-    let (_, key) = only_key(&t, &kr, &aes);
+    let (kid, key) = only_key(&t, &kr, &aes);
     let first = &segments(&aes)[0];
     let plain = openssl_decrypt(first, &key, &"0".repeat(32)).expect("openssl decrypts");
     assert_eq!(plain, std::fs::read(&segments(&clear)[0]).unwrap());
     let keys_dir = t.join("keys-aes");
-    // Key files served beside the package, where the key URIs point.
-    std::fs::create_dir_all(aes.join("360p/keys")).unwrap();
-    for f in files_under(&keys_dir) {
-        if f.extension().is_some_and(|e| e == "key") {
-            std::fs::copy(&f, aes.join("360p/keys").join(f.file_name().unwrap())).unwrap();
+    // Key files served beside the package, where each rendition's key URIs point.
+    for r in ["360p", AUDIO] {
+        let served = aes.join(r).join("keys");
+        std::fs::create_dir_all(&served).unwrap();
+        for f in files_under(&keys_dir) {
+            if f.extension().is_some_and(|e| e == "key") {
+                std::fs::copy(&f, served.join(f.file_name().unwrap())).unwrap();
+            }
         }
     }
-    let keys = assert_plays_to_end(&aes, n, CLIP_FRAMES);
-    assert_eq!(keys.len(), 1, "{keys:?}");
+    // One key, fetched once per rendition at its own URI.
+    let mut keys = assert_plays_to_end(&aes, n, CLIP_FRAMES);
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            format!("/360p/keys/{kid}.key"),
+            format!("/{AUDIO}/keys/{kid}.key")
+        ],
+        "{keys:?}"
+    );
 }
 
 #[test]
@@ -356,30 +427,19 @@ fn cmaf_schemes_are_refused_where_they_do_not_apply() {
         e.contains("sample-aes is for MPEG-TS") && e.contains("hint:"),
         "{e}"
     );
-    let policy = t.join("scenes.json");
-    std::fs::write(
-        &policy,
-        r#"{"scenes": [{"label": "a", "start": "00:00:00", "end": "00:00:06", "drm_level": "clear", "hdcp": false}]}"#,
-    )
-    .unwrap();
-    let e = stderr(&run_code(
-        package_clip(t.join("c"), &kr)
-            .args(["--format", "cmaf", "--scheme", "cenc", "--policy"])
-            .arg(&policy),
-        2,
-    ));
-    assert!(e.contains("scene policy") && e.contains("hint:"), "{e}");
-    assert!(!t.join("a").exists() && !t.join("b").exists() && !t.join("c").exists());
+    assert!(!t.join("a").exists() && !t.join("b").exists());
     let e = stderr(&run_code(package_clip(t.join("d"), &kr).arg("--dash"), 2));
     assert!(
         e.contains("--dash needs CMAF") && e.contains("hint:"),
         "{e}"
     );
 
-    // rekey re-encrypts whole segments: it refuses common encryption rather
-    // than damage the samples.
+    // rekey does not rewrite DRM systems' pssh boxes yet: it refuses a
+    // --drm package rather than leave them naming the old KIDs.
     let enc = t.join("enc");
-    run_ok(package_clip(&enc, &kr).args(["--format", "cmaf", "--scheme", "cenc"]));
+    run_ok(
+        package_clip(&enc, &kr).args(["--format", "cmaf", "--scheme", "cenc", "--drm", "clearkey"]),
+    );
     run_ok(shieldpack().args(["keys", "rotate"]).arg(&kr).args([
         "--content-id",
         "clip",
@@ -395,10 +455,7 @@ fn cmaf_schemes_are_refused_where_they_do_not_apply() {
             .arg(&kr),
         2,
     ));
-    assert!(
-        e.contains("not implemented yet") && e.contains("hint:"),
-        "{e}"
-    );
+    assert!(e.contains("pssh") && e.contains("hint:"), "{e}");
     assert_eq!(
         snapshot(&enc),
         before,
@@ -468,46 +525,74 @@ fn cmaf_shaka_plays_hls_cbcs_and_dash_cenc_with_clearkey() {
     let hls = t.join("hls");
     run_ok(package_clip(&hls, &kr).args(["--format", "cmaf"]));
     let (kid, key) = only_key(&t, &kr, &hls);
-    let served = hls.join("360p/keys");
-    std::fs::create_dir_all(&served).unwrap();
-    std::fs::write(
-        served.join(format!("{kid}.key")),
-        hex::decode(&key).unwrap(),
-    )
-    .unwrap();
+    // Each rendition's key URI is relative to its playlist.
+    let served = [hls.join("360p/keys"), hls.join(AUDIO).join("keys")];
+    for d in &served {
+        std::fs::create_dir_all(d).unwrap();
+        std::fs::write(d.join(format!("{kid}.key")), hex::decode(&key).unwrap()).unwrap();
+    }
     let n = segments(&hls).len();
     let server = HttpServer::serve(&hls);
     assert_played(&play_eme(&server.url("master.m3u8"), "shaka", &[]), n);
     // A wrong key behind the URI: the samples do not decrypt, nothing plays.
-    std::fs::write(served.join(format!("{kid}.key")), [0u8; 16]).unwrap();
+    for d in &served {
+        std::fs::write(d.join(format!("{kid}.key")), [0u8; 16]).unwrap();
+    }
     let v = play_eme(&server.url("master.m3u8"), "shaka", &[]);
     assert_ne!(v["exitCode"], 0, "played with a wrong key: {v}");
     drop(server);
 
     // DASH, cenc: the MPD over the same segments, keys given to the player.
+    // One AdaptationSet per content type (DASH-IF IOP), each protected.
     let dash = t.join("dash");
     run_ok(package_clip(&dash, &kr).args(["--format", "cmaf", "--scheme", "cenc", "--dash"]));
     let mpd = std::fs::read_to_string(dash.join("manifest.mpd")).unwrap();
     let doc = roxmltree::Document::parse(&mpd).expect("manifest.mpd is XML");
-    let cp = doc
-        .descendants()
-        .find(|n| n.has_tag_name("ContentProtection"))
-        .expect("a ContentProtection element");
-    assert_eq!(
-        cp.attribute("schemeIdUri"),
-        Some("urn:mpeg:dash:mp4protection:2011")
-    );
-    assert_eq!(cp.attribute("value"), Some("cenc"));
     let (kid, key) = only_key(&t, &kr, &dash);
-    let default_kid = cp
-        .attribute(("urn:mpeg:cenc:2013", "default_KID"))
-        .expect("cenc:default_KID")
-        .replace('-', "");
-    assert_eq!(default_kid, kid);
+    let sets: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("AdaptationSet"))
+        .collect();
+    let types: Vec<_> = sets.iter().map(|s| s.attribute("contentType")).collect();
+    assert_eq!(types, [Some("video"), Some("audio")], "{mpd}");
+    for (set, rendition) in sets.iter().zip(["360p", AUDIO]) {
+        let cp = set
+            .children()
+            .find(|n| n.has_tag_name("ContentProtection"))
+            .expect("a ContentProtection element per AdaptationSet");
+        assert_eq!(
+            cp.attribute("schemeIdUri"),
+            Some("urn:mpeg:dash:mp4protection:2011")
+        );
+        assert_eq!(cp.attribute("value"), Some("cenc"));
+        let default_kid = cp
+            .attribute(("urn:mpeg:cenc:2013", "default_KID"))
+            .expect("cenc:default_KID")
+            .replace('-', "");
+        assert_eq!(default_kid, kid);
+        let reps: Vec<_> = set
+            .children()
+            .filter(|n| n.has_tag_name("Representation"))
+            .collect();
+        assert_eq!(reps.len(), 1, "{mpd}");
+        assert_eq!(reps[0].attribute("id"), Some(rendition));
+        let template = reps[0]
+            .children()
+            .find(|n| n.has_tag_name("SegmentTemplate"))
+            .expect("a SegmentTemplate per Representation");
+        assert_eq!(
+            template.attribute("initialization"),
+            Some(format!("{rendition}/init.mp4").as_str())
+        );
+    }
     let n = segments(&dash).len();
     let server = HttpServer::serve(&dash);
     assert_played(
-        &play_eme(&server.url("manifest.mpd"), "shaka", &[(kid.clone(), key)]),
+        &play_eme(
+            &server.url("manifest.mpd"),
+            "shaka",
+            &[(kid.clone(), key.clone())],
+        ),
         n,
     );
     // Without the key there is nothing to decrypt with.
@@ -585,11 +670,13 @@ fn cmaf_rotating_keys_decrypt_per_segment_in_ffmpeg_and_play_in_shaka() {
         assert_eq!(v["video_frames"], CLIP_FRAMES, "{v}");
         // Shaka with every key: DASH for cenc, HLS for cbcs (whose
         // "identity" key URIs Shaka fetches as well, so they are served).
-        let served = out.join("360p/keys");
-        std::fs::create_dir_all(&served).unwrap();
-        for kid in &kids {
-            let name = format!("{kid}.key");
-            std::fs::copy(keys.join(&name), served.join(&name)).unwrap();
+        for r in ["360p", AUDIO] {
+            let served = out.join(r).join("keys");
+            std::fs::create_dir_all(&served).unwrap();
+            for kid in &kids {
+                let name = format!("{kid}.key");
+                std::fs::copy(keys.join(&name), served.join(&name)).unwrap();
+            }
         }
         let server = HttpServer::serve(&out);
         let url = if scheme == "cenc" {

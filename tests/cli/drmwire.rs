@@ -132,38 +132,46 @@ fn drm_cmaf_signals_every_system_in_init_mpd_and_playlist() {
             "identity, Widevine, PlayReady name {k}:\n{playlist}"
         );
     }
-    // DASH: mp4protection plus one element per system with a DASH id.
+    // DASH: on each AdaptationSet (video, and the clip's audio as a track
+    // of its own), mp4protection plus one element per system with a DASH id.
     let mpd = std::fs::read_to_string(out.join("manifest.mpd")).unwrap();
     let doc = roxmltree::Document::parse(&mpd).expect("manifest.mpd is XML");
-    let cps: Vec<_> = doc
+    let sets: Vec<_> = doc
         .descendants()
-        .filter(|n| n.has_tag_name("ContentProtection"))
+        .filter(|n| n.has_tag_name("AdaptationSet"))
         .collect();
-    let schemes: Vec<&str> = cps
-        .iter()
-        .map(|n| n.attribute("schemeIdUri").unwrap())
-        .collect();
-    assert_eq!(
-        schemes,
-        [
-            "urn:mpeg:dash:mp4protection:2011",
-            "urn:uuid:e2719d58-a985-b3c9-781a-b030af78d30e",
-            &format!("urn:uuid:{WIDEVINE}"),
-            &format!("urn:uuid:{PLAYREADY}"),
-        ],
-        "{mpd}"
-    );
-    for cp in &cps {
-        let d = cp
-            .attribute(("urn:mpeg:cenc:2013", "default_KID"))
-            .expect("cenc:default_KID");
-        assert_eq!(d.replace('-', ""), kids[0]);
+    assert_eq!(sets.len(), 2, "{mpd}");
+    for set in &sets {
+        let cps: Vec<_> = set
+            .children()
+            .filter(|n| n.has_tag_name("ContentProtection"))
+            .collect();
+        let schemes: Vec<&str> = cps
+            .iter()
+            .map(|n| n.attribute("schemeIdUri").unwrap())
+            .collect();
+        assert_eq!(
+            schemes,
+            [
+                "urn:mpeg:dash:mp4protection:2011",
+                "urn:uuid:e2719d58-a985-b3c9-781a-b030af78d30e",
+                &format!("urn:uuid:{WIDEVINE}"),
+                &format!("urn:uuid:{PLAYREADY}"),
+            ],
+            "{mpd}"
+        );
+        for cp in &cps {
+            let d = cp
+                .attribute(("urn:mpeg:cenc:2013", "default_KID"))
+                .expect("cenc:default_KID");
+            assert_eq!(d.replace('-', ""), kids[0]);
+        }
+        let laurl = cps[2]
+            .descendants()
+            .find(|n| n.has_tag_name("laurl"))
+            .and_then(|n| n.text());
+        assert_eq!(laurl, Some("https://wv.example.com/lic"));
     }
-    let laurl = cps[2]
-        .descendants()
-        .find(|n| n.has_tag_name("laurl"))
-        .and_then(|n| n.text());
-    assert_eq!(laurl, Some("https://wv.example.com/lic"));
     // verify still decrypts every sample and accepts the init with its
     // pssh boxes and the playlist with its further EXT-X-KEY lines.
     let keys = t.join("keys");

@@ -272,3 +272,102 @@ fn track_type_keys_hd_sd_audio_decrypt_verify_rekey_and_round_trip_through_cpix(
     export_key_files(&keyring, &out, &keys2);
     assert_eq!(openssl_opens_every_segment(&out, &keys2), segments);
 }
+
+/// With a scene policy, the track types' keys follow the scenes: a clear
+/// scene is clear in every rendition, audio included; a protected scene's
+/// keys are its own in every track type; policy.json lists every KID of a
+/// scene (the license server gives each track type's key the scene's
+/// level), and verify catches a list that leaves one out.
+#[test]
+fn track_type_keys_follow_a_scene_policy_in_every_rendition() {
+    let t = TestDir::new();
+    let keyring = new_keyring(&t);
+    let inputs = [input(&t, 1280, 720), input(&t, 640, 360)];
+    let policy = t.join("policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"scenes":[
+            {"label":"intro","start":"0","end":"1","drm_level":"clear","hdcp":false},
+            {"label":"match","start":"1","end":"2","drm_level":"L1","hdcp":"2.2"}]}"#,
+    )
+    .unwrap();
+    let out = t.join("out");
+    run_ok(
+        package_input(&inputs[0], &out, &keyring)
+            .arg(&inputs[1])
+            .args(FLAGS)
+            .arg("--policy")
+            .arg(&policy),
+    );
+    let m = manifest(&out);
+    assert_eq!(m["key_scope"], "track-type", "{m}");
+    // Every keyed rendition: the intro segment clear, the match segment under
+    // its track type's key; three distinct KIDs in all.
+    let mut match_kids = BTreeSet::new();
+    for r in m["renditions"].as_array().unwrap() {
+        let segs = r["segments"].as_array().unwrap();
+        assert_eq!(segs.len(), 2, "{}", r["name"]);
+        assert!(
+            segs[0]["kid"].is_null(),
+            "{}: the clear intro is encrypted",
+            r["name"]
+        );
+        let kid = segs[1]["kid"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{}: the match is clear", r["name"]));
+        match_kids.insert((
+            r["track_type"].as_str().unwrap().to_string(),
+            kid.to_string(),
+        ));
+    }
+    let types: BTreeSet<&str> = match_kids.iter().map(|k| k.0.as_str()).collect();
+    assert_eq!(types, BTreeSet::from(["AUDIO", "HD", "SD"]));
+    let kids: BTreeSet<String> = match_kids.iter().map(|k| k.1.clone()).collect();
+    assert_eq!(kids.len(), 3, "{match_kids:?}");
+    // policy.json lists all three for the match, none for the intro.
+    let resolved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("policy.json")).unwrap()).unwrap();
+    let scene_kids = |i: usize| -> BTreeSet<String> {
+        resolved["scenes"][i]["kids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(scene_kids(0).is_empty(), "{resolved}");
+    assert_eq!(scene_kids(1), kids, "{resolved}");
+    // Decrypts with the exported key files; verify passes, and flags a
+    // policy.json that leaves the audio key out.
+    let keys = t.join("keys");
+    export_key_files(&keyring, &out, &keys);
+    assert_eq!(
+        openssl_opens_every_segment(&out, &keys),
+        m["renditions"].as_array().unwrap().len()
+    );
+    run_ok(
+        shieldpack()
+            .arg("verify")
+            .arg(&out)
+            .arg("--keyring")
+            .arg(&keyring),
+    );
+    let audio_kid = &match_kids.iter().find(|k| k.0 == "AUDIO").unwrap().1;
+    let mut cut = resolved.clone();
+    cut["scenes"][1]["kids"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|k| k.as_str() != Some(audio_kid.as_str()));
+    let cut = serde_json::to_string_pretty(&cut).unwrap();
+    std::fs::write(out.join("policy.json"), &cut).unwrap();
+    let o = run_code(
+        shieldpack()
+            .arg("verify")
+            .arg(&out)
+            .arg("--keyring")
+            .arg(&keyring),
+        1,
+    );
+    let e = stdout(&o) + &stderr(&o);
+    assert!(e.contains("scene 'match' lists KIDs"), "{e}\n{cut}");
+}

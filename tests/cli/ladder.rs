@@ -228,3 +228,87 @@ fn a_ladder_with_a_second_input_is_refused() {
     );
     assert!(!out.exists());
 }
+
+/// A mezzanine's audio languages and subtitles survive the ladder: the rungs
+/// carry each audio stream's language (so the renditions are `audio-eng`
+/// and `audio-fra`, not `und`), and the subtitles come from the mezzanine
+/// itself, as a WebVTT rendition on the video's clock.
+#[test]
+fn a_ladder_keeps_the_mezzanines_audio_languages_and_subtitles() {
+    let t = TestDir::new();
+    let keyring = new_keyring(&t);
+    let srt = t.join("subs.srt");
+    std::fs::write(&srt, "1\n00:00:00,500 --> 00:00:01,500\nfirst line\n\n2\n00:00:02,200 --> 00:00:03,000\nsecond\n").unwrap();
+    let mezz = t.join("mezz.mp4");
+    run_ok(
+        ffmpeg()
+            .args(["-f", "lavfi", "-i"])
+            .arg(format!(
+                "testsrc2=size=640x360:rate={FPS}:duration={SECONDS}"
+            ))
+            .args(["-f", "lavfi", "-i"])
+            .arg(format!("sine=frequency=440:duration={SECONDS}"))
+            .args(["-f", "lavfi", "-i"])
+            .arg(format!("sine=frequency=880:duration={SECONDS}"))
+            .arg("-i")
+            .arg(&srt)
+            .args(["-map", "0:v", "-map", "1:a", "-map", "2:a", "-map", "3:s"])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-c:a",
+                "aac",
+                "-c:s",
+                "mov_text",
+            ])
+            .args([
+                "-metadata:s:a:0",
+                "language=eng",
+                "-metadata:s:a:1",
+                "language=fra",
+            ])
+            .args(["-metadata:s:s:0", "language=eng"])
+            .arg(&mezz),
+    );
+    let out = t.join("out");
+    run_ok(
+        package_input(&mezz, &out, &keyring)
+            .args(["--ladder", "360p:800k,180p:300k"])
+            .args(["--segment-duration", "2"]),
+    );
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let names: Vec<&str> = m["renditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["360p", "180p", "audio-eng", "audio-fra", "subs-eng"]
+    );
+    let master = std::fs::read_to_string(out.join("master.m3u8")).unwrap();
+    assert!(master.contains("LANGUAGE=\"en\""), "{master}");
+    assert!(master.contains("LANGUAGE=\"fr\""), "{master}");
+    assert_eq!(master.matches("SUBTITLES=\"subs\"").count(), 2, "{master}");
+    let vtt: String = std::fs::read_dir(out.join("subs-eng"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension() == Some("vtt".as_ref()))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert!(
+        vtt.contains("first line") && vtt.contains("second"),
+        "{vtt}"
+    );
+    run_ok(
+        shieldpack()
+            .arg("verify")
+            .arg(&out)
+            .arg("--keyring")
+            .arg(&keyring),
+    );
+}

@@ -6,7 +6,9 @@
 mod util;
 
 mod batch;
+mod cencops;
 mod cmaf;
+mod cmafmulti;
 mod docs;
 mod drm;
 mod drmwire;

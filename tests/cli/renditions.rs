@@ -362,6 +362,39 @@ fn misaligned_renditions_exit_2_naming_the_first_differing_cut() {
     assert!(!out.exists(), "a refused package was published");
 }
 
+/// Renditions are packaged side by side, each cut by the same plan; one
+/// with more keyframes than the first is cut elsewhere by that plan, so it
+/// runs again following the first's cuts: its folder then holds exactly the
+/// segments of that second run, none left from the first.
+#[test]
+fn a_rendition_with_more_keyframes_is_cut_where_the_first_is() {
+    let t = TestDir::new();
+    let keyring = new_keyring(&t);
+    let sparse = input(&t, 640, 360, 2.0);
+    let dense = input(&t, 320, 180, 1.0);
+    let out = t.join("out");
+    run_ok(package_all(&[sparse, dense], &out, &keyring).args(["--segment-duration", "3"]));
+    let l = layout(&manifest(&out));
+    let starts: Vec<f64> = l[0].1.iter().map(|s| s.0).collect();
+    // Keyframes every 2 s with a 3 s target: cuts at 4 s, not at 3 s.
+    assert!(
+        starts.len() >= 2 && (starts[1] - 4.0).abs() < 0.01,
+        "{starts:?}"
+    );
+    assert_aligned(&l);
+    let dense_dir = out.join(&l[1].0);
+    let on_disk = std::fs::read_dir(&dense_dir)
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("seg_") && name.ends_with(".ts")
+        })
+        .count();
+    assert_eq!(on_disk, l[1].1.len(), "{}", dense_dir.display());
+    run_ok(shieldpack().arg("verify").arg(&out));
+}
+
 #[test]
 fn a_rotated_policy_package_changes_key_at_the_same_segment_in_every_rendition() {
     let t = TestDir::new();

@@ -25,6 +25,7 @@ pub use shard::Shard;
 
 use shieldpack_core::error::{Error, IoContext, Result};
 use shieldpack_core::keys::{Keyring, KeyringFile};
+use shieldpack_core::ladder::LadderSpec;
 use shieldpack_core::progress::{NoProgress, Progress};
 use shieldpack_package::{self as package, CoreLender, Options};
 use state::{Decision, InputFingerprint, State};
@@ -211,6 +212,9 @@ pub struct Settings<'a> {
     /// The package options every title shares; input, output and content id are
     /// set per title.
     pub template: &'a Options,
+    /// Transcode each title into this ladder first (`--ladder`), then package
+    /// every rung as a rendition.
+    pub ladder: Option<&'a LadderSpec>,
 }
 
 /// Packages (or, dry, plans) `titles`, `jobs` at a time.
@@ -317,7 +321,12 @@ fn run_one(
         Ok(f) => f,
         Err(e) => return TitleReport::failed(t, &e),
     };
-    let want = State::new(t, input, s.keyring_file, state::flags_of(s.template));
+    let want = State::new(
+        t,
+        input,
+        s.keyring_file,
+        state::flags_of(s.template, s.ladder),
+    );
     let decision = state::decide(&dir, &want, s.force);
     if s.dry_run {
         let (action, reason) = match decision {
@@ -355,8 +364,16 @@ fn run_one(
     };
     let progress = obs.started(t, reason);
     let clock = Instant::now();
-    let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        package::package(&o, s.keyring, &*progress)
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| match s.ladder {
+        None => package::package(&o, s.keyring, &*progress),
+        Some(spec) => package::ladder::package_ladder(
+            &o,
+            spec,
+            &shieldpack_media::ladder::EncodeSettings::default(),
+            s.keyring,
+            &*progress,
+        )
+        .map(|made| made.outcome),
     }));
     drop(progress);
     let seconds = (clock.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;

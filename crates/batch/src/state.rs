@@ -21,7 +21,9 @@ use sha2::{Digest, Sha256};
 use super::Title;
 use shieldpack_core::error::{IoContext, Result};
 use shieldpack_core::keys::{GenerationStart, KeyringFile};
-use shieldpack_package::Options;
+use shieldpack_core::ladder::LadderSpec;
+use shieldpack_media::format::Container;
+use shieldpack_package::{cmaf::Scheme, Options};
 
 pub const STATE_FILE: &str = ".batch-state.json";
 pub const FORMAT: &str = "shieldpack-batch-state";
@@ -109,7 +111,7 @@ pub struct State {
 
 /// The package flags of `o` that decide the bytes of a package (not the input,
 /// output or content id, which are per title).
-pub fn flags_of(o: &Options) -> serde_json::Value {
+pub fn flags_of(o: &Options, ladder: Option<&LadderSpec>) -> serde_json::Value {
     // A policy is compared by content, so editing the file redoes the titles.
     let policy = o.policy.as_ref().map(|p| match std::fs::read(p) {
         Ok(bytes) => hex::encode(Sha256::digest(&bytes)),
@@ -127,6 +129,30 @@ pub fn flags_of(o: &Options) -> serde_json::Value {
     // are not all redone.
     if !o.key_scope.is_period() {
         flags["key_scope"] = o.key_scope.as_str().into();
+    }
+    // Likewise for what wave 2 added: a title packaged as TS with AES-128
+    // and no ladder records none of these.
+    if o.format != Container::Ts || o.scheme != Scheme::default_for(Container::Ts) {
+        flags["format"] = o.format.extension().into();
+        flags["scheme"] = o.scheme.as_str().into();
+    }
+    if o.dash {
+        flags["dash"] = true.into();
+    }
+    if !o.drm.is_empty() {
+        flags["drm"] = o.drm.iter().map(|d| d.name()).collect::<Vec<_>>().into();
+    }
+    if let Some(l) = ladder {
+        flags["ladder"] = match l {
+            LadderSpec::Apple => "apple".to_string(),
+            LadderSpec::Auto => "auto".to_string(),
+            LadderSpec::Rungs(r) => r
+                .iter()
+                .map(|r| format!("{}p:{}k", r.height, r.kbps))
+                .collect::<Vec<_>>()
+                .join(","),
+        }
+        .into();
     }
     flags
 }

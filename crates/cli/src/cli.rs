@@ -431,7 +431,7 @@ pub enum Scheme {
     /// Whole-segment AES-128-CBC, HLS METHOD=AES-128 (ts default; cmaf too)
     #[value(name = "aes-128")]
     Aes128,
-    /// HLS SAMPLE-AES for MPEG-TS
+    /// HLS SAMPLE-AES for MPEG-TS (H.264 slices, AAC frames; explicit IVs)
     SampleAes,
     /// Common encryption, AES-CBC 1:9 pattern (cmaf default)
     Cbcs,
@@ -499,7 +499,8 @@ pub struct PackageFlags {
     #[arg(long)]
     pub apple: bool,
 
-    /// Segment container: ts, or cmaf (init.mp4 + fragmented MP4 segments)
+    /// Segment container: ts, or cmaf (init.mp4 + fragmented MP4 segments,
+    /// every video rendition and every audio track a CMAF track of its own)
     #[arg(long, value_enum, default_value_t = Format::Ts)]
     pub format: Format,
 
@@ -507,7 +508,9 @@ pub struct PackageFlags {
     #[arg(long, value_enum, conflicts_with = "clear")]
     pub scheme: Option<Scheme>,
 
-    /// With --format cmaf: also write a DASH manifest.mpd over the same segments
+    /// With --format cmaf: also write a DASH manifest.mpd over the same
+    /// segments (one AdaptationSet per content type, a Representation per
+    /// rendition)
     #[arg(long)]
     pub dash: bool,
 
@@ -561,8 +564,8 @@ pub struct PackageArgs {
     /// them, and their IVs are always explicit and derived per rendition. Their
     /// audio tracks become alternate audio renditions (audio-<lang>), text
     /// subtitles WebVTT ones (subs-<lang>). I-frame playlists (iframes.m3u8)
-    /// are written for --clear TS only: whole-segment AES-128 allows no byte
-    /// ranges into segments
+    /// are written for --clear and --scheme sample-aes TS only: whole-segment
+    /// AES-128 allows no byte ranges into segments
     #[arg(value_name = "INPUT")]
     pub more_inputs: Vec<PathBuf>,
 
@@ -762,6 +765,12 @@ pub struct BatchArgs {
 
     #[command(flatten)]
     pub flags: PackageFlags,
+
+    /// Transcode every title into an aligned H.264 ladder and package every
+    /// rung as a rendition, as `package --ladder SPEC` does (HEIGHTp:BITRATEk,...,
+    /// `apple`, or `auto`, which picks a ladder per title)
+    #[arg(long, value_name = "SPEC")]
+    pub ladder: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -182,6 +182,18 @@ impl Error {
         }
     }
 
+    /// An I/O error on an input `path`: `InputMissing` when it does not
+    /// exist, else the error with the path.
+    pub fn input(path: impl AsRef<Path>, err: std::io::Error) -> Self {
+        if err.kind() == std::io::ErrorKind::NotFound {
+            Error::InputMissing {
+                path: path.as_ref().to_path_buf(),
+            }
+        } else {
+            Error::io(path, err)
+        }
+    }
+
     /// An I/O error on `path`; when it is that `path` does not exist, the
     /// `missing` message (what was looked for) with `hint` instead.
     pub fn missing_or_io(

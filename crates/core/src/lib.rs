@@ -22,5 +22,6 @@ pub mod policy;
 pub mod progress;
 pub mod rekey;
 pub mod timefmt;
+pub mod wmkey;
 
 pub use error::{Error, Result};

@@ -32,6 +32,9 @@ use crate::keys::Keyring;
 use crate::manifest::{self, Manifest};
 use crate::progress::Progress;
 
+mod cenc;
+mod samples;
+
 /// What a rekey did.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Outcome {
@@ -97,6 +100,9 @@ pub fn rekey(dir: &Path, kr: &Keyring, o: Options, progress: &dyn Progress) -> R
     };
     let mut manifest = Manifest::load(dir)?;
     check_package(dir, &manifest, kr)?;
+    if matches!(manifest.encryption.as_str(), "cenc" | "cbcs") {
+        return cenc::rekey(dir, kr, o, progress, manifest);
+    }
     let mut out = Outcome::default();
     let work = plan_jobs(dir, &manifest, kr, &mut out)?;
     if work.is_empty() {
@@ -106,7 +112,10 @@ pub fn rekey(dir: &Path, kr: &Keyring, o: Options, progress: &dyn Progress) -> R
     let staged = stage(dir, &manifest, &work, &changed)?;
     let root = staged.path().to_path_buf();
     let threads = o.jobs.clamp(1, 16).min(work.len());
-    let mut hashes = reencrypt(dir, &root, &work, threads, o.check_hashes, progress)?;
+    let mut hashes = match manifest.encryption.as_str() {
+        "sample-aes" => samples::reencrypt(dir, &root, &work, threads, o.check_hashes, progress)?,
+        _ => reencrypt(dir, &root, &work, threads, o.check_hashes, progress)?,
+    };
     for (i, j) in work.iter().enumerate() {
         let s = &mut manifest.renditions[j.rendition].segments[j.segment];
         let old_kid = s.kid.clone().unwrap_or_default();
@@ -136,12 +145,11 @@ fn check_package(dir: &Path, manifest: &Manifest, kr: &Keyring) -> Result<()> {
             "package it again with --keyring to encrypt it",
         ));
     }
-    if manifest.encryption != "aes-128" {
-        // Common encryption re-encrypts samples, not whole segments.
+    if !matches!(manifest.encryption.as_str(), "aes-128" | "sample-aes" | "cenc" | "cbcs") {
         return Err(Error::invalid_file(
             &mpath,
             format!(
-                "rekey of '{}' (common encryption) packages is not implemented yet",
+                "rekey of '{}' packages is not implemented yet",
                 manifest.encryption
             ),
             "package the title again with the rotated keyring instead",
@@ -772,7 +780,11 @@ fn rewrite_keys(
         let cur = effective[i];
         desired.push(match (&rec.kid, cur) {
             (Some(kid), _) => Some(Key {
-                method: KeyMethod::Aes128,
+                // The segment's own method (SAMPLE-AES, -CTR for cmaf).
+                method: cur
+                    .map(|k| k.method)
+                    .filter(|m| *m != KeyMethod::None)
+                    .unwrap_or(KeyMethod::Aes128),
                 uri: Some(manifest::key_uri(
                     &manifest.key_uri_template,
                     kid,
@@ -781,7 +793,8 @@ fn rewrite_keys(
                 )),
                 iv: rec.iv.as_deref().and_then(parse_iv),
                 keyformat: cur.and_then(|k| k.keyformat.clone()),
-                keyid: cur.and_then(|k| k.keyid),
+                // A KEYID (`--drm`) names the new key.
+                keyid: cur.and_then(|k| k.keyid).and_then(|_| parse_iv(kid)),
                 keyformatversions: cur.and_then(|k| k.keyformatversions.clone()),
             }),
             (None, k) => k.cloned(),
@@ -789,6 +802,20 @@ fn rewrite_keys(
     }
     let mut new = old.clone();
     for (i, seg) in new.segments.iter_mut().enumerate() {
+        // The further DRM systems' lines (`--drm fairplay`'s skd:// URI)
+        // name the KID too: moved to the new one with the identity line.
+        if let (Some(old_kid), Some(new_kid)) = (
+            effective[i].and_then(|k| k.keyid),
+            desired[i].as_ref().and_then(|k| k.keyid),
+        ) {
+            let (from, to) = (hex::encode(old_kid), hex::encode(new_kid));
+            for k in &mut seg.extra_keys {
+                k.uri = k.uri.as_ref().map(|u| u.replace(&from, &to));
+                if k.keyid.is_some() {
+                    k.keyid = Some(new_kid);
+                }
+            }
+        }
         let changed = i == 0 || desired[i] != desired[i - 1];
         seg.key = if old.segments[i].key.is_some() || (changed && desired[i].is_some()) {
             desired[i].clone()

@@ -1,5 +1,8 @@
-//! Cutting one audio stream of an input into audio-only MPEG-TS segments at
-//! given times, for alternate audio renditions (EXT-X-MEDIA TYPE=AUDIO).
+//! Cutting one audio stream of an input into audio-only segments at given
+//! times, for alternate audio renditions (EXT-X-MEDIA TYPE=AUDIO) and CMAF
+//! audio tracks: MPEG-TS or fragmented MP4, through the same format stage
+//! as video (`format::SegmentMuxer`); fMP4 sends its init segment
+//! (`Event::Init`) right after `Start`, as `segment` does.
 //!
 //! The cut times are the video's (`segment`): seconds from the input's first
 //! video keyframe. A segment begins with the first audio frame at or after
@@ -23,6 +26,7 @@ use std::sync::mpsc;
 use ff::Rescale as _;
 use ffmpeg_next as ff;
 
+use super::format::{Container, SegmentMuxer};
 use super::mux::{TsMuxer, CHUNK};
 use super::segment::{Event, Summary};
 use super::{describe, next_packet, open_input_with, Probe, Selection};
@@ -37,6 +41,7 @@ const EPS: f64 = 1e-6;
 pub fn run(
     path: &Path,
     stream: usize,
+    format: Container,
     cuts: &[f64],
     progress: &dyn Progress,
     spares: mpsc::Receiver<Vec<u8>>,
@@ -71,7 +76,11 @@ pub fn run(
         op,
         err: e.to_string(),
     };
-    let mut mux = TsMuxer::new(&[(&params, a_tb)]).map_err(mux_err)?;
+    let streams = [(&params, a_tb)];
+    let mut mux: Box<dyn SegmentMuxer> = match format {
+        Container::Ts => Box::new(TsMuxer::new(&streams).map_err(mux_err)?),
+        Container::Cmaf => Box::new(super::fmp4::Fmp4Muxer::new(&streams).map_err(mux_err)?),
+    };
     mux.recycle(spares);
     let total_ms = info.duration.map(|d| (d * 1000.0) as u64).unwrap_or(0);
     sink(Event::Start {
@@ -81,6 +90,9 @@ pub fn run(
             audio: None,
         },
     })?;
+    if let Some(init) = mux.init_segment() {
+        sink(Event::Init(init))?;
+    }
     progress.set_length(total_ms.max(1));
 
     let a_sec = f64::from(a_tb);
@@ -117,7 +129,7 @@ pub fn run(
                     floor = dts_a.min(0);
                     for p in std::mem::take(&mut pending) {
                         write(
-                            &mut mux,
+                            mux.as_mut(),
                             p,
                             origin,
                             floor,
@@ -147,7 +159,7 @@ pub fn run(
             continue;
         }
         write(
-            &mut mux,
+            mux.as_mut(),
             packet,
             origin,
             floor,
@@ -236,7 +248,7 @@ impl Stop {
 /// Writes one audio packet, first ending the segment when it is at or past
 /// the next cut. Packets the muxer would write below zero are left out.
 fn write<I: Iterator<Item = f64>, S: FnMut(Event) -> Result<()>>(
-    mux: &mut TsMuxer,
+    mux: &mut dyn SegmentMuxer,
     packet: ff::Packet,
     origin: Option<f64>,
     floor: i64,

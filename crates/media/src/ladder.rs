@@ -23,11 +23,13 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 
 use ff::format::Pixel;
-use ff::{codec, decoder, encoder, format, frame, media, picture, Dictionary, Packet, Rational};
+use ff::{codec, encoder, format, frame, media, picture, Dictionary, Packet, Rational};
 use ffmpeg_next as ff;
 
 use shieldpack_core::error::{Error, Result};
 use shieldpack_core::ladder::{Probe, RungPlan};
+
+use crate::decode::{open_video, VideoIn};
 use shieldpack_core::progress::Progress;
 
 use crate::ff_err;
@@ -92,51 +94,21 @@ pub struct Transcoded {
     pub frames: u64,
 }
 
-struct VideoIn {
-    index: usize,
-    decoder: decoder::Video,
-    time_base: Rational,
-    fps: Rational,
+/// x264 threads per rung: the cores in proportion to the rung's share of
+/// the largest rung's pixels, at least one. On 2 cores a 1080p/720p/540p/
+/// 360p ladder gets 2, 1, 1, 1: the 1080p rung (over half the pixels of the
+/// ladder) can use both cores while the small rungs are done.
+fn encoder_threads(rungs: &[RungPlan], cores: usize) -> Vec<usize> {
+    let pixels = |r: &RungPlan| u64::from(r.width) * u64::from(r.height);
+    let top = rungs.iter().map(pixels).max().unwrap_or(1).max(1);
+    rungs
+        .iter()
+        .map(|r| ((cores as u64 * pixels(r) + top / 2) / top).max(1) as usize)
+        .collect()
 }
 
-fn open_video(ictx: &format::context::Input, path: &Path) -> Result<VideoIn> {
-    let ist = ictx
-        .streams()
-        .best(media::Type::Video)
-        .ok_or_else(|| Error::NoVideo {
-            path: path.to_path_buf(),
-        })?;
-    let mut ctx = codec::context::Context::from_parameters(ist.parameters())
-        .map_err(ff_err(path, "read the video stream's parameters"))?;
-    ctx.set_threading(codec::threading::Config {
-        kind: codec::threading::Type::Frame,
-        count: 0,
-        ..Default::default()
-    });
-    let decoder = ctx
-        .decoder()
-        .video()
-        .map_err(ff_err(path, "open the video decoder"))?;
-    if decoder.width() < 16 || decoder.height() < 16 {
-        return Err(Error::NotMedia {
-            path: path.to_path_buf(),
-            reason: format!("video of {}x{} pixels", decoder.width(), decoder.height()),
-        });
-    }
-    let mut fps = ist.avg_frame_rate();
-    if fps.numerator() <= 0 || fps.denominator() <= 0 {
-        fps = ist.rate();
-    }
-    if fps.numerator() <= 0 || fps.denominator() <= 0 {
-        fps = Rational(25, 1);
-    }
-    Ok(VideoIn {
-        index: ist.index(),
-        decoder,
-        time_base: ist.time_base(),
-        fps,
-    })
-}
+/// A stream's metadata carried into the rung files (language, title).
+type Tags = Vec<(String, String)>;
 
 fn sar_of(r: Rational) -> f64 {
     if r.numerator() > 0 && r.denominator() > 0 {
@@ -317,7 +289,7 @@ impl RungWriter {
         path: PathBuf,
         vin_tb: Rational,
         fps: Rational,
-        audio: &[(ff::codec::Parameters, Rational)],
+        audio: &[(ff::codec::Parameters, Rational, Tags)],
         settings: &EncodeSettings,
         threads: usize,
     ) -> Result<Self> {
@@ -343,11 +315,17 @@ impl RungWriter {
             ost.set_time_base(vin_tb);
         }
         let mut audio_map = Vec::new();
-        for (params, tb) in audio {
+        for (params, tb, tags) in audio {
             let mut ost = octx
                 .add_stream(encoder::find(codec::Id::None))
                 .map_err(&out_err)?;
             ost.set_parameters(params.clone());
+            // Language and title name the alternate audio renditions.
+            let mut meta = Dictionary::new();
+            for (k, v) in tags {
+                meta.set(k, v);
+            }
+            ost.set_metadata(meta);
             // The input's codec tag may mean nothing in the output container.
             // SAFETY: the stream's codec parameters are allocated by FFmpeg
             // with the stream, which `ost` borrows mutably here.
@@ -496,42 +474,44 @@ pub fn transcode(
     x264()?;
     let mut ictx = crate::open_input(input)?;
     let mut vin = open_video(&ictx, input)?;
-    let audio: Vec<(usize, ff::codec::Parameters, Rational)> = ictx
+    let audio: Vec<(usize, ff::codec::Parameters, Rational, Tags)> = ictx
         .streams()
         .filter(|s| s.parameters().medium() == media::Type::Audio)
-        .map(|s| (s.index(), s.parameters(), s.time_base()))
+        .map(|s| {
+            let tags = s
+                .metadata()
+                .iter()
+                .filter(|(k, _)| matches!(*k, "language" | "title"))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            (s.index(), s.parameters(), s.time_base(), tags)
+        })
         .collect();
-    let ext = if audio.iter().all(|(_, p, _)| mp4_carries(p.id())) {
+    let ext = if audio.iter().all(|(_, p, _, _)| mp4_carries(p.id())) {
         "mp4"
     } else {
         "mkv"
     };
     let mut audio_slot = vec![None; ictx.nb_streams() as usize];
-    for (slot, (i, _, _)) in audio.iter().enumerate() {
+    for (slot, (i, _, _, _)) in audio.iter().enumerate() {
         audio_slot[*i] = Some(slot);
     }
-    let audio_params: Vec<(ff::codec::Parameters, Rational)> =
-        audio.into_iter().map(|(_, p, tb)| (p, tb)).collect();
-    let frames_estimate = {
-        let ist = ictx.stream(vin.index).expect("found above");
-        let n = ist.frames().max(0) as u64;
-        if n > 0 {
-            n
-        } else if ictx.duration() > 0 {
-            (ictx.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE) * f64::from(vin.fps)) as u64
-        } else {
-            0
-        }
-    };
+    let audio_params: Vec<(ff::codec::Parameters, Rational, Tags)> = audio
+        .into_iter()
+        .map(|(_, p, tb, tags)| (p, tb, tags))
+        .collect();
+    let frames_estimate = vin.frames_estimate;
     progress.set_length(frames_estimate.max(1));
 
-    // x264's own threads split the cores among the rungs; each rung also has
-    // its own thread, so one slow rung does not hold the others back.
+    // Each rung has its own thread, so one slow rung does not hold the
+    // others back, and x264 threads of its own in proportion to its pixels
+    // (`encoder_threads`): the top rung is most of the work, and with one
+    // thread it alone set the wall time while the other core idled.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = cores.div_ceil(rungs.len()).max(1);
+    let threads = encoder_threads(rungs, cores);
     let mut senders: Vec<SyncSender<Msg>> = Vec::new();
     let mut handles = Vec::new();
-    for plan in rungs {
+    for (plan, threads) in rungs.iter().zip(threads) {
         let path = dir.join(format!("{}.{ext}", plan.name(rungs)));
         let (tx, rx) = sync_channel::<Msg>(QUEUE);
         let (plan, tb, fps, ap, st) = (
@@ -809,5 +789,19 @@ mod tests {
             .collect();
         let got: Vec<usize> = (0..150).filter(|i| k.is_key(times[*i], *i == 0)).collect();
         assert_eq!(got, vec![0, 60, 120]);
+    }
+
+    #[test]
+    fn encoder_threads_follow_each_rungs_pixels() {
+        let r = |width, height| RungPlan {
+            width,
+            height,
+            kbps: 1000,
+        };
+        let ladder = [r(1920, 1080), r(1280, 720), r(960, 540), r(640, 360)];
+        assert_eq!(encoder_threads(&ladder, 2), vec![2, 1, 1, 1]);
+        assert_eq!(encoder_threads(&ladder, 4), vec![4, 2, 1, 1]);
+        assert_eq!(encoder_threads(&ladder, 1), vec![1, 1, 1, 1]);
+        assert_eq!(encoder_threads(&[r(640, 360)], 8), vec![8]);
     }
 }

@@ -7,6 +7,7 @@
 mod annexb;
 pub mod audio;
 pub mod codecs;
+pub mod decode;
 pub mod detect;
 mod editlist;
 mod fmp4;
@@ -18,6 +19,7 @@ pub mod segment;
 mod timestamps;
 
 pub use timestamps::check as check_timestamps;
+pub mod picture;
 pub mod subtitles;
 pub mod tsread;
 

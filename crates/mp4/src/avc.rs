@@ -11,7 +11,7 @@ pub type Result<T> = std::result::Result<T, String>;
 /// Reads bits of an RBSP, from a NAL unit's bytes with the emulation
 /// prevention bytes (0x000003) skipped, and says how many NAL bytes the
 /// bits read so far span.
-struct Bits<'a> {
+pub(crate) struct Bits<'a> {
     nal: &'a [u8],
     /// Byte position in `nal` and bit in it (0 = most significant).
     byte: usize,
@@ -20,7 +20,7 @@ struct Bits<'a> {
 }
 
 impl<'a> Bits<'a> {
-    fn new(nal: &'a [u8], start: usize) -> Self {
+    pub(crate) fn new(nal: &'a [u8], start: usize) -> Self {
         Bits {
             nal,
             byte: start,
@@ -29,7 +29,7 @@ impl<'a> Bits<'a> {
         }
     }
 
-    fn u1(&mut self) -> Result<u32> {
+    pub(crate) fn u1(&mut self) -> Result<u32> {
         if self.bit == 0 {
             // An emulation prevention byte: 0x03 after two zero bytes.
             if self.zeros >= 2 && self.nal.get(self.byte) == Some(&3) {
@@ -51,7 +51,7 @@ impl<'a> Bits<'a> {
         Ok(u32::from(v))
     }
 
-    fn u(&mut self, n: u32) -> Result<u32> {
+    pub(crate) fn u(&mut self, n: u32) -> Result<u32> {
         let mut v = 0;
         for _ in 0..n {
             v = v << 1 | self.u1()?;
@@ -59,7 +59,7 @@ impl<'a> Bits<'a> {
         Ok(v)
     }
 
-    fn ue(&mut self) -> Result<u32> {
+    pub(crate) fn ue(&mut self) -> Result<u32> {
         let mut zeros = 0;
         while self.u1()? == 0 {
             zeros += 1;
@@ -70,7 +70,7 @@ impl<'a> Bits<'a> {
         Ok(((1u64 << zeros) - 1 + u64::from(self.u(zeros)?)) as u32)
     }
 
-    fn se(&mut self) -> Result<i32> {
+    pub(crate) fn se(&mut self) -> Result<i32> {
         let k = self.ue()?;
         Ok(if k % 2 == 1 {
             k.div_ceil(2) as i32
@@ -80,7 +80,7 @@ impl<'a> Bits<'a> {
     }
 
     /// NAL bytes spanned so far (a partly read byte counts whole).
-    fn bytes_spanned(&self) -> usize {
+    pub(crate) fn bytes_spanned(&self) -> usize {
         self.byte + usize::from(self.bit > 0)
     }
 }

@@ -13,7 +13,8 @@
 //! constant 16-byte IV (in `tenc`) that restarts the chain at every
 //! subsample. Audio samples are encrypted whole (every full block, the chain
 //! over the sample, a trailing partial block clear) and need no `senc`.
-//! HEVC slice headers are not read yet, so HEVC is `cenc` only.
+//! HEVC (`hvc1`/`hev1`) under either scheme: each slice segment header
+//! stays clear too, found by the `hevc` reader.
 //!
 //! IVs (`cenc`): `iv = segment_sequence << 24 | n`, where `n` counts the segment's
 //! samples over all its tracks (video first, then audio). The counter
@@ -25,7 +26,9 @@
 //! lets a single segment be re-encrypted alone (`rekey`, a segment given a
 //! stronger scene's key) with the same IVs. A second encryption of the same
 //! segment under the same key (A/B variants, renditions sharing a key) must
-//! put its variant or rendition into the top bits of the sequence.
+//! put its variant or rendition into the top bits of the sequence (the
+//! package does: `rendition << 32 | segment`, `cmaf::iv_sequence`; and one
+//! cbcs constant IV per rendition).
 
 use aes::cipher::{KeyIvInit, StreamCipher};
 
@@ -213,6 +216,17 @@ pub fn video_subsamples(sample: &[u8], hevc: bool, len_size: usize) -> Result<Ve
     Ok(fitted)
 }
 
+/// The segment number the IVs of segment `index` of the `rendition`-th
+/// rendition (track) of a title derive from: `rendition << 32 | index`, so
+/// renditions sharing a key period's key own disjoint ranges (128
+/// renditions of 2^32 segments, so every sequence is below 2^39, and an A/B
+/// package's b variants own the sequences from 2^39 up; `sample_iv` takes
+/// 40 bits). Rendition 0 keeps a single-rendition package's numbers. None
+/// beyond those bounds.
+pub fn rendition_sequence(rendition: u64, index: u64) -> Option<u64> {
+    (rendition < 1 << 7 && index < 1 << 32).then_some(rendition << 32 | index)
+}
+
 /// The 8-byte IV of the `n`th sample of segment `sequence` (module docs).
 pub fn sample_iv(sequence: u64, n: u64) -> Result<[u8; 8]> {
     if sequence >= 1 << 40 || n >= 1 << 24 {
@@ -279,12 +293,18 @@ pub fn encrypt_segment(
                 .or_else(|m| err(*b"avcC", m))?,
             )
             .flatten(),
-            (Scheme::Cbcs, TrackKind::Video { hevc: true, .. }, _) => {
-                return err(
-                    *b"hvc1",
-                    "cbcs needs HEVC slice headers read, which is not written yet; use cenc",
+            _ => None,
+        };
+        // HEVC, both schemes: slice segment headers clear (`hevc`).
+        let mut hevc_params = match (kind, entry) {
+            (TrackKind::Video { hevc: true, .. }, Some(e)) => Some(
+                crate::hevc::ParameterSets::from_hvcc(
+                    &e.config(b"hvcC")
+                        .map(|c| c.body.clone())
+                        .unwrap_or_default(),
                 )
-            }
+                .or_else(|m| err(*b"hvcC", m))?,
+            ),
             _ => None,
         };
         let Some(tenc) = entry.and_then(|e| e.sinf()).map(|s| &s.tenc) else {
@@ -312,12 +332,21 @@ pub fn encrypt_segment(
             let sample = &mut seg.mdat.data[r];
             match (scheme, kind) {
                 (Scheme::Cenc, _) => {
-                    let subsamples = match kind {
-                        TrackKind::Video {
-                            hevc,
-                            nal_length_size,
-                        } => video_subsamples(sample, *hevc, *nal_length_size)?,
-                        TrackKind::Audio => Vec::new(),
+                    let subsamples = match (kind, hevc_params.as_mut()) {
+                        (
+                            TrackKind::Video {
+                                nal_length_size, ..
+                            },
+                            Some(ps),
+                        ) => crate::hevc::subsamples(sample, *nal_length_size, ps)?,
+                        (
+                            TrackKind::Video {
+                                hevc,
+                                nal_length_size,
+                            },
+                            None,
+                        ) => video_subsamples(sample, *hevc, *nal_length_size)?,
+                        (TrackKind::Audio, _) => Vec::new(),
                     };
                     let iv = sample_iv(sequence, n)?;
                     n += 1;
@@ -333,8 +362,11 @@ pub fn encrypt_segment(
                         nal_length_size, ..
                     },
                 ) => {
-                    let ps = params.as_mut().expect("made above for AVC");
-                    let subsamples = cbcs_subsamples(sample, *nal_length_size, ps)?;
+                    let subsamples = match (params.as_mut(), hevc_params.as_mut()) {
+                        (_, Some(ps)) => crate::hevc::subsamples(sample, *nal_length_size, ps)?,
+                        (Some(ps), None) => cbcs_subsamples(sample, *nal_length_size, ps)?,
+                        (None, None) => unreachable!("made above for AVC and HEVC"),
+                    };
                     cbcs_apply(key, &constant_iv, sample, &subsamples, true);
                     aux.push(SampleAux {
                         iv: Vec::new(),
@@ -396,7 +428,7 @@ pub fn cbcs_subsamples(
 }
 
 /// Splits clear runs longer than 16 bits (BytesOfClearData) into several entries.
-fn fit_clear(out: Vec<(u32, u32)>) -> Vec<(u16, u32)> {
+pub(crate) fn fit_clear(out: Vec<(u32, u32)>) -> Vec<(u16, u32)> {
     let mut fitted = Vec::with_capacity(out.len());
     for (mut c, p) in out {
         while c > u32::from(u16::MAX) {
@@ -409,7 +441,7 @@ fn fit_clear(out: Vec<(u32, u32)>) -> Vec<(u16, u32)> {
 }
 
 /// Each NAL unit of a length-prefixed sample: (start of its header, length).
-fn nal_units(sample: &[u8], len_size: usize) -> Result<Vec<(usize, usize)>> {
+pub(crate) fn nal_units(sample: &[u8], len_size: usize) -> Result<Vec<(usize, usize)>> {
     let mut out = Vec::new();
     let mut pos = 0usize;
     while pos < sample.len() {
@@ -492,6 +524,12 @@ pub fn decrypt_segment(seg: &mut MediaSegment, init: &InitSegment, key: &[u8; 16
         let Some(sinf) = trak.entry().and_then(|e| e.sinf()) else {
             continue; // a clear track
         };
+        if crate::recrypt::is_clear_fragment(traf) {
+            return err(
+                *b"seig",
+                format!("track {id}: the fragment says its samples are clear (isProtected 0), so there is nothing to decrypt"),
+            );
+        }
         let scheme = Scheme::of(sinf.schm.scheme);
         let iv_size = usize::from(sinf.tenc.per_sample_iv_size);
         let constant_iv = traf

@@ -12,6 +12,8 @@
 pub mod avc;
 pub mod boxes;
 pub mod cenc;
+pub mod hevc;
+pub mod recrypt;
 
 pub use boxes::*;
 

@@ -8,12 +8,14 @@
 //!   `b_iv`, a hash of the KID, "b" and the sequence; a keeps the sequence
 //!   number or the keyring-derived IV.
 //! - cenc (AES-CTR): a's sample IVs are `sequence << 24 | sample` with the
-//!   sequence below 2^39 (`shieldpack_mp4::cenc::sample_iv` takes it below
-//!   2^40); b's use sequence + 2^39 (`B_CENC_SEQUENCE`), so bit 63 of every b
-//!   IV is set and of every a IV clear.
-//! - cbcs: one constant IV per title for a (in `tenc`); b's fragments carry
-//!   their own constant IV in a `seig` sample group (23001-7 6), derived
-//!   from the keyring under a sequence number no segment has.
+//!   rendition's sequence (`cmaf::iv_sequence`) below 2^39
+//!   (`shieldpack_mp4::cenc::sample_iv` takes it below 2^40); b's use that
+//!   sequence + 2^39 (`B_CENC_SEQUENCE`), so bit 63 of every b IV is set
+//!   and of every a IV clear, and renditions keep disjoint ranges.
+//! - cbcs: one constant IV per rendition for a (in `tenc`); b's fragments
+//!   carry their own constant IV per rendition in a `seig` sample group
+//!   (23001-7 6), derived from the keyring under a sequence number no
+//!   segment has.
 
 use std::path::Path;
 
@@ -44,15 +46,16 @@ pub fn b_iv(kid: &str, sequence: u64) -> [u8; 16] {
     h.finalize()[..16].try_into().expect("16 bytes")
 }
 
-/// cbcs's constant IV for variant b: derived like a's (`Event::Init` in
-/// lib.rs, sequence `u64::MAX`) under sequence `u64::MAX - 1`, which no
-/// segment has either.
-pub fn b_constant_iv(kr: &Keyring, content_id: &str) -> [u8; 16] {
-    kr.iv(
+/// cbcs's constant IV for variant b of `rendition`: derived like a's
+/// (`cmaf::constant_iv`, sequence `u64::MAX`) under sequence `u64::MAX - 1`,
+/// which no segment has either.
+pub fn b_constant_iv(kr: &Keyring, content_id: &str, rendition: usize) -> [u8; 16] {
+    kr.rendition_iv(
         content_id,
         kr.generation_for(content_id, 0),
         0,
         u64::MAX - 1,
+        rendition,
     )
 }
 
@@ -62,6 +65,7 @@ pub struct CommonB {
     init: mp4::InitSegment,
     scheme: mp4::cenc::Scheme,
     constant_iv: [u8; 16],
+    rendition: usize,
 }
 
 impl CommonB {
@@ -74,6 +78,7 @@ impl CommonB {
         b_init: &Path,
         kr: &Keyring,
         content_id: &str,
+        rendition: usize,
     ) -> Result<Option<Self>> {
         let Some(common) = scheme.common() else {
             return Ok(None);
@@ -106,20 +111,22 @@ impl CommonB {
         Ok(Some(CommonB {
             init: ia,
             scheme: common,
-            constant_iv: b_constant_iv(kr, content_id),
+            constant_iv: b_constant_iv(kr, content_id, rendition),
+            rendition,
         }))
     }
 
-    /// Variant b of segment `sequence`, clear in `clear`, encrypted under
-    /// `key` / `kid`.
+    /// Variant b of segment `index` of the rendition, clear in `clear`,
+    /// encrypted under `key` / `kid`.
     pub fn encrypt(
         &self,
         path: &Path,
         clear: &[u8],
         key: &Zeroizing<[u8; 16]>,
         kid: [u8; 16],
-        sequence: u64,
+        index: usize,
     ) -> Result<Vec<u8>> {
+        let sequence = cmaf::iv_sequence(self.rendition, index)?;
         if sequence >= B_CENC_SEQUENCE {
             return Err(Error::invalid_file(
                 path,

@@ -53,7 +53,8 @@ impl Scheme {
 }
 
 /// Refuses a scheme the format cannot carry, or that is not written yet.
-pub fn check(format: Container, scheme: Scheme, has_policy: bool) -> Result<()> {
+/// (`_has_policy`: scene policies work with every scheme now; kept for callers.)
+pub fn check(format: Container, scheme: Scheme, _has_policy: bool) -> Result<()> {
     let name = scheme.as_str();
     match (format, scheme) {
         (Container::Ts, Scheme::Cbcs | Scheme::Cenc) => Err(Error::arg(
@@ -63,14 +64,6 @@ pub fn check(format: Container, scheme: Scheme, has_policy: bool) -> Result<()> 
         (Container::Cmaf, Scheme::SampleAes) => Err(Error::arg(
             "--scheme sample-aes is for MPEG-TS segments",
             "with --format cmaf use --scheme cbcs (SAMPLE-AES in fMP4) or cenc",
-        )),
-        (_, Scheme::SampleAes) => Err(Error::arg(
-            format!("--scheme {name} is not implemented yet"),
-            "use --scheme aes-128 for MPEG-TS, or --format cmaf --scheme cbcs",
-        )),
-        (Container::Cmaf, Scheme::Cenc | Scheme::Cbcs) if has_policy => Err(Error::arg(
-            format!("--scheme {name} with a scene policy is not implemented yet (clear scenes need clear fragments under a protected init segment)"),
-            "package cmaf without --policy (key rotation works), or use --scheme aes-128",
         )),
         _ => Ok(()),
     }
@@ -93,6 +86,15 @@ pub fn key_tag(scheme: Scheme, uri: String, explicit_iv: Option<[u8; 16]>) -> Ke
             uri: Some(uri),
             iv: None,
             keyformat: Some("identity".into()),
+            keyid: None,
+            keyformatversions: None,
+        },
+        // TS SAMPLE-AES: the segment's IV, always written out.
+        Scheme::SampleAes => Key {
+            method: KeyMethod::SampleAes,
+            uri: Some(uri),
+            iv: explicit_iv,
+            keyformat: None,
             keyid: None,
             keyformatversions: None,
         },
@@ -127,6 +129,41 @@ pub fn init_segment(
             .map_err(|e| mp4_err(path, "protecting the init segment", e))?;
     }
     Ok(init)
+}
+
+/// The IVs of one rendition under common encryption, so that none repeats
+/// under one key across the renditions (tracks) of a title, which share each
+/// key period's key:
+/// - cenc: sample `n` of segment `index` gets `sequence << 24 | n`
+///   (`mp4::cenc::sample_iv`, 40 bits of sequence); the sequence is
+///   `rendition << 32 | index`, so each rendition owns its range of
+///   sequences (128 renditions of 2^32 segments each; an A/B package's b
+///   variants add 2^39, `ab::B_CENC_SEQUENCE`);
+/// - cbcs: one constant IV per rendition for the title, derived like a
+///   segment IV (`Keyring::rendition_iv`) under a sequence number no segment
+///   has (`u64::MAX`), so it is none of the IVs `--iv derived` gives segments.
+///
+/// Rendition 0 keeps the IVs of a single-rendition package.
+pub fn iv_sequence(rendition: usize, index: usize) -> Result<u64> {
+    cenc::rendition_sequence(rendition as u64, index as u64).ok_or_else(|| {
+        Error::arg(
+            format!(
+                "rendition {rendition}, segment {index}: too many renditions or segments for unique common encryption IVs (at most 128 renditions of 2^32 segments)"
+            ),
+            "package fewer renditions or longer segments (--segment-duration)",
+        )
+    })
+}
+
+/// cbcs's constant IV of `rendition` for the title under the key generation
+/// `generation` (`iv_sequence` says why it differs per rendition).
+pub fn constant_iv(
+    kr: &shieldpack_core::keys::Keyring,
+    content_id: &str,
+    generation: u32,
+    rendition: usize,
+) -> [u8; 16] {
+    kr.rendition_iv(content_id, generation, 0, u64::MAX, rendition)
 }
 
 /// The key of one segment under common encryption: key, KID, and cbcs's
@@ -184,6 +221,8 @@ pub fn check_segment(
         mp4::MediaSegment::parse(data).map_err(|e| format!("not a valid fMP4 segment: {e}"))?;
     if let Some(k) = key {
         cenc::decrypt_segment(&mut seg, init, k).map_err(|e| format!("does not decrypt: {e}"))?;
+    } else {
+        mp4::recrypt::check_clear(&seg, init).map_err(|e| format!("presented as clear: {e}"))?;
     }
     let kinds = cenc::tracks(init).map_err(|e| format!("init segment: {e}"))?;
     let ranges = seg
@@ -230,4 +269,31 @@ pub fn check_segment(
         }
     }
     Ok(measured)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_ivs_of_renditions_sharing_a_key_never_meet() {
+        // Every (rendition, segment, sample) of a small grid: all IVs distinct.
+        let mut seen = std::collections::HashSet::new();
+        for rendition in [0, 1, 2, 255] {
+            for index in [0, 1, 2, (1 << 32) - 1] {
+                let seq = iv_sequence(rendition, index).unwrap();
+                for n in [0, 1, (1 << 24) - 1] {
+                    assert!(
+                        seen.insert(cenc::sample_iv(seq, n).unwrap()),
+                        "rendition {rendition} segment {index} sample {n}"
+                    );
+                }
+            }
+        }
+        // Rendition 0 keeps a single-rendition package's IVs.
+        assert_eq!(iv_sequence(0, 7).unwrap(), 7);
+        assert!(iv_sequence(128, 0).is_err());
+        assert!(iv_sequence(127, (1 << 32) - 1).unwrap() < crate::ab::B_CENC_SEQUENCE);
+        assert!(iv_sequence(0, 1 << 32).is_err());
+    }
 }

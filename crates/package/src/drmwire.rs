@@ -33,7 +33,9 @@ use crate::Options;
 /// Whether the package signals DRM systems: `--drm` given and samples
 /// encrypted with common encryption.
 pub(crate) fn active(o: &Options, keyring: Option<&Keyring>) -> bool {
-    !o.drm.is_empty() && keyring.is_some() && o.scheme.common().is_some()
+    !o.drm.is_empty()
+        && keyring.is_some()
+        && (o.scheme.common().is_some() || o.scheme == crate::cmaf::Scheme::SampleAes)
 }
 
 fn provided(keyring: Option<&Keyring>) -> &[DrmSystemData] {
@@ -84,6 +86,8 @@ pub(crate) fn finish_rendition(
 ) -> Result<()> {
     let path = rdir.join("init.mp4");
     let Some(init) = init else {
+        // TS SAMPLE-AES: no init segment, the playlist's key lines only.
+        add_hls_keys(o, keyring, records, playlist);
         return Ok(());
     };
     let mut init = init.clone();

@@ -12,8 +12,11 @@
 //! so every range decodes on its own and in any order.
 //!
 //! Whole-segment AES-128 allows no range into a segment (the CBC chain runs
-//! through it), so encrypted renditions get none; `package` writes these for
-//! `--clear` TS packages only.
+//! through it), so AES-128 renditions get none. SAMPLE-AES leaves the TS
+//! structure clear and restarts CBC at every NAL unit from the segment's IV,
+//! so a range holding a keyframe's PES decrypts on its own: SAMPLE-AES
+//! renditions get I-frame playlists too, each range under the EXT-X-KEY
+//! lines (method, URI, IV, KEYFORMATs) its segment has in `index.m3u8`.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -50,7 +53,7 @@ struct Pes {
 
 /// The header and payload of the TS packet `p` (188 bytes): (pid, payload
 /// unit start, payload).
-fn packet(p: &[u8]) -> Option<(u16, bool, &[u8])> {
+pub(crate) fn packet(p: &[u8]) -> Option<(u16, bool, &[u8])> {
     if p.len() != PACKET || p[0] != 0x47 {
         return None;
     }
@@ -70,13 +73,13 @@ fn packet(p: &[u8]) -> Option<(u16, bool, &[u8])> {
 }
 
 /// The section after a PSI payload's pointer field.
-fn section(payload: &[u8]) -> Option<&[u8]> {
+pub(crate) fn section(payload: &[u8]) -> Option<&[u8]> {
     let skip = usize::from(*payload.first()?);
     payload.get(1 + skip..)
 }
 
 /// The PMT PID of the first program of a PAT section.
-fn pat_pmt_pid(s: &[u8]) -> Option<u16> {
+pub(crate) fn pat_pmt_pid(s: &[u8]) -> Option<u16> {
     if *s.first()? != 0 {
         return None;
     }
@@ -95,7 +98,7 @@ fn pat_pmt_pid(s: &[u8]) -> Option<u16> {
 }
 
 /// The video PID and its codec (H.264 or HEVC) of a PMT section.
-fn pmt_video(s: &[u8]) -> Option<(u16, Codec)> {
+pub(crate) fn pmt_video(s: &[u8]) -> Option<(u16, Codec)> {
     if *s.first()? != 2 {
         return None;
     }
@@ -108,7 +111,8 @@ fn pmt_video(s: &[u8]) -> Option<(u16, Codec)> {
         let pid = u16::from(s[i + 1] & 0x1f) << 8 | u16::from(s[i + 2]);
         let es = usize::from(u16::from(s[i + 3] & 0x0f) << 8 | u16::from(s[i + 4]));
         match kind {
-            0x1b => return Some((pid, Codec::H264)),
+            // 0xdb: H.264 under SAMPLE-AES, NAL headers clear.
+            0x1b | 0xdb => return Some((pid, Codec::H264)),
             0x24 => return Some((pid, Codec::Hevc)),
             _ => {}
         }
@@ -118,7 +122,7 @@ fn pmt_video(s: &[u8]) -> Option<(u16, Codec)> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Codec {
+pub(crate) enum Codec {
     H264,
     Hevc,
 }
@@ -246,11 +250,12 @@ pub fn write(
     if playlist
         .effective_keys()
         .iter()
-        .any(|k| k.is_some_and(|k| k.method != KeyMethod::None))
+        .any(|k| k.is_some_and(|k| !matches!(k.method, KeyMethod::None | KeyMethod::SampleAes)))
         || playlist.map.is_some()
     {
         return Ok(None);
     }
+    let keys = key_lines(&text);
     // (segment, keyframe, its time from the rendition's first keyframe).
     let mut frames: Vec<(String, KeyFrame)> = Vec::new();
     let mut psi: Option<(String, u64)> = None;
@@ -277,7 +282,16 @@ pub fn write(
     let mut body = String::new();
     let mut peak = 0f64;
     let mut longest = 0f64;
+    let mut in_force: &[String] = &[];
     for (i, (uri, k)) in frames.iter().enumerate() {
+        let lines = keys.get(uri.as_str()).map_or(&[][..], Vec::as_slice);
+        if lines != in_force {
+            for l in lines {
+                body.push_str(l);
+                body.push('\n');
+            }
+            in_force = lines;
+        }
         let Some(t) = time(k) else {
             return Ok(None);
         };
@@ -323,6 +337,30 @@ pub fn write(
     }
     let _ = write!(line, ",URI=\"{uri_prefix}{PLAYLIST}\"");
     Ok(Some(line))
+}
+
+/// The EXT-X-KEY lines in force for each segment URI of a media playlist's
+/// text: a run of key lines replaces the ones before (one per KEYFORMAT).
+fn key_lines(text: &str) -> std::collections::HashMap<&str, Vec<String>> {
+    let mut out = std::collections::HashMap::new();
+    let mut current: Vec<String> = Vec::new();
+    let mut in_run = false;
+    for line in text.lines() {
+        if line.starts_with("#EXT-X-KEY:") {
+            if !in_run {
+                current.clear();
+                in_run = true;
+            }
+            current.push(line.to_string());
+            continue;
+        }
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        in_run = false;
+        out.insert(line, current.clone());
+    }
+    out
 }
 
 /// `verify`'s checks of the I-frame playlists `master` names: each range

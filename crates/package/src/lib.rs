@@ -19,13 +19,17 @@
 //! numbering (`period_of`: segment count or time divided by the interval).
 
 pub mod ab;
+mod cencops;
 pub mod cmaf;
 pub mod dash;
+pub mod dashtime;
 mod drmwire;
 pub mod iframes;
 pub mod ladder;
 mod multivariant;
+mod parallel;
 mod renditions;
+mod saes;
 mod scope;
 pub mod verify;
 mod webvtt;
@@ -303,12 +307,6 @@ fn check_track_type_scope(o: &Options, keyring: Option<&Keyring>) -> Result<()> 
             ));
         }
     }
-    if o.policy.is_some() || o.format != Container::Ts {
-        return Err(Error::arg(
-            "--key-scope track-type is supported for MPEG-TS packages without --policy for now",
-            "leave --key-scope out, or package with --format ts and no --policy",
-        ));
-    }
     Ok(())
 }
 
@@ -376,6 +374,12 @@ struct Current {
     /// With common encryption (cmaf `cenc`, `cbcs`): the clear segment,
     /// encrypted sample by sample once whole (`End`), and its key.
     common: Option<(Vec<u8>, cmaf::SampleKey)>,
+    /// With common encryption, a clear scene's segment: buffered whole, to
+    /// be written as a clear fragment under the protected init (`cencops`).
+    clear_common: Option<Vec<u8>>,
+    /// With SAMPLE-AES (ts): the clear segment, encrypted once whole
+    /// (`End`), its key and IV (`saes`).
+    saes: Option<saes::Pending>,
 }
 
 /// The key material of one segment.
@@ -479,6 +483,9 @@ impl Writer<'_> {
     /// under that key. Only a segment that straddles a scene start between
     /// keyframes comes here, so reading one segment back is cheap.
     fn protect_as(&mut self, cur: &mut Current, j: usize, index: usize, start: f64) -> Result<()> {
+        if self.o.scheme.common().is_some() {
+            return self.protect_as_common(cur, j, index, start);
+        }
         let (Some(p), Some(kr)) = (self.policy, self.keyring) else {
             return Ok(());
         };
@@ -486,7 +493,18 @@ impl Writer<'_> {
         let sequence = index as u64;
         let scene = &p.scenes[j];
         let mut buf = std::fs::read(&cur.path).map_err(|e| Error::io(&cur.path, e))?;
-        if cur.kid.is_some() {
+        let sample_aes = o.scheme == cmaf::Scheme::SampleAes;
+        if cur.kid.is_some() && sample_aes {
+            let old = segment_key(
+                o,
+                kr,
+                cur.period,
+                sequence,
+                self.rendition_index,
+                self.track,
+            )?;
+            buf = saes::decrypt(&cur.path, &buf, &old.key, &old.iv)?;
+        } else if cur.kid.is_some() {
             let old = segment_key(
                 o,
                 kr,
@@ -516,7 +534,11 @@ impl Writer<'_> {
             self.rendition_index,
             self.track,
         )?;
-        crypto::encrypt_in_place(&mut buf, &k.key, &k.iv);
+        if sample_aes {
+            buf = saes::encrypt(&cur.path, &buf, &k.key, &k.iv)?;
+        } else {
+            crypto::encrypt_in_place(&mut buf, &k.key, &k.iv);
+        }
         let mut file = std::fs::File::create(&cur.path).map_err(|e| Error::io(&cur.path, e))?;
         std::io::Write::write_all(&mut file, &buf).map_err(|e| Error::io(&cur.path, e))?;
         cur.file = file;
@@ -562,10 +584,9 @@ impl Writer<'_> {
                     let generation = kr.generation_for(&o.content_id, 0);
                     (
                         kr.scoped_kid(&o.content_id, generation, 0, self.track),
-                        // cbcs's constant IV, one for the title: derived
-                        // under a sequence number no segment has, so it is
-                        // none of the IVs `--iv derived` gives segments.
-                        kr.iv(&o.content_id, generation, 0, u64::MAX),
+                        // cbcs's constant IV, one per rendition for the
+                        // title (`cmaf::iv_sequence` says why).
+                        cmaf::constant_iv(kr, &o.content_id, generation, self.rendition_index),
                     )
                 });
                 let init = cmaf::init_segment(&path, &clear, common, kid, constant_iv, &[])?;
@@ -614,6 +635,8 @@ impl Writer<'_> {
                     counter_before,
                     last_key_before,
                     common: None,
+                    clear_common: None,
+                    saes: None,
                 };
                 match self.keyring {
                     None => {
@@ -626,6 +649,7 @@ impl Writer<'_> {
                             cur.key_tag = Some(Key::none());
                         }
                         self.last_key = Some(None);
+                        cur.clear_common = o.scheme.common().map(|_| Vec::new());
                     }
                     Some(kr) => {
                         let k =
@@ -634,18 +658,20 @@ impl Writer<'_> {
                             let sk = cmaf::SampleKey {
                                 key: k.key.clone(),
                                 kid: kr.scoped_kid(&o.content_id, k.generation, period, self.track),
-                                // One constant IV for the title, the init
+                                // One constant IV for the rendition, the init
                                 // segment's (`Event::Init`): under another key
                                 // it is no reuse, and readers that ignore
                                 // `seig` (FFmpeg) still find it in `tenc`.
-                                constant_iv: kr.iv(
+                                constant_iv: cmaf::constant_iv(
+                                    kr,
                                     &o.content_id,
                                     kr.generation_for(&o.content_id, 0),
-                                    0,
-                                    u64::MAX,
+                                    self.rendition_index,
                                 ),
                             };
                             cur.common = Some((Vec::new(), sk));
+                        } else if o.scheme == cmaf::Scheme::SampleAes {
+                            cur.saes = Some((Vec::new(), k.key.clone(), k.iv));
                         } else {
                             cur.enc = Some(crypto::StreamEncryptor::new(&k.key, &k.iv));
                         }
@@ -658,6 +684,16 @@ impl Writer<'_> {
                 let cur = self.cur.as_mut().expect("Data comes inside a segment");
                 if let Some((clear, _)) = cur.common.as_mut() {
                     clear.extend_from_slice(&bytes);
+                    return Ok(());
+                }
+                if let Some(clear) = cur.clear_common.as_mut() {
+                    clear.extend_from_slice(&bytes);
+                    return Ok(());
+                }
+                if let Some((clear, _, _)) = cur.saes.as_mut() {
+                    clear.extend_from_slice(&bytes);
+                    bytes.clear();
+                    let _ = self.spares.try_send(bytes);
                     return Ok(());
                 }
                 match cur.enc.as_mut() {
@@ -689,8 +725,19 @@ impl Writer<'_> {
                             "common encryption is only chosen for cmaf, which has an init segment"
                         )
                     };
+                    let sequence = cmaf::iv_sequence(self.rendition_index, index)?;
                     let seg =
-                        cmaf::encrypt_segment(&cur.path, &clear, init, scheme, &key, index as u64)?;
+                        cmaf::encrypt_segment(&cur.path, &clear, init, scheme, &key, sequence)?;
+                    cur.hasher.update(&seg);
+                    Self::write(&mut cur, &seg)?;
+                }
+                if let (Some(clear), Some(init)) = (cur.clear_common.take(), &self.init) {
+                    let seg = cencops::clear_segment(&cur.path, &clear, init)?;
+                    cur.hasher.update(&seg);
+                    Self::write(&mut cur, &seg)?;
+                }
+                if let Some((clear, key, iv)) = cur.saes.take() {
+                    let seg = saes::encrypt(&cur.path, &clear, &key, &iv)?;
                     cur.hasher.update(&seg);
                     Self::write(&mut cur, &seg)?;
                 }
@@ -760,6 +807,14 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         }
         None => o,
     };
+    let explicit;
+    let o = match saes::options(o) {
+        Some(changed) => {
+            explicit = changed;
+            &explicit
+        }
+        None => o,
+    };
     // Refuse a second title under a content id early, before any work;
     // recorded (and checked again, under the keyring's lock) at the end.
     // Only a regular file can be fingerprinted cheaply (and without blocking).
@@ -805,47 +860,68 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     let inputs: Vec<&Path> = std::iter::once(o.input.as_path())
         .chain(o.more_inputs.iter().map(PathBuf::as_path))
         .collect();
+    if keyring.is_some() && o.scheme == cmaf::Scheme::SampleAes {
+        saes::check_inputs(&inputs)?;
+    }
     let names = renditions::names(&inputs)?;
     let multi = inputs.len() > 1;
     let map = (o.format == Container::Cmaf).then(|| "init.mp4".to_string());
     // Every audio track becomes an alternate audio rendition, and video
     // renditions carry none, unless one input has at most one (muxed, as
-    // it always was).
-    let tracks = renditions::audio_tracks(&inputs)?;
+    // it always was). CMAF keeps every track apart (one track per file, as
+    // DASH-IF IOP and dash.js want), except from a pipe, read once.
+    let tracks = renditions::audio_tracks(&inputs, o.format == Container::Cmaf)?;
     plan.video_only = !tracks.is_empty();
-    if o.format == Container::Cmaf && plan.video_only {
-        return Err(Error::arg(
-            "alternate audio renditions are written as MPEG-TS only for now, so --format cmaf takes one input with at most one audio track",
-            "package one input with one audio track with --format cmaf, or use --format ts for several renditions",
-        ));
-    }
-    if o.dash && (multi || plan.video_only) {
-        return Err(Error::arg(
-            "--dash writes one muxed representation for now: several renditions or alternate audio tracks are not in its MPD yet",
-            "package one input with one audio track with --dash, or leave --dash out for HLS",
-        ));
-    }
-    // Renditions run one after another through the same pipeline (memory
-    // stays that of one); the first decides the cuts, the others follow them.
+    // Renditions run through the same pipeline, as many at once as there
+    // are cores (`parallel`), each cut by the same plan. The first decides
+    // the cuts: one whose own keyframes put a cut elsewhere runs again,
+    // following the first's cuts (and is refused if it cannot).
+    let workers = parallel::workers(inputs.len(), o.overlap);
+    let mut runs: Vec<Option<_>> = parallel::ordered(inputs.len(), workers, progress, |r, p| {
+        let stage = Stage::Video(&plan);
+        run_pipeline(
+            o,
+            inputs[r],
+            r,
+            names[r].clone(),
+            keyring,
+            policy.as_ref(),
+            stage,
+            staged.path(),
+            p,
+        )
+    })?
+    .into_iter()
+    .map(Some)
+    .collect();
     let mut made: Vec<Made> = Vec::with_capacity(inputs.len());
     let mut first_summary = None;
     let mut independent = true;
     for (r, (input, name)) in inputs.iter().copied().zip(names).enumerate() {
-        let plan_r = match made.first() {
-            None => plan.clone(),
-            Some(m) => renditions::follow(&plan, &m.records),
+        let run = runs[r].take().expect("each run is taken once");
+        let (summary, mut w) = match made.first() {
+            Some(m) if !renditions::same_cuts(&m.records, &run.1.records) => {
+                let (_, w) = run;
+                let dir = w.start.as_ref().map(|(_, _, d)| staged.path().join(d));
+                drop(w);
+                if let Some(dir) = dir.filter(|d| d.is_dir()) {
+                    std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+                }
+                let plan_r = renditions::follow(&plan, &m.records);
+                run_pipeline(
+                    o,
+                    input,
+                    r,
+                    name,
+                    keyring,
+                    policy.as_ref(),
+                    Stage::Video(&plan_r),
+                    staged.path(),
+                    progress,
+                )?
+            }
+            _ => run,
         };
-        let (summary, mut w) = run_pipeline(
-            o,
-            input,
-            r,
-            name,
-            keyring,
-            policy.as_ref(),
-            Stage::Video(&plan_r),
-            staged.path(),
-            progress,
-        )?;
         if let Some(m) = made.first() {
             renditions::check_aligned(
                 inputs[0],
@@ -915,7 +991,18 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     }
     let mut media = renditions::audio_media(&tracks, &audio);
     made.extend(audio);
-    let subs = package_subtitles(&inputs, &made[0].records, tracks.is_empty(), staged.path())?;
+    // A ladder's rungs carry the source's audio but not its subtitles: those
+    // come from the source itself (`title_source`), on the same clock.
+    let sub_inputs: Vec<&Path> = match &o.title_source {
+        Some(src) => vec![src.as_path()],
+        None => inputs.clone(),
+    };
+    let subs = package_subtitles(
+        &sub_inputs,
+        &made[0].records,
+        tracks.is_empty(),
+        staged.path(),
+    )?;
     for m in made.iter_mut().filter(|m| m.audio.is_none()) {
         m.variant.subtitles = (!subs.is_empty()).then(|| renditions::SUBS_GROUP.into());
     }
@@ -932,8 +1019,8 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
             .collect(),
     };
     let mut master_text = master.write();
-    // Byte ranges into segments: clear TS only (see `iframes`).
-    if keyring.is_none() && o.format == Container::Ts {
+    // Byte ranges into segments: clear or SAMPLE-AES TS (see `iframes`).
+    if o.format == Container::Ts && (keyring.is_none() || o.scheme == cmaf::Scheme::SampleAes) {
         for v in &master.variants {
             let prefix = v.uri.trim_end_matches("index.m3u8");
             let rdir = staged.path().join(prefix);
@@ -955,24 +1042,12 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         manifest.to_json().as_bytes(),
     )?;
     if o.dash {
-        let r = &manifest.renditions[0];
-        let (w, h) = r
-            .resolution
-            .split_once('x')
-            .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
-            .unwrap_or((0, 0));
         let common = keyring.and(o.scheme.common()).map(|_| o.scheme.as_str());
         let mpd = dash::Mpd {
-            rendition: &r.name,
-            codecs: &r.codecs,
-            width: w,
-            height: h,
-            frame_rate: r.frame_rate,
-            bandwidth: r.bandwidth,
+            renditions: &manifest.renditions,
+            times: &dash_times(staged.path(), &manifest.renditions)?,
             scheme: common,
-            default_kid: r.segments.iter().find_map(|s| s.kid.as_deref()),
-            extra_protection: &drmwire::mpd_protection(o, keyring, &r.segments),
-            records: &r.segments,
+            extra_protection: &|records| drmwire::mpd_protection(o, keyring, records),
             duration: manifest.source.duration,
         };
         fsutil::write_file(&staged.path().join("manifest.mpd"), mpd.write().as_bytes())?;
@@ -1208,7 +1283,7 @@ fn run_pipeline<'a>(
         let demuxed = match stage {
             Stage::Video(plan) => segment::run(input, plan, progress, spare_rx, sink),
             Stage::Audio { stream, cuts } => {
-                media::audio::run(input, stream, cuts, progress, spare_rx, sink)
+                media::audio::run(input, stream, o.format, cuts, progress, spare_rx, sink)
             }
         };
         let (made, mut w) = match moved {
@@ -1223,7 +1298,9 @@ fn run_pipeline<'a>(
         w.finished = None; // the syncer ends once it has caught up
         let synced = syncer.join().expect("the sync thread does not panic");
         // A flush that failed explains why the writer stopped.
-        Ok((synced.and(made)?, w))
+        let made = synced.and(made)?;
+        w.default_kid_to_first_used()?;
+        Ok((made, w))
     })
 }
 
@@ -1284,6 +1361,12 @@ fn package_audio(
             &w.records,
             o.segment_duration,
         )?;
+        // A CMAF audio track signals the DRM systems as video does.
+        if drmwire::active(o, keyring) {
+            let rdir = root.join(&t.name);
+            let init = w.init.as_ref();
+            drmwire::finish_rendition(o, keyring, &rdir, init, &w.records, &mut w.playlist)?;
+        }
         write_media_playlist(
             &root.join(&t.name),
             w.playlist,
@@ -1366,6 +1449,24 @@ fn write_media_playlist(
     };
     media.version = media.required_version().max(3);
     fsutil::write_file(&rdir.join("index.m3u8"), media.write().as_bytes())
+}
+
+/// Each rendition's CMAF track times for the MPD (`dashtime`); none for
+/// the renditions the MPD leaves out (WebVTT subtitles).
+fn dash_times(
+    dir: &Path,
+    renditions: &[shieldpack_core::manifest::Rendition],
+) -> Result<Vec<Option<dashtime::TrackTimes>>> {
+    renditions
+        .iter()
+        .map(|r| {
+            if !matches!(r.kind.as_deref(), None | Some("audio")) {
+                return Ok(None);
+            }
+            let segments: Vec<PathBuf> = r.segments.iter().map(|s| dir.join(&s.uri)).collect();
+            dashtime::read(&dir.join(&r.name).join("init.mp4"), &segments).map(Some)
+        })
+        .collect()
 }
 
 /// The rendition's EXT-X-STREAM-INF: measured peak and average bandwidth
@@ -1491,13 +1592,19 @@ fn write_resolved_policy(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let r = resolved::resolve(
+    let mut r = resolved::resolve(
         p,
         &file_name,
         &o.content_id,
         &manifest.renditions[0].name,
         &manifest.renditions[0].segments,
     );
+    for other in manifest.renditions[1..]
+        .iter()
+        .filter(|x| resolved::keyed(x))
+    {
+        r.add_kids_of(&other.segments);
+    }
     fsutil::write_file(&root.join(resolved::FILE), r.to_json().as_bytes())?;
     Ok(r)
 }

@@ -97,6 +97,15 @@ pub(crate) fn follow(plan: &segment::Plan, first: &[SegmentRecord]) -> segment::
     }
 }
 
+/// Whether `got` starts its segments where `first` did.
+pub(crate) fn same_cuts(first: &[SegmentRecord], got: &[SegmentRecord]) -> bool {
+    first.len() == got.len()
+        && first
+            .iter()
+            .zip(got)
+            .all(|(a, b)| (a.start - b.start).abs() <= SAME_CUT)
+}
+
 /// Refuses `input`'s segments unless they start where `first_input`'s did.
 pub(crate) fn check_aligned(
     first_input: &Path,
@@ -169,7 +178,7 @@ pub(crate) struct AudioTrack {
 /// count, language and title: what a ladder encoder copies into every rung)
 /// is packaged once. Tracks in codecs HLS cannot carry are left to the
 /// warning about dropped streams.
-pub(crate) fn audio_tracks(inputs: &[&Path]) -> Result<Vec<AudioTrack>> {
+pub(crate) fn audio_tracks(inputs: &[&Path], split: bool) -> Result<Vec<AudioTrack>> {
     type Identity = (
         String,
         String,
@@ -209,7 +218,8 @@ pub(crate) fn audio_tracks(inputs: &[&Path]) -> Result<Vec<AudioTrack>> {
             found.push((input.to_path_buf(), s.clone(), codecs));
         }
     }
-    if inputs.len() < 2 && audio_streams < 2 {
+    // `split` (CMAF: one track per file) keeps even a single track apart.
+    if !split && inputs.len() < 2 && audio_streams < 2 {
         return Ok(Vec::new());
     }
     let mut names: Vec<String> = Vec::new();

@@ -319,6 +319,41 @@ fn check_policy(
                 }
             }
         }
+        // The other renditions' segments of the range (cut alike: the
+        // multivariant check says when not): clear or encrypted as the
+        // scene is, and their KIDs (a track type's own, under
+        // `--key-scope track-type`) listed after the first's.
+        let should_encrypt = scene.is_none_or(|s| s.drm_level.encrypted());
+        let range = span.first_sequence..=span.last_sequence;
+        let others = m
+            .renditions
+            .iter()
+            .filter(|x| x.name != rendition.name && resolved::keyed(x));
+        for seg in others.flat_map(|x| x.segments.iter().filter(|s| range.contains(&s.sequence))) {
+            if encrypted_by_uri
+                .get(&seg.uri)
+                .is_some_and(|&enc| enc != should_encrypt)
+            {
+                c.defect(
+                    &seg.uri,
+                    format!(
+                        "is {} but {name} is {}",
+                        if should_encrypt { "clear" } else { "encrypted" },
+                        if should_encrypt { "protected" } else { "clear" }
+                    ),
+                );
+            }
+            if let Some(k) = &seg.kid {
+                if kid_set.insert(k) {
+                    kids.push(k.clone());
+                }
+                if let Some(other) = kid_owner.insert(k.clone(), name.clone()) {
+                    if other != name {
+                        c.defect(f, format!("KID {k} is used by both {other} and {name}: a key spans two scenes"));
+                    }
+                }
+            }
+        }
         if kids != span.kids {
             c.defect(
                 f,
@@ -600,11 +635,14 @@ fn check_manifest(c: &mut Checker, root: &Path, m: &Manifest) -> Result<()> {
             );
         }
     }
-    if !matches!(m.encryption.as_str(), "aes-128" | "cenc" | "cbcs" | "none") {
+    if !matches!(
+        m.encryption.as_str(),
+        "aes-128" | "sample-aes" | "cenc" | "cbcs" | "none"
+    ) {
         bad(
             "encryption",
             format!(
-                "'{}' is none of \"aes-128\", \"cenc\", \"cbcs\" and \"none\"",
+                "'{}' is none of \"aes-128\", \"sample-aes\", \"cenc\", \"cbcs\" and \"none\"",
                 m.encryption
             ),
         );
@@ -1015,6 +1053,12 @@ impl<'a> Walk<'a> {
             if encrypted && !common && k.iv.map(hex::encode) != r.iv {
                 c.defect(uri, "the playlist's IV differs from the manifest's");
             }
+            if k.method == KeyMethod::SampleAes && !common && k.iv.is_none() {
+                c.defect(
+                    uri,
+                    "its SAMPLE-AES EXT-X-KEY has no IV attribute: hls.js decrypts SAMPLE-AES only with an explicit IV",
+                );
+            }
         }
         if !keep || !self.contents {
             return Ok(());
@@ -1031,7 +1075,12 @@ impl<'a> Walk<'a> {
             let iv = key
                 .and_then(|k| k.iv)
                 .unwrap_or_else(|| crypto::sequence_iv(sequence));
-            let Some(p) = self.decrypt(c, uri, &data, record, &iv) else {
+            let sample_aes = key.is_some_and(|k| k.method == KeyMethod::SampleAes);
+            let p = match sample_aes {
+                true => self.decrypt_samples(c, uri, &data, record, &iv),
+                false => self.decrypt(c, uri, &data, record, &iv),
+            };
+            let Some(p) = p else {
                 return Ok(());
             };
             p
@@ -1116,7 +1165,23 @@ impl<'a> Walk<'a> {
             },
             _ => None,
         };
+        // An audio rendition (a CMAF audio track): every sample parsed and
+        // decrypted, no video; its length is not measured, as for TS.
+        let audio_only = record.is_some_and(|r| r.video_frames == 0);
         match crate::cmaf::check_segment(&plain, init, sample_key.as_deref()) {
+            Ok(m) if audio_only => {
+                if m.video_frames > 0 {
+                    c.defect(
+                        uri,
+                        format!(
+                            "an audio rendition's segment holds {} video frames",
+                            m.video_frames
+                        ),
+                    );
+                } else {
+                    c.report.segments_decrypted += 1;
+                }
+            }
             Ok(m) => {
                 c.report.segments_decrypted += 1;
                 c.report.video_frames += m.video_frames;
@@ -1142,6 +1207,33 @@ impl<'a> Walk<'a> {
             Some(p) => Some(p),
             None => {
                 c.defect(uri, format!("does not decrypt with key {kid} (bad padding: wrong key, IV or damaged data)"));
+                None
+            }
+        }
+    }
+
+    /// A SAMPLE-AES TS segment's plaintext (every H.264 slice and AAC frame
+    /// decrypted, the PMT as before encryption); `None` once a defect says
+    /// why not.
+    fn decrypt_samples(
+        &self,
+        c: &mut Checker,
+        uri: &str,
+        data: &[u8],
+        record: Option<&SegmentRecord>,
+        iv: &[u8; 16],
+    ) -> Option<Vec<u8>> {
+        let key_bytes = self.key_for(c, uri, record)?;
+        match crypto::sample_aes::decrypt_segment(data, &key_bytes, iv) {
+            Ok(p) => match crate::saes::first_picture_decodes(&p) {
+                Ok(()) => Some(p),
+                Err(e) => {
+                    c.defect(uri, e);
+                    None
+                }
+            },
+            Err(e) => {
+                c.defect(uri, format!("does not decrypt as SAMPLE-AES: {e}"));
                 None
             }
         }

@@ -29,7 +29,7 @@ use rand_chacha::ChaCha20Rng;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use shieldpack_core::error::{Error, IoContext, Result};
+use shieldpack_core::error::{Error, Result};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -43,7 +43,6 @@ pub const CUTOFF: f64 = 0.1;
 /// carry without escaping.
 pub const MAX_ID_LEN: usize = 128;
 
-const WMKEY_PREFIX: &str = "shieldpack-wmkey-v1:";
 const SALT: &[u8] = b"shieldpack/session/v1";
 
 /// A segment variant.
@@ -129,34 +128,7 @@ impl CodeKey {
     /// Reads a watermark key file (`shieldpack watermark keygen`): one line,
     /// `shieldpack-wmkey-v1:` and 64 hex digits.
     pub fn load_wm_key(path: &Path) -> Result<Self> {
-        let bad = |reason: &str| {
-            Error::invalid_file(
-                path,
-                format!("not a shieldpack watermark key ({reason})"),
-                "pass the file written by `shieldpack watermark keygen -o WMKEY`",
-            )
-        };
-        let meta = std::fs::metadata(path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Error::InputMissing {
-                    path: path.to_path_buf(),
-                }
-            } else {
-                Error::io(path, e)
-            }
-        })?;
-        if !meta.is_file() || meta.len() > 4096 {
-            return Err(bad("not a small regular file"));
-        }
-        let bytes = Zeroizing::new(std::fs::read(path).at(path)?);
-        let text = std::str::from_utf8(&bytes).map_err(|_| bad("not text"))?;
-        let hexpart = text
-            .trim()
-            .strip_prefix(WMKEY_PREFIX)
-            .ok_or_else(|| bad("missing the shieldpack-wmkey-v1 header"))?;
-        let mut secret = Zeroizing::new([0u8; 32]);
-        hex::decode_to_slice(hexpart, &mut secret[..])
-            .map_err(|_| bad("the key is not 64 hex digits"))?;
+        let secret = shieldpack_core::wmkey::read(path)?;
         Ok(Self::from_wm_secret(&secret))
     }
 
@@ -270,15 +242,7 @@ pub fn check_id(id: &str) -> Result<()> {
 
 /// Reads a sessions file: one id a line; blank lines and `#` comments skipped.
 pub fn read_ids(path: &Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            Error::InputMissing {
-                path: path.to_path_buf(),
-            }
-        } else {
-            Error::io(path, e)
-        }
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::input(path, e))?;
     let mut ids = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();

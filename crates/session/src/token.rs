@@ -52,15 +52,7 @@ impl SignKey {
                 "write one with: openssl rand -hex 32 > sign.key",
             )
         };
-        let meta = std::fs::metadata(path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Error::InputMissing {
-                    path: path.to_path_buf(),
-                }
-            } else {
-                Error::io(path, e)
-            }
-        })?;
+        let meta = std::fs::metadata(path).map_err(|e| Error::input(path, e))?;
         if !meta.is_file() || meta.len() > 1024 {
             return Err(bad());
         }

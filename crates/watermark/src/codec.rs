@@ -7,11 +7,12 @@
 use std::path::Path;
 
 use ff::format::Pixel;
-use ff::{codec, decoder, encoder, format, frame, media, Dictionary, Packet, Rational};
+use ff::{codec, encoder, format, frame, media, Dictionary, Packet, Rational};
 use ffmpeg_next as ff;
 
 use shieldpack_core::error::{Error, Result};
 use shieldpack_core::progress::Progress;
+use shieldpack_media::decode::open_video;
 use shieldpack_media::ff_err;
 
 /// Clips longer than this (in seconds read) are decoded in the fast mode.
@@ -25,65 +26,6 @@ pub struct VideoInfo {
     pub fps: f64,
     /// Frames decoded and handed on.
     pub frames: u64,
-}
-
-struct VideoIn {
-    index: usize,
-    decoder: decoder::Video,
-    time_base: Rational,
-    fps: Rational,
-    frames_estimate: u64,
-}
-
-fn open_video(ictx: &format::context::Input, path: &Path) -> Result<VideoIn> {
-    let ist = ictx
-        .streams()
-        .best(media::Type::Video)
-        .ok_or_else(|| Error::NoVideo {
-            path: path.to_path_buf(),
-        })?;
-    let mut ctx = codec::context::Context::from_parameters(ist.parameters())
-        .map_err(ff_err(path, "read the video stream's parameters"))?;
-    ctx.set_threading(codec::threading::Config {
-        kind: codec::threading::Type::Frame,
-        count: 0,
-        ..Default::default()
-    });
-    let decoder = ctx
-        .decoder()
-        .video()
-        .map_err(ff_err(path, "open the video decoder"))?;
-    if decoder.width() < 16 || decoder.height() < 16 {
-        return Err(Error::NotMedia {
-            path: path.to_path_buf(),
-            reason: format!("video of {}x{} pixels", decoder.width(), decoder.height()),
-        });
-    }
-    let mut fps = ist.avg_frame_rate();
-    if fps.numerator() <= 0 || fps.denominator() <= 0 {
-        fps = ist.rate();
-    }
-    if fps.numerator() <= 0 || fps.denominator() <= 0 {
-        fps = Rational(25, 1);
-    }
-    let mut frames_estimate = ist.frames().max(0) as u64;
-    if frames_estimate == 0 {
-        let secs = if ist.duration() > 0 {
-            ist.duration() as f64 * f64::from(ist.time_base())
-        } else if ictx.duration() > 0 {
-            ictx.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE)
-        } else {
-            0.0
-        };
-        frames_estimate = (secs * f64::from(fps)).round().max(0.0) as u64;
-    }
-    Ok(VideoIn {
-        index: ist.index(),
-        decoder,
-        time_base: ist.time_base(),
-        fps,
-        frames_estimate,
-    })
 }
 
 /// Turns decoded frames into owned yuv420p frames.

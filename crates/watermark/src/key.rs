@@ -11,12 +11,9 @@ use rand::RngCore;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use shieldpack_core::error::{Error, IoContext, Result};
+use shieldpack_core::error::Result;
 
-const PREFIX: &str = "shieldpack-wmkey-v1:";
 const SALT: &[u8] = b"shieldpack/watermark/v1";
-/// Key files are one short line; anything larger is not one.
-const MAX_BYTES: u64 = 4096;
 
 /// A watermark key. Debug output never shows the secret.
 pub struct WmKey {
@@ -46,41 +43,14 @@ impl WmKey {
 
     /// Writes the key file atomically with mode 0600; refuses to overwrite.
     pub fn write_new(&self, path: &Path) -> Result<()> {
-        let text = Zeroizing::new(format!("{PREFIX}{}\n", hex::encode(&self.secret[..])));
-        shieldpack_core::fsutil::write_private(path, text.as_bytes(), false)
+        shieldpack_core::wmkey::write_new(path, &self.secret)
     }
 
     /// Reads a key file written by `write_new`.
     pub fn load(path: &Path) -> Result<Self> {
-        let bad = |reason: &str| {
-            Error::invalid_file(
-                path,
-                format!("not a shieldpack watermark key ({reason})"),
-                "pass the file written by `shieldpack watermark keygen -o WMKEY`",
-            )
-        };
-        let meta = std::fs::metadata(path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Error::InputMissing {
-                    path: path.to_path_buf(),
-                }
-            } else {
-                Error::io(path, e)
-            }
-        })?;
-        if !meta.is_file() || meta.len() > MAX_BYTES {
-            return Err(bad("not a small regular file"));
-        }
-        let bytes = Zeroizing::new(std::fs::read(path).at(path)?);
-        let text = std::str::from_utf8(&bytes).map_err(|_| bad("not text"))?;
-        let hexpart = text
-            .trim()
-            .strip_prefix(PREFIX)
-            .ok_or_else(|| bad("missing the shieldpack-wmkey-v1 header"))?;
-        let mut secret = Zeroizing::new([0u8; 32]);
-        hex::decode_to_slice(hexpart, &mut secret[..])
-            .map_err(|_| bad("the key is not 64 hex digits"))?;
-        Ok(WmKey { secret })
+        Ok(WmKey {
+            secret: shieldpack_core::wmkey::read(path)?,
+        })
     }
 
     /// 32 bytes derived for `purpose`, to seed a pattern generator.
@@ -105,6 +75,7 @@ impl WmKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shieldpack_core::error::Error;
 
     #[test]
     fn key_file_round_trips_and_is_private() {

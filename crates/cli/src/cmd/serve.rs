@@ -97,6 +97,18 @@ fn header(name: &str, value: &str) -> Header {
 }
 
 /// Whether `name` is a key file's name: 32 lower-case hex digits and `.key`.
+/// Whether an HTTP Host header (`name[:port]`) names a loopback address.
+fn loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(n, _)| n),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 fn is_key_name(name: &str) -> bool {
     name.len() == 36
         && name.ends_with(".key")
@@ -157,9 +169,24 @@ impl Site {
         ))
     }
 
-    fn answer(&self, method: &Method, url: &str, peer: Option<&SocketAddr>) -> Answer {
+    fn answer(
+        &self,
+        method: &Method,
+        url: &str,
+        peer: Option<&SocketAddr>,
+        host: Option<&str>,
+    ) -> Answer {
         if !matches!(method, Method::Get | Method::Head) {
             return Answer::Status(405, "only GET and HEAD");
+        }
+        // A web page elsewhere can point a name of its own at 127.0.0.1 (DNS
+        // rebinding) and read this server from the user's browser: its
+        // requests carry that name as Host, so only loopback names pass.
+        if !host.is_some_and(loopback_host) {
+            return Answer::Status(
+                403,
+                "the Host header must name loopback (localhost, 127.0.0.1 or [::1])",
+            );
         }
         let raw = url.split(['?', '#']).next().unwrap_or("/");
         let Some(path) = percent_decode(raw).filter(|p| p.starts_with('/') && !p.contains('\0'))
@@ -208,7 +235,12 @@ impl Site {
     }
 
     fn respond(&self, req: Request, p: &Printer) {
-        let a = self.answer(req.method(), req.url(), req.remote_addr());
+        let host = req
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv("Host"))
+            .map(|h| h.value.as_str().to_string());
+        let a = self.answer(req.method(), req.url(), req.remote_addr(), host.as_deref());
         let code = match &a {
             Answer::Status(c, _) => *c,
             _ => 200,
@@ -360,7 +392,12 @@ mod tests {
         };
         let local: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let far: SocketAddr = "10.0.0.1:5000".parse().unwrap();
-        let code = |url: &str, peer: &SocketAddr| match site.answer(&Method::Get, url, Some(peer)) {
+        let code = |url: &str, peer: &SocketAddr| match site.answer(
+            &Method::Get,
+            url,
+            Some(peer),
+            Some("127.0.0.1:5000"),
+        ) {
             Answer::Status(c, _) => c,
             _ => 200,
         };
@@ -376,15 +413,53 @@ mod tests {
             "keys to loopback only"
         );
         assert_eq!(code("/__shieldpack/clearkeys.json", &far), 404);
-        match site.answer(&Method::Get, "/__shieldpack/clearkeys.json", Some(&local)) {
+        match site.answer(
+            &Method::Get,
+            "/__shieldpack/clearkeys.json",
+            Some(&local),
+            Some("localhost:5000"),
+        ) {
             Answer::Secret(b, _) => {
                 let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
                 assert_eq!(v[kid], "07070707070707070707070707070707");
             }
             _ => panic!("no ClearKey map"),
         }
+        // DNS rebinding: a loopback peer, but a page's own name as Host.
+        for host in [
+            Some("evil.example:5000"),
+            Some("127.0.0.1.evil.example"),
+            None,
+        ] {
+            assert!(
+                matches!(
+                    site.answer(
+                        &Method::Get,
+                        "/__shieldpack/clearkeys.json",
+                        Some(&local),
+                        host
+                    ),
+                    Answer::Status(403, _)
+                ),
+                "{host:?}"
+            );
+        }
+        for host in [
+            "localhost",
+            "LOCALHOST:80",
+            "127.0.0.1",
+            "127.0.0.2:1",
+            "[::1]:8080",
+        ] {
+            assert!(loopback_host(host), "{host}");
+        }
         assert!(matches!(
-            site.answer(&Method::Post, "/master.m3u8", Some(&local)),
+            site.answer(
+                &Method::Post,
+                "/master.m3u8",
+                Some(&local),
+                Some("[::1]:5000")
+            ),
             Answer::Status(405, _)
         ));
     }

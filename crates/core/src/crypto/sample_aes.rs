@@ -3,12 +3,14 @@
 //! the container stays readable.
 //!
 //! - H.264 (stream type 0x1b becomes 0xdb): only NAL units of type 1 and 5
-//!   longer than 48 bytes. With emulation prevention removed, the first 32
-//!   bytes stay clear, then one 16-byte block is encrypted and up to nine
-//!   (144 bytes) left clear, repeating while more than 16 bytes remain; the
-//!   rest stays clear. AES-128-CBC runs over the encrypted blocks of one NAL
-//!   unit, restarting from the IV at each; emulation prevention is applied
-//!   again after encryption, so a NAL unit may grow.
+//!   longer than 48 bytes. The first 32 bytes stay clear, then one 16-byte
+//!   block is encrypted and up to nine (144 bytes) left clear, repeating
+//!   while more than 16 bytes remain; the rest stays clear. AES-128-CBC runs
+//!   over the encrypted blocks of one NAL unit, restarting from the IV at
+//!   each. The plaintext is the NAL unit as the encoder wrote it (its own
+//!   emulation prevention bytes in place); emulation prevention is applied
+//!   over the result, so a NAL unit may grow, and a reader that removes it
+//!   and decrypts has the encoder's NAL unit again.
 //! - AAC in ADTS (0x0f becomes 0xcf): each frame's header and the first 16
 //!   bytes after it stay clear, then every whole 16-byte block is encrypted
 //!   (CBC from the IV per frame), and the trailing partial block stays clear.
@@ -23,9 +25,9 @@
 //! write it out (`IV=0x...` per segment) even when it is the sequence
 //! number: hls.js decrypts SAMPLE-AES only with an explicit IV.
 //!
-//! Not yet behind a `package` flag: `--format ts --scheme sample-aes` joins
-//! the formats' `--scheme` (whole-segment hashing, verify and rekey then
-//! learn the method).
+//! `package --format ts --scheme sample-aes` encrypts each segment with
+//! [`encrypt_segment`] once it is whole; `verify` reads it back with
+//! [`decrypt_segment`], and `rekey` moves it to a new key with both.
 //!
 //! A segment is transformed whole in memory (segments are a few MB); PES
 //! packets are re-packetized on their PIDs with continuous continuity
@@ -34,9 +36,10 @@
 
 use std::collections::BTreeMap;
 
-use aes::cipher::{BlockEncryptMut, KeyIvInit};
+use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
 
 type Enc = cbc::Encryptor<aes::Aes128>;
+type Dec = cbc::Decryptor<aes::Aes128>;
 
 const TS: usize = 188;
 const STREAM_H264: u8 = 0x1b;
@@ -54,6 +57,27 @@ fn cbc_blocks(buf: &mut [u8], key: &[u8; 16], iv: &[u8; 16]) {
     let mut enc = Enc::new(key.into(), iv.into());
     for b in buf.chunks_exact_mut(16) {
         enc.encrypt_block_mut(b.into());
+    }
+}
+
+/// Which way a segment is transformed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Way {
+    Encrypt,
+    Decrypt,
+}
+
+/// CBC over whole blocks, in place, from `iv`, either way.
+fn cbc_way(buf: &mut [u8], key: &[u8; 16], iv: &[u8; 16], way: Way) {
+    match way {
+        Way::Encrypt => cbc_blocks(buf, key, iv),
+        Way::Decrypt => {
+            debug_assert!(buf.len().is_multiple_of(16));
+            let mut dec = Dec::new(key.into(), iv.into());
+            for b in buf.chunks_exact_mut(16) {
+                dec.decrypt_block_mut(b.into());
+            }
+        }
     }
 }
 
@@ -87,13 +111,31 @@ pub fn escape(rbsp: &[u8], out: &mut Vec<u8>) {
 
 /// Encrypts one NAL unit (escaped, without start code) per the pattern,
 /// appending the escaped result to `out`.
+#[cfg(test)]
 fn encrypt_nal(nal: &[u8], key: &[u8; 16], iv: &[u8; 16], out: &mut Vec<u8>) {
+    crypt_nal(nal, key, iv, Way::Encrypt, out)
+}
+
+/// Encrypts or decrypts one NAL unit (escaped, without start code) per the
+/// pattern, appending the escaped result to `out`. The pattern's blocks are
+/// the same either way: the NAL type and length (with emulation prevention
+/// removed) are the same in clear and encrypted units.
+fn crypt_nal(nal: &[u8], key: &[u8; 16], iv: &[u8; 16], way: Way, out: &mut Vec<u8>) {
     let ty = nal.first().map(|b| b & 0x1f);
     if nal.len() <= 48 || !matches!(ty, Some(1) | Some(5)) {
         out.extend_from_slice(nal);
         return;
     }
-    let mut u = unescape(nal);
+    // The plaintext is the NAL unit as it stands in the stream, its own
+    // emulation prevention bytes included; only the bytes escaping the
+    // ciphertext are added on top. So a reader that removes emulation
+    // prevention, decrypts and hands the result to its decoder (FFmpeg's
+    // hls_sample_encryption.c, hls.js's sample-aes.ts both do) gets the
+    // original NAL unit back, byte for byte.
+    let mut u = match way {
+        Way::Encrypt => nal.to_vec(),
+        Way::Decrypt => unescape(nal),
+    };
     let positions: Vec<usize> = (32..)
         .step_by(160)
         .take_while(|&p| p + 16 < u.len())
@@ -102,15 +144,19 @@ fn encrypt_nal(nal: &[u8], key: &[u8; 16], iv: &[u8; 16], out: &mut Vec<u8>) {
         .iter()
         .flat_map(|&p| u[p..p + 16].iter().copied())
         .collect();
-    cbc_blocks(&mut blocks, key, iv);
+    cbc_way(&mut blocks, key, iv, way);
     for (i, &p) in positions.iter().enumerate() {
         u[p..p + 16].copy_from_slice(&blocks[i * 16..i * 16 + 16]);
     }
-    escape(&u, out);
+    match way {
+        Way::Encrypt => escape(&u, out),
+        Way::Decrypt => out.extend_from_slice(&u),
+    }
 }
 
-/// Encrypts the NAL units of an H.264 Annex B elementary stream buffer.
-fn encrypt_h264(es: &[u8], key: &[u8; 16], iv: &[u8; 16]) -> Result<Vec<u8>, Problem> {
+/// Encrypts (or decrypts) the NAL units of an H.264 Annex B elementary
+/// stream buffer.
+fn crypt_h264(es: &[u8], key: &[u8; 16], iv: &[u8; 16], way: Way) -> Result<Vec<u8>, Problem> {
     // Start codes: every 00 00 01. A NAL unit runs to the next one; zero
     // bytes before a start code (a 4-byte start code's first, or
     // trailing_zero_8bits) stay where they are, outside the NAL unit.
@@ -137,14 +183,21 @@ fn encrypt_h264(es: &[u8], key: &[u8; 16], iv: &[u8; 16]) -> Result<Vec<u8>, Pro
             body_end -= 1;
         }
         out.extend_from_slice(&es[s..body_start]);
-        encrypt_nal(&es[body_start..body_end], key, iv, &mut out);
+        crypt_nal(&es[body_start..body_end], key, iv, way, &mut out);
         out.extend_from_slice(&es[body_end..next]);
     }
     Ok(out)
 }
 
 /// Encrypts the frames of an AAC ADTS elementary stream buffer in place.
+#[cfg(test)]
 fn encrypt_adts(es: &mut [u8], key: &[u8; 16], iv: &[u8; 16]) -> Result<(), Problem> {
+    crypt_adts(es, key, iv, Way::Encrypt)
+}
+
+/// Encrypts (or decrypts) the frames of an AAC ADTS elementary stream
+/// buffer in place.
+fn crypt_adts(es: &mut [u8], key: &[u8; 16], iv: &[u8; 16], way: Way) -> Result<(), Problem> {
     let mut i = 0;
     while i < es.len() {
         let h = &es[i..];
@@ -160,7 +213,7 @@ fn encrypt_adts(es: &mut [u8], key: &[u8; 16], iv: &[u8; 16]) -> Result<(), Prob
         let payload = &mut es[i + header..i + len];
         if payload.len() > 16 {
             let n = (payload.len() - 16) / 16 * 16;
-            cbc_blocks(&mut payload[16..16 + n], key, iv);
+            cbc_way(&mut payload[16..16 + n], key, iv, way);
         }
         i += len;
     }
@@ -298,8 +351,22 @@ fn pmt_streams(section: &[u8]) -> Result<Vec<(u8, u16)>, Problem> {
     Ok(out)
 }
 
-/// The PMT section with SAMPLE-AES stream types and descriptors.
-fn rewrite_pmt(section: &[u8], asc: Option<[u8; 2]>) -> Vec<u8> {
+/// Whether a descriptor is one SAMPLE-AES adds: `private_data_indicator`
+/// 'zavc'/'aacd'/'ac3d'/'ec3d', or the 'apad' `registration_descriptor`.
+fn is_saes_descriptor(d: &[u8]) -> bool {
+    match d {
+        [0x0f, 4, rest @ ..] => matches!(
+            &rest[..4.min(rest.len())],
+            b"zavc" | b"aacd" | b"ac3d" | b"ec3d"
+        ),
+        [0x05, _, rest @ ..] => rest.starts_with(b"apad"),
+        _ => false,
+    }
+}
+
+/// The PMT section with SAMPLE-AES stream types and descriptors
+/// (`Way::Encrypt`), or with them taken out again (`Way::Decrypt`).
+fn rewrite_pmt(section: &[u8], asc: Option<[u8; 2]>, way: Way) -> Vec<u8> {
     let len = ((usize::from(section[1]) & 0x0f) << 8) | usize::from(section[2]);
     let end = 3 + len - 4;
     let info = ((usize::from(section[10]) & 0x0f) << 8) | usize::from(section[11]);
@@ -309,13 +376,13 @@ fn rewrite_pmt(section: &[u8], asc: Option<[u8; 2]>) -> Vec<u8> {
         let ty = section[i];
         let es_info = ((usize::from(section[i + 3]) & 0x0f) << 8) | usize::from(section[i + 4]);
         let mut desc = section[i + 5..i + 5 + es_info].to_vec();
-        let new_ty = match ty {
-            STREAM_H264 => {
+        let new_ty = match (way, ty) {
+            (Way::Encrypt, STREAM_H264) => {
                 desc.extend_from_slice(&[0x0f, 4]);
                 desc.extend_from_slice(b"zavc");
                 STREAM_H264_SAES
             }
-            STREAM_AAC => {
+            (Way::Encrypt, STREAM_AAC) => {
                 desc.extend_from_slice(&[0x0f, 4]);
                 desc.extend_from_slice(b"aacd");
                 // registration_descriptor 'apad' with audio_setup_information:
@@ -328,7 +395,25 @@ fn rewrite_pmt(section: &[u8], asc: Option<[u8; 2]>) -> Vec<u8> {
                 desc.extend_from_slice(&setup);
                 STREAM_AAC_SAES
             }
-            t => t,
+            (Way::Decrypt, STREAM_H264_SAES | STREAM_AAC_SAES) => {
+                let mut kept = Vec::with_capacity(desc.len());
+                let mut j = 0;
+                while j + 2 <= desc.len() {
+                    let n = (2 + usize::from(desc[j + 1])).min(desc.len() - j);
+                    let d = &desc[j..j + n];
+                    if !is_saes_descriptor(d) {
+                        kept.extend_from_slice(d);
+                    }
+                    j += n;
+                }
+                desc = kept;
+                if ty == STREAM_H264_SAES {
+                    STREAM_H264
+                } else {
+                    STREAM_AAC
+                }
+            }
+            (_, t) => t,
         };
         s.push(new_ty);
         s.extend_from_slice(&section[i + 1..i + 3]);
@@ -359,6 +444,35 @@ struct Pes {
 /// Encrypts a whole MPEG-TS segment (H.264 and AAC) for `METHOD=SAMPLE-AES`
 /// under `key` with the segment's `iv`.
 pub fn encrypt_segment(ts: &[u8], key: &[u8; 16], iv: &[u8; 16]) -> Result<Vec<u8>, Problem> {
+    transform(ts, key, iv, Way::Encrypt)
+}
+
+/// Decrypts a `METHOD=SAMPLE-AES` MPEG-TS segment under `key` with the
+/// segment's `iv` into clear MPEG-TS: the samples decrypted, the PMT's stream
+/// types and descriptors as they were before [`encrypt_segment`]. A wrong key
+/// is not detected here (SAMPLE-AES has no padding): the samples come out as
+/// noise, which a decoder finds.
+pub fn decrypt_segment(ts: &[u8], key: &[u8; 16], iv: &[u8; 16]) -> Result<Vec<u8>, Problem> {
+    transform(ts, key, iv, Way::Decrypt)
+}
+
+/// Moves a SAMPLE-AES segment from one key and IV to another (`rekey`).
+pub fn reencrypt_segment(
+    ts: &[u8],
+    old_key: &[u8; 16],
+    old_iv: &[u8; 16],
+    new_key: &[u8; 16],
+    new_iv: &[u8; 16],
+) -> Result<Vec<u8>, Problem> {
+    let clear = zeroize::Zeroizing::new(decrypt_segment(ts, old_key, old_iv)?);
+    encrypt_segment(&clear, new_key, new_iv)
+}
+
+fn transform(ts: &[u8], key: &[u8; 16], iv: &[u8; 16], way: Way) -> Result<Vec<u8>, Problem> {
+    let (video_ty, audio_ty) = match way {
+        Way::Encrypt => (STREAM_H264, STREAM_AAC),
+        Way::Decrypt => (STREAM_H264_SAES, STREAM_AAC_SAES),
+    };
     if ts.is_empty() || !ts.len().is_multiple_of(TS) {
         return Err(format!(
             "{} bytes is not a whole number of 188-byte TS packets",
@@ -389,8 +503,13 @@ pub fn encrypt_segment(ts: &[u8], key: &[u8; 16], iv: &[u8; 16]) -> Result<Vec<u
     let mut kinds: BTreeMap<u16, u8> = BTreeMap::new();
     for (ty, pid) in streams {
         match ty {
-            STREAM_H264 | STREAM_AAC => {
+            t if t == video_ty || t == audio_ty => {
                 kinds.insert(pid, ty);
+            }
+            other if way == Way::Decrypt => {
+                return Err(format!(
+                    "stream type {other:#04x} on PID {pid}: a SAMPLE-AES segment carries H.264 (0xdb) and AAC (0xcf) only"
+                ))
             }
             other => {
                 return Err(format!(
@@ -426,7 +545,7 @@ pub fn encrypt_segment(ts: &[u8], key: &[u8; 16], iv: &[u8; 16]) -> Result<Vec<u
     }
     let asc = kinds
         .iter()
-        .find(|(_, t)| **t == STREAM_AAC)
+        .find(|(_, t)| **t == STREAM_AAC && way == Way::Encrypt)
         .and_then(|(pid, _)| pes.get(pid)?.first())
         .and_then(|p| audio_specific_config(p.data.get(pes_header_len(&p.data)?..)?));
     // Transform them.
@@ -438,12 +557,13 @@ pub fn encrypt_segment(ts: &[u8], key: &[u8; 16], iv: &[u8; 16]) -> Result<Vec<u
             let h = pes_header_len(&p.data)
                 .ok_or_else(|| format!("a PES packet on PID {pid} has a damaged header"))?;
             let (head, es) = p.data.split_at(h);
-            let mut new_es = match ty {
-                STREAM_H264 => encrypt_h264(es, key, iv)?,
-                _ => es.to_vec(),
+            let mut new_es = if ty == video_ty {
+                crypt_h264(es, key, iv, way)?
+            } else {
+                es.to_vec()
             };
-            if ty == STREAM_AAC {
-                encrypt_adts(&mut new_es, key, iv)?;
+            if ty == audio_ty {
+                crypt_adts(&mut new_es, key, iv, way)?;
             }
             let mut out = head.to_vec();
             // PES_packet_length: exact whenever it fits, video included
@@ -460,7 +580,7 @@ pub fn encrypt_segment(ts: &[u8], key: &[u8; 16], iv: &[u8; 16]) -> Result<Vec<u
     }
     // Write: other packets as they were (the PMT rewritten), each PES whole
     // where its first packet was, continuity counters renumbered.
-    let new_pmt = rewrite_pmt(&pmt, asc);
+    let new_pmt = rewrite_pmt(&pmt, asc, way);
     let mut cc: BTreeMap<u16, u8> = BTreeMap::new();
     let mut out = Vec::with_capacity(ts.len() + ts.len() / 32);
     for (n, (p, raw)) in packets.iter().zip(ts.chunks(TS)).enumerate() {
@@ -565,5 +685,63 @@ mod tests {
         assert!(diff.iter().all(|&i| (23..55).contains(&i)), "{diff:?}");
         assert!(diff.len() > 20);
         assert_eq!(audio_specific_config(&orig), Some([0x12, 0x10]));
+    }
+
+    #[test]
+    fn decrypting_undoes_the_nal_pattern_the_adts_blocks_and_the_pmt() {
+        let key = [5u8; 16];
+        let iv = [6u8; 16];
+        // A slice with bytes that need emulation prevention once encrypted or not.
+        let mut rbsp = vec![0x65u8];
+        rbsp.extend((1..700).map(|i| match i % 37 {
+            0 | 1 => 0,
+            2 => 1,
+            _ => (i * 7 % 256) as u8,
+        }));
+        let mut nal = Vec::new();
+        escape(&rbsp, &mut nal);
+        assert!(
+            nal.windows(4).any(|w| w == [0, 0, 3, 1]),
+            "the NAL has its own escapes"
+        );
+        let mut enc = Vec::new();
+        crypt_nal(&nal, &key, &iv, Way::Encrypt, &mut enc);
+        assert_ne!(enc, nal);
+        let mut dec = Vec::new();
+        crypt_nal(&enc, &key, &iv, Way::Decrypt, &mut dec);
+        assert_eq!(dec, nal);
+        assert!(
+            !enc.windows(3).any(|w| w[0] == 0 && w[1] == 0 && w[2] <= 2),
+            "a start code inside the encrypted NAL"
+        );
+
+        let len = 100usize;
+        let mut f = vec![0xff, 0xf1, 0x50, 0x80, 0, 0, 0xfc];
+        f[4] = (len >> 3) as u8;
+        f[5] = ((len & 7) << 5) as u8 | 0x1f;
+        f.extend((0..93).map(|i| (i * 3) as u8));
+        let orig = f.clone();
+        crypt_adts(&mut f, &key, &iv, Way::Encrypt).unwrap();
+        assert_ne!(f, orig);
+        crypt_adts(&mut f, &key, &iv, Way::Decrypt).unwrap();
+        assert_eq!(f, orig);
+
+        // PMT: program 1, PCR PID 0x100, H.264 on 0x100 and AAC on 0x101
+        // (an ISO 639 language descriptor on the audio).
+        let mut pmt = vec![
+            0x02, 0xb0, 0, 0, 1, 0xc1, 0, 0, 0xe1, 0x00, 0xf0, 0, 0x1b, 0xe1, 0x00, 0xf0, 0, 0x0f,
+            0xe1, 0x01, 0xf0, 6, 0x0a, 4, b'e', b'n', b'g', 0,
+        ];
+        let l = pmt.len() - 3 + 4;
+        pmt[2] = l as u8;
+        let crc = crc::Crc::<u32>::new(&crc::CRC_32_MPEG_2).checksum(&pmt);
+        pmt.extend_from_slice(&crc.to_be_bytes());
+        let enc = rewrite_pmt(&pmt, Some([0x12, 0x10]), Way::Encrypt);
+        assert_eq!(
+            pmt_streams(&enc).unwrap(),
+            vec![(STREAM_H264_SAES, 0x100), (STREAM_AAC_SAES, 0x101)]
+        );
+        assert!(enc.windows(4).any(|w| w == b"apad"));
+        assert_eq!(rewrite_pmt(&enc, None, Way::Decrypt), pmt);
     }
 }

@@ -17,13 +17,8 @@ pub fn check_media(p: &MediaPlaylist) -> Vec<String> {
             out.push(format!("line {}: segment has no duration", s.line));
         }
         if let Some(k) = &s.key {
-            // Sample encryption is fMP4's (cbcs, cenc), with its init segment.
-            if k.method == KeyMethod::SampleAes && p.map.is_none() {
-                out.push(format!(
-                    "line {}: SAMPLE-AES is not what shieldpack writes; AES-128 expected",
-                    s.line
-                ));
-            }
+            // SAMPLE-AES is TS's (`--scheme sample-aes`) or fMP4 cbcs's;
+            // SAMPLE-AES-CTR is fMP4's only.
             if k.method == KeyMethod::SampleAesCtr && p.map.is_none() {
                 out.push(format!(
                     "line {}: SAMPLE-AES-CTR needs fMP4 segments, with EXT-X-MAP",

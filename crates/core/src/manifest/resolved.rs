@@ -90,6 +90,37 @@ fn ms(t: f64) -> f64 {
     (t * 1000.0).round() / 1000.0
 }
 
+impl Resolved {
+    /// Adds the KIDs another rendition uses in each scene's and gap's
+    /// sequence range, after those already listed. Under `--key-scope
+    /// track-type` each track type has keys of its own, and a license server
+    /// needs them all to give each scene its level; under the period scope
+    /// every rendition uses the first's KIDs and nothing is added.
+    pub fn add_kids_of(&mut self, segments: &[SegmentRecord]) {
+        let spans = self
+            .scenes
+            .iter_mut()
+            .filter_map(|s| s.span.as_mut())
+            .chain(self.gaps.iter_mut());
+        for span in spans {
+            let range = span.first_sequence..=span.last_sequence;
+            for s in segments.iter().filter(|s| range.contains(&s.sequence)) {
+                if let Some(k) = &s.kid {
+                    if !span.kids.contains(k) {
+                        span.kids.push(k.clone());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether a rendition's segments are keyed (video and audio), as against
+/// clear WebVTT subtitles: the renditions whose KIDs policy.json lists.
+pub fn keyed(r: &super::Rendition) -> bool {
+    r.kind.as_deref().is_none_or(|k| k == "audio")
+}
+
 /// Builds the resolved policy from the segments as packaged (tagged with
 /// their scene, in order).
 pub fn resolve(

@@ -38,6 +38,13 @@ pub fn run(a: PackageArgs, wm: &Path, p: &Printer) -> anyhow::Result<Status> {
     let loaded = super::package::load_rotation(&a.flags, p)?;
     let mut o = super::package::options(&a, loaded.as_ref())?;
     package::check_options(&o)?;
+    if o.scheme == package::cmaf::Scheme::SampleAes && !a.flags.clear {
+        return Err(Error::arg(
+            "--ab-watermark does not take --scheme sample-aes yet (its b variants are encrypted as whole segments)",
+            "package the A/B title with --scheme aes-128 (the default for ts)",
+        )
+        .into());
+    }
     if o.policy.is_some() {
         return Err(Error::arg(
             "--ab-watermark does not take --policy yet",
@@ -169,7 +176,7 @@ pub fn run(a: PackageArgs, wm: &Path, p: &Printer) -> anyhow::Result<Status> {
     let ext = format!(".{}", o.format.extension());
     let (a_ext, b_ext) = (format!(".a{ext}"), format!(".b{ext}"));
     let mut marked = 0usize;
-    for ra in m.renditions.iter_mut() {
+    for (rendition, ra) in m.renditions.iter_mut().enumerate() {
         // Alternate audio is the same in both encodes: packaged once, from a.
         if ra.kind.as_deref() == Some("audio") || ra.segments.iter().all(|s| s.video_frames == 0) {
             continue;
@@ -219,6 +226,7 @@ pub fn run(a: PackageArgs, wm: &Path, p: &Printer) -> anyhow::Result<Status> {
                     &pkg_b.join(&rdir).join("init.mp4"),
                     kr,
                     &content_id,
+                    rendition,
                 )?
             }
             _ => None,
@@ -237,7 +245,7 @@ pub fn run(a: PackageArgs, wm: &Path, p: &Printer) -> anyhow::Result<Status> {
                         Some(cb) => {
                             let kid_bytes =
                                 kr.scoped_kid(&content_id, x.generation, x.period, track);
-                            bytes = cb.encrypt(&b_src, &bytes, &key, kid_bytes, j as u64)?;
+                            bytes = cb.encrypt(&b_src, &bytes, &key, kid_bytes, j)?;
                             // The IVs are in each segment's senc / seig.
                             (None, None)
                         }

@@ -170,6 +170,8 @@ pub fn run(a: BatchArgs, p: &Printer) -> anyhow::Result<Status> {
         rotation.as_ref(),
     )?;
     shieldpack_package::check_options(&template)?;
+    let ladder: Option<shieldpack_core::ladder::LadderSpec> =
+        a.ladder.as_deref().map(str::parse).transpose()?;
 
     let selection = batch::select(&a.catalog, &filter, shard, &a.output, a.follow_links)?;
     for w in &selection.warnings {
@@ -238,6 +240,7 @@ pub fn run(a: BatchArgs, p: &Printer) -> anyhow::Result<Status> {
         keyring: keyring.as_ref(),
         keyring_file,
         template: &template,
+        ladder: ladder.as_ref(),
     };
     let report = batch::run(&selection.titles, &settings, &reporter);
     if let Some(b) = &reporter.bars {
