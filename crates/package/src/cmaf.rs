@@ -279,7 +279,7 @@ mod tests {
     fn sample_ivs_of_renditions_sharing_a_key_never_meet() {
         // Every (rendition, segment, sample) of a small grid: all IVs distinct.
         let mut seen = std::collections::HashSet::new();
-        for rendition in [0, 1, 2, 255] {
+        for rendition in [0, 1, 2, 127] {
             for index in [0, 1, 2, (1 << 32) - 1] {
                 let seq = iv_sequence(rendition, index).unwrap();
                 for n in [0, 1, (1 << 24) - 1] {
