@@ -26,3 +26,56 @@ for m in 24 32 40 48 56 64; do
 done
 echo "== two colluders, 2-hour title (1200 segments of 6 s), among $n sessions"
 "$sim" colluders "$n" 1200 "$read_rate" "$err" 3
+
+# 4. A/B packaging against one `watermark embed` of the same title (both
+#    libx264 veryfast CRF 18), and
+# 5. `watermark trace` speed on a session's leak of that package, against the
+#    leak's own length (goal: >= 4x real time).
+# A TITLE seconds of 1080p24 (default 60; 600 for the 10-minute goal), made
+# with FFmpeg's lavfi sources. Whole-process wall and CPU seconds from
+# /usr/bin/time. SHIELDPACK=path/to/shieldpack picks the build (default
+# release; shieldpack-media must sit beside it). Skip with TITLE=0; SKIP_EMBED=1
+# leaves out the embed run (trace speed only).
+title=${TITLE:-60}
+if [[ $title != 0 ]]; then
+  BIN=${SHIELDPACK:-target/release/shieldpack}
+  if [[ ! -x $BIN ]]; then
+    cargo build -q --release -p shieldpack -p shieldpack-media-cli
+  fi
+  BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+  work=$(mktemp -d "${TMPDIR:-/tmp}/sessions-bench.XXXXXX")
+  trap 'rm -rf "$work"' EXIT
+  FF=(ffmpeg -hide_banner -v error -nostdin -y)
+  timed() { # LABEL CMD...: prints "LABEL wall W cpu C exit E" (seconds);
+    # exit 1 is an answer (trace: nobody accused), more is a failure
+    local label=$1 rc=0; shift
+    /usr/bin/time -f "%e %U %S" -o "$work/time" "$@" >/dev/null 2>"$work/err" || rc=$?
+    if [[ $rc -gt 1 ]]; then cat "$work/err" >&2; return 1; fi
+    read -r w u s < <(tail -1 "$work/time")
+    echo "$label wall $w cpu $(echo "$u + $s" | bc -l) exit $rc"
+  }
+  echo "== A/B packaging and trace, ${title}s of 1080p24 (in $work)"
+  "${FF[@]}" -f lavfi -i "mandelbrot=s=960x540:r=24,scale=1920:1080:flags=bicubic" \
+    -f lavfi -i "testsrc2=s=1920x1080:r=24" -f lavfi -i "sine=f=440:r=48000" \
+    -filter_complex "[0:v][1:v]blend=all_mode=average,noise=alls=5:allf=t,format=yuv420p[v]" \
+    -map "[v]" -map 2:a -t "$title" -c:v libx264 -crf 18 -preset veryfast -c:a aac "$work/title.mp4"
+  "$BIN" -q watermark keygen -o "$work/wm.key"
+  "$BIN" -q keys new -o "$work/k.json"
+  if [[ ${SKIP_EMBED:-0} == 1 ]]; then e="embed wall 1 cpu 1 exit 0 (skipped)"; else
+  e=$(timed embed "$BIN" -q watermark embed "$work/title.mp4" -o "$work/marked.mp4" --wm-key "$work/wm.key" --payload 5a17c0de12345678 --preset veryfast --crf 18); fi
+  ab=$(timed ab "$BIN" -q package "$work/title.mp4" -o "$work/pkg" --keyring "$work/k.json" --ab-watermark "$work/wm.key" --ab-preset veryfast --ab-crf 18)
+  echo "$e"
+  echo "$ab"
+  echo "A/B packaging / embed: wall $(echo "$(echo "$ab" | cut -d' ' -f3) / $(echo "$e" | cut -d' ' -f3)" | bc -l | cut -c1-5)x, cpu $(echo "$(echo "$ab" | cut -d' ' -f5) / $(echo "$e" | cut -d' ' -f5)" | bc -l | cut -c1-5)x (goal <= 2.2x)"
+  # a session's leak: its playlist's segments decrypted and joined, as a
+  # recording of its playback would be (stream copy)
+  "$BIN" -q keys export "$work/k.json" --package "$work/pkg" --format key-files -o "$work/keys"
+  mkdir -p "$work/pkg/$(ls "$work/pkg" | grep p$ | head -1)/keys"
+  cp "$work"/keys/*.key "$work/pkg/$(ls "$work/pkg" | grep p$ | head -1)/keys/"
+  SHIELDPACK_IDENTITY="$work/k.json.identity" "$BIN" -q session "$work/pkg" --session leaker -o "$work/s"
+  "${FF[@]}" -allowed_extensions ALL -i "$work/s/leaker.m3u8" -c copy "$work/leak.ts"
+  echo leaker >"$work/ids"
+  t=$(timed trace "$BIN" -q watermark trace "$work/leak.ts" --package "$work/pkg" --wm-key "$work/wm.key" --sessions "$work/ids")
+  echo "$t"
+  echo "trace speed: $(echo "$title / $(echo "$t" | cut -d' ' -f3)" | bc -l | cut -c1-5)x real time (goal >= 4x)"
+fi

@@ -1759,7 +1759,7 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__session)
-            opts="-o -q -v -h -V --session --sessions --output --wm-key --base-url --sign-key --expires --token --force --quiet --verbose --json --color --no-progress --help --version variant verify-url help"
+            opts="-o -i -q -v -h -V --session --sessions --output --wm-key --identity --base-url --sign-key --expires --token --force --quiet --verbose --json --color --no-progress --help --version variant verify-url help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1782,6 +1782,14 @@ _shieldpack() {
                     return 0
                     ;;
                 --wm-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -i)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1869,7 +1877,7 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__session__subcmd__variant)
-            opts="-q -v -h -V --session --segment --wm-key --quiet --verbose --json --color --no-progress --help --version"
+            opts="-i -q -v -h -V --session --segment --wm-key --identity --quiet --verbose --json --color --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1884,6 +1892,14 @@ _shieldpack() {
                     return 0
                     ;;
                 --wm-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -i)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

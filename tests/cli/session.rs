@@ -583,3 +583,634 @@ fn pirate_leak_crf30_half_scale_is_traced_to_its_session() {
     let v = trace(f, &leak, &f.wm_key, 0);
     assert_eq!(accused(&v), vec!["alice".to_string()], "{v}");
 }
+
+/// The ids of `f`'s playlists written into `dir`, with `args` added.
+fn playlists_in(f: &Fixture, dir: &Path, args: &[&str], env: Option<(&str, &Path)>) -> Output {
+    let mut c = shieldpack();
+    c.args(["session", s(&f.pkg), "-o", s(dir), "--base-url", "/pkg/"])
+        .args(["--session", "alice", "bob", "user-1234"])
+        .args(args);
+    if let Some((k, v)) = env {
+        c.env(k, v);
+    }
+    run(&mut c)
+}
+
+#[test]
+fn session_without_wm_key_opens_the_code_sealed_in_the_package_and_writes_the_same_playlists() {
+    let f = fixture();
+    let t = TestDir::new();
+    let identity = f.root.join("keyring.json.identity");
+    // The sealed code is age-armored in the package, and the `age` CLI opens
+    // it with the keyring's identity to the Tardos code key that
+    // docs/sessions.md derives from the watermark key (HKDF, "tardos-code").
+    let sealed = std::fs::read_to_string(f.pkg.join("session-code.age")).unwrap();
+    assert!(
+        sealed.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"),
+        "{sealed}"
+    );
+    let out = run_ok(
+        std::process::Command::new("age")
+            .args(["-d", "-i", s(&identity)])
+            .arg(f.pkg.join("session-code.age")),
+    );
+    let opened = stdout(&out);
+    let hex_code = opened
+        .trim()
+        .strip_prefix("shieldpack-session-code-v1:")
+        .unwrap_or_else(|| panic!("{opened}"));
+    let py = run_ok(
+        python()
+            .arg("-c")
+            .arg(
+                r#"
+import sys, hmac, hashlib
+W = bytes.fromhex(open(sys.argv[1]).read().strip().split(':')[1])
+prk = hmac.new(b'shieldpack/session/v1', W, hashlib.sha256).digest()
+print(hmac.new(prk, b'tardos-code\x01', hashlib.sha256).hexdigest())
+"#,
+            )
+            .arg(&f.wm_key),
+    );
+    assert_eq!(stdout(&py).trim(), hex_code);
+    assert!(
+        !sealed.contains(hex_code),
+        "the code is in the package in clear"
+    );
+    for name in std::fs::read_dir(&f.pkg).unwrap() {
+        let name = name.unwrap().path();
+        if name.is_file() {
+            let text = String::from_utf8_lossy(&std::fs::read(&name).unwrap()).into_owned();
+            assert!(
+                !text.contains(hex_code),
+                "{} holds the code in clear",
+                name.display()
+            );
+        }
+    }
+
+    // The same playlists with the watermark key, with SHIELDPACK_IDENTITY
+    // (no flag at all, as DESIGN.md's signature) and with -i.
+    let (wm, env, flag) = (t.join("wm"), t.join("env"), t.join("flag"));
+    assert!(playlists_in(f, &wm, &["--wm-key", s(&f.wm_key)], None)
+        .status
+        .success());
+    let o = playlists_in(f, &env, &[], Some(("SHIELDPACK_IDENTITY", &identity)));
+    assert!(o.status.success(), "{}", crate::util::stderr(&o));
+    let o = playlists_in(f, &flag, &["-i", s(&identity)], None);
+    assert!(o.status.success(), "{}", crate::util::stderr(&o));
+    for id in ["alice", "bob", "user-1234"] {
+        let name = format!("{id}.m3u8");
+        let want = std::fs::read_to_string(wm.join(&name)).unwrap();
+        assert!(want.contains(".b.ts") && want.contains(".a.ts"), "{want}");
+        assert_eq!(
+            std::fs::read_to_string(env.join(&name)).unwrap(),
+            want,
+            "{id}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(flag.join(&name)).unwrap(),
+            want,
+            "{id}"
+        );
+    }
+    // session variant too
+    for i in [0u64, 13, 47] {
+        let args = [
+            "session",
+            "variant",
+            s(&f.pkg),
+            "--session",
+            "bob",
+            "--segment",
+        ];
+        let a = run_ok(
+            shieldpack()
+                .args(args)
+                .arg(i.to_string())
+                .args(["--wm-key", s(&f.wm_key)]),
+        );
+        let b = run_ok(
+            shieldpack()
+                .args(args)
+                .arg(i.to_string())
+                .env("SHIELDPACK_IDENTITY", &identity),
+        );
+        assert_eq!(stdout(&a), stdout(&b), "segment {i}");
+    }
+    // No key and no identity: refused, saying how to fix it.
+    let o = playlists_in(f, &t.join("none"), &[], None);
+    assert!(!o.status.success());
+    let err = crate::util::stderr(&o);
+    assert!(
+        err.contains("session-code.age") && err.contains("hint:"),
+        "{err}"
+    );
+    // Another identity does not open it.
+    let other = TestDir::new();
+    let other_kr = new_keyring(&other);
+    let o = playlists_in(
+        f,
+        &t.join("other"),
+        &["-i", s(&other_kr.with_extension("json.identity"))],
+        None,
+    );
+    assert!(!o.status.success());
+    assert!(
+        crate::util::stderr(&o).contains("opens"),
+        "{}",
+        crate::util::stderr(&o)
+    );
+}
+
+#[test]
+fn verify_checks_both_variants_and_names_a_broken_b_segment() {
+    let f = fixture();
+    let t = TestDir::new();
+    let pkg = t.join("pkg");
+    run_ok(
+        std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&f.pkg)
+            .arg(&pkg),
+    );
+    let verify = |code: i32| {
+        run_code(
+            shieldpack().args(["--json", "verify", s(&pkg), "--keys", s(&f.keys)]),
+            code,
+        )
+    };
+    let v = stdout_json(&verify(0));
+    // every segment twice: a listed, b beside it
+    assert_eq!(v["segments"], 96, "{v}");
+    assert_eq!(v["segments_decrypted"], 96, "{v}");
+    assert_eq!(v["video_frames"], 2 * 48 * 24, "{v}");
+    assert!((v["duration"].as_f64().unwrap() - 48.0).abs() < 0.1, "{v}");
+
+    // BANDWIDTH covers the larger variant of each segment (1 s segments, so
+    // any one segment's rate is a lower bound of the peak).
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(pkg.join("manifest.json")).unwrap()).unwrap();
+    let larger_peak = m["renditions"][0]["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|seg| {
+            let size = seg["variants"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v["size"].as_u64().unwrap())
+                .max()
+                .unwrap();
+            (size * 8) as f64 / seg["duration"].as_f64().unwrap()
+        })
+        .fold(0.0, f64::max);
+    let master = std::fs::read_to_string(pkg.join("master.m3u8")).unwrap();
+    let bw: f64 = master
+        .split("BANDWIDTH=")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(bw + 1.0 >= larger_peak, "BANDWIDTH {bw} < {larger_peak}");
+    assert_eq!(bw as u64, m["renditions"][0]["bandwidth"].as_u64().unwrap());
+
+    // A b segment replaced by its a twin's bytes, the manifest's size and
+    // hash made to match: it no longer decrypts under b's IV to MPEG-TS.
+    let seg = pkg.join("360p/seg_00005.b.ts");
+    let twin = std::fs::read(pkg.join("360p/seg_00005.a.ts")).unwrap();
+    std::fs::write(&seg, &twin).unwrap();
+    let mut m = m;
+    let var = &mut m["renditions"][0]["segments"][5]["variants"][1];
+    assert_eq!(var["variant"], "b");
+    var["size"] = serde_json::json!(twin.len());
+    var["sha256"] = serde_json::json!(hex::encode(sha2::Digest::finalize(
+        <sha2::Sha256 as sha2::Digest>::new_with_prefix(&twin)
+    )));
+    std::fs::write(
+        pkg.join("manifest.json"),
+        serde_json::to_vec_pretty(&m).unwrap(),
+    )
+    .unwrap();
+    let defects = crate::util::verify_defects(&verify(1));
+    assert!(!defects.is_empty());
+    assert!(
+        defects
+            .iter()
+            .all(|d| d.starts_with("360p/seg_00005.b.ts:")),
+        "{defects:?}"
+    );
+    // A changed byte in another b segment: named by its hash.
+    let seg = pkg.join("360p/seg_00009.b.ts");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes[1000] ^= 1;
+    std::fs::write(&seg, &bytes).unwrap();
+    let defects = crate::util::verify_defects(&verify(1));
+    assert!(
+        defects
+            .iter()
+            .any(|d| d.starts_with("360p/seg_00009.b.ts:") && d.contains("SHA-256")),
+        "{defects:?}"
+    );
+    // A missing b segment.
+    std::fs::remove_file(pkg.join("360p/seg_00010.b.ts")).unwrap();
+    let defects = crate::util::verify_defects(&verify(1));
+    assert!(
+        defects
+            .iter()
+            .any(|d| d.starts_with("360p/seg_00010.b.ts:") && d.contains("missing")),
+        "{defects:?}"
+    );
+}
+
+/// The offset of `fourcc` (the box type) in `data`, the first one.
+fn find_box(data: &[u8], fourcc: &[u8; 4]) -> usize {
+    data.windows(4)
+        .position(|w| w == fourcc)
+        .unwrap_or_else(|| panic!("no {} box", String::from_utf8_lossy(fourcc)))
+}
+
+/// cbcs's constant IV in an init segment's `tenc` (ISO/IEC 23001-7 8.2),
+/// and where it is.
+fn tenc_constant_iv(init: &[u8]) -> (usize, Vec<u8>) {
+    let t = find_box(init, b"tenc");
+    // type, version+flags, reserved, pattern, isProtected, Per_Sample_IV_Size, KID
+    assert_eq!(init[t + 11], 0, "cbcs has no per-sample IVs");
+    assert_eq!(init[t + 28], 16, "a 16-byte constant IV");
+    (t + 29, init[t + 29..t + 45].to_vec())
+}
+
+/// The constant IV of a media segment's `seig` group (version 1 `sgpd`, one
+/// entry), if it has one.
+fn seig_constant_iv(seg: &[u8]) -> Option<Vec<u8>> {
+    let s = seg.windows(4).position(|w| w == b"sgpd")?;
+    assert_eq!(seg[s + 4], 1, "sgpd version 1");
+    assert_eq!(&seg[s + 8..s + 12], b"seig");
+    // default_length, entry_count, then the entry: reserved, pattern,
+    // isProtected, Per_Sample_IV_Size, KID, constant_IV_size, constant_IV
+    assert_eq!(seg[s + 40], 16, "a 16-byte constant IV");
+    Some(seg[s + 41..s + 57].to_vec())
+}
+
+/// FFmpeg decodes init + segment under `key`: (frames, its MD5 of every
+/// decoded frame, whether -xerror passed).
+fn ffmpeg_decrypts(t: &TestDir, init: &[u8], seg: &Path, key: &str) -> (usize, String, bool) {
+    let mut bytes = init.to_vec();
+    bytes.extend(std::fs::read(seg).unwrap());
+    let joined = t.join("joined.mp4");
+    std::fs::write(&joined, bytes).unwrap();
+    let out = run(ffmpeg()
+        .args(["-v", "error", "-xerror", "-decryption_key", key, "-i"])
+        .arg(&joined)
+        .args(["-map", "0:v", "-f", "framemd5", "-"]));
+    let text = stdout(&out);
+    let frames: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    let md5s = frames
+        .iter()
+        .map(|l| l.rsplit(',').next().unwrap().trim())
+        .collect::<Vec<_>>()
+        .join(" ");
+    (frames.len(), md5s, out.status.success())
+}
+
+/// 8 s of the fixture's title (192 frames), to cut in 2 s segments.
+fn short_title(f: &Fixture, t: &TestDir) -> PathBuf {
+    let short = t.join("short.mp4");
+    run_ok(
+        ffmpeg()
+            .arg("-i")
+            .arg(&f.source)
+            .args([
+                "-frames:v",
+                "192",
+                "-t",
+                "8",
+                "-c:v",
+                "libx264",
+                "-crf",
+                "16",
+            ])
+            .args(["-preset", "veryfast", "-c:a", "aac"])
+            .arg(&short),
+    );
+    short
+}
+
+#[test]
+fn ab_cmaf_package_decrypts_in_ffmpeg_both_variants_and_a_session_plays_in_shaka() {
+    let f = fixture();
+    let t = TestDir::new();
+    let short = short_title(f, &t);
+    let keyring = new_keyring(&t);
+    let identity = keyring.with_extension("json.identity");
+    for scheme in ["cenc", "cbcs"] {
+        let pkg = t.join(scheme);
+        run_ok(shieldpack().args([
+            "package",
+            s(&short),
+            "-o",
+            s(&pkg),
+            "--keyring",
+            s(&keyring),
+            "--format",
+            "cmaf",
+            "--scheme",
+            scheme,
+            "--segment-duration",
+            "2",
+            "--ab-watermark",
+            s(&f.wm_key),
+            "--content-id",
+            &format!("ab-{scheme}"),
+        ]));
+        let keys = t.join(format!("keys-{scheme}"));
+        export_key_files(&keyring, &pkg, &keys);
+        let m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(pkg.join("manifest.json")).unwrap()).unwrap();
+        let segs = m["renditions"][0]["segments"].as_array().unwrap().clone();
+        assert_eq!(segs.len(), 4, "{m}");
+        let kid = segs[0]["kid"].as_str().unwrap().to_string();
+        let key = hex::encode(std::fs::read(keys.join(format!("{kid}.key"))).unwrap());
+        let init = std::fs::read(pkg.join("360p/init.mp4")).unwrap();
+        for seg in &segs {
+            let v = seg["variants"].as_array().unwrap();
+            let (a, b) = (
+                pkg.join(v[0]["uri"].as_str().unwrap()),
+                pkg.join(v[1]["uri"].as_str().unwrap()),
+            );
+            assert!(
+                a.to_string_lossy().ends_with(".a.m4s") && b.to_string_lossy().ends_with(".b.m4s")
+            );
+            let (fa, ma, oka) = ffmpeg_decrypts(&t, &init, &a, &key);
+            assert!(oka && fa == 48, "{scheme} {}: {fa} frames", a.display());
+            // b is read with the init segment its own IVs need: cenc's are
+            // in its senc (the package's init serves); cbcs's constant IV is
+            // in its seig group, which FFmpeg does not read, so FFmpeg gets
+            // an init whose tenc carries b's IV.
+            let b_init = if scheme == "cbcs" {
+                let (at, a_iv) = tenc_constant_iv(&init);
+                let b_iv =
+                    seig_constant_iv(&std::fs::read(&b).unwrap()).expect("b has a seig group");
+                assert_ne!(a_iv, b_iv, "a and b share cbcs's constant IV");
+                assert_eq!(seig_constant_iv(&std::fs::read(&a).unwrap()), None);
+                // under the package's own init (a's IV) b does not decode
+                let (_, _, ok) = ffmpeg_decrypts(&t, &init, &b, &key);
+                assert!(!ok, "{}: decodes under a's IV", b.display());
+                let mut i = init.clone();
+                i[at..at + 16].copy_from_slice(&b_iv);
+                i
+            } else {
+                init.clone()
+            };
+            let (fb, mb, okb) = ffmpeg_decrypts(&t, &b_init, &b, &key);
+            assert!(okb && fb == 48, "{scheme} {}: {fb} frames", b.display());
+            assert_ne!(ma, mb, "variants a and b decode to the same pictures");
+        }
+        let v = stdout_json(&run_ok(shieldpack().args([
+            "--json",
+            "verify",
+            s(&pkg),
+            "--keys",
+            s(&keys),
+        ])));
+        assert_eq!(v["defects"], serde_json::json!([]), "{v}");
+        // 4 video segments in two variants, and the audio track's 4
+        // segments (cmaf keeps audio a track of its own, packaged once).
+        assert_eq!(v["segments_decrypted"], 4 * 2 + 4, "{v}");
+        assert_eq!(v["video_frames"], 2 * 192, "{v}");
+
+        // A session that gets both variants, its playlist from the code
+        // sealed in the package, plays to the end in Shaka with ClearKey.
+        let served = pkg.join("360p/keys");
+        std::fs::create_dir_all(&served).unwrap();
+        std::fs::copy(
+            keys.join(format!("{kid}.key")),
+            served.join(format!("{kid}.key")),
+        )
+        .unwrap();
+        let sdir = t.join(format!("s-{scheme}"));
+        let ids: Vec<String> = (0..16).map(|i| format!("viewer-{i}")).collect();
+        let mut c = shieldpack();
+        c.args([
+            "session",
+            s(&pkg),
+            "-o",
+            s(&sdir),
+            "--base-url",
+            &format!("/{scheme}/"),
+            "--session",
+        ])
+        .args(&ids)
+        .env("SHIELDPACK_IDENTITY", &identity);
+        run_ok(&mut c);
+        let id = ids
+            .iter()
+            .find(|id| {
+                let pl = std::fs::read_to_string(sdir.join(format!("{id}.m3u8"))).unwrap();
+                pl.matches(".b.m4s").count() >= 2 && pl.matches(".a.m4s").count() >= 1
+            })
+            .expect("a session with both variants among 16");
+        let pl = std::fs::read_to_string(sdir.join(format!("{id}.m3u8"))).unwrap();
+        assert!(
+            pl.contains(&format!("#EXT-X-MAP:URI=\"/{scheme}/360p/init.mp4\"")),
+            "{pl}"
+        );
+        let server = HttpServer::serve(t.path());
+        let v = crate::cmaf::play_eme(
+            &server.url(&format!("s-{scheme}/{id}.m3u8")),
+            "shaka",
+            &[(kid.clone(), key.clone())],
+        );
+        assert_eq!(v["exitCode"], 0, "{scheme}: {v}");
+        assert_eq!(v["ended"], true, "{scheme}: {v}");
+        let decoded = v["decodedFrames"].as_u64().unwrap_or(0);
+        assert!(
+            (187..=197).contains(&decoded),
+            "{scheme}: decoded {decoded}: {v}"
+        );
+        let got = server.requests();
+        for seg in pl.lines().filter(|l| l.ends_with(".m4s")) {
+            assert!(got.iter().any(|r| r == seg), "{seg} not fetched: {got:?}");
+        }
+    }
+}
+
+#[test]
+fn ab_ladder_marks_every_video_rung_twice_audio_once_and_a_session_master_plays_in_hlsjs() {
+    let f = fixture();
+    let t = TestDir::new();
+    let short = short_title(f, &t);
+    let keyring = new_keyring(&t);
+    let pkg = t.join("pkg");
+    run_ok(shieldpack().args([
+        "package",
+        s(&short),
+        "-o",
+        s(&pkg),
+        "--keyring",
+        s(&keyring),
+        "--segment-duration",
+        "2",
+        "--ladder",
+        "360p:800k,240p:400k",
+        "--ab-watermark",
+        s(&f.wm_key),
+        "--content-id",
+        "ab-ladder",
+    ]));
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(pkg.join("manifest.json")).unwrap()).unwrap();
+    let mut video = Vec::new();
+    for r in m["renditions"].as_array().unwrap() {
+        let name = r["name"].as_str().unwrap().to_string();
+        let segs = r["segments"].as_array().unwrap();
+        assert_eq!(segs.len(), 4, "{name}");
+        if r["kind"] == "audio" {
+            assert!(segs.iter().all(|s| s.get("variants").is_none()), "{name}");
+        } else {
+            assert!(
+                segs.iter()
+                    .all(|s| s["variants"].as_array().unwrap().len() == 2),
+                "{name}"
+            );
+            video.push(name);
+        }
+    }
+    assert_eq!(video, ["360p", "240p"]);
+    let keys = t.join("keys");
+    export_key_files(&keyring, &pkg, &keys);
+    let v = stdout_json(&run_ok(shieldpack().args([
+        "--json",
+        "verify",
+        s(&pkg),
+        "--keys",
+        s(&keys),
+    ])));
+    assert_eq!(v["defects"], serde_json::json!([]), "{v}");
+    // 2 video rungs x 4 segments x 2 variants, and 4 audio segments
+    assert_eq!(v["segments_decrypted"], 20, "{v}");
+    assert_eq!(v["video_frames"], 2 * 2 * 192, "{v}");
+
+    // Session playlists: a master over one media playlist per rendition,
+    // every rung following the one codeword.
+    let sdir = t.join("s");
+    let ids: Vec<String> = (0..16).map(|i| format!("viewer-{i}")).collect();
+    run_ok(
+        shieldpack()
+            .args([
+                "session",
+                s(&pkg),
+                "-o",
+                s(&sdir),
+                "--base-url",
+                "/pkg/",
+                "--session",
+            ])
+            .args(&ids)
+            .env(
+                "SHIELDPACK_IDENTITY",
+                keyring.with_extension("json.identity"),
+            ),
+    );
+    let letters = |id: &str, rung: &str| -> String {
+        std::fs::read_to_string(sdir.join(id).join(format!("{rung}.m3u8")))
+            .unwrap()
+            .lines()
+            .filter(|l| l.ends_with(".ts"))
+            .map(|l| if l.ends_with(".b.ts") { 'b' } else { 'a' })
+            .collect()
+    };
+    let id = ids
+        .iter()
+        .find(|id| {
+            let w = letters(id, "360p");
+            w.contains('a') && w.contains('b')
+        })
+        .expect("a session with both variants among 16");
+    for id in &ids {
+        assert_eq!(letters(id, "360p"), letters(id, "240p"), "{id}");
+    }
+    let master = std::fs::read_to_string(sdir.join(format!("{id}.m3u8"))).unwrap();
+    assert!(
+        master.contains(&format!("{id}/360p.m3u8")) && master.contains(&format!("{id}/240p.m3u8")),
+        "{master}"
+    );
+    assert!(
+        master.contains(&format!("URI=\"{id}/audio-und.m3u8\"")),
+        "{master}"
+    );
+    for name in ["360p", "240p", "audio-und"] {
+        let served = pkg.join(name).join("keys");
+        std::fs::create_dir_all(&served).unwrap();
+        for k in std::fs::read_dir(&keys).unwrap() {
+            let k = k.unwrap().path();
+            std::fs::copy(&k, served.join(k.file_name().unwrap())).unwrap();
+        }
+    }
+    let server = HttpServer::serve(t.path());
+    let v = play_in_browser(&server.url(&format!("s/{id}.m3u8")));
+    assert_eq!(v["ended"], true, "did not play to the end: {v}");
+    assert_eq!(fatal_errors(&v), Vec::<serde_json::Value>::new(), "{v}");
+    // whatever rung it played, it fetched the session's variants only
+    let want = letters(id, "360p");
+    for r in server
+        .requests()
+        .iter()
+        .filter(|r| r.ends_with(".ts") && !r.contains("audio"))
+    {
+        let i: usize = r.rsplit("seg_").next().unwrap()[..5].parse().unwrap();
+        let got = if r.ends_with(".b.ts") { 'b' } else { 'a' };
+        assert_eq!(got, want.as_bytes()[i] as char, "{r}");
+    }
+}
+
+#[test]
+fn clear_ab_package_keeps_its_iframe_playlist_on_variant_a_and_its_sessions_need_the_wm_key() {
+    let f = fixture();
+    let t = TestDir::new();
+    let short = short_title(f, &t);
+    let pkg = t.join("pkg");
+    run_ok(shieldpack().args([
+        "package",
+        s(&short),
+        "-o",
+        s(&pkg),
+        "--clear",
+        "--segment-duration",
+        "2",
+        "--ab-watermark",
+        s(&f.wm_key),
+    ]));
+    // The I-frame playlist (clear TS) points into variant a's files, and
+    // the master still lists it after BANDWIDTH was restated.
+    let master = std::fs::read_to_string(pkg.join("master.m3u8")).unwrap();
+    assert!(master.contains("#EXT-X-I-FRAME-STREAM-INF:"), "{master}");
+    let iframes = std::fs::read_to_string(pkg.join("360p/iframes.m3u8")).unwrap();
+    assert!(
+        iframes.contains("seg_00000.a.ts") && !iframes.contains("seg_00000.ts"),
+        "{iframes}"
+    );
+    let v = stdout_json(&run_ok(shieldpack().args(["--json", "verify", s(&pkg)])));
+    assert_eq!(v["defects"], serde_json::json!([]), "{v}");
+    assert_eq!(v["segments_decrypted"], 8, "{v}");
+    // No keyring, nothing to seal the code to: sessions need --wm-key.
+    assert!(!pkg.join("session-code.age").exists());
+    let o = run(shieldpack().args(["session", s(&pkg), "-o", s(&t.join("s")), "--session", "x"]));
+    assert!(!o.status.success());
+    let err = crate::util::stderr(&o);
+    assert!(err.contains("--wm-key"), "{err}");
+    run_ok(shieldpack().args([
+        "session",
+        s(&pkg),
+        "-o",
+        s(&t.join("s")),
+        "--session",
+        "x",
+        "--wm-key",
+        s(&f.wm_key),
+    ]));
+}

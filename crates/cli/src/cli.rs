@@ -614,7 +614,7 @@ pub struct PackageArgs {
     pub reuse_content_id: bool,
 
     /// Session forensics: re-encode the video twice, variants a and b of every
-    /// segment (seg_NNNNN.a.ts, .b.ts) each marked with this watermark key, the
+    /// segment (seg_NNNNN.a.ts, .b.ts; .m4s with --format cmaf) each marked with this watermark key, the
     /// variant and the segment index; `shieldpack session` then gives every
     /// session its own mix
     #[arg(long, value_name = "WMKEY")]
@@ -934,9 +934,16 @@ pub struct SessionMakeArgs {
     #[arg(short, long, value_name = "DIR", required = true)]
     pub output: Option<PathBuf>,
 
-    /// The watermark key given to `package --ab-watermark` (the code is derived from it)
-    #[arg(long, value_name = "WMKEY", required = true)]
+    /// The watermark key given to `package --ab-watermark` (the code is derived
+    /// from it). Default: the code sealed in the package (session-code.age),
+    /// opened with -i
+    #[arg(long, value_name = "WMKEY")]
     pub wm_key: Option<PathBuf>,
+
+    /// The identity that opens the package's keyring, to open the code sealed
+    /// in the package; repeatable. Default: the file named by SHIELDPACK_IDENTITY
+    #[arg(short = 'i', long = "identity", value_name = "FILE")]
+    pub identities: Vec<PathBuf>,
 
     /// Where the package is served: URIs are written as BASE + the path in the
     /// package (default: the package's path relative to DIR)
@@ -983,9 +990,15 @@ pub struct SessionVariantArgs {
     #[arg(long, value_name = "N")]
     pub segment: u64,
 
-    /// The watermark key given to `package --ab-watermark`
+    /// The watermark key given to `package --ab-watermark`. Default: the code
+    /// sealed in the package, opened with -i
     #[arg(long, value_name = "WMKEY")]
-    pub wm_key: PathBuf,
+    pub wm_key: Option<PathBuf>,
+
+    /// The identity that opens the package's keyring; repeatable. Default: the
+    /// file named by SHIELDPACK_IDENTITY
+    #[arg(short = 'i', long = "identity", value_name = "FILE")]
+    pub identities: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -218,11 +218,13 @@ pub fn video_subsamples(sample: &[u8], hevc: bool, len_size: usize) -> Result<Ve
 
 /// The segment number the IVs of segment `index` of the `rendition`-th
 /// rendition (track) of a title derive from: `rendition << 32 | index`, so
-/// renditions sharing a key period's key own disjoint ranges (256
-/// renditions of 2^32 segments; `sample_iv` takes 40 bits). Rendition 0
-/// keeps a single-rendition package's numbers. None beyond those bounds.
+/// renditions sharing a key period's key own disjoint ranges (128
+/// renditions of 2^32 segments, so every sequence is below 2^39, and an A/B
+/// package's b variants own the sequences from 2^39 up; `sample_iv` takes
+/// 40 bits). Rendition 0 keeps a single-rendition package's numbers. None
+/// beyond those bounds.
 pub fn rendition_sequence(rendition: u64, index: u64) -> Option<u64> {
-    (rendition < 1 << 8 && index < 1 << 32).then_some(rendition << 32 | index)
+    (rendition < 1 << 7 && index < 1 << 32).then_some(rendition << 32 | index)
 }
 
 /// The 8-byte IV of the `n`th sample of segment `sequence` (module docs).

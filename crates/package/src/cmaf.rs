@@ -137,7 +137,8 @@ pub fn init_segment(
 /// - cenc: sample `n` of segment `index` gets `sequence << 24 | n`
 ///   (`mp4::cenc::sample_iv`, 40 bits of sequence); the sequence is
 ///   `rendition << 32 | index`, so each rendition owns its range of
-///   sequences (256 renditions of 2^32 segments each);
+///   sequences (128 renditions of 2^32 segments each; an A/B package's b
+///   variants add 2^39, `ab::B_CENC_SEQUENCE`);
 /// - cbcs: one constant IV per rendition for the title, derived like a
 ///   segment IV (`Keyring::rendition_iv`) under a sequence number no segment
 ///   has (`u64::MAX`), so it is none of the IVs `--iv derived` gives segments.
@@ -147,7 +148,7 @@ pub fn iv_sequence(rendition: usize, index: usize) -> Result<u64> {
     cenc::rendition_sequence(rendition as u64, index as u64).ok_or_else(|| {
         Error::arg(
             format!(
-                "rendition {rendition}, segment {index}: too many renditions or segments for unique common encryption IVs (at most 256 renditions of 2^32 segments)"
+                "rendition {rendition}, segment {index}: too many renditions or segments for unique common encryption IVs (at most 128 renditions of 2^32 segments)"
             ),
             "package fewer renditions or longer segments (--segment-duration)",
         )
@@ -278,7 +279,7 @@ mod tests {
     fn sample_ivs_of_renditions_sharing_a_key_never_meet() {
         // Every (rendition, segment, sample) of a small grid: all IVs distinct.
         let mut seen = std::collections::HashSet::new();
-        for rendition in [0, 1, 2, 255] {
+        for rendition in [0, 1, 2, 127] {
             for index in [0, 1, 2, (1 << 32) - 1] {
                 let seq = iv_sequence(rendition, index).unwrap();
                 for n in [0, 1, (1 << 24) - 1] {
@@ -291,7 +292,8 @@ mod tests {
         }
         // Rendition 0 keeps a single-rendition package's IVs.
         assert_eq!(iv_sequence(0, 7).unwrap(), 7);
-        assert!(iv_sequence(256, 0).is_err());
+        assert!(iv_sequence(128, 0).is_err());
+        assert!(iv_sequence(127, (1 << 32) - 1).unwrap() < crate::ab::B_CENC_SEQUENCE);
         assert!(iv_sequence(0, 1 << 32).is_err());
     }
 }

@@ -18,6 +18,7 @@
 //! is less protected than the policy asks. Without a policy, periods keep their historic
 //! numbering (`period_of`: segment count or time divided by the interval).
 
+pub mod ab;
 mod cencops;
 pub mod cmaf;
 pub mod dash;

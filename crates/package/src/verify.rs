@@ -36,6 +36,8 @@ use shieldpack_core::manifest::{self, Manifest, SegmentRecord};
 use shieldpack_core::progress::{NoProgress, Progress};
 use shieldpack_media::tsread;
 
+mod ab;
+
 /// Where verify gets content keys from, if anywhere.
 pub enum Keys<'a> {
     None,
@@ -445,9 +447,13 @@ fn check(
             c.defect(&file, msg);
         }
     }
-    let total: usize = manifest.as_ref().map(|m| m.segments().count()).unwrap_or(0);
+    // A/B packages: the variants no playlist lists (verify/ab.rs).
+    let twins = manifest.as_ref().map(ab::twin_records).unwrap_or_default();
+    let total: usize = manifest.as_ref().map(|m| m.segments().count()).unwrap_or(0) + twins.len();
     progress.set_length(total.max(1) as u64);
     let mut walk = Walk::new(&root, keys, manifest.as_ref(), progress);
+    walk.records
+        .extend(twins.iter().map(|s| (s.uri.as_str(), s)));
     walk.contents = contents;
     let mut walked: HashSet<&str> = HashSet::new();
     for variant in master.variants.iter().take(MAX_VARIANTS) {
@@ -517,7 +523,11 @@ fn check_bandwidth(
     };
     // Tampered sizes or durations are defects of their own (check_manifest);
     // skip what cannot be computed with, so nothing here overflows.
-    let segs: Vec<(f64, u64)> = r.segments.iter().map(|s| (s.duration, s.size)).collect();
+    let segs: Vec<(f64, u64)> = r
+        .segments
+        .iter()
+        .map(|s| (s.duration, ab::largest_size(s)))
+        .collect();
     if segs.is_empty()
         || segs.len() > MAX_PLAYLIST_SEGMENTS
         || segs.iter().any(|&(d, b)| {
@@ -947,6 +957,7 @@ impl<'a> Walk<'a> {
             // Wraps only where the defect above was reported.
             let sequence = media.media_sequence.wrapping_add(i as u64);
             self.segment(c, rel, &uri, seg, key, sequence)?;
+            self.twins(c, rel, &uri, seg, key, sequence)?;
         }
         if let Some(m) = self.manifest {
             // Each EXTINF and the title's duration are rounded to the

@@ -80,7 +80,9 @@ impl std::fmt::Display for Variant {
 /// a secret.
 pub struct CodeKey {
     code: Zeroizing<[u8; 32]>,
-    mark: Zeroizing<[u8; 32]>,
+    /// Absent in a code key opened from a package (`sealed`): it makes
+    /// playlists, not marks.
+    mark: Option<Zeroizing<[u8; 32]>>,
 }
 
 impl std::fmt::Debug for CodeKey {
@@ -101,7 +103,26 @@ impl CodeKey {
             .expect("32 bytes is a valid HKDF length");
         hk.expand(b"ab-payload", &mut mark[..])
             .expect("32 bytes is a valid HKDF length");
-        CodeKey { code, mark }
+        CodeKey {
+            code,
+            mark: Some(mark),
+        }
+    }
+
+    /// A code key that only picks variants (playlists, `session variant`,
+    /// scoring): the Tardos code secret alone, as `sealed` stores it in a
+    /// package. It cannot make or check a payload.
+    pub fn from_code_secret(code: &[u8; 32]) -> Self {
+        CodeKey {
+            code: Zeroizing::new(*code),
+            mark: None,
+        }
+    }
+
+    /// The Tardos code secret (for `sealed`, which wraps it to a keyring's
+    /// recipients).
+    pub fn code_secret(&self) -> &[u8; 32] {
+        &self.code
     }
 
     /// Reads a watermark key file (`shieldpack watermark keygen`): one line,
@@ -154,8 +175,14 @@ impl CodeKey {
     /// variant, bits 32..63 the segment index (31 bits), bits 0..32 a keyed
     /// check, the first 4 bytes of `HMAC(K_mark, "ab" || variant || be64(i))`,
     /// so that a misread payload is refused with chance 1 - 2^-32.
+    ///
+    /// A code-only key (`from_code_secret`) has no payload key: its check
+    /// is 0, which `parse_payload` of such a key refuses.
     pub fn payload(&self, v: Variant, i: u64) -> u64 {
-        let check = self.hmac(&self.mark, &[b"ab", &[v.bit() as u8], &i.to_be_bytes()]);
+        let Some(mark) = &self.mark else {
+            return (v.bit() << 63) | ((i & 0x7fff_ffff) << 32);
+        };
+        let check = self.hmac(mark, &[b"ab", &[v.bit() as u8], &i.to_be_bytes()]);
         let check = u32::from_be_bytes(check[..4].try_into().expect("4 bytes")) as u64;
         (v.bit() << 63) | ((i & 0x7fff_ffff) << 32) | check
     }
@@ -168,7 +195,7 @@ impl CodeKey {
             Variant::A
         };
         let i = (payload >> 32) & 0x7fff_ffff;
-        (self.payload(v, i) == payload).then_some((v, i))
+        (self.mark.is_some() && self.payload(v, i) == payload).then_some((v, i))
     }
 }
 

@@ -11,6 +11,7 @@
 pub mod code;
 pub mod playlist;
 pub mod score;
+pub mod sealed;
 pub mod token;
 
 pub use code::{CodeKey, Variant};

@@ -183,8 +183,18 @@ pub fn transcode_ab(
     let mut decoded = frame::Video::empty();
     let mut packet_out = Packet::empty();
 
+    // One frame in the input's time base: the frames handed to the encoder
+    // carry no duration, and an MP4 variant (cmaf) whose last sample lasts 0
+    // would be a frame short, and its frame rate off.
+    let frame_ticks = ((in_tb.denominator() as f64 * fps.denominator() as f64)
+        / (in_tb.numerator().max(1) as f64 * fps.numerator() as f64))
+        .round()
+        .max(1.0) as i64;
     let drain = |o: &mut Out, pkt: &mut Packet, path: &Path| -> Result<()> {
         while o.enc.receive_packet(pkt).is_ok() {
+            if pkt.duration() <= 0 {
+                pkt.set_duration(frame_ticks);
+            }
             pkt.set_stream(o.vout);
             pkt.rescale_ts(in_tb, o.tb[o.vout]);
             pkt.write_interleaved(&mut o.octx)

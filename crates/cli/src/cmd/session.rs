@@ -16,7 +16,7 @@ use shieldpack_core::error::Error;
 use shieldpack_session::code::{check_id, read_ids};
 use shieldpack_session::playlist::{variant_of, AbPackage, Signing};
 use shieldpack_session::token::{self, SignKey, TokenKind};
-use shieldpack_session::CodeKey;
+use shieldpack_session::{sealed, CodeKey};
 
 pub fn run(a: SessionArgs, p: &Printer) -> anyhow::Result<Status> {
     match a.command {
@@ -24,6 +24,15 @@ pub fn run(a: SessionArgs, p: &Printer) -> anyhow::Result<Status> {
         Some(SessionCommand::VerifyUrl(v)) => verify_url(v, p),
         None => make(a.make, p),
     }
+}
+
+/// The A/B code of the package in `pkg`: from the watermark key when given,
+/// else the one sealed in the package (`sealed`), opened with `identities`.
+fn code_key(pkg: &Path, wm_key: Option<&Path>, identities: &[PathBuf]) -> anyhow::Result<CodeKey> {
+    Ok(match wm_key {
+        Some(k) => CodeKey::load_wm_key(k)?,
+        None => sealed::open(pkg, identities)?,
+    })
 }
 
 fn now() -> u64 {
@@ -50,9 +59,9 @@ fn relative_base(from: &Path, to: &Path) -> String {
 }
 
 fn make(a: SessionMakeArgs, p: &Printer) -> anyhow::Result<Status> {
-    let (Some(pkg), Some(out), Some(wm_key)) = (&a.package, &a.output, &a.wm_key) else {
+    let (Some(pkg), Some(out)) = (&a.package, &a.output) else {
         return Err(Error::arg(
-            "session needs PKG, -o DIR and --wm-key",
+            "session needs PKG and -o DIR",
             "see shieldpack session --help",
         )
         .into());
@@ -72,7 +81,7 @@ fn make(a: SessionMakeArgs, p: &Printer) -> anyhow::Result<Status> {
         )
         .into());
     }
-    let code = CodeKey::load_wm_key(wm_key)?;
+    let code = code_key(pkg, a.wm_key.as_deref(), &a.identities)?;
     let package = AbPackage::load(pkg)?;
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let base = match &a.base_url {
@@ -115,10 +124,16 @@ fn make(a: SessionMakeArgs, p: &Printer) -> anyhow::Result<Status> {
     };
     let mut written = 0usize;
     for id in &ids {
-        let text = package.session_playlist(&code, id, &base, signing.as_ref(), id)?;
-        let path: PathBuf = out.join(format!("{id}.m3u8"));
-        shieldpack_core::fsutil::write_atomic(&path, text.as_bytes(), 0o644, a.force)
-            .with_context(|| format!("writing the playlist of session {id}"))?;
+        let files = package.session_files(&code, id, &base, signing.as_ref(), id)?;
+        for (rel, text) in &files {
+            let path = out.join(rel);
+            if let Some(d) = path.parent() {
+                std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+            }
+            shieldpack_core::fsutil::write_atomic(&path, text.as_bytes(), 0o644, a.force)
+                .with_context(|| format!("writing the playlists of session {id}"))?;
+        }
+        let path: PathBuf = out.join(&files[0].0);
         written += 1;
         if p.json {
             p.json_value(&json!({
@@ -141,7 +156,7 @@ fn make(a: SessionMakeArgs, p: &Printer) -> anyhow::Result<Status> {
 
 fn variant(a: SessionVariantArgs, p: &Printer) -> anyhow::Result<Status> {
     check_id(&a.session)?;
-    let code = CodeKey::load_wm_key(&a.wm_key)?;
+    let code = code_key(&a.package, a.wm_key.as_deref(), &a.identities)?;
     let package = AbPackage::load(&a.package)?;
     let v = variant_of(&code, &a.session, a.segment, package.segments())?;
     let rec = &package.rendition().segments[a.segment as usize];
