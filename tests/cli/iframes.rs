@@ -483,11 +483,16 @@ fn rekey_moves_a_cbcs_i_frame_playlist_to_the_new_keys() {
     );
     let (kid, key) = only_key(&t, &kr, &out, "new-keys");
     assert_ne!(kid, old_kid);
+    // The key lines in force, in order (a line repeating the one before
+    // changes nothing: RFC 8216 4.3.2.4).
     let keys_of = |text: &str| -> Vec<String> {
-        text.lines()
+        let mut keys: Vec<String> = text
+            .lines()
             .filter(|l| l.starts_with("#EXT-X-KEY:"))
             .map(str::to_string)
-            .collect()
+            .collect();
+        keys.dedup();
+        keys
     };
     let index = std::fs::read_to_string(out.join("360p/index.m3u8")).unwrap();
     let playlist = std::fs::read_to_string(out.join("360p/iframes.m3u8")).unwrap();
