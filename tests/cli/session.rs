@@ -985,13 +985,17 @@ fn ab_cmaf_package_decrypts_in_ffmpeg_both_variants_and_a_session_plays_in_shaka
 
         // A session that gets both variants, its playlist from the code
         // sealed in the package, plays to the end in Shaka with ClearKey.
-        let served = pkg.join("360p/keys");
-        std::fs::create_dir_all(&served).unwrap();
-        std::fs::copy(
-            keys.join(format!("{kid}.key")),
-            served.join(format!("{kid}.key")),
-        )
-        .unwrap();
+        // Key files where each rendition's key URIs point (the video's and
+        // the audio track's folders).
+        for r in ["360p", "audio-und"] {
+            let served = pkg.join(r).join("keys");
+            std::fs::create_dir_all(&served).unwrap();
+            std::fs::copy(
+                keys.join(format!("{kid}.key")),
+                served.join(format!("{kid}.key")),
+            )
+            .unwrap();
+        }
         let sdir = t.join(format!("s-{scheme}"));
         let ids: Vec<String> = (0..16).map(|i| format!("viewer-{i}")).collect();
         let mut c = shieldpack();
@@ -1007,14 +1011,22 @@ fn ab_cmaf_package_decrypts_in_ffmpeg_both_variants_and_a_session_plays_in_shaka
         .args(&ids)
         .env("SHIELDPACK_IDENTITY", &identity);
         run_ok(&mut c);
+        // cmaf keeps audio a track of its own: ID.m3u8 is a master over the
+        // session's media playlists ID/360p.m3u8 (video) and the audio's.
+        let video = |id: &str| std::fs::read_to_string(sdir.join(id).join("360p.m3u8")).unwrap();
         let id = ids
             .iter()
             .find(|id| {
-                let pl = std::fs::read_to_string(sdir.join(format!("{id}.m3u8"))).unwrap();
+                let pl = video(id);
                 pl.matches(".b.m4s").count() >= 2 && pl.matches(".a.m4s").count() >= 1
             })
             .expect("a session with both variants among 16");
-        let pl = std::fs::read_to_string(sdir.join(format!("{id}.m3u8"))).unwrap();
+        let master = std::fs::read_to_string(sdir.join(format!("{id}.m3u8"))).unwrap();
+        assert!(
+            master.contains("#EXT-X-STREAM-INF:") && master.contains(&format!("{id}/360p.m3u8")),
+            "{master}"
+        );
+        let pl = video(id);
         assert!(
             pl.contains(&format!("#EXT-X-MAP:URI=\"/{scheme}/360p/init.mp4\"")),
             "{pl}"
