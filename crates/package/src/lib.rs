@@ -682,12 +682,17 @@ impl Writer<'_> {
             }
             segment::Event::Data(mut bytes) => {
                 let cur = self.cur.as_mut().expect("Data comes inside a segment");
+                // A CMAF fragment comes whole: kept as it is, not copied.
+                let keep = |clear: &mut Vec<u8>, bytes: Vec<u8>| match clear.is_empty() {
+                    true => *clear = bytes,
+                    false => clear.extend_from_slice(&bytes),
+                };
                 if let Some((clear, _)) = cur.common.as_mut() {
-                    clear.extend_from_slice(&bytes);
+                    keep(clear, bytes);
                     return Ok(());
                 }
                 if let Some(clear) = cur.clear_common.as_mut() {
-                    clear.extend_from_slice(&bytes);
+                    keep(clear, bytes);
                     return Ok(());
                 }
                 if let Some((clear, _, _)) = cur.saes.as_mut() {
@@ -1298,7 +1303,13 @@ fn run_pipeline<'a>(
                 };
                 let mut w = here.take().expect("the writer is here");
                 // Enough chunks in flight to keep both threads busy; memory stays a few MiB.
-                let (tx, rx) = mpsc::sync_channel::<segment::Event>(8);
+                // A CMAF muxer hands over a whole fragment at a time (megabytes
+                // each at high rates), so one waits at most.
+                let depth = match o.format {
+                    Container::Cmaf => 1,
+                    _ => 8,
+                };
+                let (tx, rx) = mpsc::sync_channel::<segment::Event>(depth);
                 let writer = scope.spawn(move || {
                     let failed = w.drain(rx);
                     drop(lent);
