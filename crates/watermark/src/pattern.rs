@@ -16,6 +16,17 @@ use shieldpack_core::error::{Error, Result};
 /// carries the detection statistic and the reference offset, so it gets a
 /// little more of the budget.
 pub(super) const SYNC_GAIN: f32 = 1.4;
+/// High-frequency emphasis of every pattern (`dsp::emphasise`): the host
+/// picture, the detector's noise, is weakest at the cells' highest
+/// frequencies, and there the mark survives compression and half scaling
+/// better than the host's low frequencies let it be read. Measured on a
+/// natural 540p clip at equal PSNR (46 dB before the encode) and bitrate
+/// (+0.5% over a plain transcode either way), sync z on 6 s excerpts, no
+/// emphasis / 1 / 3 / 10: CRF 30 at half scale 6.93 / 7.91 / 8.38 / 8.00,
+/// CRF 30 7.12 / 8.17 / 8.80 / 9.32, two seconds at CRF 23 5.16 / 6.85 /
+/// 7.45 / -; a low-pass instead (cos^1 and cos^2) lost the mark after CRF 30.
+/// A mark made without emphasis still correlates 0.94 with these patterns.
+pub const EMPHASIS: f64 = 3.0;
 const CHECK_BITS: u32 = SYMBOLS as u32 * SYMBOL_BITS - 64;
 
 /// The 64-bit payload a mark carries.
@@ -158,7 +169,7 @@ fn pattern(key: &WmKey, index: u32) -> Vec<f32> {
         .collect();
     let mean = p.iter().sum::<f32>() / p.len() as f32;
     p.iter_mut().for_each(|v| *v -= mean);
-    p
+    super::dsp::emphasise(&p, EMPHASIS)
 }
 
 impl Patterns {
