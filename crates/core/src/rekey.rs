@@ -145,7 +145,10 @@ fn check_package(dir: &Path, manifest: &Manifest, kr: &Keyring) -> Result<()> {
             "package it again with --keyring to encrypt it",
         ));
     }
-    if !matches!(manifest.encryption.as_str(), "aes-128" | "sample-aes" | "cenc" | "cbcs") {
+    if !matches!(
+        manifest.encryption.as_str(),
+        "aes-128" | "sample-aes" | "cenc" | "cbcs"
+    ) {
         return Err(Error::invalid_file(
             &mpath,
             format!(
