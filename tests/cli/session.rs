@@ -620,7 +620,7 @@ fn leak_recorded_over_http_and_reencoded_is_traced_to_its_session_among_10000() 
 }
 
 #[test]
-#[ignore = "48 segments are too few for two colluders among 10,000: measured on this fixture, all 48 segments read right, yet alternating halves each colluder's score (about 20-25) below the best innocent's (27); the code needs about 200 read segments for a pair (the session crate's unit test two_colluders_alternating_are_both_named names both from 400), which is over 3 minutes of 360p A/B encoding per test run"]
+#[ignore = "64 segments are too few for two colluders among 10,000: measured on the 540p fixture, all 64 segments of the alternating pair read (stream copy), yet alice scores 27.3 (bob lower) against the best innocent's 27.6, so nobody is named; the session crate's simulation (examples/simulate colluders 10002 M, every segment read right) names nobody from 64 or 96 segments and one or both in 2 of 3 trials from 128, so about 200 read segments are needed, over 5 minutes of 540p A/B encoding per test run"]
 fn two_colluders_alternating_segments_are_both_named() {
     let f = leak_fixture();
     sessions(f, &["alice", "bob"], &[]);
