@@ -151,22 +151,21 @@ pub fn run(a: WmTraceArgs, p: &Printer) -> anyhow::Result<Status> {
             };
             (v, seg, d.log10_p)
         };
-        let d_log10_p = log10_p;
         let e = reads.entry(seg).or_insert(Read {
             variant: v,
-            log10_p: d_log10_p,
+            log10_p,
             conflicts: 0,
             windows: 0,
         });
         e.windows += 1;
         if e.variant != v {
             e.conflicts += 1;
-            if d_log10_p < e.log10_p {
+            if log10_p < e.log10_p {
                 e.variant = v;
-                e.log10_p = d_log10_p;
+                e.log10_p = log10_p;
             }
         } else {
-            e.log10_p = e.log10_p.min(d_log10_p);
+            e.log10_p = e.log10_p.min(log10_p);
         }
         Ok(())
     };
