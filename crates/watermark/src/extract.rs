@@ -306,6 +306,24 @@ impl Geom {
 /// hypothesis evaluated, in either search and in the refinements, counts in
 /// the Bonferroni correction of the sync's false-alarm probability.
 pub fn search(accum: &Accumulator, patterns: &Patterns) -> Result<Detection> {
+    search_aligned(accum, patterns).map(|(d, _)| d)
+}
+
+/// Where a clip's mark lies, as `search_aligned` found it: the grid, the
+/// sub-cell phase and the sync's offset in the tile. Shorter windows of the
+/// same clip (accumulated at the same size) carry the mark at the same place,
+/// so `read_known` can read them there without searching.
+#[derive(Debug, Clone, Copy)]
+pub struct Alignment {
+    geom: Geom,
+    q: usize,
+    offset: usize,
+    w: usize,
+    h: usize,
+}
+
+/// `search`, and where it read the symbols.
+pub fn search_aligned(accum: &Accumulator, patterns: &Patterns) -> Result<(Detection, Alignment)> {
     let small = Image {
         w: accum.sw,
         h: accum.sh,
@@ -403,7 +421,7 @@ pub fn search(accum: &Accumulator, patterns: &Patterns) -> Result<Detection> {
     // (Each reframing fold is tested as is and mirrored: two hypotheses.)
     let tried = tried + 2 * reframes.len() + REFINE_ROUNDS * REFINE_HYPOTHESES;
     let hypotheses = (tried * TILE * TILE) as u64;
-    let conclude = |z: f64, geom: Geom, step: f64| -> Result<Detection> {
+    let conclude = |z: f64, geom: Geom, step: f64| -> Result<(Detection, Alignment)> {
         let log10_p = ((hypotheses as f64).log10() + dsp::log10_normal_tail(z)).min(0.0);
         let read = read_symbols(&small, cell0, geom, step, &sync, patterns);
         shieldpack_core::interrupt::check()?;
@@ -425,11 +443,21 @@ pub fn search(accum: &Accumulator, patterns: &Patterns) -> Result<Detection> {
             payload,
             payload_tries,
         };
-        Ok(d)
+        let at = Alignment {
+            geom: Geom {
+                zoom: read.zoom,
+                ..geom
+            },
+            q: read.q,
+            offset: read.offset,
+            w: accum.w,
+            h: accum.h,
+        };
+        Ok((d, at))
     };
     let first = conclude(scale_z, Geom::plain(scale_zoom), step)?;
-    if first.payload.is_some()
-        && first.log10_p_sync + first.log10_p_misread().unwrap_or(0.0) <= EARLY_LOG10
+    if first.0.payload.is_some()
+        && first.0.log10_p_sync + first.0.log10_p_misread().unwrap_or(0.0) <= EARLY_LOG10
     {
         return Ok(first);
     }
@@ -580,6 +608,9 @@ const CANDIDATES: usize = 4;
 struct Reading {
     candidates: [Vec<(u16, f64)>; SYMBOLS],
     zoom: f64,
+    /// The sub-cell phase (`quarter_cell`) and the sync's offset in the tile.
+    q: usize,
+    offset: usize,
 }
 
 /// Reads the symbols.
@@ -652,7 +683,73 @@ fn read_symbols(
             })
             .collect()
     });
-    Reading { candidates, zoom }
+    Reading {
+        candidates,
+        zoom,
+        q,
+        offset,
+    }
+}
+
+/// Informed reading of a window whose candidate payloads are known: for each
+/// of `payloads`, the sum of every symbol's correlation z-score where that
+/// payload puts it (relative to the sync's offset in `at`), over
+/// sqrt(`SYMBOLS`): about N(0, 1) for a payload the window does not carry
+/// (the maps are standardised over all shifts, each symbol's pattern is
+/// independent), and `SYMBOLS` times one symbol's mean over sqrt(`SYMBOLS`)
+/// for the one it carries. The best of n candidates then has a false-alarm
+/// chance of at most n times the Gaussian tail of its z (Bonferroni), and
+/// nothing is searched: no scale, phase or offset hypotheses to pay for, so
+/// a mark too weak for a blind read of a short window (`search`) is read once
+/// the whole clip has located it (`search_aligned`).
+///
+/// None when the window is not of the clip `at` was found in (another size).
+pub fn read_known(
+    accum: &Accumulator,
+    patterns: &Patterns,
+    at: &Alignment,
+    payloads: &[Payload],
+) -> Option<Vec<f64>> {
+    if (accum.w, accum.h) != (at.w, at.h) {
+        return None;
+    }
+    let small = Image {
+        w: accum.sw,
+        h: accum.sh,
+        px: accum.acc.clone(),
+    };
+    let fft = Fft2::new();
+    let white = whitened(
+        &fft,
+        &small,
+        accum.cell0,
+        &at.geom,
+        quarter_cell(at.q),
+        None,
+    );
+    let maps: Vec<Vec<f64>> = patterns
+        .symbols
+        .iter()
+        .map(|p| dsp::correlate(&fft, &white, &dsp::pattern_spectrum(&fft, p)))
+        .collect();
+    let (ty, tx) = (at.offset / TILE, at.offset % TILE);
+    let norm = (SYMBOLS as f64).sqrt();
+    Some(
+        payloads
+            .iter()
+            .map(|p| {
+                p.symbols()
+                    .iter()
+                    .zip(&maps)
+                    .map(|(&s, m)| {
+                        let (dy, dx) = (s as usize / TILE, s as usize % TILE);
+                        m[((ty + dy) % TILE) * TILE + (tx + dx) % TILE]
+                    })
+                    .sum::<f64>()
+                    / norm
+            })
+            .collect(),
+    )
 }
 
 /// Reads the mark of `key` from the clip at `path`.
@@ -916,6 +1013,55 @@ mod tests {
             assert!(d.log10_p > -3.0, "{name}, wrong key: {d:?}");
             assert_eq!(d.payload, None, "{name}, wrong key: {d:?}");
         }
+    }
+
+    #[test]
+    fn read_known_names_each_window_s_payload_where_the_whole_clip_put_the_mark() {
+        let key = WmKey::from_bytes([9; 32]);
+        let pats = Patterns::new(&key);
+        let other = Patterns::new(&WmKey::from_bytes([8; 32]));
+        let payloads: Vec<Payload> = (1..=24u64)
+            .map(|i| Payload(i.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
+            .collect();
+        // four windows, each a different picture with its own payload, seen
+        // at half scale: the whole clip locates the mark, each window is
+        // then read against the 24 candidates
+        let (w, h) = (640, 360);
+        let windows: Vec<Accumulator> = (0..4)
+            .map(|i| {
+                let mut frame = host(w, h, 10 + i as u64);
+                let mut m = Marker::new(&pats.tile(payloads[i]), w, h);
+                m.mark(&mut frame, w);
+                accumulate(&crop_scale(&frame, w, h, 0, 0, w, h, 0.5))
+            })
+            .collect();
+        let (sw, sh) = (windows[0].w, windows[0].h);
+        let mut whole = Accumulator::new(sw, sh);
+        for a in &windows {
+            whole.acc.iter_mut().zip(&a.acc).for_each(|(s, v)| *s += v);
+            whole.frames += a.frames;
+        }
+        let (d, at) = search_aligned(&whole, &pats).unwrap();
+        assert!(d.log10_p_sync < -6.0, "{d:?}");
+        for (i, a) in windows.iter().enumerate() {
+            let z = read_known(a, &pats, &at, &payloads).unwrap();
+            let best = (0..z.len()).max_by(|&x, &y| z[x].total_cmp(&z[y])).unwrap();
+            assert_eq!(best, i, "window {i}: {z:?}");
+            assert!(z[i] > 6.0, "window {i}: {z:?}");
+            let rest = z.iter().enumerate().filter(|&(k, _)| k != i);
+            assert!(
+                rest.map(|(_, v)| v.abs()).fold(0.0, f64::max) < 4.0,
+                "window {i}: {z:?}"
+            );
+            // another key's patterns read nothing there
+            let z = read_known(a, &other, &at, &payloads).unwrap();
+            assert!(
+                z.iter().all(|v| v.abs() < 4.0),
+                "window {i}, other key: {z:?}"
+            );
+        }
+        // a window of another size is not the clip the alignment came from
+        assert!(read_known(&Accumulator::new(sw + 2, sh), &pats, &at, &payloads).is_none());
     }
 
     #[test]
