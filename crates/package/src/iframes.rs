@@ -426,9 +426,39 @@ fn check_playlist(root: &Path, uri: &str, out: &mut Vec<(String, String)>) {
     if let Some(map) = cmaf::map_uri(&text) {
         return cmaf::check(dir, &text, map, &mut defect);
     }
+    check_ranges(
+        dir,
+        &text,
+        &mut defect,
+        scan,
+        |line, len, off, _, s, defect| {
+            let at_key = s
+                .as_ref()
+                .is_some_and(|s| s.keyframes.iter().any(|k| k.offset == off));
+            if !at_key {
+                defect(format!(
+                "{line}: range {len}@{off} does not start at the TS packet starting a keyframe's PES"
+            ));
+            }
+        },
+    );
+}
+
+/// Walks the entries of the I-frame playlist `text` (in `dir`), TS or CMAF:
+/// each EXT-X-BYTERANGE with its URI, a file inside the rendition, read
+/// once (and `prepare`d once) however many ranges it holds, the range
+/// inside it; what is wrong goes to `defect`, and `each` checks what the
+/// range holds: (URI, length, offset, the file, what `prepare` made of it).
+pub(super) fn check_ranges<T>(
+    dir: &Path,
+    text: &str,
+    defect: &mut dyn FnMut(String),
+    prepare: impl Fn(&[u8]) -> T,
+    mut each: impl FnMut(&str, u64, u64, &[u8], &T, &mut dyn FnMut(String)),
+) {
     let mut range: Option<(u64, u64)> = None;
     let mut entries = 0;
-    let mut cache: Option<(String, Vec<u8>, Option<Scan>)> = None;
+    let mut cache: Option<(String, Vec<u8>, T)> = None;
     for line in text.lines() {
         if let Some(r) = line.strip_prefix("#EXT-X-BYTERANGE:") {
             range = r
@@ -454,8 +484,8 @@ fn check_playlist(root: &Path, uri: &str, out: &mut Vec<(String, String)>) {
         if cache.as_ref().map(|c| c.0.as_str()) != Some(line) {
             match std::fs::read(dir.join(line)) {
                 Ok(b) => {
-                    let s = scan(&b);
-                    cache = Some((line.to_string(), b, s));
+                    let p = prepare(&b);
+                    cache = Some((line.to_string(), b, p));
                 }
                 Err(e) => {
                     defect(format!("{line} cannot be read: {e}"));
@@ -464,7 +494,7 @@ fn check_playlist(root: &Path, uri: &str, out: &mut Vec<(String, String)>) {
                 }
             }
         }
-        let (_, bytes, s) = cache.as_ref().expect("read above");
+        let (_, bytes, prepared) = cache.as_ref().expect("read above");
         if off.checked_add(len).is_none_or(|e| e > bytes.len() as u64) || len == 0 {
             defect(format!(
                 "{line}: range {len}@{off} runs past the end of the file ({} bytes)",
@@ -472,14 +502,7 @@ fn check_playlist(root: &Path, uri: &str, out: &mut Vec<(String, String)>) {
             ));
             continue;
         }
-        let at_key = s
-            .as_ref()
-            .is_some_and(|s| s.keyframes.iter().any(|k| k.offset == off));
-        if !at_key {
-            defect(format!(
-                "{line}: range {len}@{off} does not start at the TS packet starting a keyframe's PES"
-            ));
-        }
+        each(line, len, off, bytes, prepared, defect);
     }
     if entries == 0 {
         defect("lists no I-frames".into());

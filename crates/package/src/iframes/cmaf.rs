@@ -268,50 +268,13 @@ pub(super) fn check(dir: &Path, text: &str, map: &str, defect: &mut dyn FnMut(St
         Ok(b) => trex_flags(&b),
         Err(e) => return defect(format!("EXT-X-MAP {map} cannot be read: {e}")),
     };
-    let mut range: Option<(u64, u64)> = None;
-    let mut entries = 0;
-    let mut cache: Option<(String, Vec<u8>)> = None;
-    for line in text.lines() {
-        if let Some(r) = line.strip_prefix("#EXT-X-BYTERANGE:") {
-            range = r
-                .split_once('@')
-                .and_then(|(l, o)| Some((l.parse().ok()?, o.parse().ok()?)));
-            if range.is_none() {
-                defect(format!("'{line}' is not LENGTH@OFFSET"));
-            }
-            continue;
-        }
-        if line.starts_with('#') || line.trim().is_empty() {
-            continue;
-        }
-        entries += 1;
-        let Some((len, off)) = range.take() else {
-            defect(format!("{line} has no EXT-X-BYTERANGE"));
-            continue;
-        };
-        if line.contains("..") || line.contains('/') {
-            defect(format!("{line}: names a file outside the rendition"));
-            continue;
-        }
-        if cache.as_ref().map(|c| c.0.as_str()) != Some(line) {
-            match std::fs::read(dir.join(line)) {
-                Ok(b) => cache = Some((line.to_string(), b)),
-                Err(e) => {
-                    defect(format!("{line} cannot be read: {e}"));
-                    cache = None;
-                    continue;
-                }
-            }
-        }
-        let (_, bytes) = cache.as_ref().expect("read above");
-        if off.checked_add(len).is_none_or(|e| e > bytes.len() as u64) || len == 0 {
-            defect(format!(
-                "{line}: range {len}@{off} runs past the end of the file ({} bytes)",
-                bytes.len()
-            ));
-            continue;
-        }
-        match first_sample(bytes, off as usize, defaults) {
+    super::check_ranges(
+        dir,
+        text,
+        defect,
+        |_| (),
+        |line, len, off, bytes, _, defect| {
+            match first_sample(bytes, off as usize, defaults) {
             Err(why) => defect(format!(
                 "{line}: range {len}@{off} does not start at a fragment's moof: {why}"
             )),
@@ -324,10 +287,8 @@ pub(super) fn check(dir: &Path, text: &str, map: &str, defect: &mut dyn FnMut(St
             )),
             Ok(_) => {}
         }
-    }
-    if entries == 0 {
-        defect("lists no I-frames".into());
-    }
+        },
+    );
 }
 
 #[cfg(test)]
