@@ -494,7 +494,7 @@ impl Writer<'_> {
         let scene = &p.scenes[j];
         let mut buf = std::fs::read(&cur.path).map_err(|e| Error::io(&cur.path, e))?;
         let sample_aes = o.scheme == cmaf::Scheme::SampleAes;
-        if cur.kid.is_some() && sample_aes {
+        if cur.kid.is_some() {
             let old = segment_key(
                 o,
                 kr,
@@ -503,24 +503,19 @@ impl Writer<'_> {
                 self.rendition_index,
                 self.track,
             )?;
-            buf = saes::decrypt(&cur.path, &buf, &old.key, &old.iv)?;
-        } else if cur.kid.is_some() {
-            let old = segment_key(
-                o,
-                kr,
-                cur.period,
-                sequence,
-                self.rendition_index,
-                self.track,
-            )?;
-            let len = crypto::decrypt_in_place(&mut buf, &old.key, &old.iv).ok_or_else(|| {
-                Error::invalid_file(
-                    &cur.path,
-                    "a segment just written does not decrypt",
-                    "package again; if it recurs, report it",
-                )
-            })?;
-            buf.truncate(len);
+            if sample_aes {
+                buf = saes::decrypt(&cur.path, &buf, &old.key, &old.iv)?;
+            } else {
+                let len =
+                    crypto::decrypt_in_place(&mut buf, &old.key, &old.iv).ok_or_else(|| {
+                        Error::invalid_file(
+                            &cur.path,
+                            "a segment just written does not decrypt",
+                            "package again; if it recurs, report it",
+                        )
+                    })?;
+                buf.truncate(len);
+            }
         }
         if let Some(before) = cur.counter_before.clone() {
             self.counter = before;
