@@ -799,16 +799,13 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
             });
         }
     }
-    let several;
-    let o = match renditions::options(o) {
-        Some(changed) => {
-            several = changed;
-            &several
-        }
-        None => o,
-    };
+    // Several inputs share each key period's key, and SAMPLE-AES writes an
+    // explicit IV per segment: both take derived IVs.
     let explicit;
-    let o = match saes::options(o) {
+    let o = match renditions::derived_ivs(
+        o,
+        !o.more_inputs.is_empty() || o.scheme == cmaf::Scheme::SampleAes,
+    ) {
         Some(changed) => {
             explicit = changed;
             &explicit
@@ -875,9 +872,9 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     // Alternate audio shares each key period's key with the video: with
     // sequence IVs, segment N of every rendition would get the same IV, so
     // the renditions take derived IVs with their index in the derivation, as
-    // several inputs do (`renditions::options`).
+    // several inputs do.
     let apart;
-    let o = match renditions::audio_options(o, !tracks.is_empty()) {
+    let o = match renditions::derived_ivs(o, !tracks.is_empty()) {
         Some(changed) => {
             apart = changed;
             &apart

@@ -32,18 +32,14 @@ use super::{IvMode, Made, Options};
 /// manifest keeps times in milliseconds.
 const SAME_CUT: f64 = 0.0015;
 
-/// `o` as several inputs need it (explicit, per-rendition IVs), or `None`
-/// when it needs no change.
-pub(crate) fn options(o: &Options) -> Option<Options> {
-    audio_options(o, !o.more_inputs.is_empty())
-}
-
-/// `o` as renditions sharing a key period's key need it, as several inputs
-/// or one input's audio tracks packaged apart (`apart`) do: sequence IVs
-/// would repeat across them (segment N of each), so IVs are derived, with
-/// the rendition's index in the derivation. `None` when it needs no change.
-pub(crate) fn audio_options(o: &Options, apart: bool) -> Option<Options> {
-    (apart && o.iv == IvMode::Sequence).then(|| Options {
+/// `o` with derived IVs where it would have sequence IVs and `needed`, or
+/// `None` when it needs no change. Renditions sharing a key period's key
+/// (several inputs, or one input's audio tracks packaged apart) would
+/// repeat sequence IVs across them (segment N of each), so theirs are
+/// derived with the rendition's index in the derivation; SAMPLE-AES puts
+/// an explicit IV on every segment's key line.
+pub(crate) fn derived_ivs(o: &Options, needed: bool) -> Option<Options> {
+    (needed && o.iv == IvMode::Sequence).then(|| Options {
         iv: IvMode::Derived,
         ..o.clone()
     })

@@ -17,19 +17,8 @@ use std::path::Path;
 use shieldpack_core::crypto::sample_aes;
 use shieldpack_core::error::{Error, Result};
 
-use crate::cmaf::Scheme;
-use crate::{IvMode, Options};
-
 /// A segment being gathered: its clear bytes so far, its key and IV.
 pub(crate) type Pending = (Vec<u8>, zeroize::Zeroizing<[u8; 16]>, [u8; 16]);
-
-/// `o` as SAMPLE-AES needs it (explicit per-rendition IVs), or `None`.
-pub(crate) fn options(o: &Options) -> Option<Options> {
-    (o.scheme == Scheme::SampleAes && o.iv == IvMode::Sequence).then(|| Options {
-        iv: IvMode::Derived,
-        ..o.clone()
-    })
-}
 
 fn problem(path: &Path, what: &str, e: String) -> Error {
     Error::invalid_file(
