@@ -188,6 +188,104 @@ fn drm_cmaf_signals_every_system_in_init_mpd_and_playlist() {
     assert_eq!(r["video_frames"], CLIP_FRAMES, "{r}");
 }
 
+/// Rewrites an init segment's `pssh` boxes as a stale or careless tool
+/// would: the W3C common (Clear Key) box dropped, and the Widevine box
+/// replaced by a version 1 box naming only the KID given.
+const STALE_PSSH: &str = r#"
+import sys
+path, kid = sys.argv[1], bytes.fromhex(sys.argv[2])
+WV = bytes.fromhex("edef8ba979d64acea3c827dcd51d21ed")
+COMMON = bytes.fromhex("1077efecc0b24d02ace33c1e52e2fb4b")
+def boxes(d):
+    pos = 0
+    while pos < len(d):
+        size = int.from_bytes(d[pos:pos + 4], "big")
+        assert size >= 8, (size, pos)
+        yield d[pos + 4:pos + 8], d[pos:pos + size]
+        pos += size
+def whole(t, body):
+    return (8 + len(body)).to_bytes(4, "big") + t + body
+out = b""
+for t, raw in boxes(open(path, "rb").read()):
+    if t == b"moov":
+        body = b""
+        for ct, craw in boxes(raw[8:]):
+            if ct == b"pssh" and craw[12:28] == COMMON:
+                continue
+            if ct == b"pssh" and craw[12:28] == WV:
+                craw = whole(b"pssh", b"\x01\x00\x00\x00" + WV + (1).to_bytes(4, "big") + kid + (0).to_bytes(4, "big"))
+            body += craw
+        raw = whole(b"moov", body)
+    out += raw
+open(path, "wb").write(out)
+"#;
+
+/// verify holds each rendition's `pssh` boxes to the manifest: one per
+/// system `--drm` recorded, naming every KID the segments are under. A box
+/// that misses a key period's KID would leave that period unlicensed.
+#[test]
+fn verify_reports_pssh_boxes_that_miss_a_system_or_a_periods_kid() {
+    let t = TestDir::new();
+    let kr = new_keyring(&t);
+    let out = t.join("out");
+    run_ok(package_clip(&out, &kr).args([
+        "--format",
+        "cmaf",
+        "--rotate-segments",
+        "1",
+        "--drm",
+        "clearkey,widevine",
+    ]));
+    let kids = kids(&out);
+    assert!(kids.len() >= 2, "rotation gives several KIDs: {kids:?}");
+    let keys = t.join("keys");
+    export_key_files(&kr, &out, &keys);
+    let verify = |code| {
+        stdout_json(&run_status(
+            shieldpack()
+                .arg("verify")
+                .arg(&out)
+                .arg("--keys")
+                .arg(&keys)
+                .arg("--json"),
+            code,
+        ))
+    };
+    assert_eq!(verify(0)["defects"], serde_json::json!([]));
+
+    run_ok(
+        python()
+            .arg("-c")
+            .arg(STALE_PSSH)
+            .arg(out.join("360p/init.mp4"))
+            .arg(&kids[0]),
+    );
+    let r = verify(1);
+    let defects: Vec<String> = r["defects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["file"].as_str().unwrap().ends_with("360p/init.mp4"))
+        .map(|d| d["message"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        defects
+            .iter()
+            .any(|m| m.contains("has no pssh box for clearkey")),
+        "{r}"
+    );
+    let missing = defects
+        .iter()
+        .find(|m| m.contains("pssh box for widevine does not name KID"))
+        .unwrap_or_else(|| panic!("{r}"));
+    for k in &kids[1..] {
+        assert!(missing.contains(k.as_str()), "{k} in {missing}");
+    }
+    assert!(!missing.contains(kids[0].as_str()), "{missing}");
+    // The samples still decrypt: only the signalling is wrong.
+    assert_eq!(r["video_frames"], CLIP_FRAMES, "{r}");
+}
+
 #[test]
 fn drm_fairplay_is_refused_with_cenc() {
     let t = TestDir::new();

@@ -37,6 +37,7 @@ use shieldpack_core::progress::{NoProgress, Progress};
 use shieldpack_media::tsread;
 
 mod ab;
+mod pssh;
 
 /// Where verify gets content keys from, if anywhere.
 pub enum Keys<'a> {
@@ -946,6 +947,8 @@ impl<'a> Walk<'a> {
             }
         }
         let keys_in_force = media.effective_keys();
+        // The KIDs this playlist's segments are under, for the pssh check.
+        let mut kids: Vec<[u8; 16]> = Vec::new();
         for (i, seg) in media.segments.iter().enumerate() {
             interrupt::check()?;
             // An absolute URI would replace `base` in a join: checked first.
@@ -953,11 +956,27 @@ impl<'a> Walk<'a> {
                 Ok(()) => base.join(&seg.uri).to_string_lossy().into_owned(),
                 Err(_) => seg.uri.clone(),
             };
+            let kid = self.records.get(uri.as_str()).and_then(|r| {
+                let mut k = [0u8; 16];
+                hex::decode_to_slice(r.kid.as_deref()?, &mut k).ok()?;
+                Some(k)
+            });
+            if let Some(k) = kid.filter(|k| !kids.contains(k)) {
+                kids.push(k);
+            }
             let key = keys_in_force[i];
             // Wraps only where the defect above was reported.
             let sequence = media.media_sequence.wrapping_add(i as u64);
             self.segment(c, rel, &uri, seg, key, sequence)?;
             self.twins(c, rel, &uri, seg, key, sequence)?;
+        }
+        if let (Some(init), Some(drm), Some(map)) = (
+            &self.init,
+            self.manifest.and_then(|m| m.drm.as_ref()),
+            &media.map,
+        ) {
+            let uri = base.join(map).to_string_lossy().into_owned();
+            pssh::check(c, &uri, init, drm, &kids);
         }
         if let Some(m) = self.manifest {
             // Each EXTINF and the title's duration are rounded to the
