@@ -227,6 +227,8 @@ print(json.dumps({"variants": [{
     let source_audio = audio_frames(&inputs[0]);
     for r in m["renditions"].as_array().unwrap() {
         if r["kind"] == "subtitles" {
+            // The manifest says which language, as the master playlist does.
+            assert_eq!(r["language"], "en", "{r}");
             continue;
         }
         let audio = r["kind"] == "audio";

@@ -982,6 +982,7 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
             variant,
             records: w.records,
             audio: None,
+            subtitle_language: None,
         });
         first_summary.get_or_insert(summary);
     }
@@ -1422,6 +1423,7 @@ fn package_audio(
             },
             records: w.records,
             audio: Some((t.language.clone(), t.channels)),
+            subtitle_language: None,
         });
     }
     Ok(out)
@@ -1456,6 +1458,7 @@ fn package_subtitles(
             },
             records,
             audio: None,
+            subtitle_language: t.language.clone(),
         };
         out.push((t, made, subs));
     }
@@ -1577,6 +1580,8 @@ pub(crate) struct Made {
     pub records: Vec<SegmentRecord>,
     /// For an alternate audio rendition: its language and channels.
     pub audio: Option<(Option<String>, Option<u32>)>,
+    /// For a WebVTT subtitle rendition: its language.
+    pub subtitle_language: Option<String>,
 }
 
 fn file_name(p: &Path) -> String {
@@ -1624,7 +1629,7 @@ fn manifest_of(
                 let (kind, language, channels) = match m.audio {
                     Some((l, c)) => (Some("audio".to_string()), l, c),
                     None if m.variant.codecs.as_deref() == Some("wvtt") => {
-                        (Some("subtitles".to_string()), None, None)
+                        (Some("subtitles".to_string()), m.subtitle_language, None)
                     }
                     None => (None, None, None),
                 };

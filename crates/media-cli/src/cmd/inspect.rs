@@ -59,6 +59,16 @@ pub fn run(a: InspectArgs, p: &Printer) -> anyhow::Result<Status> {
                 );
                 continue;
             }
+            if r.kind.as_deref() == Some("subtitles") {
+                o += &format!(
+                    "rendition:    {} subtitles ({}) {}, {} segments, clear\n",
+                    r.name,
+                    r.language.as_deref().unwrap_or("und"),
+                    r.codecs,
+                    r.segments.len(),
+                );
+                continue;
+            }
             o += &format!(
                 "rendition:    {} {} {} {} fps, {} segments, peak {} b/s, average {} b/s\n",
                 r.name,
