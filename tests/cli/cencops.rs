@@ -199,14 +199,7 @@ fn cmaf_policy_clear_scenes_are_clear_fragments_and_protected_ones_decrypt_for_c
 
         // verify: clear fragments are checked as clear (seig isProtected 0,
         // no senc), the rest decrypted sample by sample.
-        let v = stdout_json(&run_ok(
-            shieldpack()
-                .arg("verify")
-                .arg(&out)
-                .arg("--keys")
-                .arg(&keys)
-                .arg("--json"),
-        ));
+        let v = verify_with_keys(&out, &keys, 0);
         assert_eq!(v["defects"], serde_json::json!([]), "{scheme}: {v}");
         assert_eq!(v["video_frames"], CLIP_FRAMES, "{scheme}: {v}");
 
@@ -405,14 +398,7 @@ fn hevc_cbcs_and_cenc_decrypt_in_ffmpeg_with_slice_headers_clear() {
             protected * 10 >= slices * 9,
             "{scheme}: {protected} of {slices} slices encrypted"
         );
-        let v = stdout_json(&run_ok(
-            shieldpack()
-                .arg("verify")
-                .arg(&out)
-                .arg("--keys")
-                .arg(&keys)
-                .arg("--json"),
-        ));
+        let v = verify_with_keys(&out, &keys, 0);
         assert_eq!(v["defects"], serde_json::json!([]), "{scheme}: {v}");
     }
 }
@@ -632,14 +618,7 @@ fn rekey_of_cenc_and_cbcs_moves_samples_to_the_new_keys_only() {
                 .replace('-', "");
             assert_eq!(default_kid, first_kid);
         }
-        let v = stdout_json(&run_ok(
-            shieldpack()
-                .arg("verify")
-                .arg(&out)
-                .arg("--keys")
-                .arg(&new_keys)
-                .arg("--json"),
-        ));
+        let v = verify_with_keys(&out, &new_keys, 0);
         assert_eq!(v["defects"], serde_json::json!([]), "{scheme}: {v}");
         assert_eq!(v["video_frames"], CLIP_FRAMES, "{scheme}: {v}");
         // The old keys no longer open it.

@@ -643,14 +643,7 @@ fn cmaf_rotating_keys_decrypt_per_segment_in_ffmpeg_and_play_in_shaka() {
             );
             pairs.push((kid.clone(), key));
         }
-        let v = stdout_json(&run_ok(
-            shieldpack()
-                .arg("verify")
-                .arg(&out)
-                .arg("--keys")
-                .arg(&keys)
-                .arg("--json"),
-        ));
+        let v = verify_with_keys(&out, &keys, 0);
         assert_eq!(v["defects"], serde_json::json!([]), "{v}");
         assert_eq!(v["video_frames"], CLIP_FRAMES, "{v}");
         // Shaka with every key: DASH for cenc, HLS for cbcs (whose

@@ -3,7 +3,7 @@
 //! HLS playlist, checked with independent parsers (pywidevine, pymp4, the
 //! m3u8 library, roxmltree) and played with Shaka Player's Clear Key.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::cmaf::{assert_played, play_eme};
 use crate::util::*;
@@ -11,6 +11,21 @@ use crate::util::*;
 const WIDEVINE: &str = "edef8ba9-79d6-4ace-a3c8-27dcd51d21ed";
 const PLAYREADY: &str = "9a04f079-9840-4286-ab92-e65be0885f95";
 const COMMON: &str = "1077efec-c0b2-4d02-ace3-3c1e52e2fb4b";
+
+/// A walker over a run of ISO BMFF boxes, shared by the Python scripts
+/// below: yields each box's type and whole bytes.
+macro_rules! py_boxes {
+    () => {
+        r#"def boxes(d):
+    pos = 0
+    while pos < len(d):
+        size = int.from_bytes(d[pos:pos + 4], "big")
+        assert size >= 8, (size, pos)
+        yield d[pos + 4:pos + 8], d[pos:pos + size]
+        pos += size
+"#
+    };
+}
 
 /// The KIDs of the package's segments (manifest.json), each once, in order.
 fn kids(out: &Path) -> Vec<String> {
@@ -26,24 +41,35 @@ fn kids(out: &Path) -> Vec<String> {
     v
 }
 
+/// The fixture clip packaged as cmaf with a key change at every segment and
+/// `extra` flags: (keyring, package folder, the segments' KIDs, two or more).
+fn rotated_drm_package(t: &TestDir, extra: &[&str]) -> (PathBuf, PathBuf, Vec<String>) {
+    let kr = new_keyring(t);
+    let out = t.join("out");
+    run_ok(
+        package_clip(&out, &kr)
+            .args(["--format", "cmaf", "--rotate-segments", "1"])
+            .args(extra),
+    );
+    let kids = kids(&out);
+    assert!(kids.len() >= 2, "rotation gives several KIDs: {kids:?}");
+    (kr, out, kids)
+}
+
 /// pymp4 parses the init segment and lists its pssh boxes (system id, KIDs
 /// of version 1 boxes); pywidevine reads the Widevine box's KIDs; the m3u8
 /// library lists the playlist's EXT-X-KEY tags in order.
-const READ: &str = r#"
+const READ: &str = concat!(
+    r#"
 import json, sys, uuid
 from pymp4.parser import Box
 import m3u8
 from pywidevine.pssh import PSSH
 data = open(sys.argv[1], "rb").read()
 out = {"pssh": [], "widevine_kids": None}
-def boxes(d):
-    pos = 0
-    while pos < len(d):
-        size = int.from_bytes(d[pos:pos + 4], "big")
-        assert size >= 8, (size, pos)
-        yield d[pos + 4:pos + 8], d[pos:pos + size]
-        pos += size
-for t, raw in boxes(data):
+"#,
+    py_boxes!(),
+    r#"for t, raw in boxes(data):
     if t != b"moov":
         continue
     for ct, craw in boxes(raw[8:]):
@@ -57,28 +83,24 @@ for t, raw in boxes(data):
 pl = m3u8.load(sys.argv[2])
 out["hls_keys"] = [{"method": k.method, "keyformat": k.keyformat, "versions": k.keyformatversions, "uri": k.uri} for k in pl.keys if k]
 print(json.dumps(out))
-"#;
+"#
+);
 
 #[test]
 fn drm_cmaf_signals_every_system_in_init_mpd_and_playlist() {
     let t = TestDir::new();
-    let kr = new_keyring(&t);
-    let out = t.join("out");
-    run_ok(package_clip(&out, &kr).args([
-        "--format",
-        "cmaf",
-        "--dash",
-        "--rotate-segments",
-        "1",
-        "--drm",
-        "clearkey,widevine,playready,fairplay",
-        "--license-url",
-        "widevine=https://wv.example.com/lic",
-        "--license-url",
-        "fairplay=skd://fps.example.com/{kid}",
-    ]));
-    let kids = kids(&out);
-    assert!(kids.len() >= 2, "rotation gives several KIDs: {kids:?}");
+    let (kr, out, kids) = rotated_drm_package(
+        &t,
+        &[
+            "--dash",
+            "--drm",
+            "clearkey,widevine,playready,fairplay",
+            "--license-url",
+            "widevine=https://wv.example.com/lic",
+            "--license-url",
+            "fairplay=skd://fps.example.com/{kid}",
+        ],
+    );
     let v = stdout_json(&run_ok(
         python()
             .arg("-c")
@@ -176,14 +198,7 @@ fn drm_cmaf_signals_every_system_in_init_mpd_and_playlist() {
     // pssh boxes and the playlist with its further EXT-X-KEY lines.
     let keys = t.join("keys");
     export_key_files(&kr, &out, &keys);
-    let r = stdout_json(&run_ok(
-        shieldpack()
-            .arg("verify")
-            .arg(&out)
-            .arg("--keys")
-            .arg(&keys)
-            .arg("--json"),
-    ));
+    let r = verify_with_keys(&out, &keys, 0);
     assert_eq!(r["defects"], serde_json::json!([]), "{r}");
     assert_eq!(r["video_frames"], CLIP_FRAMES, "{r}");
 }
@@ -191,19 +206,15 @@ fn drm_cmaf_signals_every_system_in_init_mpd_and_playlist() {
 /// Rewrites an init segment's `pssh` boxes as a stale or careless tool
 /// would: the W3C common (Clear Key) box dropped, and the Widevine box
 /// replaced by a version 1 box naming only the KID given.
-const STALE_PSSH: &str = r#"
+const STALE_PSSH: &str = concat!(
+    r#"
 import sys
 path, kid = sys.argv[1], bytes.fromhex(sys.argv[2])
 WV = bytes.fromhex("edef8ba979d64acea3c827dcd51d21ed")
 COMMON = bytes.fromhex("1077efecc0b24d02ace33c1e52e2fb4b")
-def boxes(d):
-    pos = 0
-    while pos < len(d):
-        size = int.from_bytes(d[pos:pos + 4], "big")
-        assert size >= 8, (size, pos)
-        yield d[pos + 4:pos + 8], d[pos:pos + size]
-        pos += size
-def whole(t, body):
+"#,
+    py_boxes!(),
+    r#"def whole(t, body):
     return (8 + len(body)).to_bytes(4, "big") + t + body
 out = b""
 for t, raw in boxes(open(path, "rb").read()):
@@ -218,7 +229,8 @@ for t, raw in boxes(open(path, "rb").read()):
         raw = whole(b"moov", body)
     out += raw
 open(path, "wb").write(out)
-"#;
+"#
+);
 
 /// verify holds each rendition's `pssh` boxes to the manifest: one per
 /// system `--drm` recorded, naming every KID the segments are under. A box
@@ -226,31 +238,10 @@ open(path, "wb").write(out)
 #[test]
 fn verify_reports_pssh_boxes_that_miss_a_system_or_a_periods_kid() {
     let t = TestDir::new();
-    let kr = new_keyring(&t);
-    let out = t.join("out");
-    run_ok(package_clip(&out, &kr).args([
-        "--format",
-        "cmaf",
-        "--rotate-segments",
-        "1",
-        "--drm",
-        "clearkey,widevine",
-    ]));
-    let kids = kids(&out);
-    assert!(kids.len() >= 2, "rotation gives several KIDs: {kids:?}");
+    let (kr, out, kids) = rotated_drm_package(&t, &["--drm", "clearkey,widevine"]);
     let keys = t.join("keys");
     export_key_files(&kr, &out, &keys);
-    let verify = |code| {
-        stdout_json(&run_status(
-            shieldpack()
-                .arg("verify")
-                .arg(&out)
-                .arg("--keys")
-                .arg(&keys)
-                .arg("--json"),
-            code,
-        ))
-    };
+    let verify = |code| verify_with_keys(&out, &keys, code);
     assert_eq!(verify(0)["defects"], serde_json::json!([]));
 
     run_ok(
@@ -355,7 +346,8 @@ fn drm_clearkey_widevine_package_plays_in_shaka() {
 /// common box; Python's own XML and UTF-16 reading gives PlayReady's KIDs
 /// (GUID byte order, `uuid.UUID(bytes_le=...)`) and LA_URL; the m3u8 library
 /// the playlist's EXT-X-KEY lines, whose data URIs go through pywidevine.
-const SIGNALLED_KIDS: &str = r#"
+const SIGNALLED_KIDS: &str = concat!(
+    r#"
 import base64, json, sys, uuid
 import xml.etree.ElementTree as ET
 from pymp4.parser import Box
@@ -364,14 +356,9 @@ from pywidevine.pssh import PSSH
 init, playlist, mpd = sys.argv[1:4]
 WV = "edef8ba9-79d6-4ace-a3c8-27dcd51d21ed"
 PR = "9a04f079-9840-4286-ab92-e65be0885f95"
-def boxes(d):
-    pos = 0
-    while pos < len(d):
-        size = int.from_bytes(d[pos:pos + 4], "big")
-        assert size >= 8, (size, pos)
-        yield d[pos + 4:pos + 8], d[pos:pos + size]
-        pos += size
-def pywidevine_kids(p):
+"#,
+    py_boxes!(),
+    r#"def pywidevine_kids(p):
     ks = PSSH(p).key_ids
     if str(PSSH(p).system_id) == PR:
         ks = [uuid.UUID(bytes_le=k.bytes) for k in ks]
@@ -427,7 +414,8 @@ for cp in ET.parse(mpd).getroot().iter("{urn:mpeg:dash:schema:mpd:2011}ContentPr
         e["pro"] = playready(base64.b64decode(pro.text))
     out["mpd"].append(e)
 print(json.dumps(out))
-"#;
+"#
+);
 
 /// Decodes every video frame of `input` decrypted with `key`, failing on a
 /// decode error: the number of frames, or None when FFmpeg complained.
@@ -593,14 +581,7 @@ fn rekey_of_a_drm_package_rebuilds_every_systems_signalling_for_the_new_kids() {
         );
     }
     assert_eq!(frames, CLIP_FRAMES);
-    let r = stdout_json(&run_ok(
-        shieldpack()
-            .arg("verify")
-            .arg(&out)
-            .arg("--keys")
-            .arg(&new_keys)
-            .arg("--json"),
-    ));
+    let r = verify_with_keys(&out, &new_keys, 0);
     assert_eq!(r["defects"], serde_json::json!([]), "{r}");
     assert_eq!(r["video_frames"], CLIP_FRAMES, "{r}");
 }

@@ -858,6 +858,20 @@ pub fn export_key_files(keyring: &Path, out: &Path, dest: &Path) {
     );
 }
 
+/// `shieldpack verify OUT --keys KEYS --json`, asserting exit `code` (0
+/// clean, 1 defects found): its report.
+pub fn verify_with_keys(out: &Path, keys: &Path, code: i32) -> serde_json::Value {
+    stdout_json(&run_status(
+        shieldpack()
+            .arg("verify")
+            .arg(out)
+            .arg("--keys")
+            .arg(keys)
+            .arg("--json"),
+        code,
+    ))
+}
+
 /// Serves the package in `out` on loopback and decodes its master playlist with
 /// FFmpeg: (video frames, FFmpeg's error output, every key URI fetched, in order).
 pub fn decode_over_http(out: &Path) -> (u64, String, Vec<String>) {
