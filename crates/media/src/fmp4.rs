@@ -56,6 +56,10 @@ pub struct Fmp4Muxer {
     tracks: Vec<Track>,
     init: Vec<u8>,
     sequence: u32,
+    /// Segment buffers the writer is done with, to be filled again
+    /// (`SegmentMuxer::recycle`): no new allocation, and no page faults on
+    /// fresh memory, per segment.
+    spares: Option<mpsc::Receiver<Vec<u8>>>,
 }
 
 fn unsupported(what: &'static str) -> MuxError {
@@ -168,13 +172,16 @@ impl Fmp4Muxer {
             tracks,
             init: init.to_bytes(),
             sequence: 1,
+            spares: None,
         })
     }
 
-    /// Builds the segment from what the tracks hold, and empties them.
+    /// Builds the segment from what the tracks hold, and empties them
+    /// (keeping their buffers for the next). The samples are copied once,
+    /// into the segment after its `styp`, `moof` and `mdat` header.
     fn segment(&mut self) -> Vec<u8> {
         let mut trafs = Vec::new();
-        let mut data = Vec::new();
+        let mut data_len = 0usize;
         for t in &mut self.tracks {
             if t.samples.is_empty() {
                 continue;
@@ -211,7 +218,7 @@ impl Fmp4Muxer {
                 saio: None,
                 senc: None,
             });
-            data.append(&mut t.data);
+            data_len += t.data.len();
             t.samples.clear();
         }
         let mut moof = mp4::Moof {
@@ -222,16 +229,30 @@ impl Fmp4Muxer {
         };
         self.sequence += 1;
         moof.fix_offsets();
-        mp4::MediaSegment {
-            styp: Some(mp4::Styp(mp4::Brands {
-                major: *b"msdh",
-                minor: 0,
-                compatible: vec![*b"msdh", *b"msix"],
-            })),
-            moof,
-            mdat: mp4::Mdat { data },
+        let styp = mp4::Styp(mp4::Brands {
+            major: *b"msdh",
+            minor: 0,
+            compatible: vec![*b"msdh", *b"msix"],
+        });
+        let mut out = self
+            .spares
+            .as_ref()
+            .and_then(|r| r.try_recv().ok())
+            .unwrap_or_default();
+        out.clear();
+        out.reserve(data_len + 4096);
+        // As `mp4::MediaSegment::to_bytes` writes it, without first
+        // gathering the samples into an `Mdat` of their own.
+        mp4::Mp4Box::write(&styp, &mut out);
+        mp4::Mp4Box::write(&moof, &mut out);
+        let mdat_size = u32::try_from(8 + data_len).expect("a segment under 4 GiB");
+        out.extend_from_slice(&mdat_size.to_be_bytes());
+        out.extend_from_slice(b"mdat");
+        for t in &mut self.tracks {
+            out.extend_from_slice(&t.data);
+            t.data.clear();
         }
-        .to_bytes()
+        out
     }
 }
 
@@ -345,7 +366,9 @@ impl SegmentMuxer for Fmp4Muxer {
         0
     }
 
-    fn recycle(&mut self, _spares: mpsc::Receiver<Vec<u8>>) {}
+    fn recycle(&mut self, spares: mpsc::Receiver<Vec<u8>>) {
+        self.spares = Some(spares);
+    }
 
     fn take(&mut self) -> Vec<u8> {
         Vec::new()

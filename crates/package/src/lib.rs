@@ -719,17 +719,24 @@ impl Writer<'_> {
                 video_frames,
             } => {
                 let mut cur = self.cur.take().expect("End closes a segment");
-                if let Some((clear, key)) = cur.common.take() {
+                if let Some((mut clear, key)) = cur.common.take() {
                     let (Some(init), Some(scheme)) = (&self.init, self.o.scheme.common()) else {
                         unreachable!(
                             "common encryption is only chosen for cmaf, which has an init segment"
                         )
                     };
                     let sequence = cmaf::iv_sequence(self.rendition_index, index)?;
-                    let seg =
-                        cmaf::encrypt_segment(&cur.path, &clear, init, scheme, &key, sequence)?;
-                    cur.hasher.update(&seg);
-                    Self::write(&mut cur, &seg)?;
+                    // The samples are encrypted where the muxer put them,
+                    // and the buffer goes back to it for the next fragment.
+                    let (head, mdat) = cmaf::encrypt_in_place(
+                        &cur.path, &mut clear, init, scheme, &key, sequence,
+                    )?;
+                    for part in [&head[..], &clear[mdat]] {
+                        cur.hasher.update(part);
+                        Self::write(&mut cur, part)?;
+                    }
+                    clear.clear();
+                    let _ = self.spares.try_send(clear);
                 }
                 if let (Some(clear), Some(init)) = (cur.clear_common.take(), &self.init) {
                     let seg = cencops::clear_segment(&cur.path, &clear, init)?;
