@@ -441,6 +441,37 @@ mod tests {
     }
 
     #[test]
+    fn what_a_head_cannot_tell_is_read_from_the_whole_file() {
+        let (bytes, at) = segment(mp4::SYNC_SAMPLE);
+        let whole = first_sample(&bytes, bytes.len() as u64, at, 0).expect("a fragment");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seg_00000.m4s");
+        std::fs::write(&path, &bytes).unwrap();
+        // All of it read (a short file), and only as far as the mdat header.
+        let (head, len) = read_head(&path).unwrap();
+        assert_eq!(
+            (head.len() as u64, len),
+            (bytes.len() as u64, bytes.len() as u64)
+        );
+        let mdat_header_end = bytes.len() - 8;
+        assert_eq!(
+            first_sample(&bytes[..mdat_header_end], len, at, 0),
+            Ok(whole)
+        );
+        assert_eq!(first_moof(&bytes[..at + 8]), Some(at));
+        // A head that stops inside the moof, or inside the mdat header:
+        // no answer from it, the whole file's from `first_sample_of`.
+        for cut in [at + 8, at + 20, mdat_header_end - 4] {
+            let part = &bytes[..cut];
+            assert!(first_sample(part, len, at, 0).is_err(), "cut at {cut}");
+            assert_eq!(first_sample_of(&path, part, len, at, 0), Ok(whole));
+        }
+        // The whole file's errors, not the head's.
+        let e = first_sample_of(&path, &bytes[..at + 20], len, at + 1, 0).unwrap_err();
+        assert!(e.contains("not a moof"), "{e}");
+    }
+
+    #[test]
     fn a_base_offset_far_outside_the_file_is_told_not_a_panic() {
         for base in [u64::MAX, i64::MAX as u64, 1 << 40] {
             let (bytes, at) = segment_with(mp4::SYNC_SAMPLE, Some(base));
