@@ -1291,8 +1291,8 @@ fn run_pipeline<'a>(
     // A CMAF fragment left to the syncer to write holds its buffer (a few
     // MiB): none waits, the writer hands it over once the syncer is done
     // with the one before (a copy into the page cache, quicker than the
-    // hashing before it), so three buffers at most are in use (muxer,
-    // writer, syncer) and peak memory stays flat.
+    // hashing before it), so four buffers at most are in use (muxer, one
+    // waiting for the writer, writer, syncer) and peak memory stays flat.
     let depth = match o.format {
         Container::Cmaf => 0,
         Container::Ts => 32,
