@@ -127,6 +127,13 @@ pub fn run(
                     mux.start_at_zero(&[(dts_a, 0)]);
                     // What the muxer would write below zero.
                     floor = dts_a.min(0);
+                    // Only this stream's packets count from here: a demuxer
+                    // that honours it (MP4, Matroska) skips the others'
+                    // bytes instead of reading the whole title again for a
+                    // few MiB of audio (about a tenth of `package --format
+                    // cmaf`'s CPU on an 8 Mb/s title). Others still hand
+                    // them over, and they are skipped below.
+                    discard_all_but(&mut ictx, stream);
                     for p in std::mem::take(&mut pending) {
                         write(
                             mux.as_mut(),
@@ -212,6 +219,21 @@ pub fn run(
         edit_reencoded: 0,
         edit_unhonoured: 0,
     })
+}
+
+/// Makes the demuxer of `ictx` leave out every stream but `keep`.
+fn discard_all_but(ictx: &mut ff::format::context::Input, keep: usize) {
+    // SAFETY: `ictx` is a live input context, borrowed mutably, whose
+    // `nb_streams` stream pointers are valid; only their `discard` field is
+    // written, which FFmpeg reads before each packet it demuxes.
+    unsafe {
+        let ctx = ictx.as_mut_ptr();
+        for i in 0..(*ctx).nb_streams as usize {
+            if i != keep {
+                (**(*ctx).streams.add(i)).discard = ff::ffi::AVDiscard::AVDISCARD_ALL;
+            }
+        }
+    }
 }
 
 /// Where the segments stand, for `write`.

@@ -39,6 +39,8 @@ struct Track {
     fallback: i64,
     audio: bool,
     samples: Vec<Sample>,
+    /// The samples' bytes, for every track but the first, whose samples go
+    /// straight into the segment's buffer (`Fmp4Muxer::buf`).
     data: Vec<u8>,
 }
 
@@ -56,7 +58,22 @@ pub struct Fmp4Muxer {
     tracks: Vec<Track>,
     init: Vec<u8>,
     sequence: u32,
+    /// Segment buffers the writer is done with, to be filled again
+    /// (`SegmentMuxer::recycle`): no new allocation, and no page faults on
+    /// fresh memory, per segment.
+    spares: Option<mpsc::Receiver<Vec<u8>>>,
+    /// The segment being muxed: `HEAD_ROOM` bytes kept for its `styp`,
+    /// `moof` and `mdat` header, then the first track's samples. The
+    /// header's size is known only at the cut, so the samples then move
+    /// once, within this buffer, to right after it: no second buffer of
+    /// the segment's size.
+    buf: Vec<u8>,
 }
+
+/// Room kept in front of a segment's first samples for its header: a
+/// `moof` of about 16 bytes per sample, so some 4000 samples (a larger one
+/// moves the samples further on).
+const HEAD_ROOM: usize = 64 * 1024;
 
 fn unsupported(what: &'static str) -> MuxError {
     (what, ff::Error::PatchWelcome)
@@ -168,13 +185,17 @@ impl Fmp4Muxer {
             tracks,
             init: init.to_bytes(),
             sequence: 1,
+            spares: None,
+            buf: Vec::new(),
         })
     }
 
-    /// Builds the segment from what the tracks hold, and empties them.
+    /// Builds the segment from what the tracks hold, and empties them
+    /// (keeping their buffers for the next): its `styp`, `moof` and `mdat`
+    /// header, the first track's samples moved up to right after them, then
+    /// the other tracks' samples.
     fn segment(&mut self) -> Vec<u8> {
         let mut trafs = Vec::new();
-        let mut data = Vec::new();
         for t in &mut self.tracks {
             if t.samples.is_empty() {
                 continue;
@@ -211,7 +232,6 @@ impl Fmp4Muxer {
                 saio: None,
                 senc: None,
             });
-            data.append(&mut t.data);
             t.samples.clear();
         }
         let mut moof = mp4::Moof {
@@ -222,17 +242,48 @@ impl Fmp4Muxer {
         };
         self.sequence += 1;
         moof.fix_offsets();
-        mp4::MediaSegment {
-            styp: Some(mp4::Styp(mp4::Brands {
-                major: *b"msdh",
-                minor: 0,
-                compatible: vec![*b"msdh", *b"msix"],
-            })),
-            moof,
-            mdat: mp4::Mdat { data },
+        let styp = mp4::Styp(mp4::Brands {
+            major: *b"msdh",
+            minor: 0,
+            compatible: vec![*b"msdh", *b"msix"],
+        });
+        // As `mp4::MediaSegment::to_bytes` writes it, without first
+        // gathering the samples into an `Mdat` of their own.
+        let mut head = Vec::with_capacity(4096);
+        mp4::Mp4Box::write(&styp, &mut head);
+        mp4::Mp4Box::write(&moof, &mut head);
+        let mut out = std::mem::take(&mut self.buf);
+        if out.len() < HEAD_ROOM {
+            out.resize(HEAD_ROOM, 0);
         }
-        .to_bytes()
+        let first = out.len() - HEAD_ROOM;
+        let rest: usize = self.tracks.iter().skip(1).map(|t| t.data.len()).sum();
+        let data_len = first + rest;
+        let at = head.len() + 8;
+        if at > HEAD_ROOM {
+            out.resize(at + first, 0);
+        }
+        out.copy_within(HEAD_ROOM..HEAD_ROOM + first, at);
+        out.truncate(at + first);
+        out[..head.len()].copy_from_slice(&head);
+        let mdat_size = u32::try_from(8 + data_len).expect("a segment under 4 GiB");
+        out[head.len()..at].copy_from_slice(&[&mdat_size.to_be_bytes()[..], b"mdat"].concat());
+        out.reserve_exact(rest);
+        for t in self.tracks.iter_mut().skip(1) {
+            out.extend_from_slice(&t.data);
+            t.data.clear();
+        }
+        out
     }
+}
+
+/// The buffer the next segment is muxed into: one the writer is done with
+/// (from `spares`), else a new one; `HEAD_ROOM` bytes long.
+fn next_buf(spares: Option<&mpsc::Receiver<Vec<u8>>>) -> Vec<u8> {
+    let mut buf = spares.and_then(|r| r.try_recv().ok()).unwrap_or_default();
+    buf.clear();
+    buf.resize(HEAD_ROOM, 0);
+    buf
 }
 
 fn trak(
@@ -326,7 +377,14 @@ impl SegmentMuxer for Fmp4Muxer {
             }
         }
         let data = pkt.data().unwrap_or_default();
-        t.data.extend_from_slice(data);
+        if out_index == 0 {
+            if self.buf.is_empty() {
+                self.buf = next_buf(self.spares.as_ref());
+            }
+            self.buf.extend_from_slice(data);
+        } else {
+            t.data.extend_from_slice(data);
+        }
         t.samples.push(Sample {
             dts,
             pts,
@@ -345,7 +403,9 @@ impl SegmentMuxer for Fmp4Muxer {
         0
     }
 
-    fn recycle(&mut self, _spares: mpsc::Receiver<Vec<u8>>) {}
+    fn recycle(&mut self, spares: mpsc::Receiver<Vec<u8>>) {
+        self.spares = Some(spares);
+    }
 
     fn take(&mut self) -> Vec<u8> {
         Vec::new()

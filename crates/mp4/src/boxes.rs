@@ -1695,6 +1695,38 @@ impl Mp4Box for Moof {
 }
 
 impl Moof {
+    /// Each traf's samples as ranges of the payload (`len` bytes) of the
+    /// `mdat` that directly follows this moof, as this crate writes them
+    /// (`MediaSegment::sample_ranges`).
+    pub fn sample_ranges(&self, len: usize) -> Result<Vec<Vec<std::ops::Range<usize>>>> {
+        let header = (self.to_bytes().len() + 8) as i64;
+        self.trafs
+            .iter()
+            .map(|t| {
+                let mut at = i64::from(t.trun.data_offset) - header;
+                t.trun
+                    .samples
+                    .iter()
+                    .map(|s| {
+                        let end = at + i64::from(s.size);
+                        if at < 0 || end > len as i64 {
+                            return err(
+                                *b"trun",
+                                format!(
+                                    "track {}: a sample at {at}..{end} lies outside the {len}-byte mdat",
+                                    t.tfhd.track_id
+                                ),
+                            );
+                        }
+                        let r = at as usize..end as usize;
+                        at = end;
+                        Ok(r)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
     /// Sets every traf's `trun` data offset and `saio` offset for this
     /// moof followed directly by an `mdat` whose payload holds the tracks'
     /// samples one track after the other, in traf order. Offsets are from
@@ -1787,6 +1819,17 @@ impl InitSegment {
     }
 }
 
+/// A media segment parsed where it lies (`MediaSegment::parse_fragment`):
+/// its boxes, and where its `mdat` is in the bytes parsed, whole (`mdat`)
+/// and its payload (`payload`), so its samples can be encrypted in place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fragment {
+    pub styp: Option<Styp>,
+    pub moof: Moof,
+    pub mdat: std::ops::Range<usize>,
+    pub payload: std::ops::Range<usize>,
+}
+
 /// A media segment: `styp`, then one `moof` + `mdat`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaSegment {
@@ -1809,6 +1852,19 @@ impl MediaSegment {
     /// Parses a segment and checks that every run's samples lie inside the
     /// mdat that follows the moof.
     pub fn parse(data: &[u8]) -> Result<Self> {
+        let f = Self::parse_fragment(data)?;
+        Ok(MediaSegment {
+            styp: f.styp,
+            moof: f.moof,
+            mdat: Mdat {
+                data: data[f.payload].to_vec(),
+            },
+        })
+    }
+
+    /// `parse`, leaving the samples where they are in `data`: the boxes,
+    /// and where the `mdat` lies in `data`.
+    pub fn parse_fragment(data: &[u8]) -> Result<Fragment> {
         let spans = RawBox::spans(data)?;
         let mut styp = None;
         let mut moof = None;
@@ -1855,12 +1911,11 @@ impl MediaSegment {
                 );
             }
         }
-        Ok(MediaSegment {
+        Ok(Fragment {
             styp,
             moof,
-            mdat: Mdat {
-                data: data[mdat_body].to_vec(),
-            },
+            mdat: mdat_whole,
+            payload: mdat_body,
         })
     }
 
@@ -1869,33 +1924,6 @@ impl MediaSegment {
     /// to the mdat payload that follows it). A range outside the mdat is an
     /// error: a moof that does not describe this mdat.
     pub fn sample_ranges(&self) -> Result<Vec<Vec<std::ops::Range<usize>>>> {
-        let header = (self.moof.to_bytes().len() + 8) as i64;
-        let len = self.mdat.data.len();
-        self.moof
-            .trafs
-            .iter()
-            .map(|t| {
-                let mut at = i64::from(t.trun.data_offset) - header;
-                t.trun
-                    .samples
-                    .iter()
-                    .map(|s| {
-                        let end = at + i64::from(s.size);
-                        if at < 0 || end > len as i64 {
-                            return err(
-                                *b"trun",
-                                format!(
-                                    "track {}: a sample at {at}..{end} lies outside the {len}-byte mdat",
-                                    t.tfhd.track_id
-                                ),
-                            );
-                        }
-                        let r = at as usize..end as usize;
-                        at = end;
-                        Ok(r)
-                    })
-                    .collect()
-            })
-            .collect()
+        self.moof.sample_ranges(self.mdat.data.len())
     }
 }

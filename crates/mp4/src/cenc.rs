@@ -33,8 +33,8 @@
 use aes::cipher::{KeyIvInit, StreamCipher};
 
 use crate::{
-    err, InitSegment, MediaSegment, Mp4Box, Result, Saio, Saiz, SampleAux, Sbgp, Seig, Senc, Sgpd,
-    Tenc,
+    err, InitSegment, MediaSegment, Moof, Mp4Box, Result, Saio, Saiz, SampleAux, Sbgp, Seig, Senc,
+    Sgpd, Tenc,
 };
 
 type Aes128Ctr = ctr::Ctr128BE<aes::Aes128>;
@@ -272,10 +272,36 @@ pub fn encrypt_segment(
     constant_iv: [u8; 16],
     sequence: u64,
 ) -> Result<()> {
+    encrypt_fragment(
+        &mut seg.moof,
+        &mut seg.mdat.data,
+        init,
+        scheme,
+        key,
+        kid,
+        constant_iv,
+        sequence,
+    )
+}
+
+/// `encrypt_segment` of the fragment `moof` whose `mdat` payload is
+/// `mdat`: the samples are encrypted where they lie, the moof gains its
+/// boxes (the mdat's size does not change).
+#[allow(clippy::too_many_arguments)]
+pub fn encrypt_fragment(
+    moof: &mut Moof,
+    mdat: &mut [u8],
+    init: &InitSegment,
+    scheme: Scheme,
+    key: &[u8; 16],
+    kid: [u8; 16],
+    constant_iv: [u8; 16],
+    sequence: u64,
+) -> Result<()> {
     let kinds = tracks(init)?;
-    let ranges = seg.sample_ranges()?;
+    let ranges = moof.sample_ranges(mdat.len())?;
     let mut n = 0u64;
-    for (traf, ranges) in seg.moof.trafs.iter_mut().zip(ranges) {
+    for (traf, ranges) in moof.trafs.iter_mut().zip(ranges) {
         let id = traf.tfhd.track_id;
         let Some((_, kind)) = kinds.iter().find(|(t, _)| *t == id) else {
             return err(*b"tfhd", format!("track {id} is not in the init segment"));
@@ -329,7 +355,7 @@ pub fn encrypt_segment(
         }
         let mut aux = Vec::with_capacity(ranges.len());
         for r in ranges {
-            let sample = &mut seg.mdat.data[r];
+            let sample = &mut mdat[r];
             match (scheme, kind) {
                 (Scheme::Cenc, _) => {
                     let subsamples = match (kind, hevc_params.as_mut()) {
@@ -386,7 +412,7 @@ pub fn encrypt_segment(
         traf.saio = Some(Saio { offsets: vec![0] });
         traf.senc = Some(senc);
     }
-    seg.moof.fix_offsets();
+    moof.fix_offsets();
     Ok(())
 }
 

@@ -332,6 +332,53 @@ fn cenc_encrypts_and_decrypts_every_sample() {
 }
 
 #[test]
+fn a_fragment_encrypted_in_place_is_the_segment_encrypted_whole() {
+    // What the packager writes (new styp + moof, then the mdat as it lay in
+    // the muxer's buffer) is byte for byte `encrypt_segment`'s segment.
+    // (cenc: `segment()`'s slices are not real enough for cbcs's slice
+    // header parser; the CLI tests compare cbcs packages against FFmpeg.)
+    let mut i = init();
+    cenc::protect_init(&mut i, Scheme::Cenc, [9; 16], None, &[]).unwrap();
+    let clear = segment().to_bytes();
+    let mut whole = MediaSegment::parse(&clear).unwrap();
+    // A rotated KID, so the moof gains a seig group as well.
+    cenc::encrypt_segment(
+        &mut whole,
+        &i,
+        Scheme::Cenc,
+        &[0x2b; 16],
+        [8; 16],
+        [0; 16],
+        5,
+    )
+    .unwrap();
+
+    let mut buf = clear.clone();
+    let f = MediaSegment::parse_fragment(&buf).unwrap();
+    assert_eq!(&buf[f.payload.clone()], &segment().mdat.data[..]);
+    assert_eq!(f.mdat.end, buf.len());
+    assert_eq!(f.mdat.start + 8, f.payload.start);
+    let mut moof = f.moof;
+    cenc::encrypt_fragment(
+        &mut moof,
+        &mut buf[f.payload],
+        &i,
+        Scheme::Cenc,
+        &[0x2b; 16],
+        [8; 16],
+        [0; 16],
+        5,
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    f.styp.as_ref().unwrap().write(&mut out);
+    moof.write(&mut out);
+    out.extend_from_slice(&buf[f.mdat]);
+    assert_eq!(out, whole.to_bytes());
+    assert_ne!(out, clear);
+}
+
+#[test]
 fn openssl_style_ctr_matches_a_known_vector() {
     // NIST SP 800-38A F.5.1 CTR-AES128.Encrypt, block 1.
     use aes::cipher::{KeyIvInit, StreamCipher};

@@ -200,6 +200,45 @@ pub fn encrypt_segment(
     Ok(seg.to_bytes())
 }
 
+/// `encrypt_segment`, in place: the samples in `clear` are encrypted where
+/// they lie, and the segment is the returned `styp` + `moof` followed by
+/// `clear[mdat]`, the `mdat` as it was (its size does not change). So a
+/// fragment of several MiB is neither copied out of the muxer's buffer nor
+/// into a new one: only the moof is written anew.
+pub fn encrypt_in_place(
+    path: &Path,
+    clear: &mut [u8],
+    init: &mp4::InitSegment,
+    scheme: cenc::Scheme,
+    k: &SampleKey,
+    sequence: u64,
+) -> Result<(Vec<u8>, std::ops::Range<usize>)> {
+    let mp4::Fragment {
+        styp,
+        mut moof,
+        mdat,
+        payload,
+    } = mp4::MediaSegment::parse_fragment(clear)
+        .map_err(|e| mp4_err(path, "a media segment", e))?;
+    cenc::encrypt_fragment(
+        &mut moof,
+        &mut clear[payload],
+        init,
+        scheme,
+        &k.key,
+        k.kid,
+        k.constant_iv,
+        sequence,
+    )
+    .map_err(|e| mp4_err(path, "encrypting a media segment", e))?;
+    let mut head = Vec::with_capacity(mdat.start + 4096);
+    if let Some(s) = &styp {
+        mp4::Mp4Box::write(s, &mut head);
+    }
+    mp4::Mp4Box::write(&moof, &mut head);
+    Ok((head, mdat))
+}
+
 /// What `verify` measures in a CMAF media segment: its video samples and
 /// their presentation span in seconds.
 #[derive(Debug, Clone, Copy, PartialEq)]

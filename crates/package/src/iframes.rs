@@ -430,6 +430,12 @@ fn check_playlist(root: &Path, uri: &str, out: &mut Vec<(String, String)>) {
         dir,
         &text,
         &mut defect,
+        |p| {
+            std::fs::read(p).map(|b| {
+                let len = b.len() as u64;
+                (b, len)
+            })
+        },
         scan,
         |line, len, off, _, s, defect| {
             let at_key = s
@@ -446,19 +452,22 @@ fn check_playlist(root: &Path, uri: &str, out: &mut Vec<(String, String)>) {
 
 /// Walks the entries of the I-frame playlist `text` (in `dir`), TS or CMAF:
 /// each EXT-X-BYTERANGE with its URI, a file inside the rendition, read
-/// once (and `prepare`d once) however many ranges it holds, the range
-/// inside it; what is wrong goes to `defect`, and `each` checks what the
-/// range holds: (URI, length, offset, the file, what `prepare` made of it).
+/// once by `read` (the whole file, or its first bytes, with its length) and
+/// `prepare`d once however many ranges it holds, the range inside it; what
+/// is wrong goes to `defect`, and `each` checks what the range holds: (URI,
+/// length, offset, what was read of the file and its length, what
+/// `prepare` made of it).
 pub(super) fn check_ranges<T>(
     dir: &Path,
     text: &str,
     defect: &mut dyn FnMut(String),
+    read: impl Fn(&Path) -> std::io::Result<(Vec<u8>, u64)>,
     prepare: impl Fn(&[u8]) -> T,
-    mut each: impl FnMut(&str, u64, u64, &[u8], &T, &mut dyn FnMut(String)),
+    mut each: impl FnMut(&str, u64, u64, (&[u8], u64), &T, &mut dyn FnMut(String)),
 ) {
     let mut range: Option<(u64, u64)> = None;
     let mut entries = 0;
-    let mut cache: Option<(String, Vec<u8>, T)> = None;
+    let mut cache: Option<(String, (Vec<u8>, u64), T)> = None;
     for line in text.lines() {
         if let Some(r) = line.strip_prefix("#EXT-X-BYTERANGE:") {
             range = r
@@ -482,9 +491,9 @@ pub(super) fn check_ranges<T>(
             continue;
         }
         if cache.as_ref().map(|c| c.0.as_str()) != Some(line) {
-            match std::fs::read(dir.join(line)) {
+            match read(&dir.join(line)) {
                 Ok(b) => {
-                    let p = prepare(&b);
+                    let p = prepare(&b.0);
                     cache = Some((line.to_string(), b, p));
                 }
                 Err(e) => {
@@ -494,15 +503,14 @@ pub(super) fn check_ranges<T>(
                 }
             }
         }
-        let (_, bytes, prepared) = cache.as_ref().expect("read above");
-        if off.checked_add(len).is_none_or(|e| e > bytes.len() as u64) || len == 0 {
+        let (_, (bytes, flen), prepared) = cache.as_ref().expect("read above");
+        if off.checked_add(len).is_none_or(|e| e > *flen) || len == 0 {
             defect(format!(
-                "{line}: range {len}@{off} runs past the end of the file ({} bytes)",
-                bytes.len()
+                "{line}: range {len}@{off} runs past the end of the file ({flen} bytes)"
             ));
             continue;
         }
-        each(line, len, off, bytes, prepared, defect);
+        each(line, len, off, (bytes, *flen), prepared, defect);
     }
     if entries == 0 {
         defect("lists no I-frames".into());

@@ -382,6 +382,25 @@ struct Current {
     saes: Option<saes::Pending>,
 }
 
+/// A finished segment's file, for the sync thread to make durable, with
+/// its last bytes when the writer left them to it to write (`Deferred`).
+struct Finished {
+    file: std::fs::File,
+    path: PathBuf,
+    deferred: Option<Deferred>,
+}
+
+/// A common encryption fragment, encrypted and hashed, not yet written:
+/// `head` (its styp and moof) then `buf[mdat]`. The write (a copy into the
+/// page cache, about a third of the writer's work) runs on the sync
+/// thread, so the writer encrypts and hashes the next fragment meanwhile;
+/// `buf` then goes back to the muxer.
+struct Deferred {
+    head: Vec<u8>,
+    buf: Vec<u8>,
+    mdat: std::ops::Range<usize>,
+}
+
 /// The key material of one segment.
 struct SegmentKey {
     generation: u32,
@@ -417,7 +436,7 @@ struct Writer<'a> {
     /// Where finished segment files go to be made durable (`sync_data`) off
     /// the encrypting thread, before the package is published.
     /// `None` once the writer is done, which ends the syncer.
-    finished: Option<mpsc::SyncSender<(std::fs::File, PathBuf)>>,
+    finished: Option<mpsc::SyncSender<Finished>>,
     /// CMAF: the init segment as written (protected with common encryption).
     init: Option<mp4::InitSegment>,
 }
@@ -719,17 +738,36 @@ impl Writer<'_> {
                 video_frames,
             } => {
                 let mut cur = self.cur.take().expect("End closes a segment");
-                if let Some((clear, key)) = cur.common.take() {
+                let mut deferred = None;
+                if let Some((mut clear, key)) = cur.common.take() {
                     let (Some(init), Some(scheme)) = (&self.init, self.o.scheme.common()) else {
                         unreachable!(
                             "common encryption is only chosen for cmaf, which has an init segment"
                         )
                     };
                     let sequence = cmaf::iv_sequence(self.rendition_index, index)?;
-                    let seg =
-                        cmaf::encrypt_segment(&cur.path, &clear, init, scheme, &key, sequence)?;
-                    cur.hasher.update(&seg);
-                    Self::write(&mut cur, &seg)?;
+                    // The samples are encrypted where the muxer put them,
+                    // and the buffer goes back to it for the next fragment.
+                    let (head, mdat) = cmaf::encrypt_in_place(
+                        &cur.path, &mut clear, init, scheme, &key, sequence,
+                    )?;
+                    cur.hasher.update(&head);
+                    cur.hasher.update(&clear[mdat.clone()]);
+                    // A segment a stronger scene's key may re-protect is
+                    // read back below, so it is written here.
+                    if self.policy.is_none() && self.finished.is_some() {
+                        cur.size += (head.len() + mdat.len()) as u64;
+                        deferred = Some(Deferred {
+                            head,
+                            buf: clear,
+                            mdat,
+                        });
+                    } else {
+                        Self::write(&mut cur, &head)?;
+                        Self::write(&mut cur, &clear[mdat])?;
+                        clear.clear();
+                        let _ = self.spares.try_send(clear);
+                    }
                 }
                 if let (Some(clear), Some(init)) = (cur.clear_common.take(), &self.init) {
                     let seg = cencops::clear_segment(&cur.path, &clear, init)?;
@@ -753,7 +791,12 @@ impl Writer<'_> {
                 if let Some(finished) = &self.finished {
                     // The syncer stops only on an error, which it returns itself
                     // (and which `package` reports instead of this one): stop too.
-                    if finished.send((cur.file, cur.path)).is_err() {
+                    let done = Finished {
+                        file: cur.file,
+                        path: cur.path,
+                        deferred,
+                    };
+                    if finished.send(done).is_err() {
                         return Err(Error::Interrupted);
                     }
                 }
@@ -1246,7 +1289,17 @@ fn run_pipeline<'a>(
     let (spare_tx, spare_rx) = mpsc::sync_channel::<Vec<u8>>(8);
     // Bounded, so a disk slower than the packaging holds back the writer
     // rather than piling up open files.
-    let (finished_tx, finished_rx) = mpsc::sync_channel::<(std::fs::File, PathBuf)>(32);
+    // A CMAF fragment left to the syncer to write holds its buffer (a few
+    // MiB): none waits, the writer hands it over once the syncer is done
+    // with the one before (a copy into the page cache, quicker than the
+    // hashing before it), so four buffers at most are in use (muxer, one
+    // waiting for the writer, writer, syncer) and peak memory stays flat.
+    let depth = match o.format {
+        Container::Cmaf => 0,
+        Container::Ts => 32,
+    };
+    let (finished_tx, finished_rx) = mpsc::sync_channel::<Finished>(depth);
+    let syncer_spares = spare_tx.clone();
     let w = Writer {
         o,
         keyring,
@@ -1273,7 +1326,25 @@ fn run_pipeline<'a>(
         // that the rename which publishes the package (and may delete the
         // one it replaces) never points at data still only in memory.
         let syncer = scope.spawn(move || -> Result<()> {
-            for (file, path) in finished_rx {
+            for Finished {
+                mut file,
+                path,
+                deferred,
+            } in finished_rx
+            {
+                if let Some(Deferred {
+                    head,
+                    mut buf,
+                    mdat,
+                }) = deferred
+                {
+                    use std::io::Write as _;
+                    file.write_all(&head)
+                        .and_then(|()| file.write_all(&buf[mdat]))
+                        .map_err(|e| Error::io(&path, e))?;
+                    buf.clear();
+                    let _ = syncer_spares.try_send(buf);
+                }
                 file.sync_data().map_err(|e| Error::flush(&path, e))?;
             }
             Ok(())
