@@ -223,12 +223,14 @@ fn prepare(f: &mut frame::Video, pts: i64, key: bool) {
         picture::Type::None
     });
     // SAFETY: `p` is the frame's own AVFrame, which `f` borrows mutably;
-    // av_frame_remove_side_data removes every entry of the first entry's
-    // type, so the count falls on every turn.
+    // its `side_data` array holds `nb_side_data` valid entries, read before
+    // any is removed.
     unsafe {
         let p = f.as_mut_ptr();
-        while (*p).nb_side_data > 0 {
-            let kind = (**(*p).side_data).type_;
+        let kinds: Vec<_> = (0..(*p).nb_side_data.max(0) as usize)
+            .map(|i| (**(*p).side_data.add(i)).type_)
+            .collect();
+        for kind in kinds {
             ff::ffi::av_frame_remove_side_data(p, kind);
         }
     }
