@@ -779,3 +779,61 @@ fn apple_refuses_before_segmenting() {
         "{e}"
     );
 }
+
+/// A title cut with `ffmpeg -t 12 -c copy` from a B-frame encode with a
+/// keyframe every 2 s: its audio ends at 12.0 s, its video runs two frames
+/// on, and the frame at 12.0 s is a keyframe. `--format cmaf` (audio in a
+/// rendition of its own) refused it as "not aligned with" itself: the video
+/// was cut at 12.0 s for a two-frame last segment that the audio, ended,
+/// could not follow. A grid cut that close to the end is no longer made.
+#[test]
+fn a_stream_copied_cut_whose_video_outlasts_its_audio_packages_as_cmaf() {
+    let t = TestDir::new();
+    let full = t.join("full.mp4");
+    run_ok(
+        ffmpeg()
+            .args(["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=24"])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+            .args(["-t", "16", "-c:v", "libx264", "-preset", "veryfast"])
+            .args(["-g", "48", "-pix_fmt", "yuv420p", "-c:a", "aac"])
+            .arg(&full),
+    );
+    let cut = t.join("cut.mp4");
+    run_ok(
+        ffmpeg()
+            .arg("-i")
+            .arg(&full)
+            .args(["-t", "12", "-c", "copy"])
+            .arg(&cut),
+    );
+    // The premise: video frames after 12.0 s, audio ending at it.
+    let probe = stdout(&run_ok(std::process::Command::new("ffprobe").args([
+        "-v",
+        "error",
+        "-show_entries",
+        "stream=codec_type,nb_frames,duration",
+        "-of",
+        "csv=p=0",
+        cut.to_str().unwrap(),
+    ])));
+    let video_frames: u64 = probe
+        .lines()
+        .find(|l| l.starts_with("video"))
+        .and_then(|l| l.split(',').nth(2))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{probe}"));
+    assert!(video_frames > 12 * 24, "{probe}");
+    let (out, keyring, _) = package(&t, &cut, &["--format", "cmaf"]);
+    // verify decrypts every sample with the keyring and counts the frames.
+    let report = stdout_json(&verify(&out, &keyring, 0));
+    assert_eq!(report["video_frames"], video_frames, "{report}");
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let counts: Vec<usize> = m["renditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["segments"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(counts, [2, 2], "video and audio cut alike: {m}");
+}

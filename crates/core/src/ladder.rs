@@ -285,6 +285,14 @@ pub fn auto_ladder(probe: &Probe, src_width: u32, src_height: u32, sar: f64) -> 
     out
 }
 
+/// A grid cut (one that only keeps segments near the target duration) is not
+/// made when less than this many seconds of video follow it: the sliver
+/// would be a segment of a frame or two, and a title cut with `ffmpeg -t N
+/// -c copy` often has its audio end at N while its video runs a few frames
+/// on, so the audio would have no segment there at all. Forced cuts (scene
+/// and key-period boundaries) are made wherever they fall.
+pub const MIN_TAIL: f64 = 0.5;
+
 /// The times (seconds from the first frame) every rung gets a keyframe at:
 /// one every `segment_duration` from 0, plus any `extra` (scene starts of a
 /// policy), sorted and without near-duplicates. The package pipeline then
@@ -295,7 +303,7 @@ pub fn cut_times(duration: f64, segment_duration: f64, extra: &[f64]) -> Vec<f64
         let mut k = 1u64;
         loop {
             let t = k as f64 * segment_duration;
-            if t >= duration - 1e-6 {
+            if t >= duration - MIN_TAIL {
                 break;
             }
             cuts.push(t);

@@ -212,7 +212,13 @@ fn demux<S: FnMut(Event) -> Result<()>>(
     out: &mut Output<S>,
 ) -> Result<u64> {
     let path = out.path;
-    let mut cuts = Cuts::new(plan);
+    // The video's end by its declared frame count and rate (the container's
+    // duration may include audio running on).
+    let end = match (streams.v_declared, streams.frame_rate) {
+        (n, Some(fps)) if n > 0 && fps > 0.0 => Some(n as f64 / fps),
+        _ => None,
+    };
+    let mut cuts = Cuts::new(plan, end);
     // The first video keyframe's time stamp: time zero, once it is read.
     let mut t0: Option<i64> = None;
     let mut read_frames = 0u64;
@@ -328,16 +334,20 @@ struct Cuts<'a> {
     every: Option<f64>,
     /// The next multiple of `every`.
     next_periodic: Option<f64>,
+    /// Where the video ends (seconds from its first frame), when the input
+    /// says: no grid cut within `MIN_TAIL` of it.
+    end: Option<f64>,
 }
 
 impl<'a> Cuts<'a> {
-    fn new(plan: &'a Plan) -> Self {
+    fn new(plan: &'a Plan, end: Option<f64>) -> Self {
         Cuts {
             target: plan.target,
             forced: plan.forced_cuts.iter().copied().peekable(),
             next_grid: next_grid(0.0, plan.target),
             every: plan.cut_every,
             next_periodic: plan.cut_every,
+            end,
         }
     }
 
@@ -346,7 +356,10 @@ impl<'a> Cuts<'a> {
     /// a forced cut or a multiple of `cut_every`. Forced cuts at or before
     /// `seg_start` were met by that segment's start and do not count.
     fn due(&mut self, t: f64, seg_start: f64) -> bool {
-        let mut cut = t + EPS >= self.next_grid;
+        let mut cut = t + EPS >= self.next_grid
+            && self
+                .end
+                .is_none_or(|end| end - t >= shieldpack_core::ladder::MIN_TAIL);
         while self.forced.peek().is_some_and(|f| *f <= t + EPS) {
             if self.forced.next().is_some_and(|f| f > seg_start + EPS) {
                 cut = true;
