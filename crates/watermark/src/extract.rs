@@ -36,6 +36,12 @@ const REFRAME_MAX_ANGLE: f64 = 3.5 * std::f64::consts::PI / 180.0;
 /// Aspect changes it tries: horizontal over vertical scale within this
 /// fraction of 1 either way.
 const REFRAME_MAX_ASPECT: f64 = 0.11;
+/// Shears it tries, in cells along a row per cell down, either way: what a
+/// camcorder's perspective of a few percent looks like near the centre. (The
+/// bench's warp, corners moved by up to 3% of the width, is within half a
+/// cell of an affine map over the window, but that map's axes are 3.4
+/// degrees from square: a shear of 0.057 beside a 0.8 degree rotation.)
+const REFRAME_MAX_SHEAR: f64 = 0.065;
 /// The reframing search looks at the nodes within this many cells of the
 /// clip's centre only (the whole height of an HD clip, 144 rows): a window
 /// small enough that a coarse grid of rotations, aspects and scales stays
@@ -67,6 +73,10 @@ pub struct ExtractOptions {
     pub max_seconds: f64,
     /// Report a detection when log10 p is at most this.
     pub threshold_log10: f64,
+    /// The reframing search also tries shears (`REFRAME_MAX_SHEAR`), as a
+    /// perspective warp of a few percent gives: about twice its work, and
+    /// about six times its hypotheses in the false-alarm correction.
+    pub perspective: bool,
 }
 
 impl Default for ExtractOptions {
@@ -74,6 +84,7 @@ impl Default for ExtractOptions {
         ExtractOptions {
             max_seconds: 30.0,
             threshold_log10: -9.0,
+            perspective: false,
         }
     }
 }
@@ -101,6 +112,8 @@ pub struct Detection {
     pub aspect: f64,
     /// Rotation of the mark's grid found, in degrees.
     pub angle_deg: f64,
+    /// Shear of the mark's grid found: cells along the rows per cell down.
+    pub shear: f64,
     /// The clip is the source mirrored left-right.
     pub mirror: bool,
     /// Each symbol's highest peak and its z-score, and the payload if a word
@@ -278,6 +291,7 @@ struct Geom {
     zoom: f64,
     aspect: f64,
     angle: f64,
+    shear: f64,
     mirror: bool,
 }
 
@@ -287,6 +301,7 @@ impl Geom {
             zoom,
             aspect: 1.0,
             angle: 0.0,
+            shear: 0.0,
             mirror: false,
         }
     }
@@ -309,6 +324,11 @@ pub fn search(accum: &Accumulator, patterns: &Patterns) -> Result<Detection> {
     search_aligned(accum, patterns).map(|(d, _)| d)
 }
 
+/// `search`, the reframing search also trying shears when `perspective`.
+pub fn search_in(accum: &Accumulator, patterns: &Patterns, perspective: bool) -> Result<Detection> {
+    search_aligned_in(accum, patterns, perspective).map(|(d, _)| d)
+}
+
 /// Where a clip's mark lies, as `search_aligned` found it: the grid, the
 /// sub-cell phase and the sync's offset in the tile. Shorter windows of the
 /// same clip (accumulated at the same size) carry the mark at the same place,
@@ -324,6 +344,16 @@ pub struct Alignment {
 
 /// `search`, and where it read the symbols.
 pub fn search_aligned(accum: &Accumulator, patterns: &Patterns) -> Result<(Detection, Alignment)> {
+    search_aligned_in(accum, patterns, false)
+}
+
+/// `search_aligned`, the reframing search also trying shears when
+/// `perspective`.
+pub fn search_aligned_in(
+    accum: &Accumulator,
+    patterns: &Patterns,
+    perspective: bool,
+) -> Result<(Detection, Alignment)> {
     let small = Image {
         w: accum.sw,
         h: accum.sh,
@@ -395,21 +425,31 @@ pub fn search_aligned(accum: &Accumulator, patterns: &Patterns) -> Result<(Detec
         2.0 * REFRAME_SLACK_CELLS / rw,
         2.0 * REFRAME_SLACK_CELLS / rw,
     );
-    // the window's corners are rw * sqrt(2) from its centre
+    // the window's corners are rw * sqrt(2) from its centre; a shear moves
+    // a node by its row's distance from the centre, rw at most
     let tstep = 2.0 * REFRAME_SLACK_CELLS / (rw * std::f64::consts::SQRT_2);
+    let sstep = 2.0 * REFRAME_SLACK_CELLS / rw;
     let mut reframes = vec![];
     let mut zoom = R_MIN_REFRAME;
     while zoom <= R_MAX_REFRAME {
         let na = (REFRAME_MAX_ASPECT / astep).round() as i32;
         let nt = (REFRAME_MAX_ANGLE / tstep).round() as i32;
+        let ns = if perspective {
+            (REFRAME_MAX_SHEAR / sstep).round() as i32
+        } else {
+            0
+        };
         for a in -na..=na {
             for t in -nt..=nt {
-                reframes.push(Geom {
-                    zoom,
-                    aspect: 1.0 + a as f64 * astep,
-                    angle: t as f64 * tstep,
-                    mirror: false,
-                });
+                for sh in -ns..=ns {
+                    reframes.push(Geom {
+                        zoom,
+                        aspect: 1.0 + a as f64 * astep,
+                        angle: t as f64 * tstep,
+                        shear: sh as f64 * sstep,
+                        mirror: false,
+                    });
+                }
             }
         }
         zoom *= 1.0 + zstep;
@@ -419,7 +459,15 @@ pub fn search_aligned(accum: &Accumulator, patterns: &Patterns) -> Result<(Detec
     // already read the payload beyond doubt (`EARLY_LOG10`), which makes the
     // false-alarm probability at most the sum over both, as counted.
     // (Each reframing fold is tested as is and mirrored: two hypotheses.)
-    let tried = tried + 2 * reframes.len() + REFINE_ROUNDS * REFINE_HYPOTHESES;
+    // the refinement's neighbours: 3 in each of zoom, aspect and angle, and
+    // in shear when searched, at 4 phases
+    let shears: &[f64] = if perspective {
+        &[-1.0, 0.0, 1.0]
+    } else {
+        &[0.0]
+    };
+    let refine_hypotheses = 27 * shears.len() * 4;
+    let tried = tried + 2 * reframes.len() + REFINE_ROUNDS * refine_hypotheses;
     let hypotheses = (tried * TILE * TILE) as u64;
     let conclude = |z: f64, geom: Geom, step: f64| -> Result<(Detection, Alignment)> {
         let log10_p = ((hypotheses as f64).log10() + dsp::log10_normal_tail(z)).min(0.0);
@@ -437,6 +485,7 @@ pub fn search_aligned(accum: &Accumulator, patterns: &Patterns) -> Result<(Detec
             zoom: read.zoom,
             aspect: geom.aspect,
             angle_deg: geom.angle.to_degrees(),
+            shear: geom.shear,
             mirror: geom.mirror,
             symbols,
             symbol_z,
@@ -466,8 +515,8 @@ pub fn search_aligned(accum: &Accumulator, patterns: &Patterns) -> Result<(Detec
     let sync_m = dsp::pattern_spectrum(&Fft2::new(), &dsp::mirrored(&patterns.sync));
     let coarse = best_of(&reframes, |fft, g| {
         let white = whitened(fft, &small, cell0, g, (0.0, 0.0), Some(rw));
-        let z = dsp::peak(&dsp::correlate(fft, &white, &sync)).1;
-        let zm = dsp::peak(&dsp::correlate(fft, &white, &sync_m)).1;
+        let (c, cm) = dsp::correlate_pair(fft, &white, &sync, &sync_m);
+        let (z, zm) = (dsp::peak(&c).1, dsp::peak(&cm).1);
         Some(if zm > z {
             (zm, Geom { mirror: true, ..*g })
         } else {
@@ -481,28 +530,26 @@ pub fn search_aligned(accum: &Accumulator, patterns: &Patterns) -> Result<(Detec
     // refine on the whole clip: halve the steps each round, each time trying
     // the 27 neighbours in (zoom, aspect, angle) at 4 phases
     let mut gz = f64::NEG_INFINITY;
-    let (mut dz, mut da, mut dt) = (zstep, astep, tstep);
+    let (mut dz, mut da, mut dt, mut ds) = (zstep, astep, tstep, sstep);
     for _ in 0..REFINE_ROUNDS {
         let mut around = vec![];
-        for i in -1..=1 {
-            for j in -1..=1 {
-                for k in -1..=1 {
-                    for (px, py) in [(0.0, 0.0), (0.5, 0.0), (0.0, 0.5), (0.5, 0.5)] {
-                        around.push((
-                            Geom {
-                                zoom: g.zoom * (1.0 + dz * i as f64),
-                                aspect: g.aspect * (1.0 + da * j as f64),
-                                angle: g.angle + dt * k as f64,
-                                mirror: g.mirror,
-                            },
-                            (px, py),
-                        ));
-                    }
-                }
+        for (n, &l) in (0..27).flat_map(|n| shears.iter().map(move |l| (n, l))) {
+            let [i, j, k] = [n / 9, n / 3 % 3, n % 3].map(|v| v as f64 - 1.0);
+            for (px, py) in [(0.0, 0.0), (0.5, 0.0), (0.0, 0.5), (0.5, 0.5)] {
+                around.push((
+                    Geom {
+                        zoom: g.zoom * (1.0 + dz * i),
+                        aspect: g.aspect * (1.0 + da * j),
+                        angle: g.angle + dt * k,
+                        shear: g.shear + ds * l,
+                        mirror: g.mirror,
+                    },
+                    (px, py),
+                ));
             }
         }
-        debug_assert_eq!(around.len(), REFINE_HYPOTHESES);
-        (dz, da, dt) = (dz / 2.0, da / 2.0, dt / 2.0);
+        debug_assert_eq!(around.len(), refine_hypotheses);
+        (dz, da, dt, ds) = (dz / 2.0, da / 2.0, dt / 2.0, ds / 2.0);
         let r = best_of(&around, |fft, (g, ph)| {
             Some((sync_z(fft, g, *ph, None), *g))
         });
@@ -519,9 +566,8 @@ pub fn search_aligned(accum: &Accumulator, patterns: &Patterns) -> Result<(Detec
     }
 }
 
-/// Rounds and hypotheses per round of the reframing search's refinement.
+/// Rounds of the reframing search's refinement.
 const REFINE_ROUNDS: usize = 3;
-const REFINE_HYPOTHESES: usize = 27 * 4;
 /// The reframing search is skipped when the scale-only search read a payload
 /// with log10 p at most this (before the caller's correction for its looks):
 /// an unframed clip then costs what it did before reframing was searched.
@@ -549,6 +595,7 @@ fn whitened(
         cell0 * geom.zoom,
         geom.aspect,
         geom.angle,
+        geom.shear,
         geom.mirror,
         phase,
     );
@@ -784,7 +831,7 @@ pub fn extract_file(
             }
             a.add(luma, stride);
             if looks.iter().any(|t| (t * fps).round() as u64 == a.frames) {
-                let mut d = search(a, &patterns)?;
+                let mut d = search_in(a, &patterns, opts.perspective)?;
                 judge(&mut d);
                 if d.payload.is_some() && d.log10_p <= opts.threshold_log10 {
                     early = Some(d);
@@ -804,7 +851,7 @@ pub fn extract_file(
     let detection = match early {
         Some(d) => d,
         None => {
-            let mut d = search(&accum, &patterns)?;
+            let mut d = search_in(&accum, &patterns, opts.perspective)?;
             judge(&mut d);
             d
         }
