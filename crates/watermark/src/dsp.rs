@@ -380,8 +380,9 @@ impl Image {
 
 /// Where the mark's cell grid lies in a clip: the cell basis vectors in
 /// reduced pixels and the grid's origin. Covers what reframing does to the
-/// grid: scale, aspect change, rotation and a horizontal mirror (a perspective
-/// warp of a few percent is, over the clip, close to one of these).
+/// grid: scale, aspect change, rotation, shear and a horizontal mirror (a
+/// perspective warp of a few percent is, over the clip, close to one of
+/// these).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Grid {
     /// Step of one cell along the tile's x axis, in image pixels.
