@@ -1014,15 +1014,18 @@ mod tests {
         assert_eq!(d.payload, None);
     }
 
-    /// `src` (`w`x`h`) seen through a reframing: rotated by `deg` degrees
-    /// about the centre, scaled by `sx`, `sy` about it, mirrored if `mirror`,
-    /// on a frame of the same size padded with grey (bilinear, 2x2 taps).
+    /// `src` (`w`x`h`) seen through a reframing: sheared by `shear` (a row
+    /// `shear` times its height from the centre moves along), scaled by
+    /// `sx`, `sy`, rotated by `deg` degrees, all about the centre, mirrored
+    /// if `mirror`, on a frame of the same size padded with grey (bilinear,
+    /// 2x2 taps).
     fn reframe(
         src: &[u8],
         (w, h): (usize, usize),
         deg: f64,
         (sx, sy): (f64, f64),
         mirror: bool,
+        shear: f64,
     ) -> Image {
         let (s, c) = deg.to_radians().sin_cos();
         let (cx, cy) = ((w as f64 - 1.0) / 2.0, (h as f64 - 1.0) / 2.0);
@@ -1035,9 +1038,9 @@ mod tests {
                     if mirror {
                         u = -u;
                     }
-                    // inverse rotation, then inverse scale
+                    // inverse rotation, then inverse scale and shear
                     let (ru, rv) = (c * u + s * v, -s * u + c * v);
-                    let (qx, qy) = (ru / sx + cx, rv / sy + cy);
+                    let (qx, qy) = ((ru - shear * rv) / sx + cx, rv / sy + cy);
                     acc += if qx < 0.0 || qy < 0.0 || qx > w as f64 - 1.001 || qy > h as f64 - 1.001
                     {
                         128.0
@@ -1065,19 +1068,23 @@ mod tests {
         let mut frame = host(w, h, 2);
         let mut m = Marker::new(&pats.tile(payload), w, h);
         m.mark(&mut frame, w);
-        for (name, deg, scale, mirror) in [
-            ("rotate 3", 3.0, (1.0, 1.0), false),
-            ("rotate -2", -2.0, (1.0, 1.0), false),
-            ("aspect 0.9 x", 0.0, (0.9, 1.0), false),
-            ("aspect 1.1 y", 0.0, (1.0, 1.1), false),
-            ("shrink-pad 0.75", 0.0, (0.75, 0.75), false),
-            ("mirror", 0.0, (1.0, 1.0), true),
-            ("mirror rotate 1.5", 1.5, (1.0, 1.0), true),
+        for (name, deg, scale, mirror, shear) in [
+            ("rotate 3", 3.0, (1.0, 1.0), false, 0.0),
+            ("rotate -2", -2.0, (1.0, 1.0), false, 0.0),
+            ("aspect 0.9 x", 0.0, (0.9, 1.0), false, 0.0),
+            ("aspect 1.1 y", 0.0, (1.0, 1.1), false, 0.0),
+            ("shrink-pad 0.75", 0.0, (0.75, 0.75), false, 0.0),
+            ("mirror", 0.0, (1.0, 1.0), true, 0.0),
+            ("mirror rotate 1.5", 1.5, (1.0, 1.0), true, 0.0),
+            // a camcorder's keystone near the centre, searched for with
+            // `perspective` only
+            ("shear 0.055 rotate 1", 1.0, (0.97, 0.97), false, 0.055),
         ] {
-            let img = reframe(&frame, (w, h), deg, scale, mirror);
+            let img = reframe(&frame, (w, h), deg, scale, mirror, shear);
             let acc = accumulate(&img);
             let t = std::time::Instant::now();
-            let d = search(&acc, &pats).unwrap();
+            let perspective = shear != 0.0;
+            let d = search_in(&acc, &pats, perspective).unwrap();
             eprintln!("{name}: {d:?} in {:?}", t.elapsed());
             assert!(d.log10_p < -9.0, "{name}: {d:?}");
             assert_eq!(d.payload, Some(payload), "{name}: {d:?}");
@@ -1085,7 +1092,8 @@ mod tests {
             // a mirror turns the rotation the other way
             let angle = if mirror { -deg } else { deg };
             assert!((d.angle_deg - angle).abs() < 0.5, "{name}: {d:?}");
-            let d = search(&acc, &other).unwrap();
+            assert!((d.shear - shear).abs() < 0.015, "{name}: {d:?}");
+            let d = search_in(&acc, &other, perspective).unwrap();
             assert!(d.log10_p > -3.0, "{name}, wrong key: {d:?}");
             assert_eq!(d.payload, None, "{name}, wrong key: {d:?}");
         }
