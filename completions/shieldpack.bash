@@ -2035,7 +2035,7 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__watermark__subcmd__extract)
-            opts="-q -v -h -V --wm-key --threshold-log10 --max-seconds --quiet --verbose --json --color --no-progress --help --version"
+            opts="-q -v -h -V --wm-key --threshold-log10 --max-seconds --perspective --quiet --verbose --json --color --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

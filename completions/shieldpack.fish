@@ -384,6 +384,7 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __f
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __fish_seen_subcommand_from extract" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __fish_seen_subcommand_from extract" -l perspective -d 'Also search the shears a perspective warp of a few percent gives (a camcorder\'s leak): about twice the time on a clip whose mark is not found at once, and every shear tried counts in log10 p'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __fish_seen_subcommand_from extract" -s q -l quiet -d 'Print nothing but errors and the data asked for'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __fish_seen_subcommand_from extract" -s v -l verbose -d 'Print more about what is being done (repeat for more)'
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __fish_seen_subcommand_from extract" -l json -d 'Print one JSON document (or JSON Lines for streams) on stdout'

@@ -178,14 +178,21 @@ fn fixture() -> &'static Fixture {
 }
 
 fn extract(clip: &Path, key: &Path) -> (Output, serde_json::Value) {
-    let out = run(shieldpack().args([
-        "--json",
-        "watermark",
-        "extract",
-        s(clip),
-        "--wm-key",
-        s(key),
-    ]));
+    extract_with(clip, key, &[])
+}
+
+/// `extract` with more of `watermark extract`'s flags.
+fn extract_with(clip: &Path, key: &Path, flags: &[&str]) -> (Output, serde_json::Value) {
+    let out = run(shieldpack()
+        .args([
+            "--json",
+            "watermark",
+            "extract",
+            s(clip),
+            "--wm-key",
+            s(key),
+        ])
+        .args(flags));
     let v = stdout_json(&out);
     (out, v)
 }
@@ -198,8 +205,13 @@ fn extract(clip: &Path, key: &Path) -> (Output, serde_json::Value) {
 /// read 0.5-0.6% off (40 keys: 1.491-1.493 or 1.506-1.509): at that strength
 /// the symbols' z-scores barely depend on the scale, so it is not held to it.
 fn assert_found(clip: &Path, zoom: Option<f64>) {
+    assert_found_with(clip, zoom, &[]);
+}
+
+/// `assert_found` with more of `watermark extract`'s flags; returns the report.
+fn assert_found_with(clip: &Path, zoom: Option<f64>, flags: &[&str]) -> serde_json::Value {
     let f = fixture();
-    let (out, v) = extract(clip, &f.key);
+    let (out, v) = extract_with(clip, &f.key, flags);
     assert_eq!(out.status.code(), Some(0), "{v}");
     assert_eq!(v["detected"], true, "{v}");
     assert_eq!(v["payload"], PAYLOAD, "{v}");
@@ -223,6 +235,7 @@ fn assert_found(clip: &Path, zoom: Option<f64>) {
             "zoom {found}, not {zoom}: {v}"
         );
     }
+    v
 }
 
 /// The scale of the mark in a clip showing the source's full height (scaled
@@ -381,6 +394,13 @@ fn survives_a_crop_at_an_odd_offset_from_the_middle() {
 /// a leak would be, extracted with the fixture's key: the payload must be
 /// read (`assert_found`); returns the report for the geometry found.
 fn reframed(name: &str, filter: &str) -> serde_json::Value {
+    let clip = reframe(name, filter);
+    assert_found(&clip, None);
+    extract(&clip, &fixture().key).1
+}
+
+/// The marked clip reframed by the ffmpeg CLI with `filter`, then CRF 23.
+fn reframe(name: &str, filter: &str) -> PathBuf {
     let f = fixture();
     let clip = f.dir.join(format!("{name}.mp4"));
     run_ok(ffmpeg().args([
@@ -397,8 +417,7 @@ fn reframed(name: &str, filter: &str) -> serde_json::Value {
         "-an",
         s(&clip),
     ]));
-    assert_found(&clip, None);
-    extract(&clip, &f.key).1
+    clip
 }
 
 #[test]
@@ -448,10 +467,49 @@ fn survives_a_horizontal_mirror() {
 }
 
 #[test]
+fn survives_a_perspective_warp_of_3_percent_with_perspective() {
+    seeded(|| {
+        // bench/watermark's camcorder warp at half the size: corners moved
+        // by up to 3% of the width, unevenly (a keystone, a slight turn)
+        let clip = reframe(
+            "perspective",
+            "perspective=x0=29:y0=16:x1=W-5:y1=0:x2=0:y2=H:x3=W-24:y3=H-10:interpolation=cubic",
+        );
+        // near the centre it is an affine map whose axes are 3.4 degrees
+        // from square: no rotation, aspect or scale the default search
+        // tries lines the grid up over the window
+        let (out, plain) = extract(&clip, &fixture().key);
+        assert_eq!(out.status.code(), Some(1), "{plain}");
+        assert!(plain["payload"].is_null(), "{plain}");
+        // the shears, and every one counts in log10 p
+        let v = assert_found_with(&clip, None, &["--perspective"]);
+        let shear = v["shear"].as_f64().unwrap();
+        assert!((0.04..=0.075).contains(&shear), "shear {shear}: {v}");
+        assert!(
+            v["hypotheses"].as_f64().unwrap() > 4.0 * plain["hypotheses"].as_f64().unwrap(),
+            "{v}\n{plain}"
+        );
+    })
+}
+
+#[test]
 fn unmarked_clip_is_not_detected() {
     seeded(|| {
         let f = fixture();
         assert_not_found(&f.source, &f.key);
+    })
+}
+
+#[test]
+fn perspective_search_finds_no_mark_unmarked_or_under_another_key() {
+    seeded(|| {
+        let f = fixture();
+        for (clip, key) in [(&f.source, &f.key), (&f.marked, &f.other_key)] {
+            let (out, v) = extract_with(clip, key, &["--perspective"]);
+            assert_eq!(out.status.code(), Some(1), "{v}");
+            assert!(v["payload"].is_null(), "{v}");
+            assert!(v["log10_p"].as_f64().unwrap() > -9.0, "{v}");
+        }
     })
 }
 

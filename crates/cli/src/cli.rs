@@ -1071,4 +1071,10 @@ pub struct WmExtractArgs {
     /// Read at most this many seconds of the clip
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
     pub max_seconds: f64,
+
+    /// Also search the shears a perspective warp of a few percent gives (a
+    /// camcorder's leak): about twice the time on a clip whose mark is not
+    /// found at once, and every shear tried counts in log10 p
+    #[arg(long)]
+    pub perspective: bool,
 }

@@ -171,7 +171,32 @@ pub fn correlate(fft: &Fft2, whitened: &[Complex64], pattern_conj: &[Complex64])
         .zip(pattern_conj)
         .map(|(a, b)| a * b)
         .collect();
-    let c = fft.inverse_real(prod);
+    standardised(fft.inverse_real(prod))
+}
+
+/// `correlate` with two patterns at once: both products are spectra of
+/// real maps, so one complex inverse transform of `a + i b` gives the first
+/// map as its real part and the second as its imaginary part.
+pub fn correlate_pair(
+    fft: &Fft2,
+    whitened: &[Complex64],
+    a: &[Complex64],
+    b: &[Complex64],
+) -> (Vec<f64>, Vec<f64>) {
+    let mut prod: Vec<Complex64> = whitened
+        .iter()
+        .zip(a.iter().zip(b))
+        .map(|(w, (a, b))| w * a + Complex64::i() * (w * b))
+        .collect();
+    fft.run(&fft.inv, &mut prod);
+    (
+        standardised(prod.iter().map(|c| c.re).collect()),
+        standardised(prod.iter().map(|c| c.im).collect()),
+    )
+}
+
+/// `c` as z-scores: its mean removed, over its standard deviation.
+fn standardised(c: Vec<f64>) -> Vec<f64> {
     let n = c.len() as f64;
     let mean = c.iter().sum::<f64>() / n;
     let var = c.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1.0);
@@ -355,8 +380,9 @@ impl Image {
 
 /// Where the mark's cell grid lies in a clip: the cell basis vectors in
 /// reduced pixels and the grid's origin. Covers what reframing does to the
-/// grid: scale, aspect change, rotation and a horizontal mirror (a perspective
-/// warp of a few percent is, over the clip, close to one of these).
+/// grid: scale, aspect change, rotation, shear and a horizontal mirror (a
+/// perspective warp of a few percent is, over the clip, close to one of
+/// these).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Grid {
     /// Step of one cell along the tile's x axis, in image pixels.
@@ -369,21 +395,25 @@ pub struct Grid {
 
 impl Grid {
     /// The grid of `cell`-pixel cells (vertically; `aspect` times that
-    /// horizontally), rotated by `angle` radians about the image centre,
-    /// mirrored left-right when `mirror`, at sub-cell `phase`.
+    /// horizontally), sheared by `shear` (a step down a cell column moves
+    /// `shear` cells along the rows, as a keystone does near the centre),
+    /// rotated by `angle` radians about the image centre, mirrored left-right
+    /// when `mirror` (the shear stays in the image's x), at sub-cell `phase`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         w: usize,
         h: usize,
         cell: f64,
         aspect: f64,
         angle: f64,
+        shear: f64,
         mirror: bool,
         phase: (f64, f64),
     ) -> Grid {
         let (s, c) = angle.sin_cos();
         let fx = if mirror { -aspect } else { aspect } * cell;
         let ex = (fx * c, fx * s);
-        let ey = (-cell * s, cell * c);
+        let ey = (-cell * s + shear * cell * c, cell * c + shear * cell * s);
         let centre = ((w as f64 - 1.0) / 2.0, (h as f64 - 1.0) / 2.0);
         Grid {
             ex,
@@ -468,6 +498,32 @@ mod tests {
         let (i, top, second) = peak(&z);
         assert_eq!((i / TILE, i % TILE), (dy, dx));
         assert!(top > 10.0 && second < 5.0, "{top} {second}");
+    }
+
+    #[test]
+    fn correlate_pair_is_two_correlations() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
+        let mut draw =
+            || -> Vec<f64> { (0..TILE * TILE).map(|_| rng.gen_range(-1.0..1.0)).collect() };
+        let (fold, p, q) = (draw(), draw(), draw());
+        let fft = Fft2::new();
+        let spec = |v: &[f64]| -> Vec<Complex64> {
+            fft.forward_real(v).iter().map(|c| c.conj()).collect()
+        };
+        let white = whiten(&fft, &fold);
+        let (a, b) = correlate_pair(&fft, &white, &spec(&p), &spec(&q));
+        for (pair, one) in [
+            (a, correlate(&fft, &white, &spec(&p))),
+            (b, correlate(&fft, &white, &spec(&q))),
+        ] {
+            let worst = pair
+                .iter()
+                .zip(&one)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0, f64::max);
+            assert!(worst < 1e-9, "{worst}");
+        }
     }
 
     #[test]

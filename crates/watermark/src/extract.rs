@@ -36,6 +36,12 @@ const REFRAME_MAX_ANGLE: f64 = 3.5 * std::f64::consts::PI / 180.0;
 /// Aspect changes it tries: horizontal over vertical scale within this
 /// fraction of 1 either way.
 const REFRAME_MAX_ASPECT: f64 = 0.11;
+/// Shears it tries, in cells along a row per cell down, either way: what a
+/// camcorder's perspective of a few percent looks like near the centre. (The
+/// bench's warp, corners moved by up to 3% of the width, is within half a
+/// cell of an affine map over the window, but that map's axes are 3.4
+/// degrees from square: a shear of 0.057 beside a 0.8 degree rotation.)
+const REFRAME_MAX_SHEAR: f64 = 0.065;
 /// The reframing search looks at the nodes within this many cells of the
 /// clip's centre only (the whole height of an HD clip, 144 rows): a window
 /// small enough that a coarse grid of rotations, aspects and scales stays
@@ -67,6 +73,10 @@ pub struct ExtractOptions {
     pub max_seconds: f64,
     /// Report a detection when log10 p is at most this.
     pub threshold_log10: f64,
+    /// The reframing search also tries shears (`REFRAME_MAX_SHEAR`), as a
+    /// perspective warp of a few percent gives: about twice its work, and
+    /// about six times its hypotheses in the false-alarm correction.
+    pub perspective: bool,
 }
 
 impl Default for ExtractOptions {
@@ -74,6 +84,7 @@ impl Default for ExtractOptions {
         ExtractOptions {
             max_seconds: 30.0,
             threshold_log10: -9.0,
+            perspective: false,
         }
     }
 }
@@ -101,6 +112,8 @@ pub struct Detection {
     pub aspect: f64,
     /// Rotation of the mark's grid found, in degrees.
     pub angle_deg: f64,
+    /// Shear of the mark's grid found: cells along the rows per cell down.
+    pub shear: f64,
     /// The clip is the source mirrored left-right.
     pub mirror: bool,
     /// Each symbol's highest peak and its z-score, and the payload if a word
@@ -162,8 +175,19 @@ pub struct Accumulator {
 const BLUR_CELLS: f64 = 4.0;
 /// Activity blocks of the prefilter, in reduced pixels.
 const ACT_BLOCK: usize = 8;
-/// Activity floor in luma levels, so quiet areas do not blow up.
-const ACT_FLOOR: f32 = 0.5;
+/// Activity floor, relative to the frame's median block activity, so quiet
+/// areas do not blow up. It was 0.5 luma levels whatever the frame: halving
+/// the brightness halved every block's activity but not the floor, which then
+/// flattened the weights, and at 1080p (3x3-pixel reduced pixels, whose
+/// activity is lower) it was too low. Measured, sync z on 6 s excerpts, fixed
+/// 0.5 / this: 1080p crop 0.71 + brightness 0.5x + CRF 30 8.08 / 8.36
+/// (log10 p -13.0 / -14.3), mirror 10.97 / 11.32, CRF 23 13.13 / 13.80;
+/// 960x540 CRF 30 11.66 / 11.77, mirror 16.52 / 16.36. (0.25 and 1 times the
+/// median: 1080p 0.2-0.4 lower and higher, 960x540 mirror 16.63 and 15.87.)
+const ACT_FLOOR_REL: f32 = 0.5;
+/// ... and never below this, in luma levels: half the old fixed floor, so a
+/// mostly flat frame does not weigh its flat blocks (banding, noise) 20-fold.
+const ACT_FLOOR_MIN: f32 = 0.25;
 
 impl Accumulator {
     pub fn new(w: usize, h: usize) -> Self {
@@ -208,6 +232,7 @@ impl Accumulator {
             *t = s - *t;
         }
         // divide by the local activity
+        let mut sds = Vec::with_capacity(sh.div_ceil(ACT_BLOCK) * sw.div_ceil(ACT_BLOCK));
         for by in (0..sh).step_by(ACT_BLOCK) {
             for bx in (0..sw).step_by(ACT_BLOCK) {
                 let (ye, xe) = ((by + ACT_BLOCK).min(sh), (bx + ACT_BLOCK).min(sw));
@@ -218,8 +243,25 @@ impl Accumulator {
                         .map(|v| v * v)
                         .sum::<f32>();
                 }
-                let sd = (e / ((ye - by) * (xe - bx)) as f32).sqrt();
-                let wgt = 1.0 / (sd + ACT_FLOOR);
+                sds.push((e / ((ye - by) * (xe - bx)) as f32).sqrt());
+            }
+        }
+        // the floor follows the frame's median activity, so that a darker
+        // (or flatter) copy weighs its blocks as the source would
+        let floor = if sds.is_empty() {
+            ACT_FLOOR_MIN
+        } else {
+            let mut sorted = sds.clone();
+            let mid = sorted.len() / 2;
+            let (_, median, _) = sorted.select_nth_unstable_by(mid, f32::total_cmp);
+            (ACT_FLOOR_REL * *median).max(ACT_FLOOR_MIN)
+        };
+        let mut blocks = sds.iter();
+        for by in (0..sh).step_by(ACT_BLOCK) {
+            for bx in (0..sw).step_by(ACT_BLOCK) {
+                let (ye, xe) = ((by + ACT_BLOCK).min(sh), (bx + ACT_BLOCK).min(sw));
+                let sd = *blocks.next().expect("a block's activity");
+                let wgt = 1.0 / (sd + floor);
                 for y in by..ye {
                     for x in bx..xe {
                         self.acc[y * sw + x] += self.tmp[y * sw + x] * wgt;
@@ -278,6 +320,7 @@ struct Geom {
     zoom: f64,
     aspect: f64,
     angle: f64,
+    shear: f64,
     mirror: bool,
 }
 
@@ -287,6 +330,7 @@ impl Geom {
             zoom,
             aspect: 1.0,
             angle: 0.0,
+            shear: 0.0,
             mirror: false,
         }
     }
@@ -309,6 +353,11 @@ pub fn search(accum: &Accumulator, patterns: &Patterns) -> Result<Detection> {
     search_aligned(accum, patterns).map(|(d, _)| d)
 }
 
+/// `search`, the reframing search also trying shears when `perspective`.
+pub fn search_in(accum: &Accumulator, patterns: &Patterns, perspective: bool) -> Result<Detection> {
+    search_aligned_in(accum, patterns, perspective).map(|(d, _)| d)
+}
+
 /// Where a clip's mark lies, as `search_aligned` found it: the grid, the
 /// sub-cell phase and the sync's offset in the tile. Shorter windows of the
 /// same clip (accumulated at the same size) carry the mark at the same place,
@@ -324,6 +373,16 @@ pub struct Alignment {
 
 /// `search`, and where it read the symbols.
 pub fn search_aligned(accum: &Accumulator, patterns: &Patterns) -> Result<(Detection, Alignment)> {
+    search_aligned_in(accum, patterns, false)
+}
+
+/// `search_aligned`, the reframing search also trying shears when
+/// `perspective`.
+pub fn search_aligned_in(
+    accum: &Accumulator,
+    patterns: &Patterns,
+    perspective: bool,
+) -> Result<(Detection, Alignment)> {
     let small = Image {
         w: accum.sw,
         h: accum.sh,
@@ -395,21 +454,31 @@ pub fn search_aligned(accum: &Accumulator, patterns: &Patterns) -> Result<(Detec
         2.0 * REFRAME_SLACK_CELLS / rw,
         2.0 * REFRAME_SLACK_CELLS / rw,
     );
-    // the window's corners are rw * sqrt(2) from its centre
+    // the window's corners are rw * sqrt(2) from its centre; a shear moves
+    // a node by its row's distance from the centre, rw at most
     let tstep = 2.0 * REFRAME_SLACK_CELLS / (rw * std::f64::consts::SQRT_2);
+    let sstep = 2.0 * REFRAME_SLACK_CELLS / rw;
     let mut reframes = vec![];
     let mut zoom = R_MIN_REFRAME;
     while zoom <= R_MAX_REFRAME {
         let na = (REFRAME_MAX_ASPECT / astep).round() as i32;
         let nt = (REFRAME_MAX_ANGLE / tstep).round() as i32;
+        let ns = if perspective {
+            (REFRAME_MAX_SHEAR / sstep).round() as i32
+        } else {
+            0
+        };
         for a in -na..=na {
             for t in -nt..=nt {
-                reframes.push(Geom {
-                    zoom,
-                    aspect: 1.0 + a as f64 * astep,
-                    angle: t as f64 * tstep,
-                    mirror: false,
-                });
+                for sh in -ns..=ns {
+                    reframes.push(Geom {
+                        zoom,
+                        aspect: 1.0 + a as f64 * astep,
+                        angle: t as f64 * tstep,
+                        shear: sh as f64 * sstep,
+                        mirror: false,
+                    });
+                }
             }
         }
         zoom *= 1.0 + zstep;
@@ -419,7 +488,15 @@ pub fn search_aligned(accum: &Accumulator, patterns: &Patterns) -> Result<(Detec
     // already read the payload beyond doubt (`EARLY_LOG10`), which makes the
     // false-alarm probability at most the sum over both, as counted.
     // (Each reframing fold is tested as is and mirrored: two hypotheses.)
-    let tried = tried + 2 * reframes.len() + REFINE_ROUNDS * REFINE_HYPOTHESES;
+    // the refinement's neighbours: 3 in each of zoom, aspect and angle, and
+    // in shear when searched, at 4 phases
+    let shears: &[f64] = if perspective {
+        &[-1.0, 0.0, 1.0]
+    } else {
+        &[0.0]
+    };
+    let refine_hypotheses = 27 * shears.len() * 4;
+    let tried = tried + 2 * reframes.len() + REFINE_ROUNDS * refine_hypotheses;
     let hypotheses = (tried * TILE * TILE) as u64;
     let conclude = |z: f64, geom: Geom, step: f64| -> Result<(Detection, Alignment)> {
         let log10_p = ((hypotheses as f64).log10() + dsp::log10_normal_tail(z)).min(0.0);
@@ -437,6 +514,7 @@ pub fn search_aligned(accum: &Accumulator, patterns: &Patterns) -> Result<(Detec
             zoom: read.zoom,
             aspect: geom.aspect,
             angle_deg: geom.angle.to_degrees(),
+            shear: geom.shear,
             mirror: geom.mirror,
             symbols,
             symbol_z,
@@ -466,8 +544,8 @@ pub fn search_aligned(accum: &Accumulator, patterns: &Patterns) -> Result<(Detec
     let sync_m = dsp::pattern_spectrum(&Fft2::new(), &dsp::mirrored(&patterns.sync));
     let coarse = best_of(&reframes, |fft, g| {
         let white = whitened(fft, &small, cell0, g, (0.0, 0.0), Some(rw));
-        let z = dsp::peak(&dsp::correlate(fft, &white, &sync)).1;
-        let zm = dsp::peak(&dsp::correlate(fft, &white, &sync_m)).1;
+        let (c, cm) = dsp::correlate_pair(fft, &white, &sync, &sync_m);
+        let (z, zm) = (dsp::peak(&c).1, dsp::peak(&cm).1);
         Some(if zm > z {
             (zm, Geom { mirror: true, ..*g })
         } else {
@@ -481,28 +559,26 @@ pub fn search_aligned(accum: &Accumulator, patterns: &Patterns) -> Result<(Detec
     // refine on the whole clip: halve the steps each round, each time trying
     // the 27 neighbours in (zoom, aspect, angle) at 4 phases
     let mut gz = f64::NEG_INFINITY;
-    let (mut dz, mut da, mut dt) = (zstep, astep, tstep);
+    let (mut dz, mut da, mut dt, mut ds) = (zstep, astep, tstep, sstep);
     for _ in 0..REFINE_ROUNDS {
         let mut around = vec![];
-        for i in -1..=1 {
-            for j in -1..=1 {
-                for k in -1..=1 {
-                    for (px, py) in [(0.0, 0.0), (0.5, 0.0), (0.0, 0.5), (0.5, 0.5)] {
-                        around.push((
-                            Geom {
-                                zoom: g.zoom * (1.0 + dz * i as f64),
-                                aspect: g.aspect * (1.0 + da * j as f64),
-                                angle: g.angle + dt * k as f64,
-                                mirror: g.mirror,
-                            },
-                            (px, py),
-                        ));
-                    }
-                }
+        for (n, &l) in (0..27).flat_map(|n| shears.iter().map(move |l| (n, l))) {
+            let [i, j, k] = [n / 9, n / 3 % 3, n % 3].map(|v| v as f64 - 1.0);
+            for (px, py) in [(0.0, 0.0), (0.5, 0.0), (0.0, 0.5), (0.5, 0.5)] {
+                around.push((
+                    Geom {
+                        zoom: g.zoom * (1.0 + dz * i),
+                        aspect: g.aspect * (1.0 + da * j),
+                        angle: g.angle + dt * k,
+                        shear: g.shear + ds * l,
+                        mirror: g.mirror,
+                    },
+                    (px, py),
+                ));
             }
         }
-        debug_assert_eq!(around.len(), REFINE_HYPOTHESES);
-        (dz, da, dt) = (dz / 2.0, da / 2.0, dt / 2.0);
+        debug_assert_eq!(around.len(), refine_hypotheses);
+        (dz, da, dt, ds) = (dz / 2.0, da / 2.0, dt / 2.0, ds / 2.0);
         let r = best_of(&around, |fft, (g, ph)| {
             Some((sync_z(fft, g, *ph, None), *g))
         });
@@ -519,9 +595,8 @@ pub fn search_aligned(accum: &Accumulator, patterns: &Patterns) -> Result<(Detec
     }
 }
 
-/// Rounds and hypotheses per round of the reframing search's refinement.
+/// Rounds of the reframing search's refinement.
 const REFINE_ROUNDS: usize = 3;
-const REFINE_HYPOTHESES: usize = 27 * 4;
 /// The reframing search is skipped when the scale-only search read a payload
 /// with log10 p at most this (before the caller's correction for its looks):
 /// an unframed clip then costs what it did before reframing was searched.
@@ -549,6 +624,7 @@ fn whitened(
         cell0 * geom.zoom,
         geom.aspect,
         geom.angle,
+        geom.shear,
         geom.mirror,
         phase,
     );
@@ -784,7 +860,7 @@ pub fn extract_file(
             }
             a.add(luma, stride);
             if looks.iter().any(|t| (t * fps).round() as u64 == a.frames) {
-                let mut d = search(a, &patterns)?;
+                let mut d = search_in(a, &patterns, opts.perspective)?;
                 judge(&mut d);
                 if d.payload.is_some() && d.log10_p <= opts.threshold_log10 {
                     early = Some(d);
@@ -804,7 +880,7 @@ pub fn extract_file(
     let detection = match early {
         Some(d) => d,
         None => {
-            let mut d = search(&accum, &patterns)?;
+            let mut d = search_in(&accum, &patterns, opts.perspective)?;
             judge(&mut d);
             d
         }
@@ -938,15 +1014,18 @@ mod tests {
         assert_eq!(d.payload, None);
     }
 
-    /// `src` (`w`x`h`) seen through a reframing: rotated by `deg` degrees
-    /// about the centre, scaled by `sx`, `sy` about it, mirrored if `mirror`,
-    /// on a frame of the same size padded with grey (bilinear, 2x2 taps).
+    /// `src` (`w`x`h`) seen through a reframing: sheared by `shear` (a row
+    /// `shear` times its height from the centre moves along), scaled by
+    /// `sx`, `sy`, rotated by `deg` degrees, all about the centre, mirrored
+    /// if `mirror`, on a frame of the same size padded with grey (bilinear,
+    /// 2x2 taps).
     fn reframe(
         src: &[u8],
         (w, h): (usize, usize),
         deg: f64,
         (sx, sy): (f64, f64),
         mirror: bool,
+        shear: f64,
     ) -> Image {
         let (s, c) = deg.to_radians().sin_cos();
         let (cx, cy) = ((w as f64 - 1.0) / 2.0, (h as f64 - 1.0) / 2.0);
@@ -959,9 +1038,9 @@ mod tests {
                     if mirror {
                         u = -u;
                     }
-                    // inverse rotation, then inverse scale
+                    // inverse rotation, then inverse scale and shear
                     let (ru, rv) = (c * u + s * v, -s * u + c * v);
-                    let (qx, qy) = (ru / sx + cx, rv / sy + cy);
+                    let (qx, qy) = ((ru - shear * rv) / sx + cx, rv / sy + cy);
                     acc += if qx < 0.0 || qy < 0.0 || qx > w as f64 - 1.001 || qy > h as f64 - 1.001
                     {
                         128.0
@@ -989,19 +1068,23 @@ mod tests {
         let mut frame = host(w, h, 2);
         let mut m = Marker::new(&pats.tile(payload), w, h);
         m.mark(&mut frame, w);
-        for (name, deg, scale, mirror) in [
-            ("rotate 3", 3.0, (1.0, 1.0), false),
-            ("rotate -2", -2.0, (1.0, 1.0), false),
-            ("aspect 0.9 x", 0.0, (0.9, 1.0), false),
-            ("aspect 1.1 y", 0.0, (1.0, 1.1), false),
-            ("shrink-pad 0.75", 0.0, (0.75, 0.75), false),
-            ("mirror", 0.0, (1.0, 1.0), true),
-            ("mirror rotate 1.5", 1.5, (1.0, 1.0), true),
+        for (name, deg, scale, mirror, shear) in [
+            ("rotate 3", 3.0, (1.0, 1.0), false, 0.0),
+            ("rotate -2", -2.0, (1.0, 1.0), false, 0.0),
+            ("aspect 0.9 x", 0.0, (0.9, 1.0), false, 0.0),
+            ("aspect 1.1 y", 0.0, (1.0, 1.1), false, 0.0),
+            ("shrink-pad 0.75", 0.0, (0.75, 0.75), false, 0.0),
+            ("mirror", 0.0, (1.0, 1.0), true, 0.0),
+            ("mirror rotate 1.5", 1.5, (1.0, 1.0), true, 0.0),
+            // a camcorder's keystone near the centre, searched for with
+            // `perspective` only
+            ("shear 0.055 rotate 1", 1.0, (0.97, 0.97), false, 0.055),
         ] {
-            let img = reframe(&frame, (w, h), deg, scale, mirror);
+            let img = reframe(&frame, (w, h), deg, scale, mirror, shear);
             let acc = accumulate(&img);
             let t = std::time::Instant::now();
-            let d = search(&acc, &pats).unwrap();
+            let perspective = shear != 0.0;
+            let d = search_in(&acc, &pats, perspective).unwrap();
             eprintln!("{name}: {d:?} in {:?}", t.elapsed());
             assert!(d.log10_p < -9.0, "{name}: {d:?}");
             assert_eq!(d.payload, Some(payload), "{name}: {d:?}");
@@ -1009,7 +1092,8 @@ mod tests {
             // a mirror turns the rotation the other way
             let angle = if mirror { -deg } else { deg };
             assert!((d.angle_deg - angle).abs() < 0.5, "{name}: {d:?}");
-            let d = search(&acc, &other).unwrap();
+            assert!((d.shear - shear).abs() < 0.015, "{name}: {d:?}");
+            let d = search_in(&acc, &other, perspective).unwrap();
             assert!(d.log10_p > -3.0, "{name}, wrong key: {d:?}");
             assert_eq!(d.payload, None, "{name}, wrong key: {d:?}");
         }

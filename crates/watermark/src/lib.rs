@@ -24,8 +24,11 @@
 //!   (rotations to 3.5 degrees, aspects within 11%, scales down to 0.66, each
 //!   mirrored or not) over a window round the clip's centre, small enough that
 //!   a coarse grid of hypotheses stays within half a cell of the mark, then
-//!   refines its best on the whole clip. It runs unless the scale-only search
-//!   has read the payload beyond doubt; its hypotheses always count.
+//!   refines its best on the whole clip. With `ExtractOptions::perspective`
+//!   it also tries shears to 0.065 (a perspective warp of a few percent is,
+//!   over the window, an affine map whose axes are not square). It runs
+//!   unless the scale-only search has read the payload beyond doubt; its
+//!   hypotheses always count.
 //! - The detection statistic is the sync peak's z-score; its Gaussian tail times
 //!   the number of hypotheses tried (every scale, reframing and phase of
 //!   both searches x offsets x looks, Bonferroni) is the sync false-alarm

@@ -107,6 +107,7 @@ fn extract(a: WmExtractArgs, p: &Printer) -> anyhow::Result<Status> {
     let opts = ExtractOptions {
         max_seconds: a.max_seconds,
         threshold_log10: a.threshold_log10,
+        perspective: a.perspective,
     };
     let bar = p.progress(0, "reading");
     let started = Instant::now();
@@ -138,9 +139,11 @@ fn extract(a: WmExtractArgs, p: &Printer) -> anyhow::Result<Status> {
             "cell_px": round2(d.cell_px),
             "zoom": (d.zoom * 1000.0).round() / 1000.0,
             // the reframing found: horizontal over vertical scale, rotation
-            // in degrees, left-right mirror
+            // in degrees, shear (cells along a row per cell down),
+            // left-right mirror
             "aspect": (d.aspect * 1000.0).round() / 1000.0,
             "angle_deg": round2(d.angle_deg),
+            "shear": (d.shear * 1000.0).round() / 1000.0,
             "mirror": d.mirror,
             "width": r.video.width,
             "height": r.video.height,
