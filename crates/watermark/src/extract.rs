@@ -138,21 +138,41 @@ pub struct ExtractReport {
 /// local mean removed (the host picture is the detector's noise), and divided
 /// by its local activity, so that busy areas and sharp edges, where the host
 /// swamps the mark, weigh less than quiet ones: the maximum-likelihood weight
-/// for a mark whose strength follows texture in non-stationary host noise.
+/// for a mark whose strength follows texture in non-stationary host noise
+/// (`Prefiltered`). Several accumulators of one clip (`watermark trace`'s
+/// windows and its whole leak) can share each frame's prefiltering
+/// (`add_prefiltered`).
 pub struct Accumulator {
     /// Clip size.
     pub w: usize,
     pub h: usize,
-    /// Reduction factor and reduced size.
-    k: usize,
+    /// Reduced size.
     sw: usize,
     sh: usize,
     /// A nominal cell (`h / WORK_ROWS` clip pixels) in reduced pixels.
     cell0: f64,
     acc: Vec<f32>,
+    /// `add`'s own prefiltering, made on its first call.
+    scratch: Option<Box<Prefiltered>>,
+    pub frames: u64,
+}
+
+/// One frame prefiltered for an `Accumulator` of its size, and the buffers
+/// that does so (kept from frame to frame: no allocation per frame).
+pub struct Prefiltered {
+    w: usize,
+    h: usize,
+    /// Reduction factor and reduced size.
+    k: usize,
+    sw: usize,
+    sh: usize,
+    /// Radius of the local mean removed, in reduced pixels.
+    r: usize,
     small: Vec<f32>,
     tmp: Vec<f32>,
-    pub frames: u64,
+    /// The frame prefiltered.
+    px: Vec<f32>,
+    blur: BoxBlur,
 }
 
 /// Radius of the local mean removed, in nominal cells: wide, because the
@@ -165,32 +185,111 @@ const ACT_BLOCK: usize = 8;
 /// Activity floor in luma levels, so quiet areas do not blow up.
 const ACT_FLOOR: f32 = 0.5;
 
+/// The reduction factor and reduced size for a `w`x`h` clip, and its nominal
+/// cell in reduced pixels.
+fn reduced(w: usize, h: usize) -> (usize, usize, usize, f64) {
+    let nominal = h as f64 / WORK_ROWS;
+    let k = ((nominal * R_MIN) / 2.0).floor().max(1.0) as usize;
+    // (a picture shrunk inside its frame has cells down to R_MIN_REFRAME
+    // times the nominal: under 2 reduced pixels, still above 1.5)
+    // Not `.max(1)`: a frame narrower (or shorter) than `k` pixels has no
+    // reduced pixel, and `add` must not read a k-pixel row it lacks;
+    // `search` then refuses the clip as too small to carry the mark.
+    (k, w / k, h / k, nominal / k as f64)
+}
+
 impl Accumulator {
     pub fn new(w: usize, h: usize) -> Self {
-        let nominal = h as f64 / WORK_ROWS;
-        let k = ((nominal * R_MIN) / 2.0).floor().max(1.0) as usize;
-        // (a picture shrunk inside its frame has cells down to R_MIN_REFRAME
-        // times the nominal: under 2 reduced pixels, still above 1.5)
-        // Not `.max(1)`: a frame narrower (or shorter) than `k` pixels has no
-        // reduced pixel, and `add` must not read a k-pixel row it lacks;
-        // `search` then refuses the clip as too small to carry the mark.
-        let (sw, sh) = (w / k, h / k);
+        let (_, sw, sh, cell0) = reduced(w, h);
         Accumulator {
             w,
             h,
-            k,
             sw,
             sh,
-            cell0: nominal / k as f64,
+            cell0,
             acc: vec![0.0; sw * sh],
-            small: vec![0.0; sw * sh],
-            tmp: vec![0.0; sw * sh],
+            scratch: None,
             frames: 0,
         }
     }
 
     /// Adds one frame's luma (`w`x`h`, rows `stride` bytes apart).
     pub fn add(&mut self, luma: &[u8], stride: usize) {
+        let (w, h) = (self.w, self.h);
+        let mut pre = self
+            .scratch
+            .take()
+            .unwrap_or_else(|| Box::new(Prefiltered::new(w, h)));
+        pre.load(luma, stride);
+        self.add_prefiltered(&pre);
+        self.scratch = Some(pre);
+    }
+
+    /// The sums, row by row at the reduced size: what a window set aside
+    /// must keep (`watermark trace` sets its finished windows aside until the
+    /// whole leak has located the mark; `from_sums` brings one back).
+    pub fn sums(&self) -> &[f32] {
+        &self.acc
+    }
+
+    /// An accumulator of `frames` frames of a `w`x`h` clip whose sums are
+    /// `sums` (as `sums` gave them). None when `sums` is not of that size.
+    pub fn from_sums(w: usize, h: usize, frames: u64, sums: Vec<f32>) -> Option<Self> {
+        let (_, sw, sh, cell0) = reduced(w, h);
+        (sums.len() == sw * sh).then_some(Accumulator {
+            w,
+            h,
+            sw,
+            sh,
+            cell0,
+            acc: sums,
+            scratch: None,
+            frames,
+        })
+    }
+
+    /// Adds a frame prefiltered for a clip of this size (what `add` does
+    /// after prefiltering it).
+    ///
+    /// # Panics
+    /// If `frame` was prefiltered for another size (a caller's bug).
+    pub fn add_prefiltered(&mut self, frame: &Prefiltered) {
+        assert_eq!(
+            (frame.w, frame.h),
+            (self.w, self.h),
+            "frame of another size"
+        );
+        for (a, &v) in self.acc.iter_mut().zip(&frame.px) {
+            *a += v;
+        }
+        self.frames += 1;
+    }
+}
+
+impl Prefiltered {
+    pub fn new(w: usize, h: usize) -> Self {
+        let (k, sw, sh, cell0) = reduced(w, h);
+        Prefiltered {
+            w,
+            h,
+            k,
+            sw,
+            sh,
+            r: ((cell0 * BLUR_CELLS).round() as usize).max(1),
+            small: vec![0.0; sw * sh],
+            tmp: vec![0.0; sw * sh],
+            px: vec![0.0; sw * sh],
+            blur: BoxBlur::new(sw, sh),
+        }
+    }
+
+    /// The clip size this prefilters for.
+    pub fn size(&self) -> (usize, usize) {
+        (self.w, self.h)
+    }
+
+    /// Prefilters one frame's luma (`w`x`h`, rows `stride` bytes apart).
+    pub fn load(&mut self, luma: &[u8], stride: usize) {
         let (k, sw, sh) = (self.k, self.sw, self.sh);
         let norm = 1.0 / (k * k) as f32;
         self.small.iter_mut().for_each(|v| *v = 0.0);
@@ -202,8 +301,7 @@ impl Accumulator {
             }
         }
         // the local mean: a separable box blur
-        let r = ((self.cell0 * BLUR_CELLS).round() as usize).max(1);
-        box_blur(&self.small, &mut self.tmp, sw, sh, r);
+        self.blur.run(&self.small, &mut self.tmp, self.r);
         for (t, s) in self.tmp.iter_mut().zip(&self.small) {
             *t = s - *t;
         }
@@ -222,52 +320,78 @@ impl Accumulator {
                 let wgt = 1.0 / (sd + ACT_FLOOR);
                 for y in by..ye {
                     for x in bx..xe {
-                        self.acc[y * sw + x] += self.tmp[y * sw + x] * wgt;
+                        self.px[y * sw + x] = self.tmp[y * sw + x] * wgt;
                     }
                 }
             }
         }
-        self.frames += 1;
     }
 }
 
-/// `dst` = the mean of `src` over a (2r+1)^2 box, clamped at the edges, by
-/// running sums (O(1) per pixel whatever `r`).
+/// A separable box blur's buffers, kept from frame to frame.
+struct BoxBlur {
+    w: usize,
+    h: usize,
+    rows: Vec<f32>,
+    prefix: Vec<f64>,
+    sum: Vec<f64>,
+}
+
+impl BoxBlur {
+    fn new(w: usize, h: usize) -> Self {
+        BoxBlur {
+            w,
+            h,
+            rows: vec![0f32; w * h],
+            prefix: vec![0f64; w.max(h) + 1],
+            sum: vec![0f64; w],
+        }
+    }
+
+    /// `dst` = the mean of `src` over a (2r+1)^2 box, clamped at the edges,
+    /// by running sums (O(1) per pixel whatever `r`).
+    fn run(&mut self, src: &[f32], dst: &mut [f32], r: usize) {
+        let (w, h) = (self.w, self.h);
+        let (rows, prefix, sum) = (&mut self.rows, &mut self.prefix, &mut self.sum);
+        for y in 0..h {
+            let s = &src[y * w..(y + 1) * w];
+            for x in 0..w {
+                prefix[x + 1] = prefix[x] + s[x] as f64;
+            }
+            for (x, d) in rows[y * w..(y + 1) * w].iter_mut().enumerate() {
+                let (a, b) = (x.saturating_sub(r), (x + r + 1).min(w));
+                *d = ((prefix[b] - prefix[a]) / (b - a) as f64) as f32;
+            }
+        }
+        // vertical: a running sum of rows
+        sum.iter_mut().for_each(|s| *s = 0.0);
+        let (mut lo, mut hi) = (0usize, 0usize); // rows [lo, hi) are in `sum`
+        for y in 0..h {
+            let (a, b) = (y.saturating_sub(r), (y + r + 1).min(h));
+            while hi < b {
+                for (s, v) in sum.iter_mut().zip(&rows[hi * w..(hi + 1) * w]) {
+                    *s += *v as f64;
+                }
+                hi += 1;
+            }
+            while lo < a {
+                for (s, v) in sum.iter_mut().zip(&rows[lo * w..(lo + 1) * w]) {
+                    *s -= *v as f64;
+                }
+                lo += 1;
+            }
+            let n = (b - a) as f64;
+            for (d, s) in dst[y * w..(y + 1) * w].iter_mut().zip(sum.iter()) {
+                *d = (*s / n) as f32;
+            }
+        }
+    }
+}
+
+/// `dst` = the mean of `src` over a (2r+1)^2 box, clamped at the edges.
+#[cfg(test)]
 fn box_blur(src: &[f32], dst: &mut [f32], w: usize, h: usize, r: usize) {
-    let mut rows = vec![0f32; w * h];
-    let mut prefix = vec![0f64; w.max(h) + 1];
-    for y in 0..h {
-        let s = &src[y * w..(y + 1) * w];
-        for x in 0..w {
-            prefix[x + 1] = prefix[x] + s[x] as f64;
-        }
-        for (x, d) in rows[y * w..(y + 1) * w].iter_mut().enumerate() {
-            let (a, b) = (x.saturating_sub(r), (x + r + 1).min(w));
-            *d = ((prefix[b] - prefix[a]) / (b - a) as f64) as f32;
-        }
-    }
-    // vertical: a running sum of rows
-    let mut sum = vec![0f64; w];
-    let (mut lo, mut hi) = (0usize, 0usize); // rows [lo, hi) are in `sum`
-    for y in 0..h {
-        let (a, b) = (y.saturating_sub(r), (y + r + 1).min(h));
-        while hi < b {
-            for (s, v) in sum.iter_mut().zip(&rows[hi * w..(hi + 1) * w]) {
-                *s += *v as f64;
-            }
-            hi += 1;
-        }
-        while lo < a {
-            for (s, v) in sum.iter_mut().zip(&rows[lo * w..(lo + 1) * w]) {
-                *s -= *v as f64;
-            }
-            lo += 1;
-        }
-        let n = (b - a) as f64;
-        for (d, s) in dst[y * w..(y + 1) * w].iter_mut().zip(&sum) {
-            *d = (*s / n) as f32;
-        }
-    }
+    BoxBlur::new(w, h).run(src, dst, r);
 }
 
 /// Where the mark's grid may lie: its vertical cell size relative to the
