@@ -291,14 +291,15 @@ impl Prefiltered {
     /// Prefilters one frame's luma (`w`x`h`, rows `stride` bytes apart).
     pub fn load(&mut self, luma: &[u8], stride: usize) {
         let (k, sw, sh) = (self.k, self.sw, self.sh);
-        let norm = 1.0 / (k * k) as f32;
-        self.small.iter_mut().for_each(|v| *v = 0.0);
-        for y in 0..sh * k {
-            let row = &luma[y * stride..y * stride + sw * k];
-            let out = &mut self.small[(y / k) * sw..(y / k + 1) * sw];
-            for (o, chunk) in out.iter_mut().zip(row.chunks_exact(k)) {
-                *o += chunk.iter().map(|&p| p as u32).sum::<u32>() as f32 * norm;
-            }
+        match k {
+            1 => box_down::<1>(luma, stride, &mut self.small, sw, sh),
+            2 => box_down::<2>(luma, stride, &mut self.small, sw, sh),
+            3 => box_down::<3>(luma, stride, &mut self.small, sw, sh),
+            4 => box_down::<4>(luma, stride, &mut self.small, sw, sh),
+            5 => box_down::<5>(luma, stride, &mut self.small, sw, sh),
+            6 => box_down::<6>(luma, stride, &mut self.small, sw, sh),
+            7 => box_down::<7>(luma, stride, &mut self.small, sw, sh),
+            _ => box_down_any(luma, stride, &mut self.small, sw, sh, k),
         }
         // the local mean: a separable box blur
         self.blur.run(&self.small, &mut self.tmp, self.r);
@@ -328,12 +329,44 @@ impl Prefiltered {
     }
 }
 
+/// `small` = the means of `luma`'s `K`x`K` blocks, a row of the block at a
+/// time (`box_down_any` for a `K` known at compile time: the same sums in
+/// the same order, so the same result to the bit).
+fn box_down<const K: usize>(luma: &[u8], stride: usize, small: &mut [f32], sw: usize, sh: usize) {
+    let norm = 1.0 / (K * K) as f32;
+    for (sy, out) in small.chunks_exact_mut(sw.max(1)).take(sh).enumerate() {
+        for r in 0..K {
+            let y = sy * K + r;
+            let row = &luma[y * stride..y * stride + sw * K];
+            for (o, chunk) in out.iter_mut().zip(row.chunks_exact(K)) {
+                let v = chunk.iter().map(|&p| p as u32).sum::<u32>() as f32 * norm;
+                // the first row's 0.0 + v is v
+                *o = if r == 0 { v } else { *o + v };
+            }
+        }
+    }
+}
+
+/// `box_down` for any block size.
+fn box_down_any(luma: &[u8], stride: usize, small: &mut [f32], sw: usize, sh: usize, k: usize) {
+    let norm = 1.0 / (k * k) as f32;
+    small.iter_mut().for_each(|v| *v = 0.0);
+    for y in 0..sh * k {
+        let row = &luma[y * stride..y * stride + sw * k];
+        let out = &mut small[(y / k) * sw..(y / k + 1) * sw];
+        for (o, chunk) in out.iter_mut().zip(row.chunks_exact(k)) {
+            *o += chunk.iter().map(|&p| p as u32).sum::<u32>() as f32 * norm;
+        }
+    }
+}
+
 /// A separable box blur's buffers, kept from frame to frame.
 struct BoxBlur {
     w: usize,
     h: usize,
     rows: Vec<f32>,
-    prefix: Vec<f64>,
+    /// Prefix sums of four rows (`prefix[j][0]` stays 0).
+    prefix: [Vec<f64>; 4],
     sum: Vec<f64>,
 }
 
@@ -343,7 +376,7 @@ impl BoxBlur {
             w,
             h,
             rows: vec![0f32; w * h],
-            prefix: vec![0f64; w.max(h) + 1],
+            prefix: std::array::from_fn(|_| vec![0f64; w + 1]),
             sum: vec![0f64; w],
         }
     }
@@ -352,17 +385,30 @@ impl BoxBlur {
     /// by running sums (O(1) per pixel whatever `r`).
     fn run(&mut self, src: &[f32], dst: &mut [f32], r: usize) {
         let (w, h) = (self.w, self.h);
-        let (rows, prefix, sum) = (&mut self.rows, &mut self.prefix, &mut self.sum);
-        for y in 0..h {
-            let s = &src[y * w..(y + 1) * w];
+        // horizontal: each row's prefix sums, four rows at a time (four
+        // independent chains of additions instead of one)
+        let mut y = 0;
+        while y + 4 <= h {
+            let [p0, p1, p2, p3] = &mut self.prefix;
             for x in 0..w {
-                prefix[x + 1] = prefix[x] + s[x] as f64;
+                p0[x + 1] = p0[x] + src[y * w + x] as f64;
+                p1[x + 1] = p1[x] + src[(y + 1) * w + x] as f64;
+                p2[x + 1] = p2[x] + src[(y + 2) * w + x] as f64;
+                p3[x + 1] = p3[x] + src[(y + 3) * w + x] as f64;
             }
-            for (x, d) in rows[y * w..(y + 1) * w].iter_mut().enumerate() {
-                let (a, b) = (x.saturating_sub(r), (x + r + 1).min(w));
-                *d = ((prefix[b] - prefix[a]) / (b - a) as f64) as f32;
+            for (j, prefix) in self.prefix.iter().enumerate() {
+                box_row(prefix, &mut self.rows[(y + j) * w..(y + j + 1) * w], r);
             }
+            y += 4;
         }
+        for y in y..h {
+            let prefix = &mut self.prefix[0];
+            for x in 0..w {
+                prefix[x + 1] = prefix[x] + src[y * w + x] as f64;
+            }
+            box_row(prefix, &mut self.rows[y * w..(y + 1) * w], r);
+        }
+        let (rows, sum) = (&self.rows, &mut self.sum);
         // vertical: a running sum of rows
         sum.iter_mut().for_each(|s| *s = 0.0);
         let (mut lo, mut hi) = (0usize, 0usize); // rows [lo, hi) are in `sum`
@@ -385,6 +431,15 @@ impl BoxBlur {
                 *d = (*s / n) as f32;
             }
         }
+    }
+}
+
+/// A row's horizontal box means from its prefix sums.
+fn box_row(prefix: &[f64], out: &mut [f32], r: usize) {
+    let w = out.len();
+    for (x, d) in out.iter_mut().enumerate() {
+        let (a, b) = (x.saturating_sub(r), (x + r + 1).min(w));
+        *d = ((prefix[b] - prefix[a]) / (b - a) as f64) as f32;
     }
 }
 
@@ -1024,6 +1079,36 @@ mod tests {
                 }
                 assert!((dst[y * w + x] - s / n).abs() < 1e-3);
             }
+        }
+    }
+
+    #[test]
+    fn box_down_for_each_block_size_matches_the_generic_one_to_the_bit() {
+        let (w, h, stride) = (61, 37, 64);
+        let luma: Vec<u8> = (0..stride * h).map(|i| ((i * 7919) % 251) as u8).collect();
+        for k in 1..=7 {
+            let (sw, sh) = (w / k, h / k);
+            let (mut a, mut b) = (vec![1f32; sw * sh], vec![1f32; sw * sh]);
+            box_down_any(&luma, stride, &mut a, sw, sh, k);
+            match k {
+                1 => box_down::<1>(&luma, stride, &mut b, sw, sh),
+                2 => box_down::<2>(&luma, stride, &mut b, sw, sh),
+                3 => box_down::<3>(&luma, stride, &mut b, sw, sh),
+                4 => box_down::<4>(&luma, stride, &mut b, sw, sh),
+                5 => box_down::<5>(&luma, stride, &mut b, sw, sh),
+                6 => box_down::<6>(&luma, stride, &mut b, sw, sh),
+                _ => box_down::<7>(&luma, stride, &mut b, sw, sh),
+            }
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&a), bits(&b), "k = {k}");
+            // and the mean of the first block, directly
+            let first: u32 = (0..k)
+                .flat_map(|y| luma[y * stride..y * stride + k].iter().map(|&p| p as u32))
+                .sum();
+            assert!(
+                (a[0] - first as f32 / (k * k) as f32).abs() < 1e-3,
+                "k = {k}"
+            );
         }
     }
 
