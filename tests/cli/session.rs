@@ -524,8 +524,9 @@ fn record(f: &Fixture, playlist: &str, reencode: Option<(&str, &str)>, out: &Pat
 }
 
 fn trace(f: &Fixture, leak: &Path, key: &Path, code: i32) -> serde_json::Value {
-    // a trace decodes the leak twice and searches 96 windows: minutes on a
-    // loaded machine, past the harness's default 300 s
+    // a trace decodes the leak and reads 96 windows (searching each blind
+    // when the mark is not located): minutes on a loaded machine, past the
+    // harness's default 300 s
     let out = run_with_timeout(
         shieldpack().args([
             "--json",

@@ -111,6 +111,21 @@ pub fn decode_luma_exact(
     decode_luma_with(path, f64::INFINITY, false, progress, f)
 }
 
+/// The packets of `path`'s video stream, read without decoding them (the
+/// frames a decode will deliver, unless some are damaged: a frame a packet),
+/// and the frame rate `decode_luma` will report.
+pub fn count_video_packets(path: &Path) -> Result<(u64, f64)> {
+    let mut ictx = shieldpack_media::open_input(path)?;
+    let vin = open_video(&ictx, path)?;
+    let mut n = 0u64;
+    for (stream, _) in ictx.packets() {
+        if stream.index() == vin.index {
+            n += 1;
+        }
+    }
+    Ok((n, f64::from(vin.fps)))
+}
+
 fn decode_luma_with(
     path: &Path,
     max_seconds: f64,

@@ -151,21 +151,41 @@ pub struct ExtractReport {
 /// local mean removed (the host picture is the detector's noise), and divided
 /// by its local activity, so that busy areas and sharp edges, where the host
 /// swamps the mark, weigh less than quiet ones: the maximum-likelihood weight
-/// for a mark whose strength follows texture in non-stationary host noise.
+/// for a mark whose strength follows texture in non-stationary host noise
+/// (`Prefiltered`). Several accumulators of one clip (`watermark trace`'s
+/// windows and its whole leak) can share each frame's prefiltering
+/// (`add_prefiltered`).
 pub struct Accumulator {
     /// Clip size.
     pub w: usize,
     pub h: usize,
-    /// Reduction factor and reduced size.
-    k: usize,
+    /// Reduced size.
     sw: usize,
     sh: usize,
     /// A nominal cell (`h / WORK_ROWS` clip pixels) in reduced pixels.
     cell0: f64,
     acc: Vec<f32>,
+    /// `add`'s own prefiltering, made on its first call.
+    scratch: Option<Box<Prefiltered>>,
+    pub frames: u64,
+}
+
+/// One frame prefiltered for an `Accumulator` of its size, and the buffers
+/// that does so (kept from frame to frame: no allocation per frame).
+pub struct Prefiltered {
+    w: usize,
+    h: usize,
+    /// Reduction factor and reduced size.
+    k: usize,
+    sw: usize,
+    sh: usize,
+    /// Radius of the local mean removed, in reduced pixels.
+    r: usize,
     small: Vec<f32>,
     tmp: Vec<f32>,
-    pub frames: u64,
+    /// The frame prefiltered.
+    px: Vec<f32>,
+    blur: BoxBlur,
 }
 
 /// Radius of the local mean removed, in nominal cells: wide, because the
@@ -189,45 +209,124 @@ const ACT_FLOOR_REL: f32 = 0.5;
 /// mostly flat frame does not weigh its flat blocks (banding, noise) 20-fold.
 const ACT_FLOOR_MIN: f32 = 0.25;
 
+/// The reduction factor and reduced size for a `w`x`h` clip, and its nominal
+/// cell in reduced pixels.
+fn reduced(w: usize, h: usize) -> (usize, usize, usize, f64) {
+    let nominal = h as f64 / WORK_ROWS;
+    let k = ((nominal * R_MIN) / 2.0).floor().max(1.0) as usize;
+    // (a picture shrunk inside its frame has cells down to R_MIN_REFRAME
+    // times the nominal: under 2 reduced pixels, still above 1.5)
+    // Not `.max(1)`: a frame narrower (or shorter) than `k` pixels has no
+    // reduced pixel, and `add` must not read a k-pixel row it lacks;
+    // `search` then refuses the clip as too small to carry the mark.
+    (k, w / k, h / k, nominal / k as f64)
+}
+
 impl Accumulator {
     pub fn new(w: usize, h: usize) -> Self {
-        let nominal = h as f64 / WORK_ROWS;
-        let k = ((nominal * R_MIN) / 2.0).floor().max(1.0) as usize;
-        // (a picture shrunk inside its frame has cells down to R_MIN_REFRAME
-        // times the nominal: under 2 reduced pixels, still above 1.5)
-        // Not `.max(1)`: a frame narrower (or shorter) than `k` pixels has no
-        // reduced pixel, and `add` must not read a k-pixel row it lacks;
-        // `search` then refuses the clip as too small to carry the mark.
-        let (sw, sh) = (w / k, h / k);
+        let (_, sw, sh, cell0) = reduced(w, h);
         Accumulator {
             w,
             h,
-            k,
             sw,
             sh,
-            cell0: nominal / k as f64,
+            cell0,
             acc: vec![0.0; sw * sh],
-            small: vec![0.0; sw * sh],
-            tmp: vec![0.0; sw * sh],
+            scratch: None,
             frames: 0,
         }
     }
 
     /// Adds one frame's luma (`w`x`h`, rows `stride` bytes apart).
     pub fn add(&mut self, luma: &[u8], stride: usize) {
+        let (w, h) = (self.w, self.h);
+        let mut pre = self
+            .scratch
+            .take()
+            .unwrap_or_else(|| Box::new(Prefiltered::new(w, h)));
+        pre.load(luma, stride);
+        self.add_prefiltered(&pre);
+        self.scratch = Some(pre);
+    }
+
+    /// The sums, row by row at the reduced size: what a window set aside
+    /// must keep (`watermark trace` sets its finished windows aside until the
+    /// whole leak has located the mark; `from_sums` brings one back).
+    pub fn sums(&self) -> &[f32] {
+        &self.acc
+    }
+
+    /// An accumulator of `frames` frames of a `w`x`h` clip whose sums are
+    /// `sums` (as `sums` gave them). None when `sums` is not of that size.
+    pub fn from_sums(w: usize, h: usize, frames: u64, sums: Vec<f32>) -> Option<Self> {
+        let (_, sw, sh, cell0) = reduced(w, h);
+        (sums.len() == sw * sh).then_some(Accumulator {
+            w,
+            h,
+            sw,
+            sh,
+            cell0,
+            acc: sums,
+            scratch: None,
+            frames,
+        })
+    }
+
+    /// Adds a frame prefiltered for a clip of this size (what `add` does
+    /// after prefiltering it).
+    ///
+    /// # Panics
+    /// If `frame` was prefiltered for another size (a caller's bug).
+    pub fn add_prefiltered(&mut self, frame: &Prefiltered) {
+        assert_eq!(
+            (frame.w, frame.h),
+            (self.w, self.h),
+            "frame of another size"
+        );
+        for (a, &v) in self.acc.iter_mut().zip(&frame.px) {
+            *a += v;
+        }
+        self.frames += 1;
+    }
+}
+
+impl Prefiltered {
+    pub fn new(w: usize, h: usize) -> Self {
+        let (k, sw, sh, cell0) = reduced(w, h);
+        Prefiltered {
+            w,
+            h,
+            k,
+            sw,
+            sh,
+            r: ((cell0 * BLUR_CELLS).round() as usize).max(1),
+            small: vec![0.0; sw * sh],
+            tmp: vec![0.0; sw * sh],
+            px: vec![0.0; sw * sh],
+            blur: BoxBlur::new(sw, sh),
+        }
+    }
+
+    /// The clip size this prefilters for.
+    pub fn size(&self) -> (usize, usize) {
+        (self.w, self.h)
+    }
+
+    /// Prefilters one frame's luma (`w`x`h`, rows `stride` bytes apart).
+    pub fn load(&mut self, luma: &[u8], stride: usize) {
         let (k, sw, sh) = (self.k, self.sw, self.sh);
-        let norm = 1.0 / (k * k) as f32;
-        self.small.iter_mut().for_each(|v| *v = 0.0);
-        for y in 0..sh * k {
-            let row = &luma[y * stride..y * stride + sw * k];
-            let out = &mut self.small[(y / k) * sw..(y / k + 1) * sw];
-            for (o, chunk) in out.iter_mut().zip(row.chunks_exact(k)) {
-                *o += chunk.iter().map(|&p| p as u32).sum::<u32>() as f32 * norm;
-            }
+        match k {
+            1 => box_down::<1>(luma, stride, &mut self.small, sw, sh),
+            2 => box_down::<2>(luma, stride, &mut self.small, sw, sh),
+            3 => box_down::<3>(luma, stride, &mut self.small, sw, sh),
+            4 => box_down::<4>(luma, stride, &mut self.small, sw, sh),
+            5 => box_down::<5>(luma, stride, &mut self.small, sw, sh),
+            6 => box_down::<6>(luma, stride, &mut self.small, sw, sh),
+            7 => box_down::<7>(luma, stride, &mut self.small, sw, sh),
+            _ => box_down_any(luma, stride, &mut self.small, sw, sh, k),
         }
         // the local mean: a separable box blur
-        let r = ((self.cell0 * BLUR_CELLS).round() as usize).max(1);
-        box_blur(&self.small, &mut self.tmp, sw, sh, r);
+        self.blur.run(&self.small, &mut self.tmp, self.r);
         for (t, s) in self.tmp.iter_mut().zip(&self.small) {
             *t = s - *t;
         }
@@ -264,52 +363,132 @@ impl Accumulator {
                 let wgt = 1.0 / (sd + floor);
                 for y in by..ye {
                     for x in bx..xe {
-                        self.acc[y * sw + x] += self.tmp[y * sw + x] * wgt;
+                        self.px[y * sw + x] = self.tmp[y * sw + x] * wgt;
                     }
                 }
             }
         }
-        self.frames += 1;
     }
 }
 
-/// `dst` = the mean of `src` over a (2r+1)^2 box, clamped at the edges, by
-/// running sums (O(1) per pixel whatever `r`).
+/// `small` = the means of `luma`'s `K`x`K` blocks, a row of the block at a
+/// time (`box_down_any` for a `K` known at compile time: the same sums in
+/// the same order, so the same result to the bit).
+fn box_down<const K: usize>(luma: &[u8], stride: usize, small: &mut [f32], sw: usize, sh: usize) {
+    let norm = 1.0 / (K * K) as f32;
+    for (sy, out) in small.chunks_exact_mut(sw.max(1)).take(sh).enumerate() {
+        for r in 0..K {
+            let y = sy * K + r;
+            let row = &luma[y * stride..y * stride + sw * K];
+            for (o, chunk) in out.iter_mut().zip(row.chunks_exact(K)) {
+                let v = chunk.iter().map(|&p| p as u32).sum::<u32>() as f32 * norm;
+                // the first row's 0.0 + v is v
+                *o = if r == 0 { v } else { *o + v };
+            }
+        }
+    }
+}
+
+/// `box_down` for any block size.
+fn box_down_any(luma: &[u8], stride: usize, small: &mut [f32], sw: usize, sh: usize, k: usize) {
+    let norm = 1.0 / (k * k) as f32;
+    small.iter_mut().for_each(|v| *v = 0.0);
+    for y in 0..sh * k {
+        let row = &luma[y * stride..y * stride + sw * k];
+        let out = &mut small[(y / k) * sw..(y / k + 1) * sw];
+        for (o, chunk) in out.iter_mut().zip(row.chunks_exact(k)) {
+            *o += chunk.iter().map(|&p| p as u32).sum::<u32>() as f32 * norm;
+        }
+    }
+}
+
+/// A separable box blur's buffers, kept from frame to frame.
+struct BoxBlur {
+    w: usize,
+    h: usize,
+    rows: Vec<f32>,
+    /// Prefix sums of four rows (`prefix[j][0]` stays 0).
+    prefix: [Vec<f64>; 4],
+    sum: Vec<f64>,
+}
+
+impl BoxBlur {
+    fn new(w: usize, h: usize) -> Self {
+        BoxBlur {
+            w,
+            h,
+            rows: vec![0f32; w * h],
+            prefix: std::array::from_fn(|_| vec![0f64; w + 1]),
+            sum: vec![0f64; w],
+        }
+    }
+
+    /// `dst` = the mean of `src` over a (2r+1)^2 box, clamped at the edges,
+    /// by running sums (O(1) per pixel whatever `r`).
+    fn run(&mut self, src: &[f32], dst: &mut [f32], r: usize) {
+        let (w, h) = (self.w, self.h);
+        // horizontal: each row's prefix sums, four rows at a time (four
+        // independent chains of additions instead of one)
+        let mut y = 0;
+        while y + 4 <= h {
+            let [p0, p1, p2, p3] = &mut self.prefix;
+            for x in 0..w {
+                p0[x + 1] = p0[x] + src[y * w + x] as f64;
+                p1[x + 1] = p1[x] + src[(y + 1) * w + x] as f64;
+                p2[x + 1] = p2[x] + src[(y + 2) * w + x] as f64;
+                p3[x + 1] = p3[x] + src[(y + 3) * w + x] as f64;
+            }
+            for (j, prefix) in self.prefix.iter().enumerate() {
+                box_row(prefix, &mut self.rows[(y + j) * w..(y + j + 1) * w], r);
+            }
+            y += 4;
+        }
+        for y in y..h {
+            let prefix = &mut self.prefix[0];
+            for x in 0..w {
+                prefix[x + 1] = prefix[x] + src[y * w + x] as f64;
+            }
+            box_row(prefix, &mut self.rows[y * w..(y + 1) * w], r);
+        }
+        let (rows, sum) = (&self.rows, &mut self.sum);
+        // vertical: a running sum of rows
+        sum.iter_mut().for_each(|s| *s = 0.0);
+        let (mut lo, mut hi) = (0usize, 0usize); // rows [lo, hi) are in `sum`
+        for y in 0..h {
+            let (a, b) = (y.saturating_sub(r), (y + r + 1).min(h));
+            while hi < b {
+                for (s, v) in sum.iter_mut().zip(&rows[hi * w..(hi + 1) * w]) {
+                    *s += *v as f64;
+                }
+                hi += 1;
+            }
+            while lo < a {
+                for (s, v) in sum.iter_mut().zip(&rows[lo * w..(lo + 1) * w]) {
+                    *s -= *v as f64;
+                }
+                lo += 1;
+            }
+            let n = (b - a) as f64;
+            for (d, s) in dst[y * w..(y + 1) * w].iter_mut().zip(sum.iter()) {
+                *d = (*s / n) as f32;
+            }
+        }
+    }
+}
+
+/// A row's horizontal box means from its prefix sums.
+fn box_row(prefix: &[f64], out: &mut [f32], r: usize) {
+    let w = out.len();
+    for (x, d) in out.iter_mut().enumerate() {
+        let (a, b) = (x.saturating_sub(r), (x + r + 1).min(w));
+        *d = ((prefix[b] - prefix[a]) / (b - a) as f64) as f32;
+    }
+}
+
+/// `dst` = the mean of `src` over a (2r+1)^2 box, clamped at the edges.
+#[cfg(test)]
 fn box_blur(src: &[f32], dst: &mut [f32], w: usize, h: usize, r: usize) {
-    let mut rows = vec![0f32; w * h];
-    let mut prefix = vec![0f64; w.max(h) + 1];
-    for y in 0..h {
-        let s = &src[y * w..(y + 1) * w];
-        for x in 0..w {
-            prefix[x + 1] = prefix[x] + s[x] as f64;
-        }
-        for (x, d) in rows[y * w..(y + 1) * w].iter_mut().enumerate() {
-            let (a, b) = (x.saturating_sub(r), (x + r + 1).min(w));
-            *d = ((prefix[b] - prefix[a]) / (b - a) as f64) as f32;
-        }
-    }
-    // vertical: a running sum of rows
-    let mut sum = vec![0f64; w];
-    let (mut lo, mut hi) = (0usize, 0usize); // rows [lo, hi) are in `sum`
-    for y in 0..h {
-        let (a, b) = (y.saturating_sub(r), (y + r + 1).min(h));
-        while hi < b {
-            for (s, v) in sum.iter_mut().zip(&rows[hi * w..(hi + 1) * w]) {
-                *s += *v as f64;
-            }
-            hi += 1;
-        }
-        while lo < a {
-            for (s, v) in sum.iter_mut().zip(&rows[lo * w..(lo + 1) * w]) {
-                *s -= *v as f64;
-            }
-            lo += 1;
-        }
-        let n = (b - a) as f64;
-        for (d, s) in dst[y * w..(y + 1) * w].iter_mut().zip(&sum) {
-            *d = (*s / n) as f32;
-        }
-    }
+    BoxBlur::new(w, h).run(src, dst, r);
 }
 
 /// Where the mark's grid may lie: its vertical cell size relative to the
@@ -976,6 +1155,36 @@ mod tests {
                 }
                 assert!((dst[y * w + x] - s / n).abs() < 1e-3);
             }
+        }
+    }
+
+    #[test]
+    fn box_down_for_each_block_size_matches_the_generic_one_to_the_bit() {
+        let (w, h, stride) = (61, 37, 64);
+        let luma: Vec<u8> = (0..stride * h).map(|i| ((i * 7919) % 251) as u8).collect();
+        for k in 1..=7 {
+            let (sw, sh) = (w / k, h / k);
+            let (mut a, mut b) = (vec![1f32; sw * sh], vec![1f32; sw * sh]);
+            box_down_any(&luma, stride, &mut a, sw, sh, k);
+            match k {
+                1 => box_down::<1>(&luma, stride, &mut b, sw, sh),
+                2 => box_down::<2>(&luma, stride, &mut b, sw, sh),
+                3 => box_down::<3>(&luma, stride, &mut b, sw, sh),
+                4 => box_down::<4>(&luma, stride, &mut b, sw, sh),
+                5 => box_down::<5>(&luma, stride, &mut b, sw, sh),
+                6 => box_down::<6>(&luma, stride, &mut b, sw, sh),
+                _ => box_down::<7>(&luma, stride, &mut b, sw, sh),
+            }
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&a), bits(&b), "k = {k}");
+            // and the mean of the first block, directly
+            let first: u32 = (0..k)
+                .flat_map(|y| luma[y * stride..y * stride + k].iter().map(|&p| p as u32))
+                .sum();
+            assert!(
+                (a[0] - first as f32 / (k * k) as f32).abs() < 1e-3,
+                "k = {k}"
+            );
         }
     }
 

@@ -2,7 +2,11 @@
 //! which sessions of an A/B package a leaked recording came from.
 //!
 //! Every frame of the leak is decoded (no fast mode: a window of one segment
-//! needs all its frames' signal). The whole leak first locates the mark
+//! needs all its frames' signal), once: each frame is prefiltered once and
+//! added both to the whole leak and to its windows, which wait in a temporary
+//! file until the whole has been searched (decoding is most of trace's time:
+//! profiled on a 50 Mb/s 1080p leak, libavcodec took 79% of the CPU of the
+//! two decodes it used to make). The whole leak first locates the mark
 //! (`extract::search_aligned`: the sync pattern is the same in every
 //! segment's payload, so all its frames add up to a strong peak that fixes
 //! scale, phase and offset). It is then read in windows of about one segment,
@@ -23,6 +27,8 @@
 //! independent of the leak.
 
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read as _, Seek, SeekFrom, Write};
 
 use serde_json::json;
 
@@ -34,9 +40,9 @@ use shieldpack_session::code::{generated_id, read_ids};
 use shieldpack_session::playlist::AbPackage;
 use shieldpack_session::score::{rank, Observation};
 use shieldpack_session::{CodeKey, Variant};
-use shieldpack_watermark::codec::decode_luma_exact;
+use shieldpack_watermark::codec::{count_video_packets, decode_luma_exact};
 use shieldpack_watermark::dsp::log10_normal_tail;
-use shieldpack_watermark::extract::{read_known, search, search_aligned, Accumulator};
+use shieldpack_watermark::extract::{read_known, search, search_aligned, Accumulator, Prefiltered};
 use shieldpack_watermark::pattern::{Patterns, Payload};
 use shieldpack_watermark::WmKey;
 
@@ -77,23 +83,42 @@ pub fn run(a: WmTraceArgs, p: &Printer) -> anyhow::Result<Status> {
     }
     let patterns = Patterns::new(&wm);
 
-    // Count the frames first, so that windows are measured in the leak's own
-    // time.
+    // The leak is decoded once: each frame is prefiltered once and added to
+    // the whole leak (to locate the mark: the sync is the same in every
+    // segment's payload, so all the frames add up) and to the windows, which
+    // are set aside until the whole has located the mark. Windows are
+    // measured in the leak's own time (its frames over its duration); the
+    // frames are counted first from the video packets, without decoding.
     let duration = shieldpack_media::probe(&a.leak)?.duration.unwrap_or(0.0);
+    let per_window_for = |frames: u64, fps: f64| -> u64 {
+        let rate = if duration > 0.0 {
+            frames as f64 / duration
+        } else {
+            fps
+        };
+        ((window * rate).round() as u64).max(4)
+    };
+    let (packets, fps) = count_video_packets(&a.leak)?;
+    let cut_at = per_window_for(packets, fps);
     let bar = p.progress(0, "reading leak");
     let mut delivered = 0u64;
     let mut nominal_fps = 25.0;
-    // ... and the whole leak, to locate the mark (the sync is the same in
-    // every segment's payload, so all the frames add up)
+    let mut pre: Option<Prefiltered> = None;
     let mut whole: Option<Accumulator> = None;
+    let mut series = Series::new(cut_at);
+    let mut aside = SetAside::new();
     decode_luma_exact(&a.leak, &bar, |luma, w, h, stride, fps| {
         delivered += 1;
         nominal_fps = fps;
+        let f = prefiltered(&mut pre, luma, w, h, stride);
         let acc = whole.get_or_insert_with(|| Accumulator::new(w, h));
         if (acc.w, acc.h) == (w, h) {
-            acc.add(luma, stride);
+            acc.add_prefiltered(f);
         }
-        Ok(true)
+        series.add(f, |acc| {
+            aside.put(&acc);
+            Ok(())
+        })
     })?;
     let segments = package.segments() as u64;
     // Where the whole leak's mark lies; each window is then read there
@@ -114,18 +139,8 @@ pub fn run(a: WmTraceArgs, p: &Printer) -> anyhow::Result<Status> {
         .iter()
         .map(|&(v, i)| Payload(code.payload(v, i)))
         .collect();
-    let rate = if duration > 0.0 {
-        delivered as f64 / duration
-    } else {
-        nominal_fps
-    };
-    let per_window = ((window * rate).round() as u64).max(4);
-    let half = per_window / 2;
+    let per_window = per_window_for(delivered, nominal_fps);
 
-    let mut reads: BTreeMap<u64, Read> = BTreeMap::new();
-    let mut windows = 0u32;
-    let mut accs: [Option<Accumulator>; 2] = [None, None];
-    let mut n = 0u64;
     let take = |acc: &Accumulator,
                 reads: &mut BTreeMap<u64, Read>|
      -> shieldpack_core::Result<()> {
@@ -169,34 +184,40 @@ pub fn run(a: WmTraceArgs, p: &Printer) -> anyhow::Result<Status> {
         }
         Ok(())
     };
-    decode_luma_exact(&a.leak, &bar, |luma, w, h, stride, _| {
-        for (k, slot) in accs.iter_mut().enumerate() {
-            // series k starts k half-windows in
-            let offset = k as u64 * half;
-            if n < offset {
-                continue;
-            }
-            let acc = slot.get_or_insert_with(|| Accumulator::new(w, h));
-            if (acc.w, acc.h) != (w, h) {
-                continue;
-            }
-            acc.add(luma, stride);
-            if acc.frames >= per_window {
-                take(acc, &mut reads)?;
-                windows += 1;
-                *slot = None;
-            }
-        }
-        n += 1;
-        Ok(true)
-    })?;
-    bar.finish_and_clear();
-    for acc in accs.iter().flatten() {
-        if acc.frames >= per_window / 2 {
-            take(acc, &mut reads)?;
+    let mut reads: BTreeMap<u64, Read> = BTreeMap::new();
+    let mut windows = 0u32;
+    // The windows set aside, read in the order they were cut; they are cut
+    // again in a second decode when they cannot be used: the decode
+    // delivered a count of frames that makes the window another length
+    // (damaged packets), or setting them aside failed (no room in the
+    // temporary folder).
+    let replayed = per_window == cut_at
+        && aside.replay(|acc| {
             windows += 1;
-        }
+            take(&acc, &mut reads)
+        })?;
+    if !replayed {
+        reads.clear();
+        windows = 0;
+        let mut series = Series::new(per_window);
+        decode_luma_exact(&a.leak, &bar, |luma, w, h, stride, _| {
+            let f = prefiltered(&mut pre, luma, w, h, stride);
+            series.add(f, |acc| {
+                windows += 1;
+                take(&acc, &mut reads)
+            })
+        })?;
+        series.finish(|acc| {
+            windows += 1;
+            take(&acc, &mut reads)
+        })?;
+    } else {
+        series.finish(|acc| {
+            windows += 1;
+            take(&acc, &mut reads)
+        })?;
     }
+    bar.finish_and_clear();
 
     let obs: Vec<Observation> = reads
         .iter()
@@ -268,4 +289,143 @@ pub fn run(a: WmTraceArgs, p: &Printer) -> anyhow::Result<Status> {
     } else {
         Status::Success
     })
+}
+
+/// `slot`'s prefiltering of a frame, made again when the frame size changes.
+fn prefiltered<'a>(
+    slot: &'a mut Option<Prefiltered>,
+    luma: &[u8],
+    w: usize,
+    h: usize,
+    stride: usize,
+) -> &'a Prefiltered {
+    if slot.as_ref().is_none_or(|f| f.size() != (w, h)) {
+        *slot = Some(Prefiltered::new(w, h));
+    }
+    let f = slot.as_mut().expect("set above");
+    f.load(luma, stride);
+    f
+}
+
+/// The leak's windows of `per_window` frames: two interleaved series half a
+/// window apart, so that every segment the leak covers has a window mostly
+/// inside it. A window holds frames of the size its first frame had.
+struct Series {
+    per_window: u64,
+    accs: [Option<Accumulator>; 2],
+    /// Frames seen.
+    n: u64,
+}
+
+impl Series {
+    fn new(per_window: u64) -> Self {
+        Series {
+            per_window,
+            accs: [None, None],
+            n: 0,
+        }
+    }
+
+    /// Adds a frame; `done` gets each window it completes.
+    fn add(
+        &mut self,
+        f: &Prefiltered,
+        mut done: impl FnMut(Accumulator) -> shieldpack_core::Result<()>,
+    ) -> shieldpack_core::Result<bool> {
+        let (w, h) = f.size();
+        let half = self.per_window / 2;
+        for (k, slot) in self.accs.iter_mut().enumerate() {
+            // series k starts k half-windows in
+            if self.n < k as u64 * half {
+                continue;
+            }
+            let acc = slot.get_or_insert_with(|| Accumulator::new(w, h));
+            if (acc.w, acc.h) != (w, h) {
+                continue;
+            }
+            acc.add_prefiltered(f);
+            if acc.frames >= self.per_window {
+                done(slot.take().expect("filled above"))?;
+            }
+        }
+        self.n += 1;
+        Ok(true)
+    }
+
+    /// The windows left at the end that hold at least half a window's
+    /// frames, in series order.
+    fn finish(
+        self,
+        mut done: impl FnMut(Accumulator) -> shieldpack_core::Result<()>,
+    ) -> shieldpack_core::Result<()> {
+        let min = self.per_window / 2;
+        for acc in self.accs.into_iter().flatten() {
+            if acc.frames >= min {
+                done(acc)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Finished windows set aside in an unnamed temporary file (gone when it is
+/// closed, whatever happens) until the whole leak has located the mark: a
+/// window of 1080p is 0.9 MB, too much to keep the windows of a long leak in
+/// memory.
+struct SetAside {
+    /// None once writing failed.
+    file: Option<BufWriter<File>>,
+    /// Each window's clip size, frames and sums, in the order they were put.
+    index: Vec<(usize, usize, u64, usize)>,
+}
+
+impl SetAside {
+    fn new() -> Self {
+        SetAside {
+            file: tempfile::tempfile().ok().map(BufWriter::new),
+            index: Vec::new(),
+        }
+    }
+
+    fn put(&mut self, acc: &Accumulator) {
+        let Some(f) = self.file.as_mut() else { return };
+        let ok = acc
+            .sums()
+            .iter()
+            .try_for_each(|v| f.write_all(&v.to_ne_bytes()));
+        if ok.is_err() {
+            self.file = None;
+        }
+        self.index
+            .push((acc.w, acc.h, acc.frames, acc.sums().len()));
+    }
+
+    /// Hands back every window in the order it was put. Ok(false) when
+    /// they cannot all be (writing or reading failed): the caller drops what
+    /// `each` made of those it got and cuts the windows again.
+    fn replay(
+        self,
+        mut each: impl FnMut(Accumulator) -> shieldpack_core::Result<()>,
+    ) -> shieldpack_core::Result<bool> {
+        let Some(file) = self.file.and_then(|w| w.into_inner().ok()) else {
+            return Ok(false);
+        };
+        let mut r = BufReader::new(file);
+        if r.seek(SeekFrom::Start(0)).is_err() {
+            return Ok(false);
+        }
+        let mut bytes = Vec::new();
+        for &(w, h, frames, len) in &self.index {
+            bytes.resize(len * 4, 0);
+            if r.read_exact(&mut bytes).is_err() {
+                return Ok(false);
+            }
+            let sums = bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            each(Accumulator::from_sums(w, h, frames, sums).expect("as many sums as read"))?;
+        }
+        Ok(true)
+    }
 }
