@@ -356,10 +356,12 @@ impl<'a> Cuts<'a> {
     /// a forced cut or a multiple of `cut_every`. Forced cuts at or before
     /// `seg_start` were met by that segment's start and do not count.
     fn due(&mut self, t: f64, seg_start: f64) -> bool {
-        let mut cut = t + EPS >= self.next_grid
-            && self
-                .end
-                .is_none_or(|end| end - t >= shieldpack_core::ladder::MIN_TAIL);
+        // A keyframe past the declared end means the declaration is off:
+        // cut as if there were none.
+        let near_end = self
+            .end
+            .is_some_and(|end| (0.0..shieldpack_core::ladder::MIN_TAIL).contains(&(end - t)));
+        let mut cut = t + EPS >= self.next_grid && !near_end;
         while self.forced.peek().is_some_and(|f| *f <= t + EPS) {
             if self.forced.next().is_some_and(|f| f > seg_start + EPS) {
                 cut = true;
@@ -672,7 +674,38 @@ impl LastFrame {
 
 #[cfg(test)]
 mod tests {
-    use super::{next_grid, LastFrame};
+    use super::{next_grid, Container, Cuts, LastFrame, Plan};
+
+    #[test]
+    fn no_grid_cut_in_the_last_half_second_unless_the_declared_end_is_wrong() {
+        let plan = Plan {
+            target: 6.0,
+            forced_cuts: vec![12.0],
+            cut_every: None,
+            format: Container::Ts,
+            video_only: false,
+        };
+        let grid_only = Plan {
+            forced_cuts: Vec::new(),
+            ..plan.clone()
+        };
+        // Two frames run on past the keyframe at 12 s: no sliver segment.
+        let mut c = Cuts::new(&grid_only, Some(12.083));
+        assert!(c.due(6.0, 0.0));
+        assert!(!c.due(12.0, 6.0));
+        // A forced cut (a scene or key period) is made all the same.
+        let mut c = Cuts::new(&plan, Some(12.083));
+        assert!(c.due(6.0, 0.0));
+        assert!(c.due(12.0, 6.0));
+        // A keyframe past the declared end: the declaration is off, cut.
+        let mut c = Cuts::new(&grid_only, Some(10.0));
+        assert!(c.due(6.0, 0.0));
+        assert!(c.due(12.0, 6.0));
+        // Half a second and more before the end: cut.
+        let mut c = Cuts::new(&grid_only, Some(12.5));
+        assert!(c.due(6.0, 0.0));
+        assert!(c.due(12.0, 6.0));
+    }
 
     #[test]
     fn the_last_frame_lasts_its_packet_else_the_frame_rate_else_the_mean_gap() {
