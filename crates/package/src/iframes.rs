@@ -235,6 +235,21 @@ fn scan(bytes: &[u8]) -> Option<Scan> {
     Some(out)
 }
 
+/// The media playlist `rdir/index.m3u8` that package has just written, for
+/// the TS and CMAF I-frame writers: its text and the playlist parsed.
+fn own_playlist(rdir: &Path) -> Result<(String, MediaPlaylist)> {
+    let index = rdir.join("index.m3u8");
+    let text = std::fs::read_to_string(&index).map_err(|e| Error::io(&index, e))?;
+    let playlist = MediaPlaylist::parse(&text).map_err(|e| {
+        Error::invalid_file(
+            &index,
+            e.to_string(),
+            "this is a bug: package wrote a media playlist it cannot read",
+        )
+    })?;
+    Ok((text, playlist))
+}
+
 /// Writes `rdir/iframes.m3u8` for the TS rendition whose `index.m3u8` is in
 /// `rdir`, and returns its EXT-X-I-FRAME-STREAM-INF line for the master
 /// (URI `uri_prefix` + iframes.m3u8), or `None` when a segment is not a clear
@@ -245,15 +260,7 @@ pub fn write(
     resolution: Option<(u32, u32)>,
     codecs: Option<&str>,
 ) -> Result<Option<String>> {
-    let index = rdir.join("index.m3u8");
-    let text = std::fs::read_to_string(&index).map_err(|e| Error::io(&index, e))?;
-    let playlist = MediaPlaylist::parse(&text).map_err(|e| {
-        Error::invalid_file(
-            &index,
-            e.to_string(),
-            "this is a bug: package wrote a media playlist it cannot read",
-        )
-    })?;
+    let (text, playlist) = own_playlist(rdir)?;
     if playlist
         .effective_keys()
         .iter()

@@ -28,7 +28,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use shieldpack_core::error::{Error, Result};
-use shieldpack_core::hls::{KeyMethod, MediaPlaylist};
+use shieldpack_core::hls::KeyMethod;
 use shieldpack_mp4 as mp4;
 use shieldpack_mp4::Mp4Box as _;
 
@@ -232,15 +232,7 @@ pub fn write(
     resolution: Option<(u32, u32)>,
     codecs: Option<&str>,
 ) -> Result<Option<String>> {
-    let index = rdir.join("index.m3u8");
-    let text = std::fs::read_to_string(&index).map_err(|e| Error::io(&index, e))?;
-    let playlist = MediaPlaylist::parse(&text).map_err(|e| {
-        Error::invalid_file(
-            &index,
-            e.to_string(),
-            "this is a bug: package wrote a media playlist it cannot read",
-        )
-    })?;
+    let (text, playlist) = super::own_playlist(rdir)?;
     let Some(map) = playlist.map.clone() else {
         return Ok(None);
     };
