@@ -38,11 +38,14 @@ const EPS: f64 = 1e-6;
 
 /// Sends the audio stream `stream` of `path`, cut at `cuts` (seconds from
 /// the first video keyframe, ascending, the first cut after zero), to `sink`.
+/// `cuts` may block until the next cut is known (the video is cut
+/// meanwhile, on another thread): it is asked only once an audio frame at or
+/// past every earlier cut is at hand.
 pub fn run(
     path: &Path,
     stream: usize,
     format: Container,
-    cuts: &[f64],
+    cuts: impl IntoIterator<Item = f64>,
     progress: &dyn Progress,
     spares: mpsc::Receiver<Vec<u8>>,
     mut sink: impl FnMut(Event) -> Result<()>,
@@ -100,7 +103,7 @@ pub fn run(
     // decode time, in the audio's time base, what the muxer shifts by.
     let mut origin: Option<f64> = None;
     let mut pending: Vec<ff::Packet> = Vec::new();
-    let mut next_cut = cuts.iter().copied().peekable();
+    let mut next_cut = cuts.into_iter().peekable();
     let mut index = 0usize;
     let mut seg_start = 0.0;
     let mut begun = false;

@@ -439,6 +439,9 @@ struct Writer<'a> {
     finished: Option<mpsc::SyncSender<Finished>>,
     /// CMAF: the init segment as written (protected with common encryption).
     init: Option<mp4::InitSegment>,
+    /// The first video rendition's, when audio renditions are cut beside
+    /// it: where each segment's start after the first goes (`CutFeed`).
+    feed: Option<&'a parallel::CutFeed>,
 }
 
 impl Writer<'_> {
@@ -801,6 +804,9 @@ impl Writer<'_> {
                     }
                 }
                 let duration = ms(duration);
+                if let Some(feed) = self.feed.filter(|_| !self.records.is_empty()) {
+                    feed.push(ms(start));
+                }
                 let name = format!("seg_{index:05}.{}", self.o.format.extension());
                 self.records.push(SegmentRecord {
                     uri: format!("{}/{name}", self.rendition()),
@@ -929,23 +935,44 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     // the cuts: one whose own keyframes put a cut elsewhere runs again,
     // following the first's cuts (and is refused if it cannot).
     let workers = parallel::workers(inputs.len(), o.overlap);
-    let mut runs: Vec<Option<_>> = parallel::ordered(inputs.len(), workers, progress, |r, p| {
-        let stage = Stage::Video(&plan);
-        run_pipeline(
-            o,
-            inputs[r],
-            r,
-            names[r].clone(),
-            keyring,
-            policy.as_ref(),
-            stage,
-            staged.path(),
-            p,
-        )
-    })?
-    .into_iter()
-    .map(Some)
-    .collect();
+    // Alternate audio is cut where the first video rendition is. With cores
+    // to spare (`overlap`), the audio tracks run beside the video, fed its
+    // cuts as they are made, rather than after it (`CutFeed`).
+    let feed = (o.overlap && !tracks.is_empty()).then(parallel::CutFeed::new);
+    let (runs, fed_audio) = std::thread::scope(|scope| {
+        let audio = feed.as_ref().map(|feed| {
+            let (tracks, root) = (&tracks, staged.path());
+            let policy = policy.as_ref();
+            let first = inputs.len();
+            scope.spawn(move || {
+                let quiet = shieldpack_core::progress::NoProgress;
+                let cuts = AudioCuts::Fed(feed);
+                run_audio(o, keyring, policy, tracks, first, cuts, root, &quiet)
+            })
+        });
+        let runs = parallel::ordered(inputs.len(), workers, progress, |r, p| {
+            let feed = feed.as_ref().filter(|_| r == 0);
+            // However the first rendition's run ends, the audio stops waiting.
+            let _close = feed.map(parallel::CutFeed::closer);
+            run_pipeline(
+                o,
+                inputs[r],
+                r,
+                names[r].clone(),
+                keyring,
+                policy.as_ref(),
+                Stage::Video(&plan, feed),
+                staged.path(),
+                p,
+            )
+        });
+        if let Some(feed) = &feed {
+            feed.close();
+        }
+        let audio = audio.map(|a| a.join().expect("the audio thread does not panic"));
+        (runs, audio)
+    });
+    let mut runs: Vec<Option<_>> = runs?.into_iter().map(Some).collect();
     let mut made: Vec<Made> = Vec::with_capacity(inputs.len());
     let mut first_summary = None;
     let mut independent = true;
@@ -967,7 +994,7 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
                     name,
                     keyring,
                     policy.as_ref(),
-                    Stage::Video(&plan_r),
+                    Stage::Video(&plan_r, None),
                     staged.path(),
                     progress,
                 )?
@@ -1030,15 +1057,25 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
         first_summary.get_or_insert(summary);
     }
     let summary = first_summary.expect("one input at least");
-    let audio = package_audio(
-        o,
-        keyring,
-        policy.as_ref(),
-        &tracks,
-        &made,
-        staged.path(),
-        progress,
-    )?;
+    let audio = match fed_audio {
+        Some(writers) => finish_audio(o, keyring, &tracks, &made, writers?, staged.path())?,
+        None => {
+            let first = &made[0];
+            let cuts: Vec<f64> = first.records.iter().skip(1).map(|r| r.start).collect();
+            let cuts = AudioCuts::Known(&cuts);
+            let writers = run_audio(
+                o,
+                keyring,
+                policy.as_ref(),
+                &tracks,
+                made.len(),
+                cuts,
+                staged.path(),
+                progress,
+            )?;
+            finish_audio(o, keyring, &tracks, &made, writers, staged.path())?
+        }
+    };
     for m in made.iter_mut() {
         renditions::with_audio_group(&mut m.variant, &audio);
     }
@@ -1282,7 +1319,7 @@ fn run_pipeline<'a>(
     rendition_name: Option<String>,
     keyring: Option<&'a Keyring>,
     policy: Option<&'a Policy>,
-    stage: Stage,
+    stage: Stage<'_, 'a>,
     root: &'a Path,
     progress: &dyn Progress,
 ) -> Result<(segment::Summary, Writer<'a>)> {
@@ -1320,6 +1357,10 @@ fn run_pipeline<'a>(
         spares: spare_tx,
         finished: Some(finished_tx),
         init: None,
+        feed: match stage {
+            Stage::Video(_, feed) => feed,
+            Stage::Audio { .. } => None,
+        },
     };
     std::thread::scope(|scope| -> Result<(segment::Summary, Writer)> {
         // Each segment is flushed to disk while the next ones are made, so
@@ -1385,10 +1426,16 @@ fn run_pipeline<'a>(
             tx.send(ev).map_err(|_| Error::Interrupted)
         };
         let demuxed = match stage {
-            Stage::Video(plan) => segment::run(input, plan, progress, spare_rx, sink),
-            Stage::Audio { stream, cuts } => {
-                media::audio::run(input, stream, o.format, cuts, progress, spare_rx, sink)
-            }
+            Stage::Video(plan, _) => segment::run(input, plan, progress, spare_rx, sink),
+            Stage::Audio { stream, cuts } => match cuts {
+                AudioCuts::Known(cuts) => {
+                    let cuts = cuts.iter().copied();
+                    media::audio::run(input, stream, o.format, cuts, progress, spare_rx, sink)
+                }
+                AudioCuts::Fed(feed) => {
+                    media::audio::run(input, stream, o.format, feed.iter(), progress, spare_rx, sink)
+                }
+            },
         };
         let (made, mut w) = match moved {
             None => (demuxed, here.expect("the writer stayed")),
@@ -1411,41 +1458,64 @@ fn run_pipeline<'a>(
 /// What one run of the pipeline cuts: a video rendition (with its muxed
 /// audio, or none), or one audio stream at the video's cuts.
 #[derive(Clone, Copy)]
-enum Stage<'p> {
-    Video(&'p segment::Plan),
-    Audio { stream: usize, cuts: &'p [f64] },
+enum Stage<'p, 'f> {
+    /// With the first rendition, the feed its cuts go to as it makes them.
+    Video(&'p segment::Plan, Option<&'f parallel::CutFeed>),
+    Audio { stream: usize, cuts: AudioCuts<'p> },
+}
+
+/// Where an audio track is cut: at the first video rendition's finished
+/// cuts, or at those it makes while the audio runs beside it.
+#[derive(Clone, Copy)]
+enum AudioCuts<'p> {
+    Known(&'p [f64]),
+    Fed(&'p parallel::CutFeed),
 }
 
 /// Packages every alternate audio track through the pipeline, cut where the
-/// first video rendition was, as renditions after the video ones (their
-/// IVs derive from their index: `Keyring::rendition_iv`).
-fn package_audio(
-    o: &Options,
-    keyring: Option<&Keyring>,
-    policy: Option<&Policy>,
-    tracks: &[renditions::AudioTrack],
-    video: &[Made],
-    root: &Path,
+/// first video rendition is (`cuts`), as renditions after the video ones,
+/// the first numbered `first` (their IVs derive from their index:
+/// `Keyring::rendition_iv`). `finish_audio` completes them.
+#[allow(clippy::too_many_arguments)]
+fn run_audio<'a>(
+    o: &'a Options,
+    keyring: Option<&'a Keyring>,
+    policy: Option<&'a Policy>,
+    tracks: &'a [renditions::AudioTrack],
+    first: usize,
+    cuts: AudioCuts<'a>,
+    root: &'a Path,
     progress: &dyn Progress,
-) -> Result<Vec<Made>> {
-    let first = &video[0];
-    let cuts: Vec<f64> = first.records.iter().skip(1).map(|r| r.start).collect();
+) -> Result<Vec<Writer<'a>>> {
     let mut out = Vec::with_capacity(tracks.len());
     for (j, t) in tracks.iter().enumerate() {
-        let (_, mut w) = run_pipeline(
-            o,
-            &t.input,
-            video.len() + j,
-            Some(t.name.clone()),
-            keyring,
-            policy,
-            Stage::Audio {
-                stream: t.stream,
-                cuts: &cuts,
-            },
-            root,
-            progress,
+        let stage = Stage::Audio {
+            stream: t.stream,
+            cuts,
+        };
+        let name = Some(t.name.clone());
+        let (_, w) = run_pipeline(
+            o, &t.input, first + j, name, keyring, policy, stage, root, progress,
         )?;
+        out.push(w);
+    }
+    Ok(out)
+}
+
+/// Completes the audio renditions `run_audio` cut: their last segment
+/// ends with the video's, their cuts are checked against the video's, and
+/// their DRM signalling and playlists are written.
+fn finish_audio(
+    o: &Options,
+    keyring: Option<&Keyring>,
+    tracks: &[renditions::AudioTrack],
+    video: &[Made],
+    writers: Vec<Writer>,
+    root: &Path,
+) -> Result<Vec<Made>> {
+    let first = &video[0];
+    let mut out = Vec::with_capacity(tracks.len());
+    for (t, mut w) in tracks.iter().zip(writers) {
         w.start.take();
         // The last audio frame ends within a frame of the last video frame:
         // the title lasts what its video does, in every playlist (verify

