@@ -36,16 +36,145 @@ use shieldpack_core::progress::Progress;
 /// Slack for comparing times from different time bases.
 const EPS: f64 = 1e-6;
 
+/// What an audio track's pass needs of its input's packets: its own
+/// stream's packets, and the video's time stamps up to the first keyframe
+/// (time zero).
+/// A track's end of a `Tap`: its packets, in batches.
+pub struct Feed {
+    rx: mpsc::Receiver<Vec<Fed>>,
+    batch: std::vec::IntoIter<Fed>,
+}
+
+impl Feed {
+    /// The next packet, waiting for the video pass to read it; `None` at
+    /// the end of the input (or once the video pass stopped).
+    fn next(&mut self) -> Option<Fed> {
+        loop {
+            if let Some(f) = self.batch.next() {
+                return Some(f);
+            }
+            self.batch = self.rx.recv().ok()?.into_iter();
+        }
+    }
+}
+
+pub enum Fed {
+    Video {
+        key: bool,
+        pts: Option<i64>,
+        dts: Option<i64>,
+    },
+    Audio(ff::Packet),
+}
+
+/// Taps a video pass's packets for audio tracks of the same input
+/// (`segment::run_tapped`), so that their passes need not read the file
+/// again: interleaved at every frame, as most MP4s are, an audio pass reads
+/// most of the video's bytes on the way (a seek shorter than FFmpeg's short
+/// seek threshold reads through). Each track's packets are moved to its
+/// channel as read; the video's time stamps are copied until the first
+/// keyframe. The channels are unbounded: a pass waits for the video's cuts,
+/// so it may trail by a segment or two, and the video must never wait.
+pub struct Tap {
+    /// The video stream, once the video pass has chosen it.
+    video: Option<usize>,
+    /// Each track's stream, channel, and packets not sent yet: they go in
+    /// batches, as a wake-up per packet cost the video pass a fifth of its
+    /// CPU on the bench's cmaf title.
+    tracks: Vec<(usize, mpsc::Sender<Vec<Fed>>, Vec<Fed>)>,
+    keyframe_sent: bool,
+}
+
+/// Packets a track's batch holds before it is sent.
+const BATCH: usize = 256;
+
+impl Drop for Tap {
+    fn drop(&mut self) {
+        for (_, tx, batch) in &mut self.tracks {
+            if !batch.is_empty() {
+                let _ = tx.send(std::mem::take(batch));
+            }
+        }
+    }
+}
+
+impl Tap {
+    /// A tap for the tracks `streams` of an input; the receivers go to
+    /// `run`, in the same order.
+    pub fn new(streams: &[usize]) -> (Tap, Vec<Feed>) {
+        let (tracks, receivers) = streams
+            .iter()
+            .map(|&s| {
+                let (tx, rx) = mpsc::channel();
+                let feed = Feed {
+                    rx,
+                    batch: Vec::new().into_iter(),
+                };
+                ((s, tx, Vec::new()), feed)
+            })
+            .unzip();
+        let tap = Tap {
+            video: None,
+            tracks,
+            keyframe_sent: false,
+        };
+        (tap, receivers)
+    }
+
+    /// Takes `packet` if it is a tapped track's, or hands it back. A damaged
+    /// packet is handed back for the video pass to refuse, as it would have.
+    pub(crate) fn for_video(mut self, video: usize) -> Tap {
+        self.video = Some(video);
+        self
+    }
+
+    fn send(batch: &mut Vec<Fed>, tx: &mpsc::Sender<Vec<Fed>>, fed: Fed) {
+        batch.push(fed);
+        if batch.len() >= BATCH {
+            // A pass that stopped (its error is reported) takes no more.
+            let _ = tx.send(std::mem::take(batch));
+        }
+    }
+
+    pub(crate) fn take(&mut self, packet: ff::Packet) -> Option<ff::Packet> {
+        let si = packet.stream();
+        if Some(si) == self.video {
+            if !self.keyframe_sent {
+                let (pts, dts) = (packet.pts(), packet.dts());
+                let key = packet.is_key();
+                self.keyframe_sent = key && pts.or(dts).is_some();
+                for (_, tx, batch) in &mut self.tracks {
+                    Tap::send(batch, tx, Fed::Video { key, pts, dts });
+                }
+            }
+            return Some(packet);
+        }
+        if packet.is_corrupt() {
+            return Some(packet);
+        }
+        match self.tracks.iter_mut().find(|(s, _, _)| *s == si) {
+            Some((_, tx, batch)) => {
+                Tap::send(batch, tx, Fed::Audio(packet));
+                None
+            }
+            None => Some(packet),
+        }
+    }
+}
+
 /// Sends the audio stream `stream` of `path`, cut at `cuts` (seconds from
 /// the first video keyframe, ascending, the first cut after zero), to `sink`.
 /// `cuts` may block until the next cut is known (the video is cut
 /// meanwhile, on another thread): it is asked only once an audio frame at or
-/// past every earlier cut is at hand.
+/// past every earlier cut is at hand. With `fed`, the packets come from a
+/// video pass over the same input (`Tap`), which reads it, instead.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     path: &Path,
     stream: usize,
     format: Container,
     cuts: impl IntoIterator<Item = f64>,
+    mut fed: Option<Feed>,
     progress: &dyn Progress,
     spares: mpsc::Receiver<Vec<u8>>,
     mut sink: impl FnMut(Event) -> Result<()>,
@@ -111,56 +240,71 @@ pub fn run(
     let mut written = 0u64;
     let mut floor = 0i64;
     loop {
-        let packet = match next_packet(&mut ictx) {
-            Ok(Some(p)) => p,
-            Ok(None) => break,
-            Err(e) => {
-                return Err(Error::Truncated {
-                    path: path.into(),
-                    reason: format!("reading stopped after {written} audio frames: {e}"),
-                })
-            }
+        let next = match fed.as_mut() {
+            Some(feed) => feed.next(),
+            None => match next_packet(&mut ictx) {
+                Ok(Some(p)) if p.stream() == video => Some(Fed::Video {
+                    key: p.is_key(),
+                    pts: p.pts(),
+                    dts: p.dts(),
+                }),
+                Ok(Some(p)) if p.stream() == stream => Some(Fed::Audio(p)),
+                Ok(Some(_)) => continue,
+                Ok(None) => None,
+                Err(e) => {
+                    return Err(Error::Truncated {
+                        path: path.into(),
+                        reason: format!("reading stopped after {written} audio frames: {e}"),
+                    })
+                }
+            },
         };
-        if packet.stream() == video {
-            if origin.is_none() && packet.is_key() {
-                if let Some(pts) = packet.pts().or(packet.dts()) {
-                    let dts = packet.dts().unwrap_or(pts);
-                    origin = Some(pts as f64 * f64::from(v_tb));
-                    let dts_a = dts.rescale(v_tb, a_tb);
-                    mux.start_at_zero(&[(dts_a, 0)]);
-                    // What the muxer would write below zero.
-                    floor = dts_a.min(0);
-                    // Only this stream's packets count from here: a demuxer
-                    // that honours it (MP4, Matroska) skips the others'
-                    // bytes instead of reading the whole title again for a
-                    // few MiB of audio (about a tenth of `package --format
-                    // cmaf`'s CPU on an 8 Mb/s title). Others still hand
-                    // them over, and they are skipped below.
-                    discard_all_but(&mut ictx, stream);
-                    for p in std::mem::take(&mut pending) {
-                        write(
-                            mux.as_mut(),
-                            p,
-                            origin,
-                            floor,
-                            a_sec,
-                            &mut State {
-                                next_cut: &mut next_cut,
-                                index: &mut index,
-                                seg_start: &mut seg_start,
-                                begun: &mut begun,
-                                last_end: &mut last_end,
-                                written: &mut written,
-                                sink: &mut sink,
-                                progress,
-                            },
-                        )
-                        .map_err(|e| e.into_error(path))?;
+        let packet = match next {
+            None => break,
+            Some(Fed::Audio(p)) => p,
+            Some(Fed::Video { key, pts, dts }) => {
+                if origin.is_none() && key {
+                    if let Some(pts) = pts.or(dts) {
+                        let dts = dts.unwrap_or(pts);
+                        origin = Some(pts as f64 * f64::from(v_tb));
+                        let dts_a = dts.rescale(v_tb, a_tb);
+                        mux.start_at_zero(&[(dts_a, 0)]);
+                        // What the muxer would write below zero.
+                        floor = dts_a.min(0);
+                        // Only this stream's packets count from here: a demuxer
+                        // that honours it (MP4, Matroska) skips the others'
+                        // bytes instead of reading the whole title again for a
+                        // few MiB of audio (about a tenth of `package --format
+                        // cmaf`'s CPU on an 8 Mb/s title). Others still hand
+                        // them over, and they are skipped below.
+                        if fed.is_none() {
+                            discard_all_but(&mut ictx, stream);
+                        }
+                        for p in std::mem::take(&mut pending) {
+                            write(
+                                mux.as_mut(),
+                                p,
+                                origin,
+                                floor,
+                                a_sec,
+                                &mut State {
+                                    next_cut: &mut next_cut,
+                                    index: &mut index,
+                                    seg_start: &mut seg_start,
+                                    begun: &mut begun,
+                                    last_end: &mut last_end,
+                                    written: &mut written,
+                                    sink: &mut sink,
+                                    progress,
+                                },
+                            )
+                            .map_err(|e| e.into_error(path))?;
+                        }
                     }
                 }
+                continue;
             }
-            continue;
-        }
+        };
         if packet.stream() != stream {
             continue;
         }

@@ -101,6 +101,8 @@ pub(crate) struct Trim {
     /// Video packets an edit list hides that are packaged all the same
     /// (codecs other than H.264).
     unhonoured: u64,
+    /// Audio tracks packaged apart take their packets here, as read.
+    tap: Option<super::audio::Tap>,
 }
 
 impl Trim {
@@ -122,7 +124,14 @@ impl Trim {
             reencoded: 0,
             resume: None,
             unhonoured: 0,
+            tap: None,
         }
+    }
+
+    /// Hands packets to `tap` as read, before anything else sees them.
+    pub(crate) fn tapped(mut self, tap: Option<super::audio::Tap>) -> Self {
+        self.tap = tap;
+        self
     }
 
     /// Video packets of the input that were not handed on (hidden by the
@@ -166,7 +175,16 @@ impl Trim {
                     self.end_region(ictx, *region, None, path)?;
                     continue;
                 }
+                // The tracks' passes end with the input.
+                self.tap = None;
                 return Ok(None);
+            };
+            let packet = match self.tap.as_mut() {
+                Some(tap) => match tap.take(packet) {
+                    Some(p) => p,
+                    None => continue,
+                },
+                None => packet,
             };
             let si = packet.stream();
             if packet.is_corrupt() || (si != self.video && Some(si) != self.audio) {

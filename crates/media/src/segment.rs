@@ -112,6 +112,19 @@ pub fn run(
     plan: &Plan,
     progress: &dyn Progress,
     spares: mpsc::Receiver<Vec<u8>>,
+    sink: impl FnMut(Event) -> Result<()>,
+) -> Result<Summary> {
+    run_tapped(path, plan, None, progress, spares, sink)
+}
+
+/// `run`, handing the packets of audio tracks packaged apart to `tap`
+/// (`audio::Tap`) as they are read.
+pub fn run_tapped(
+    path: &Path,
+    plan: &Plan,
+    tap: Option<super::audio::Tap>,
+    progress: &dyn Progress,
+    spares: mpsc::Receiver<Vec<u8>>,
     mut sink: impl FnMut(Event) -> Result<()>,
 ) -> Result<Summary> {
     let mut ictx = open_input_with(path, Probe::Headers)?;
@@ -133,7 +146,9 @@ pub fn run(
     progress.set_length(total_ms.max(1));
 
     let mut out = Output::new(path, progress, mux, sink, &streams);
-    let dropped_leading = demux(&mut ictx, &streams, repair, plan, &mut out)?;
+    let tap = tap.map(|t| t.for_video(streams.video));
+    let trim = Trim::new(&ictx, streams.video, streams.audio).tapped(tap);
+    let dropped_leading = demux(&mut ictx, &streams, repair, trim, plan, &mut out)?;
     out.finish(streams.frame_rate, total_ms, dropped_leading)
 }
 
@@ -208,6 +223,7 @@ fn demux<S: FnMut(Event) -> Result<()>>(
     ictx: &mut ff::format::context::Input,
     streams: &Streams,
     mut repair: Repair,
+    mut trim: Trim,
     plan: &Plan,
     out: &mut Output<S>,
 ) -> Result<u64> {
@@ -224,7 +240,6 @@ fn demux<S: FnMut(Event) -> Result<()>>(
     let mut read_frames = 0u64;
     let mut dropped = 0u64;
     let mut pending_audio: Vec<(ff::Packet, At)> = Vec::new();
-    let mut trim = Trim::new(ictx, streams.video, streams.audio);
     // Demuxing and muxing share this thread. On a thread of its own the
     // reader left each packet in the other core's cache for the muxer to copy
     // from, and woke it batch by batch: together about 3% of `package`'s CPU,

@@ -387,18 +387,33 @@ struct Current {
 struct Finished {
     file: std::fs::File,
     path: PathBuf,
-    deferred: Option<Deferred>,
+    deferred: Option<Arc<Deferred>>,
 }
 
-/// A common encryption fragment, encrypted and hashed, not yet written:
+/// A common encryption fragment, encrypted, not yet hashed nor written:
 /// `head` (its styp and moof) then `buf[mdat]`. The write (a copy into the
-/// page cache, about a third of the writer's work) runs on the sync
-/// thread, so the writer encrypts and hashes the next fragment meanwhile;
-/// `buf` then goes back to the muxer.
+/// page cache) runs on the sync thread and the hash (SHA-NI, the larger
+/// part of the work) on a thread of its own, side by side, so the writer
+/// encrypts the next fragment meanwhile; `buf` then goes back to the muxer.
+/// On the bench's cmaf title the writer, hashing too, set the pace.
 struct Deferred {
     head: Vec<u8>,
     buf: Vec<u8>,
     mdat: std::ops::Range<usize>,
+    /// The segment's hash, fed whatever came before (nothing, for a
+    /// fragment), and the record (`Writer::records`) its digest goes to.
+    hasher: crypto::Sha256One,
+    record: usize,
+}
+
+impl Deferred {
+    /// Hands the buffer back to the muxer, if this was the last holder.
+    fn done(this: Arc<Deferred>, spares: &mpsc::SyncSender<Vec<u8>>) {
+        if let Some(mut d) = Arc::into_inner(this) {
+            d.buf.clear();
+            let _ = spares.try_send(d.buf);
+        }
+    }
 }
 
 /// The key material of one segment.
@@ -442,6 +457,10 @@ struct Writer<'a> {
     /// The first video rendition's, when audio renditions are cut beside
     /// it: where each segment's start after the first goes (`CutFeed`).
     feed: Option<&'a parallel::CutFeed>,
+    /// Where CMAF fragments go to be hashed (`Deferred`); their records'
+    /// `sha256` is filled in once the hasher is done. `None` once the
+    /// writer is done, which ends the hasher.
+    hashes: Option<mpsc::SyncSender<Arc<Deferred>>>,
 }
 
 impl Writer<'_> {
@@ -754,18 +773,26 @@ impl Writer<'_> {
                     let (head, mdat) = cmaf::encrypt_in_place(
                         &cur.path, &mut clear, init, scheme, &key, sequence,
                     )?;
-                    cur.hasher.update(&head);
-                    cur.hasher.update(&clear[mdat.clone()]);
                     // A segment a stronger scene's key may re-protect is
                     // read back below, so it is written here.
-                    if self.policy.is_none() && self.finished.is_some() {
+                    if self.policy.is_none() && self.finished.is_some() && self.hashes.is_some() {
                         cur.size += (head.len() + mdat.len()) as u64;
-                        deferred = Some(Deferred {
+                        let hasher = std::mem::take(&mut cur.hasher);
+                        let d = Arc::new(Deferred {
                             head,
                             buf: clear,
                             mdat,
+                            hasher,
+                            record: self.records.len(),
                         });
+                        let hashes = self.hashes.as_ref().expect("checked above");
+                        if hashes.send(Arc::clone(&d)).is_err() {
+                            return Err(Error::Interrupted);
+                        }
+                        deferred = Some(d);
                     } else {
+                        cur.hasher.update(&head);
+                        cur.hasher.update(&clear[mdat.clone()]);
                         Self::write(&mut cur, &head)?;
                         Self::write(&mut cur, &clear[mdat])?;
                         clear.clear();
@@ -791,6 +818,8 @@ impl Writer<'_> {
                         self.protect_as(&mut cur, j, index, start)?;
                     }
                 }
+                // Filled in from the hasher's digest (`run_pipeline`).
+                let hashed_later = deferred.is_some();
                 if let Some(finished) = &self.finished {
                     // The syncer stops only on an error, which it returns itself
                     // (and which `package` reports instead of this one): stop too.
@@ -814,7 +843,10 @@ impl Writer<'_> {
                     start: ms(start),
                     duration,
                     size: cur.size,
-                    sha256: hex::encode(cur.hasher.finalize()),
+                    sha256: match hashed_later {
+                        true => String::new(),
+                        false => hex::encode(cur.hasher.finalize()),
+                    },
                     video_frames,
                     period: cur.period,
                     generation: cur.generation,
@@ -939,6 +971,25 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
     // to spare (`overlap`), the audio tracks run beside the video, fed its
     // cuts as they are made, rather than after it (`CutFeed`).
     let feed = (o.overlap && !tracks.is_empty()).then(parallel::CutFeed::new);
+    // Those of the first input take their packets from its video pass too,
+    // rather than reading the file again (`media::audio::Tap`).
+    let (tap, fed) = match &feed {
+        Some(_) => {
+            let own: Vec<usize> = tracks
+                .iter()
+                .filter(|t| t.input == inputs[0])
+                .map(|t| t.stream)
+                .collect();
+            let (tap, mut receivers) = media::audio::Tap::new(&own);
+            let fed: Vec<_> = tracks
+                .iter()
+                .map(|t| (t.input == inputs[0]).then(|| receivers.remove(0)))
+                .collect();
+            (Some(tap), fed)
+        }
+        None => (None, Vec::new()),
+    };
+    let tap = std::sync::Mutex::new(tap);
     let (runs, fed_audio) = std::thread::scope(|scope| {
         let audio = feed.as_ref().map(|feed| {
             let (tracks, root) = (&tracks, staged.path());
@@ -947,9 +998,14 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
             scope.spawn(move || {
                 let quiet = shieldpack_core::progress::NoProgress;
                 let cuts = AudioCuts::Fed(feed);
-                run_audio(o, keyring, policy, tracks, first, cuts, root, &quiet)
+                run_audio(o, keyring, policy, tracks, first, cuts, fed, root, &quiet)
             })
         });
+        // Only the first rendition's pass is tapped (whichever starts first).
+        let tap_of = |r: usize| match r {
+            0 => tap.lock().unwrap_or_else(|e| e.into_inner()).take(),
+            _ => None,
+        };
         let runs = parallel::ordered(inputs.len(), workers, progress, |r, p| {
             let feed = feed.as_ref().filter(|_| r == 0);
             // However the first rendition's run ends, the audio stops waiting.
@@ -961,7 +1017,7 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
                 names[r].clone(),
                 keyring,
                 policy.as_ref(),
-                Stage::Video(&plan, feed),
+                Stage::Video(&plan, feed, tap_of(r)),
                 staged.path(),
                 p,
             )
@@ -994,7 +1050,7 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
                     name,
                     keyring,
                     policy.as_ref(),
-                    Stage::Video(&plan_r, None),
+                    Stage::Video(&plan_r, None, None),
                     staged.path(),
                     progress,
                 )?
@@ -1070,6 +1126,7 @@ pub fn package(o: &Options, keyring: Option<&Keyring>, progress: &dyn Progress) 
                 &tracks,
                 made.len(),
                 cuts,
+                Vec::new(),
                 staged.path(),
                 progress,
             )?;
@@ -1337,6 +1394,10 @@ fn run_pipeline<'a>(
     };
     let (finished_tx, finished_rx) = mpsc::sync_channel::<Finished>(depth);
     let syncer_spares = spare_tx.clone();
+    let hasher_spares = spare_tx.clone();
+    // CMAF fragments are hashed beside their write (`Deferred`).
+    let (hash_tx, hash_rx) = mpsc::sync_channel::<Arc<Deferred>>(0);
+    let hash_tx = (o.format == Container::Cmaf).then_some(hash_tx);
     let w = Writer {
         o,
         keyring,
@@ -1357,8 +1418,9 @@ fn run_pipeline<'a>(
         spares: spare_tx,
         finished: Some(finished_tx),
         init: None,
+        hashes: hash_tx,
         feed: match stage {
-            Stage::Video(_, feed) => feed,
+            Stage::Video(_, feed, _) => feed,
             Stage::Audio { .. } => None,
         },
     };
@@ -1373,22 +1435,28 @@ fn run_pipeline<'a>(
                 deferred,
             } in finished_rx
             {
-                if let Some(Deferred {
-                    head,
-                    mut buf,
-                    mdat,
-                }) = deferred
-                {
+                if let Some(d) = deferred {
                     use std::io::Write as _;
-                    file.write_all(&head)
-                        .and_then(|()| file.write_all(&buf[mdat]))
+                    file.write_all(&d.head)
+                        .and_then(|()| file.write_all(&d.buf[d.mdat.clone()]))
                         .map_err(|e| Error::io(&path, e))?;
-                    buf.clear();
-                    let _ = syncer_spares.try_send(buf);
+                    Deferred::done(d, &syncer_spares);
                 }
                 file.sync_data().map_err(|e| Error::flush(&path, e))?;
             }
             Ok(())
+        });
+        // Each CMAF fragment's digest, by record, as it is written.
+        let hasher = scope.spawn(move || -> Vec<(usize, String)> {
+            let mut digests = Vec::new();
+            for d in hash_rx {
+                let mut h = d.hasher.clone();
+                h.update(&d.head);
+                h.update(&d.buf[d.mdat.clone()]);
+                digests.push((d.record, hex::encode(h.finalize())));
+                Deferred::done(d, &hasher_spares);
+            }
+            digests
         });
         // Both halves take turns on this thread until a second core is at
         // hand: from the first event with `overlap`, or once `idle` lends one.
@@ -1426,14 +1494,17 @@ fn run_pipeline<'a>(
             tx.send(ev).map_err(|_| Error::Interrupted)
         };
         let demuxed = match stage {
-            Stage::Video(plan, _) => segment::run(input, plan, progress, spare_rx, sink),
-            Stage::Audio { stream, cuts } => match cuts {
+            Stage::Video(plan, _, tap) => {
+                segment::run_tapped(input, plan, tap, progress, spare_rx, sink)
+            }
+            Stage::Audio { stream, cuts, fed } => match cuts {
                 AudioCuts::Known(cuts) => {
                     let cuts = cuts.iter().copied();
-                    media::audio::run(input, stream, o.format, cuts, progress, spare_rx, sink)
+                    media::audio::run(input, stream, o.format, cuts, fed, progress, spare_rx, sink)
                 }
                 AudioCuts::Fed(feed) => {
-                    media::audio::run(input, stream, o.format, feed.iter(), progress, spare_rx, sink)
+                    let cuts = feed.iter();
+                    media::audio::run(input, stream, o.format, cuts, fed, progress, spare_rx, sink)
                 }
             },
         };
@@ -1447,6 +1518,13 @@ fn run_pipeline<'a>(
             }
         };
         w.finished = None; // the syncer ends once it has caught up
+        w.hashes = None; // and the hasher
+        for (record, digest) in hasher.join().expect("the hasher does not panic") {
+            // Absent only when the writer failed before recording it.
+            if let Some(r) = w.records.get_mut(record) {
+                r.sha256 = digest;
+            }
+        }
         let synced = syncer.join().expect("the sync thread does not panic");
         // A flush that failed explains why the writer stopped.
         let made = synced.and(made)?;
@@ -1457,11 +1535,19 @@ fn run_pipeline<'a>(
 
 /// What one run of the pipeline cuts: a video rendition (with its muxed
 /// audio, or none), or one audio stream at the video's cuts.
-#[derive(Clone, Copy)]
 enum Stage<'p, 'f> {
-    /// With the first rendition, the feed its cuts go to as it makes them.
-    Video(&'p segment::Plan, Option<&'f parallel::CutFeed>),
-    Audio { stream: usize, cuts: AudioCuts<'p> },
+    /// With the first rendition, the feed its cuts go to as it makes them,
+    /// and the tap its audio tracks' packets go to as they are read.
+    Video(
+        &'p segment::Plan,
+        Option<&'f parallel::CutFeed>,
+        Option<media::audio::Tap>,
+    ),
+    Audio {
+        stream: usize,
+        cuts: AudioCuts<'p>,
+        fed: Option<media::audio::Feed>,
+    },
 }
 
 /// Where an audio track is cut: at the first video rendition's finished
@@ -1484,18 +1570,29 @@ fn run_audio<'a>(
     tracks: &'a [renditions::AudioTrack],
     first: usize,
     cuts: AudioCuts<'a>,
+    mut fed: Vec<Option<media::audio::Feed>>,
     root: &'a Path,
     progress: &dyn Progress,
 ) -> Result<Vec<Writer<'a>>> {
     let mut out = Vec::with_capacity(tracks.len());
-    for (j, t) in tracks.iter().enumerate() {
+    fed.resize_with(tracks.len(), || None);
+    for ((j, t), fed) in tracks.iter().enumerate().zip(fed) {
         let stage = Stage::Audio {
             stream: t.stream,
             cuts,
+            fed,
         };
         let name = Some(t.name.clone());
         let (_, w) = run_pipeline(
-            o, &t.input, first + j, name, keyring, policy, stage, root, progress,
+            o,
+            &t.input,
+            first + j,
+            name,
+            keyring,
+            policy,
+            stage,
+            root,
+            progress,
         )?;
         out.push(w);
     }

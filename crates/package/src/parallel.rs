@@ -263,13 +263,18 @@ mod tests {
     fn a_cut_feed_hands_each_reader_every_cut_as_it_comes_and_ends_when_closed() {
         let feed = CutFeed::new();
         let got = std::thread::scope(|s| {
-            let readers: Vec<_> = (0..2).map(|_| s.spawn(|| feed.iter().collect::<Vec<f64>>())).collect();
+            let readers: Vec<_> = (0..2)
+                .map(|_| s.spawn(|| feed.iter().collect::<Vec<f64>>()))
+                .collect();
             for t in [6.0, 12.0, 18.5] {
                 std::thread::sleep(std::time::Duration::from_millis(5));
                 feed.push(t);
             }
             drop(feed.closer());
-            readers.into_iter().map(|r| r.join().expect("reader")).collect::<Vec<_>>()
+            readers
+                .into_iter()
+                .map(|r| r.join().expect("reader"))
+                .collect::<Vec<_>>()
         });
         assert_eq!(got, vec![vec![6.0, 12.0, 18.5]; 2]);
         // A reader that starts after the close still sees every cut, then the end.

@@ -16,9 +16,8 @@
 pub mod sample_aes;
 
 use aes::cipher::{
-    block_padding::Pkcs7, consts::U16, inout::InOutBuf,
-    typenum::Unsigned, BlockBackend, BlockClosure, BlockDecryptMut, BlockEncrypt, BlockSizeUser,
-    KeyInit, KeyIvInit, ParBlocks,
+    block_padding::Pkcs7, consts::U16, inout::InOutBuf, typenum::Unsigned, BlockBackend,
+    BlockClosure, BlockDecryptMut, BlockEncrypt, BlockSizeUser, KeyInit, KeyIvInit, ParBlocks,
 };
 use aes::{Aes128Enc, Block};
 use zeroize::Zeroize;
