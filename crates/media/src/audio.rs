@@ -469,3 +469,93 @@ fn write<I: Iterator<Item = f64>, S: FnMut(Event) -> Result<()>>(
     *st.written += 1;
     mux.write(packet, 0).map_err(Stop::Mux)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::segment::{self, Plan};
+    use shieldpack_core::progress::NoProgress;
+
+    /// Every byte and segment end an audio pass sends, in order.
+    fn collect(out: &mut Vec<(String, Vec<u8>)>) -> impl FnMut(Event) -> Result<()> + '_ {
+        move |ev| {
+            match ev {
+                Event::Data(d) | Event::Init(d) => out.push(("data".into(), d)),
+                Event::End {
+                    index,
+                    start,
+                    duration,
+                    ..
+                } => out.push((format!("end {index} {start:.6} {duration:.6}"), Vec::new())),
+                _ => {}
+            }
+            Ok(())
+        }
+    }
+
+    /// An audio track fed by the video pass (`Tap`) is packaged exactly as
+    /// one that reads the file itself: same bytes, same cuts, both formats.
+    #[test]
+    fn a_tapped_audio_pass_sends_what_reading_the_file_sends() {
+        let clip = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/clip.mp4");
+        let cuts = [4.0, 8.0];
+        for format in [Container::Cmaf, Container::Ts] {
+            let (_, spares) = mpsc::channel();
+            let mut own = Vec::new();
+            run(
+                &clip,
+                1,
+                format,
+                cuts,
+                None,
+                &NoProgress,
+                spares,
+                collect(&mut own),
+            )
+            .expect("the clip's audio packages");
+
+            let plan = Plan {
+                target: 4.0,
+                forced_cuts: Vec::new(),
+                cut_every: None,
+                format,
+                video_only: true,
+            };
+            let (tap, mut feeds) = Tap::new(&[1]);
+            let mut fed = Vec::new();
+            std::thread::scope(|s| {
+                let feed = feeds.remove(0);
+                let audio = s.spawn(|| {
+                    let (_, spares) = mpsc::channel();
+                    run(
+                        &clip,
+                        1,
+                        format,
+                        cuts,
+                        Some(feed),
+                        &NoProgress,
+                        spares,
+                        collect(&mut fed),
+                    )
+                });
+                let (_, spares) = mpsc::channel();
+                segment::run_tapped(&clip, &plan, Some(tap), &NoProgress, spares, |_| Ok(()))
+                    .expect("the clip's video packages");
+                audio
+                    .join()
+                    .expect("no panic")
+                    .expect("the fed audio packages");
+            });
+            let ends = own
+                .iter()
+                .filter(|(what, _)| what.starts_with("end"))
+                .count();
+            assert_eq!(ends, 3, "{format:?}: three segments at cuts 4 and 8");
+            assert!(own.iter().map(|(_, d)| d.len()).sum::<usize>() > 10_000);
+            assert!(
+                own == fed,
+                "{format:?}: the fed pass differs from the reading one"
+            );
+        }
+    }
+}
