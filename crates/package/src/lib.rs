@@ -775,7 +775,8 @@ impl Writer<'_> {
                     )?;
                     // A segment a stronger scene's key may re-protect is
                     // read back below, so it is written here.
-                    if self.policy.is_none() && self.finished.is_some() && self.hashes.is_some() {
+                    let hashes = self.hashes.as_ref().filter(|_| self.finished.is_some());
+                    if let Some(hashes) = hashes.filter(|_| self.policy.is_none()) {
                         cur.size += (head.len() + mdat.len()) as u64;
                         let hasher = std::mem::take(&mut cur.hasher);
                         let d = Arc::new(Deferred {
@@ -785,7 +786,6 @@ impl Writer<'_> {
                             hasher,
                             record: self.records.len(),
                         });
-                        let hashes = self.hashes.as_ref().expect("checked above");
                         if hashes.send(Arc::clone(&d)).is_err() {
                             return Err(Error::Interrupted);
                         }
