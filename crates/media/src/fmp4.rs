@@ -64,9 +64,8 @@ pub struct Fmp4Muxer {
     spares: Option<mpsc::Receiver<Vec<u8>>>,
     /// The segment being muxed: `HEAD_ROOM` bytes kept for its `styp`,
     /// `moof` and `mdat` header, then the first track's samples. The
-    /// header's size is known only at the cut, so the samples then move
-    /// once, within this buffer, to right after it: no second buffer of
-    /// the segment's size.
+    /// header's size is known only at the cut; it is written right in front
+    /// of the samples, which stay where they are (`segment`).
     buf: Vec<u8>,
 }
 
@@ -192,9 +191,9 @@ impl Fmp4Muxer {
 
     /// Builds the segment from what the tracks hold, and empties them
     /// (keeping their buffers for the next): its `styp`, `moof` and `mdat`
-    /// header, the first track's samples moved up to right after them, then
-    /// the other tracks' samples.
-    fn segment(&mut self) -> Vec<u8> {
+    /// header, right in front of the first track's samples, then the other
+    /// tracks' samples. The segment is the buffer from the offset returned.
+    fn segment(&mut self) -> (Vec<u8>, usize) {
         let mut trafs = Vec::new();
         for t in &mut self.tracks {
             if t.samples.is_empty() {
@@ -259,21 +258,29 @@ impl Fmp4Muxer {
         let first = out.len() - HEAD_ROOM;
         let rest: usize = self.tracks.iter().skip(1).map(|t| t.data.len()).sum();
         let data_len = first + rest;
+        // The header ends where the samples begin: it goes in front of
+        // them, and the fragment starts there. Only a header larger than
+        // the room kept moves the samples behind it.
         let at = head.len() + 8;
-        if at > HEAD_ROOM {
-            out.resize(at + first, 0);
-        }
-        out.copy_within(HEAD_ROOM..HEAD_ROOM + first, at);
-        out.truncate(at + first);
-        out[..head.len()].copy_from_slice(&head);
+        let start = match HEAD_ROOM.checked_sub(at) {
+            Some(start) => start,
+            None => {
+                out.resize(at + first, 0);
+                out.copy_within(HEAD_ROOM..HEAD_ROOM + first, at);
+                out.truncate(at + first);
+                0
+            }
+        };
+        out[start..start + head.len()].copy_from_slice(&head);
         let mdat_size = u32::try_from(8 + data_len).expect("a segment under 4 GiB");
-        out[head.len()..at].copy_from_slice(&[&mdat_size.to_be_bytes()[..], b"mdat"].concat());
+        out[start + head.len()..start + at]
+            .copy_from_slice(&[&mdat_size.to_be_bytes()[..], b"mdat"].concat());
         out.reserve_exact(rest);
         for t in self.tracks.iter_mut().skip(1) {
             out.extend_from_slice(&t.data);
             t.data.clear();
         }
-        out
+        (out, start)
     }
 }
 
@@ -412,11 +419,19 @@ impl SegmentMuxer for Fmp4Muxer {
     }
 
     fn cut(&mut self) -> Result<Vec<u8>, MuxError> {
+        let (mut out, start) = self.segment();
+        out.drain(..start);
+        Ok(out)
+    }
+
+    fn cut_from(&mut self) -> Result<(Vec<u8>, usize), MuxError> {
         Ok(self.segment())
     }
 
     fn finish(mut self: Box<Self>) -> Result<Vec<u8>, MuxError> {
-        Ok(self.segment())
+        let (mut out, start) = self.segment();
+        out.drain(..start);
+        Ok(out)
     }
 
     fn init_segment(&self) -> Option<Vec<u8>> {

@@ -58,6 +58,12 @@ pub trait SegmentMuxer: Send {
     fn take(&mut self) -> Vec<u8>;
     /// Ends the current segment and returns its remaining bytes.
     fn cut(&mut self) -> Result<Vec<u8>, MuxError>;
+    /// `cut`, as a buffer whose bytes begin at the offset returned with
+    /// it: a muxer that put its header in front of the samples, rather than
+    /// move them behind the header, says where it starts.
+    fn cut_from(&mut self) -> Result<(Vec<u8>, usize), MuxError> {
+        Ok((self.cut()?, 0))
+    }
     /// Ends the last segment and returns its remaining bytes.
     fn finish(self: Box<Self>) -> Result<Vec<u8>, MuxError>;
     /// The initialisation segment every media segment needs, for formats

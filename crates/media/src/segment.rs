@@ -64,6 +64,10 @@ pub enum Event {
     Begin { index: usize, start: f64 },
     /// The next bytes of the current segment.
     Data(Vec<u8>),
+    /// The current segment's last bytes, `buf[start..]` (a CMAF fragment,
+    /// whose header the muxer wrote in front of the samples it had
+    /// gathered: moving them behind it was a copy of every byte).
+    DataFrom { buf: Vec<u8>, start: usize },
     /// The current segment is complete.
     End {
         index: usize,
@@ -512,7 +516,7 @@ impl<'a, S: FnMut(Event) -> Result<()>> Output<'a, S> {
         self.dependent += usize::from(self.seg_dependent);
         self.start_at(packet, ts);
         let ended = Ended {
-            data: self.mux.cut().map_err(mux_err(self.path))?,
+            data: self.mux.cut_from().map_err(mux_err(self.path))?,
             index: self.seg_index,
             start: self.seg_start,
             video_frames: self.seg_frames,
@@ -531,7 +535,11 @@ impl<'a, S: FnMut(Event) -> Result<()>> Output<'a, S> {
 
     /// Ends the segment `ended` where the current one starts, and begins it.
     fn close(&mut self, ended: Ended) -> Result<()> {
-        (self.sink)(Event::Data(ended.data))?;
+        let (buf, start) = ended.data;
+        (self.sink)(match start {
+            0 => Event::Data(buf),
+            _ => Event::DataFrom { buf, start },
+        })?;
         (self.sink)(Event::End {
             index: ended.index,
             start: ended.start,
@@ -634,8 +642,8 @@ impl<'a, S: FnMut(Event) -> Result<()>> Output<'a, S> {
 
 /// A segment whose `End` waits for where the next one starts (`Output::cut`).
 struct Ended {
-    /// Its last bytes.
-    data: Vec<u8>,
+    /// Its last bytes, from the offset with them.
+    data: (Vec<u8>, usize),
     index: usize,
     start: f64,
     video_frames: u64,

@@ -374,6 +374,8 @@ struct Current {
     /// With common encryption (cmaf `cenc`, `cbcs`): the clear segment,
     /// encrypted sample by sample once whole (`End`), and its key.
     common: Option<(Vec<u8>, cmaf::SampleKey)>,
+    /// Where the fragment in `common`'s buffer begins (`Event::DataFrom`).
+    common_from: usize,
     /// With common encryption, a clear scene's segment: buffered whole, to
     /// be written as a clear fragment under the protected init (`cencops`).
     clear_common: Option<Vec<u8>>,
@@ -671,6 +673,7 @@ impl Writer<'_> {
                     counter_before,
                     last_key_before,
                     common: None,
+                    common_from: 0,
                     clear_common: None,
                     saes: None,
                 };
@@ -715,6 +718,18 @@ impl Writer<'_> {
                     }
                 }
                 self.cur = Some(cur);
+            }
+            segment::Event::DataFrom { mut buf, start } => {
+                let cur = self.cur.as_mut().expect("Data comes inside a segment");
+                // Encrypted where it lies; the other paths take the bytes
+                // from the start of a buffer.
+                if let Some((clear, _)) = cur.common.as_mut().filter(|(c, _)| c.is_empty()) {
+                    *clear = buf;
+                    cur.common_from = start;
+                    return Ok(());
+                }
+                buf.drain(..start);
+                return self.handle(segment::Event::Data(buf));
             }
             segment::Event::Data(mut bytes) => {
                 let cur = self.cur.as_mut().expect("Data comes inside a segment");
@@ -770,9 +785,16 @@ impl Writer<'_> {
                     let sequence = cmaf::iv_sequence(self.rendition_index, index)?;
                     // The samples are encrypted where the muxer put them,
                     // and the buffer goes back to it for the next fragment.
+                    let from = std::mem::take(&mut cur.common_from);
                     let (head, mdat) = cmaf::encrypt_in_place(
-                        &cur.path, &mut clear, init, scheme, &key, sequence,
+                        &cur.path,
+                        &mut clear[from..],
+                        init,
+                        scheme,
+                        &key,
+                        sequence,
                     )?;
+                    let mdat = mdat.start + from..mdat.end + from;
                     // A segment a stronger scene's key may re-protect is
                     // read back below, so it is written here.
                     let hashes = self.hashes.as_ref().filter(|_| self.finished.is_some());
