@@ -259,77 +259,57 @@ pub fn run(
                 }
             },
         };
-        let packet = match next {
+        // The packets to write now: this one, or those held back until the
+        // first video keyframe set time zero.
+        let ready = match next {
             None => break,
-            Some(Fed::Audio(p)) => p,
-            Some(Fed::Video { key, pts, dts }) => {
-                if origin.is_none() && key {
-                    if let Some(pts) = pts.or(dts) {
-                        let dts = dts.unwrap_or(pts);
-                        origin = Some(pts as f64 * f64::from(v_tb));
-                        let dts_a = dts.rescale(v_tb, a_tb);
-                        mux.start_at_zero(&[(dts_a, 0)]);
-                        // What the muxer would write below zero.
-                        floor = dts_a.min(0);
-                        // Only this stream's packets count from here: a demuxer
-                        // that honours it (MP4, Matroska) skips the others'
-                        // bytes instead of reading the whole title again for a
-                        // few MiB of audio (about a tenth of `package --format
-                        // cmaf`'s CPU on an 8 Mb/s title). Others still hand
-                        // them over, and they are skipped below.
-                        if fed.is_none() {
-                            discard_all_but(&mut ictx, stream);
-                        }
-                        for p in std::mem::take(&mut pending) {
-                            write(
-                                mux.as_mut(),
-                                p,
-                                origin,
-                                floor,
-                                a_sec,
-                                &mut State {
-                                    next_cut: &mut next_cut,
-                                    index: &mut index,
-                                    seg_start: &mut seg_start,
-                                    begun: &mut begun,
-                                    last_end: &mut last_end,
-                                    written: &mut written,
-                                    sink: &mut sink,
-                                    progress,
-                                },
-                            )
-                            .map_err(|e| e.into_error(path))?;
-                        }
-                    }
-                }
+            Some(Fed::Audio(packet)) if origin.is_none() => {
+                pending.push(packet);
                 continue;
             }
+            Some(Fed::Audio(packet)) => vec![packet],
+            Some(Fed::Video { key, pts, dts }) => {
+                let (true, None, Some(pts)) = (key, origin, pts.or(dts)) else {
+                    continue;
+                };
+                let dts = dts.unwrap_or(pts);
+                origin = Some(pts as f64 * f64::from(v_tb));
+                let dts_a = dts.rescale(v_tb, a_tb);
+                mux.start_at_zero(&[(dts_a, 0)]);
+                // What the muxer would write below zero.
+                floor = dts_a.min(0);
+                // Only this stream's packets count from here: a demuxer
+                // that honours it (MP4, Matroska) skips the others'
+                // bytes instead of reading the whole title again for a
+                // few MiB of audio (about a tenth of `package --format
+                // cmaf`'s CPU on an 8 Mb/s title). Others still hand
+                // them over, and they are skipped below.
+                if fed.is_none() {
+                    discard_all_but(&mut ictx, stream);
+                }
+                std::mem::take(&mut pending)
+            }
         };
-        if packet.stream() != stream {
-            continue;
+        for packet in ready {
+            write(
+                mux.as_mut(),
+                packet,
+                origin,
+                floor,
+                a_sec,
+                &mut State {
+                    next_cut: &mut next_cut,
+                    index: &mut index,
+                    seg_start: &mut seg_start,
+                    begun: &mut begun,
+                    last_end: &mut last_end,
+                    written: &mut written,
+                    sink: &mut sink,
+                    progress,
+                },
+            )
+            .map_err(|e| e.into_error(path))?;
         }
-        if origin.is_none() {
-            pending.push(packet);
-            continue;
-        }
-        write(
-            mux.as_mut(),
-            packet,
-            origin,
-            floor,
-            a_sec,
-            &mut State {
-                next_cut: &mut next_cut,
-                index: &mut index,
-                seg_start: &mut seg_start,
-                begun: &mut begun,
-                last_end: &mut last_end,
-                written: &mut written,
-                sink: &mut sink,
-                progress,
-            },
-        )
-        .map_err(|e| e.into_error(path))?;
         if mux.pending() >= CHUNK {
             sink(Event::Data(mux.take()))?;
         }
