@@ -36,9 +36,6 @@ use shieldpack_core::progress::Progress;
 /// Slack for comparing times from different time bases.
 const EPS: f64 = 1e-6;
 
-/// What an audio track's pass needs of its input's packets: its own
-/// stream's packets, and the video's time stamps up to the first keyframe
-/// (time zero).
 /// A track's end of a `Tap`: its packets, in batches.
 pub struct Feed {
     rx: mpsc::Receiver<Vec<Fed>>,
@@ -58,6 +55,9 @@ impl Feed {
     }
 }
 
+/// What an audio track's pass needs of its input's packets: its own
+/// stream's packets, and the video's time stamps up to the first keyframe
+/// (time zero).
 pub enum Fed {
     Video {
         key: bool,
@@ -121,8 +121,7 @@ impl Tap {
         (tap, receivers)
     }
 
-    /// Takes `packet` if it is a tapped track's, or hands it back. A damaged
-    /// packet is handed back for the video pass to refuse, as it would have.
+    /// The tap for an input whose video the video pass chose as `video`.
     pub(crate) fn for_video(mut self, video: usize) -> Tap {
         self.video = Some(video);
         self
@@ -136,6 +135,8 @@ impl Tap {
         }
     }
 
+    /// Takes `packet` if it is a tapped track's, or hands it back. A damaged
+    /// packet is handed back for the video pass to refuse, as it would have.
     pub(crate) fn take(&mut self, packet: ff::Packet) -> Option<ff::Packet> {
         let si = packet.stream();
         if Some(si) == self.video {
