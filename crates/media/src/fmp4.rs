@@ -189,6 +189,15 @@ impl Fmp4Muxer {
         })
     }
 
+    /// `segment`, moved to the start of its buffer, for a caller that
+    /// takes the bytes as they are (`cut`, `finish`: audio passes and a
+    /// title's last segment).
+    fn segment_bytes(&mut self) -> Vec<u8> {
+        let (mut out, start) = self.segment();
+        out.drain(..start);
+        out
+    }
+
     /// Builds the segment from what the tracks hold, and empties them
     /// (keeping their buffers for the next): its `styp`, `moof` and `mdat`
     /// header, right in front of the first track's samples, then the other
@@ -419,9 +428,7 @@ impl SegmentMuxer for Fmp4Muxer {
     }
 
     fn cut(&mut self) -> Result<Vec<u8>, MuxError> {
-        let (mut out, start) = self.segment();
-        out.drain(..start);
-        Ok(out)
+        Ok(self.segment_bytes())
     }
 
     fn cut_from(&mut self) -> Result<(Vec<u8>, usize), MuxError> {
@@ -429,9 +436,7 @@ impl SegmentMuxer for Fmp4Muxer {
     }
 
     fn finish(mut self: Box<Self>) -> Result<Vec<u8>, MuxError> {
-        let (mut out, start) = self.segment();
-        out.drain(..start);
-        Ok(out)
+        Ok(self.segment_bytes())
     }
 
     fn init_segment(&self) -> Option<Vec<u8>> {

@@ -1417,9 +1417,15 @@ fn run_pipeline<'a>(
     let (finished_tx, finished_rx) = mpsc::sync_channel::<Finished>(depth);
     let syncer_spares = spare_tx.clone();
     let hasher_spares = spare_tx.clone();
-    // CMAF fragments are hashed beside their write (`Deferred`).
-    let (hash_tx, hash_rx) = mpsc::sync_channel::<Arc<Deferred>>(0);
-    let hash_tx = (o.format == Container::Cmaf).then_some(hash_tx);
+    // CMAF fragments are hashed beside their write (`Deferred`); TS
+    // segments are hashed as they are encrypted, and need no hasher.
+    let (hash_tx, hash_rx) = match o.format {
+        Container::Cmaf => {
+            let (tx, rx) = mpsc::sync_channel::<Arc<Deferred>>(0);
+            (Some(tx), Some(rx))
+        }
+        Container::Ts => (None, None),
+    };
     let w = Writer {
         o,
         keyring,
@@ -1469,16 +1475,18 @@ fn run_pipeline<'a>(
             Ok(())
         });
         // Each CMAF fragment's digest, by record, as it is written.
-        let hasher = scope.spawn(move || -> Vec<(usize, String)> {
-            let mut digests = Vec::new();
-            for d in hash_rx {
-                let mut h = d.hasher.clone();
-                h.update(&d.head);
-                h.update(&d.buf[d.mdat.clone()]);
-                digests.push((d.record, hex::encode(h.finalize())));
-                Deferred::done(d, &hasher_spares);
-            }
-            digests
+        let hasher = hash_rx.map(|hash_rx| {
+            scope.spawn(move || -> Vec<(usize, String)> {
+                let mut digests = Vec::new();
+                for d in hash_rx {
+                    let mut h = d.hasher.clone();
+                    h.update(&d.head);
+                    h.update(&d.buf[d.mdat.clone()]);
+                    digests.push((d.record, hex::encode(h.finalize())));
+                    Deferred::done(d, &hasher_spares);
+                }
+                digests
+            })
         });
         // Both halves take turns on this thread until a second core is at
         // hand: from the first event with `overlap`, or once `idle` lends one.
@@ -1541,7 +1549,8 @@ fn run_pipeline<'a>(
         };
         w.finished = None; // the syncer ends once it has caught up
         w.hashes = None; // and the hasher
-        for (record, digest) in hasher.join().expect("the hasher does not panic") {
+        let digests = hasher.map(|h| h.join().expect("the hasher does not panic"));
+        for (record, digest) in digests.into_iter().flatten() {
             // Absent only when the writer failed before recording it.
             if let Some(r) = w.records.get_mut(record) {
                 r.sha256 = digest;
