@@ -953,13 +953,17 @@ mod tests {
         assert_eq!(got, vec![0, 60, 120]);
     }
 
-    #[test]
-    fn encoder_threads_follow_each_rungs_pixels() {
-        let r = |width, height| RungPlan {
+    /// A rung of the given size (its bit rate matters to none of these tests).
+    fn r(width: u32, height: u32) -> RungPlan {
+        RungPlan {
             width,
             height,
             kbps: 1000,
-        };
+        }
+    }
+
+    #[test]
+    fn encoder_threads_follow_each_rungs_pixels() {
         let ladder = [r(1920, 1080), r(1280, 720), r(960, 540), r(640, 360)];
         assert_eq!(encoder_threads(&ladder, 2), vec![2, 1, 1, 1]);
         assert_eq!(encoder_threads(&ladder, 4), vec![4, 2, 1, 1]);
@@ -969,11 +973,6 @@ mod tests {
 
     #[test]
     fn each_rung_scales_from_the_smallest_rung_twice_its_size() {
-        let r = |width, height| RungPlan {
-            width,
-            height,
-            kbps: 1000,
-        };
         // the top rung is the source's size; 720p is twice 360p, but
         // nothing is twice 720p or 540p
         let ladder = [r(1920, 1080), r(1280, 720), r(960, 540), r(640, 360)];

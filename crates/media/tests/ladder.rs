@@ -55,6 +55,25 @@ fn make_source(dir: &Path, name: &str, video: &str, seconds: u32) -> PathBuf {
     path
 }
 
+/// `ladder::transcode` of `src` into the folder `out` (made if missing),
+/// with the default encoder settings and no progress.
+fn transcode(
+    src: &Path,
+    out: &Path,
+    rungs: &[shieldpack_core::ladder::RungPlan],
+    cuts: &[f64],
+) -> shieldpack_core::error::Result<ladder::Transcoded> {
+    std::fs::create_dir_all(out).unwrap();
+    ladder::transcode(
+        src,
+        out,
+        rungs,
+        cuts,
+        &EncodeSettings::default(),
+        &NoProgress,
+    )
+}
+
 /// (frame count, keyframe times relative to the first frame, width, height)
 /// of a file's video, as ffprobe decodes it.
 fn probe_video(path: &Path) -> (usize, Vec<f64>, u32, u32) {
@@ -119,17 +138,7 @@ fn ladder_rungs_decode_with_the_sources_frames_and_keyframes_only_at_the_cuts() 
     // frame at or after it is at 1.32 s
     let cuts = cut_times(info.duration, 2.0, &[1.3]);
     assert_eq!(cuts, vec![0.0, 1.3, 2.0, 4.0]);
-    let out = tmp.path().join("rungs");
-    std::fs::create_dir(&out).unwrap();
-    let t = ladder::transcode(
-        &src,
-        &out,
-        &rungs,
-        &cuts,
-        &EncodeSettings::default(),
-        &NoProgress,
-    )
-    .unwrap();
+    let t = transcode(&src, &tmp.path().join("rungs"), &rungs, &cuts).unwrap();
     assert_eq!(t.frames as usize, src_frames);
     assert_eq!(t.cuts, vec![0.0, 1.32, 2.0, 4.0]);
     assert_eq!(t.rungs.len(), 3);
@@ -184,17 +193,7 @@ fn rungs_scaled_from_a_larger_rungs_pictures_keep_every_frame_key_and_the_pictur
     let spec: LadderSpec = "180p:300k,180p:200k,90p:100k".parse().unwrap();
     let rungs = shieldpack_core::ladder::resolve(&spec, info.width, info.height, info.sar).unwrap();
     let cuts = cut_times(info.duration, 2.0, &[]);
-    let out = tmp.path().join("rungs");
-    std::fs::create_dir(&out).unwrap();
-    let t = ladder::transcode(
-        &src,
-        &out,
-        &rungs,
-        &cuts,
-        &EncodeSettings::default(),
-        &NoProgress,
-    )
-    .unwrap();
+    let t = transcode(&src, &tmp.path().join("rungs"), &rungs, &cuts).unwrap();
     assert_eq!(t.rungs.len(), 3);
     assert_eq!(t.cuts, vec![0.0, 2.0]);
     let expected_sizes = [(320, 180), (320, 180), (160, 90)];
@@ -214,28 +213,14 @@ fn rungs_scaled_from_a_larger_rungs_pictures_keep_every_frame_key_and_the_pictur
 #[test]
 fn ladder_refuses_a_missing_source_and_an_empty_ladder() {
     let tmp = tempfile::tempdir().unwrap();
-    let e = ladder::transcode(
-        &tmp.path().join("nope.mp4"),
-        tmp.path(),
-        &[],
-        &[0.0],
-        &EncodeSettings::default(),
-        &NoProgress,
-    )
-    .unwrap_err()
-    .to_string();
+    let e = transcode(&tmp.path().join("nope.mp4"), tmp.path(), &[], &[0.0])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("no rungs"), "{e}");
     let rungs = shieldpack_core::ladder::resolve(&LadderSpec::Apple, 640, 360, 1.0).unwrap();
-    let e = ladder::transcode(
-        &tmp.path().join("nope.mp4"),
-        tmp.path(),
-        &rungs,
-        &[0.0],
-        &EncodeSettings::default(),
-        &NoProgress,
-    )
-    .unwrap_err()
-    .to_string();
+    let e = transcode(&tmp.path().join("nope.mp4"), tmp.path(), &rungs, &[0.0])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("nope.mp4"), "{e}");
 }
 
