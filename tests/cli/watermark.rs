@@ -458,6 +458,28 @@ fn survives_shrink_and_pad_to_three_quarters() {
 }
 
 #[test]
+fn survives_letterbox_into_4_3_and_pillarbox_into_a_wide_frame() {
+    seeded(|| {
+        // shrunk to 0.75 with bars above and below in a 4:3 frame: the
+        // picture is 0.75 of the clip's height
+        let v = reframed("letterboxed", "scale=720:406,pad=720:540:0:67");
+        assert!(
+            (v["zoom"].as_f64().unwrap() / (FULL_HEIGHT * 0.75) - 1.0).abs() < 0.01,
+            "{v}"
+        );
+        // and with bars at the sides in a 2.37:1 frame: the picture fills
+        // the clip's height
+        let v = reframed("pillarboxed", "scale=720:406,pad=960:406:120:0");
+        let full = FULL_HEIGHT * 0.75 * 540.0 / 406.0;
+        assert!(
+            (v["zoom"].as_f64().unwrap() / full - 1.0).abs() < 0.01,
+            "{v}"
+        );
+        assert!((v["aspect"].as_f64().unwrap() - 1.0).abs() < 0.02, "{v}");
+    })
+}
+
+#[test]
 fn survives_a_horizontal_mirror() {
     seeded(|| {
         let v = reframed("mirrored", "hflip");
