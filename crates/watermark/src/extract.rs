@@ -525,7 +525,8 @@ impl Geom {
 ///   around the clip's centre (`REFRAME_RADIUS_CELLS`), cheap enough to try
 ///   them all.
 ///
-/// The best of each is refined on the whole clip, and the higher wins. Every
+/// The best of each (of the reframing search, its best `REFINE_SEEDS` that
+/// are not neighbours) is refined on the whole clip, and the highest wins. Every
 /// hypothesis evaluated, in either search and in the refinements, counts in
 /// the Bonferroni correction of the sync's false-alarm probability.
 pub fn search(accum: &Accumulator, patterns: &Patterns) -> Result<Detection> {
@@ -675,7 +676,7 @@ pub fn search_aligned_in(
         &[0.0]
     };
     let refine_hypotheses = 27 * shears.len() * 4;
-    let tried = tried + 2 * reframes.len() + REFINE_ROUNDS * refine_hypotheses;
+    let tried = tried + 2 * reframes.len() + REFINE_SEEDS * REFINE_ROUNDS * refine_hypotheses;
     let hypotheses = (tried * TILE * TILE) as u64;
     let conclude = |z: f64, geom: Geom, step: f64| -> Result<(Detection, Alignment)> {
         let log10_p = ((hypotheses as f64).log10() + dsp::log10_normal_tail(z)).min(0.0);
@@ -721,7 +722,7 @@ pub fn search_aligned_in(
 
     // each fold is tested as is and mirrored (`dsp::mirrored`)
     let sync_m = dsp::pattern_spectrum(&Fft2::new(), &dsp::mirrored(&patterns.sync));
-    let coarse = best_of(&reframes, |fft, g| {
+    let coarse = top_of(&reframes, REFINE_SEEDS * 16, |fft, g| {
         let white = whitened(fft, &small, cell0, g, (0.0, 0.0), Some(rw));
         let (c, cm) = dsp::correlate_pair(fft, &white, &sync, &sync_m);
         let (z, zm) = (dsp::peak(&c).1, dsp::peak(&cm).1);
@@ -732,13 +733,63 @@ pub fn search_aligned_in(
         })
     });
     shieldpack_core::interrupt::check()?;
-    let Some((_, mut g)) = coarse else {
-        return Ok(first);
+    // the window holds part of the mark only, so a neighbour of noise can
+    // outscore the true hypothesis there: refine the best few that are not
+    // neighbours of one another (a peak's neighbours score nearly as high)
+    let near = |a: &Geom, b: &Geom| {
+        a.mirror == b.mirror
+            && (a.zoom / b.zoom - 1.0).abs() < 1.5 * zstep
+            && (a.aspect / b.aspect - 1.0).abs() < 1.5 * astep
+            && (a.angle - b.angle).abs() < 1.5 * tstep
+            && (a.shear - b.shear).abs() < 1.5 * sstep
     };
-    // refine on the whole clip: halve the steps each round, each time trying
-    // the 27 neighbours in (zoom, aspect, angle) at 4 phases
+    let mut seeds: Vec<Geom> = vec![];
+    for (_, g) in coarse {
+        if seeds.len() < REFINE_SEEDS && !seeds.iter().any(|s| near(s, &g)) {
+            seeds.push(g);
+        }
+    }
+    // refine each on the whole clip: halve the steps each round, each time
+    // trying the 27 neighbours in (zoom, aspect, angle) at 4 phases
+    let (mut gz, mut g) = (f64::NEG_INFINITY, Geom::plain(1.0));
+    let mut dz = zstep;
+    for seed in seeds {
+        let (z, at, last) = refine(seed, [zstep, astep, tstep, sstep], shears, |around| {
+            debug_assert_eq!(around.len(), refine_hypotheses);
+            let r = best_of(around, |fft, (g, ph)| Some((sync_z(fft, g, *ph, None), *g)));
+            shieldpack_core::interrupt::check()?;
+            Ok(r)
+        })?;
+        if z > gz {
+            (gz, g, dz) = (z, at, last);
+        }
+    }
+    if gz > scale_z {
+        // the symbols' scale search: steps as fine as the last round's
+        conclude(gz, g, dz)
+    } else {
+        Ok(first)
+    }
+}
+
+/// Rounds of the reframing search's refinement.
+const REFINE_ROUNDS: usize = 3;
+/// Coarse hypotheses of the reframing search refined, each on its own.
+const REFINE_SEEDS: usize = 4;
+
+/// Refines `g` in `REFINE_ROUNDS` rounds, each trying the 27 neighbours in
+/// (zoom, aspect, angle) at `steps` (halved each round), times `shears`
+/// steps of shear, at 4 phases, with `best` picking the highest; returns
+/// its z-score, the geometry and the last round's zoom step.
+fn refine(
+    mut g: Geom,
+    steps: [f64; 4],
+    shears: &[f64],
+    mut best: impl FnMut(&[(Geom, (f64, f64))]) -> Result<Option<(f64, Geom)>>,
+) -> Result<(f64, Geom, f64)> {
     let mut gz = f64::NEG_INFINITY;
-    let (mut dz, mut da, mut dt, mut ds) = (zstep, astep, tstep, sstep);
+    let [mut dz, mut da, mut dt, mut ds] = steps;
+    let mut last = dz;
     for _ in 0..REFINE_ROUNDS {
         let mut around = vec![];
         for (n, &l) in (0..27).flat_map(|n| shears.iter().map(move |l| (n, l))) {
@@ -756,26 +807,57 @@ pub fn search_aligned_in(
                 ));
             }
         }
-        debug_assert_eq!(around.len(), refine_hypotheses);
+        last = dz;
         (dz, da, dt, ds) = (dz / 2.0, da / 2.0, dt / 2.0, ds / 2.0);
-        let r = best_of(&around, |fft, (g, ph)| {
-            Some((sync_z(fft, g, *ph, None), *g))
-        });
-        shieldpack_core::interrupt::check()?;
-        if let Some((z, at)) = r.filter(|r| r.0 > gz) {
+        if let Some((z, at)) = best(&around)?.filter(|r| r.0 > gz) {
             (gz, g) = (z, at);
         }
     }
-    if gz > scale_z {
-        // the symbols' scale search: steps as fine as the last round's
-        conclude(gz, g, dz * 2.0)
-    } else {
-        Ok(first)
-    }
+    Ok((gz, g, last))
 }
 
-/// Rounds of the reframing search's refinement.
-const REFINE_ROUNDS: usize = 3;
+/// `best_of`, keeping the `n` highest results, highest first.
+fn top_of<I: Sync, T: Send>(
+    items: &[I],
+    n: usize,
+    eval: impl Fn(&Fft2, &I) -> Option<(f64, T)> + Sync,
+) -> Vec<(f64, T)> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    let mut all: Vec<(f64, T)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let eval = &eval;
+                s.spawn(move || {
+                    let fft = Fft2::new();
+                    let mut top: Vec<(f64, T)> = Vec::with_capacity(n + 1);
+                    for item in items.iter().skip(t).step_by(threads) {
+                        if shieldpack_core::interrupt::check().is_err() {
+                            break;
+                        }
+                        if let Some(r) = eval(&fft, item) {
+                            if top.len() < n || r.0 > top[top.len() - 1].0 {
+                                let at = top.partition_point(|b| b.0 >= r.0);
+                                top.insert(at, r);
+                                top.truncate(n);
+                            }
+                        }
+                    }
+                    top
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("search thread"))
+            .collect()
+    });
+    all.sort_by(|a, b| b.0.total_cmp(&a.0));
+    all.truncate(n);
+    all
+}
 /// The reframing search is skipped when the scale-only search read a payload
 /// with log10 p at most this (before the caller's correction for its looks):
 /// an unframed clip then costs what it did before reframing was searched.
@@ -1305,6 +1387,37 @@ mod tests {
             let d = search_in(&acc, &other, perspective).unwrap();
             assert!(d.log10_p > -3.0, "{name}, wrong key: {d:?}");
             assert_eq!(d.payload, None, "{name}, wrong key: {d:?}");
+        }
+    }
+
+    #[test]
+    fn reads_a_reframed_picture_whose_centre_carries_no_mark() {
+        // the reframing search's coarse grid looks at a window round the
+        // centre (72 cells: 540 pixels at 1080p); a flat centre carries no
+        // mark (the embedder leaves flat blocks alone), so the window holds
+        // the mark in its rim only. A flat disc of 420 pixels reads; one of
+        // 500 does not (noted in issue 26)
+        let key = WmKey::from_bytes([9; 32]);
+        let payload = Payload(0x5a17c0de12345678);
+        let pats = Patterns::new(&key);
+        let (w, h) = (1920, 1080);
+        let mut frame = host(w, h, 3);
+        for (i, p) in frame.iter_mut().enumerate() {
+            let (dx, dy) = ((i % w) as f64 - 960.0, (i / w) as f64 - 540.0);
+            if dx * dx + dy * dy < 420.0 * 420.0 {
+                *p = 60;
+            }
+        }
+        Marker::new(&pats.tile(payload), w, h).mark(&mut frame, w);
+        for (name, deg, scale) in [
+            ("aspect 0.9 x", 0.0, (0.9, 1.0)),
+            ("rotate 2", 2.0, (1.0, 1.0)),
+        ] {
+            let img = reframe(&frame, (w, h), deg, scale, false, 0.0);
+            let d = search_in(&accumulate(&img), &pats, false).unwrap();
+            eprintln!("{name}: {d:?}");
+            assert!(d.log10_p < -9.0, "{name}: {d:?}");
+            assert_eq!(d.payload, Some(payload), "{name}: {d:?}");
         }
     }
 

@@ -24,7 +24,9 @@
 //!   (rotations to 3.5 degrees, aspects within 11%, scales down to 0.66, each
 //!   mirrored or not) over a window round the clip's centre, small enough that
 //!   a coarse grid of hypotheses stays within half a cell of the mark, then
-//!   refines its best on the whole clip. With `ExtractOptions::perspective`
+//!   refines its best four that are not neighbours of one another on the
+//!   whole clip (the window holds part of the mark only, so its single best
+//!   can be noise). With `ExtractOptions::perspective`
 //!   it also tries shears to 0.065 (a perspective warp of a few percent is,
 //!   over the window, an affine map whose axes are not square). It runs
 //!   unless the scale-only search has read the payload beyond doubt; its
