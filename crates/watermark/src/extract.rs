@@ -899,36 +899,7 @@ fn best_of<I: Sync, T: Send>(
     items: &[I],
     eval: impl Fn(&Fft2, &I) -> Option<(f64, T)> + Sync,
 ) -> Option<(f64, T)> {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 8);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let eval = &eval;
-                s.spawn(move || {
-                    let fft = Fft2::new();
-                    let mut best: Option<(f64, T)> = None;
-                    for item in items.iter().skip(t).step_by(threads) {
-                        if shieldpack_core::interrupt::check().is_err() {
-                            break;
-                        }
-                        if let Some(r) = eval(&fft, item) {
-                            if best.as_ref().is_none_or(|b| r.0 > b.0) {
-                                best = Some(r);
-                            }
-                        }
-                    }
-                    best
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .filter_map(|h| h.join().expect("search thread"))
-            .max_by(|a, b| a.0.total_cmp(&b.0))
-    })
+    top_of(items, 1, eval).into_iter().next()
 }
 
 /// Scales tried when reading the symbols: this many quarter scale steps either
