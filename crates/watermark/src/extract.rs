@@ -816,7 +816,9 @@ fn refine(
     Ok((gz, g, last))
 }
 
-/// `best_of`, keeping the `n` highest results, highest first.
+/// Runs `eval` on every item, spread over up to 8 threads, and keeps the `n`
+/// results with the highest scores, highest first. Stops early (returning
+/// what it has) when the user interrupts; the caller checks.
 fn top_of<I: Sync, T: Send>(
     items: &[I],
     n: usize,
@@ -858,6 +860,7 @@ fn top_of<I: Sync, T: Send>(
     all.truncate(n);
     all
 }
+
 /// The reframing search is skipped when the scale-only search read a payload
 /// with log10 p at most this (before the caller's correction for its looks):
 /// an unframed clip then costs what it did before reframing was searched.
@@ -892,9 +895,7 @@ fn whitened(
     dsp::whiten(fft, &small.fold_grid(&grid, radius))
 }
 
-/// Runs `eval` on every item, spread over up to 8 threads, and keeps the
-/// result with the highest score. Stops early (returning what it has) when the
-/// user interrupts; the caller checks.
+/// `top_of` keeping the one highest result.
 fn best_of<I: Sync, T: Send>(
     items: &[I],
     eval: impl Fn(&Fft2, &I) -> Option<(f64, T)> + Sync,
