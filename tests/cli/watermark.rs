@@ -534,6 +534,47 @@ fn perspective_search_finds_no_mark_unmarked_or_under_another_key() {
     })
 }
 
+/// `--max-seconds` bounds the clip's time read, also when a long clip is
+/// decoded skipping its non-reference frames (it once bounded the frames
+/// handed on, and so read about twice the seconds asked for).
+#[test]
+fn max_seconds_bounds_the_seconds_read_when_frames_are_skipped() {
+    seeded(|| {
+        let f = fixture();
+        // 16 s with B-frames: long enough to be decoded skipping frames
+        let clip = f.dir.join("long16.mp4");
+        run_ok(ffmpeg().args([
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=320x180:r=24",
+            "-t",
+            "16",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-bf",
+            "3",
+            s(&clip),
+        ]));
+        let used = |secs: &str| {
+            let (out, v) = extract_with(&clip, &f.key, &["--max-seconds", secs]);
+            assert_eq!(out.status.code(), Some(1), "{v}");
+            v["frames_used"].as_u64().unwrap()
+        };
+        let (part, whole) = (used("13"), used("20"));
+        // frames were skipped (or this test shows nothing) ...
+        assert!(whole < 16 * 24 * 9 / 10, "{whole} of 384 frames used");
+        // ... and 13 s of the 16 read 13/16 of the frames handed on
+        let share = part as f64 / whole as f64;
+        assert!(
+            (share - 13.0 / 16.0).abs() < 0.05,
+            "{part} frames for 13 s, {whole} for the whole 16 s"
+        );
+    })
+}
+
 #[test]
 fn wrong_key_is_not_detected() {
     seeded(|| {

@@ -146,6 +146,27 @@ fn decode_luma_with(
         vin.decoder
             .skip_loop_filter(ff::codec::discard::Discard::All);
     }
+    // `max_seconds` is of the clip, not of frames handed on: skipping frames
+    // hands on about half of them, and counting those read twice the seconds
+    // asked for. So a frame at or past `max_seconds` after the first (half a
+    // frame's slack for rounding) stops decoding, and the count is the
+    // bound only for frames without a timestamp. Progress goes in frame
+    // slots of the clip's time for the same reason.
+    let tb = f64::from(vin.time_base);
+    let fps = f64::from(vin.fps);
+    let mut first_ts: Option<i64> = None;
+    let mut slot = |decoded: &frame::Video, handed: u64| -> (u64, bool) {
+        match decoded.timestamp() {
+            Some(ts) if tb > 0.0 => {
+                let t = (ts - *first_ts.get_or_insert(ts)) as f64 * tb;
+                (
+                    (t * fps).round().max(0.0) as u64 + 1,
+                    t < max_seconds - 0.5 / fps,
+                )
+            }
+            _ => (handed + 1, true),
+        }
+    };
     progress.set_length(vin.frames_estimate.min(max_frames).max(1));
     let mut info = VideoInfo {
         width: vin.decoder.width() as usize,
@@ -157,6 +178,10 @@ fn decode_luma_with(
     let mut decoded = frame::Video::empty();
     let mut handle = |decoded: &frame::Video, info: &mut VideoInfo| -> Result<bool> {
         shieldpack_core::interrupt::check()?;
+        let (at, within) = slot(decoded, info.frames);
+        if !within {
+            return Ok(false);
+        }
         let (w, h) = (decoded.width() as usize, decoded.height() as usize);
         let gray8 = matches!(
             decoded.format(),
@@ -178,7 +203,7 @@ fn decode_luma_with(
         info.width = w;
         info.height = h;
         info.frames += 1;
-        progress.set_position(info.frames);
+        progress.set_position(at);
         Ok(more && info.frames < max_frames)
     };
     let mut done = false;
