@@ -575,6 +575,49 @@ fn max_seconds_bounds_the_seconds_read_when_frames_are_skipped() {
     })
 }
 
+/// A clip whose last frame is a look's (6 s at 24 fps: 144 frames) is not
+/// searched twice: its report is the look's, which must be what one search
+/// of the same frames finds (`--max-seconds 5.99` takes no look and reads
+/// the same 144 frames; only the correction for the looks differs).
+#[test]
+fn a_clip_ending_at_a_look_reports_what_one_search_of_it_finds() {
+    seeded(|| {
+        let f = fixture();
+        let clip = f.dir.join("six.mp4");
+        run_ok(ffmpeg().args([
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=480x270:r=24",
+            "-t",
+            "6",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            s(&clip),
+        ]));
+        let (_, looked) = extract(&clip, &f.key);
+        let (_, once) = extract_with(&clip, &f.key, &["--max-seconds", "5.99"]);
+        for v in [&looked, &once] {
+            assert_eq!(v["frames_used"], 144, "{v}");
+            assert_eq!(v["detected"], false, "{v}");
+        }
+        for field in [
+            "z",
+            "zoom",
+            "aspect",
+            "angle_deg",
+            "mirror",
+            "raw_payload",
+            "symbol_z",
+            "hypotheses",
+        ] {
+            assert_eq!(looked[field], once[field], "{field}: {looked}\n{once}");
+        }
+    })
+}
+
 #[test]
 fn wrong_key_is_not_detected() {
     seeded(|| {

@@ -1081,6 +1081,10 @@ pub fn extract_file(
     };
     let mut accum: Option<Accumulator> = None;
     let mut early: Option<Detection> = None;
+    // the last look's frames and what it found: when no frame came after
+    // it (a 6 s clip ends at the first look), the whole clip is what it
+    // searched, and searching it again would find the same
+    let mut looked: Option<(u64, Detection)> = None;
     let video = codec::decode_luma(
         path,
         opts.max_seconds,
@@ -1099,6 +1103,7 @@ pub fn extract_file(
                     early = Some(d);
                     return Ok(false);
                 }
+                looked = Some((a.frames, d));
             }
             Ok(true)
         },
@@ -1110,9 +1115,10 @@ pub fn extract_file(
             "check the clip with ffprobe; it may be damaged",
         ));
     };
-    let detection = match early {
-        Some(d) => d,
-        None => {
+    let detection = match (early, looked) {
+        (Some(d), _) => d,
+        (None, Some((frames, d))) if frames == accum.frames => d,
+        _ => {
             let mut d = search_in(&accum, &patterns, opts.perspective)?;
             judge(&mut d);
             d
