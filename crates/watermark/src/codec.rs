@@ -161,7 +161,8 @@ fn decode_luma_with(
                 let t = (ts - *first_ts.get_or_insert(ts)) as f64 * tb;
                 (
                     (t * fps).round().max(0.0) as u64 + 1,
-                    t < max_seconds - 0.5 / fps,
+                    // the first frame always, however few the seconds
+                    handed == 0 || t < max_seconds - 0.5 / fps,
                 )
             }
             _ => (handed + 1, true),
