@@ -1271,6 +1271,14 @@ mod tests {
         }
     }
 
+    /// The tests' key's patterns, and the payload they mark.
+    fn test_mark() -> (Patterns, Payload) {
+        (
+            Patterns::new(&WmKey::from_bytes([9; 32])),
+            Payload(0x5a17c0de12345678),
+        )
+    }
+
     fn accumulate(img: &Image) -> Accumulator {
         let luma: Vec<u8> = img.px.iter().map(|&v| v.clamp(0.0, 255.0) as u8).collect();
         let mut a = Accumulator::new(img.w, img.h);
@@ -1280,9 +1288,7 @@ mod tests {
 
     #[test]
     fn finds_the_payload_after_crop_and_scale() {
-        let key = WmKey::from_bytes([9; 32]);
-        let payload = Payload(0x5a17c0de12345678);
-        let pats = Patterns::new(&key);
+        let (pats, payload) = test_mark();
         let (w, h) = (480, 270);
         let mut frame = host(w, h, 1);
         let mut m = Marker::new(&pats.tile(payload), w, h);
@@ -1352,9 +1358,7 @@ mod tests {
 
     #[test]
     fn finds_the_payload_after_reframing() {
-        let key = WmKey::from_bytes([9; 32]);
-        let payload = Payload(0x5a17c0de12345678);
-        let pats = Patterns::new(&key);
+        let (pats, payload) = test_mark();
         let other = Patterns::new(&WmKey::from_bytes([8; 32]));
         let (w, h) = (640, 360);
         let mut frame = host(w, h, 2);
@@ -1420,9 +1424,7 @@ mod tests {
         // but towards the edges the grid drifts off the symbols and no word
         // of the whole picture passes its check; the centre's does, and its
         // tries count after the whole picture's 16
-        let key = WmKey::from_bytes([9; 32]);
-        let payload = Payload(0x5a17c0de12345678);
-        let pats = Patterns::new(&key);
+        let (pats, payload) = test_mark();
         let (w, h) = (960, 540);
         let mut frame = host(w, h, 2);
         Marker::new(&pats.tile(payload), w, h).mark(&mut frame, w);
@@ -1443,9 +1445,7 @@ mod tests {
         // mark (the embedder leaves flat blocks alone), so the window holds
         // the mark in its rim only. A flat disc of 420 pixels reads; one of
         // 500 does not (noted in issue 26)
-        let key = WmKey::from_bytes([9; 32]);
-        let payload = Payload(0x5a17c0de12345678);
-        let pats = Patterns::new(&key);
+        let (pats, payload) = test_mark();
         let (w, h) = (1920, 1080);
         let mut frame = host(w, h, 3);
         for (i, p) in frame.iter_mut().enumerate() {
