@@ -219,7 +219,8 @@ fn assert_found_with(clip: &Path, zoom: Option<f64>, flags: &[&str]) -> serde_js
     assert!(v["frames_used"].as_u64().unwrap() > 0, "{v}");
     // the payload's evidence: 2^-20 per word tried, on top of the sync's
     let tries = v["payload_tries"].as_u64().unwrap();
-    assert!((1..=16).contains(&tries), "{v}");
+    // (up to 16 words of the whole clip, then up to 16 of its centre)
+    assert!((1..=32).contains(&tries), "{v}");
     let misread = v["log10_p_misread"].as_f64().unwrap();
     let bound = (tries as f64).log10() - 20.0 * 2f64.log10();
     assert!((misread - bound).abs() < 0.011, "{v}");

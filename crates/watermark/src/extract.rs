@@ -118,7 +118,8 @@ pub struct Detection {
     pub mirror: bool,
     /// Each symbol's highest peak and its z-score, and the payload if a word
     /// whose check bits agree was found within `payload_tries` words (see
-    /// `decode_list`).
+    /// `decode_list`: up to 16 of the whole clip's reading, then up to 16
+    /// of the centre's, `REREAD_SYNC_LOG10`).
     pub symbols: [u16; SYMBOLS],
     pub symbol_z: [f64; SYMBOLS],
     pub payload: Option<Payload>,
