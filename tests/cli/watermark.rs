@@ -21,7 +21,9 @@ use std::sync::OnceLock;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
-use crate::util::{ffmpeg, run, run_code, run_ok, shieldpack, stdout, stdout_json, TestDir};
+use crate::util::{
+    ffmpeg, run, run_code, run_ok, shieldpack, stdout, stdout_json, x264_gops, Gop, TestDir,
+};
 
 const PAYLOAD: &str = "5a17c0de12345678";
 
@@ -535,26 +537,6 @@ fn perspective_search_finds_no_mark_unmarked_or_under_another_key() {
     })
 }
 
-/// An unmarked clip of FFmpeg's test card, `size` at 24 fps for `seconds`,
-/// H.264, in the fixture's folder as `name`.
-fn test_card(name: &str, size: &str, seconds: &str) -> PathBuf {
-    let clip = fixture().dir.join(name);
-    run_ok(ffmpeg().args([
-        "-f",
-        "lavfi",
-        "-i",
-        &format!("testsrc2=s={size}:r=24"),
-        "-t",
-        seconds,
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        s(&clip),
-    ]));
-    clip
-}
-
 /// `--max-seconds` bounds the clip's time read, also when a long clip is
 /// decoded skipping its non-reference frames (it once bounded the frames
 /// handed on, and so read about twice the seconds asked for).
@@ -562,9 +544,8 @@ fn test_card(name: &str, size: &str, seconds: &str) -> PathBuf {
 fn max_seconds_bounds_the_seconds_read_when_frames_are_skipped() {
     seeded(|| {
         let f = fixture();
-        // 16 s (with B-frames, as libx264 makes by default): long enough
-        // to be decoded skipping frames
-        let clip = test_card("long16.mp4", "320x180", "16");
+        // 16 s with B-frames: long enough to be decoded skipping frames
+        let clip = x264_gops(&f.dir.join("long16.mp4"), Gop::Closed, 16);
         let used = |secs: &str| {
             let (out, v) = extract_with(&clip, &f.key, &["--max-seconds", secs]);
             assert_eq!(out.status.code(), Some(1), "{v}");
@@ -592,7 +573,7 @@ fn max_seconds_bounds_the_seconds_read_when_frames_are_skipped() {
 fn a_clip_ending_at_a_look_reports_what_one_search_of_it_finds() {
     seeded(|| {
         let f = fixture();
-        let clip = test_card("six.mp4", "480x270", "6");
+        let clip = x264_gops(&f.dir.join("six.mp4"), Gop::Closed, 6);
         let (_, looked) = extract(&clip, &f.key);
         let (_, once) = extract_with(&clip, &f.key, &["--max-seconds", "5.99"]);
         for v in [&looked, &once] {
