@@ -149,9 +149,9 @@ fn decode_luma_with(
     // `max_seconds` is of the clip, not of frames handed on: skipping frames
     // hands on about half of them, and counting those read twice the seconds
     // asked for. So a frame at or past `max_seconds` after the first (half a
-    // frame's slack for rounding) stops decoding, and the count is the
-    // bound only for frames without a timestamp. Progress goes in frame
-    // slots of the clip's time for the same reason.
+    // frame's slack for rounding) stops decoding; the count stays a bound
+    // too, the only one for frames without a timestamp. Progress goes in
+    // frame slots of the clip's time for the same reason.
     let tb = f64::from(vin.time_base);
     let fps = f64::from(vin.fps);
     let mut first_ts: Option<i64> = None;
