@@ -36,6 +36,50 @@ unsafe extern "C" fn read_cb(opaque: *mut c_void, buf: *mut u8, size: c_int) -> 
     n as c_int
 }
 
+/// A segment starts with its tables: RFC 8216 3.2 has a TS segment without
+/// EXT-X-MAP start with a PAT and a PMT, and FFmpeg's muxer, which writes
+/// every TS segment shieldpack makes, puts its SDT just before them. So the
+/// first packet must carry a whole PAT or SDT section whose CRC holds. That is
+/// also what tells a segment decrypted under the wrong IV: CBC garbles only
+/// the first 16 bytes then, and FFmpeg's demuxer reads on past a garbled
+/// first packet.
+fn first_packet_is_a_table(p: &[u8]) -> Result<(), String> {
+    const TABLES: [(u16, u8, &str); 2] = [(0x00, 0x00, "PAT"), (0x11, 0x42, "SDT")];
+    let pid = u16::from_be_bytes([p[1], p[2]]) & 0x1fff;
+    let unit_start = p[1] & 0x40 != 0;
+    let Some(&(_, table_id, name)) = TABLES.iter().find(|t| t.0 == pid) else {
+        return Err(format!(
+            "the first TS packet is PID {pid:#x}, not a PAT or SDT (RFC 8216 3.2: a segment starts with its PAT and PMT)"
+        ));
+    };
+    if !unit_start || p[3] & 0x10 == 0 {
+        return Err(format!("the first TS packet's {name} has no section start"));
+    }
+    // The payload starts after the adaptation field, if there is one; the
+    // section after the pointer field.
+    let payload = if p[3] & 0x20 != 0 {
+        5 + p[4] as usize
+    } else {
+        4
+    };
+    let section = p
+        .get(payload)
+        .and_then(|&pointer| p.get(payload + 1 + pointer as usize..))
+        .unwrap_or(&[]);
+    let len = if section.len() >= 3 && section[0] == table_id {
+        3 + (u16::from_be_bytes([section[1], section[2]]) & 0x0fff) as usize
+    } else {
+        usize::MAX
+    };
+    if len < 12 || len > section.len() {
+        return Err(format!("the first TS packet's {name} section is malformed"));
+    }
+    if crc::Crc::<u32>::new(&crc::CRC_32_MPEG_2).checksum(&section[..len]) != 0 {
+        return Err(format!("the first TS packet's {name} fails its CRC"));
+    }
+    Ok(())
+}
+
 /// Demuxes `data` as MPEG-TS; `Err` says why it is not valid TS.
 pub fn analyze(data: &[u8]) -> Result<TsInfo, String> {
     super::init();
@@ -51,6 +95,7 @@ pub fn analyze(data: &[u8]) -> Result<TsInfo, String> {
     if let Some(i) = (0..data.len()).step_by(188).find(|&i| data[i] != 0x47) {
         return Err(format!("lost TS sync at byte {i}"));
     }
+    first_packet_is_a_table(&data[..188])?;
     let mut cursor = Cursor { data, pos: 0 };
     let mut pts: Vec<i64> = Vec::new();
     // The latest pts + duration, when the demuxer knows packet durations.

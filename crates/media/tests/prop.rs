@@ -184,6 +184,32 @@ fn the_generator_makes_ts_ffmpeg_reads() {
     check(&bytes).unwrap();
 }
 
+/// CBC under the wrong IV garbles only the first 16 bytes: with the sync byte
+/// left whole, FFmpeg still reads the segment, so the table check must refuse
+/// it.
+#[test]
+fn a_first_block_garbled_past_the_sync_byte_is_refused() {
+    let ps: Vec<Pes> = (0..20)
+        .map(|i| Pes {
+            audio: i % 2 == 1,
+            start: true,
+            pts: 90_000 + i * 3600,
+            dts: None,
+            body: vec![0; 50],
+        })
+        .collect();
+    let good = packets(&ps);
+    check(&good).unwrap();
+    assert!(tsread::analyze(&good).is_ok());
+    // One garbled byte at a time, each place in the block after the sync byte.
+    for at in 1..16 {
+        let mut bad = good.clone();
+        bad[at] ^= 0xa5;
+        let e = tsread::analyze(&bad).expect_err(&format!("byte {at} garbled"));
+        assert!(e.contains("first TS packet"), "byte {at}: {e}");
+    }
+}
+
 proptest! {
     #![proptest_config(config(64))]
 
