@@ -39,40 +39,55 @@ unsafe extern "C" fn read_cb(opaque: *mut c_void, buf: *mut u8, size: c_int) -> 
 /// A segment starts with its tables: RFC 8216 3.2 has a TS segment without
 /// EXT-X-MAP start with a PAT and a PMT, and FFmpeg's muxer, which writes
 /// every TS segment shieldpack makes, puts its SDT just before them. So the
-/// first packet must carry a whole PAT or SDT section whose CRC holds. That is
-/// also what tells a segment decrypted under the wrong IV: CBC garbles only
-/// the first 16 bytes then, and FFmpeg's demuxer reads on past a garbled
-/// first packet.
-fn first_packet_is_a_table(p: &[u8]) -> Result<(), String> {
+/// first packet must start a PAT or SDT section whose CRC holds (an SDT with
+/// a long service name runs on into the PID's next packets). That is also
+/// what tells a segment decrypted under the wrong IV: CBC garbles only the
+/// first 16 bytes then, and FFmpeg's demuxer reads on past a garbled first
+/// packet. `data` is whole 188-byte packets.
+fn starts_with_a_table(data: &[u8]) -> Result<(), String> {
     const TABLES: [(u16, u8, &str); 2] = [(0x00, 0x00, "PAT"), (0x11, 0x42, "SDT")];
-    let pid = u16::from_be_bytes([p[1], p[2]]) & 0x1fff;
-    let unit_start = p[1] & 0x40 != 0;
+    let pid_of = |p: &[u8]| u16::from_be_bytes([p[1], p[2]]) & 0x1fff;
+    // a packet's payload: after the header and the adaptation field, if any
+    fn payload(p: &[u8]) -> &[u8] {
+        match p[3] & 0x30 {
+            0x10 => &p[4..],
+            0x30 => p.get(5 + p[4] as usize..).unwrap_or(&[]),
+            _ => &[],
+        }
+    }
+    let mut packets = data.chunks_exact(188);
+    let first = packets.next().ok_or("no TS packet")?;
+    let pid = pid_of(first);
     let Some(&(_, table_id, name)) = TABLES.iter().find(|t| t.0 == pid) else {
         return Err(format!(
             "the first TS packet is PID {pid:#x}, not a PAT or SDT (RFC 8216 3.2: a segment starts with its PAT and PMT)"
         ));
     };
-    if !unit_start || p[3] & 0x10 == 0 {
+    let start = payload(first);
+    if first[1] & 0x40 == 0 || start.is_empty() {
         return Err(format!("the first TS packet's {name} has no section start"));
     }
-    // The payload starts after the adaptation field, if there is one; the
-    // section after the pointer field.
-    let payload = if p[3] & 0x20 != 0 {
-        5 + p[4] as usize
-    } else {
-        4
+    let mut section = start.get(1 + start[0] as usize..).unwrap_or(&[]).to_vec();
+    // 12 bits of length, of which PSI uses 10 (ISO/IEC 13818-1 2.4.4.11)
+    let len = match section.as_slice() {
+        [id, hi, lo, ..] if *id == table_id => {
+            3 + (u16::from_be_bytes([*hi, *lo]) & 0x0fff) as usize
+        }
+        _ => 0,
     };
-    let section = p
-        .get(payload)
-        .and_then(|&pointer| p.get(payload + 1 + pointer as usize..))
-        .unwrap_or(&[]);
-    let len = if section.len() >= 3 && section[0] == table_id {
-        3 + (u16::from_be_bytes([section[1], section[2]]) & 0x0fff) as usize
-    } else {
-        usize::MAX
-    };
-    if len < 12 || len > section.len() {
+    if !(12..=1024).contains(&len) {
         return Err(format!("the first TS packet's {name} section is malformed"));
+    }
+    for p in packets {
+        if section.len() >= len {
+            break;
+        }
+        if pid_of(p) == pid && p[1] & 0x40 == 0 {
+            section.extend_from_slice(payload(p));
+        }
+    }
+    if section.len() < len {
+        return Err(format!("the segment's first {name} section is cut short"));
     }
     if crc::Crc::<u32>::new(&crc::CRC_32_MPEG_2).checksum(&section[..len]) != 0 {
         return Err(format!("the first TS packet's {name} fails its CRC"));
@@ -95,7 +110,7 @@ pub fn analyze(data: &[u8]) -> Result<TsInfo, String> {
     if let Some(i) = (0..data.len()).step_by(188).find(|&i| data[i] != 0x47) {
         return Err(format!("lost TS sync at byte {i}"));
     }
-    first_packet_is_a_table(&data[..188])?;
+    starts_with_a_table(data)?;
     let mut cursor = Cursor { data, pos: 0 };
     let mut pts: Vec<i64> = Vec::new();
     // The latest pts + duration, when the demuxer knows packet durations.

@@ -210,6 +210,58 @@ fn a_first_block_garbled_past_the_sync_byte_is_refused() {
     }
 }
 
+/// FFmpeg's muxer puts the SDT first, and a long service name (the input's
+/// title, when it has one) runs it over several packets: the table check
+/// reads it whole. The same bytes with their first block garbled past the
+/// sync byte, as under the wrong IV, are refused.
+#[test]
+fn ffmpeg_ts_with_an_sdt_over_three_packets_reads_and_a_garbled_one_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let ts = dir.path().join("long-sdt.ts");
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-y"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=160x90:rate=24",
+            "-t",
+            "1",
+        ])
+        .args(["-c:v", "libx264", "-metadata"])
+        .arg(format!("service_name={}", "N".repeat(250)))
+        .arg("-metadata")
+        .arg(format!("service_provider={}", "P".repeat(200)))
+        .args(["-f", "mpegts"])
+        .arg(&ts)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let good = std::fs::read(&ts).unwrap();
+    let pids: Vec<(u16, bool)> = good
+        .chunks_exact(188)
+        .take(4)
+        .map(|p| (u16::from_be_bytes([p[1], p[2]]) & 0x1fff, p[1] & 0x40 != 0))
+        .collect();
+    assert_eq!(
+        pids,
+        [(0x11, true), (0x11, false), (0x11, false), (0, true)],
+        "the SDT over three packets, then the PAT"
+    );
+    let info = tsread::analyze(&good).unwrap();
+    assert_eq!(info.video_frames, 24, "{info:?}");
+    for at in [1, 2, 3, 4, 5, 7, 15] {
+        let mut bad = good.clone();
+        bad[at] ^= 0x5a;
+        let e = tsread::analyze(&bad).expect_err(&format!("byte {at} garbled"));
+        assert!(e.contains("first TS packet"), "byte {at}: {e}");
+    }
+}
+
 proptest! {
     #![proptest_config(config(64))]
 
