@@ -1,6 +1,7 @@
 //! `verify`: is a package what the contract says? Playlist grammar and RFC 8216
 //! rules, every referenced file present, manifest sizes and hashes, and with
-//! keys, every segment decrypting to MPEG-TS whose duration matches its EXTINF.
+//! keys, every segment decrypting to MPEG-TS that opens with its tables (an SDT
+//! or PAT whose CRC holds: `tsread`) and whose duration matches its EXTINF.
 //! With a keyring (even one that cannot be opened) it also checks that every
 //! segment uses the key generation in force and no revoked key.
 //! Problems are collected as defects (exit 1), not raised as errors.
