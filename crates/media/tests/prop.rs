@@ -168,8 +168,9 @@ fn check(bytes: &[u8]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-#[test]
-fn the_generator_makes_ts_ffmpeg_reads() {
+/// Twenty PES packets 40 ms apart, video and audio in turn, after a PAT and
+/// PMT.
+fn twenty_pes() -> Vec<u8> {
     let ps: Vec<Pes> = (0..20)
         .map(|i| Pes {
             audio: i % 2 == 1,
@@ -179,7 +180,12 @@ fn the_generator_makes_ts_ffmpeg_reads() {
             body: vec![0; 50],
         })
         .collect();
-    let bytes = packets(&ps);
+    packets(&ps)
+}
+
+#[test]
+fn the_generator_makes_ts_ffmpeg_reads() {
+    let bytes = twenty_pes();
     assert_eq!(bytes.len() % 188, 0);
     check(&bytes).unwrap();
 }
@@ -189,16 +195,7 @@ fn the_generator_makes_ts_ffmpeg_reads() {
 /// it.
 #[test]
 fn a_first_block_garbled_past_the_sync_byte_is_refused() {
-    let ps: Vec<Pes> = (0..20)
-        .map(|i| Pes {
-            audio: i % 2 == 1,
-            start: true,
-            pts: 90_000 + i * 3600,
-            dts: None,
-            body: vec![0; 50],
-        })
-        .collect();
-    let good = packets(&ps);
+    let good = twenty_pes();
     check(&good).unwrap();
     assert!(tsread::analyze(&good).is_ok());
     // One garbled byte at a time, each place in the block after the sync byte.
