@@ -3,7 +3,9 @@
 //! generated TS (a real PAT and PMT, then PES packets with arbitrary
 //! timestamps and payloads), on mutations of it, and on arbitrary bytes it
 //! returns a TsInfo or an error that says why, never a panic. Fewer cases than
-//! the pure parsers (each opens a demuxer), from a fixed seed.
+//! the pure parsers (each opens a demuxer), from a fixed seed. Beside them,
+//! two fixed cases of the table check at a segment's start, which is how
+//! `verify` tells a segment decrypted under the wrong IV.
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
@@ -196,7 +198,6 @@ fn the_generator_makes_ts_ffmpeg_reads() {
 #[test]
 fn a_first_block_garbled_past_the_sync_byte_is_refused() {
     let good = twenty_pes();
-    check(&good).unwrap();
     assert!(tsread::analyze(&good).is_ok());
     // One garbled byte at a time, each place in the block after the sync byte.
     for at in 1..16 {
