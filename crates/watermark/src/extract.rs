@@ -596,6 +596,12 @@ pub fn search_aligned_in(
         r *= 1.0 + step_at(r);
     }
     let sync = dsp::pattern_spectrum(&Fft2::new(), &patterns.sync);
+    // the symbols' spectra, for reading them (`read_symbols`, once or twice)
+    let symbol_specs: Vec<_> = patterns
+        .symbols
+        .iter()
+        .map(|p| dsp::pattern_spectrum(&Fft2::new(), p))
+        .collect();
     // the sync's highest peak over every offset, at one hypothesis
     let sync_z = |fft: &Fft2, g: &Geom, phase: (f64, f64), radius: Option<f64>| {
         let white = whitened(fft, &small, cell0, g, phase, radius);
@@ -681,7 +687,7 @@ pub fn search_aligned_in(
     let hypotheses = (tried * TILE * TILE) as u64;
     let conclude = |z: f64, geom: Geom, step: f64| -> Result<(Detection, Alignment)> {
         let log10_p = ((hypotheses as f64).log10() + dsp::log10_normal_tail(z)).min(0.0);
-        let mut read = read_symbols(&small, cell0, geom, step, &sync, patterns, None);
+        let mut read = read_symbols(&small, cell0, geom, step, &sync, &symbol_specs, None);
         shieldpack_core::interrupt::check()?;
         let (mut payload, mut payload_tries) = decode_list(&read.candidates);
         // The grid found fits the centre best: where a warp is not quite
@@ -691,7 +697,7 @@ pub fn search_aligned_in(
         // noise and no word passed, the window the reframing search looks
         // at is read too; its words count among the tries.
         if payload.is_none() && log10_p <= REREAD_SYNC_LOG10 {
-            let centre = read_symbols(&small, cell0, geom, step, &sync, patterns, Some(rw));
+            let centre = read_symbols(&small, cell0, geom, step, &sync, &symbol_specs, Some(rw));
             shieldpack_core::interrupt::check()?;
             let (p, tries) = decode_list(&centre.candidates);
             payload_tries += tries;
@@ -963,15 +969,10 @@ fn read_symbols(
     geom: Geom,
     step: f64,
     sync: &[Complex64],
-    patterns: &Patterns,
+    specs: &[Vec<Complex64>],
     radius: Option<f64>,
 ) -> Reading {
     let fft = Fft2::new();
-    let specs: Vec<_> = patterns
-        .symbols
-        .iter()
-        .map(|p| dsp::pattern_spectrum(&fft, p))
-        .collect();
     // the sync's peak offset and z, and each symbol's correlation map
     let maps_at = |fft: &Fft2, zoom: f64, q: usize| {
         let white = whitened(
