@@ -1105,10 +1105,10 @@ pub fn extract_file(
         d.log10_p = d.log10_p_sync + d.log10_p_misread().unwrap_or(0.0);
     };
     let mut accum: Option<Accumulator> = None;
-    let mut early: Option<Detection> = None;
     // the last look's frames and what it found: when no frame came after
-    // it (a 6 s clip ends at the first look), the whole clip is what it
-    // searched, and searching it again would find the same
+    // it (a look that read the mark stops decoding; a 6 s clip ends at the
+    // first look), the whole clip is what it searched, and searching it
+    // again would find the same
     let mut looked: Option<(u64, Detection)> = None;
     let video = codec::decode_luma(
         path,
@@ -1124,11 +1124,11 @@ pub fn extract_file(
             if looks.iter().any(|t| (t * fps).round() as u64 == a.frames) {
                 let mut d = search_in(a, &patterns, opts.perspective)?;
                 judge(&mut d);
-                if d.payload.is_some() && d.log10_p <= opts.threshold_log10 {
-                    early = Some(d);
+                let read = d.payload.is_some() && d.log10_p <= opts.threshold_log10;
+                looked = Some((a.frames, d));
+                if read {
                     return Ok(false);
                 }
-                looked = Some((a.frames, d));
             }
             Ok(true)
         },
@@ -1140,9 +1140,8 @@ pub fn extract_file(
             "check the clip with ffprobe; it may be damaged",
         ));
     };
-    let detection = match (early, looked) {
-        (Some(d), _) => d,
-        (None, Some((frames, d))) if frames == accum.frames => d,
+    let detection = match looked {
+        Some((frames, d)) if frames == accum.frames => d,
         _ => {
             let mut d = search_in(&accum, &patterns, opts.perspective)?;
             judge(&mut d);
