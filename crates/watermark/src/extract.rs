@@ -1280,6 +1280,11 @@ mod tests {
         )
     }
 
+    /// Another key's patterns, which must see nothing of the tests' mark.
+    fn wrong_key() -> Patterns {
+        Patterns::new(&WmKey::from_bytes([8; 32]))
+    }
+
     fn accumulate(img: &Image) -> Accumulator {
         let luma: Vec<u8> = img.px.iter().map(|&v| v.clamp(0.0, 255.0) as u8).collect();
         let mut a = Accumulator::new(img.w, img.h);
@@ -1307,7 +1312,7 @@ mod tests {
         // before: the same sub-cell phases, another sampling of them)
         assert!((d.zoom / zoom - 1.0).abs() < 0.004, "{} vs {zoom}", d.zoom);
         // the wrong key sees nothing
-        let other = Patterns::new(&WmKey::from_bytes([8; 32]));
+        let other = wrong_key();
         let d = search(&acc, &other).unwrap();
         assert!(d.log10_p > -3.0, "{d:?}");
         assert_eq!(d.payload, None);
@@ -1360,7 +1365,7 @@ mod tests {
     #[test]
     fn finds_the_payload_after_reframing() {
         let (pats, payload) = test_mark();
-        let other = Patterns::new(&WmKey::from_bytes([8; 32]));
+        let other = wrong_key();
         let (w, h) = (640, 360);
         let mut frame = host(w, h, 2);
         let mut m = Marker::new(&pats.tile(payload), w, h);
@@ -1435,7 +1440,7 @@ mod tests {
         assert!(d.payload_tries > crate::pattern::LIST, "{d:?}");
         let misread = d.log10_p_misread().unwrap();
         assert!(d.log10_p_sync + misread < -9.0, "{d:?}");
-        let d = search_in(&acc, &Patterns::new(&WmKey::from_bytes([8; 32])), true).unwrap();
+        let d = search_in(&acc, &wrong_key(), true).unwrap();
         assert_eq!(d.payload, None, "wrong key: {d:?}");
     }
 
@@ -1472,7 +1477,7 @@ mod tests {
     fn read_known_names_each_window_s_payload_where_the_whole_clip_put_the_mark() {
         let key = WmKey::from_bytes([9; 32]);
         let pats = Patterns::new(&key);
-        let other = Patterns::new(&WmKey::from_bytes([8; 32]));
+        let other = wrong_key();
         let payloads: Vec<Payload> = (1..=24u64)
             .map(|i| Payload(i.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
             .collect();
