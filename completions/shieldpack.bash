@@ -1993,7 +1993,7 @@ _shieldpack() {
             return 0
             ;;
         shieldpack__subcmd__watermark__subcmd__embed)
-            opts="-o -q -v -h -V --output --wm-key --payload --crf --preset --force --quiet --verbose --json --color --no-progress --help --version"
+            opts="-o -q -v -h -V --output --wm-key --payload --mark-psnr --crf --preset --force --quiet --verbose --json --color --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2012,6 +2012,10 @@ _shieldpack() {
                     return 0
                     ;;
                 --payload)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mark-psnr)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -366,6 +366,7 @@ complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __f
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __fish_seen_subcommand_from embed" -s o -l output -d 'The marked video to write (.mp4, .mkv, .mov, .ts)' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __fish_seen_subcommand_from embed" -l wm-key -d 'The watermark key (from `shieldpack watermark keygen`)' -r -F
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __fish_seen_subcommand_from embed" -l payload -d 'The payload to embed: 1 to 16 hex digits (up to 64 bits)' -r
+complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __fish_seen_subcommand_from embed" -l mark-psnr -d 'Luma PSNR of the mark alone, in dB (40 to 56): higher is fainter and reads less well after heavy attacks (CRF 40, reframing plus CRF 30)' -r
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __fish_seen_subcommand_from embed" -l crf -d 'libx264 constant rate factor of the re-encode (lower is better quality)' -r
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __fish_seen_subcommand_from embed" -l preset -d 'libx264 preset of the re-encode (ultrafast ... veryslow)' -r
 complete -c shieldpack -n "__fish_shieldpack_using_subcommand watermark; and __fish_seen_subcommand_from embed" -l color -d 'When to colour messages: auto honours NO_COLOR and whether stderr is a terminal' -r -f -a "auto\t''

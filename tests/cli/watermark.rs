@@ -694,6 +694,63 @@ fn bad_inputs_are_errors_not_panics() {
     })
 }
 
+/// `--mark-psnr` sets the mark's strength: a fainter mark is measured at the
+/// PSNR asked for, still reads unattacked, and reads with a lower z-score than
+/// the default's 46 dB under the same key; out of range is a usage error.
+#[test]
+fn mark_psnr_sets_the_strength_and_refuses_what_is_out_of_range() {
+    seeded(|| {
+        let f = fixture();
+        let dir = TestDir::new();
+        let faint = dir.join("faint.mp4");
+        let embed = |psnr: &str, out: &Path| {
+            run(shieldpack().args([
+                "--json",
+                "watermark",
+                "embed",
+                s(&f.source),
+                "-o",
+                s(out),
+                "--wm-key",
+                s(&f.key),
+                "--payload",
+                PAYLOAD,
+                "--preset",
+                "veryfast",
+                "--mark-psnr",
+                psnr,
+            ]))
+        };
+        let out = embed("52", &faint);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report = stdout_json(&out);
+        assert_eq!(report["mark_psnr_db"], 52.0, "{report}");
+        let psnr = report["psnr_luma_db"].as_f64().unwrap();
+        assert!((psnr - 52.0).abs() < 0.5, "{report}");
+        let faint_read = assert_found_with(&faint, None, &[]);
+        let (_, default_read) = extract(&f.marked, &f.key);
+        let (z_faint, z_default) = (
+            faint_read["z"].as_f64().unwrap(),
+            default_read["z"].as_f64().unwrap(),
+        );
+        assert!(
+            z_faint < z_default,
+            "faint {faint_read}, default {default_read}"
+        );
+
+        let never = dir.join("never.mp4");
+        for psnr in ["39.5", "56.5", "NaN"] {
+            assert_error(&embed(psnr, &never), "out of range");
+            assert!(!never.exists());
+        }
+    })
+}
+
 #[test]
 fn embed_refuses_to_overwrite_without_force() {
     seeded(|| {

@@ -1041,6 +1041,11 @@ pub struct WmEmbedArgs {
     #[arg(long, value_name = "HEX")]
     pub payload: String,
 
+    /// Luma PSNR of the mark alone, in dB (40 to 56): higher is fainter and
+    /// reads less well after heavy attacks (CRF 40, reframing plus CRF 30)
+    #[arg(long, value_name = "DB", default_value_t = 46.0)]
+    pub mark_psnr: f64,
+
     /// libx264 constant rate factor of the re-encode (lower is better quality)
     #[arg(long, value_name = "N", default_value_t = 18.0)]
     pub crf: f32,

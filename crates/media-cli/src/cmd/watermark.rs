@@ -45,6 +45,7 @@ fn embed(a: WmEmbedArgs, p: &Printer) -> anyhow::Result<Status> {
     }
     let key = WmKey::load(&a.wm_key)?;
     let opts = EmbedOptions {
+        mark_psnr_db: a.mark_psnr,
         crf: a.crf,
         preset: a.preset.clone(),
         overwrite: a.force,
@@ -69,6 +70,7 @@ fn embed(a: WmEmbedArgs, p: &Printer) -> anyhow::Result<Status> {
             "written_psnr_luma_db": round2(r.written.psnr_luma_db),
             "written_ssim_luma": (r.written.ssim_luma * 10000.0).round() / 10000.0,
             "cell_px": round2(r.cell_px),
+            "mark_psnr_db": a.mark_psnr,
             "crf": a.crf,
             "preset": a.preset,
             "elapsed_s": round2(elapsed),
