@@ -197,9 +197,9 @@ pub fn embed_file(
 ) -> Result<EmbedReport> {
     if !MARK_PSNR_RANGE.contains(&opts.mark_psnr_db) {
         return Err(Error::arg(
-            format!("a mark PSNR of {} dB is out of range", opts.mark_psnr_db),
+            format!("--mark-psnr {} is out of range", opts.mark_psnr_db),
             format!(
-                "give {} to {} dB; {TARGET_PSNR} is the default, higher is fainter and less robust",
+                "give {} to {} (dB, the mark alone); {TARGET_PSNR} is the default, higher is fainter and less robust",
                 MARK_PSNR_RANGE.start(),
                 MARK_PSNR_RANGE.end()
             ),
