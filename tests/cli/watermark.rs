@@ -150,20 +150,7 @@ fn fixture() -> &'static Fixture {
             s(&source),
         ]));
         let marked = dir.join("marked.mp4");
-        let out = run_ok(shieldpack().args([
-            "--json",
-            "watermark",
-            "embed",
-            s(&source),
-            "-o",
-            s(&marked),
-            "--wm-key",
-            s(&key),
-            "--payload",
-            PAYLOAD,
-            "--preset",
-            "veryfast",
-        ]));
+        let out = run_ok(&mut embed(&source, &marked, &key));
         let report = stdout_json(&out);
         assert_eq!(report["payload"], PAYLOAD);
         assert_eq!(report["frames"], 120);
@@ -177,6 +164,27 @@ fn fixture() -> &'static Fixture {
             marked,
         }
     })
+}
+
+/// `watermark embed` of `source` into `out` under `key`, with the tests'
+/// payload and a fast preset, reporting in JSON; more flags can follow.
+fn embed(source: &Path, out: &Path, key: &Path) -> Command {
+    let mut c = shieldpack();
+    c.args([
+        "--json",
+        "watermark",
+        "embed",
+        s(source),
+        "-o",
+        s(out),
+        "--wm-key",
+        s(key),
+        "--payload",
+        PAYLOAD,
+        "--preset",
+        "veryfast",
+    ]);
+    c
 }
 
 fn extract(clip: &Path, key: &Path) -> (Output, serde_json::Value) {
@@ -703,31 +711,7 @@ fn mark_psnr_sets_the_strength_and_refuses_what_is_out_of_range() {
         let f = fixture();
         let dir = TestDir::new();
         let faint = dir.join("faint.mp4");
-        let embed = |psnr: &str, out: &Path| {
-            run(shieldpack().args([
-                "--json",
-                "watermark",
-                "embed",
-                s(&f.source),
-                "-o",
-                s(out),
-                "--wm-key",
-                s(&f.key),
-                "--payload",
-                PAYLOAD,
-                "--preset",
-                "veryfast",
-                "--mark-psnr",
-                psnr,
-            ]))
-        };
-        let out = embed("52", &faint);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = run_ok(embed(&f.source, &faint, &f.key).args(["--mark-psnr", "52"]));
         let report = stdout_json(&out);
         assert_eq!(report["mark_psnr_db"], 52.0, "{report}");
         let psnr = report["psnr_luma_db"].as_f64().unwrap();
@@ -745,7 +729,8 @@ fn mark_psnr_sets_the_strength_and_refuses_what_is_out_of_range() {
 
         let never = dir.join("never.mp4");
         for psnr in ["39.5", "56.5", "NaN"] {
-            assert_error(&embed(psnr, &never), "out of range");
+            let out = run(embed(&f.source, &never, &f.key).args(["--mark-psnr", psnr]));
+            assert_error(&out, "out of range");
             assert!(!never.exists());
         }
     })
